@@ -1,0 +1,137 @@
+"""litestar-workflows: business processes as code, automated steps and human approvals.
+
+Runs in-process (:class:`LocalExecutionEngine`), durably in a database
+(:mod:`litestar_workflows.db`), or across machines (:mod:`litestar_workflows.contrib`).
+"""
+
+from litestar_workflows.core.context import StepExecution, WorkflowContext
+from litestar_workflows.core.definition import Edge, WorkflowDefinition
+from litestar_workflows.core.errors import (
+    ContextSerializationError,
+    HumanTaskError,
+    InvalidTransitionError,
+    NonRetryableError,
+    StepExecutionError,
+    StepTimeoutError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+    UnauthorizedTaskError,
+    WorkflowAlreadyCompletedError,
+    WorkflowInstanceNotFoundError,
+    WorkflowNotFoundError,
+    WorkflowsError,
+    WorkflowValidationError,
+)
+from litestar_workflows.core.events import (
+    EventBus,
+    HumanTaskCompleted,
+    HumanTaskCreated,
+    HumanTaskReassigned,
+    StepCompleted,
+    StepExecuted,
+    StepFailed,
+    StepSkipped,
+    StepStarted,
+    WorkflowCanceled,
+    WorkflowCompleted,
+    WorkflowEvent,
+    WorkflowFailed,
+    WorkflowPaused,
+    WorkflowResumed,
+    WorkflowRetried,
+    WorkflowStarted,
+)
+from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
+from litestar_workflows.core.workflow import BaseWorkflow
+from litestar_workflows.engine.local import LocalExecutionEngine
+from litestar_workflows.engine.registry import WorkflowRegistry
+from litestar_workflows.runtime.human import AssigneeAuthorizer, TaskAuthorizer
+from litestar_workflows.steps import (
+    BaseHumanStep,
+    BaseMachineStep,
+    BaseStep,
+    ConditionalGroup,
+    DelayStep,
+    ExclusiveGateway,
+    ParallelGateway,
+    ParallelGroup,
+    RetryPolicy,
+    ScheduledStep,
+    SequentialGroup,
+    TimerStep,
+    WebhookStep,
+)
+from litestar_workflows.store import InstanceQuery, MemoryStore, Page, TaskQuery, WorkflowStore
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "AssigneeAuthorizer",
+    "BaseHumanStep",
+    "BaseMachineStep",
+    "BaseStep",
+    "BaseWorkflow",
+    "ConditionalGroup",
+    "ContextSerializationError",
+    "DelayStep",
+    "Edge",
+    "EventBus",
+    "ExclusiveGateway",
+    "HumanTask",
+    "HumanTaskCompleted",
+    "HumanTaskCreated",
+    "HumanTaskError",
+    "HumanTaskReassigned",
+    "HumanTaskStatus",
+    "InstanceQuery",
+    "InvalidTransitionError",
+    "LocalExecutionEngine",
+    "MemoryStore",
+    "NonRetryableError",
+    "Page",
+    "ParallelGateway",
+    "ParallelGroup",
+    "RetryPolicy",
+    "ScheduledStep",
+    "SequentialGroup",
+    "StepCompleted",
+    "StepExecuted",
+    "StepExecution",
+    "StepExecutionError",
+    "StepFailed",
+    "StepSkipped",
+    "StepStarted",
+    "StepStatus",
+    "StepTimeoutError",
+    "StepType",
+    "TaskAlreadyCompletedError",
+    "TaskAuthorizer",
+    "TaskNotFoundError",
+    "TaskQuery",
+    "TaskValidationError",
+    "TimerStep",
+    "UnauthorizedTaskError",
+    "WebhookStep",
+    "WorkflowAlreadyCompletedError",
+    "WorkflowCanceled",
+    "WorkflowCompleted",
+    "WorkflowContext",
+    "WorkflowDefinition",
+    "WorkflowEvent",
+    "WorkflowFailed",
+    "WorkflowInstanceData",
+    "WorkflowInstanceNotFoundError",
+    "WorkflowNotFoundError",
+    "WorkflowPaused",
+    "WorkflowRegistry",
+    "WorkflowResumed",
+    "WorkflowRetried",
+    "WorkflowStarted",
+    "WorkflowStatus",
+    "WorkflowStore",
+    "WorkflowValidationError",
+    "WorkflowsError",
+    "__version__",
+)

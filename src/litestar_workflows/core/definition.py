@@ -1,0 +1,263 @@
+"""Workflow definitions: steps joined by edges, validated once when built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from litestar_workflows.core.conditions import CompiledCondition, compile_condition
+from litestar_workflows.core.errors import WorkflowValidationError
+from litestar_workflows.core.types import StepType
+
+if TYPE_CHECKING:
+    from litestar_workflows.core.context import WorkflowContext
+    from litestar_workflows.core.graph import WorkflowGraph
+    from litestar_workflows.core.protocols import Step
+
+ConditionFunc = Callable[["WorkflowContext"], bool]
+
+
+def step_name_of(ref: Any) -> str:
+    """Return the step name an edge endpoint refers to: a name, a step, or a step class."""
+    if isinstance(ref, str):
+        return ref
+    name = getattr(ref, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    raise WorkflowValidationError(f"edge endpoint {ref!r} is neither a step name nor a named step")
+
+
+@dataclass(eq=False)
+class Edge:
+    """A transition from ``source`` to ``target``, taken when ``condition`` holds.
+
+    ``condition`` is ``None`` (always), a callable of the context, or a string expression such as
+    ``"context.get('score') >= 80"``, compiled here once into a safe evaluator. An invalid
+    expression does not raise here: the definition that uses the edge reports it with every other
+    problem.
+    """
+
+    source: str | type[Any] | Any
+    target: str | type[Any] | Any
+    condition: str | ConditionFunc | None = None
+    _compiled: CompiledCondition | None = field(default=None, init=False, repr=False)
+    _problem: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.condition, str):
+            try:
+                self._compiled = compile_condition(self.condition)
+            except WorkflowValidationError as error:
+                self._problem = error.detail
+        elif self.condition is not None and not callable(self.condition):
+            self._problem = f"edge condition {self.condition!r} is neither a string nor a callable"
+
+    def get_source_name(self) -> str:
+        """Name of the step the edge leaves."""
+        return step_name_of(self.source)
+
+    def get_target_name(self) -> str:
+        """Name of the step the edge enters."""
+        return step_name_of(self.target)
+
+    @property
+    def is_conditional(self) -> bool:
+        """Tell whether the edge has a condition."""
+        return self.condition is not None
+
+    def evaluate_condition(self, context: WorkflowContext) -> bool:
+        """Tell whether the edge is taken for ``context``.
+
+        Raises:
+            WorkflowValidationError: The edge's expression is invalid.
+        """
+        if self._problem is not None:
+            raise WorkflowValidationError(self._problem)
+        if self._compiled is not None:
+            return self._compiled.evaluate(context.data)
+        if self.condition is None:
+            return True
+        return bool(self.condition(context))  # type: ignore[operator]
+
+    def holds_for(self, data: Mapping[str, Any], context: Callable[[], WorkflowContext]) -> bool:
+        """Evaluate against instance data; builds a context only for callable conditions."""
+        if self._compiled is not None:
+            return self._compiled.evaluate(data)
+        if self.condition is None:
+            return True
+        return self.evaluate_condition(context())
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with this edge's condition, if anything."""
+        return self._problem
+
+    def condition_label(self) -> str | None:
+        """Readable form of the condition: the expression, or the callable's name."""
+        if self.condition is None:
+            return None
+        if isinstance(self.condition, str):
+            return self.condition
+        return getattr(self.condition, "__name__", "condition")
+
+
+@dataclass(eq=False)
+class WorkflowDefinition:
+    """A named, versioned workflow: steps (by name), edges, where it starts and where it may end.
+
+    Construction validates the whole definition and raises one :class:`WorkflowValidationError`
+    listing every problem: unknown step names in edges, a missing initial step, unreachable
+    steps, terminal steps with outgoing edges, duplicate edges and invalid condition expressions.
+    """
+
+    name: str
+    version: str = "1.0.0"
+    description: str = ""
+    steps: dict[str, Step] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    initial_step: str = ""
+    terminal_steps: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, Mapping):
+            self.steps = {step_name_of(step): step for step in self.steps}
+        else:
+            self.steps = dict(self.steps)
+        self.edges = list(self.edges)
+        self.terminal_steps = set(self.terminal_steps)
+        for key, step in self.steps.items():
+            if not getattr(step, "name", None):
+                try:
+                    step.name = key
+                except AttributeError:  # pragma: no cover - exotic read-only steps
+                    pass
+        problems = _problems_of(self)
+        if problems:
+            raise WorkflowValidationError(
+                f"workflow {self.name!r} is invalid: " + "; ".join(problems), problems
+            )
+
+    @cached_property
+    def graph(self) -> WorkflowGraph:
+        """The analysed graph (successors, back edges, join arity), built once."""
+        from litestar_workflows.core.graph import WorkflowGraph
+
+        return WorkflowGraph.from_definition(self)
+
+    def get_step(self, name: str) -> Step:
+        """Return the step called ``name``."""
+        return self.steps[name]
+
+    def is_terminal(self, name: str) -> bool:
+        """Tell whether the workflow may end at ``name`` (declared terminal, or no outgoing edge)."""
+        return self.graph.is_terminal(name)
+
+    def to_mermaid(self) -> str:
+        """Return the workflow as a MermaidJS flowchart."""
+        from litestar_workflows.core.mermaid import to_mermaid
+
+        return to_mermaid(self)
+
+    def to_mermaid_with_state(
+        self,
+        current_step: str | None = None,
+        completed_steps: Iterable[str] | None = None,
+        failed_steps: Iterable[str] | None = None,
+        **states: Iterable[str],
+    ) -> str:
+        """Return the flowchart with the given steps highlighted by state."""
+        from litestar_workflows.core.mermaid import to_mermaid_with_state
+
+        return to_mermaid_with_state(
+            self,
+            current_step=current_step,
+            completed_steps=completed_steps or (),
+            failed_steps=failed_steps or (),
+            **states,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly description (what the database's ``definition_json`` holds)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "initial_step": self.initial_step,
+            "terminal_steps": sorted(self.terminal_steps),
+            "steps": [
+                {
+                    "name": name,
+                    "type": str(step.step_type),
+                    "description": getattr(step, "description", "") or "",
+                    "class": f"{type(step).__module__}.{type(step).__qualname__}",
+                }
+                for name, step in self.steps.items()
+            ],
+            "edges": [
+                {"source": e.get_source_name(), "target": e.get_target_name(), "condition": e.condition_label()}
+                for e in self.edges
+            ],
+        }
+
+
+def _problems_of(definition: WorkflowDefinition) -> list[str]:
+    """Every problem of a definition, in a stable order (empty when valid)."""
+    problems: list[str] = []
+    if not definition.name or not isinstance(definition.name, str):
+        problems.append("the workflow needs a non-empty name")
+    if not isinstance(definition.version, str) or not definition.version:
+        problems.append("the version must be a non-empty string such as '1.0.0'")
+    steps = definition.steps
+    for key, step in steps.items():
+        if not callable(getattr(step, "execute", None)) or not isinstance(
+            getattr(step, "step_type", None), StepType
+        ):
+            problems.append(f"step {key!r} is not a step (needs execute() and a step_type)")
+    if not definition.initial_step:
+        problems.append("no initial_step is given")
+    elif definition.initial_step not in steps:
+        problems.append(f"initial step {definition.initial_step!r} is not one of the steps")
+    problems.extend(_edge_problems(definition))
+    for name in sorted(definition.terminal_steps - steps.keys()):
+        problems.append(f"terminal step {name!r} is not one of the steps")
+    if problems:
+        return problems
+    graph = definition.graph
+    for name in sorted(definition.terminal_steps):
+        if graph.successors(name):
+            problems.append(f"terminal step {name!r} has outgoing edges")
+    for name, step in steps.items():
+        if step.step_type is StepType.GATEWAY and not graph.successors(name):
+            problems.append(f"gateway {name!r} has no outgoing edges")
+    unreachable = [name for name in steps if name not in graph.reachable]
+    if unreachable:
+        problems.append(f"steps not reachable from {definition.initial_step!r}: {', '.join(unreachable)}")
+    return problems
+
+
+def _edge_problems(definition: WorkflowDefinition) -> list[str]:
+    problems: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for index, edge in enumerate(definition.edges):
+        if not isinstance(edge, Edge):
+            problems.append(f"edge #{index} is not an Edge: {edge!r}")
+            continue
+        try:
+            pair = (edge.get_source_name(), edge.get_target_name())
+        except WorkflowValidationError as error:
+            problems.append(f"edge #{index}: {error.detail}")
+            continue
+        for end in pair:
+            if end not in definition.steps:
+                problems.append(f"edge {pair[0]!r} -> {pair[1]!r} refers to unknown step {end!r}")
+        if pair in seen:
+            problems.append(f"edge {pair[0]!r} -> {pair[1]!r} is declared twice")
+        seen.add(pair)
+        if edge.problem:
+            problems.append(f"edge {pair[0]!r} -> {pair[1]!r}: {edge.problem}")
+    return problems
+
+
+__all__ = ("ConditionFunc", "Edge", "WorkflowDefinition", "step_name_of")

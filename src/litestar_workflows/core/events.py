@@ -1,0 +1,223 @@
+"""Typed events the engines emit on every transition, and the bus that delivers them.
+
+Events are plain dataclasses with ``type`` (the class name), ``instance_id`` and ``timestamp``.
+A subscriber that raises is logged and never breaks the workflow that emitted the event.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from litestar_workflows.core.context import utcnow
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _Emitter(Protocol):
+        async def emit(self, event: WorkflowEvent) -> None: ...
+
+
+logger = logging.getLogger("litestar_workflows.events")
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowEvent:
+    """Base of every event."""
+
+    instance_id: UUID
+    timestamp: datetime = field(default_factory=utcnow)
+    workflow_name: str = ""
+
+    @property
+    def type(self) -> str:
+        """The event's kind: its class name (e.g. ``"WorkflowFailed"``)."""
+        return type(self).__name__
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowStarted(WorkflowEvent):
+    """An instance was created and its initial step scheduled."""
+
+    workflow_version: str = ""
+    tenant_id: str | None = None
+    created_by: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowCompleted(WorkflowEvent):
+    """No branch of the instance is active any more."""
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowFailed(WorkflowEvent):
+    """A step failed after its retries; ``error`` names it."""
+
+    error: str = ""
+    failed_step: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowCanceled(WorkflowEvent):
+    """The instance was canceled."""
+
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowPaused(WorkflowEvent):
+    """The instance was paused: no new step starts until it is resumed."""
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowResumed(WorkflowEvent):
+    """A paused instance continues."""
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowRetried(WorkflowEvent):
+    """A failed instance was restarted from ``from_step``."""
+
+    from_step: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class StepEvent(WorkflowEvent):
+    """Base of events about one step execution."""
+
+    step_name: str = ""
+    execution_id: UUID | None = None
+    attempt: int = 1
+
+
+@dataclass(slots=True, kw_only=True)
+class StepStarted(StepEvent):
+    """A step execution began running."""
+
+
+@dataclass(slots=True, kw_only=True)
+class StepCompleted(StepEvent):
+    """A step succeeded; ``result`` is what it returned."""
+
+    result: Any = None
+
+
+StepExecuted = StepCompleted
+"""Alias of :class:`StepCompleted` under the name the documentation uses."""
+
+
+@dataclass(slots=True, kw_only=True)
+class StepFailed(StepEvent):
+    """A step attempt failed; ``will_retry`` tells whether another attempt is scheduled."""
+
+    error: str = ""
+    will_retry: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class StepSkipped(StepEvent):
+    """A step was skipped (``can_execute`` said no, or no live edge reached it)."""
+
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class HumanTaskCreated(StepEvent):
+    """A human task now waits for a person."""
+
+    task_id: UUID | None = None
+    assignee_id: str | None = None
+    assignee_group: str | None = None
+    title: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class HumanTaskCompleted(StepEvent):
+    """A person completed a human task."""
+
+    task_id: UUID | None = None
+    completed_by: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class HumanTaskReassigned(StepEvent):
+    """A human task moved to another assignee."""
+
+    task_id: UUID | None = None
+    previous_assignee: str | None = None
+    new_assignee: str | None = None
+    reason: str | None = None
+
+
+EventHandler = Callable[[WorkflowEvent], "Awaitable[None] | None"]
+
+
+class EventBus:
+    """Delivers events to subscribers; subclass and override :meth:`emit`, or subscribe handlers.
+
+    Handlers may be sync or async. A handler that raises is logged with the event and the other
+    handlers still run: observers never break workflows.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: list[tuple[EventHandler, tuple[type[WorkflowEvent], ...] | None]] = []
+
+    def subscribe(
+        self, handler: EventHandler, event_types: Iterable[type[WorkflowEvent]] | None = None
+    ) -> Callable[[], None]:
+        """Call ``handler`` for every event (or only ``event_types``); returns an unsubscribe function."""
+        entry = (handler, tuple(event_types) if event_types is not None else None)
+        self._handlers.append(entry)
+        return lambda: self._handlers.remove(entry) if entry in self._handlers else None
+
+    async def emit(self, event: WorkflowEvent) -> None:
+        """Deliver ``event`` to every matching handler, isolating their failures."""
+        for handler, types in list(self._handlers):
+            if types is not None and not isinstance(event, types):
+                continue
+            try:
+                outcome = handler(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                logger.exception("event handler %r failed on %s", handler, event.type)
+
+
+async def deliver(bus: _Emitter, event: WorkflowEvent) -> None:
+    """Emit through a user-supplied bus without ever letting its errors reach the workflow."""
+    try:
+        await bus.emit(event)
+    except Exception:
+        logger.exception("event bus %r failed on %s for instance %s", bus, event.type, event.instance_id)
+
+
+InMemoryEventBus = EventBus
+
+__all__ = (
+    "EventBus",
+    "EventHandler",
+    "HumanTaskCompleted",
+    "HumanTaskCreated",
+    "HumanTaskReassigned",
+    "InMemoryEventBus",
+    "StepCompleted",
+    "StepEvent",
+    "StepExecuted",
+    "StepFailed",
+    "StepSkipped",
+    "StepStarted",
+    "WorkflowCanceled",
+    "WorkflowCompleted",
+    "WorkflowEvent",
+    "WorkflowFailed",
+    "WorkflowPaused",
+    "WorkflowResumed",
+    "WorkflowRetried",
+    "WorkflowStarted",
+)

@@ -1,0 +1,143 @@
+"""The analysed shape of a definition: who follows whom, which edges close loops, join arity.
+
+Computed once per definition. A *back edge* is one that closes a cycle, found by a depth-first
+search from the initial step in declaration order; all other edges are *forward* edges. Forward
+edges feed joins (a step with several forward incoming edges waits for all of them); a back edge
+starts a new iteration of its target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from litestar_workflows.core.context import WorkflowContext
+    from litestar_workflows.core.definition import Edge, WorkflowDefinition
+
+
+class OutEdge(NamedTuple):
+    """An outgoing edge with what the interpreter needs to route along it."""
+
+    edge: Edge
+    target: str
+    is_back: bool
+
+
+@dataclass(eq=False)
+class WorkflowGraph:
+    """Successors, predecessors, back edges, join arity and loop closures of a definition."""
+
+    initial_step: str
+    terminal_steps: frozenset[str]
+    out_edges: dict[str, tuple[OutEdge, ...]]
+    in_edges: dict[str, tuple[str, ...]]
+    back_edges: frozenset[tuple[str, str]]
+    join_arity: dict[str, int]
+    reachable: frozenset[str]
+    _closures: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_definition(cls, definition: WorkflowDefinition) -> WorkflowGraph:
+        """Analyse ``definition`` (assumed to reference only known steps)."""
+        names = list(definition.steps)
+        pairs = [(e, e.get_source_name(), e.get_target_name()) for e in definition.edges]
+        adjacency: dict[str, list[str]] = {name: [] for name in names}
+        for _, source, target in pairs:
+            adjacency[source].append(target)
+        back, reachable = _back_edges(definition.initial_step, adjacency)
+        out: dict[str, list[OutEdge]] = {name: [] for name in names}
+        incoming: dict[str, list[str]] = {name: [] for name in names}
+        arity = dict.fromkeys(names, 0)
+        for edge, source, target in pairs:
+            is_back = (source, target) in back
+            out[source].append(OutEdge(edge, target, is_back))
+            incoming[target].append(source)
+            if not is_back:
+                arity[target] += 1
+        return cls(
+            initial_step=definition.initial_step,
+            terminal_steps=frozenset(definition.terminal_steps),
+            out_edges={name: tuple(edges) for name, edges in out.items()},
+            in_edges={name: tuple(sources) for name, sources in incoming.items()},
+            back_edges=frozenset(back),
+            join_arity=arity,
+            reachable=frozenset(reachable),
+        )
+
+    def successors(self, name: str) -> tuple[OutEdge, ...]:
+        """Outgoing edges of ``name``, in declaration order."""
+        return self.out_edges.get(name, ())
+
+    def get_successors(self, name: str) -> list[str]:
+        """Names of the steps ``name`` has edges to."""
+        return [out.target for out in self.successors(name)]
+
+    def get_predecessors(self, name: str) -> list[str]:
+        """Names of the steps that have edges to ``name``."""
+        return list(self.in_edges.get(name, ()))
+
+    def get_next_steps(self, name: str, context: WorkflowContext) -> list[str]:
+        """Steps that follow ``name`` for ``context`` (edges whose conditions hold)."""
+        return [out.target for out in self.successors(name) if out.edge.evaluate_condition(context)]
+
+    def is_terminal(self, name: str) -> bool:
+        """Tell whether the flow may end at ``name``."""
+        return name in self.terminal_steps or not self.out_edges.get(name)
+
+    def is_join(self, name: str) -> bool:
+        """Tell whether ``name`` waits for several forward incoming edges."""
+        return self.join_arity.get(name, 0) > 1
+
+    def forward_closure(self, name: str) -> frozenset[str]:
+        """``name`` and every step reachable from it along forward edges (a loop's body)."""
+        cached = self._closures.get(name)
+        if cached is None:
+            seen = {name}
+            stack = [name]
+            while stack:
+                for out in self.out_edges.get(stack.pop(), ()):
+                    if not out.is_back and out.target not in seen:
+                        seen.add(out.target)
+                        stack.append(out.target)
+            cached = self._closures[name] = frozenset(seen)
+        return cached
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary, handy for debugging and APIs."""
+        return {
+            "initial_step": self.initial_step,
+            "edges": [
+                {"source": s, "target": o.target, "back": o.is_back}
+                for s, outs in self.out_edges.items()
+                for o in outs
+            ],
+            "joins": {name: n for name, n in self.join_arity.items() if n > 1},
+        }
+
+
+def _back_edges(initial: str, adjacency: dict[str, list[str]]) -> tuple[set[tuple[str, str]], set[str]]:
+    """Depth-first search from ``initial``: edges into a step still on the path are back edges."""
+    back: set[tuple[str, str]] = set()
+    on_path: set[str] = {initial}
+    visited: set[str] = {initial}
+    stack: list[tuple[str, int]] = [(initial, 0)]
+    while stack:
+        node, index = stack[-1]
+        targets = adjacency.get(node, [])
+        if index == len(targets):
+            stack.pop()
+            on_path.discard(node)
+            continue
+        stack[-1] = (node, index + 1)
+        target = targets[index]
+        if target in on_path:
+            back.add((node, target))
+        elif target not in visited:
+            visited.add(target)
+            on_path.add(target)
+            stack.append((target, 0))
+    return back, visited
+
+
+__all__ = ("OutEdge", "WorkflowGraph")

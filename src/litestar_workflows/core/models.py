@@ -1,0 +1,123 @@
+"""The state of workflow instances and human tasks, as engines hand it to users and stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from litestar_workflows.core.context import StepExecution, WorkflowContext, utcnow
+from litestar_workflows.core.types import HumanTaskStatus, StepStatus, WorkflowStatus
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+
+@dataclass(slots=True, eq=False)
+class HumanTask:
+    """A piece of work waiting for a person: what to fill in, who may do it, by when."""
+
+    id: UUID
+    instance_id: UUID
+    step_execution_id: UUID
+    step_name: str
+    title: str
+    description: str | None = None
+    form_schema: dict[str, Any] | None = None
+    assignee_id: str | None = None
+    assignee_group: str | None = None
+    due_at: datetime | None = None
+    reminder_at: datetime | None = None
+    status: HumanTaskStatus = HumanTaskStatus.PENDING
+    created_at: datetime = field(default_factory=utcnow)
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    data: dict[str, Any] | None = None
+    workflow_name: str = ""
+    tenant_id: str | None = None
+
+    @property
+    def is_pending(self) -> bool:
+        """Tell whether the task still waits for someone."""
+        return self.status is HumanTaskStatus.PENDING
+
+
+@dataclass(slots=True, eq=False)
+class RuntimeState:
+    """The interpreter's bookkeeping for one instance; owned and changed by the interpreter only.
+
+    ``arrivals`` maps a join step to the tokens its forward incoming edges delivered (source name
+    -> alive?). ``activations`` counts how often each step was activated (its next iteration).
+    ``interrupted`` remembers the branches a failure canceled so that ``retry`` restarts them.
+    ``held`` are executions created while paused; they start on resume.
+    """
+
+    active: dict[UUID, StepExecution] = field(default_factory=dict)
+    arrivals: dict[str, dict[str, bool]] = field(default_factory=dict)
+    activations: dict[str, int] = field(default_factory=dict)
+    pending_tasks: dict[UUID, HumanTask] = field(default_factory=dict)
+    failed_step: str | None = None
+    interrupted: list[str] = field(default_factory=list)
+    held: list[UUID] = field(default_factory=list)
+    paused_from: WorkflowStatus | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The part a store must keep beside the executions and tasks rows (JSON-friendly)."""
+        return {
+            "arrivals": self.arrivals,
+            "activations": self.activations,
+            "failed_step": self.failed_step,
+            "interrupted": self.interrupted,
+            "held": [str(run_id) for run_id in self.held],
+            "paused_from": None if self.paused_from is None else str(self.paused_from),
+        }
+
+
+@dataclass(slots=True, eq=False)
+class WorkflowInstanceData:
+    """One instance of a workflow: its status, its context and where it stands.
+
+    The local engine returns the live object, so ``instance.status`` always shows the current
+    status; engines backed by a database return a snapshot (call ``get_instance`` again).
+    """
+
+    id: UUID
+    workflow_name: str
+    workflow_version: str
+    status: WorkflowStatus
+    context: WorkflowContext
+    current_step: str | None = None
+    error: str | None = None
+    started_at: datetime = field(default_factory=utcnow)
+    completed_at: datetime | None = None
+    tenant_id: str | None = None
+    created_by: str | None = None
+    version: int = 0
+    """Optimistic concurrency counter: incremented by every committed transition."""
+    runtime: RuntimeState = field(default_factory=RuntimeState, repr=False)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The instance's context data."""
+        return self.context.data
+
+    @property
+    def step_history(self) -> list[StepExecution]:
+        """Every step execution of the instance, in the order they were created."""
+        return self.context.step_history
+
+    @property
+    def is_finished(self) -> bool:
+        """Tell whether the instance reached COMPLETED, FAILED or CANCELED."""
+        return self.status in (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
+
+    def executions_of(self, step_name: str, status: StepStatus | None = None) -> list[StepExecution]:
+        """Executions of ``step_name`` (with ``status`` when given)."""
+        return [
+            e
+            for e in self.context.step_history
+            if e.step_name == step_name and (status is None or e.status is status)
+        ]
+
+
+__all__ = ("HumanTask", "RuntimeState", "WorkflowInstanceData")

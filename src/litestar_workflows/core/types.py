@@ -1,0 +1,65 @@
+"""Status and kind enums; ``StrEnum`` so they serialise as their lower-case values."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class StepType(StrEnum):
+    """What kind of work a step does, which decides how the engine runs it."""
+
+    MACHINE = "machine"
+    HUMAN = "human"
+    WEBHOOK = "webhook"
+    TIMER = "timer"
+    GATEWAY = "gateway"
+
+
+class StepStatus(StrEnum):
+    """Lifecycle of one step execution."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+
+
+class WorkflowStatus(StrEnum):
+    """Lifecycle of one workflow instance."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class HumanTaskStatus(StrEnum):
+    """Lifecycle of one human task."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+
+TERMINAL_WORKFLOW_STATUSES = frozenset(
+    {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED}
+)
+FINISHED_STEP_STATUSES = frozenset(
+    {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELED, StepStatus.SKIPPED}
+)
+
+__all__ = (
+    "FINISHED_STEP_STATUSES",
+    "TERMINAL_WORKFLOW_STATUSES",
+    "HumanTaskStatus",
+    "StepStatus",
+    "StepType",
+    "WorkflowStatus",
+)

@@ -1,0 +1,6 @@
+"""Drivers that move work: the local asyncio engine and the registry it reads from."""
+
+from litestar_workflows.engine.local import LocalExecutionEngine
+from litestar_workflows.engine.registry import WorkflowRegistry
+
+__all__ = ("LocalExecutionEngine", "WorkflowRegistry")

@@ -1,0 +1,567 @@
+"""The local driver: runs workflow instances as asyncio tasks of this process.
+
+It owns no workflow semantics: the interpreter decides what happens, the step runner calls user
+code, the store keeps state. The driver moves work between them: it runs the executions a
+transition starts (the first one inline in the current task, so a linear chain costs no task
+switches), arms timers, commits transitions before anything they start can run, and tells
+waiters and the event bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from litestar_workflows.core.context import WorkflowContext, utcnow
+from litestar_workflows.core.errors import (
+    HumanTaskError,
+    InvalidTransitionError,
+    TaskNotFoundError,
+    UnauthorizedTaskError,
+    WorkflowInstanceNotFoundError,
+    WorkflowNotFoundError,
+)
+from litestar_workflows.core.events import StepStarted, deliver
+from litestar_workflows.core.types import StepType, WorkflowStatus
+from litestar_workflows.core.workflow import definition_of
+from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
+from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
+from litestar_workflows.runtime.jsondata import normalize, normalize_mapping
+from litestar_workflows.runtime.runner import StepRunner
+from litestar_workflows.store.base import InstanceQuery, Page, TaskQuery, WorkflowStore
+from litestar_workflows.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Callable
+
+    from litestar_workflows.core.context import StepExecution
+    from litestar_workflows.core.definition import WorkflowDefinition
+    from litestar_workflows.core.events import EventBus
+    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+    from litestar_workflows.core.protocols import Step
+    from litestar_workflows.engine.registry import WorkflowRegistry
+    from litestar_workflows.runtime.human import TaskAuthorizer
+    from litestar_workflows.runtime.transition import Transition
+
+logger = logging.getLogger("litestar_workflows.engine")
+
+SETTLED = frozenset(
+    {WorkflowStatus.WAITING, WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED}
+)
+"""Statuses :meth:`LocalExecutionEngine.wait` returns at by default: finished, or waiting for input."""
+
+
+def random_uuid4() -> UUID:
+    """A version-4 UUID from the OS's random source, built with less overhead than ``uuid.uuid4``."""
+    value = int.from_bytes(os.urandom(16))
+    value = (value & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+    return UUID(int=value)
+
+
+class _Live:
+    """An instance this engine drives: its state, interpreter, in-flight work and waiters."""
+
+    __slots__ = ("instance", "interpreter", "running", "timers", "waiters")
+
+    def __init__(self, instance: WorkflowInstanceData, interpreter: Interpreter) -> None:
+        self.instance = instance
+        self.interpreter = interpreter
+        self.running: dict[UUID, asyncio.Task[Any]] = {}
+        self.timers: dict[UUID, asyncio.TimerHandle] = {}
+        self.waiters: list[tuple[Collection[WorkflowStatus], asyncio.Future[None]]] = []
+
+
+class LocalExecutionEngine:
+    """Runs workflows in this process on asyncio; state in memory unless a store is given.
+
+    Args:
+        registry: Where workflows are looked up by name.
+        persistence: A store (see :class:`~litestar_workflows.store.base.WorkflowStore`);
+            in-memory by default.
+        event_bus: Receives an event for every transition; its errors never break a workflow.
+        authorizer: Decides who may complete, claim and reassign human tasks.
+        clock: The time source (timezone-aware); tests may pass a fake one.
+        id_factory: Makes ids of instances, step executions and tasks.
+        rng: Random source for retry jitter.
+
+    Examples:
+        >>> engine = LocalExecutionEngine(registry)  # doctest: +SKIP
+        >>> instance = await engine.start_workflow("expense", {"amount": 120})  # doctest: +SKIP
+        >>> await engine.wait(instance.id)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        registry: WorkflowRegistry,
+        persistence: WorkflowStore | None = None,
+        event_bus: EventBus | None = None,
+        *,
+        authorizer: TaskAuthorizer | None = None,
+        clock: Callable[[], datetime] | None = None,
+        id_factory: Callable[[], UUID] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if persistence is not None and not isinstance(persistence, WorkflowStore):
+            raise TypeError(
+                f"persistence must implement the WorkflowStore protocol, not {type(persistence).__name__}"
+            )
+        self.registry = registry
+        self.store: WorkflowStore = persistence if persistence is not None else MemoryStore()
+        self.event_bus = event_bus
+        self.authorizer: TaskAuthorizer = authorizer or AssigneeAuthorizer()
+        self.clock = clock or utcnow
+        self.new_id = id_factory or random_uuid4
+        self.runner = StepRunner(self.clock, rng)
+        self._memory = self.store if isinstance(self.store, MemoryStore) else None
+        self._interpreters: dict[int, Interpreter] = {}
+        self._live: dict[UUID, _Live] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Prepare background work (nothing to do in memory; durable drivers recover here)."""
+
+    async def stop(self) -> None:
+        """Abandon in-flight work of this process: cancel running steps and timers."""
+        for live in self._live.values():
+            for handle in live.timers.values():
+                handle.cancel()
+            live.timers.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> LocalExecutionEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ starting
+
+    async def start_workflow(
+        self,
+        workflow: Any,
+        initial_data: dict[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        tenant_id: str | None = None,
+        created_by: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> WorkflowInstanceData:
+        """Start an instance of ``workflow`` (a registered name, a workflow class or a definition).
+
+        Returns at once with the live instance; execution continues in the background.
+
+        Raises:
+            WorkflowNotFoundError: Unknown name or version.
+            WorkflowValidationError: Invalid definition, or initial data that is not JSON.
+        """
+        definition = self.resolve_definition(workflow, version)
+        data = normalize_mapping(initial_data, "initial_data")
+        interpreter = self._interpreter_for(definition)
+        tr = interpreter.create(
+            data,
+            tenant_id=tenant_id,
+            created_by=created_by,
+            metadata=normalize_mapping(metadata, "metadata"),
+        )
+        live = _Live(tr.instance, interpreter)
+        self._live[tr.instance.id] = live
+        await self._after(live, tr, inline=False)
+        return tr.instance
+
+    def resolve_definition(self, workflow: Any, version: str | None = None) -> WorkflowDefinition:
+        """The definition to run for a name, workflow class or definition (registering the latter two)."""
+        if isinstance(workflow, str):
+            return self.registry.get_definition(workflow, version)
+        definition = definition_of(workflow)
+        if version is not None and version != definition.version:
+            raise WorkflowNotFoundError(definition.name, version)
+        if not self.registry.has_definition(definition.name, definition.version):
+            self.registry.register_definition(definition)
+        return self.registry.get_definition(definition.name, definition.version)
+
+    def _interpreter_for(self, definition: WorkflowDefinition) -> Interpreter:
+        interpreter = self._interpreters.get(id(definition))
+        if interpreter is None or interpreter.definition is not definition:
+            interpreter = Interpreter(
+                definition, self.clock, self.new_id, record_events=self.event_bus is not None
+            )
+            self._interpreters[id(definition)] = interpreter
+        return interpreter
+
+    # ------------------------------------------------------------------ driving
+
+    async def _after(self, live: _Live, tr: Transition, *, inline: bool) -> StepExecution | None:
+        """Commit ``tr``, then start its work; returns one execution for the caller to run inline."""
+        if self._memory is not None:
+            self._memory.record(tr)
+        else:
+            await self.store.commit((tr,))
+        if tr.cancel:
+            self._abandon(live, tr.cancel)
+        for run in tr.timers:
+            self._arm(live, run, self._fire_timer)
+        follow: StepExecution | None = None
+        for run in tr.start:
+            if run.scheduled_for is not None and run.scheduled_for > self.clock():
+                self._arm(live, run, self._spawn)
+            elif inline and follow is None:
+                follow = run
+            else:
+                self._spawn(live, run)
+        if tr.events and self.event_bus is not None:
+            for event in tr.events:
+                await deliver(self.event_bus, event)
+        if live.waiters:
+            self._notify(live)
+        if live.instance.is_finished and not live.running and not live.timers:
+            self._live.pop(live.instance.id, None)
+        return follow
+
+    async def _drive(self, live: _Live, run: StepExecution | None) -> None:
+        """Run ``run`` and then, inline, the first execution each transition starts."""
+        instance, interpreter = live.instance, live.interpreter
+        steps = interpreter.definition.steps
+        task = asyncio.current_task()
+        try:
+            while run is not None:
+                run_id: UUID = run.id  # type: ignore[assignment]
+                if task is not None:
+                    live.running[run_id] = task
+                interpreter.mark_running(instance, run)
+                if self.event_bus is not None:
+                    await deliver(self.event_bus, interpreter._step_event(StepStarted, instance, run))
+                outcome = await self.runner.run(steps[run.step_name], instance, run)
+                live.running.pop(run_id, None)
+                try:
+                    tr = outcome.apply(interpreter, instance)
+                except StaleOutcomeError:
+                    return
+                run = await self._after(live, tr, inline=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # an engine bug or a store failure: never let it vanish silently
+            logger.exception("driving instance %s failed", instance.id)
+        finally:
+            if run is not None and run.id is not None:
+                live.running.pop(run.id, None)
+
+    def _spawn(self, live: _Live, run: StepExecution) -> None:
+        live.timers.pop(run.id, None)  # type: ignore[arg-type]
+        task = asyncio.create_task(self._drive(live, run))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _arm(self, live: _Live, run: StepExecution, action: Callable[[_Live, StepExecution], Any]) -> None:
+        delay = 0.0 if run.scheduled_for is None else (run.scheduled_for - self.clock()).total_seconds()
+        loop = asyncio.get_running_loop()
+        live.timers[run.id] = loop.call_later(max(delay, 0.0), action, live, run)  # type: ignore[index]
+
+    def _fire_timer(self, live: _Live, run: StepExecution) -> None:
+        live.timers.pop(run.id, None)  # type: ignore[arg-type]
+
+        async def fire() -> None:
+            try:
+                tr = live.interpreter.timer_fired(live.instance, run.id)  # type: ignore[arg-type]
+            except StaleOutcomeError:
+                return
+            await self._after(live, tr, inline=False)
+
+        task = asyncio.create_task(fire())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _abandon(self, live: _Live, runs: Iterable[StepExecution]) -> None:
+        current = asyncio.current_task()
+        for run in runs:
+            handle = live.timers.pop(run.id, None)  # type: ignore[arg-type]
+            if handle is not None:
+                handle.cancel()
+            task = live.running.pop(run.id, None)  # type: ignore[arg-type]
+            if task is not None and task is not current:
+                task.cancel()
+
+    def _notify(self, live: _Live) -> None:
+        status = live.instance.status
+        keep = []
+        for statuses, future in live.waiters:
+            if future.done():
+                continue
+            if status in statuses:
+                future.set_result(None)
+            else:
+                keep.append((statuses, future))
+        live.waiters = keep
+
+    # ------------------------------------------------------------------ instance operations
+
+    async def _live_instance(self, instance_id: UUID) -> _Live:
+        instance_id = _as_uuid(instance_id)
+        live = self._live.get(instance_id)
+        if live is not None:
+            return live
+        instance = await self.store.load_instance(instance_id)
+        if instance is None:
+            raise WorkflowInstanceNotFoundError(instance_id)
+        definition = self.registry.get_definition(instance.workflow_name, instance.workflow_version)
+        live = _Live(instance, self._interpreter_for(definition))
+        self._live[instance_id] = live
+        return live
+
+    async def _apply(self, live: _Live, tr: Transition) -> WorkflowInstanceData:
+        await self._after(live, tr, inline=False)
+        return live.instance
+
+    async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
+        """The instance (live object when this engine drives it).
+
+        Raises:
+            WorkflowInstanceNotFoundError: No such instance (also a ``KeyError``).
+        """
+        instance_id = _as_uuid(instance_id)
+        live = self._live.get(instance_id)
+        if live is not None:
+            return live.instance
+        instance = await self.store.load_instance(instance_id)
+        if instance is None:
+            raise WorkflowInstanceNotFoundError(instance_id)
+        return instance
+
+    async def wait(
+        self,
+        instance_id: UUID,
+        *,
+        until: WorkflowStatus | Collection[WorkflowStatus] = SETTLED,
+        timeout: float | None = None,
+    ) -> WorkflowInstanceData:
+        """Wait until the instance reaches one of ``until`` (default: finished or waiting for input).
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        statuses: Collection[WorkflowStatus] = (until,) if isinstance(until, WorkflowStatus) else until
+        instance_id = _as_uuid(instance_id)
+        live = self._live.get(instance_id)
+        if live is None:
+            instance = await self.get_instance(instance_id)
+            if instance.status in statuses:
+                return instance
+            live = await self._live_instance(instance_id)
+        if live.instance.status in statuses:
+            return live.instance
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        live.waiters.append((statuses, future))
+        async with asyncio.timeout(timeout):
+            await future
+        return live.instance
+
+    async def cancel_workflow(self, instance_id: UUID, reason: str = "") -> WorkflowInstanceData:
+        """Cancel a running, waiting or paused instance; in-flight steps are abandoned.
+
+        Raises:
+            WorkflowAlreadyCompletedError: The instance has already finished.
+        """
+        live = await self._live_instance(instance_id)
+        return await self._apply(live, live.interpreter.cancel(live.instance, reason))
+
+    async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
+        """Restart a failed instance from the failed step (or ``from_step``) with its context as it was.
+
+        Raises:
+            InvalidTransitionError: The instance is not failed, or ``from_step`` is not a step.
+        """
+        live = await self._live_instance(instance_id)
+        return await self._apply(live, live.interpreter.retry(live.instance, from_step))
+
+    async def pause_workflow(self, instance_id: UUID) -> WorkflowInstanceData:
+        """Hold an instance: running steps finish, nothing new starts until resumed."""
+        live = await self._live_instance(instance_id)
+        return await self._apply(live, live.interpreter.pause(live.instance))
+
+    async def resume_workflow(self, instance_id: UUID) -> WorkflowInstanceData:
+        """Continue a paused instance."""
+        live = await self._live_instance(instance_id)
+        return await self._apply(live, live.interpreter.resume(live.instance))
+
+    async def deliver_webhook(self, instance_id: UUID, step_name: str, payload: Any) -> WorkflowInstanceData:
+        """Hand a payload to the webhook step ``step_name`` the instance waits at.
+
+        Raises:
+            InvalidTransitionError: The instance does not wait for that webhook.
+            TaskValidationError: The payload fails the step's ``payload_schema``.
+        """
+        live = await self._live_instance(instance_id)
+        step: Any = live.interpreter.definition.steps.get(step_name)
+        if step is None or step.step_type is not StepType.WEBHOOK:
+            raise InvalidTransitionError(f"workflow {live.instance.workflow_name!r} has no webhook step {step_name!r}")
+        payload = normalize(payload, f"webhook payload for {step_name!r}")
+        validate_form_data(getattr(step, "payload_schema", None), payload, f"webhook {step_name!r}")
+        key = getattr(step, "target_key", None) or step_name
+        return await self._apply(live, live.interpreter.webhook_received(live.instance, step_name, key, payload))
+
+    async def schedule_step(self, instance_id: UUID, step_name: str, delay: float | timedelta | None = None) -> None:
+        """Not supported: steps run when their incoming edges say so, never by hand."""
+        raise NotImplementedError(
+            "schedule_step is not supported: steps are activated by the workflow's edges; "
+            "use retry(instance_id, from_step=...) to run a step again"
+        )
+
+    async def execute_step(self, step: Step, context: WorkflowContext) -> Any:
+        """Run one step outside any instance (tests, tools): hooks and timeout apply, no retry."""
+        if not await step.can_execute(context):
+            return None
+        try:
+            result = await self.runner._execute(step, context)
+        except Exception as error:
+            await step.on_failure(context, error)
+            raise
+        await step.on_success(context, result)
+        return result
+
+    # ------------------------------------------------------------------ human tasks
+
+    async def complete_human_task(
+        self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any] | None = None
+    ) -> WorkflowInstanceData:
+        """Complete the pending task of ``step_name``: check the user and the data, then continue.
+
+        Raises:
+            WorkflowInstanceNotFoundError: No such instance.
+            TaskNotFoundError: The workflow has no such step.
+            TaskAlreadyCompletedError: The task was completed already (maybe concurrently).
+            InvalidTransitionError: The instance does not wait at that step (or is paused).
+            UnauthorizedTaskError: ``user_id`` may not complete the task.
+            TaskValidationError: ``data`` fails the task's form schema (errors name the fields).
+        """
+        live = await self._live_instance(instance_id)
+        task = live.interpreter.find_pending_task(live.instance, step_name)
+        return await self._complete(live, task, user_id, data)
+
+    async def complete_task(
+        self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
+    ) -> WorkflowInstanceData:
+        """Complete a human task by its id (see :meth:`complete_human_task`)."""
+        task = await self.get_task(task_id)
+        live = await self._live_instance(task.instance_id)
+        task = live.instance.runtime.pending_tasks.get(task.id) or task
+        if not task.is_pending:
+            live.interpreter.find_pending_task(live.instance, task.step_name)
+        return await self._complete(live, task, user_id, data)
+
+    async def _complete(
+        self, live: _Live, task: HumanTask, user_id: str, data: dict[str, Any] | None
+    ) -> WorkflowInstanceData:
+        if not user_id:
+            raise UnauthorizedTaskError("a user id is required to complete a task")
+        if not await self.authorizer.can_act(task, user_id, "complete"):
+            raise UnauthorizedTaskError(
+                f"user {user_id!r} may not complete task {task.id} ({task.step_name!r}), "
+                f"assigned to {task.assignee_id or 'group ' + str(task.assignee_group)!r}"
+            )
+        clean = normalize_mapping(data, f"data for task {task.step_name!r}")
+        validate_form_data(task.form_schema, clean, f"task {task.step_name!r}")
+        return await self._apply(live, live.interpreter.task_completed(live.instance, task.id, user_id, clean))
+
+    async def reassign_task(
+        self, task_id: UUID, new_assignee: str | None, *, user_id: str | None = None, reason: str | None = None
+    ) -> HumanTask:
+        """Give a pending task to ``new_assignee``; when ``user_id`` is given it must be allowed to."""
+        task = await self.get_task(task_id)
+        live = await self._live_instance(task.instance_id)
+        if user_id is not None and not await self.authorizer.can_act(task, user_id, "reassign"):
+            raise UnauthorizedTaskError(f"user {user_id!r} may not reassign task {task.id}")
+        await self._apply(live, live.interpreter.task_reassigned(live.instance, task.id, new_assignee, reason))
+        return task
+
+    async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
+        """Take an unassigned (group) task for ``user_id``."""
+        task = await self.get_task(task_id)
+        if task.assignee_id is not None and task.assignee_id != user_id:
+            raise HumanTaskError(f"task {task.id} is already assigned to {task.assignee_id!r}")
+        if task.assignee_id == user_id:
+            return task
+        live = await self._live_instance(task.instance_id)
+        if not await self.authorizer.can_act(task, user_id, "claim"):
+            raise UnauthorizedTaskError(f"user {user_id!r} may not claim task {task.id}")
+        await self._apply(live, live.interpreter.task_reassigned(live.instance, task.id, user_id, "claimed"))
+        return task
+
+    async def get_task(self, task_id: UUID) -> HumanTask:
+        """The task with this id.
+
+        Raises:
+            TaskNotFoundError: No such task.
+        """
+        task = await self.store.get_task(_as_uuid(task_id))
+        if task is None:
+            raise TaskNotFoundError(f"task {task_id} does not exist")
+        return task
+
+    async def find_tasks(self, query: TaskQuery | None = None, **filters: Any) -> Page[HumanTask]:
+        """Tasks by status, assignee, group(s), instance, workflow, tenant or due date."""
+        query = query or TaskQuery(**filters)
+        items, total = await self.store.find_tasks(query)
+        return Page(items, total, query.limit, query.offset)
+
+    async def get_pending_tasks(
+        self, user_id: str | None = None, groups: Iterable[str] = (), tenant_id: str | None = None
+    ) -> list[HumanTask]:
+        """Pending tasks assigned to ``user_id`` or open to one of ``groups``."""
+        from litestar_workflows.core.types import HumanTaskStatus
+
+        found: dict[UUID, HumanTask] = {}
+        if user_id is not None:
+            page = await self.find_tasks(
+                TaskQuery(status=HumanTaskStatus.PENDING, assignee_id=user_id, tenant_id=tenant_id, limit=10_000)
+            )
+            found.update((t.id, t) for t in page)
+        group_list = list(groups)
+        if group_list:
+            page = await self.find_tasks(
+                TaskQuery(status=HumanTaskStatus.PENDING, assignee_group=group_list, tenant_id=tenant_id, limit=10_000)
+            )
+            found.update((t.id, t) for t in page if t.assignee_id in (None, user_id))
+        if user_id is None and not group_list:
+            found.update((t.id, t) for t in await self.find_tasks(TaskQuery(status=HumanTaskStatus.PENDING, tenant_id=tenant_id, limit=10_000)))
+        return sorted(found.values(), key=lambda t: t.created_at)
+
+    # ------------------------------------------------------------------ queries
+
+    def get_running_instances(self) -> list[WorkflowInstanceData]:
+        """Instances this engine drives that have not finished."""
+        return [live.instance for live in self._live.values() if not live.instance.is_finished]
+
+    def get_all_instances(self) -> list[WorkflowInstanceData]:
+        """Every instance of the in-memory store (durable engines: use :meth:`find_instances`)."""
+        if self._memory is None:
+            raise NotImplementedError("get_all_instances needs the memory store; use find_instances()")
+        return list(self._memory.instances.values())
+
+    async def find_instances(self, query: InstanceQuery | None = None, **filters: Any) -> Page[WorkflowInstanceData]:
+        """Instances by status, workflow, tenant, creator or start date, newest first."""
+        query = query or InstanceQuery(**filters)
+        items, total = await self.store.find_instances(query)
+        return Page(items, total, query.limit, query.offset)
+
+
+def _as_uuid(value: UUID | str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise WorkflowInstanceNotFoundError(value) from None
+
+
+__all__ = ("SETTLED", "LocalExecutionEngine", "random_uuid4")

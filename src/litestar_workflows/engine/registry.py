@@ -1,0 +1,141 @@
+"""The registry: which workflow definitions exist, by name and version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar_workflows.core.definition import WorkflowDefinition
+from litestar_workflows.core.errors import WorkflowNotFoundError, WorkflowValidationError
+from litestar_workflows.core.versions import version_key
+from litestar_workflows.core.workflow import definition_of
+
+
+class WorkflowRegistry:
+    """Holds definitions by name and version; the newest version is chosen by semantic order.
+
+    Examples:
+        >>> registry = WorkflowRegistry()
+        >>> registry.register_definition(definition)  # doctest: +SKIP
+        >>> registry.get_definition("expense", version="1.0.0")  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self._definitions: dict[str, dict[str, WorkflowDefinition]] = {}
+        self._classes: dict[str, type[Any]] = {}
+        self._inactive: set[tuple[str, str]] = set()
+
+    def register_definition(self, definition: WorkflowDefinition) -> WorkflowDefinition:
+        """Add ``definition``; registering the same object again is harmless.
+
+        Raises:
+            WorkflowValidationError: Another definition already has this name and version.
+        """
+        if not isinstance(definition, WorkflowDefinition):
+            raise WorkflowValidationError(f"{definition!r} is not a WorkflowDefinition")
+        versions = self._definitions.setdefault(definition.name, {})
+        existing = versions.get(definition.version)
+        if existing is not None and existing is not definition:
+            raise WorkflowValidationError(
+                f"workflow {definition.name!r} version {definition.version!r} is already registered; "
+                "give the new definition a new version"
+            )
+        versions[definition.version] = definition
+        return definition
+
+    def register_workflow_class(self, workflow_class: type[Any]) -> WorkflowDefinition:
+        """Register a class-based workflow (its ``get_definition()`` or its class attributes)."""
+        definition = self.register_definition(definition_of(workflow_class))
+        self._classes[definition.name] = workflow_class
+        return definition
+
+    def register(self, workflow: Any) -> Any:
+        """Register a workflow class or a definition; usable as a class decorator."""
+        if isinstance(workflow, WorkflowDefinition):
+            self.register_definition(workflow)
+        else:
+            self.register_workflow_class(workflow)
+        return workflow
+
+    def get_definition(self, name: str, version: str | None = None) -> WorkflowDefinition:
+        """The definition ``name`` at ``version``, or its newest version.
+
+        Raises:
+            WorkflowNotFoundError: Unknown name or version.
+        """
+        versions = self._definitions.get(name)
+        if not versions:
+            raise WorkflowNotFoundError(name)
+        if version is None:
+            return versions[max(versions, key=version_key)]
+        try:
+            return versions[version]
+        except KeyError:
+            raise WorkflowNotFoundError(name, version) from None
+
+    def get_workflow_class(self, name: str) -> type[Any]:
+        """The class a workflow was registered from.
+
+        Raises:
+            WorkflowNotFoundError: No class-based workflow of that name.
+        """
+        try:
+            return self._classes[name]
+        except KeyError:
+            raise WorkflowNotFoundError(name) from None
+
+    def list_definitions(self, active_only: bool = True) -> list[WorkflowDefinition]:
+        """The newest version of each workflow (all versions when ``active_only`` is False)."""
+        result: list[WorkflowDefinition] = []
+        for name in sorted(self._definitions):
+            versions = self._definitions[name]
+            ordered = sorted(versions, key=version_key)
+            if active_only:
+                active = [v for v in ordered if (name, v) not in self._inactive]
+                if active:
+                    result.append(versions[active[-1]])
+            else:
+                result.extend(versions[v] for v in ordered)
+        return result
+
+    def has_definition(self, name: str, version: str | None = None) -> bool:
+        """Tell whether ``name`` (at ``version``) is registered."""
+        versions = self._definitions.get(name)
+        return bool(versions) and (version is None or version in versions)  # type: ignore[operator]
+
+    has_workflow = has_definition
+
+    def get_versions(self, name: str) -> list[str]:
+        """Registered versions of ``name``, oldest first (empty when unknown)."""
+        return sorted(self._definitions.get(name, {}), key=version_key)
+
+    def deactivate(self, name: str, version: str) -> None:
+        """Hide a version from ``list_definitions`` while keeping it runnable for old instances."""
+        self.get_definition(name, version)
+        self._inactive.add((name, version))
+
+    def unregister(self, name: str, version: str | None = None) -> None:
+        """Remove one version, or every version of ``name``.
+
+        Raises:
+            WorkflowNotFoundError: Unknown name or version.
+        """
+        versions = self._definitions.get(name)
+        if not versions or (version is not None and version not in versions):
+            raise WorkflowNotFoundError(name, version)
+        if version is None:
+            del self._definitions[name]
+            self._classes.pop(name, None)
+        else:
+            del versions[version]
+            if not versions:
+                del self._definitions[name]
+                self._classes.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.has_definition(name)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._definitions.values())
+
+
+__all__ = ("WorkflowRegistry",)

@@ -1,0 +1,648 @@
+"""The one place that decides what happens next in a workflow instance.
+
+:class:`Interpreter` applies an event (a step succeeded, a task was completed, a timer fired, the
+user canceled...) to an instance and returns a :class:`Transition`: the rows that changed and the
+work to start. It calls no user code, does no I/O and reads time and ids only from the functions
+it is given, so every engine (in-memory, database, distributed) shares exactly these semantics.
+
+Token rules: each finished step evaluates its outgoing edges to live or dead tokens. A step with
+several forward incoming edges (a join) fires once all have arrived, if at least one is live; if
+all are dead it is skipped and passes dead tokens on. A live back edge starts a new iteration of
+its target and clears the join state of the loop body. An instance completes when no execution
+is active any more.
+
+Preconditions are checked before anything changes: a rejected event leaves the instance as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from litestar_workflows.core.context import StepExecution, WorkflowContext
+from litestar_workflows.core.errors import (
+    InvalidTransitionError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    WorkflowAlreadyCompletedError,
+)
+from litestar_workflows.core.events import (
+    HumanTaskCompleted,
+    HumanTaskCreated,
+    HumanTaskReassigned,
+    StepCompleted,
+    StepFailed,
+    StepSkipped,
+    WorkflowCanceled,
+    WorkflowCompleted,
+    WorkflowFailed,
+    WorkflowPaused,
+    WorkflowResumed,
+    WorkflowRetried,
+    WorkflowStarted,
+)
+from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
+from litestar_workflows.runtime.transition import Transition
+
+if TYPE_CHECKING:
+    from litestar_workflows.core.definition import WorkflowDefinition
+    from litestar_workflows.core.graph import OutEdge
+
+Clock = Callable[[], datetime]
+IdFactory = Callable[[], UUID]
+
+_RUNNING, _WAITING, _PAUSED = WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.PAUSED
+_FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED})
+
+
+class StaleOutcomeError(InvalidTransitionError):
+    """The execution an outcome belongs to is no longer active (canceled, failed over, or done).
+
+    Drivers drop such outcomes: they come from work that was abandoned while it ran.
+    """
+
+
+class ContextChanges:
+    """What a step changed in the context: keys set (with their new values) and keys deleted."""
+
+    __slots__ = ("deleted", "set")
+
+    def __init__(self, set_: dict[str, Any] | None = None, deleted: Iterable[str] = ()) -> None:
+        self.set = set_ or {}
+        self.deleted = list(deleted)
+
+    def __bool__(self) -> bool:
+        return bool(self.set or self.deleted)
+
+    def as_json(self) -> dict[str, Any]:
+        """The change set as stored in the step's history."""
+        return {"set": self.set, "deleted": self.deleted}
+
+
+class Interpreter:
+    """Applies events to instances of one definition.
+
+    Args:
+        definition: The definition every instance given to this interpreter runs.
+        clock: Returns the current time (timezone-aware).
+        new_id: Returns a fresh id for step executions and tasks.
+        record_events: Build event objects (off when nobody listens, to save time).
+    """
+
+    def __init__(
+        self, definition: WorkflowDefinition, clock: Clock, new_id: IdFactory, *, record_events: bool = True
+    ) -> None:
+        self.definition = definition
+        self.graph = definition.graph
+        self.clock = clock
+        self.new_id = new_id
+        self.record_events = record_events
+        self._types = {name: step.step_type for name, step in definition.steps.items()}
+
+    # ------------------------------------------------------------------ lifecycle events
+
+    def create(
+        self,
+        data: dict[str, Any],
+        *,
+        instance_id: UUID | None = None,
+        tenant_id: str | None = None,
+        created_by: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Transition:
+        """Create a new instance and schedule its initial step."""
+        now = self.clock()
+        definition = self.definition
+        iid = instance_id or self.new_id()
+        context = WorkflowContext(
+            workflow_id=definition.name,
+            instance_id=iid,
+            data=data,
+            metadata=metadata if metadata is not None else {},
+            started_at=now,
+            user_id=created_by,
+            tenant_id=tenant_id,
+        )
+        instance = WorkflowInstanceData(
+            id=iid,
+            workflow_name=definition.name,
+            workflow_version=definition.version,
+            status=_RUNNING,
+            context=context,
+            started_at=now,
+            tenant_id=tenant_id,
+            created_by=created_by,
+        )
+        tr = Transition(instance, created=True)
+        if self.record_events:
+            tr.events.append(
+                WorkflowStarted(
+                    instance_id=iid,
+                    timestamp=now,
+                    workflow_name=definition.name,
+                    workflow_version=definition.version,
+                    tenant_id=tenant_id,
+                    created_by=created_by,
+                )
+            )
+        self._activate(instance, definition.initial_step, tr)
+        return self._settle(tr)
+
+    def cancel(self, instance: WorkflowInstanceData, reason: str) -> Transition:
+        """Cancel an instance that has not finished; its active executions and tasks are canceled."""
+        self._require_unfinished(instance, "cancel")
+        tr = Transition(instance)
+        self._abandon_active(instance, tr)
+        instance.status = WorkflowStatus.CANCELED
+        instance.error = reason or None
+        instance.completed_at = self.clock()
+        instance.runtime.held.clear()
+        if self.record_events:
+            tr.events.append(self._wf_event(WorkflowCanceled, instance, reason=reason))
+        return self._bump(tr)
+
+    def pause(self, instance: WorkflowInstanceData) -> Transition:
+        """Hold the instance: running steps may finish, but nothing new starts until resumed."""
+        if instance.status not in (_RUNNING, _WAITING):
+            raise InvalidTransitionError(f"instance {instance.id} is {instance.status}; only a running or waiting instance can be paused")
+        instance.runtime.paused_from = instance.status
+        instance.status = _PAUSED
+        tr = Transition(instance)
+        if self.record_events:
+            tr.events.append(self._wf_event(WorkflowPaused, instance))
+        return self._bump(tr)
+
+    def resume(self, instance: WorkflowInstanceData) -> Transition:
+        """Continue a paused instance and start what was held back."""
+        if instance.status is not _PAUSED:
+            raise InvalidTransitionError(f"instance {instance.id} is {instance.status}, not paused")
+        runtime = instance.runtime
+        instance.status = runtime.paused_from or _RUNNING
+        runtime.paused_from = None
+        tr = Transition(instance)
+        for run_id in runtime.held:
+            run = runtime.active.get(run_id)
+            if run is not None:
+                tr.start.append(run)
+        runtime.held.clear()
+        if self.record_events:
+            tr.events.append(self._wf_event(WorkflowResumed, instance))
+        return self._settle(tr)
+
+    def retry(self, instance: WorkflowInstanceData, from_step: str | None = None) -> Transition:
+        """Restart a failed instance from its failed step (or ``from_step``), context as it was.
+
+        Branches the failure canceled are restarted too, unless ``from_step`` reaches them again.
+        """
+        if instance.status is not WorkflowStatus.FAILED:
+            raise InvalidTransitionError(
+                f"instance {instance.id} is {instance.status}; only a failed instance can be retried"
+            )
+        runtime = instance.runtime
+        step = from_step or runtime.failed_step
+        if step is None or step not in self.definition.steps:
+            raise InvalidTransitionError(
+                f"cannot retry instance {instance.id} from {step!r}: no such step in "
+                f"{self.definition.name!r} {self.definition.version}"
+            )
+        tr = Transition(instance)
+        instance.status = _RUNNING
+        instance.error = None
+        instance.completed_at = None
+        body = self.graph.forward_closure(step)
+        self._reset_joins(instance, body)
+        restart = [step, *(name for name in runtime.interrupted if name not in body)]
+        runtime.failed_step = None
+        runtime.interrupted = []
+        if self.record_events:
+            tr.events.append(self._wf_event(WorkflowRetried, instance, from_step=step))
+        for name in restart:
+            self._activate(instance, name, tr)
+        return self._settle(tr)
+
+    # ------------------------------------------------------------------ step outcomes
+
+    def mark_running(self, instance: WorkflowInstanceData, run: StepExecution) -> None:
+        """Record that a driver began running ``run`` (no transition: nothing else changes)."""
+        run.status = StepStatus.RUNNING
+        run.started_at = self.clock()
+
+    def step_succeeded(
+        self,
+        instance: WorkflowInstanceData,
+        run_id: UUID,
+        result: Any = None,
+        changes: ContextChanges | None = None,
+        route: frozenset[str] | None = None,
+    ) -> Transition:
+        """A step finished: apply its context changes and move its tokens on.
+
+        ``route`` (from a gateway) names the successors that stay live; ``None`` means all.
+        """
+        run = self._active_run(instance, run_id)
+        tr = Transition(instance)
+        self._finish(instance, run, StepStatus.SUCCEEDED, tr, result=result, changes=changes)
+        if self.record_events:
+            tr.events.append(self._step_event(StepCompleted, instance, run, result=result))
+        self._advance(instance, run, tr, route)
+        return self._settle(tr)
+
+    def step_skipped(self, instance: WorkflowInstanceData, run_id: UUID, reason: str = "") -> Transition:
+        """A step's ``can_execute`` said no: record SKIPPED and continue along its edges."""
+        run = self._active_run(instance, run_id)
+        tr = Transition(instance)
+        self._finish(instance, run, StepStatus.SKIPPED, tr)
+        if self.record_events:
+            tr.events.append(self._step_event(StepSkipped, instance, run, reason=reason))
+        self._advance(instance, run, tr, None)
+        return self._settle(tr)
+
+    def step_failed(
+        self, instance: WorkflowInstanceData, run_id: UUID, error: str, retry_at: datetime | None = None
+    ) -> Transition:
+        """A step attempt raised: schedule the next attempt at ``retry_at``, or fail the instance."""
+        run = self._active_run(instance, run_id)
+        tr = Transition(instance)
+        if retry_at is not None:
+            run.error = error
+            run.attempt += 1
+            run.status = StepStatus.SCHEDULED
+            run.scheduled_for = retry_at
+            tr.writes.append(run)
+            if instance.status is _PAUSED:
+                instance.runtime.held.append(run.id)
+            else:
+                tr.start.append(run)
+            if self.record_events:
+                tr.events.append(self._step_event(StepFailed, instance, run, error=error, will_retry=True))
+            return self._settle(tr)
+        self._finish(instance, run, StepStatus.FAILED, tr, error=error)
+        if self.record_events:
+            tr.events.append(self._step_event(StepFailed, instance, run, error=error))
+        self._fail(instance, run.step_name, f"step {run.step_name!r} failed: {error}", tr)
+        return self._bump(tr)
+
+    def step_waiting(
+        self,
+        instance: WorkflowInstanceData,
+        run_id: UUID,
+        *,
+        wake_at: datetime | None = None,
+        task: dict[str, Any] | None = None,
+    ) -> Transition:
+        """A human, timer or webhook step now waits: for a task (``task`` fields), a time, or a call."""
+        run = self._active_run(instance, run_id)
+        tr = Transition(instance)
+        run.status = StepStatus.WAITING
+        if run.started_at is None:
+            run.started_at = self.clock()
+        tr.writes.append(run)
+        if wake_at is not None:
+            run.scheduled_for = wake_at
+            tr.timers.append(run)
+        if task is not None:
+            human = HumanTask(
+                id=self.new_id(),
+                instance_id=instance.id,
+                step_execution_id=run.id,  # type: ignore[arg-type]
+                step_name=run.step_name,
+                workflow_name=instance.workflow_name,
+                tenant_id=instance.tenant_id,
+                created_at=self.clock(),
+                **task,
+            )
+            run.assigned_to = human.assignee_id
+            instance.runtime.pending_tasks[human.id] = human
+            tr.tasks.append(human)
+            if self.record_events:
+                tr.events.append(
+                    self._step_event(
+                        HumanTaskCreated,
+                        instance,
+                        run,
+                        task_id=human.id,
+                        assignee_id=human.assignee_id,
+                        assignee_group=human.assignee_group,
+                        title=human.title,
+                    )
+                )
+        return self._settle(tr)
+
+    def timer_fired(self, instance: WorkflowInstanceData, run_id: UUID) -> Transition:
+        """A timer step's time has come: it succeeds and the flow continues."""
+        run = self._active_run(instance, run_id)
+        if run.status is not StepStatus.WAITING or run.step_type is not StepType.TIMER:
+            raise StaleOutcomeError(f"execution {run_id} of {run.step_name!r} is not a waiting timer")
+        return self.step_succeeded(instance, run_id)
+
+    def webhook_received(
+        self, instance: WorkflowInstanceData, step_name: str, key: str, payload: Any
+    ) -> Transition:
+        """A payload arrived for a waiting webhook step: store it at ``key`` and continue."""
+        self._require_unfinished(instance, "deliver a webhook to")
+        self._require_not_paused(instance)
+        for run in instance.runtime.active.values():
+            if run.step_name == step_name and run.status is StepStatus.WAITING:
+                if run.step_type is not StepType.WEBHOOK:
+                    break
+                return self.step_succeeded(instance, run.id, payload, ContextChanges({key: payload}))  # type: ignore[arg-type]
+        raise InvalidTransitionError(f"instance {instance.id} is not waiting for a webhook at {step_name!r}")
+
+    # ------------------------------------------------------------------ human tasks
+
+    def find_pending_task(self, instance: WorkflowInstanceData, step_name: str) -> HumanTask:
+        """The pending task of ``step_name``, or a clear error saying why there is none."""
+        self._require_unfinished(instance, "complete a task of")
+        for task in instance.runtime.pending_tasks.values():
+            if task.step_name == step_name:
+                return task
+        if step_name not in self.definition.steps:
+            raise TaskNotFoundError(f"workflow {instance.workflow_name!r} has no step {step_name!r}")
+        if any(e.step_name == step_name and e.status is StepStatus.SUCCEEDED for e in instance.step_history):
+            raise TaskAlreadyCompletedError(f"the task of {step_name!r} in instance {instance.id} is already completed")
+        raise InvalidTransitionError(f"instance {instance.id} is not waiting at {step_name!r}")
+
+    def task_completed(
+        self, instance: WorkflowInstanceData, task_id: UUID, user_id: str, data: dict[str, Any]
+    ) -> Transition:
+        """A person completed a pending task; its (validated) data is merged into the context."""
+        task = instance.runtime.pending_tasks.get(task_id)
+        if task is None:
+            raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more (completed or canceled)")
+        self._require_not_paused(instance)
+        run = self._active_run(instance, task.step_execution_id)
+        now = self.clock()
+        del instance.runtime.pending_tasks[task_id]
+        task.status = HumanTaskStatus.COMPLETED
+        task.completed_at = now
+        task.completed_by = user_id
+        task.data = data
+        run.completed_by = user_id
+        run.output_data = data
+        tr = Transition(instance, tasks=[task])
+        if self.record_events:
+            tr.events.append(
+                self._step_event(HumanTaskCompleted, instance, run, task_id=task.id, completed_by=user_id, data=data)
+            )
+        self._finish(instance, run, StepStatus.SUCCEEDED, tr, result=data, changes=ContextChanges(dict(data)))
+        if self.record_events:
+            tr.events.append(self._step_event(StepCompleted, instance, run, result=data))
+        self._advance(instance, run, tr, None)
+        return self._settle(tr)
+
+    def task_reassigned(
+        self, instance: WorkflowInstanceData, task_id: UUID, new_assignee: str | None, reason: str | None = None
+    ) -> Transition:
+        """Give a pending task to another user (or unassign it, leaving it to its group)."""
+        task = instance.runtime.pending_tasks.get(task_id)
+        if task is None:
+            raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more (completed or canceled)")
+        previous = task.assignee_id
+        task.assignee_id = new_assignee
+        run = instance.runtime.active.get(task.step_execution_id)
+        tr = Transition(instance, tasks=[task])
+        if run is not None:
+            run.assigned_to = new_assignee
+            tr.writes.append(run)
+            if self.record_events:
+                tr.events.append(
+                    self._step_event(
+                        HumanTaskReassigned,
+                        instance,
+                        run,
+                        task_id=task.id,
+                        previous_assignee=previous,
+                        new_assignee=new_assignee,
+                        reason=reason,
+                    )
+                )
+        return self._bump(tr)
+
+    # ------------------------------------------------------------------ token machinery
+
+    def _new_run(self, instance: WorkflowInstanceData, name: str, status: StepStatus, tr: Transition) -> StepExecution:
+        runtime = instance.runtime
+        count = runtime.activations.get(name, 0)
+        runtime.activations[name] = count + 1
+        run = StepExecution(step_name=name, status=status, id=self.new_id(), step_type=self._types[name], iteration=count)
+        instance.context.step_history.append(run)
+        tr.writes.append(run)
+        return run
+
+    def _activate(self, instance: WorkflowInstanceData, name: str, tr: Transition) -> StepExecution:
+        runtime = instance.runtime
+        run = self._new_run(instance, name, StepStatus.SCHEDULED, tr)
+        runtime.active[run.id] = run  # type: ignore[index]
+        if instance.status is _PAUSED:
+            runtime.held.append(run.id)  # type: ignore[arg-type]
+        else:
+            tr.start.append(run)
+        instance.current_step = name
+        return run
+
+    def _finish(
+        self,
+        instance: WorkflowInstanceData,
+        run: StepExecution,
+        status: StepStatus,
+        tr: Transition,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        changes: ContextChanges | None = None,
+    ) -> None:
+        run.status = status
+        run.completed_at = now = self.clock()
+        if run.started_at is None:
+            run.started_at = now
+        run.result = result
+        run.error = error
+        if changes:
+            data = instance.context.data
+            data.update(changes.set)
+            for key in changes.deleted:
+                data.pop(key, None)
+            run.context_changes = changes.as_json()
+        del instance.runtime.active[run.id]  # type: ignore[arg-type]
+        tr.writes.append(run)
+
+    def _advance(
+        self, instance: WorkflowInstanceData, run: StepExecution, tr: Transition, route: frozenset[str] | None
+    ) -> None:
+        """Evaluate the outgoing edges of a finished step and deliver their tokens."""
+        name = run.step_name
+        outs = self.graph.out_edges[name]
+        if not outs:
+            return
+        try:
+            decisions = self._decide(instance, name, outs, route)
+        except Exception as error:  # a condition raised or routing is impossible: the instance fails
+            self._fail(instance, name, str(error), tr)
+            return
+        for out, alive in decisions:
+            if out.is_back:
+                if alive:
+                    self._reset_joins(instance, self.graph.forward_closure(out.target))
+                    self._activate(instance, out.target, tr)
+            else:
+                self._deliver(instance, name, out.target, alive, tr)
+
+    def _decide(
+        self, instance: WorkflowInstanceData, name: str, outs: tuple[OutEdge, ...], route: frozenset[str] | None
+    ) -> list[tuple[OutEdge, bool]]:
+        if route is not None:
+            unknown = route - {out.target for out in outs}
+            if unknown:
+                raise InvalidTransitionError(
+                    f"gateway {name!r} chose {', '.join(sorted(unknown))}, which it has no edge to"
+                )
+        data = instance.context.data
+        decisions = []
+        any_alive = False
+        for out in outs:
+            alive = (route is None or out.target in route) and out.edge.holds_for(data, lambda: instance.context)
+            any_alive = any_alive or alive
+            decisions.append((out, alive))
+        if not any_alive:
+            labels = ", ".join(
+                f"{out.target} [{out.edge.condition_label() or 'not chosen'}]" for out in outs
+            )
+            raise InvalidTransitionError(f"no outgoing edge of step {name!r} can be taken: {labels}")
+        return decisions
+
+    def _deliver(self, instance: WorkflowInstanceData, source: str, target: str, alive: bool, tr: Transition) -> None:
+        """Deliver a token along a forward edge; fire or dead-skip joins that are complete."""
+        arity = self.graph.join_arity
+        pending = [(source, target, alive)]
+        while pending:
+            source, target, alive = pending.pop()
+            arrived = instance.runtime.arrivals.setdefault(target, {})
+            arrived[source] = alive
+            if len(arrived) < arity[target]:
+                continue
+            if any(arrived.values()):
+                self._activate(instance, target, tr)
+                continue
+            skipped = self._new_run(instance, target, StepStatus.SKIPPED, tr)
+            skipped.started_at = skipped.completed_at = self.clock()
+            if self.record_events:
+                tr.events.append(self._step_event(StepSkipped, instance, skipped, reason="no live incoming edge"))
+            pending.extend((target, out.target, False) for out in self.graph.out_edges[target] if not out.is_back)
+
+    def _reset_joins(self, instance: WorkflowInstanceData, body: frozenset[str]) -> None:
+        """Forget tokens delivered inside ``body`` so that its joins can fire again."""
+        arrivals = instance.runtime.arrivals
+        for name in body:
+            arrived = arrivals.get(name)
+            if arrived:
+                for source in [s for s in arrived if s in body]:
+                    del arrived[source]
+
+    def _fail(self, instance: WorkflowInstanceData, step_name: str, error: str, tr: Transition) -> None:
+        runtime = instance.runtime
+        runtime.interrupted = self._abandon_active(instance, tr)
+        runtime.held.clear()
+        runtime.failed_step = step_name
+        instance.status = WorkflowStatus.FAILED
+        instance.error = error
+        instance.current_step = step_name
+        instance.completed_at = self.clock()
+        if self.record_events:
+            tr.events.append(self._wf_event(WorkflowFailed, instance, error=error, failed_step=step_name))
+
+    def _abandon_active(self, instance: WorkflowInstanceData, tr: Transition) -> list[str]:
+        """Cancel every active execution and pending task; return the canceled steps' names."""
+        runtime = instance.runtime
+        now = self.clock()
+        names = []
+        for run in runtime.active.values():
+            run.status = StepStatus.CANCELED
+            run.completed_at = now
+            tr.writes.append(run)
+            tr.cancel.append(run)
+            names.append(run.step_name)
+        runtime.active.clear()
+        for task in runtime.pending_tasks.values():
+            task.status = HumanTaskStatus.CANCELED
+            task.completed_at = now
+            tr.tasks.append(task)
+        runtime.pending_tasks.clear()
+        tr.start.clear()
+        tr.timers.clear()
+        return names
+
+    def _settle(self, tr: Transition) -> Transition:
+        """Derive the instance status from its active executions after a transition."""
+        instance = tr.instance
+        status = instance.status
+        if status in _FINISHED:
+            return self._bump(tr)
+        active = instance.runtime.active
+        if not active:
+            instance.status = WorkflowStatus.COMPLETED
+            instance.completed_at = self.clock()
+            if self.record_events:
+                tr.events.append(self._wf_event(WorkflowCompleted, instance))
+            return self._bump(tr)
+        if status is _PAUSED:
+            return self._bump(tr)
+        waiting = None
+        for run in active.values():
+            if run.status is not StepStatus.WAITING:
+                instance.status = _RUNNING
+                return self._bump(tr)
+            waiting = waiting or run
+        instance.status = _WAITING
+        if waiting is not None:
+            instance.current_step = waiting.step_name
+        return self._bump(tr)
+
+    @staticmethod
+    def _bump(tr: Transition) -> Transition:
+        tr.instance.version += 1
+        return tr
+
+    # ------------------------------------------------------------------ helpers
+
+    def _active_run(self, instance: WorkflowInstanceData, run_id: UUID) -> StepExecution:
+        run = instance.runtime.active.get(run_id)
+        if run is None:
+            raise StaleOutcomeError(f"execution {run_id} of instance {instance.id} is not active")
+        return run
+
+    @staticmethod
+    def _require_unfinished(instance: WorkflowInstanceData, action: str) -> None:
+        if instance.status in _FINISHED:
+            raise WorkflowAlreadyCompletedError(
+                f"cannot {action} instance {instance.id}: it is already {instance.status}"
+            )
+
+    @staticmethod
+    def _require_not_paused(instance: WorkflowInstanceData) -> None:
+        if instance.status is _PAUSED:
+            raise InvalidTransitionError(f"instance {instance.id} is paused; resume it first")
+
+    def _wf_event(self, cls: type[Any], instance: WorkflowInstanceData, **fields: Any) -> Any:
+        return cls(instance_id=instance.id, timestamp=self.clock(), workflow_name=instance.workflow_name, **fields)
+
+    def _step_event(self, cls: type[Any], instance: WorkflowInstanceData, run: StepExecution, **fields: Any) -> Any:
+        return cls(
+            instance_id=instance.id,
+            timestamp=self.clock(),
+            workflow_name=instance.workflow_name,
+            step_name=run.step_name,
+            execution_id=run.id,
+            attempt=run.attempt,
+            **fields,
+        )
+
+
+def due_in(clock: Clock, seconds: float) -> datetime:
+    """The moment ``seconds`` from now on ``clock`` (drivers use it for retry back-off)."""
+    return clock() + timedelta(seconds=seconds)
+
+
+__all__ = ("ContextChanges", "Interpreter", "StaleOutcomeError", "due_in")

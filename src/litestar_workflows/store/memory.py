@@ -1,0 +1,97 @@
+"""The in-memory store: a real store that forgets everything when the process ends.
+
+Transitions mutate the instance objects in place, so ``commit`` only has to remember new
+instances and tasks; queries scan the dictionaries.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from uuid import UUID
+
+    from litestar_workflows.core.definition import WorkflowDefinition
+    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+    from litestar_workflows.runtime.transition import Transition
+    from litestar_workflows.store.base import InstanceQuery, TaskQuery
+
+
+class MemoryStore:
+    """Keeps instances and tasks in dictionaries of this process."""
+
+    def __init__(self) -> None:
+        self.instances: dict[UUID, WorkflowInstanceData] = {}
+        self.tasks: dict[UUID, HumanTask] = {}
+        self.definitions: dict[tuple[str, str], WorkflowDefinition] = {}
+
+    async def commit(self, transitions: Sequence[Transition]) -> None:
+        """Remember new instances and tasks (everything else changed in place)."""
+        for tr in transitions:
+            self.record(tr)
+
+    def record(self, tr: Transition) -> None:
+        """Synchronous form of :meth:`commit` for one transition (the local engine's fast path)."""
+        if tr.created:
+            self.instances[tr.instance.id] = tr.instance
+        for task in tr.tasks:
+            self.tasks[task.id] = task
+
+    async def save_definition(self, definition: WorkflowDefinition) -> None:
+        """Remember the definition."""
+        self.definitions[(definition.name, definition.version)] = definition
+
+    async def load_instance(self, instance_id: UUID) -> WorkflowInstanceData | None:
+        """The live instance object, or ``None``."""
+        return self.instances.get(instance_id)
+
+    async def find_instances(self, query: InstanceQuery) -> tuple[list[WorkflowInstanceData], int]:
+        """Instances matching ``query``, newest first."""
+        statuses = _as_set(query.status)
+        matches = [
+            i
+            for i in self.instances.values()
+            if (statuses is None or i.status in statuses)
+            and (query.workflow_name is None or i.workflow_name == query.workflow_name)
+            and (query.workflow_version is None or i.workflow_version == query.workflow_version)
+            and (query.tenant_id is None or i.tenant_id == query.tenant_id)
+            and (query.created_by is None or i.created_by == query.created_by)
+            and (query.started_after is None or i.started_at >= query.started_after)
+            and (query.started_before is None or i.started_at < query.started_before)
+        ]
+        matches.sort(key=lambda i: i.started_at, reverse=True)
+        return matches[query.offset : query.offset + query.limit], len(matches)
+
+    async def get_task(self, task_id: UUID) -> HumanTask | None:
+        """The task, or ``None``."""
+        return self.tasks.get(task_id)
+
+    async def find_tasks(self, query: TaskQuery) -> tuple[list[HumanTask], int]:
+        """Tasks matching ``query``, oldest first (the order people work through them)."""
+        groups = _as_set(query.assignee_group)
+        matches = [
+            t
+            for t in self.tasks.values()
+            if (query.status is None or t.status == query.status)
+            and (query.assignee_id is None or t.assignee_id == query.assignee_id)
+            and (groups is None or t.assignee_group in groups)
+            and (query.instance_id is None or t.instance_id == query.instance_id)
+            and (query.workflow_name is None or t.workflow_name == query.workflow_name)
+            and (query.tenant_id is None or t.tenant_id == query.tenant_id)
+            and (query.due_before is None or (t.due_at is not None and t.due_at < query.due_before))
+        ]
+        matches.sort(key=lambda t: t.created_at)
+        return matches[query.offset : query.offset + query.limit], len(matches)
+
+
+def _as_set(value: str | Iterable[str] | None) -> set[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {value}
+    return set(value)
+
+
+__all__ = ("MemoryStore",)
