@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.core.types import StepStatus, StepType
@@ -12,9 +13,12 @@ if TYPE_CHECKING:
     from uuid import UUID
 
 
-def utcnow() -> datetime:
-    """Return the current time, timezone-aware in UTC (the only clock the defaults use)."""
-    return datetime.now(UTC)
+utcnow = partial(datetime.now, UTC)
+"""Return the current time, timezone-aware in UTC (the clock engines use by default).
+
+A ``partial`` rather than a function: it is called several times per transition and a C-level
+call is measurably cheaper.
+"""
 
 
 @dataclass(slots=True, eq=False)
@@ -89,9 +93,7 @@ class WorkflowContext:
 
     def has_step_executed(self, step_name: str) -> bool:
         """Tell whether ``step_name`` has an execution that succeeded."""
-        return any(
-            e.step_name == step_name and e.status is StepStatus.SUCCEEDED for e in self.step_history
-        )
+        return any(e.step_name == step_name and e.status is StepStatus.SUCCEEDED for e in self.step_history)
 
     @property
     def idempotency_key(self) -> str:

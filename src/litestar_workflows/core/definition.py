@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,13 +47,14 @@ class Edge:
     _problem: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.condition, str):
+        condition: Any = self.condition  # typed loosely: users may pass anything here
+        if isinstance(condition, str):
             try:
-                self._compiled = compile_condition(self.condition)
+                self._compiled = compile_condition(condition)
             except WorkflowValidationError as error:
                 self._problem = error.detail
-        elif self.condition is not None and not callable(self.condition):
-            self._problem = f"edge condition {self.condition!r} is neither a string nor a callable"
+        elif condition is not None and not callable(condition):
+            self._problem = f"edge condition {condition!r} is neither a string nor a callable"
 
     def get_source_name(self) -> str:
         """Name of the step the edge leaves."""
@@ -121,18 +123,14 @@ class WorkflowDefinition:
     terminal_steps: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, Mapping):
-            self.steps = {step_name_of(step): step for step in self.steps}
-        else:
-            self.steps = dict(self.steps)
+        given: Any = self.steps  # a mapping of name to step, or a list of named steps
+        self.steps = dict(given) if isinstance(given, Mapping) else {step_name_of(s): s for s in given}
         self.edges = list(self.edges)
         self.terminal_steps = set(self.terminal_steps)
         for key, step in self.steps.items():
             if not getattr(step, "name", None):
-                try:
+                with contextlib.suppress(AttributeError):  # a step with a read-only name keeps it
                     step.name = key
-                except AttributeError:  # pragma: no cover - exotic read-only steps
-                    pass
         problems = _problems_of(self)
         if problems:
             raise WorkflowValidationError(
@@ -165,7 +163,8 @@ class WorkflowDefinition:
         current_step: str | None = None,
         completed_steps: Iterable[str] | None = None,
         failed_steps: Iterable[str] | None = None,
-        **states: Iterable[str],
+        skipped_steps: Iterable[str] | None = None,
+        waiting_steps: Iterable[str] | None = None,
     ) -> str:
         """Return the flowchart with the given steps highlighted by state."""
         from litestar_workflows.core.mermaid import to_mermaid_with_state
@@ -175,7 +174,8 @@ class WorkflowDefinition:
             current_step=current_step,
             completed_steps=completed_steps or (),
             failed_steps=failed_steps or (),
-            **states,
+            skipped_steps=skipped_steps or (),
+            waiting_steps=waiting_steps or (),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,7 +196,11 @@ class WorkflowDefinition:
                 for name, step in self.steps.items()
             ],
             "edges": [
-                {"source": e.get_source_name(), "target": e.get_target_name(), "condition": e.condition_label()}
+                {
+                    "source": e.get_source_name(),
+                    "target": e.get_target_name(),
+                    "condition": e.condition_label(),
+                }
                 for e in self.edges
             ],
         }
@@ -220,10 +224,17 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
     elif definition.initial_step not in steps:
         problems.append(f"initial step {definition.initial_step!r} is not one of the steps")
     problems.extend(_edge_problems(definition))
-    for name in sorted(definition.terminal_steps - steps.keys()):
-        problems.append(f"terminal step {name!r} is not one of the steps")
-    if problems:
-        return problems
+    problems.extend(
+        f"terminal step {name!r} is not one of the steps"
+        for name in sorted(definition.terminal_steps - steps.keys())
+    )
+    return problems or _shape_problems(definition)
+
+
+def _shape_problems(definition: WorkflowDefinition) -> list[str]:
+    """Problems of a definition whose names all resolve: terminals, gateways, reachability."""
+    problems: list[str] = []
+    steps = definition.steps
     graph = definition.graph
     for name in sorted(definition.terminal_steps):
         if graph.successors(name):
@@ -240,7 +251,8 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
 def _edge_problems(definition: WorkflowDefinition) -> list[str]:
     problems: list[str] = []
     seen: set[tuple[str, str]] = set()
-    for index, edge in enumerate(definition.edges):
+    edges: list[Any] = definition.edges
+    for index, edge in enumerate(edges):
         if not isinstance(edge, Edge):
             problems.append(f"edge #{index} is not an Edge: {edge!r}")
             continue

@@ -10,14 +10,14 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from litestar_workflows.core.context import utcnow
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Protocol
+    from uuid import UUID
 
     class _Emitter(Protocol):
         async def emit(self, event: WorkflowEvent) -> None: ...

@@ -35,7 +35,34 @@ class WorkflowGraph:
     back_edges: frozenset[tuple[str, str]]
     join_arity: dict[str, int]
     reachable: frozenset[str]
+    loop_exits: frozenset[tuple[str, str]] = frozenset()
+    """Forward edges that leave a loop body: dead tokens are not sent along them (see below)."""
     _closures: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # A loop body is every step on a forward path from a back edge's target to its source.
+        # While a loop may still iterate, a false exit condition is not final, so the interpreter
+        # sends no dead token along an exit edge; the exit is taken (live) when the loop ends.
+        exits: set[tuple[str, str]] = set()
+        for source, target in self.back_edges:
+            body = self.forward_closure(target) & self._reaching(source)
+            for member in body:
+                for out in self.out_edges.get(member, ()):
+                    if not out.is_back and out.target not in body:
+                        exits.add((member, out.target))
+        self.loop_exits = frozenset(exits)
+
+    def _reaching(self, name: str) -> set[str]:
+        """Steps from which ``name`` is reachable along forward edges (``name`` included)."""
+        seen = {name}
+        stack = [name]
+        while stack:
+            node = stack.pop()
+            for source in self.in_edges.get(node, ()):
+                if source not in seen and (source, node) not in self.back_edges:
+                    seen.add(source)
+                    stack.append(source)
+        return seen
 
     @classmethod
     def from_definition(cls, definition: WorkflowDefinition) -> WorkflowGraph:

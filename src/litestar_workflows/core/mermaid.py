@@ -21,7 +21,7 @@ that hold:
   ``|``     ``#124;``     delimits edge labels
   backtick  ``#96;``      a leading backtick turns the label into a Markdown string
   ``<``     ``#lt;``      only before ``[A-Za-z0-9_/!?]``, where it would start an HTML tag
-  ``&``     ``#amp;``     only before ``[A-Za-z0-9#]``, where it would start an HTML entity
+  ``&``     ``#amp;``     only before ``[A-Za-z0-9#]`` (escapes included): an HTML entity
   ``%``     ``#37;``      only before another ``%``: ``%%{`` starts a Mermaid directive
   ``:``     ``#58;``      only in labels containing ``style``, ``classDef`` or ``fa:fa-``:
                           Mermaid strips a ``;`` from lines matching ``style.*:\S*#.*;``
@@ -180,12 +180,15 @@ def escape_label(text: str) -> str:
             parts.append(_ALWAYS_ESCAPED[char])
         elif char == "<" and following and following in _STARTS_HTML_TAG:
             parts.append("#lt;")
-        elif char == "&" and following and following in _STARTS_HTML_ENTITY:
-            parts.append("#amp;")
         elif char == "%" and following == "%":
             parts.append("#37;")
         else:
             parts.append(char)
+    # ``&`` is checked against what follows it in the output, so ``&"`` becomes ``#amp;#quot;``
+    # rather than ``&#quot;``, which only Mermaid's entity pre-pass keeps from reading as HTML.
+    for index in reversed(range(len(parts) - 1)):  # right to left: "&&x" escapes both
+        if parts[index] == "&" and parts[index + 1][0] in _STARTS_HTML_ENTITY:
+            parts[index] = "#amp;"
     escaped = "".join(parts)
     if _COLON_HAZARD.search(escaped):
         escaped = escaped.replace(":", "#58;")

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.core.context import StepExecution, WorkflowContext, utcnow
-from litestar_workflows.core.types import HumanTaskStatus, StepStatus, WorkflowStatus
+from litestar_workflows.core.types import (
+    TERMINAL_WORKFLOW_STATUSES,
+    HumanTaskStatus,
+    StepStatus,
+    WorkflowStatus,
+)
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from uuid import UUID
+
+
+_FINISHED = TERMINAL_WORKFLOW_STATUSES
 
 
 @dataclass(slots=True, eq=False)
@@ -52,7 +60,8 @@ class RuntimeState:
     ``held`` are executions created while paused; they start on resume.
     """
 
-    active: dict[UUID, StepExecution] = field(default_factory=dict)
+    active: dict[int, StepExecution] = field(default_factory=dict)
+    """Executions not finished yet, keyed by ``id.int`` (hashing an int is cheaper than a UUID)."""
     arrivals: dict[str, dict[str, bool]] = field(default_factory=dict)
     activations: dict[str, int] = field(default_factory=dict)
     pending_tasks: dict[UUID, HumanTask] = field(default_factory=dict)
@@ -109,7 +118,7 @@ class WorkflowInstanceData:
     @property
     def is_finished(self) -> bool:
         """Tell whether the instance reached COMPLETED, FAILED or CANCELED."""
-        return self.status in (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
+        return self.status in _FINISHED
 
     def executions_of(self, step_name: str, status: StepStatus | None = None) -> list[StepExecution]:
         """Executions of ``step_name`` (with ``status`` when given)."""

@@ -73,7 +73,9 @@ def definition_of(workflow: Any) -> WorkflowDefinition:
         getter = getattr(workflow, "get_definition", None)
         definition = getter() if callable(getter) else definition_from_attributes(workflow)
         if not isinstance(definition, WorkflowDefinition):
-            raise WorkflowValidationError(f"{workflow.__qualname__}.get_definition() did not return a WorkflowDefinition")
+            raise WorkflowValidationError(
+                f"{workflow.__qualname__}.get_definition() did not return a WorkflowDefinition"
+            )
         return definition
     raise WorkflowValidationError(f"{workflow!r} is neither a WorkflowDefinition nor a workflow class")
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Collection, Iterable
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -27,18 +24,20 @@ from litestar_workflows.core.errors import (
     WorkflowNotFoundError,
 )
 from litestar_workflows.core.events import StepStarted, deliver
-from litestar_workflows.core.types import StepType, WorkflowStatus
+from litestar_workflows.core.ids import new_uuid7
+from litestar_workflows.core.types import TERMINAL_WORKFLOW_STATUSES, StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import definition_of
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
 from litestar_workflows.runtime.jsondata import normalize, normalize_mapping
-from litestar_workflows.runtime.runner import StepRunner
+from litestar_workflows.runtime.runner import SUCCEEDED, StepRunner, apply_outcome, plans_for
 from litestar_workflows.store.base import InstanceQuery, Page, TaskQuery, WorkflowStore
 from litestar_workflows.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection, Iterable
+    from datetime import datetime, timedelta
 
     from litestar_workflows.core.context import StepExecution
     from litestar_workflows.core.definition import WorkflowDefinition
@@ -47,33 +46,29 @@ if TYPE_CHECKING:
     from litestar_workflows.core.protocols import Step
     from litestar_workflows.engine.registry import WorkflowRegistry
     from litestar_workflows.runtime.human import TaskAuthorizer
+    from litestar_workflows.runtime.runner import StepPlan
     from litestar_workflows.runtime.transition import Transition
 
 logger = logging.getLogger("litestar_workflows.engine")
 
+_STEP_RUNNING = StepStatus.RUNNING
 SETTLED = frozenset(
     {WorkflowStatus.WAITING, WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED}
 )
 """Statuses :meth:`LocalExecutionEngine.wait` returns at by default: finished, or waiting for input."""
 
 
-def random_uuid4() -> UUID:
-    """A version-4 UUID from the OS's random source, built with less overhead than ``uuid.uuid4``."""
-    value = int.from_bytes(os.urandom(16))
-    value = (value & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
-    return UUID(int=value)
-
-
 class _Live:
     """An instance this engine drives: its state, interpreter, in-flight work and waiters."""
 
-    __slots__ = ("instance", "interpreter", "running", "timers", "waiters")
+    __slots__ = ("instance", "interpreter", "plans", "running", "timers", "waiters")
 
-    def __init__(self, instance: WorkflowInstanceData, interpreter: Interpreter) -> None:
+    def __init__(self, instance: WorkflowInstanceData, pair: tuple[Interpreter, dict[str, StepPlan]]) -> None:
         self.instance = instance
-        self.interpreter = interpreter
-        self.running: dict[UUID, asyncio.Task[Any]] = {}
-        self.timers: dict[UUID, asyncio.TimerHandle] = {}
+        self.interpreter, self.plans = pair
+        # Keyed by execution ``id.int``: cheaper to hash than UUIDs on the hot path.
+        self.running: dict[int, asyncio.Task[Any]] = {}
+        self.timers: dict[int, asyncio.TimerHandle] = {}
         self.waiters: list[tuple[Collection[WorkflowStatus], asyncio.Future[None]]] = []
 
 
@@ -116,10 +111,10 @@ class LocalExecutionEngine:
         self.event_bus = event_bus
         self.authorizer: TaskAuthorizer = authorizer or AssigneeAuthorizer()
         self.clock = clock or utcnow
-        self.new_id = id_factory or random_uuid4
+        self.new_id = id_factory or new_uuid7
         self.runner = StepRunner(self.clock, rng)
         self._memory = self.store if isinstance(self.store, MemoryStore) else None
-        self._interpreters: dict[int, Interpreter] = {}
+        self._interpreters: dict[int, tuple[Interpreter, dict[str, StepPlan]]] = {}
         self._live: dict[UUID, _Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -130,11 +125,12 @@ class LocalExecutionEngine:
 
     async def stop(self) -> None:
         """Abandon in-flight work of this process: cancel running steps and timers."""
+        tasks = list(self._tasks)
         for live in self._live.values():
             for handle in live.timers.values():
                 handle.cancel()
             live.timers.clear()
-        tasks = list(self._tasks)
+            tasks.extend(live.running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -168,14 +164,14 @@ class LocalExecutionEngine:
         """
         definition = self.resolve_definition(workflow, version)
         data = normalize_mapping(initial_data, "initial_data")
-        interpreter = self._interpreter_for(definition)
-        tr = interpreter.create(
+        pair = self._interpreter_for(definition)
+        tr = pair[0].create(
             data,
             tenant_id=tenant_id,
             created_by=created_by,
             metadata=normalize_mapping(metadata, "metadata"),
         )
-        live = _Live(tr.instance, interpreter)
+        live = _Live(tr.instance, pair)
         self._live[tr.instance.id] = live
         await self._after(live, tr, inline=False)
         return tr.instance
@@ -191,23 +187,31 @@ class LocalExecutionEngine:
             self.registry.register_definition(definition)
         return self.registry.get_definition(definition.name, definition.version)
 
-    def _interpreter_for(self, definition: WorkflowDefinition) -> Interpreter:
-        interpreter = self._interpreters.get(id(definition))
-        if interpreter is None or interpreter.definition is not definition:
+    def _interpreter_for(self, definition: WorkflowDefinition) -> tuple[Interpreter, dict[str, StepPlan]]:
+        pair = self._interpreters.get(id(definition))
+        if pair is None or pair[0].definition is not definition:
             interpreter = Interpreter(
                 definition, self.clock, self.new_id, record_events=self.event_bus is not None
             )
-            self._interpreters[id(definition)] = interpreter
-        return interpreter
+            pair = self._interpreters[id(definition)] = (interpreter, plans_for(definition))
+        return pair
 
     # ------------------------------------------------------------------ driving
 
     async def _after(self, live: _Live, tr: Transition, *, inline: bool) -> StepExecution | None:
         """Commit ``tr``, then start its work; returns one execution for the caller to run inline."""
-        if self._memory is not None:
-            self._memory.record(tr)
-        else:
+        if self._memory is None:
             await self.store.commit((tr,))
+        elif tr.created or tr.tasks:
+            self._memory.record(tr)
+        follow = self._dispatch(live, tr, inline)
+        if tr.events and self.event_bus is not None:
+            for event in tr.events:
+                await deliver(self.event_bus, event)
+        return follow
+
+    def _dispatch(self, live: _Live, tr: Transition, inline: bool) -> StepExecution | None:
+        """Start what a committed transition asks for and wake waiters (no awaiting)."""
         if tr.cancel:
             self._abandon(live, tr.cancel)
         for run in tr.timers:
@@ -220,56 +224,66 @@ class LocalExecutionEngine:
                 follow = run
             else:
                 self._spawn(live, run)
-        if tr.events and self.event_bus is not None:
-            for event in tr.events:
-                await deliver(self.event_bus, event)
         if live.waiters:
             self._notify(live)
-        if live.instance.is_finished and not live.running and not live.timers:
+        if live.instance.status in TERMINAL_WORKFLOW_STATUSES and not live.running and not live.timers:
             self._live.pop(live.instance.id, None)
         return follow
 
     async def _drive(self, live: _Live, run: StepExecution | None) -> None:
         """Run ``run`` and then, inline, the first execution each transition starts."""
-        instance, interpreter = live.instance, live.interpreter
-        steps = interpreter.definition.steps
+        instance, interpreter, plans, running = live.instance, live.interpreter, live.plans, live.running
+        bus, clock, run_step = self.event_bus, self.clock, self.runner.run
+        memory, dispatch = self._memory, self._dispatch
+        synchronous = memory is not None and bus is None
         task = asyncio.current_task()
+        key = 0
         try:
             while run is not None:
-                run_id: UUID = run.id  # type: ignore[assignment]
-                if task is not None:
-                    live.running[run_id] = task
-                interpreter.mark_running(instance, run)
-                if self.event_bus is not None:
-                    await deliver(self.event_bus, interpreter._step_event(StepStarted, instance, run))
-                outcome = await self.runner.run(steps[run.step_name], instance, run)
-                live.running.pop(run_id, None)
+                key = run.id.int  # type: ignore[union-attr]
+                running[key] = task  # type: ignore[assignment]
+                run.status = _STEP_RUNNING  # interpreter.mark_running(), inlined on the hot path
+                run.started_at = clock()
+                if bus is not None:
+                    await deliver(bus, interpreter.step_event(StepStarted, instance, run))
+                outcome = await run_step(plans[run.step_name], instance, run)
+                del running[key]
                 try:
-                    tr = outcome.apply(interpreter, instance)
+                    if outcome[0] is SUCCEEDED:  # the common case, without the dispatch call
+                        tr = interpreter.step_succeeded(
+                            instance, outcome[1], outcome[2], outcome[3], outcome[4]
+                        )
+                    else:
+                        tr = apply_outcome(interpreter, instance, outcome)
                 except StaleOutcomeError:
                     return
-                run = await self._after(live, tr, inline=True)
+                if synchronous:  # memory store, no event bus: nothing to await
+                    if tr.created or tr.tasks:
+                        memory.record(tr)  # type: ignore[union-attr]
+                    run = dispatch(live, tr, True)
+                else:
+                    run = await self._after(live, tr, inline=True)
         except asyncio.CancelledError:
             raise
         except Exception:  # an engine bug or a store failure: never let it vanish silently
             logger.exception("driving instance %s failed", instance.id)
         finally:
-            if run is not None and run.id is not None:
-                live.running.pop(run.id, None)
+            running.pop(key, None)
 
     def _spawn(self, live: _Live, run: StepExecution) -> None:
-        live.timers.pop(run.id, None)  # type: ignore[arg-type]
-        task = asyncio.create_task(self._drive(live, run))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        key = run.id.int  # type: ignore[union-attr]
+        live.timers.pop(key, None)
+        # live.running keeps the task referenced (asyncio itself holds only weak references)
+        # until the execution finishes; no done-callback bookkeeping on this hot path.
+        live.running[key] = asyncio.create_task(self._drive(live, run))
 
     def _arm(self, live: _Live, run: StepExecution, action: Callable[[_Live, StepExecution], Any]) -> None:
         delay = 0.0 if run.scheduled_for is None else (run.scheduled_for - self.clock()).total_seconds()
         loop = asyncio.get_running_loop()
-        live.timers[run.id] = loop.call_later(max(delay, 0.0), action, live, run)  # type: ignore[index]
+        live.timers[run.id.int] = loop.call_later(max(delay, 0.0), action, live, run)  # type: ignore[union-attr]
 
     def _fire_timer(self, live: _Live, run: StepExecution) -> None:
-        live.timers.pop(run.id, None)  # type: ignore[arg-type]
+        live.timers.pop(run.id.int, None)  # type: ignore[union-attr]
 
         async def fire() -> None:
             try:
@@ -285,10 +299,10 @@ class LocalExecutionEngine:
     def _abandon(self, live: _Live, runs: Iterable[StepExecution]) -> None:
         current = asyncio.current_task()
         for run in runs:
-            handle = live.timers.pop(run.id, None)  # type: ignore[arg-type]
+            handle = live.timers.pop(run.id.int, None)  # type: ignore[union-attr]
             if handle is not None:
                 handle.cancel()
-            task = live.running.pop(run.id, None)  # type: ignore[arg-type]
+            task = live.running.pop(run.id.int, None)  # type: ignore[union-attr]
             if task is not None and task is not current:
                 task.cancel()
 
@@ -343,7 +357,7 @@ class LocalExecutionEngine:
         instance_id: UUID,
         *,
         until: WorkflowStatus | Collection[WorkflowStatus] = SETTLED,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - part of the documented API
     ) -> WorkflowInstanceData:
         """Wait until the instance reaches one of ``until`` (default: finished or waiting for input).
 
@@ -404,13 +418,19 @@ class LocalExecutionEngine:
         live = await self._live_instance(instance_id)
         step: Any = live.interpreter.definition.steps.get(step_name)
         if step is None or step.step_type is not StepType.WEBHOOK:
-            raise InvalidTransitionError(f"workflow {live.instance.workflow_name!r} has no webhook step {step_name!r}")
+            raise InvalidTransitionError(
+                f"workflow {live.instance.workflow_name!r} has no webhook step {step_name!r}"
+            )
         payload = normalize(payload, f"webhook payload for {step_name!r}")
         validate_form_data(getattr(step, "payload_schema", None), payload, f"webhook {step_name!r}")
         key = getattr(step, "target_key", None) or step_name
-        return await self._apply(live, live.interpreter.webhook_received(live.instance, step_name, key, payload))
+        return await self._apply(
+            live, live.interpreter.webhook_received(live.instance, step_name, key, payload)
+        )
 
-    async def schedule_step(self, instance_id: UUID, step_name: str, delay: float | timedelta | None = None) -> None:
+    async def schedule_step(
+        self, instance_id: UUID, step_name: str, delay: float | timedelta | None = None
+    ) -> None:
         """Not supported: steps run when their incoming edges say so, never by hand."""
         raise NotImplementedError(
             "schedule_step is not supported: steps are activated by the workflow's edges; "
@@ -422,7 +442,7 @@ class LocalExecutionEngine:
         if not await step.can_execute(context):
             return None
         try:
-            result = await self.runner._execute(step, context)
+            result = await self.runner.execute(step, context)
         except Exception as error:
             await step.on_failure(context, error)
             raise
@@ -471,17 +491,26 @@ class LocalExecutionEngine:
             )
         clean = normalize_mapping(data, f"data for task {task.step_name!r}")
         validate_form_data(task.form_schema, clean, f"task {task.step_name!r}")
-        return await self._apply(live, live.interpreter.task_completed(live.instance, task.id, user_id, clean))
+        return await self._apply(
+            live, live.interpreter.task_completed(live.instance, task.id, user_id, clean)
+        )
 
     async def reassign_task(
-        self, task_id: UUID, new_assignee: str | None, *, user_id: str | None = None, reason: str | None = None
+        self,
+        task_id: UUID,
+        new_assignee: str | None,
+        *,
+        user_id: str | None = None,
+        reason: str | None = None,
     ) -> HumanTask:
         """Give a pending task to ``new_assignee``; when ``user_id`` is given it must be allowed to."""
         task = await self.get_task(task_id)
         live = await self._live_instance(task.instance_id)
         if user_id is not None and not await self.authorizer.can_act(task, user_id, "reassign"):
             raise UnauthorizedTaskError(f"user {user_id!r} may not reassign task {task.id}")
-        await self._apply(live, live.interpreter.task_reassigned(live.instance, task.id, new_assignee, reason))
+        await self._apply(
+            live, live.interpreter.task_reassigned(live.instance, task.id, new_assignee, reason)
+        )
         return task
 
     async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
@@ -523,17 +552,29 @@ class LocalExecutionEngine:
         found: dict[UUID, HumanTask] = {}
         if user_id is not None:
             page = await self.find_tasks(
-                TaskQuery(status=HumanTaskStatus.PENDING, assignee_id=user_id, tenant_id=tenant_id, limit=10_000)
+                TaskQuery(
+                    status=HumanTaskStatus.PENDING, assignee_id=user_id, tenant_id=tenant_id, limit=10_000
+                )
             )
             found.update((t.id, t) for t in page)
         group_list = list(groups)
         if group_list:
             page = await self.find_tasks(
-                TaskQuery(status=HumanTaskStatus.PENDING, assignee_group=group_list, tenant_id=tenant_id, limit=10_000)
+                TaskQuery(
+                    status=HumanTaskStatus.PENDING,
+                    assignee_group=group_list,
+                    tenant_id=tenant_id,
+                    limit=10_000,
+                )
             )
             found.update((t.id, t) for t in page if t.assignee_id in (None, user_id))
         if user_id is None and not group_list:
-            found.update((t.id, t) for t in await self.find_tasks(TaskQuery(status=HumanTaskStatus.PENDING, tenant_id=tenant_id, limit=10_000)))
+            found.update(
+                (t.id, t)
+                for t in await self.find_tasks(
+                    TaskQuery(status=HumanTaskStatus.PENDING, tenant_id=tenant_id, limit=10_000)
+                )
+            )
         return sorted(found.values(), key=lambda t: t.created_at)
 
     # ------------------------------------------------------------------ queries
@@ -548,7 +589,9 @@ class LocalExecutionEngine:
             raise NotImplementedError("get_all_instances needs the memory store; use find_instances()")
         return list(self._memory.instances.values())
 
-    async def find_instances(self, query: InstanceQuery | None = None, **filters: Any) -> Page[WorkflowInstanceData]:
+    async def find_instances(
+        self, query: InstanceQuery | None = None, **filters: Any
+    ) -> Page[WorkflowInstanceData]:
         """Instances by status, workflow, tenant, creator or start date, newest first."""
         query = query or InstanceQuery(**filters)
         items, total = await self.store.find_instances(query)
@@ -564,4 +607,4 @@ def _as_uuid(value: UUID | str) -> UUID:
         raise WorkflowInstanceNotFoundError(value) from None
 
 
-__all__ = ("SETTLED", "LocalExecutionEngine", "random_uuid4")
+__all__ = ("SETTLED", "LocalExecutionEngine")

@@ -23,6 +23,8 @@ class WorkflowRegistry:
         self._definitions: dict[str, dict[str, WorkflowDefinition]] = {}
         self._classes: dict[str, type[Any]] = {}
         self._inactive: set[tuple[str, str]] = set()
+        self._newest: dict[str, WorkflowDefinition] = {}
+        """Newest version per name, kept because start-by-name asks for it on every start."""
 
     def register_definition(self, definition: WorkflowDefinition) -> WorkflowDefinition:
         """Add ``definition``; registering the same object again is harmless.
@@ -40,6 +42,7 @@ class WorkflowRegistry:
                 "give the new definition a new version"
             )
         versions[definition.version] = definition
+        self._newest[definition.name] = versions[max(versions, key=version_key)]
         return definition
 
     def register_workflow_class(self, workflow_class: type[Any]) -> WorkflowDefinition:
@@ -62,11 +65,14 @@ class WorkflowRegistry:
         Raises:
             WorkflowNotFoundError: Unknown name or version.
         """
+        if version is None:
+            newest = self._newest.get(name)
+            if newest is None:
+                raise WorkflowNotFoundError(name)
+            return newest
         versions = self._definitions.get(name)
         if not versions:
             raise WorkflowNotFoundError(name)
-        if version is None:
-            return versions[max(versions, key=version_key)]
         try:
             return versions[version]
         except KeyError:
@@ -122,14 +128,14 @@ class WorkflowRegistry:
         versions = self._definitions.get(name)
         if not versions or (version is not None and version not in versions):
             raise WorkflowNotFoundError(name, version)
-        if version is None:
+        if version is not None:
+            del versions[version]
+        if version is None or not versions:
             del self._definitions[name]
             self._classes.pop(name, None)
+            self._newest.pop(name, None)
         else:
-            del versions[version]
-            if not versions:
-                del self._definitions[name]
-                self._classes.pop(name, None)
+            self._newest[name] = versions[max(versions, key=version_key)]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.has_definition(name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -13,6 +12,8 @@ from jsonschema import validators
 from litestar_workflows.core.errors import TaskValidationError, WorkflowValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from jsonschema.protocols import Validator
 
     from litestar_workflows.core.models import HumanTask

@@ -55,6 +55,9 @@ Clock = Callable[[], datetime]
 IdFactory = Callable[[], UUID]
 
 _RUNNING, _WAITING, _PAUSED = WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.PAUSED
+# Enum members bound once: attribute access on an Enum class costs a descriptor call.
+_SCHEDULED, _STEP_RUNNING, _SUCCEEDED = StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.SUCCEEDED
+_STEP_WAITING = StepStatus.WAITING
 _FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED})
 
 
@@ -101,6 +104,25 @@ class Interpreter:
         self.new_id = new_id
         self.record_events = record_events
         self._types = {name: step.step_type for name, step in definition.steps.items()}
+        # Steps whose only way on is one unconditional forward edge into a non-join step: the
+        # common case of a chain, routed without evaluating edges or touching join state.
+        self._simple_next: dict[str, str] = {}
+        # Steps whose outgoing edges are all unconditional: every token they send is live.
+        self._unconditional = frozenset(
+            name
+            for name in definition.steps
+            if all(out.edge.condition is None for out in self.graph.out_edges[name])
+        )
+        self._arity = self.graph.join_arity
+        for name in definition.steps:
+            outs = self.graph.out_edges[name]
+            if (
+                len(outs) == 1
+                and not outs[0].is_back
+                and outs[0].edge.condition is None
+                and self.graph.join_arity[outs[0].target] == 1
+            ):
+                self._simple_next[name] = outs[0].target
 
     # ------------------------------------------------------------------ lifecycle events
 
@@ -167,7 +189,10 @@ class Interpreter:
     def pause(self, instance: WorkflowInstanceData) -> Transition:
         """Hold the instance: running steps may finish, but nothing new starts until resumed."""
         if instance.status not in (_RUNNING, _WAITING):
-            raise InvalidTransitionError(f"instance {instance.id} is {instance.status}; only a running or waiting instance can be paused")
+            raise InvalidTransitionError(
+                f"instance {instance.id} is {instance.status}; "
+                "only a running or waiting instance can be paused"
+            )
         instance.runtime.paused_from = instance.status
         instance.status = _PAUSED
         tr = Transition(instance)
@@ -184,7 +209,7 @@ class Interpreter:
         runtime.paused_from = None
         tr = Transition(instance)
         for run_id in runtime.held:
-            run = runtime.active.get(run_id)
+            run = runtime.active.get(run_id.int)
             if run is not None:
                 tr.start.append(run)
         runtime.held.clear()
@@ -226,8 +251,11 @@ class Interpreter:
     # ------------------------------------------------------------------ step outcomes
 
     def mark_running(self, instance: WorkflowInstanceData, run: StepExecution) -> None:
-        """Record that a driver began running ``run`` (no transition: nothing else changes)."""
-        run.status = StepStatus.RUNNING
+        """Record that a driver began running ``run``.
+
+        Not a transition: a store records the start when a worker claims the execution.
+        """
+        run.status = _STEP_RUNNING
         run.started_at = self.clock()
 
     def step_succeeded(
@@ -242,13 +270,24 @@ class Interpreter:
 
         ``route`` (from a gateway) names the successors that stay live; ``None`` means all.
         """
-        run = self._active_run(instance, run_id)
+        run = instance.runtime.active.get(run_id.int)
+        if run is None:
+            raise StaleOutcomeError(f"execution {run_id} of instance {instance.id} is not active")
         tr = Transition(instance)
-        self._finish(instance, run, StepStatus.SUCCEEDED, tr, result=result, changes=changes)
+        self._finish(instance, run, _SUCCEEDED, tr, result, None, changes)
         if self.record_events:
-            tr.events.append(self._step_event(StepCompleted, instance, run, result=result))
-        self._advance(instance, run, tr, route)
-        return self._settle(tr)
+            tr.events.append(self.step_event(StepCompleted, instance, run, result=result))
+        follow = self._simple_next.get(run.step_name) if route is None else None
+        if follow is None:
+            self._advance(instance, run, tr, route)
+            return self._settle(tr)
+        # Fast path of a chain: the next step is now active and not waiting, so the instance is
+        # running (or stays paused); this is what _settle() would conclude, without the scan.
+        self._activate(instance, follow, tr)
+        instance.version += 1
+        if instance.status is not _PAUSED:
+            instance.status = _RUNNING
+        return tr
 
     def step_skipped(self, instance: WorkflowInstanceData, run_id: UUID, reason: str = "") -> Transition:
         """A step's ``can_execute`` said no: record SKIPPED and continue along its edges."""
@@ -256,7 +295,7 @@ class Interpreter:
         tr = Transition(instance)
         self._finish(instance, run, StepStatus.SKIPPED, tr)
         if self.record_events:
-            tr.events.append(self._step_event(StepSkipped, instance, run, reason=reason))
+            tr.events.append(self.step_event(StepSkipped, instance, run, reason=reason))
         self._advance(instance, run, tr, None)
         return self._settle(tr)
 
@@ -273,15 +312,15 @@ class Interpreter:
             run.scheduled_for = retry_at
             tr.writes.append(run)
             if instance.status is _PAUSED:
-                instance.runtime.held.append(run.id)
+                instance.runtime.held.append(run.id)  # type: ignore[arg-type]
             else:
                 tr.start.append(run)
             if self.record_events:
-                tr.events.append(self._step_event(StepFailed, instance, run, error=error, will_retry=True))
+                tr.events.append(self.step_event(StepFailed, instance, run, error=error, will_retry=True))
             return self._settle(tr)
-        self._finish(instance, run, StepStatus.FAILED, tr, error=error)
+        self._finish(instance, run, StepStatus.FAILED, tr, None, error)
         if self.record_events:
-            tr.events.append(self._step_event(StepFailed, instance, run, error=error))
+            tr.events.append(self.step_event(StepFailed, instance, run, error=error))
         self._fail(instance, run.step_name, f"step {run.step_name!r} failed: {error}", tr)
         return self._bump(tr)
 
@@ -319,7 +358,7 @@ class Interpreter:
             tr.tasks.append(human)
             if self.record_events:
                 tr.events.append(
-                    self._step_event(
+                    self.step_event(
                         HumanTaskCreated,
                         instance,
                         run,
@@ -355,14 +394,16 @@ class Interpreter:
 
     def find_pending_task(self, instance: WorkflowInstanceData, step_name: str) -> HumanTask:
         """The pending task of ``step_name``, or a clear error saying why there is none."""
-        self._require_unfinished(instance, "complete a task of")
         for task in instance.runtime.pending_tasks.values():
             if task.step_name == step_name:
                 return task
         if step_name not in self.definition.steps:
             raise TaskNotFoundError(f"workflow {instance.workflow_name!r} has no step {step_name!r}")
         if any(e.step_name == step_name and e.status is StepStatus.SUCCEEDED for e in instance.step_history):
-            raise TaskAlreadyCompletedError(f"the task of {step_name!r} in instance {instance.id} is already completed")
+            raise TaskAlreadyCompletedError(
+                f"the task of {step_name!r} in instance {instance.id} is already completed"
+            )
+        self._require_unfinished(instance, "complete a task of")
         raise InvalidTransitionError(f"instance {instance.id} is not waiting at {step_name!r}")
 
     def task_completed(
@@ -382,19 +423,26 @@ class Interpreter:
         task.data = data
         run.completed_by = user_id
         run.output_data = data
-        tr = Transition(instance, tasks=[task])
+        tr = Transition(instance)
+        tr.tasks.append(task)
         if self.record_events:
             tr.events.append(
-                self._step_event(HumanTaskCompleted, instance, run, task_id=task.id, completed_by=user_id, data=data)
+                self.step_event(
+                    HumanTaskCompleted, instance, run, task_id=task.id, completed_by=user_id, data=data
+                )
             )
-        self._finish(instance, run, StepStatus.SUCCEEDED, tr, result=data, changes=ContextChanges(dict(data)))
+        self._finish(instance, run, StepStatus.SUCCEEDED, tr, data, None, ContextChanges(dict(data)))
         if self.record_events:
-            tr.events.append(self._step_event(StepCompleted, instance, run, result=data))
+            tr.events.append(self.step_event(StepCompleted, instance, run, result=data))
         self._advance(instance, run, tr, None)
         return self._settle(tr)
 
     def task_reassigned(
-        self, instance: WorkflowInstanceData, task_id: UUID, new_assignee: str | None, reason: str | None = None
+        self,
+        instance: WorkflowInstanceData,
+        task_id: UUID,
+        new_assignee: str | None,
+        reason: str | None = None,
     ) -> Transition:
         """Give a pending task to another user (or unassign it, leaving it to its group)."""
         task = instance.runtime.pending_tasks.get(task_id)
@@ -402,14 +450,15 @@ class Interpreter:
             raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more (completed or canceled)")
         previous = task.assignee_id
         task.assignee_id = new_assignee
-        run = instance.runtime.active.get(task.step_execution_id)
-        tr = Transition(instance, tasks=[task])
+        run = instance.runtime.active.get(task.step_execution_id.int)
+        tr = Transition(instance)
+        tr.tasks.append(task)
         if run is not None:
             run.assigned_to = new_assignee
             tr.writes.append(run)
             if self.record_events:
                 tr.events.append(
-                    self._step_event(
+                    self.step_event(
                         HumanTaskReassigned,
                         instance,
                         run,
@@ -423,19 +472,24 @@ class Interpreter:
 
     # ------------------------------------------------------------------ token machinery
 
-    def _new_run(self, instance: WorkflowInstanceData, name: str, status: StepStatus, tr: Transition) -> StepExecution:
-        runtime = instance.runtime
-        count = runtime.activations.get(name, 0)
-        runtime.activations[name] = count + 1
-        run = StepExecution(step_name=name, status=status, id=self.new_id(), step_type=self._types[name], iteration=count)
+    def _new_run(
+        self, instance: WorkflowInstanceData, name: str, status: StepStatus, tr: Transition
+    ) -> StepExecution:
+        activations = instance.runtime.activations
+        count = activations.get(name, 0)
+        activations[name] = count + 1
+        # Positional arguments: this runs once per transition and keyword calls cost more.
+        run = StepExecution(
+            name, status, None, None, None, None, None, None, self.new_id(), self._types[name], 1, count
+        )
         instance.context.step_history.append(run)
         tr.writes.append(run)
         return run
 
     def _activate(self, instance: WorkflowInstanceData, name: str, tr: Transition) -> StepExecution:
         runtime = instance.runtime
-        run = self._new_run(instance, name, StepStatus.SCHEDULED, tr)
-        runtime.active[run.id] = run  # type: ignore[index]
+        run = self._new_run(instance, name, _SCHEDULED, tr)
+        runtime.active[run.id.int] = run  # type: ignore[union-attr]
         if instance.status is _PAUSED:
             runtime.held.append(run.id)  # type: ignore[arg-type]
         else:
@@ -443,13 +497,12 @@ class Interpreter:
         instance.current_step = name
         return run
 
-    def _finish(
+    def _finish(  # noqa: PLR0917 - positional on purpose: called once per transition
         self,
         instance: WorkflowInstanceData,
         run: StepExecution,
         status: StepStatus,
         tr: Transition,
-        *,
         result: Any = None,
         error: str | None = None,
         changes: ContextChanges | None = None,
@@ -466,7 +519,7 @@ class Interpreter:
             for key in changes.deleted:
                 data.pop(key, None)
             run.context_changes = changes.as_json()
-        del instance.runtime.active[run.id]  # type: ignore[arg-type]
+        del instance.runtime.active[run.id.int]  # type: ignore[union-attr]
         tr.writes.append(run)
 
     def _advance(
@@ -477,21 +530,36 @@ class Interpreter:
         outs = self.graph.out_edges[name]
         if not outs:
             return
+        if route is None and name in self._unconditional:  # fan-out and join fast path
+            for out in outs:
+                if out.is_back:
+                    self._reset_joins(instance, self.graph.forward_closure(out.target))
+                    self._activate(instance, out.target, tr)
+                elif self._arity[out.target] == 1:
+                    self._activate(instance, out.target, tr)
+                else:
+                    self._deliver(instance, name, out.target, True, tr)
+            return
         try:
             decisions = self._decide(instance, name, outs, route)
         except Exception as error:  # a condition raised or routing is impossible: the instance fails
             self._fail(instance, name, str(error), tr)
             return
+        exits = self.graph.loop_exits
         for out, alive in decisions:
             if out.is_back:
                 if alive:
                     self._reset_joins(instance, self.graph.forward_closure(out.target))
                     self._activate(instance, out.target, tr)
-            else:
+            elif alive or (name, out.target) not in exits:
                 self._deliver(instance, name, out.target, alive, tr)
 
     def _decide(
-        self, instance: WorkflowInstanceData, name: str, outs: tuple[OutEdge, ...], route: frozenset[str] | None
+        self,
+        instance: WorkflowInstanceData,
+        name: str,
+        outs: tuple[OutEdge, ...],
+        route: frozenset[str] | None,
     ) -> list[tuple[OutEdge, bool]]:
         if route is not None:
             unknown = route - {out.target for out in outs}
@@ -503,19 +571,21 @@ class Interpreter:
         decisions = []
         any_alive = False
         for out in outs:
-            alive = (route is None or out.target in route) and out.edge.holds_for(data, lambda: instance.context)
+            alive = (route is None or out.target in route) and out.edge.holds_for(
+                data, lambda: instance.context
+            )
             any_alive = any_alive or alive
             decisions.append((out, alive))
         if not any_alive:
-            labels = ", ".join(
-                f"{out.target} [{out.edge.condition_label() or 'not chosen'}]" for out in outs
-            )
+            labels = ", ".join(f"{out.target} [{out.edge.condition_label() or 'not chosen'}]" for out in outs)
             raise InvalidTransitionError(f"no outgoing edge of step {name!r} can be taken: {labels}")
         return decisions
 
-    def _deliver(self, instance: WorkflowInstanceData, source: str, target: str, alive: bool, tr: Transition) -> None:
+    def _deliver(
+        self, instance: WorkflowInstanceData, source: str, target: str, alive: bool, tr: Transition
+    ) -> None:
         """Deliver a token along a forward edge; fire or dead-skip joins that are complete."""
-        arity = self.graph.join_arity
+        arity = self._arity
         pending = [(source, target, alive)]
         while pending:
             source, target, alive = pending.pop()
@@ -529,8 +599,15 @@ class Interpreter:
             skipped = self._new_run(instance, target, StepStatus.SKIPPED, tr)
             skipped.started_at = skipped.completed_at = self.clock()
             if self.record_events:
-                tr.events.append(self._step_event(StepSkipped, instance, skipped, reason="no live incoming edge"))
-            pending.extend((target, out.target, False) for out in self.graph.out_edges[target] if not out.is_back)
+                tr.events.append(
+                    self.step_event(StepSkipped, instance, skipped, reason="no live incoming edge")
+                )
+            exits = self.graph.loop_exits
+            pending.extend(
+                (target, out.target, False)
+                for out in self.graph.out_edges[target]
+                if not out.is_back and (target, out.target) not in exits
+            )
 
     def _reset_joins(self, instance: WorkflowInstanceData, body: frozenset[str]) -> None:
         """Forget tokens delivered inside ``body`` so that its joins can fire again."""
@@ -577,28 +654,29 @@ class Interpreter:
     def _settle(self, tr: Transition) -> Transition:
         """Derive the instance status from its active executions after a transition."""
         instance = tr.instance
+        instance.version += 1
         status = instance.status
         if status in _FINISHED:
-            return self._bump(tr)
+            return tr
         active = instance.runtime.active
         if not active:
             instance.status = WorkflowStatus.COMPLETED
             instance.completed_at = self.clock()
             if self.record_events:
                 tr.events.append(self._wf_event(WorkflowCompleted, instance))
-            return self._bump(tr)
+            return tr
         if status is _PAUSED:
-            return self._bump(tr)
+            return tr
         waiting = None
         for run in active.values():
-            if run.status is not StepStatus.WAITING:
+            if run.status is not _STEP_WAITING:
                 instance.status = _RUNNING
-                return self._bump(tr)
+                return tr
             waiting = waiting or run
         instance.status = _WAITING
         if waiting is not None:
             instance.current_step = waiting.step_name
-        return self._bump(tr)
+        return tr
 
     @staticmethod
     def _bump(tr: Transition) -> Transition:
@@ -608,7 +686,7 @@ class Interpreter:
     # ------------------------------------------------------------------ helpers
 
     def _active_run(self, instance: WorkflowInstanceData, run_id: UUID) -> StepExecution:
-        run = instance.runtime.active.get(run_id)
+        run = instance.runtime.active.get(run_id.int)
         if run is None:
             raise StaleOutcomeError(f"execution {run_id} of instance {instance.id} is not active")
         return run
@@ -626,9 +704,14 @@ class Interpreter:
             raise InvalidTransitionError(f"instance {instance.id} is paused; resume it first")
 
     def _wf_event(self, cls: type[Any], instance: WorkflowInstanceData, **fields: Any) -> Any:
-        return cls(instance_id=instance.id, timestamp=self.clock(), workflow_name=instance.workflow_name, **fields)
+        return cls(
+            instance_id=instance.id, timestamp=self.clock(), workflow_name=instance.workflow_name, **fields
+        )
 
-    def _step_event(self, cls: type[Any], instance: WorkflowInstanceData, run: StepExecution, **fields: Any) -> Any:
+    def step_event(
+        self, cls: type[Any], instance: WorkflowInstanceData, run: StepExecution, **fields: Any
+    ) -> Any:
+        """Build a step event of type ``cls`` for ``run`` (drivers use it for ``StepStarted``)."""
         return cls(
             instance_id=instance.id,
             timestamp=self.clock(),

@@ -12,8 +12,20 @@ _dumps = orjson.dumps
 _loads = orjson.loads
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def copy_data(data: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of JSON data (so a step's in-place edits never leak into the instance)."""
+    """A deep copy of JSON data (so a step's in-place edits never leak into the instance).
+
+    Small dicts of scalars, the common case, get a shallow copy: their values are immutable.
+    """
+    if len(data) <= 8:
+        for value in data.values():
+            if type(value) not in _SCALARS:
+                break
+        else:
+            return data.copy()
     result: dict[str, Any] = _loads(_dumps(data))
     return result
 
@@ -45,6 +57,12 @@ def normalize_mapping(data: Any, what: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ContextSerializationError(f"{what} must be a dict, not {type(data).__name__}")
+    try:
+        result: dict[str, Any] = _loads(_dumps(data))
+    except TypeError:
+        pass  # find the culprit below, for a message that names it
+    else:
+        return result
     for key, value in data.items():
         if not isinstance(key, str):
             raise ContextSerializationError(f"{what} has a non-string key {key!r}; context data must be JSON")
@@ -55,8 +73,7 @@ def normalize_mapping(data: Any, what: str) -> dict[str, Any]:
                 f"{what} key {key!r} holds a value that is not JSON-serializable "
                 f"({type(value).__name__}): {error}"
             ) from error
-    result: dict[str, Any] = _loads(_dumps(data))
-    return result
+    raise ContextSerializationError(f"{what} is not JSON-serializable")
 
 
 def dumps(value: Any) -> bytes:

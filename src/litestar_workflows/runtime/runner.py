@@ -20,38 +20,57 @@ from litestar_workflows.runtime.interpreter import ContextChanges
 from litestar_workflows.runtime.jsondata import copy_data, normalize, normalize_mapping
 
 if TYPE_CHECKING:
-    from uuid import UUID
-
     from litestar_workflows.core.context import StepExecution
+    from litestar_workflows.core.definition import WorkflowDefinition
     from litestar_workflows.core.models import WorkflowInstanceData
     from litestar_workflows.core.protocols import Step
     from litestar_workflows.runtime.interpreter import Clock, Interpreter
     from litestar_workflows.runtime.transition import Transition
 
 
-class Outcome:
-    """What running a step produced; ``apply`` feeds it to the interpreter."""
+SUCCEEDED, FAILED, SKIPPED, WAITING = "succeeded", "failed", "skipped", "waiting"
+_MACHINE, _GATEWAY, _HUMAN, _TIMER = StepType.MACHINE, StepType.GATEWAY, StepType.HUMAN, StepType.TIMER
 
-    __slots__ = ("args", "kind", "run_id")
+Outcome = tuple[Any, ...]
+"""``(kind, run_id, *arguments)``: what running a step produced, for :func:`apply_outcome`.
 
-    def __init__(self, kind: str, run_id: UUID, *args: Any) -> None:
-        self.kind = kind
-        self.run_id = run_id
-        self.args = args
+A plain tuple because one is made per step execution; the arguments are those of the
+interpreter method named by ``kind``.
+"""
 
-    def apply(self, interpreter: Interpreter, instance: WorkflowInstanceData) -> Transition:
-        """Apply the outcome to ``instance``; raises ``StaleOutcomeError`` if the run was abandoned."""
-        kind, args = self.kind, self.args
-        if kind == "succeeded":
-            return interpreter.step_succeeded(instance, self.run_id, *args)
-        if kind == "failed":
-            return interpreter.step_failed(instance, self.run_id, *args)
-        if kind == "skipped":
-            return interpreter.step_skipped(instance, self.run_id, *args)
-        return interpreter.step_waiting(instance, self.run_id, wake_at=args[0], task=args[1])
 
-    def __repr__(self) -> str:
-        return f"<Outcome {self.kind} {self.run_id} {self.args!r}>"
+def apply_outcome(interpreter: Interpreter, instance: WorkflowInstanceData, outcome: Outcome) -> Transition:
+    """Feed a runner outcome to the interpreter; raises ``StaleOutcomeError`` if the run was abandoned."""
+    kind = outcome[0]
+    if kind is SUCCEEDED:
+        return interpreter.step_succeeded(instance, *outcome[1:])
+    if kind is FAILED:
+        return interpreter.step_failed(instance, *outcome[1:])
+    if kind is SKIPPED:
+        return interpreter.step_skipped(instance, *outcome[1:])
+    return interpreter.step_waiting(instance, outcome[1], wake_at=outcome[2], task=outcome[3])
+
+
+class StepPlan:
+    """What the runner needs to know about one step, worked out once per definition."""
+
+    __slots__ = ("checks_can_execute", "has_on_success", "step", "step_type", "timeout")
+
+    def __init__(self, step: Step) -> None:
+        from litestar_workflows.steps.base import BaseStep
+
+        cls = type(step)
+        self.step = step
+        self.step_type = step.step_type
+        self.timeout: float | None = getattr(step, "timeout", None)
+        # Skipping the default no-op hooks saves two coroutine round trips per step.
+        self.checks_can_execute = getattr(cls, "can_execute", None) is not BaseStep.can_execute
+        self.has_on_success = getattr(cls, "on_success", None) is not BaseStep.on_success
+
+
+def plans_for(definition: WorkflowDefinition) -> dict[str, StepPlan]:
+    """One :class:`StepPlan` per step of ``definition``."""
+    return {name: StepPlan(step) for name, step in definition.steps.items()}
 
 
 class StepRunner:
@@ -64,49 +83,68 @@ class StepRunner:
     def context_for(self, instance: WorkflowInstanceData, run: StepExecution) -> WorkflowContext:
         """A context for one execution: a private copy of the data, shared history."""
         shared = instance.context
+        # Positional arguments (hot path): workflow_id, instance_id, data, metadata, current_step,
+        # step_history, started_at, user_id, tenant_id, execution_id, attempt.
         return WorkflowContext(
-            workflow_id=shared.workflow_id,
-            instance_id=shared.instance_id,
-            data=copy_data(shared.data),
-            metadata=shared.metadata,
-            current_step=run.step_name,
-            step_history=shared.step_history,
-            started_at=shared.started_at,
-            user_id=shared.user_id,
-            tenant_id=shared.tenant_id,
-            execution_id=run.id,
-            attempt=run.attempt,
+            shared.workflow_id,
+            shared.instance_id,
+            copy_data(shared.data),
+            shared.metadata,
+            run.step_name,
+            shared.step_history,
+            shared.started_at,
+            shared.user_id,
+            shared.tenant_id,
+            run.id,
+            run.attempt,
         )
 
-    async def run(self, step: Step, instance: WorkflowInstanceData, run: StepExecution) -> Outcome:
-        """Run ``step`` for execution ``run`` of ``instance`` and report what happened."""
-        base = dict(instance.context.data)
-        context = self.context_for(instance, run)
-        run_id: UUID = run.id  # type: ignore[assignment]
+    async def run(self, plan: StepPlan, instance: WorkflowInstanceData, run: StepExecution) -> Outcome:
+        """Run the step of ``plan`` for execution ``run`` of ``instance`` and report what happened."""
+        step = plan.step
+        shared = instance.context
+        base = shared.data.copy()
+        run_id = run.id
+        # context_for(), inlined: this is the hottest line of the engine.
+        context = WorkflowContext(
+            shared.workflow_id,
+            shared.instance_id,
+            copy_data(base),
+            shared.metadata,
+            run.step_name,
+            shared.step_history,
+            shared.started_at,
+            shared.user_id,
+            shared.tenant_id,
+            run_id,
+            run.attempt,
+        )
         try:
-            if not await step.can_execute(context):
-                return Outcome("skipped", run_id, "can_execute() returned False")
-            kind = step.step_type
-            if kind is StepType.HUMAN:
-                return Outcome("waiting", run_id, None, await self._task_fields(step, context))
-            if kind is StepType.TIMER:
-                return Outcome("waiting", run_id, await step.wake_time(context, self.clock()), None)  # type: ignore[attr-defined]
-            if kind is StepType.WEBHOOK:
-                return Outcome("waiting", run_id, None, None)
+            if plan.checks_can_execute and not await step.can_execute(context):
+                return (SKIPPED, run_id, "can_execute() returned False")
+            kind = plan.step_type
             route: frozenset[str] | None = None
-            if kind is StepType.GATEWAY:
+            if kind is _MACHINE:
+                result = await (self.execute(step, context) if plan.timeout else step.execute(context))
+            elif kind is _GATEWAY:
                 route, result = await self._choose(step, context)
+            elif kind is _HUMAN:
+                return (WAITING, run_id, None, await self._task_fields(step, context))
+            elif kind is _TIMER:
+                return (WAITING, run_id, await step.wake_time(context, self.clock()), None)  # type: ignore[attr-defined]
             else:
-                result = await self._execute(step, context)
-            await step.on_success(context, result)
+                return (WAITING, run_id, None, None)
+            if plan.has_on_success:
+                await step.on_success(context, result)
             changes = _changes(base, context.data, run.step_name)
             if result is not None:
                 result = normalize(result, f"the result of step {run.step_name!r}")
         except Exception as error:
             return await self._failure(step, context, run, error)
-        return Outcome("succeeded", run_id, result, changes, route)
+        return (SUCCEEDED, run_id, result, changes, route)
 
-    async def _execute(self, step: Step, context: WorkflowContext) -> Any:
+    async def execute(self, step: Step, context: WorkflowContext) -> Any:
+        """Run ``step.execute`` under the step's timeout, if it has one."""
         timeout = getattr(step, "timeout", None)
         if not timeout:
             return await step.execute(context)
@@ -121,7 +159,7 @@ class StepRunner:
         if chooser is not None:
             route = await chooser(context)
         else:
-            chosen = await self._execute(step, context)
+            chosen = await self.execute(step, context)
             route = None if chosen is None else frozenset([chosen] if isinstance(chosen, str) else chosen)
         return route, (None if route is None else sorted(route))
 
@@ -160,7 +198,7 @@ class StepRunner:
             and policy.should_retry(error, run.attempt)
         ):
             retry_at = self.clock() + timedelta(seconds=policy.delay_for(run.attempt, self.rng))
-        return Outcome("failed", run.id, _describe(error), retry_at)  # type: ignore[arg-type]
+        return (FAILED, run.id, _describe(error), retry_at)
 
 
 def _describe(error: BaseException) -> str:
@@ -169,15 +207,18 @@ def _describe(error: BaseException) -> str:
 
 def _changes(base: dict[str, Any], data: dict[str, Any], step_name: str) -> ContextChanges | None:
     """Keys the step set to a new value or deleted, compared with the data it was given."""
-    changed = {
-        key: value
-        for key, value in data.items()
-        if key not in base or type(value) is not type(base[key]) or value != base[key]
-    }
-    deleted = [key for key in base if key not in data]
-    if not changed and not deleted:
+    changed: dict[str, Any] | None = None
+    missing = object()
+    for key, value in data.items():
+        old = base.get(key, missing)
+        if old is missing or type(value) is not type(old) or value != old:
+            if changed is None:
+                changed = {}
+            changed[key] = value
+    deleted = [key for key in base if key not in data] if len(data) < len(base) or changed else []
+    if changed is None and not deleted:
         return None
-    return ContextChanges(normalize_mapping(changed, f"step {step_name!r} context"), deleted)
+    return ContextChanges(normalize_mapping(changed or {}, f"step {step_name!r} context"), deleted)
 
 
-__all__ = ("Outcome", "StepRunner")
+__all__ = ("Outcome", "StepPlan", "StepRunner", "apply_outcome", "plans_for")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -11,7 +10,6 @@ if TYPE_CHECKING:
     from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
 
 
-@dataclass(slots=True, eq=False)
 class Transition:
     """The outcome of applying one event to one instance.
 
@@ -21,15 +19,25 @@ class Transition:
     the executions in ``cancel`` and publish ``events``.
     """
 
-    instance: WorkflowInstanceData
-    writes: list[StepExecution] = field(default_factory=list)
-    start: list[StepExecution] = field(default_factory=list)
-    timers: list[StepExecution] = field(default_factory=list)
-    cancel: list[StepExecution] = field(default_factory=list)
-    tasks: list[HumanTask] = field(default_factory=list)
-    events: list[WorkflowEvent] = field(default_factory=list)
-    created: bool = False
-    """True for the transition that creates the instance (an insert rather than an update)."""
+    __slots__ = ("cancel", "created", "events", "instance", "start", "tasks", "timers", "writes")
+
+    def __init__(self, instance: WorkflowInstanceData, *, created: bool = False) -> None:
+        # A plain __init__: one Transition is made per step, so construction cost matters.
+        self.instance = instance
+        self.created = created
+        """True for the transition that creates the instance (an insert rather than an update)."""
+        self.writes: list[StepExecution] = []
+        self.start: list[StepExecution] = []
+        self.timers: list[StepExecution] = []
+        self.cancel: list[StepExecution] = []
+        self.tasks: list[HumanTask] = []
+        self.events: list[WorkflowEvent] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"<Transition {self.instance.id} {self.instance.status} writes={len(self.writes)} "
+            f"start={[r.step_name for r in self.start]}>"
+        )
 
 
 __all__ = ("Transition",)

@@ -7,12 +7,13 @@ work.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from litestar_workflows.core.types import StepType
 
 if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
     from litestar_workflows.core.context import WorkflowContext
     from litestar_workflows.steps.retry import RetryPolicy
 

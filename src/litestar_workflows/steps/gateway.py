@@ -12,7 +12,7 @@ from litestar_workflows.steps.base import BaseStep
 if TYPE_CHECKING:
     from litestar_workflows.core.context import WorkflowContext
 
-BranchChooser = Callable[["WorkflowContext"], "str | None | Awaitable[str | None]"]
+BranchChooser = Callable[["WorkflowContext"], "str | Awaitable[str | None] | None"]
 
 
 class GatewayStep(BaseStep):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.steps.base import BaseMachineStep, BaseStep
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
     from litestar_workflows.core.context import WorkflowContext
 
 
@@ -50,7 +51,9 @@ class ParallelGroup(BaseMachineStep):
 
     async def execute(self, context: WorkflowContext) -> list[Any]:
         """Run all inner steps at once; any failure fails the group after all have finished."""
-        results = await asyncio.gather(*(_run_inner(step, context) for step in self.steps), return_exceptions=True)
+        results = await asyncio.gather(
+            *(_run_inner(step, context) for step in self.steps), return_exceptions=True
+        )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
