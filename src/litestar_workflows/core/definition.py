@@ -242,10 +242,24 @@ def _shape_problems(definition: WorkflowDefinition) -> list[str]:
     for name, step in steps.items():
         if step.step_type is StepType.GATEWAY and not graph.successors(name):
             problems.append(f"gateway {name!r} has no outgoing edges")
+        schema = getattr(step, "form_schema", None) or getattr(step, "payload_schema", None)
+        if isinstance(schema, dict):
+            problems.extend(_schema_problems(schema, f"step {name!r}"))
     unreachable = [name for name in steps if name not in graph.reachable]
     if unreachable:
         problems.append(f"steps not reachable from {definition.initial_step!r}: {', '.join(unreachable)}")
     return problems
+
+
+def _schema_problems(schema: dict[str, Any], where: str) -> list[str]:
+    """A form or payload schema that is not valid JSON Schema, reported at definition time."""
+    from jsonschema import exceptions, validators
+
+    try:
+        validators.validator_for(schema).check_schema(schema)
+    except exceptions.SchemaError as error:
+        return [f"{where} has an invalid JSON Schema: {error.message}"]
+    return []
 
 
 def _edge_problems(definition: WorkflowDefinition) -> list[str]:

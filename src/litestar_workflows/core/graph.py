@@ -35,22 +35,23 @@ class WorkflowGraph:
     back_edges: frozenset[tuple[str, str]]
     join_arity: dict[str, int]
     reachable: frozenset[str]
-    loop_exits: frozenset[tuple[str, str]] = frozenset()
-    """Forward edges that leave a loop body: dead tokens are not sent along them (see below)."""
+    loop_exits: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    """Forward edges that leave a loop body, with the body (or bodies) they leave."""
     _closures: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         # A loop body is every step on a forward path from a back edge's target to its source.
-        # While a loop may still iterate, a false exit condition is not final, so the interpreter
-        # sends no dead token along an exit edge; the exit is taken (live) when the loop ends.
-        exits: set[tuple[str, str]] = set()
+        # While a loop may still iterate, a false exit condition is not final: the interpreter
+        # holds the dead token of an exit edge back until nothing in the body is active any more.
+        exits: dict[tuple[str, str], frozenset[str]] = {}
         for source, target in self.back_edges:
             body = self.forward_closure(target) & self._reaching(source)
             for member in body:
                 for out in self.out_edges.get(member, ()):
                     if not out.is_back and out.target not in body:
-                        exits.add((member, out.target))
-        self.loop_exits = frozenset(exits)
+                        key = (member, out.target)
+                        exits[key] = exits.get(key, frozenset()) | body
+        self.loop_exits = exits
 
     def _reaching(self, name: str) -> set[str]:
         """Steps from which ``name`` is reachable along forward edges (``name`` included)."""

@@ -69,16 +69,21 @@ class RuntimeState:
     interrupted: list[str] = field(default_factory=list)
     held: list[UUID] = field(default_factory=list)
     paused_from: WorkflowStatus | None = None
+    deferred: dict[tuple[str, str], None] = field(default_factory=dict)
+    """Dead tokens of loop exits held back until their loop has nothing active (ordered set)."""
+    stale: bool = False
+    """Set by a store when this copy of the instance lost a write race: reload before using it."""
 
     def to_json(self) -> dict[str, Any]:
-        """The part a store must keep beside the executions and tasks rows (JSON-friendly)."""
+        """The part a store must keep beside the executions and tasks rows (a fresh JSON copy)."""
         return {
-            "arrivals": self.arrivals,
-            "activations": self.activations,
+            "arrivals": {target: dict(tokens) for target, tokens in self.arrivals.items()},
+            "activations": dict(self.activations),
             "failed_step": self.failed_step,
-            "interrupted": self.interrupted,
+            "interrupted": list(self.interrupted),
             "held": [str(run_id) for run_id in self.held],
             "paused_from": None if self.paused_from is None else str(self.paused_from),
+            "deferred": [list(edge) for edge in self.deferred],
         }
 
 

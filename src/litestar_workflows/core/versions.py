@@ -7,21 +7,23 @@ import re
 _SPLIT = re.compile(r"[.\-+_]")
 
 
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """A sort key for semantic-ish versions.
+Part = tuple[int, int | str]
 
-    Numeric parts compare as numbers and rank above text parts, so ``1.0.0`` sorts after
-    ``1.0.0-rc1`` (a pre-release) and ``10.0`` after ``9.9``; a leading ``v`` is ignored.
+
+def _parts(text: str) -> tuple[Part, ...]:
+    return tuple((1, int(p)) if p.isdigit() else (0, p) for p in _SPLIT.split(text) if p)
+
+
+def version_key(version: str) -> tuple[tuple[Part, ...], int, tuple[Part, ...]]:
+    """A sort key for semantic-ish versions: (release parts, is-final, pre-release parts).
+
+    Numeric parts compare as numbers and rank above text parts, so ``10.0`` sorts after ``9.9``
+    and ``1.2.1`` after ``1.2``; a release sorts after its pre-releases (``1.0.0`` after
+    ``1.0.0-rc1``); a leading ``v`` is ignored.
     """
     text = version.strip().lower().removeprefix("v")
     release, _, pre = text.partition("-")
-    parts: list[tuple[int, int | str]] = [
-        (1, int(p)) if p.isdigit() else (0, p) for p in _SPLIT.split(release) if p
-    ]
-    # A release ranks above any of its pre-releases: mark it with a high sentinel.
-    parts.append((2, 0) if not pre else (0, 0))
-    parts.extend((1, int(p)) if p.isdigit() else (0, p) for p in _SPLIT.split(pre) if p)
-    return tuple(parts)
+    return _parts(release), 0 if pre else 1, _parts(pre)
 
 
 __all__ = ("version_key",)

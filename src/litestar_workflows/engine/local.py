@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from litestar_workflows.core.context import WorkflowContext, utcnow
 from litestar_workflows.core.errors import (
+    ConcurrencyError,
     HumanTaskError,
     InvalidTransitionError,
+    StoreError,
     TaskNotFoundError,
     UnauthorizedTaskError,
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
+    WorkflowsError,
 )
 from litestar_workflows.core.events import StepStarted, deliver
 from litestar_workflows.core.ids import new_uuid7
@@ -30,13 +35,13 @@ from litestar_workflows.core.workflow import definition_of
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
 from litestar_workflows.runtime.jsondata import normalize, normalize_mapping
-from litestar_workflows.runtime.runner import SUCCEEDED, StepRunner, apply_outcome, plans_for
+from litestar_workflows.runtime.runner import SUCCEEDED, Outcome, StepRunner, apply_outcome, plans_for
 from litestar_workflows.store.base import InstanceQuery, Page, TaskQuery, WorkflowStore
 from litestar_workflows.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Callable, Collection, Iterable
+    from collections.abc import Collection, Iterable
     from datetime import datetime, timedelta
 
     from litestar_workflows.core.context import StepExecution
@@ -50,6 +55,25 @@ if TYPE_CHECKING:
     from litestar_workflows.runtime.transition import Transition
 
 logger = logging.getLogger("litestar_workflows.engine")
+
+Operation = Callable[[Interpreter, "WorkflowInstanceData"], "Transition"]
+"""An event applied to an instance: called again on a fresh copy after a lost write race."""
+_CONFLICT_RETRIES = 20
+_CLAIM_BATCH = 500
+
+
+def _adapt_store(persistence: Any) -> WorkflowStore:
+    """Accept what the documentation shows as ``persistence``: a repository or session of ours."""
+    from litestar_workflows.db.store import store_from
+
+    return store_from(persistence)
+
+
+def _apply_outcome(
+    interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome
+) -> Transition:
+    return apply_outcome(interpreter, instance, outcome)
+
 
 _STEP_RUNNING = StepStatus.RUNNING
 SETTLED = frozenset(
@@ -94,18 +118,17 @@ class LocalExecutionEngine:
     def __init__(
         self,
         registry: WorkflowRegistry,
-        persistence: WorkflowStore | None = None,
+        persistence: WorkflowStore | Any = None,
         event_bus: EventBus | None = None,
         *,
         authorizer: TaskAuthorizer | None = None,
         clock: Callable[[], datetime] | None = None,
         id_factory: Callable[[], UUID] | None = None,
         rng: random.Random | None = None,
+        poll_interval: float = 1.0,
     ) -> None:
         if persistence is not None and not isinstance(persistence, WorkflowStore):
-            raise TypeError(
-                f"persistence must implement the WorkflowStore protocol, not {type(persistence).__name__}"
-            )
+            persistence = _adapt_store(persistence)
         self.registry = registry
         self.store: WorkflowStore = persistence if persistence is not None else MemoryStore()
         self.event_bus = event_bus
@@ -117,14 +140,82 @@ class LocalExecutionEngine:
         self._interpreters: dict[int, tuple[Interpreter, dict[str, StepPlan]]] = {}
         self._live: dict[UUID, _Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.poll_interval = poll_interval
+        self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Prepare background work (nothing to do in memory; durable drivers recover here)."""
+        """Start background work: with a durable store, check the schema, recover, then sweep.
+
+        Recovery claims the work of processes that died (expired leases) and timers that came due,
+        and continues it here. The sweep repeats that every ``poll_interval`` seconds and renews
+        the leases of steps running here. With the memory store there is nothing to do.
+
+        Raises:
+            StoreError: The database is unreachable or not migrated (the message names the fix).
+        """
+        if self._memory is not None or self._sweeper is not None:
+            return
+        check = getattr(self.store, "check", None)
+        if check is not None:
+            await check()
+        await self.recover()
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def recover(self) -> int:
+        """Claim and continue due work nobody holds (crashed processes' steps, due timers).
+
+        Safe to call from several engines at once: each execution is claimed by one. Returns how
+        many executions were claimed.
+        """
+        claim = getattr(self.store, "claim_due", None)
+        if claim is None:
+            return 0
+        total = 0
+        while True:
+            claimed = await claim(_CLAIM_BATCH)
+            for instance_id, run_id in claimed:
+                await self._continue_claimed(instance_id, run_id)
+            total += len(claimed)
+            if len(claimed) < _CLAIM_BATCH:
+                return total
+
+    async def _continue_claimed(self, instance_id: UUID, run_id: UUID) -> None:
+        try:
+            live = await self._live_instance(instance_id)
+        except WorkflowsError:
+            logger.exception("cannot continue instance %s", instance_id)
+            return
+        run = live.instance.runtime.active.get(run_id.int)
+        if run is None or run_id.int in live.running or run_id.int in live.timers:
+            return
+        if run.status is StepStatus.WAITING and run.step_type is StepType.TIMER:
+            self._fire_timer(live, run)
+        elif run.status is not StepStatus.WAITING:
+            self._spawn(live, run)
+
+    async def _sweep(self) -> None:
+        renew = getattr(self.store, "renew_leases", None)
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                if renew is not None:
+                    await renew([UUID(int=key) for live in self._live.values() for key in live.running])
+                await self.recover()
+            except Exception:  # the database may be briefly away; try again next round
+                logger.exception("sweeping for due work failed")
 
     async def stop(self) -> None:
-        """Abandon in-flight work of this process: cancel running steps and timers."""
+        """Abandon in-flight work of this process: cancel running steps and timers.
+
+        With a durable store nothing is lost: the leases of abandoned steps expire and the next
+        engine to start (or sweep) runs them again.
+        """
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         tasks = list(self._tasks)
         for live in self._live.values():
             for handle in live.timers.values():
@@ -164,6 +255,8 @@ class LocalExecutionEngine:
         """
         definition = self.resolve_definition(workflow, version)
         data = normalize_mapping(initial_data, "initial_data")
+        if self._memory is None:
+            await self.store.save_definition(definition)
         pair = self._interpreter_for(definition)
         tr = pair[0].create(
             data,
@@ -199,9 +292,20 @@ class LocalExecutionEngine:
     # ------------------------------------------------------------------ driving
 
     async def _after(self, live: _Live, tr: Transition, *, inline: bool) -> StepExecution | None:
-        """Commit ``tr``, then start its work; returns one execution for the caller to run inline."""
+        """Commit ``tr``, then start its work; returns one execution for the caller to run inline.
+
+        Raises:
+            ConcurrencyError: Another process changed the instance first (the copy is now stale).
+            StoreError: The database failed; the live copy is dropped so that it is reloaded.
+        """
         if self._memory is None:
-            await self.store.commit((tr,))
+            try:
+                await self.store.commit((tr,))
+            except ConcurrencyError:
+                raise
+            except StoreError:
+                self._forget(live)
+                raise
         elif tr.created or tr.tasks:
             self._memory.record(tr)
         follow = self._dispatch(live, tr, inline)
@@ -209,6 +313,34 @@ class LocalExecutionEngine:
             for event in tr.events:
                 await deliver(self.event_bus, event)
         return follow
+
+    async def _transact(self, live: _Live, op: Operation, *, inline: bool = False) -> StepExecution | None:
+        """Apply ``op`` to the instance and commit it; on a lost write race, reload and apply again.
+
+        Domain errors raised by ``op`` (the event does not apply) propagate with the instance unchanged.
+        """
+        for _ in range(_CONFLICT_RETRIES):
+            tr = op(live.interpreter, live.instance)
+            try:
+                return await self._after(live, tr, inline=inline)
+            except ConcurrencyError:
+                await self._reload(live)
+        raise ConcurrencyError(f"instance {live.instance.id} keeps changing elsewhere; gave up after retries")
+
+    async def _reload(self, live: _Live) -> None:
+        """Replace a stale copy of an instance with the stored one (once, for all who hold ``live``)."""
+        if not live.instance.runtime.stale:
+            return
+        fresh = await self.store.load_instance(live.instance.id)
+        if fresh is None:
+            raise WorkflowInstanceNotFoundError(live.instance.id)
+        live.instance = fresh
+
+    def _forget(self, live: _Live) -> None:
+        """Drop a copy that is ahead of the database; leases expire and the work is reclaimed."""
+        live.instance.runtime.stale = True
+        if self._live.get(live.instance.id) is live:
+            del self._live[live.instance.id]
 
     def _dispatch(self, live: _Live, tr: Transition, inline: bool) -> StepExecution | None:
         """Start what a committed transition asks for and wake waiters (no awaiting)."""
@@ -226,13 +358,16 @@ class LocalExecutionEngine:
                 self._spawn(live, run)
         if live.waiters:
             self._notify(live)
-        if live.instance.status in TERMINAL_WORKFLOW_STATUSES and not live.running and not live.timers:
-            self._live.pop(live.instance.id, None)
+        if not live.running and not live.timers and follow is None:
+            # Nothing of this instance runs here: keep it only while the memory store needs it.
+            idle = self._memory is None and not live.waiters and not tr.start
+            if idle or live.instance.status in TERMINAL_WORKFLOW_STATUSES:
+                self._live.pop(live.instance.id, None)
         return follow
 
     async def _drive(self, live: _Live, run: StepExecution | None) -> None:
         """Run ``run`` and then, inline, the first execution each transition starts."""
-        instance, interpreter, plans, running = live.instance, live.interpreter, live.plans, live.running
+        interpreter, plans, running = live.interpreter, live.plans, live.running
         bus, clock, run_step = self.event_bus, self.clock, self.runner.run
         memory, dispatch = self._memory, self._dispatch
         synchronous = memory is not None and bus is None
@@ -240,6 +375,7 @@ class LocalExecutionEngine:
         key = 0
         try:
             while run is not None:
+                instance = live.instance
                 key = run.id.int  # type: ignore[union-attr]
                 running[key] = task  # type: ignore[assignment]
                 run.status = _STEP_RUNNING  # interpreter.mark_running(), inlined on the hot path
@@ -247,26 +383,28 @@ class LocalExecutionEngine:
                 if bus is not None:
                     await deliver(bus, interpreter.step_event(StepStarted, instance, run))
                 outcome = await run_step(plans[run.step_name], instance, run)
-                del running[key]
+                running.pop(key, None)
                 try:
-                    if outcome[0] is SUCCEEDED:  # the common case, without the dispatch call
-                        tr = interpreter.step_succeeded(
-                            instance, outcome[1], outcome[2], outcome[3], outcome[4]
-                        )
+                    if synchronous:  # memory store, no event bus: nothing to await
+                        if outcome[0] is SUCCEEDED:  # the common case, without the dispatch call
+                            tr = interpreter.step_succeeded(
+                                instance, outcome[1], outcome[2], outcome[3], outcome[4]
+                            )
+                        else:
+                            tr = apply_outcome(interpreter, instance, outcome)
+                        if tr.created or tr.tasks:
+                            memory.record(tr)  # type: ignore[union-attr]
+                        run = dispatch(live, tr, True)
                     else:
-                        tr = apply_outcome(interpreter, instance, outcome)
+                        run = await self._transact(
+                            live, partial(_apply_outcome, outcome=outcome), inline=True
+                        )
                 except StaleOutcomeError:
                     return
-                if synchronous:  # memory store, no event bus: nothing to await
-                    if tr.created or tr.tasks:
-                        memory.record(tr)  # type: ignore[union-attr]
-                    run = dispatch(live, tr, True)
-                else:
-                    run = await self._after(live, tr, inline=True)
         except asyncio.CancelledError:
             raise
         except Exception:  # an engine bug or a store failure: never let it vanish silently
-            logger.exception("driving instance %s failed", instance.id)
+            logger.exception("driving instance %s failed", live.instance.id)
         finally:
             running.pop(key, None)
 
@@ -283,18 +421,21 @@ class LocalExecutionEngine:
         live.timers[run.id.int] = loop.call_later(max(delay, 0.0), action, live, run)  # type: ignore[union-attr]
 
     def _fire_timer(self, live: _Live, run: StepExecution) -> None:
-        live.timers.pop(run.id.int, None)  # type: ignore[union-attr]
+        key = run.id.int  # type: ignore[union-attr]
+        live.timers.pop(key, None)
+        run_id: UUID = run.id  # type: ignore[assignment]
 
         async def fire() -> None:
             try:
-                tr = live.interpreter.timer_fired(live.instance, run.id)  # type: ignore[arg-type]
+                await self._transact(live, lambda it, inst: it.timer_fired(inst, run_id))
             except StaleOutcomeError:
                 return
-            await self._after(live, tr, inline=False)
+            except Exception:
+                logger.exception("firing timer %s of instance %s failed", run_id, live.instance.id)
+            finally:
+                live.running.pop(key, None)
 
-        task = asyncio.create_task(fire())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        live.running[key] = asyncio.create_task(fire())
 
     def _abandon(self, live: _Live, runs: Iterable[StepExecution]) -> None:
         current = asyncio.current_task()
@@ -333,8 +474,8 @@ class LocalExecutionEngine:
         self._live[instance_id] = live
         return live
 
-    async def _apply(self, live: _Live, tr: Transition) -> WorkflowInstanceData:
-        await self._after(live, tr, inline=False)
+    async def _apply(self, live: _Live, op: Operation) -> WorkflowInstanceData:
+        await self._transact(live, op)
         return live.instance
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
@@ -387,7 +528,7 @@ class LocalExecutionEngine:
             WorkflowAlreadyCompletedError: The instance has already finished.
         """
         live = await self._live_instance(instance_id)
-        return await self._apply(live, live.interpreter.cancel(live.instance, reason))
+        return await self._apply(live, lambda it, inst: it.cancel(inst, reason))
 
     async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
         """Restart a failed instance from the failed step (or ``from_step``) with its context as it was.
@@ -396,17 +537,17 @@ class LocalExecutionEngine:
             InvalidTransitionError: The instance is not failed, or ``from_step`` is not a step.
         """
         live = await self._live_instance(instance_id)
-        return await self._apply(live, live.interpreter.retry(live.instance, from_step))
+        return await self._apply(live, lambda it, inst: it.retry(inst, from_step))
 
     async def pause_workflow(self, instance_id: UUID) -> WorkflowInstanceData:
         """Hold an instance: running steps finish, nothing new starts until resumed."""
         live = await self._live_instance(instance_id)
-        return await self._apply(live, live.interpreter.pause(live.instance))
+        return await self._apply(live, lambda it, inst: it.pause(inst))
 
     async def resume_workflow(self, instance_id: UUID) -> WorkflowInstanceData:
         """Continue a paused instance."""
         live = await self._live_instance(instance_id)
-        return await self._apply(live, live.interpreter.resume(live.instance))
+        return await self._apply(live, lambda it, inst: it.resume(inst))
 
     async def deliver_webhook(self, instance_id: UUID, step_name: str, payload: Any) -> WorkflowInstanceData:
         """Hand a payload to the webhook step ``step_name`` the instance waits at.
@@ -424,9 +565,7 @@ class LocalExecutionEngine:
         payload = normalize(payload, f"webhook payload for {step_name!r}")
         validate_form_data(getattr(step, "payload_schema", None), payload, f"webhook {step_name!r}")
         key = getattr(step, "target_key", None) or step_name
-        return await self._apply(
-            live, live.interpreter.webhook_received(live.instance, step_name, key, payload)
-        )
+        return await self._apply(live, lambda it, inst: it.webhook_received(inst, step_name, key, payload))
 
     async def schedule_step(
         self, instance_id: UUID, step_name: str, delay: float | timedelta | None = None
@@ -491,9 +630,7 @@ class LocalExecutionEngine:
             )
         clean = normalize_mapping(data, f"data for task {task.step_name!r}")
         validate_form_data(task.form_schema, clean, f"task {task.step_name!r}")
-        return await self._apply(
-            live, live.interpreter.task_completed(live.instance, task.id, user_id, clean)
-        )
+        return await self._apply(live, lambda it, inst: it.task_completed(inst, task.id, user_id, clean))
 
     async def reassign_task(
         self,
@@ -508,9 +645,7 @@ class LocalExecutionEngine:
         live = await self._live_instance(task.instance_id)
         if user_id is not None and not await self.authorizer.can_act(task, user_id, "reassign"):
             raise UnauthorizedTaskError(f"user {user_id!r} may not reassign task {task.id}")
-        await self._apply(
-            live, live.interpreter.task_reassigned(live.instance, task.id, new_assignee, reason)
-        )
+        await self._apply(live, lambda it, inst: it.task_reassigned(inst, task.id, new_assignee, reason))
         return task
 
     async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
@@ -523,8 +658,8 @@ class LocalExecutionEngine:
         live = await self._live_instance(task.instance_id)
         if not await self.authorizer.can_act(task, user_id, "claim"):
             raise UnauthorizedTaskError(f"user {user_id!r} may not claim task {task.id}")
-        await self._apply(live, live.interpreter.task_reassigned(live.instance, task.id, user_id, "claimed"))
-        return task
+        await self._apply(live, lambda it, inst: it.task_reassigned(inst, task.id, user_id, "claimed"))
+        return live.instance.runtime.pending_tasks.get(task.id, task)
 
     async def get_task(self, task_id: UUID) -> HumanTask:
         """The task with this id.

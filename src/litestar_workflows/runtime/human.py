@@ -78,6 +78,7 @@ def validate_form_data(schema: dict[str, Any] | None, data: dict[str, Any], wher
     """
     if schema is None:
         return
+    check_form_schema(schema, where)
     validator = _validator_for(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
     problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if problems:

@@ -121,6 +121,7 @@ class Interpreter:
                 and not outs[0].is_back
                 and outs[0].edge.condition is None
                 and self.graph.join_arity[outs[0].target] == 1
+                and (name, outs[0].target) not in self.graph.loop_exits
             ):
                 self._simple_next[name] = outs[0].target
 
@@ -239,6 +240,8 @@ class Interpreter:
         instance.completed_at = None
         body = self.graph.forward_closure(step)
         self._reset_joins(instance, body)
+        for edge in [edge for edge in runtime.deferred if edge[0] in body]:
+            del runtime.deferred[edge]  # those loops run again and will decide their exits anew
         restart = [step, *(name for name in runtime.interrupted if name not in body)]
         runtime.failed_step = None
         runtime.interrupted = []
@@ -530,7 +533,7 @@ class Interpreter:
         outs = self.graph.out_edges[name]
         if not outs:
             return
-        if route is None and name in self._unconditional:  # fan-out and join fast path
+        if route is None and name in self._unconditional and not self._exits_from(name):  # fan-out/join
             for out in outs:
                 if out.is_back:
                     self._reset_joins(instance, self.graph.forward_closure(out.target))
@@ -546,12 +549,21 @@ class Interpreter:
             self._fail(instance, name, str(error), tr)
             return
         exits = self.graph.loop_exits
+        deferred = instance.runtime.deferred
         for out, alive in decisions:
+            edge = (name, out.target)
             if out.is_back:
                 if alive:
                     self._reset_joins(instance, self.graph.forward_closure(out.target))
                     self._activate(instance, out.target, tr)
-            elif alive or (name, out.target) not in exits:
+            elif edge in exits:
+                # A loop exit: a live token leaves now; a dead one waits until the loop is over.
+                deferred.pop(edge, None)
+                if alive:
+                    self._deliver(instance, name, out.target, True, tr)
+                else:
+                    deferred[edge] = None
+            else:
                 self._deliver(instance, name, out.target, alive, tr)
 
     def _decide(
@@ -603,11 +615,13 @@ class Interpreter:
                     self.step_event(StepSkipped, instance, skipped, reason="no live incoming edge")
                 )
             exits = self.graph.loop_exits
-            pending.extend(
-                (target, out.target, False)
-                for out in self.graph.out_edges[target]
-                if not out.is_back and (target, out.target) not in exits
-            )
+            for out in self.graph.out_edges[target]:
+                if out.is_back:
+                    continue
+                if (target, out.target) in exits:
+                    instance.runtime.deferred[(target, out.target)] = None
+                else:
+                    pending.append((target, out.target, False))
 
     def _reset_joins(self, instance: WorkflowInstanceData, body: frozenset[str]) -> None:
         """Forget tokens delivered inside ``body`` so that its joins can fire again."""
@@ -651,6 +665,21 @@ class Interpreter:
         tr.timers.clear()
         return names
 
+    def _release_deferred(self, instance: WorkflowInstanceData, tr: Transition) -> None:
+        """Send the held-back dead tokens of loops that have nothing active any more."""
+        runtime = instance.runtime
+        while runtime.deferred:
+            busy = {run.step_name for run in runtime.active.values()}
+            ready = [edge for edge in runtime.deferred if not busy & self.graph.loop_exits[edge]]
+            if not ready:
+                return
+            for edge in ready:
+                del runtime.deferred[edge]
+                self._deliver(instance, edge[0], edge[1], False, tr)
+
+    def _exits_from(self, name: str) -> bool:
+        return any((name, out.target) in self.graph.loop_exits for out in self.graph.out_edges[name])
+
     def _settle(self, tr: Transition) -> Transition:
         """Derive the instance status from its active executions after a transition."""
         instance = tr.instance
@@ -658,6 +687,8 @@ class Interpreter:
         status = instance.status
         if status in _FINISHED:
             return tr
+        if instance.runtime.deferred:
+            self._release_deferred(instance, tr)
         active = instance.runtime.active
         if not active:
             instance.status = WorkflowStatus.COMPLETED

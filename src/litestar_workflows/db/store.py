@@ -1,0 +1,573 @@
+"""The SQLAlchemy store: instance state in SQLite or PostgreSQL, written by group commit.
+
+Every transition's rows (the instance with its context and version, the step executions it
+finished or scheduled, the tasks it created or changed) are written in one transaction. Many
+transitions submitted while the previous commit was in flight are written together, so one
+commit (and one fsync) serves hundreds of transitions; the transitions are only reported
+committed once that transaction has committed.
+
+Concurrency between processes is optimistic: each instance row carries a version that every
+transition increments, and a transition is written only if the row still has the version it
+was computed from. A conflict marks the in-memory instance stale; the engine reloads it and
+applies its event again. Executions carry leases so that a process that dies leaves work that
+any other engine reclaims when the lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import and_, bindparam, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from litestar_workflows.core.context import utcnow
+from litestar_workflows.core.errors import ConcurrencyError, StoreError
+from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
+from litestar_workflows.db.migrate import check_schema_current
+from litestar_workflows.db.models import (
+    HumanTaskModel,
+    StepExecutionModel,
+    WorkflowDefinitionModel,
+    WorkflowInstanceModel,
+)
+from litestar_workflows.db.rows import instance_from_rows, task_from_row
+from litestar_workflows.db.writer import RowWriter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    from sqlalchemy import ColumnElement, Table
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from litestar_workflows.core.definition import WorkflowDefinition
+    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+    from litestar_workflows.runtime.transition import Transition
+    from litestar_workflows.store.base import InstanceQuery, TaskQuery
+
+logger = logging.getLogger("litestar_workflows.store")
+
+instances: Table = WorkflowInstanceModel.__table__  # type: ignore[assignment]
+executions: Table = StepExecutionModel.__table__  # type: ignore[assignment]
+tasks: Table = HumanTaskModel.__table__  # type: ignore[assignment]
+definitions: Table = WorkflowDefinitionModel.__table__  # type: ignore[assignment]
+
+_ACTIVE_INSTANCE = (WorkflowStatus.RUNNING.value, WorkflowStatus.WAITING.value)
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_store_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine set up as the store needs it (SQLite: WAL, FULL sync, busy timeout, FKs)."""
+    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
+    db_engine = create_async_engine(url, **kwargs)
+    configure_engine(db_engine)
+    return db_engine
+
+
+def configure_engine(db_engine: AsyncEngine) -> None:
+    """Make a SQLite engine safe for concurrent writers: WAL, ``BEGIN IMMEDIATE``, busy timeout.
+
+    A deferred SQLite transaction that reads and then writes can fail with "database is locked"
+    when another writer got there first, whatever the busy timeout; taking the write lock at
+    ``BEGIN`` makes writers queue instead. Other databases are left alone.
+    """
+    sync_engine = db_engine.sync_engine
+    if sync_engine.dialect.name != "sqlite" or getattr(sync_engine, "_workflows_configured", False):
+        return
+    sync_engine._workflows_configured = True  # type: ignore[attr-defined]
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class _Pending:
+    """One submitted transition, already turned into driver parameters (values as at submission).
+
+    Rows are keyed by id so that a batch writes each row once, with its latest values.
+    """
+
+    __slots__ = ("created", "expected", "future", "instance", "instance_row", "runs", "tasks")
+
+    def __init__(self, store: SQLAlchemyStore, tr: Transition, now: datetime) -> None:
+        instance = tr.instance
+        writer = store.row_writer
+        self.instance = instance
+        self.created = tr.created
+        self.expected = instance.version - 1
+        if tr.created:
+            definition_id = store.definition_ids.get((instance.workflow_name, instance.workflow_version))
+            self.instance_row = writer.instance_insert(instance, now, definition_id)
+        else:
+            self.instance_row = writer.instance_update(instance, now)
+        leased = {id(run) for run in tr.start}
+        leased.update(id(run) for run in tr.timers)
+        owner, expiry = store.owner, store.lease
+        self.runs: dict[UUID, tuple[Any, ...]] = {
+            run.id: writer.run(  # type: ignore[misc]
+                run,
+                instance.id,
+                now,
+                (owner, max(now, run.scheduled_for or now) + expiry) if id(run) in leased else None,
+            )
+            for run in tr.writes
+        }
+        self.tasks: dict[UUID, tuple[Any, ...]] = {task.id: writer.task(task, now) for task in tr.tasks}
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class SQLAlchemyStore:
+    """Durable store on SQLAlchemy (async): SQLite via aiosqlite, PostgreSQL via asyncpg.
+
+    Args:
+        db_engine: An async engine; :func:`create_store_engine` sets SQLite up correctly.
+        owner: Name of this process in leases (default: host and pid).
+        lease_seconds: How long a claimed execution stays ours without renewal.
+        clock: Time source.
+        dispose: Dispose ``db_engine`` on :meth:`close` (set when the store created it).
+    """
+
+    def __init__(
+        self,
+        db_engine: AsyncEngine,
+        *,
+        owner: str | None = None,
+        lease_seconds: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+        dispose: bool = False,
+    ) -> None:
+        configure_engine(db_engine)
+        self.db_engine = db_engine
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock
+        self.definition_ids: dict[tuple[str, str], UUID] = {}
+        self._dispose = dispose
+        self._queue: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        dialect = db_engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._postgres = dialect == "postgresql"
+        self.row_writer = RowWriter(dialect)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> SQLAlchemyStore:
+        """A store on a new engine for ``url`` (disposed by :meth:`close`)."""
+        return cls(create_store_engine(url), dispose=True, **kwargs)
+
+    async def check(self) -> None:
+        """Fail with a message naming the fix unless the database is reachable and migrated."""
+        await check_schema_current(self.db_engine)
+
+    async def close(self) -> None:
+        """Wait for pending commits, then release the engine if this store created it."""
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        if self._dispose:
+            await self.db_engine.dispose()
+
+    # ------------------------------------------------------------------ writing
+
+    async def commit(self, transitions: Sequence[Transition]) -> None:
+        """Write the transitions durably (group commit), raising if any could not be written.
+
+        Raises:
+            ConcurrencyError: Another process changed the instance first (reload and retry).
+            StoreError: The database failed.
+        """
+        now = self.clock()
+        items = []
+        for tr in transitions:
+            if tr.instance.runtime.stale:
+                raise ConcurrencyError(f"instance {tr.instance.id} changed elsewhere; reload it")
+            items.append(_Pending(self, tr, now))
+        self._queue.extend(items)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        for item in items:
+            await item.future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._write(batch)
+            except Exception as error:
+                failure = error if isinstance(error, StoreError) else _store_error(error)
+                for item in batch:
+                    item.instance.runtime.stale = True
+                    if not item.future.done():
+                        item.future.set_exception(failure)
+            else:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_result(None)
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        async with self.db_engine.begin() as conn:
+            batch = await self._drop_conflicts(conn, batch)
+            inserted: dict[UUID, tuple[Any, ...]] = {}
+            updated: dict[UUID, tuple[Any, ...]] = {}
+            runs: dict[UUID, tuple[Any, ...]] = {}
+            human: dict[UUID, tuple[Any, ...]] = {}
+            for item in batch:  # later rows of the same object replace earlier ones
+                if item.created:
+                    inserted[item.instance.id] = item.instance_row
+                else:  # an instance created in this batch is inserted first, then updated
+                    updated[item.instance.id] = item.instance_row
+                runs.update(item.runs)
+                human.update(item.tasks)
+            rows = (inserted, updated, runs, human)
+            await self.row_writer.write(conn, *(list(r.values()) for r in rows))
+
+    async def _drop_conflicts(self, conn: AsyncConnection, batch: list[_Pending]) -> list[_Pending]:
+        """Fail the transitions whose instance row moved on without us; keep the rest."""
+        created = {item.instance.id for item in batch if item.created}
+        expected: dict[UUID, int] = {}
+        for item in batch:
+            if item.instance.id not in created and item.instance.id not in expected:
+                expected[item.instance.id] = item.expected
+        if not expected:
+            return batch
+        query = select(instances.c.id, instances.c.version).where(instances.c.id.in_(list(expected)))
+        if self._postgres:
+            query = query.with_for_update()
+        found = {row.id: row.version for row in await conn.execute(query)}
+        conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
+        if not conflicts:
+            return batch
+        kept = []
+        for item in batch:
+            if item.instance.id in conflicts:
+                item.instance.runtime.stale = True
+                item.future.set_exception(
+                    ConcurrencyError(f"instance {item.instance.id} was changed by another process; reload it")
+                )
+            else:
+                kept.append(item)
+        return kept
+
+    def _upsert(self, table: Any, keep: Iterable[str]) -> Any:
+        statement = self._insert(table)
+        fixed = {"id", "sa_orm_sentinel", *keep}
+        changes = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in fixed}
+        return statement.on_conflict_do_update(index_elements=[table.c.id], set_=changes)
+
+    async def save_definition(self, definition: WorkflowDefinition) -> None:
+        """Record a definition once; a concurrent insert of the same one by another process is fine."""
+        key = (definition.name, definition.version)
+        if key in self.definition_ids:
+            return
+        now = self.clock()
+        query = select(definitions.c.id).where(
+            definitions.c.name == definition.name, definitions.c.version == definition.version
+        )
+        try:
+            async with self.db_engine.begin() as conn:
+                existing = (await conn.execute(query)).scalar()
+                if existing is None:
+                    new_id = _uuid()
+                    await conn.execute(
+                        definitions.insert(),
+                        {
+                            "id": new_id,
+                            "name": definition.name,
+                            "version": definition.version,
+                            "description": definition.description,
+                            "definition_json": definition.to_dict(),
+                            "is_active": True,
+                            "created_at": now,
+                            "updated_at": now,
+                        },
+                    )
+                    existing = new_id
+        except IntegrityError:  # another process registered it between our select and insert
+            async with self.db_engine.connect() as conn:
+                existing = (await conn.execute(query)).scalar()
+        except SQLAlchemyError as error:
+            raise _store_error(error) from error
+        if existing is not None:
+            self.definition_ids[key] = existing
+
+    # ------------------------------------------------------------------ leases and due work
+
+    async def claim_due(self, limit: int = 100) -> list[tuple[UUID, UUID]]:
+        """Claim executions nobody holds that are due: scheduled work, timers whose time came.
+
+        Returns (instance id, execution id) pairs now leased to this store's owner. Safe when
+        several engines call it at once: each execution is claimed by one of them.
+        """
+        now = self.clock()
+        due = and_(
+            instances.c.status.in_(_ACTIVE_INSTANCE),
+            or_(executions.c.lease_expires_at.is_(None), executions.c.lease_expires_at < now),
+            or_(
+                and_(
+                    executions.c.status.in_((StepStatus.SCHEDULED.value, StepStatus.RUNNING.value)),
+                    or_(executions.c.scheduled_for.is_(None), executions.c.scheduled_for <= now),
+                ),
+                and_(
+                    executions.c.status == StepStatus.WAITING.value,
+                    executions.c.step_type == StepType.TIMER.value,
+                    executions.c.scheduled_for <= now,
+                ),
+            ),
+        )
+        candidates = (
+            select(executions.c.id)
+            .join(instances, instances.c.id == executions.c.instance_id)
+            .where(due)
+            .order_by(executions.c.scheduled_for)
+            .limit(limit)
+        )
+        if self._postgres:
+            candidates = candidates.with_for_update(of=executions, skip_locked=True)
+        claim = (
+            update(executions)
+            .where(
+                executions.c.id.in_(candidates.scalar_subquery()),
+                or_(executions.c.lease_expires_at.is_(None), executions.c.lease_expires_at < now),
+            )
+            .values(lease_owner=self.owner, lease_expires_at=now + self.lease, updated_at=now)
+            .returning(executions.c.instance_id, executions.c.id)
+        )
+        try:
+            async with self.db_engine.begin() as conn:
+                return [(row.instance_id, row.id) for row in await conn.execute(claim)]
+        except SQLAlchemyError as error:
+            raise _store_error(error) from error
+
+    async def renew_leases(self, execution_ids: Iterable[UUID]) -> None:
+        """Extend our leases on executions still running here (long steps must not be reclaimed)."""
+        ids = list(execution_ids)
+        if not ids:
+            return
+        now = self.clock()
+        statement = (
+            update(executions)
+            .where(executions.c.id.in_(ids), executions.c.lease_owner == self.owner)
+            .values(lease_expires_at=now + self.lease)
+        )
+        try:
+            async with self.db_engine.begin() as conn:
+                await conn.execute(statement)
+        except SQLAlchemyError as error:
+            raise _store_error(error) from error
+
+    # ------------------------------------------------------------------ reading
+
+    async def load_instance(self, instance_id: UUID) -> WorkflowInstanceData | None:
+        """The instance with its whole history, active executions, pending tasks and join state."""
+        try:
+            async with self.db_engine.connect() as conn:
+                row = (
+                    (await conn.execute(select(instances).where(instances.c.id == instance_id)))
+                    .mappings()
+                    .first()
+                )
+                if row is None:
+                    return None
+                runs = (
+                    (
+                        await conn.execute(
+                            select(executions)
+                            .where(executions.c.instance_id == instance_id)
+                            .order_by(executions.c.created_at, executions.c.id)
+                        )
+                    )
+                    .mappings()
+                    .all()
+                )
+                task_rows = (
+                    (await conn.execute(select(tasks).where(tasks.c.instance_id == instance_id)))
+                    .mappings()
+                    .all()
+                )
+        except SQLAlchemyError as error:
+            raise _store_error(error) from error
+        return instance_from_rows(row, runs, task_rows)
+
+    async def find_instances(self, query: InstanceQuery) -> tuple[list[WorkflowInstanceData], int]:
+        """A page of instances (status and data, without history), newest first, and the total."""
+        conditions: list[ColumnElement[bool]] = []
+        if query.status is not None:
+            statuses = [query.status] if isinstance(query.status, str) else list(query.status)
+            conditions.append(instances.c.status.in_([str(s) for s in statuses]))
+        for column, value in (
+            (instances.c.workflow_name, query.workflow_name),
+            (instances.c.workflow_version, query.workflow_version),
+            (instances.c.tenant_id, query.tenant_id),
+            (instances.c.created_by, query.created_by),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if query.started_after is not None:
+            conditions.append(instances.c.started_at >= query.started_after)
+        if query.started_before is not None:
+            conditions.append(instances.c.started_at < query.started_before)
+        page = (
+            select(instances)
+            .where(*conditions)
+            .order_by(instances.c.started_at.desc(), instances.c.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        count = select(func.count()).select_from(instances).where(*conditions)
+        try:
+            async with self.db_engine.connect() as conn:
+                rows = (await conn.execute(page)).mappings().all()
+                total = (await conn.execute(count)).scalar_one()
+        except SQLAlchemyError as error:
+            raise _store_error(error) from error
+        return [instance_from_rows(row) for row in rows], total
+
+    async def get_task(self, task_id: UUID) -> HumanTask | None:
+        """The task, or ``None``."""
+        items, _ = await self._tasks([tasks.c.id == task_id], 1, 0)
+        return items[0] if items else None
+
+    async def find_tasks(self, query: TaskQuery) -> tuple[list[HumanTask], int]:
+        """A page of tasks, oldest first, and the total."""
+        conditions: list[ColumnElement[bool]] = []
+        if query.status is not None:
+            conditions.append(tasks.c.status == HumanTaskStatus(query.status).value)
+        if query.assignee_id is not None:
+            conditions.append(tasks.c.assignee_id == query.assignee_id)
+        if query.assignee_group is not None:
+            groups = (
+                [query.assignee_group]
+                if isinstance(query.assignee_group, str)
+                else list(query.assignee_group)
+            )
+            conditions.append(tasks.c.assignee_group.in_(groups))
+        if query.instance_id is not None:
+            conditions.append(tasks.c.instance_id == query.instance_id)
+        if query.workflow_name is not None:
+            conditions.append(instances.c.workflow_name == query.workflow_name)
+        if query.tenant_id is not None:
+            conditions.append(instances.c.tenant_id == query.tenant_id)
+        if query.due_before is not None:
+            conditions.append(tasks.c.due_at < query.due_before)
+        return await self._tasks(conditions, query.limit, query.offset)
+
+    async def _tasks(self, conditions: list[Any], limit: int, offset: int) -> tuple[list[HumanTask], int]:
+        joined = tasks.join(instances, instances.c.id == tasks.c.instance_id).outerjoin(
+            executions, executions.c.id == tasks.c.step_execution_id
+        )
+        page = (
+            select(tasks, instances.c.workflow_name, instances.c.tenant_id, executions.c.output_data)
+            .select_from(joined)
+            .where(*conditions)
+            .order_by(tasks.c.created_at, tasks.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        count = select(func.count()).select_from(joined).where(*conditions)
+        try:
+            async with self.db_engine.connect() as conn:
+                rows = (await conn.execute(page)).mappings().all()
+                total = (await conn.execute(count)).scalar_one()
+        except SQLAlchemyError as error:
+            raise _store_error(error) from error
+        return [
+            task_from_row(
+                row, row["output_data"] if row["status"] == HumanTaskStatus.COMPLETED.value else None
+            )
+            for row in rows
+        ], total
+
+
+_UPDATE_INSTANCE = (
+    update(instances)
+    .where(instances.c.id == bindparam("b_id"))
+    .values(
+        {
+            c.name: bindparam(c.name)
+            for c in instances.columns
+            if c.name
+            not in (
+                "id",
+                "created_at",
+                "definition_id",
+                "workflow_name",
+                "workflow_version",
+                "sa_orm_sentinel",
+            )
+        }
+    )
+)
+
+
+def _uuid() -> UUID:
+    from litestar_workflows.core.ids import new_uuid7
+
+    return new_uuid7()
+
+
+def _store_error(error: BaseException) -> StoreError:
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if "no such table" in message or "does not exist" in message:
+        return StoreError(
+            f"the workflows tables are missing ({message}): run `litestar workflows migrate` "
+            "or litestar_workflows.db.upgrade_database(url)"
+        )
+    return StoreError(f"the workflows database failed: {type(error).__name__}: {message}")
+
+
+def store_from(persistence: Any, **kwargs: Any) -> SQLAlchemyStore:
+    """A store for what users may pass as ``persistence``: a store, engine, session or repository.
+
+    The store opens its own connections from the session's engine: one session cannot serve
+    many concurrent instances, which is why the store never shares it.
+
+    Raises:
+        TypeError: ``persistence`` is none of those.
+    """
+    if isinstance(persistence, SQLAlchemyStore):
+        return persistence
+    if isinstance(persistence, AsyncEngine):
+        return SQLAlchemyStore(persistence, **kwargs)
+    bind = _bind_of(persistence)
+    if bind is None:
+        raise TypeError(
+            "persistence must be a WorkflowStore, an AsyncEngine, an AsyncSession, an async_sessionmaker "
+            f"or a repository of litestar_workflows.db, not {type(persistence).__name__}"
+        )
+    return SQLAlchemyStore(bind, **kwargs)
+
+
+def _bind_of(candidate: Any) -> AsyncEngine | None:
+    """The async engine behind a session, a session factory or a repository holding a session."""
+    for source in (candidate, getattr(candidate, "session", None)):
+        if source is None:
+            continue
+        bind = getattr(source, "bind", None)
+        if bind is None:
+            bind = getattr(source, "kw", {}).get("bind")  # async_sessionmaker
+        if isinstance(bind, AsyncEngine):
+            return bind
+    return None
+
+
+__all__ = ("SQLAlchemyStore", "configure_engine", "create_store_engine", "store_from")

@@ -1,0 +1,546 @@
+"""Bad input to the local engine: each gets a clear error, and the instance is left as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import pytest
+
+from litestar_workflows import (
+    BaseHumanStep,
+    BaseMachineStep,
+    BaseWorkflow,
+    ContextSerializationError,
+    Edge,
+    EventBus,
+    HumanTaskError,
+    InvalidTransitionError,
+    LocalExecutionEngine,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+    UnauthorizedTaskError,
+    WebhookStep,
+    WorkflowAlreadyCompletedError,
+    WorkflowDefinition,
+    WorkflowInstanceNotFoundError,
+    WorkflowNotFoundError,
+    WorkflowRegistry,
+    WorkflowStatus,
+    WorkflowValidationError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from litestar_workflows import HumanTask, WorkflowContext, WorkflowEvent, WorkflowInstanceData
+
+FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
+
+
+class Fn(BaseMachineStep):
+    """A machine step running ``fn(context)``."""
+
+    def __init__(self, name: str, fn: Callable[[WorkflowContext], Any] | None = None) -> None:
+        super().__init__(name)
+        self.fn = fn
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        return None if self.fn is None else self.fn(context)
+
+
+class YieldingAuthorizer:
+    """Allows everyone, but yields to the event loop first (as a real permission lookup would)."""
+
+    async def can_act(self, task: HumanTask, user_id: str, action: str) -> bool:
+        await asyncio.sleep(0)
+        return True
+
+
+def defn(name: str, steps: list[Any], edges: list[Edge] | None = None, **kwargs: Any) -> WorkflowDefinition:
+    return WorkflowDefinition(name=name, steps=steps, edges=edges or [], initial_step=steps[0].name, **kwargs)
+
+
+def snapshot(instance: WorkflowInstanceData) -> tuple[Any, ...]:
+    return (
+        instance.status,
+        copy.deepcopy(instance.data),
+        instance.version,
+        len(instance.step_history),
+        instance.error,
+        sorted(str(t) for t in instance.runtime.pending_tasks),
+    )
+
+
+@pytest.fixture
+def registry() -> WorkflowRegistry:
+    return WorkflowRegistry()
+
+
+@pytest.fixture
+async def engine(registry: WorkflowRegistry) -> AsyncIterator[LocalExecutionEngine]:
+    async with LocalExecutionEngine(registry) as eng:
+        yield eng
+
+
+def two_approvals(**first: Any) -> WorkflowDefinition:
+    schema = {
+        "type": "object",
+        "properties": {"amount": {"type": "integer", "minimum": 0}, "note": {"type": "string"}},
+        "required": ["amount"],
+    }
+    return defn(
+        "approvals",
+        [BaseHumanStep("first", form_schema=schema, **first), BaseHumanStep("second"), Fn("done")],
+        [Edge("first", "second"), Edge("second", "done")],
+    )
+
+
+async def waiting(engine: LocalExecutionEngine, definition: Any, data: dict[str, Any] | None = None) -> Any:
+    instance = await engine.start_workflow(definition, data)
+    await engine.wait(instance.id, timeout=5)
+    assert instance.status is WorkflowStatus.WAITING
+    return instance
+
+
+# ---------------------------------------------------------------------------- definitions and starting
+
+
+async def test_unknown_workflow_name(engine: LocalExecutionEngine) -> None:
+    with pytest.raises(WorkflowNotFoundError, match="'nope'") as info:
+        await engine.start_workflow("nope")
+    assert isinstance(info.value, KeyError)
+    assert "not registered" in str(info.value)
+    assert engine.get_all_instances() == []
+
+
+async def test_unknown_version(engine: LocalExecutionEngine, registry: WorkflowRegistry) -> None:
+    registry.register(defn("known", [Fn("a")], version="1.0.0"))
+    with pytest.raises(WorkflowNotFoundError) as info:
+        await engine.start_workflow("known", version="7.7.7")
+    assert "'known'" in str(info.value)
+    assert "'7.7.7'" in str(info.value)
+    assert engine.get_all_instances() == []
+
+
+class VersionedClass(BaseWorkflow):
+    __workflow_name__ = "versioned_class"
+    __workflow_version__ = "1.0.0"
+    steps = [Fn("a")]
+    edges: list[Edge] = []
+    initial_step = "a"
+
+
+async def test_unknown_version_of_a_workflow_class(engine: LocalExecutionEngine) -> None:
+    with pytest.raises(WorkflowNotFoundError, match="'2.0.0'"):
+        await engine.start_workflow(VersionedClass, version="2.0.0")
+    assert engine.get_all_instances() == []
+
+
+def test_invalid_definition_lists_every_problem() -> None:
+    with pytest.raises(WorkflowValidationError) as info:
+        WorkflowDefinition(
+            name="broken",
+            steps=[Fn("a"), Fn("b")],
+            edges=[Edge("a", "ghost"), Edge("a", "b"), Edge("a", "b")],
+            initial_step="missing",
+            terminal_steps={"phantom"},
+        )
+    errors = info.value.errors
+    assert len(errors) >= 4
+    text = str(info.value)
+    for fragment in ("'ghost'", "'missing'", "declared twice", "'phantom'"):
+        assert fragment in text
+        assert any(fragment in error for error in errors)
+
+
+def test_unreachable_steps_and_terminal_with_edges_are_reported_together() -> None:
+    with pytest.raises(WorkflowValidationError) as info:
+        WorkflowDefinition(
+            name="broken",
+            steps=[Fn("a"), Fn("b"), Fn("island")],
+            edges=[Edge("a", "b")],
+            initial_step="a",
+            terminal_steps={"a"},
+        )
+    assert len(info.value.errors) == 2
+    assert "island" in str(info.value)
+    assert "terminal step 'a' has outgoing edges" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["context.get('x') >>> 1", "__import__('os').system('true')", "context.get('x').__class__", "lambda: 1"],
+)
+def test_bad_edge_expression_is_named(expression: str) -> None:
+    with pytest.raises(WorkflowValidationError) as info:
+        WorkflowDefinition(
+            name="bad_expr", steps=[Fn("a"), Fn("b")], edges=[Edge("a", "b", expression)], initial_step="a"
+        )
+    assert "'a' -> 'b'" in str(info.value)
+
+
+async def test_non_json_initial_data_names_the_key(engine: LocalExecutionEngine) -> None:
+    with pytest.raises(ContextSerializationError, match="'when'") as info:
+        await engine.start_workflow(defn("json", [Fn("a")]), {"fine": 1, "when": object()})
+    assert isinstance(info.value, WorkflowValidationError)
+    with pytest.raises(ContextSerializationError, match="non-string key"):
+        await engine.start_workflow(defn("json", [Fn("a")]), {1: "x"})
+    assert engine.get_all_instances() == []
+
+
+async def test_unknown_instance_id(engine: LocalExecutionEngine) -> None:
+    missing = UUID(int=12345)
+    with pytest.raises(WorkflowInstanceNotFoundError):
+        await engine.get_instance(missing)
+    with pytest.raises(WorkflowInstanceNotFoundError):
+        await engine.cancel_workflow(missing)
+    with pytest.raises(WorkflowInstanceNotFoundError):
+        await engine.complete_human_task("not-a-uuid", "x", "u")  # type: ignore[arg-type]
+    with pytest.raises(TaskNotFoundError):
+        await engine.complete_task(missing, "u")
+
+
+# ---------------------------------------------------------------------------- human tasks
+
+
+async def test_form_data_failing_the_schema(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, two_approvals())
+    before = snapshot(instance)
+    with pytest.raises(TaskValidationError) as info:
+        await engine.complete_human_task(instance.id, "first", "u", {"amount": -5, "note": 3})
+    assert any(error.startswith("amount") for error in info.value.errors)
+    assert any(error.startswith("note") for error in info.value.errors)
+    assert "'first'" in str(info.value)
+    with pytest.raises(TaskValidationError) as info:
+        await engine.complete_human_task(instance.id, "first", "u", {})
+    assert [error.split(":")[0] for error in info.value.errors] == ["amount"]
+    assert snapshot(instance) == before
+    await engine.complete_human_task(instance.id, "first", "u", {"amount": 5})
+    assert instance.data == {"amount": 5}
+
+
+async def test_completing_a_task_the_instance_does_not_wait_for(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, two_approvals())
+    before = snapshot(instance)
+    with pytest.raises(InvalidTransitionError, match="'second'"):
+        await engine.complete_human_task(instance.id, "second", "u", {})
+    with pytest.raises(InvalidTransitionError, match="'done'"):
+        await engine.complete_human_task(instance.id, "done", "u", {})
+    assert snapshot(instance) == before
+
+
+async def test_completing_a_task_twice(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, two_approvals())
+    [task] = (await engine.find_tasks(instance_id=instance.id)).items
+    await engine.complete_human_task(instance.id, "first", "u", {"amount": 1})
+    await engine.wait(instance.id, timeout=5)
+    before = snapshot(instance)
+    with pytest.raises(TaskAlreadyCompletedError):
+        await engine.complete_human_task(instance.id, "first", "u", {"amount": 2})
+    with pytest.raises(TaskAlreadyCompletedError):
+        await engine.complete_task(task.id, "u", {"amount": 2})
+    assert snapshot(instance) == before
+    assert instance.data == {"amount": 1}
+
+
+async def test_completing_the_last_task_twice(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, defn("last", [BaseHumanStep("only")]))
+    await engine.complete_human_task(instance.id, "only", "u", {})
+    assert instance.status is WorkflowStatus.COMPLETED
+    with pytest.raises(TaskAlreadyCompletedError):
+        await engine.complete_human_task(instance.id, "only", "u", {})
+
+
+async def test_completing_an_unknown_step(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, two_approvals())
+    before = snapshot(instance)
+    with pytest.raises(TaskNotFoundError, match="'ghost'"):
+        await engine.complete_human_task(instance.id, "ghost", "u", {})
+    assert snapshot(instance) == before
+
+
+@pytest.mark.parametrize("how", ["assignee", "assignee_key"])
+async def test_completing_as_an_unauthorized_user(engine: LocalExecutionEngine, how: str) -> None:
+    kwargs = {"assignee": "alice"} if how == "assignee" else {"assignee_key": "owner"}
+    instance = await waiting(engine, two_approvals(**kwargs), {"owner": "alice"})
+    before = snapshot(instance)
+    with pytest.raises(UnauthorizedTaskError, match="'mallory'"):
+        await engine.complete_human_task(instance.id, "first", "mallory", {"amount": 1})
+    with pytest.raises(UnauthorizedTaskError):
+        await engine.complete_human_task(instance.id, "first", "", {"amount": 1})
+    assert snapshot(instance) == before
+    await engine.complete_human_task(instance.id, "first", "alice", {"amount": 1})
+    assert instance.executions_of("first")[0].completed_by == "alice"
+
+
+async def test_group_membership_is_checked_when_a_resolver_is_given(registry: WorkflowRegistry) -> None:
+    from litestar_workflows import AssigneeAuthorizer
+
+    groups = {"gina": ["finance"], "otto": ["ops"]}
+    authorizer = AssigneeAuthorizer(groups_of=lambda user: groups.get(user, []))
+    async with LocalExecutionEngine(registry, authorizer=authorizer) as engine:
+        instance = await waiting(engine, defn("group", [BaseHumanStep("pay", assignee_group="finance")]))
+        before = snapshot(instance)
+        with pytest.raises(UnauthorizedTaskError):
+            await engine.complete_human_task(instance.id, "pay", "otto", {})
+        assert snapshot(instance) == before
+        await engine.complete_human_task(instance.id, "pay", "gina", {})
+        assert instance.status is WorkflowStatus.COMPLETED
+
+
+async def test_task_data_that_is_not_json(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, defn("task_json", [BaseHumanStep("h")]))
+    before = snapshot(instance)
+    with pytest.raises(ContextSerializationError, match="'blob'"):
+        await engine.complete_human_task(instance.id, "h", "u", {"blob": object()})
+    assert snapshot(instance) == before
+
+
+@pytest.mark.parametrize("authorizer", [None, YieldingAuthorizer()], ids=["default", "yielding"])
+async def test_concurrent_completions_of_one_task(registry: WorkflowRegistry, authorizer: Any) -> None:
+    async with LocalExecutionEngine(registry, authorizer=authorizer) as engine:
+        instance = await waiting(engine, two_approvals())
+        results = await asyncio.gather(
+            engine.complete_human_task(instance.id, "first", "ann", {"amount": 1}),
+            engine.complete_human_task(instance.id, "first", "bob", {"amount": 2}),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1, results
+        assert isinstance(errors[0], TaskAlreadyCompletedError)
+        winner = "ann" if results[0] is instance else "bob"
+        assert instance.executions_of("first")[0].completed_by == winner
+        assert instance.data == {"amount": 1 if winner == "ann" else 2}
+        assert len(instance.executions_of("second")) == 1
+
+
+async def test_concurrent_completions_by_task_id(registry: WorkflowRegistry) -> None:
+    async with LocalExecutionEngine(registry, authorizer=YieldingAuthorizer()) as engine:
+        instance = await waiting(engine, defn("by_id", [BaseHumanStep("only")]))
+        [task] = (await engine.find_tasks(instance_id=instance.id)).items
+        results = await asyncio.gather(
+            *(engine.complete_task(task.id, f"user{i}", {"i": i}) for i in range(5)), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 4, results
+        assert all(isinstance(e, TaskAlreadyCompletedError) for e in errors)
+        assert instance.status is WorkflowStatus.COMPLETED
+        assert len(instance.executions_of("only")) == 1
+
+
+def test_invalid_form_or_payload_schema_is_rejected_with_the_definition() -> None:
+    with pytest.raises(WorkflowValidationError) as info:
+        defn(
+            "bad_schema",
+            [
+                BaseHumanStep("h", form_schema={"type": "no-such-type"}),
+                WebhookStep("w", payload_schema={"type": 5}),
+            ],
+            [Edge("h", "w")],
+        )
+    assert len(info.value.errors) == 2
+    assert "'h'" in info.value.errors[0]
+    assert "'w'" in info.value.errors[1]
+
+
+async def test_invalid_dynamic_form_schema_gives_a_workflow_error(engine: LocalExecutionEngine) -> None:
+    class DynamicSchema(BaseHumanStep):
+        async def get_form_schema(self, context: WorkflowContext) -> dict[str, Any] | None:
+            return {"type": "no-such-type"}
+
+    instance = await waiting(engine, defn("dyn_schema", [DynamicSchema("h")]))
+    before = snapshot(instance)
+    with pytest.raises(WorkflowValidationError, match="'h'"):
+        await engine.complete_human_task(instance.id, "h", "u", {"x": 1})
+    assert snapshot(instance) == before
+
+
+# ---------------------------------------------------------------------------- webhooks
+
+
+async def test_webhook_payload_failing_its_schema_keeps_waiting(engine: LocalExecutionEngine) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"status": {"enum": ["paid", "refused"]}},
+        "required": ["status"],
+    }
+    definition = defn(
+        "hook", [WebhookStep("hook", payload_schema=schema), Fn("after")], [Edge("hook", "after")]
+    )
+    instance = await waiting(engine, definition)
+    before = snapshot(instance)
+    with pytest.raises(TaskValidationError) as info:
+        await engine.deliver_webhook(instance.id, "hook", {"status": "maybe"})
+    assert info.value.errors[0].startswith("status")
+    with pytest.raises(InvalidTransitionError, match="'after'"):
+        await engine.deliver_webhook(instance.id, "after", {"status": "paid"})
+    with pytest.raises(ContextSerializationError):
+        await engine.deliver_webhook(instance.id, "hook", {"status": {1, 2}})
+    assert snapshot(instance) == before
+    await engine.deliver_webhook(instance.id, "hook", {"status": "paid"})
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.data == {"hook": {"status": "paid"}}
+    with pytest.raises(WorkflowAlreadyCompletedError):
+        await engine.deliver_webhook(instance.id, "hook", {"status": "paid"})
+
+
+# ---------------------------------------------------------------------------- instance operations
+
+
+@pytest.mark.parametrize("state", ["waiting", "completed", "canceled"])
+async def test_retry_of_a_non_failed_instance(engine: LocalExecutionEngine, state: str) -> None:
+    instance = await waiting(engine, defn("retry_bad", [BaseHumanStep("h")]))
+    if state == "completed":
+        await engine.complete_human_task(instance.id, "h", "u", {})
+    elif state == "canceled":
+        await engine.cancel_workflow(instance.id)
+    assert instance.status == state
+    before = snapshot(instance)
+    with pytest.raises(InvalidTransitionError, match="only a failed instance"):
+        await engine.retry(instance.id)
+    assert snapshot(instance) == before
+
+
+async def test_cancel_of_a_finished_instance(engine: LocalExecutionEngine) -> None:
+    instance = await engine.start_workflow(defn("quick", [Fn("a")]))
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    before = snapshot(instance)
+    with pytest.raises(WorkflowAlreadyCompletedError):
+        await engine.cancel_workflow(instance.id)
+    with pytest.raises(InvalidTransitionError):
+        await engine.pause_workflow(instance.id)
+    with pytest.raises(InvalidTransitionError):
+        await engine.resume_workflow(instance.id)
+    assert snapshot(instance) == before
+
+
+async def test_schedule_step_is_not_supported(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, defn("manual", [BaseHumanStep("h")]))
+    with pytest.raises(NotImplementedError, match="retry"):
+        await engine.schedule_step(instance.id, "h")
+
+
+# ---------------------------------------------------------------------------- steps that misbehave
+
+
+async def test_step_storing_a_non_json_value_fails_the_instance_only(engine: LocalExecutionEngine) -> None:
+    bad = defn(
+        "bad_value",
+        [Fn("store", lambda ctx: ctx.set("handle", object())), Fn("after")],
+        [Edge("store", "after")],
+    )
+    instance = await engine.start_workflow(bad, {"keep": 1})
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.FAILED
+    assert "'handle'" in (instance.error or "")
+    assert "'store'" in (instance.error or "")
+    assert "ContextSerializationError" in (instance.error or "")
+    assert instance.data == {"keep": 1}
+    assert not instance.executions_of("after")
+    good = await engine.start_workflow(defn("good_value", [Fn("store", lambda ctx: ctx.set("n", 1))]))
+    await engine.wait(good.id, until=FINISHED, timeout=5)
+    assert good.status is WorkflowStatus.COMPLETED
+    assert good.data == {"n": 1}
+
+
+async def test_step_returning_a_non_json_result_fails(engine: LocalExecutionEngine) -> None:
+    instance = await engine.start_workflow(defn("bad_result", [Fn("ret", lambda ctx: {1, 2, 3})]))
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.FAILED
+    assert "'ret'" in (instance.error or "")
+
+
+class RaisingBus:
+    """An event bus whose emit always raises."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def emit(self, event: WorkflowEvent) -> None:
+        self.calls += 1
+        raise RuntimeError("bus is down")
+
+
+async def test_event_bus_that_raises_does_not_break_the_workflow(
+    registry: WorkflowRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = RaisingBus()
+    with caplog.at_level(logging.ERROR, logger="litestar_workflows"):
+        async with LocalExecutionEngine(registry, event_bus=bus) as engine:  # type: ignore[arg-type]
+            instance = await engine.start_workflow(defn("bus", [Fn("a"), Fn("b")], [Edge("a", "b")]))
+            await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.COMPLETED
+    assert bus.calls >= 5
+    assert "bus is down" in caplog.text
+    assert any("WorkflowCompleted" in r.getMessage() for r in caplog.records)
+
+
+async def test_event_subscriber_that_raises_is_logged_and_others_still_run(
+    registry: WorkflowRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = EventBus()
+    received: list[str] = []
+
+    def broken(event: WorkflowEvent) -> None:
+        raise ValueError("subscriber bug")
+
+    async def fine(event: WorkflowEvent) -> None:
+        received.append(event.type)
+
+    bus.subscribe(broken)
+    bus.subscribe(fine)
+    with caplog.at_level(logging.ERROR, logger="litestar_workflows"):
+        async with LocalExecutionEngine(registry, event_bus=bus) as engine:
+            instance = await engine.start_workflow(defn("sub", [Fn("a")]))
+            await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.COMPLETED
+    assert received == ["WorkflowStarted", "StepStarted", "StepCompleted", "WorkflowCompleted"]
+    assert "subscriber bug" in caplog.text
+    assert len([r for r in caplog.records if "failed on" in r.getMessage()]) == 4
+
+
+async def test_failing_on_failure_hook_keeps_the_original_error(engine: LocalExecutionEngine) -> None:
+    class BadHook(BaseMachineStep):
+        async def execute(self, context: WorkflowContext) -> None:
+            raise ValueError("original")
+
+        async def on_failure(self, context: WorkflowContext, error: Exception) -> None:
+            raise RuntimeError("hook broke")
+
+    instance = await engine.start_workflow(defn("hook", [BadHook("step")]))
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.FAILED
+    assert "original" in (instance.error or "")
+    assert "hook broke" in (instance.error or "")
+
+
+async def test_claiming_or_reassigning_a_task_that_is_not_yours(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, defn("claim", [BaseHumanStep("h", assignee="alice")]))
+    [task] = (await engine.find_tasks(instance_id=instance.id)).items
+    before = snapshot(instance)
+    with pytest.raises(HumanTaskError, match="'alice'"):
+        await engine.claim_task(task.id, "bob")
+    with pytest.raises(UnauthorizedTaskError):
+        await engine.reassign_task(task.id, "bob", user_id="bob")
+    assert snapshot(instance) == before
+    assert task.assignee_id == "alice"
+    assert await engine.claim_task(task.id, "alice") is task  # claiming your own task is a no-op
+    assert snapshot(instance) == before
+    await engine.complete_human_task(instance.id, "h", "alice", {})
+    with pytest.raises(TaskAlreadyCompletedError):
+        await engine.reassign_task(task.id, "bob")
+
+
+async def test_wait_timeout_leaves_the_instance_alone(engine: LocalExecutionEngine) -> None:
+    instance = await waiting(engine, defn("slow", [BaseHumanStep("h")]))
+    before = snapshot(instance)
+    with pytest.raises(TimeoutError):
+        await engine.wait(instance.id, until=WorkflowStatus.COMPLETED, timeout=0.01)
+    assert snapshot(instance) == before
+    await engine.complete_human_task(instance.id, "h", "u", {})
+    assert (await engine.wait(instance.id, until=WorkflowStatus.COMPLETED, timeout=5)) is instance
