@@ -27,6 +27,7 @@ from litestar_workflows.core.errors import (
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
     WorkflowsError,
+    WorkflowValidationError,
 )
 from litestar_workflows.core.events import StepStarted, deliver
 from litestar_workflows.core.ids import new_uuid7
@@ -277,8 +278,14 @@ class LocalExecutionEngine:
         if version is not None and version != definition.version:
             raise WorkflowNotFoundError(definition.name, version)
         if not self.registry.has_definition(definition.name, definition.version):
-            self.registry.register_definition(definition)
-        return self.registry.get_definition(definition.name, definition.version)
+            return self.registry.register_definition(definition)
+        registered = self.registry.get_definition(definition.name, definition.version)
+        if registered is not definition and registered.to_dict() != definition.to_dict():
+            raise WorkflowValidationError(
+                f"workflow {definition.name!r} version {definition.version!r} is registered with other "
+                "steps or edges; give the changed definition a new version"
+            )
+        return registered
 
     def _interpreter_for(self, definition: WorkflowDefinition) -> tuple[Interpreter, dict[str, StepPlan]]:
         pair = self._interpreters.get(id(definition))
@@ -358,11 +365,10 @@ class LocalExecutionEngine:
                 self._spawn(live, run)
         if live.waiters:
             self._notify(live)
-        if not live.running and not live.timers and follow is None:
-            # Nothing of this instance runs here: keep it only while the memory store needs it.
-            idle = self._memory is None and not live.waiters and not tr.start
-            if idle or live.instance.status in TERMINAL_WORKFLOW_STATUSES:
-                self._live.pop(live.instance.id, None)
+        if not live.running and not live.timers and follow is None and not tr.start and not live.waiters:
+            # Nothing of this instance runs or waits here: the store keeps it (the memory store
+            # holds the very same object), and the next operation on it finds it there.
+            self._live.pop(live.instance.id, None)
         return follow
 
     async def _drive(self, live: _Live, run: StepExecution | None) -> None:
@@ -715,8 +721,15 @@ class LocalExecutionEngine:
     # ------------------------------------------------------------------ queries
 
     def get_running_instances(self) -> list[WorkflowInstanceData]:
-        """Instances this engine drives that have not finished."""
-        return [live.instance for live in self._live.values() if not live.instance.is_finished]
+        """Instances that have not finished (durable stores: those active in this process).
+
+        For a database-wide view use ``find_instances(status=[...])``.
+        """
+        source = self._memory.instances.values() if self._memory is not None else self._live_instances()
+        return [instance for instance in source if not instance.is_finished]
+
+    def _live_instances(self) -> list[WorkflowInstanceData]:
+        return [live.instance for live in self._live.values()]
 
     def get_all_instances(self) -> list[WorkflowInstanceData]:
         """Every instance of the in-memory store (durable engines: use :meth:`find_instances`)."""

@@ -36,7 +36,9 @@ class WorkflowRegistry:
             raise WorkflowValidationError(f"{definition!r} is not a WorkflowDefinition")
         versions = self._definitions.setdefault(definition.name, {})
         existing = versions.get(definition.version)
-        if existing is not None and existing is not definition:
+        if existing is definition:
+            return definition
+        if existing is not None:
             raise WorkflowValidationError(
                 f"workflow {definition.name!r} version {definition.version!r} is already registered; "
                 "give the new definition a new version"

@@ -114,6 +114,11 @@ class Interpreter:
             if all(out.edge.condition is None for out in self.graph.out_edges[name])
         )
         self._arity = self.graph.join_arity
+        self._plain_fanout = frozenset(
+            name
+            for name in self._unconditional
+            if not any((name, out.target) in self.graph.loop_exits for out in self.graph.out_edges[name])
+        )
         for name in definition.steps:
             outs = self.graph.out_edges[name]
             if (
@@ -533,7 +538,7 @@ class Interpreter:
         outs = self.graph.out_edges[name]
         if not outs:
             return
-        if route is None and name in self._unconditional and not self._exits_from(name):  # fan-out/join
+        if route is None and name in self._plain_fanout:  # every token live: fan-out and join fast path
             for out in outs:
                 if out.is_back:
                     self._reset_joins(instance, self.graph.forward_closure(out.target))
@@ -676,9 +681,6 @@ class Interpreter:
             for edge in ready:
                 del runtime.deferred[edge]
                 self._deliver(instance, edge[0], edge[1], False, tr)
-
-    def _exits_from(self, name: str) -> bool:
-        return any((name, out.target) in self.graph.loop_exits for out in self.graph.out_edges[name])
 
     def _settle(self, tr: Transition) -> Transition:
         """Derive the instance status from its active executions after a transition."""

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 KEYS = 5
-SETTINGS = settings(derandomize=True, deadline=None, max_examples=150)
+SETTINGS = settings(derandomize=True, deadline=None, max_examples=300)
 
 # A condition is (kind, key): kind None (always), "truthy", "falsy", "eq_true" or "callable".
 Condition = tuple[str | None, int]
@@ -350,7 +350,7 @@ def loopy_cases(draw: Any) -> LoopyCase:
     return LoopyCase(dag, (source, target), draw(st.integers(1, 3)), draw(st.integers(0, 2**16)))
 
 
-@settings(derandomize=True, deadline=None, max_examples=150)
+@settings(derandomize=True, deadline=None, max_examples=300)
 @given(case=loopy_cases())
 def test_random_graphs_with_a_bounded_loop_keep_the_invariants(case: LoopyCase) -> None:
     source, target = case.back
