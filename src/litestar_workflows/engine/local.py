@@ -31,7 +31,7 @@ from litestar_workflows.core.errors import (
 )
 from litestar_workflows.core.events import StepStarted, deliver
 from litestar_workflows.core.ids import new_uuid7
-from litestar_workflows.core.types import TERMINAL_WORKFLOW_STATUSES, StepStatus, StepType, WorkflowStatus
+from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import definition_of
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
