@@ -121,16 +121,16 @@ class _Pending:
             self.instance_row = writer.instance_insert(instance, now, definition_id)
         else:
             self.instance_row = writer.instance_update(instance, now)
-        leased = {id(run) for run in tr.start}
-        leased.update(id(run) for run in tr.timers)
-        owner, expiry = store.owner, store.lease
+        # Executions this process starts are leased to it: until the lease runs out nobody else
+        # takes them. A timer is leased only until it is due, so that if this process is gone by
+        # then any engine fires it on time (firing twice is harmless: one commit wins).
+        leases: dict[int, tuple[str, datetime]] = {}
+        for run in tr.start:
+            leases[id(run)] = (store.owner, max(now, run.scheduled_for or now) + store.lease)
+        for run in tr.timers:
+            leases[id(run)] = (store.owner, run.scheduled_for or now)
         self.runs: dict[UUID, tuple[Any, ...]] = {
-            run.id: writer.run(  # type: ignore[misc]
-                run,
-                instance.id,
-                now,
-                (owner, max(now, run.scheduled_for or now) + expiry) if id(run) in leased else None,
-            )
+            run.id: writer.run(run, instance.id, now, leases.get(id(run)))  # type: ignore[misc]
             for run in tr.writes
         }
         self.tasks: dict[UUID, tuple[Any, ...]] = {task.id: writer.task(task, now) for task in tr.tasks}

@@ -365,11 +365,22 @@ class LocalExecutionEngine:
                 self._spawn(live, run)
         if live.waiters:
             self._notify(live)
-        if not live.running and not live.timers and follow is None and not tr.start and not live.waiters:
-            # Nothing of this instance runs or waits here: the store keeps it (the memory store
-            # holds the very same object), and the next operation on it finds it there.
-            self._live.pop(live.instance.id, None)
+        if follow is None and not tr.start:
+            self._release_if_idle(live)
         return follow
+
+    def _release_if_idle(self, live: _Live) -> None:
+        """Forget an instance nothing runs or waits for here; the store keeps it.
+
+        The memory store holds the very same object, and the next operation finds it there.
+        """
+        if (
+            not live.running
+            and not live.timers
+            and not live.waiters
+            and self._live.get(live.instance.id) is live
+        ):
+            del self._live[live.instance.id]
 
     async def _drive(self, live: _Live, run: StepExecution | None) -> None:
         """Run ``run`` and then, inline, the first execution each transition starts."""
@@ -523,9 +534,29 @@ class LocalExecutionEngine:
             return live.instance
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         live.waiters.append((statuses, future))
-        async with asyncio.timeout(timeout):
-            await future
-        return live.instance
+        try:
+            async with asyncio.timeout(timeout):
+                if self._memory is not None:
+                    await future
+                    return live.instance
+                return await self._wait_durable(live, statuses, future)
+        finally:
+            if not future.done():
+                future.cancel()
+            live.waiters = [waiter for waiter in live.waiters if waiter[1] is not future]
+            self._release_if_idle(live)
+
+    async def _wait_durable(
+        self, live: _Live, statuses: Collection[WorkflowStatus], future: asyncio.Future[None]
+    ) -> WorkflowInstanceData:
+        """Wait for a transition here, or notice one made by another process (polling the store)."""
+        while True:
+            done, _ = await asyncio.wait((future,), timeout=self.poll_interval)
+            if done:
+                return live.instance
+            stored = await self.store.load_instance(live.instance.id)
+            if stored is not None and stored.status in statuses and stored.version > live.instance.version:
+                return stored
 
     async def cancel_workflow(self, instance_id: UUID, reason: str = "") -> WorkflowInstanceData:
         """Cancel a running, waiting or paused instance; in-flight steps are abandoned.
