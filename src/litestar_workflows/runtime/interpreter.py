@@ -166,7 +166,7 @@ class Interpreter:
         )
         tr = Transition(instance, created=True)
         if self.record_events:
-            tr.events.append(
+            tr.add_event(
                 WorkflowStarted(
                     instance_id=iid,
                     timestamp=now,
@@ -189,7 +189,7 @@ class Interpreter:
         instance.completed_at = self.clock()
         instance.runtime.held.clear()
         if self.record_events:
-            tr.events.append(self._wf_event(WorkflowCanceled, instance, reason=reason))
+            tr.add_event(self._wf_event(WorkflowCanceled, instance, reason=reason))
         return self._bump(tr)
 
     def pause(self, instance: WorkflowInstanceData) -> Transition:
@@ -203,7 +203,7 @@ class Interpreter:
         instance.status = _PAUSED
         tr = Transition(instance)
         if self.record_events:
-            tr.events.append(self._wf_event(WorkflowPaused, instance))
+            tr.add_event(self._wf_event(WorkflowPaused, instance))
         return self._bump(tr)
 
     def resume(self, instance: WorkflowInstanceData) -> Transition:
@@ -220,7 +220,7 @@ class Interpreter:
                 tr.start.append(run)
         runtime.held.clear()
         if self.record_events:
-            tr.events.append(self._wf_event(WorkflowResumed, instance))
+            tr.add_event(self._wf_event(WorkflowResumed, instance))
         return self._settle(tr)
 
     def retry(self, instance: WorkflowInstanceData, from_step: str | None = None) -> Transition:
@@ -251,7 +251,7 @@ class Interpreter:
         runtime.failed_step = None
         runtime.interrupted = []
         if self.record_events:
-            tr.events.append(self._wf_event(WorkflowRetried, instance, from_step=step))
+            tr.add_event(self._wf_event(WorkflowRetried, instance, from_step=step))
         for name in restart:
             self._activate(instance, name, tr)
         return self._settle(tr)
@@ -284,7 +284,7 @@ class Interpreter:
         tr = Transition(instance)
         self._finish(instance, run, _SUCCEEDED, tr, result, None, changes)
         if self.record_events:
-            tr.events.append(self.step_event(StepCompleted, instance, run, result=result))
+            tr.add_event(self.step_event(StepCompleted, instance, run, result=result))
         follow = self._simple_next.get(run.step_name) if route is None else None
         if follow is None:
             self._advance(instance, run, tr, route)
@@ -303,7 +303,7 @@ class Interpreter:
         tr = Transition(instance)
         self._finish(instance, run, StepStatus.SKIPPED, tr)
         if self.record_events:
-            tr.events.append(self.step_event(StepSkipped, instance, run, reason=reason))
+            tr.add_event(self.step_event(StepSkipped, instance, run, reason=reason))
         self._advance(instance, run, tr, None)
         return self._settle(tr)
 
@@ -324,11 +324,11 @@ class Interpreter:
             else:
                 tr.start.append(run)
             if self.record_events:
-                tr.events.append(self.step_event(StepFailed, instance, run, error=error, will_retry=True))
+                tr.add_event(self.step_event(StepFailed, instance, run, error=error, will_retry=True))
             return self._settle(tr)
         self._finish(instance, run, StepStatus.FAILED, tr, None, error)
         if self.record_events:
-            tr.events.append(self.step_event(StepFailed, instance, run, error=error))
+            tr.add_event(self.step_event(StepFailed, instance, run, error=error))
         self._fail(instance, run.step_name, f"step {run.step_name!r} failed: {error}", tr)
         return self._bump(tr)
 
@@ -349,7 +349,7 @@ class Interpreter:
         tr.writes.append(run)
         if wake_at is not None:
             run.scheduled_for = wake_at
-            tr.timers.append(run)
+            tr.add_timer(run)
         if task is not None:
             human = HumanTask(
                 id=self.new_id(),
@@ -363,9 +363,9 @@ class Interpreter:
             )
             run.assigned_to = human.assignee_id
             instance.runtime.pending_tasks[human.id] = human
-            tr.tasks.append(human)
+            tr.add_task(human)
             if self.record_events:
-                tr.events.append(
+                tr.add_event(
                     self.step_event(
                         HumanTaskCreated,
                         instance,
@@ -432,16 +432,16 @@ class Interpreter:
         run.completed_by = user_id
         run.output_data = data
         tr = Transition(instance)
-        tr.tasks.append(task)
+        tr.add_task(task)
         if self.record_events:
-            tr.events.append(
+            tr.add_event(
                 self.step_event(
                     HumanTaskCompleted, instance, run, task_id=task.id, completed_by=user_id, data=data
                 )
             )
         self._finish(instance, run, StepStatus.SUCCEEDED, tr, data, None, ContextChanges(dict(data)))
         if self.record_events:
-            tr.events.append(self.step_event(StepCompleted, instance, run, result=data))
+            tr.add_event(self.step_event(StepCompleted, instance, run, result=data))
         self._advance(instance, run, tr, None)
         return self._settle(tr)
 
@@ -460,12 +460,12 @@ class Interpreter:
         task.assignee_id = new_assignee
         run = instance.runtime.active.get(task.step_execution_id.int)
         tr = Transition(instance)
-        tr.tasks.append(task)
+        tr.add_task(task)
         if run is not None:
             run.assigned_to = new_assignee
             tr.writes.append(run)
             if self.record_events:
-                tr.events.append(
+                tr.add_event(
                     self.step_event(
                         HumanTaskReassigned,
                         instance,
@@ -616,7 +616,7 @@ class Interpreter:
             skipped = self._new_run(instance, target, StepStatus.SKIPPED, tr)
             skipped.started_at = skipped.completed_at = self.clock()
             if self.record_events:
-                tr.events.append(
+                tr.add_event(
                     self.step_event(StepSkipped, instance, skipped, reason="no live incoming edge")
                 )
             exits = self.graph.loop_exits
@@ -647,7 +647,7 @@ class Interpreter:
         instance.current_step = step_name
         instance.completed_at = self.clock()
         if self.record_events:
-            tr.events.append(self._wf_event(WorkflowFailed, instance, error=error, failed_step=step_name))
+            tr.add_event(self._wf_event(WorkflowFailed, instance, error=error, failed_step=step_name))
 
     def _abandon_active(self, instance: WorkflowInstanceData, tr: Transition) -> list[str]:
         """Cancel every active execution and pending task; return the canceled steps' names."""
@@ -658,16 +658,16 @@ class Interpreter:
             run.status = StepStatus.CANCELED
             run.completed_at = now
             tr.writes.append(run)
-            tr.cancel.append(run)
+            tr.add_cancel(run)
             names.append(run.step_name)
         runtime.active.clear()
         for task in runtime.pending_tasks.values():
             task.status = HumanTaskStatus.CANCELED
             task.completed_at = now
-            tr.tasks.append(task)
+            tr.add_task(task)
         runtime.pending_tasks.clear()
         tr.start.clear()
-        tr.timers.clear()
+        tr.timers = ()
         return names
 
     def _release_deferred(self, instance: WorkflowInstanceData, tr: Transition) -> None:
@@ -696,7 +696,7 @@ class Interpreter:
             instance.status = WorkflowStatus.COMPLETED
             instance.completed_at = self.clock()
             if self.record_events:
-                tr.events.append(self._wf_event(WorkflowCompleted, instance))
+                tr.add_event(self._wf_event(WorkflowCompleted, instance))
             return tr
         if status is _PAUSED:
             return tr
