@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import socket
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,7 @@ from litestar_workflows.db.rows import instance_from_rows, task_from_row
 from litestar_workflows.db.writer import RowWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -225,21 +226,66 @@ class SQLAlchemyStore:
                         item.future.set_result(None)
 
     async def _write(self, batch: list[_Pending]) -> None:
+        """Write a batch in one transaction, leaving out transitions that lost a race.
+
+        On SQLite the version check rides on the UPDATE's row count and only a mismatch costs a
+        second, careful attempt; on PostgreSQL (no row count from ``executemany``) the versions are
+        read under ``FOR UPDATE`` first.
+        """
+        batch = self._drop_forks(batch)
+        if not self._postgres:
+            async with self.db_engine.connect() as conn:
+                transaction = await conn.begin()
+                if await self._write_rows(conn, batch):
+                    await transaction.commit()
+                    return
+                await transaction.rollback()
         async with self.db_engine.begin() as conn:
             batch = await self._drop_conflicts(conn, batch)
-            inserted: dict[UUID, tuple[Any, ...]] = {}
-            updated: dict[UUID, tuple[Any, ...]] = {}
-            runs: dict[UUID, tuple[Any, ...]] = {}
-            human: dict[UUID, tuple[Any, ...]] = {}
-            for item in batch:  # later rows of the same object replace earlier ones
-                if item.created:
-                    inserted[item.instance.id] = item.instance_row
-                else:  # an instance created in this batch is inserted first, then updated
-                    updated[item.instance.id] = item.instance_row
-                runs.update(item.runs)
-                human.update(item.tasks)
-            rows = (inserted, updated, runs, human)
-            await self.row_writer.write(conn, *(list(r.values()) for r in rows))
+            if not await self._write_rows(conn, batch):
+                raise ConcurrencyError("an instance changed while its row was locked")  # pragma: no cover
+
+    @staticmethod
+    def _drop_forks(batch: list[_Pending]) -> list[_Pending]:
+        """Fail transitions that do not continue the chain of their instance within the batch.
+
+        Rows of one instance are collapsed to the newest, which is right only when they were
+        computed one after another on the same copy. Two copies of one instance (two concurrent
+        operations that each loaded it) fork the chain: the first wins, the other must reload.
+        """
+        chains: dict[UUID, tuple[WorkflowInstanceData, int]] = {}
+        kept = []
+        for item in batch:
+            key = item.instance.id
+            chain = chains.get(key)
+            if chain is not None and (chain[0] is not item.instance or chain[1] != item.expected):
+                item.instance.runtime.stale = True
+                item.future.set_exception(
+                    ConcurrencyError(f"instance {key} was changed concurrently; reload it")
+                )
+                continue
+            chains[key] = (item.instance, item.expected + 1)
+            kept.append(item)
+        return kept
+
+    async def _write_rows(self, conn: AsyncConnection, batch: list[_Pending]) -> bool:
+        inserted: dict[UUID, tuple[Any, ...]] = {}
+        updated: dict[UUID, tuple[Any, ...]] = {}
+        expected: dict[UUID, int] = {}
+        runs: dict[UUID, tuple[Any, ...]] = {}
+        human: dict[UUID, tuple[Any, ...]] = {}
+        for item in batch:  # later rows of the same object replace earlier ones
+            key = item.instance.id
+            if item.created:
+                inserted[key] = item.instance_row
+                expected[key] = item.expected + 1  # the version the inserted row carries
+            else:  # an instance created in this batch is inserted first, then updated
+                expected.setdefault(key, item.expected)
+                updated[key] = (*item.instance_row, expected[key])
+            runs.update(item.runs)
+            human.update(item.tasks)
+        rows = (inserted, updated, runs, human)
+        return await self.row_writer.write(conn, *(list(r.values()) for r in rows))
 
     async def _drop_conflicts(self, conn: AsyncConnection, batch: list[_Pending]) -> list[_Pending]:
         """Fail the transitions whose instance row moved on without us; keep the rest."""
@@ -305,7 +351,7 @@ class SQLAlchemyStore:
         except IntegrityError:  # another process registered it between our select and insert
             async with self.db_engine.connect() as conn:
                 existing = (await conn.execute(query)).scalar()
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
         if existing is not None:
             self.definition_ids[key] = existing
@@ -355,7 +401,7 @@ class SQLAlchemyStore:
         try:
             async with self.db_engine.begin() as conn:
                 return [(row.instance_id, row.id) for row in await conn.execute(claim)]
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
 
     async def renew_leases(self, execution_ids: Iterable[UUID]) -> None:
@@ -372,15 +418,19 @@ class SQLAlchemyStore:
         try:
             async with self.db_engine.begin() as conn:
                 await conn.execute(statement)
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
 
     # ------------------------------------------------------------------ reading
 
     async def load_instance(self, instance_id: UUID) -> WorkflowInstanceData | None:
-        """The instance with its whole history, active executions, pending tasks and join state."""
+        """The instance with its whole history, active executions, pending tasks and join state.
+
+        The three reads share one snapshot (REPEATABLE READ on PostgreSQL; SQLite transactions
+        are serialized anyway), so a transition committed meanwhile is seen entirely or not at all.
+        """
         try:
-            async with self.db_engine.connect() as conn:
+            async with self._snapshot() as conn:
                 row = (
                     (await conn.execute(select(instances).where(instances.c.id == instance_id)))
                     .mappings()
@@ -404,9 +454,16 @@ class SQLAlchemyStore:
                     .mappings()
                     .all()
                 )
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
         return instance_from_rows(row, runs, task_rows)
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[AsyncConnection]:
+        async with self.db_engine.connect() as conn:
+            if self._postgres:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
 
     async def find_instances(self, query: InstanceQuery) -> tuple[list[WorkflowInstanceData], int]:
         """A page of instances (status and data, without history), newest first, and the total."""
@@ -438,7 +495,7 @@ class SQLAlchemyStore:
             async with self.db_engine.connect() as conn:
                 rows = (await conn.execute(page)).mappings().all()
                 total = (await conn.execute(count)).scalar_one()
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
         return [instance_from_rows(row) for row in rows], total
 
@@ -488,7 +545,7 @@ class SQLAlchemyStore:
             async with self.db_engine.connect() as conn:
                 rows = (await conn.execute(page)).mappings().all()
                 total = (await conn.execute(count)).scalar_one()
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
         return [
             task_from_row(

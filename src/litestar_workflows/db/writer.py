@@ -131,9 +131,8 @@ class RowWriter:
         self.time: Callable[[Any], Any] = _same if postgres else _sqlite_time
         self.insert_instances = _insert("workflow_instances", INSTANCE_COLUMNS, mark)
         assignments = ", ".join(f"{c} = {mark(i + 1)}" for i, c in enumerate(INSTANCE_CHANGING))
-        self.update_instances = (
-            f"UPDATE workflow_instances SET {assignments} WHERE id = {mark(len(INSTANCE_CHANGING) + 1)}"
-        )
+        where = f"id = {mark(len(INSTANCE_CHANGING) + 1)} AND version = {mark(len(INSTANCE_CHANGING) + 2)}"
+        self.update_instances = f"UPDATE workflow_instances SET {assignments} WHERE {where}"
         self.upsert_runs = _upsert("workflow_step_executions", RUN_COLUMNS, mark)
         self.upsert_tasks = _upsert("workflow_human_tasks", TASK_COLUMNS, mark)
 
@@ -149,7 +148,10 @@ class RowWriter:
         )  # fmt: skip
 
     def instance_update(self, i: WorkflowInstanceData, now: datetime) -> tuple[Any, ...]:
-        """Parameters of :attr:`update_instances` (``INSTANCE_CHANGING`` then the id)."""
+        """Parameters of :attr:`update_instances`, but for the version the row must still have.
+
+        The caller appends that version: it depends on the other transitions in the batch.
+        """
         t = self.time
         return (
             i.status, i.current_step, _json(i.context.data), i.error, t(i.completed_at), i.version,
@@ -186,16 +188,24 @@ class RowWriter:
         updated: Sequence[tuple[Any, ...]],
         runs: Sequence[tuple[Any, ...]],
         tasks: Sequence[tuple[Any, ...]],
-    ) -> None:
-        """Write the rows in foreign-key order, one ``executemany`` per statement."""
-        for sql, params in (
-            (self.insert_instances, inserted),
-            (self.update_instances, updated),
-            (self.upsert_runs, runs),
-            (self.upsert_tasks, tasks),
-        ):
-            if params:
-                await conn.exec_driver_sql(sql, list(params))
+    ) -> bool:
+        """Write the rows in foreign-key order, one ``executemany`` per statement.
+
+        Returns ``False`` (and writes nothing more) when an instance row no longer had the
+        expected version; the caller rolls back. PostgreSQL reports no row count for
+        ``executemany``, so there the caller checks versions under a row lock beforehand.
+        """
+        if inserted:
+            await conn.exec_driver_sql(self.insert_instances, list(inserted))
+        if updated:
+            result = await conn.exec_driver_sql(self.update_instances, list(updated))
+            if 0 <= result.rowcount < len(updated):
+                return False
+        if runs:
+            await conn.exec_driver_sql(self.upsert_runs, list(runs))
+        if tasks:
+            await conn.exec_driver_sql(self.upsert_tasks, list(tasks))
+        return True
 
 
 def _insert(table: str, columns: Sequence[str], mark: Callable[[int], str]) -> str:

@@ -70,9 +70,7 @@ def _adapt_store(persistence: Any) -> WorkflowStore:
     return store_from(persistence)
 
 
-def _apply_outcome(
-    interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome
-) -> Transition:
+def _reapply(interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome) -> Transition:
     return apply_outcome(interpreter, instance, outcome)
 
 
@@ -86,7 +84,7 @@ SETTLED = frozenset(
 class _Live:
     """An instance this engine drives: its state, interpreter, in-flight work and waiters."""
 
-    __slots__ = ("instance", "interpreter", "plans", "running", "timers", "waiters")
+    __slots__ = ("committing", "instance", "interpreter", "plans", "running", "timers", "waiters")
 
     def __init__(self, instance: WorkflowInstanceData, pair: tuple[Interpreter, dict[str, StepPlan]]) -> None:
         self.instance = instance
@@ -95,6 +93,8 @@ class _Live:
         self.running: dict[int, asyncio.Task[Any]] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.waiters: list[tuple[Collection[WorkflowStatus], asyncio.Future[None]]] = []
+        self.committing = 0
+        """Transitions applied to ``instance`` but not yet durable: its status runs ahead of the store."""
 
 
 class LocalExecutionEngine:
@@ -306,6 +306,7 @@ class LocalExecutionEngine:
             StoreError: The database failed; the live copy is dropped so that it is reloaded.
         """
         if self._memory is None:
+            live.committing += 1
             try:
                 await self.store.commit((tr,))
             except ConcurrencyError:
@@ -313,6 +314,8 @@ class LocalExecutionEngine:
             except StoreError:
                 self._forget(live)
                 raise
+            finally:
+                live.committing -= 1
         elif tr.created or tr.tasks:
             self._memory.record(tr)
         follow = self._dispatch(live, tr, inline)
@@ -342,6 +345,8 @@ class LocalExecutionEngine:
         if fresh is None:
             raise WorkflowInstanceNotFoundError(live.instance.id)
         live.instance = fresh
+        if live.waiters:
+            self._notify(live)  # the stored copy may already be where a waiter wants it
 
     def _forget(self, live: _Live) -> None:
         """Drop a copy that is ahead of the database; leases expire and the work is reclaimed."""
@@ -383,7 +388,11 @@ class LocalExecutionEngine:
             del self._live[live.instance.id]
 
     async def _drive(self, live: _Live, run: StepExecution | None) -> None:
-        """Run ``run`` and then, inline, the first execution each transition starts."""
+        """Run ``run`` and then, inline, the first execution each transition starts.
+
+        An execution counts as running here (``live.running``) until its outcome is committed,
+        so that nothing takes this instance for idle in between.
+        """
         interpreter, plans, running = live.interpreter, live.plans, live.running
         bus, clock, run_step = self.event_bus, self.clock, self.runner.run
         memory, dispatch = self._memory, self._dispatch
@@ -400,30 +409,28 @@ class LocalExecutionEngine:
                 if bus is not None:
                     await deliver(bus, interpreter.step_event(StepStarted, instance, run))
                 outcome = await run_step(plans[run.step_name], instance, run)
-                running.pop(key, None)
                 try:
                     if synchronous:  # memory store, no event bus: nothing to await
                         if outcome[0] is SUCCEEDED:  # the common case, without the dispatch call
-                            tr = interpreter.step_succeeded(
-                                instance, outcome[1], outcome[2], outcome[3], outcome[4]
-                            )
+                            tr = interpreter.step_succeeded(instance, *outcome[1:])
                         else:
                             tr = apply_outcome(interpreter, instance, outcome)
                         if tr.created or tr.tasks:
                             memory.record(tr)  # type: ignore[union-attr]
-                        run = dispatch(live, tr, True)
+                        follow = dispatch(live, tr, True)
                     else:
-                        run = await self._transact(
-                            live, partial(_apply_outcome, outcome=outcome), inline=True
-                        )
+                        follow = await self._transact(live, partial(_reapply, outcome=outcome), inline=True)
                 except StaleOutcomeError:
-                    return
+                    follow = None
+                running.pop(key, None)
+                run = follow
         except asyncio.CancelledError:
             raise
         except Exception:  # an engine bug or a store failure: never let it vanish silently
             logger.exception("driving instance %s failed", live.instance.id)
         finally:
             running.pop(key, None)
+            self._release_if_idle(live)
 
     def _spawn(self, live: _Live, run: StepExecution) -> None:
         key = run.id.int  # type: ignore[union-attr]
@@ -465,6 +472,8 @@ class LocalExecutionEngine:
                 task.cancel()
 
     def _notify(self, live: _Live) -> None:
+        if live.committing:
+            return  # a later transition is still on its way to the store; report after it lands
         status = live.instance.status
         keep = []
         for statuses, future in live.waiters:
@@ -486,6 +495,9 @@ class LocalExecutionEngine:
         instance = await self.store.load_instance(instance_id)
         if instance is None:
             raise WorkflowInstanceNotFoundError(instance_id)
+        live = self._live.get(instance_id)
+        if live is not None:  # loaded concurrently by another operation: share one copy
+            return live
         definition = self.registry.get_definition(instance.workflow_name, instance.workflow_version)
         live = _Live(instance, self._interpreter_for(definition))
         self._live[instance_id] = live
@@ -530,7 +542,7 @@ class LocalExecutionEngine:
             if instance.status in statuses:
                 return instance
             live = await self._live_instance(instance_id)
-        if live.instance.status in statuses:
+        if live.instance.status in statuses and not live.committing:
             return live.instance
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         live.waiters.append((statuses, future))
@@ -554,8 +566,10 @@ class LocalExecutionEngine:
             done, _ = await asyncio.wait((future,), timeout=self.poll_interval)
             if done:
                 return live.instance
+            if live.running or live.timers:
+                continue  # this process drives it: its own transitions will wake us
             stored = await self.store.load_instance(live.instance.id)
-            if stored is not None and stored.status in statuses and stored.version > live.instance.version:
+            if stored is not None and stored.status in statuses:
                 return stored
 
     async def cancel_workflow(self, instance_id: UUID, reason: str = "") -> WorkflowInstanceData:

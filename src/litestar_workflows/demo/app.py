@@ -1,0 +1,90 @@
+"""The demo application: three workflows behind the plugin's REST API, on a SQLite file.
+
+Run it with ``python -m litestar_workflows.demo`` and open http://127.0.0.1:8000/schema; act as
+someone with the header ``X-User: maria`` (or ``?as=maria``). ``WORKFLOWS_DATABASE_URL`` moves the
+data elsewhere (default ``./workflows-demo.db``); the schema is migrated at startup.
+
+The CLI works on the same app: ``LITESTAR_APP=litestar_workflows.demo.app:app litestar workflows tasks``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+from litestar import Litestar, get
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from litestar_workflows import AssigneeAuthorizer, __version__
+from litestar_workflows.demo.auth import DEMO_USERS, USER_HEADER, USER_QUERY, FakeLoginMiddleware, groups_of
+from litestar_workflows.demo.workflows import DEMO_WORKFLOWS
+from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
+
+__all__ = ("DATABASE_URL_ENV", "DEFAULT_DEMO_DATABASE_URL", "app", "create_app")
+
+DATABASE_URL_ENV: Final = "WORKFLOWS_DATABASE_URL"
+DEFAULT_DEMO_DATABASE_URL: Final = "sqlite+aiosqlite:///./workflows-demo.db"
+START_EXAMPLE: Final = (
+    'POST /workflows/instances {"definition_name": "expense_approval", "input_data": {"amount": 250}}'
+)
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def index() -> dict[str, Any]:
+    """Where to go from here."""
+    return {
+        "name": "litestar-workflows demo",
+        "docs": "/schema",
+        "api": "/workflows",
+        "act_as": f"send the header '{USER_HEADER}: <user>' or add '?{USER_QUERY}=<user>'",
+        "users": {user.id: {"role": user.role, "groups": list(user.groups)} for user in DEMO_USERS.values()},
+        "try": START_EXAMPLE,
+    }
+
+
+@get("/health", include_in_schema=False, sync_to_thread=False)
+def health() -> dict[str, str]:
+    """Readiness probe: answers once the app (and its engine) has started."""
+    return {"status": "ok"}
+
+
+def create_app(database_url: str | None = None, *, in_memory: bool = False) -> Litestar:
+    """Build the demo app.
+
+    Args:
+        database_url: Where workflows are kept; default ``$WORKFLOWS_DATABASE_URL`` or
+            ``./workflows-demo.db``.
+        in_memory: Keep everything in memory instead (for tests and throwaway runs).
+    """
+    url = None if in_memory else database_url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DEMO_DATABASE_URL
+    config = WorkflowPluginConfig(
+        database_url=url,
+        auto_register_workflows=DEMO_WORKFLOWS,
+        engine_options={"authorizer": AssigneeAuthorizer(groups_of=groups_of)},
+        api_tags=("Workflows",),
+    )
+    openapi = OpenAPIConfig(
+        title="litestar-workflows demo",
+        version=__version__,
+        description=(
+            f"Act as a demo user with the header `{USER_HEADER}` (or `?{USER_QUERY}=`): "
+            + ", ".join(f"{u.id} ({u.role})" for u in DEMO_USERS.values())
+        ),
+        components=Components(
+            security_schemes={
+                "fakeLogin": SecurityScheme(type="apiKey", name=USER_HEADER, security_scheme_in="header")
+            }
+        ),
+        security=[{"fakeLogin": []}, {}],  # optional: anonymous requests may read and start
+    )
+    return Litestar(
+        route_handlers=[index, health],
+        plugins=[WorkflowPlugin(config)],
+        middleware=[DefineMiddleware(FakeLoginMiddleware)],
+        openapi_config=openapi,
+    )
+
+
+app = create_app()

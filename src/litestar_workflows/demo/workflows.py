@@ -1,0 +1,347 @@
+"""The demo's workflows: an expense approval, a leave request and a document review loop.
+
+Together they show what the engine does: parallel branches that join, a condition that adds a
+finance step above 1000, human tasks for a person or a group, a durable reminder timer, and a
+review loop. The steps only record what they would do, so the demo needs no mail server.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any, Final
+
+from litestar_workflows import (
+    BaseHumanStep,
+    BaseMachineStep,
+    DelayStep,
+    Edge,
+    NonRetryableError,
+    WorkflowContext,
+    WorkflowDefinition,
+)
+
+__all__ = ("DEMO_WORKFLOWS", "document_review", "expense_approval", "leave_request")
+
+REMINDER_SECONDS: Final = float(os.environ.get("WORKFLOWS_DEMO_REMINDER_SECONDS", "10"))
+"""How long an approved expense waits before reminding the employee about receipts.
+
+A claim may shorten it with ``reminder_seconds`` in its input (0 to 3600), as the tests do.
+"""
+
+APPROVAL_FORM: Final = {
+    "type": "object",
+    "properties": {
+        "approved": {"type": "boolean", "description": "Approve (true) or reject (false)"},
+        "comment": {"type": "string", "maxLength": 2000},
+    },
+    "required": ["approved"],
+    "additionalProperties": False,
+}
+
+
+def _positive_number(context: WorkflowContext, key: str) -> float:
+    value = context.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise NonRetryableError(
+            f"{key!r} must be a positive number, got {value!r}", step_name=context.current_step
+        )
+    return float(value)
+
+
+# ------------------------------------------------------------------ expense approval
+
+
+class SubmitExpense(BaseMachineStep):
+    """Check the claim and route it to the employee's manager (maria unless given)."""
+
+    name = "submit"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        _positive_number(context, "amount")
+        context.set("manager", context.get("manager") or "maria")
+        context.set("category", context.get("category") or "other")
+
+
+class CheckBudget(BaseMachineStep):
+    """Runs beside the policy check: is the department's budget enough?"""
+
+    name = "check_budget"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("within_budget", context.get("amount", 0) <= 5000)
+
+
+class CheckPolicy(BaseMachineStep):
+    """Runs beside the budget check: is the category reimbursable?"""
+
+    name = "check_policy"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("policy_ok", context.get("category") in {"travel", "equipment", "training", "other"})
+
+
+class ManagerApproval(BaseHumanStep):
+    """The employee's manager approves or rejects (the task waits for both checks)."""
+
+    name = "manager_approval"
+    title = "Approve expense claim"
+    description = "Approve or reject the expense; claims above 1000 then go to finance."
+    form_schema = APPROVAL_FORM
+    assignee_key = "manager"
+    due_in = timedelta(days=3)
+    reminder_in = timedelta(days=1)
+
+
+class FinanceApproval(BaseHumanStep):
+    """Anyone in the finance group signs off large claims."""
+
+    name = "finance_approval"
+    title = "Finance sign-off for a large expense"
+    form_schema = APPROVAL_FORM
+    assignee_group = "finance"
+    due_in = timedelta(days=5)
+
+
+class RecordDecision(BaseMachineStep):
+    """Record the final decision, whichever approvals the claim went through."""
+
+    name = "record_decision"
+
+    async def execute(self, context: WorkflowContext) -> str:
+        decision = "approved" if context.get("approved") else "rejected"
+        context.set("decision", decision)
+        return decision
+
+
+class Notify(BaseMachineStep):
+    """Tell someone about the decision (recorded in the context instead of sent)."""
+
+    async def execute(self, context: WorkflowContext) -> str:
+        who = self.name.removeprefix("notify_")
+        message = f"expense of {context.get('amount')} {context.get('decision')}"
+        context.set(f"{who}_notified", message)
+        return message
+
+
+def _reminder_delay(context: WorkflowContext) -> float:
+    value = context.get("reminder_seconds", REMINDER_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return REMINDER_SECONDS
+    return min(max(float(value), 0.0), 3600.0)
+
+
+def _needs_receipts(context: WorkflowContext) -> bool:
+    return context.get("decision") == "approved" and not context.get("receipts_attached")
+
+
+class ReceiptReminder(DelayStep):
+    """Wait (durably: it survives restarts) before reminding the employee to hand in receipts."""
+
+    name = "receipt_reminder"
+
+    async def can_execute(self, context: WorkflowContext) -> bool:
+        return _needs_receipts(context)
+
+
+class SendReceiptReminder(BaseMachineStep):
+    """Remind the employee, unless the claim was rejected or came with receipts."""
+
+    name = "send_receipt_reminder"
+
+    async def can_execute(self, context: WorkflowContext) -> bool:
+        return _needs_receipts(context)
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("receipt_reminder_sent", True)
+
+
+class CloseExpense(BaseMachineStep):
+    """Close the claim once both notification branches are done (the join)."""
+
+    name = "close"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("closed", True)
+
+
+_FINANCE_NEEDED = "context.get('approved') and context.get('amount') > 1000"
+
+expense_approval = WorkflowDefinition(
+    name="expense_approval",
+    version="1.0.0",
+    description="Expense claim: parallel checks, manager, finance above 1000, notifications, a reminder",
+    steps={
+        "submit": SubmitExpense(),
+        "check_budget": CheckBudget(),
+        "check_policy": CheckPolicy(),
+        "manager_approval": ManagerApproval(),
+        "finance_approval": FinanceApproval(),
+        "record_decision": RecordDecision(),
+        "notify_employee": Notify("notify_employee"),
+        "notify_accounting": Notify("notify_accounting"),
+        "receipt_reminder": ReceiptReminder(duration=_reminder_delay),
+        "send_receipt_reminder": SendReceiptReminder(),
+        "close": CloseExpense(),
+    },
+    edges=[
+        Edge("submit", "check_budget"),
+        Edge("submit", "check_policy"),
+        Edge("check_budget", "manager_approval"),
+        Edge("check_policy", "manager_approval"),
+        Edge("manager_approval", "finance_approval", condition=_FINANCE_NEEDED),
+        Edge("manager_approval", "record_decision", condition=f"not ({_FINANCE_NEEDED})"),
+        Edge("finance_approval", "record_decision"),
+        Edge("record_decision", "notify_employee"),
+        Edge("record_decision", "notify_accounting"),
+        Edge("notify_employee", "receipt_reminder"),
+        Edge("receipt_reminder", "send_receipt_reminder"),
+        Edge("send_receipt_reminder", "close"),
+        Edge("notify_accounting", "close"),
+    ],
+    initial_step="submit",
+    terminal_steps={"close"},
+)
+
+
+# ------------------------------------------------------------------ leave request
+
+
+class RequestLeave(BaseMachineStep):
+    """Check the request and route it to the manager."""
+
+    name = "request_leave"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        _positive_number(context, "days")
+        context.set("manager", context.get("manager") or "maria")
+
+
+class ManagerReview(BaseHumanStep):
+    """The manager approves or rejects the leave."""
+
+    name = "manager_review"
+    title = "Approve leave request"
+    form_schema = APPROVAL_FORM
+    assignee_key = "manager"
+
+
+class HrReview(BaseHumanStep):
+    """HR confirms long leaves (more than ten days)."""
+
+    name = "hr_review"
+    title = "Confirm a long leave"
+    form_schema = APPROVAL_FORM
+    assignee_group = "hr"
+
+
+class BookLeave(BaseMachineStep):
+    """Book the approved leave in the calendar."""
+
+    name = "book_leave"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("booked", True)
+
+
+class RejectLeave(BaseMachineStep):
+    """Tell the employee the leave was rejected."""
+
+    name = "reject_leave"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("booked", False)
+
+
+leave_request = WorkflowDefinition(
+    name="leave_request",
+    version="1.0.0",
+    description="Leave request: the manager approves; HR confirms leaves of more than ten days",
+    steps={
+        "request_leave": RequestLeave(),
+        "manager_review": ManagerReview(),
+        "hr_review": HrReview(),
+        "book_leave": BookLeave(),
+        "reject_leave": RejectLeave(),
+    },
+    edges=[
+        Edge("request_leave", "manager_review"),
+        Edge("manager_review", "hr_review", condition="context.get('approved') and context.get('days') > 10"),
+        Edge(
+            "manager_review", "book_leave", condition="context.get('approved') and context.get('days') <= 10"
+        ),
+        Edge("manager_review", "reject_leave", condition="not context.get('approved')"),
+        Edge("hr_review", "book_leave", condition="context.get('approved')"),
+        Edge("hr_review", "reject_leave", condition="not context.get('approved')"),
+    ],
+    initial_step="request_leave",
+    terminal_steps={"book_leave", "reject_leave"},
+)
+
+
+# ------------------------------------------------------------------ document review (a loop)
+
+REVIEW_FORM: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "decision": {"enum": ["approve", "revise"]},
+        "notes": {"type": "string", "maxLength": 2000},
+    },
+    "required": ["decision"],
+    "additionalProperties": False,
+}
+
+
+class Draft(BaseMachineStep):
+    """Register the draft; its author (erik unless given) revises it when asked."""
+
+    name = "draft"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("author", context.get("author") or "erik")
+
+
+class Review(BaseHumanStep):
+    """Any reviewer approves the document or asks for a revision."""
+
+    name = "review"
+    title = "Review the document"
+    form_schema = REVIEW_FORM
+    assignee_group = "reviewers"
+
+
+class Revise(BaseHumanStep):
+    """The author revises the document, which goes back to review."""
+
+    name = "revise"
+    title = "Revise the document"
+    form_schema = {"type": "object", "properties": {"summary": {"type": "string", "maxLength": 2000}}}
+    assignee_key = "author"
+
+
+class Publish(BaseMachineStep):
+    """Publish the approved document."""
+
+    name = "publish"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("published", True)
+
+
+document_review = WorkflowDefinition(
+    name="document_review",
+    version="1.0.0",
+    description="Document review: reviewers approve or send the draft back to its author, as often as needed",
+    steps={"draft": Draft(), "review": Review(), "revise": Revise(), "publish": Publish()},
+    edges=[
+        Edge("draft", "review"),
+        Edge("review", "revise", condition="context.get('decision') == 'revise'"),
+        Edge("revise", "review"),
+        Edge("review", "publish", condition="context.get('decision') == 'approve'"),
+    ],
+    initial_step="draft",
+    terminal_steps={"publish"},
+)
+
+DEMO_WORKFLOWS: Final = (expense_approval, leave_request, document_review)
+"""Every workflow the demo registers."""

@@ -1,0 +1,454 @@
+"""``litestar workflows ...``: run and inspect workflows from the command line.
+
+The commands use the engine of the app's :class:`~litestar_workflows.web.plugin.WorkflowPlugin`,
+opened (and migrated, when the plugin is configured to) for each command and stopped after it,
+so they see exactly what the web app sees; ``worker`` also runs its background work (recovery,
+due timers) until interrupted. Output is a table by default and the REST API's
+JSON with ``--json``. Errors print one line on stderr and exit with status 1 (2 for bad input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import rich_click as click
+from click.exceptions import Exit
+from litestar.cli._utils import LitestarGroup
+
+from litestar_workflows.core.errors import WorkflowsError
+from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
+from litestar_workflows.store.base import InstanceQuery, TaskQuery
+from litestar_workflows.web import cli_output as out
+from litestar_workflows.web.engine import database_of
+from litestar_workflows.web.plugin import WorkflowPlugin
+from litestar_workflows.web.presenters import (
+    CORRELATION_KEY,
+    definition_detail,
+    definition_summary,
+    instance_detail,
+    instance_graph,
+    instance_summary,
+    task_out,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+    from datetime import datetime
+    from uuid import UUID
+
+    from litestar import Litestar
+
+    from litestar_workflows.core.models import WorkflowInstanceData
+    from litestar_workflows.web.engine import WorkflowEngine
+
+__all__ = ("workflows_group",)
+
+T = TypeVar("T")
+
+EXIT_ERROR = 1
+"""The operation failed (not found, not allowed, wrong state, database down...)."""
+EXIT_USAGE = 2
+"""The command line was wrong (as Click itself uses it)."""
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the REST API's JSON instead of a table.")
+_WAIT = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to let the instance run until it settles (finished or waiting for input); 0: don't.",
+)
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    raise Exit(code)
+
+
+def _plugin(app: Litestar) -> WorkflowPlugin:
+    try:
+        return app.plugins.get(WorkflowPlugin)
+    except KeyError:
+        _fail("the app has no WorkflowPlugin; add WorkflowPlugin(...) to its plugins")
+
+
+def _run(app: Litestar, work: Callable[[WorkflowEngine], Awaitable[T]], *, background: bool = False) -> T:
+    """Run ``work`` with the plugin's engine, turning workflow errors into one line and an exit code.
+
+    The engine is opened for the command (migrated first when the plugin is configured to) and
+    stopped after it; only with ``background`` (the worker) does it also recover due work.
+    """
+    plugin = _plugin(app)
+
+    async def main() -> T:
+        with _quiet_migrations():
+            scope = plugin.runner.running() if background else plugin.runner.session()
+            async with scope as engine:
+                return await work(engine)
+
+    try:
+        return asyncio.run(main())
+    except WorkflowsError as error:
+        _fail(error.detail)
+
+
+@contextlib.contextmanager
+def _quiet_migrations() -> Iterator[None]:
+    """Keep Alembic's progress lines out of every command's output (``migrate`` still shows them)."""
+    alembic_logger = logging.getLogger("alembic")
+    level = alembic_logger.level
+    alembic_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic_logger.setLevel(level)
+
+
+def _data(raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        _fail(f"--data is not valid JSON: {error}", EXIT_USAGE)
+    if not isinstance(value, dict):
+        _fail("--data must be a JSON object, e.g. '{\"amount\": 250}'", EXIT_USAGE)
+    return value
+
+
+async def _settle(engine: WorkflowEngine, instance_id: UUID, wait: float) -> WorkflowInstanceData:
+    if wait > 0:
+        with contextlib.suppress(TimeoutError):  # still running: show where it is now
+            await engine.wait(instance_id, timeout=wait)
+    return await engine.get_instance(instance_id)
+
+
+def _show_instance(instance: WorkflowInstanceData, as_json: bool) -> None:
+    body = instance_detail(instance)
+    if as_json:
+        out.print_json(body)
+    else:
+        out.print_instance(body)
+
+
+@click.group(cls=LitestarGroup, name="workflows")
+def workflows_group() -> None:
+    """Run and inspect the workflows of the app's WorkflowPlugin."""
+
+
+@click.command(name="list")
+@click.option("--all-versions", is_flag=True, help="List every registered version, not only the newest.")
+@_JSON
+def list_command(app: Litestar, all_versions: bool, as_json: bool) -> None:
+    """List the registered workflows."""
+    registry = _plugin(app).registry
+    bodies = [
+        definition_summary(d, registry.get_versions(d.name))
+        for d in registry.list_definitions(active_only=not all_versions)
+    ]
+    if as_json:
+        out.print_json(bodies)
+    else:
+        out.print_definitions(bodies)
+
+
+@click.command(name="show")
+@click.argument("name")
+@click.option("--version", "version", default=None, help="A registered version (default: the newest).")
+@_JSON
+def show_command(app: Litestar, name: str, version: str | None, as_json: bool) -> None:
+    """Show a workflow's steps, edges and Mermaid diagram."""
+    registry = _plugin(app).registry
+    try:
+        definition = registry.get_definition(name, version)
+    except WorkflowsError as error:
+        _fail(error.detail)
+    body = definition_detail(definition, registry.get_versions(name))
+    if as_json:
+        out.print_json({"definition": body, "mermaid": definition.to_mermaid()})
+    else:
+        out.print_definition(body, definition.to_mermaid())
+
+
+@click.command(name="start")
+@click.argument("name")
+@click.option("--data", "raw_data", default=None, help="Input data as a JSON object.")
+@click.option("--version", "version", default=None, help="A registered version (default: the newest).")
+@click.option("--user", default=None, help="Record this user as the creator.")
+@click.option("--tenant", default=None, help="Start the instance for this tenant.")
+@click.option("--correlation-id", default=None, help="An id of yours, kept in the instance's metadata.")
+@_WAIT
+@_JSON
+def start_command(
+    *,
+    app: Litestar,
+    name: str,
+    raw_data: str | None,
+    version: str | None,
+    user: str | None,
+    tenant: str | None,
+    correlation_id: str | None,
+    wait: float,
+    as_json: bool,
+) -> None:
+    """Start an instance of workflow NAME and show where it stands."""
+    data = _data(raw_data)
+    metadata = {CORRELATION_KEY: correlation_id} if correlation_id is not None else None
+
+    async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
+        instance = await engine.start_workflow(
+            name, data, version=version, tenant_id=tenant, created_by=user, metadata=metadata
+        )
+        return await _settle(engine, instance.id, wait)
+
+    _show_instance(_run(app, work), as_json)
+
+
+@click.command(name="instances")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in WorkflowStatus]),
+    help="Only this status (repeatable).",
+)
+@click.option("--workflow", default=None, help="Only instances of this workflow.")
+@click.option("--created-by", default=None, help="Only instances started by this user.")
+@click.option("--tenant", default=None, help="Only instances of this tenant.")
+@click.option("--started-after", type=click.DateTime(), default=None, help="Started at or after (UTC).")
+@click.option("--started-before", type=click.DateTime(), default=None, help="Started before (UTC).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@_JSON
+def instances_command(
+    *,
+    app: Litestar,
+    statuses: tuple[str, ...],
+    workflow: str | None,
+    created_by: str | None,
+    tenant: str | None,
+    started_after: datetime | None,
+    started_before: datetime | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List workflow instances, newest first."""
+    from datetime import UTC
+
+    query = InstanceQuery(
+        status=[WorkflowStatus(s) for s in statuses] or None,
+        workflow_name=workflow,
+        created_by=created_by,
+        tenant_id=tenant,
+        started_after=None if started_after is None else started_after.replace(tzinfo=UTC),
+        started_before=None if started_before is None else started_before.replace(tzinfo=UTC),
+        limit=limit,
+        offset=offset,
+    )
+
+    async def work(engine: WorkflowEngine) -> tuple[list[Any], int]:
+        page = await engine.find_instances(query)
+        return [instance_summary(i) for i in page.items], page.total
+
+    items, total = _run(app, work)
+    if as_json:
+        out.print_json({"items": items, "total": total, "limit": limit, "offset": offset})
+    else:
+        out.print_instances(items, total, offset)
+
+
+@click.command(name="instance")
+@click.argument("instance_id", type=click.UUID)
+@click.option("--graph", is_flag=True, help="Also print the Mermaid diagram with the instance's progress.")
+@_JSON
+def instance_command(app: Litestar, instance_id: UUID, graph: bool, as_json: bool) -> None:
+    """Show an instance: status, data and step history."""
+    registry = _plugin(app).registry
+
+    async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
+        return await engine.get_instance(instance_id)
+
+    instance = _run(app, work)
+    _show_instance(instance, as_json)
+    if graph:
+        try:
+            definition = registry.get_definition(instance.workflow_name, instance.workflow_version)
+        except WorkflowsError as error:
+            _fail(error.detail)
+        out.print_raw(instance_graph(definition, instance).mermaid)
+
+
+@click.command(name="tasks")
+@click.option("--assignee", default=None, help="Only tasks assigned to this user.")
+@click.option("--group", default=None, help="Only tasks open to this group.")
+@click.option(
+    "--status",
+    type=click.Choice([*(s.value for s in HumanTaskStatus), "all"]),
+    default=HumanTaskStatus.PENDING.value,
+    show_default=True,
+)
+@click.option("--instance", "instance_id", type=click.UUID, default=None, help="Only tasks of this instance.")
+@click.option("--workflow", default=None, help="Only tasks of this workflow.")
+@click.option("--tenant", default=None, help="Only tasks of this tenant.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@_JSON
+def tasks_command(
+    *,
+    app: Litestar,
+    assignee: str | None,
+    group: str | None,
+    status: str,
+    instance_id: UUID | None,
+    workflow: str | None,
+    tenant: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List human tasks (pending ones unless --status says otherwise), oldest first."""
+    query = TaskQuery(
+        status=None if status == "all" else HumanTaskStatus(status),
+        assignee_id=assignee,
+        assignee_group=group,
+        instance_id=instance_id,
+        workflow_name=workflow,
+        tenant_id=tenant,
+        limit=limit,
+        offset=offset,
+    )
+
+    async def work(engine: WorkflowEngine) -> tuple[list[Any], int]:
+        page = await engine.find_tasks(query)
+        return [task_out(t) for t in page.items], page.total
+
+    items, total = _run(app, work)
+    if as_json:
+        out.print_json({"items": items, "total": total, "limit": limit, "offset": offset})
+    else:
+        out.print_tasks(items, total, offset)
+
+
+@click.command(name="complete")
+@click.argument("task_id", type=click.UUID)
+@click.option("--data", "raw_data", default=None, help="The task's form data as a JSON object.")
+@click.option("--user", required=True, help="Complete the task as this user (who must be allowed to).")
+@_WAIT
+@_JSON
+def complete_command(
+    *, app: Litestar, task_id: UUID, raw_data: str | None, user: str, wait: float, as_json: bool
+) -> None:
+    """Complete human task TASK_ID and show where its instance went."""
+    data = _data(raw_data)
+
+    async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
+        instance = await engine.complete_task(task_id, user, data)
+        return await _settle(engine, instance.id, wait)
+
+    _show_instance(_run(app, work), as_json)
+
+
+@click.command(name="cancel")
+@click.argument("instance_id", type=click.UUID)
+@click.option("--reason", default="", help="Why; kept with the instance's events.")
+@_JSON
+def cancel_command(app: Litestar, instance_id: UUID, reason: str, as_json: bool) -> None:
+    """Cancel an unfinished instance."""
+
+    async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
+        return await engine.cancel_workflow(instance_id, reason)
+
+    _show_instance(_run(app, work), as_json)
+
+
+@click.command(name="retry")
+@click.argument("instance_id", type=click.UUID)
+@click.option("--from-step", default=None, help="Restart from this step instead of the failed one.")
+@_WAIT
+@_JSON
+def retry_command(
+    app: Litestar, instance_id: UUID, from_step: str | None, wait: float, as_json: bool
+) -> None:
+    """Run a failed instance again from its failed step (or --from-step)."""
+
+    async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
+        instance = await engine.retry(instance_id, from_step)
+        return await _settle(engine, instance.id, wait)
+
+    _show_instance(_run(app, work), as_json)
+
+
+@click.command(name="migrate")
+def migrate_command(app: Litestar) -> None:
+    """Upgrade the workflows database schema to the latest version."""
+    runner = _plugin(app).runner
+
+    async def main() -> bool:
+        try:
+            return await runner.migrate()
+        finally:
+            await runner.stop()  # releases the connections the migration opened
+
+    try:
+        migrated = asyncio.run(main())
+    except WorkflowsError as error:
+        _fail(error.detail)
+    if migrated:
+        out.print_raw("the workflows database is up to date")
+    else:
+        out.print_raw("nothing to migrate: the engine keeps its state in memory")
+
+
+@click.command(name="worker")
+def worker_command(app: Litestar) -> None:
+    """Run the engine without the web server (recovery, due timers) until interrupted."""
+    if database_of(_plugin(app).engine) is None:
+        _fail(
+            "the engine keeps its state in memory, so a separate worker has nothing to run; set database_url"
+        )
+
+    async def work(engine: WorkflowEngine) -> None:
+        out.print_raw("workflow worker running; Ctrl+C (or SIGTERM) stops it")
+        await _until_signalled()
+        out.print_raw("workflow worker stopped")
+
+    _run(app, work, background=True)
+
+
+async def _until_signalled() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            continue
+        installed.append(sig)
+    try:
+        await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+for _command in (
+    list_command,
+    show_command,
+    start_command,
+    instances_command,
+    instance_command,
+    tasks_command,
+    complete_command,
+    cancel_command,
+    retry_command,
+    migrate_command,
+    worker_command,
+):
+    workflows_group.add_command(_command)

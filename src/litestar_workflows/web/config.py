@@ -1,0 +1,93 @@
+"""Configuration of :class:`~litestar_workflows.web.plugin.WorkflowPlugin`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from litestar_workflows.web.identity import (
+    GroupsResolver,
+    TenantResolver,
+    UserResolver,
+    default_groups_resolver,
+    default_tenant_resolver,
+    default_user_resolver,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from litestar.types import Guard
+
+    from litestar_workflows.engine.registry import WorkflowRegistry
+    from litestar_workflows.web.engine import WorkflowEngine
+
+__all__ = ("DEFAULT_DATABASE_URL", "WorkflowPluginConfig")
+
+DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///workflows.db"
+"""Where the plugin keeps workflows when it builds the engine: a SQLite file in the working directory."""
+
+
+@dataclass
+class WorkflowPluginConfig:
+    """What the plugin registers and serves, and which engine it runs.
+
+    Engine choice, in order: ``engine`` when given; else a
+    :class:`~litestar_workflows.db.PersistentExecutionEngine` on ``database_url`` (a SQLite file
+    by default); else, with ``database_url=None``, an in-memory
+    :class:`~litestar_workflows.LocalExecutionEngine`.
+
+    Examples:
+        >>> from litestar import Litestar
+        >>> from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
+        >>> config = WorkflowPluginConfig(auto_register_workflows=[expense_approval])  # doctest: +SKIP
+        >>> app = Litestar(plugins=[WorkflowPlugin(config)])  # doctest: +SKIP
+    """
+
+    registry: WorkflowRegistry | None = None
+    """The registry to serve; by default the engine's registry, or a new one."""
+    engine: WorkflowEngine | None = None
+    """A ready engine (local, persistent, distributed); the plugin starts and stops it with the app."""
+    database_url: str | None = DEFAULT_DATABASE_URL
+    """Database of the engine built when ``engine`` is not given; ``None`` keeps state in memory."""
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the engine the plugin builds (``authorizer``, ``event_bus``...)."""
+    auto_migrate: bool | None = None
+    """Upgrade the database schema at startup. ``None``: only when the plugin builds the engine from
+    ``database_url``; an engine you pass is yours to migrate (``litestar workflows migrate``)."""
+    manage_engine_lifecycle: bool = True
+    """Start the engine (recovery, timers) when the app starts and stop it when the app stops."""
+    auto_register_workflows: Sequence[Any] = ()
+    """Workflow classes and definitions to register in the registry when the plugin is created."""
+    dependency_key_registry: str = "workflow_registry"
+    """Name under which route handlers receive the :class:`~litestar_workflows.WorkflowRegistry`."""
+    dependency_key_engine: str = "workflow_engine"
+    """Name under which route handlers receive the engine."""
+    enable_api: bool = True
+    """Mount the REST API (definitions, instances, tasks, graphs) under ``api_path_prefix``."""
+    api_path_prefix: str = "/workflows"
+    """Path the REST API is mounted at."""
+    api_guards: Sequence[Guard] = ()
+    """Litestar guards applied to every route of the REST API."""
+    api_tags: Sequence[str] = ("Workflows",)
+    """OpenAPI tags of the REST API's operations."""
+    include_api_in_schema: bool = True
+    """Show the REST API in the application's OpenAPI schema."""
+    user_resolver: UserResolver = default_user_resolver
+    """The acting user's id from the request; default: ``request.user`` (a string, or its ``id``,
+    ``username`` or ``email``). Never taken from a request body."""
+    groups_resolver: GroupsResolver = default_groups_resolver
+    """The acting user's groups (their group tasks join their queue); default: ``request.user.groups``."""
+    tenant_resolver: TenantResolver = default_tenant_resolver
+    """The tenant the request acts for; a tenant sees only its own instances and tasks. Default: no
+    tenancy (``None``), every request sees everything."""
+
+    def __post_init__(self) -> None:
+        prefix = "/" + self.api_path_prefix.strip("/")
+        self.api_path_prefix = prefix
+        if not self.dependency_key_engine.isidentifier() or not self.dependency_key_registry.isidentifier():
+            msg = "dependency keys must be valid Python identifiers (they name handler parameters)"
+            raise ValueError(msg)
+        if self.dependency_key_engine == self.dependency_key_registry:
+            msg = "dependency_key_engine and dependency_key_registry must differ"
+            raise ValueError(msg)

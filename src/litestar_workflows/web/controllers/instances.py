@@ -1,0 +1,248 @@
+"""``/instances``: start, list, inspect, cancel and retry workflow instances.
+
+No ``from __future__ import annotations``: Litestar reads handler annotations at runtime.
+"""
+
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from litestar_workflows.core.models import WorkflowInstanceData
+from litestar_workflows.core.types import WorkflowStatus
+from litestar_workflows.engine.registry import WorkflowRegistry
+from litestar_workflows.store.base import InstanceQuery
+from litestar_workflows.web.access import load_instance
+from litestar_workflows.web.engine import WorkflowEngine
+from litestar_workflows.web.errors import error_responses
+from litestar_workflows.web.identity import Actor
+from litestar_workflows.web.presenters import (
+    CORRELATION_KEY,
+    instance_detail,
+    instance_graph,
+    instance_summary,
+)
+from litestar_workflows.web.schemas import (
+    CancelRequest,
+    GraphOut,
+    InstanceDetail,
+    InstancePage,
+    RetryRequest,
+    StartWorkflowRequest,
+)
+
+__all__ = ("InstanceController",)
+
+MAX_WAIT_SECONDS = 30.0
+"""Longest a ``GET /instances/{id}?wait=`` holds the request."""
+
+Engine = NamedDependency[WorkflowEngine]
+Registry = NamedDependency[WorkflowRegistry]
+Acting = NamedDependency[Actor]
+InstanceId = FromPath[UUID]
+Statuses = Annotated[
+    list[WorkflowStatus] | None, QueryParameter(description="Only these statuses (repeatable)")
+]
+WorkflowName = Annotated[str | None, QueryParameter(description="Only instances of this workflow")]
+CreatedBy = Annotated[str | None, QueryParameter(description="Only instances started by this user")]
+After = Annotated[
+    str | None,
+    QueryParameter(
+        description="Started at or after this ISO 8601 time (UTC when no zone is given)", format="date-time"
+    ),
+]
+Before = Annotated[
+    str | None,
+    QueryParameter(
+        description="Started before this ISO 8601 time (UTC when no zone is given)", format="date-time"
+    ),
+]
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size")]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000_000, description="Items to skip")]
+Wait = Annotated[
+    float,
+    QueryParameter(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds to wait for the instance to settle (finish or wait for input) before answering",
+    ),
+]
+Until = Annotated[
+    list[WorkflowStatus] | None,
+    QueryParameter(
+        description="With `wait`: the statuses to wait for (default: finished or waiting for input)"
+    ),
+]
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    """Parse an ISO 8601 time strictly (not epoch numbers); without a zone it is UTC, like instances."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        message = f"{name} must be an ISO 8601 date-time such as 2024-05-01T12:00:00Z"
+        raise ValidationException(
+            message, extra=[{"key": name, "message": message, "source": "query"}]
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _settled(
+    engine: WorkflowEngine, instance: WorkflowInstanceData, wait: float, until: list[WorkflowStatus] | None
+) -> WorkflowInstanceData:
+    """The instance once it reaches ``until`` (default: settled), or as it is after ``wait`` seconds."""
+    if wait <= 0 or instance.is_finished:
+        return instance
+    with suppress(TimeoutError):  # a long poll that ends without news still answers
+        if until:
+            await engine.wait(instance.id, until=frozenset(until), timeout=wait)
+        else:
+            await engine.wait(instance.id, timeout=wait)
+    return await engine.get_instance(instance.id)
+
+
+class InstanceController(Controller):
+    """Workflow instances of the acting tenant."""
+
+    path = "/instances"
+
+    @post(
+        "/",
+        operation_id="startWorkflowInstance",
+        summary="Start a workflow instance",
+        status_code=HTTP_201_CREATED,
+        responses=error_responses(404, 422, 503),
+    )
+    async def start_instance(
+        self, data: JSONBody[StartWorkflowRequest], wf_engine: Engine, actor: Acting
+    ) -> InstanceDetail:
+        """Start ``definition_name`` (newest version unless ``version``) with ``input_data``.
+
+        Answers at once; the instance runs on in the background. The acting user becomes its
+        creator and the acting tenant its tenant; ``correlation_id`` is kept in its metadata.
+        """
+        extra: dict[str, Any] = {}
+        if data.correlation_id is not None:
+            extra["metadata"] = {CORRELATION_KEY: data.correlation_id}
+        instance = await wf_engine.start_workflow(
+            data.definition_name,
+            data.input_data,
+            version=data.version,
+            tenant_id=actor.tenant_id,
+            created_by=actor.user_id,
+            **extra,
+        )
+        return instance_detail(instance)
+
+    @get(
+        "/",
+        operation_id="listWorkflowInstances",
+        summary="List workflow instances",
+        responses=error_responses(503),
+    )
+    async def list_instances(
+        self,
+        *,
+        wf_engine: Engine,
+        actor: Acting,
+        status: Statuses = None,
+        workflow_name: WorkflowName = None,
+        created_by: CreatedBy = None,
+        started_after: After = None,
+        started_before: Before = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> InstancePage:
+        """Instances of the acting tenant, newest first, filtered and paginated."""
+        query = InstanceQuery(
+            status=status or None,
+            workflow_name=workflow_name,
+            created_by=created_by,
+            started_after=_moment(started_after, "started_after"),
+            started_before=_moment(started_before, "started_before"),
+            tenant_id=actor.tenant_id,
+            limit=limit,
+            offset=offset,
+        )
+        page = await wf_engine.find_instances(query)
+        return InstancePage(
+            items=[instance_summary(i) for i in page.items], total=page.total, limit=limit, offset=offset
+        )
+
+    @get(
+        "/{instance_id:uuid}",
+        operation_id="getWorkflowInstance",
+        summary="Get a workflow instance",
+        responses=error_responses(404, 503),
+    )
+    async def get_instance(
+        self,
+        wf_engine: Engine,
+        actor: Acting,
+        instance_id: InstanceId,
+        wait: Wait = 0,
+        until: Until = None,
+    ) -> InstanceDetail:
+        """The instance with its data and step history (``wait`` turns this into a long poll)."""
+        instance = await load_instance(wf_engine, actor, instance_id)
+        return instance_detail(await _settled(wf_engine, instance, wait, until))
+
+    @get(
+        "/{instance_id:uuid}/graph",
+        operation_id="getWorkflowInstanceGraph",
+        summary="Get a workflow instance's graph with its progress",
+        responses=error_responses(404, 503),
+    )
+    async def get_instance_graph(
+        self, wf_engine: Engine, wf_registry: Registry, actor: Acting, instance_id: InstanceId
+    ) -> GraphOut:
+        """The instance's workflow as Mermaid, steps styled completed, failed, skipped, waiting or current."""
+        instance = await load_instance(wf_engine, actor, instance_id)
+        definition = wf_registry.get_definition(instance.workflow_name, instance.workflow_version)
+        return instance_graph(definition, instance)
+
+    @post(
+        "/{instance_id:uuid}/cancel",
+        operation_id="cancelWorkflowInstance",
+        summary="Cancel a workflow instance",
+        status_code=HTTP_200_OK,
+        responses=error_responses(404, 409, 503),
+    )
+    async def cancel_instance(
+        self,
+        wf_engine: Engine,
+        actor: Acting,
+        instance_id: InstanceId,
+        data: JSONBody[CancelRequest | None] = None,
+    ) -> InstanceDetail:
+        """Cancel a running, waiting or paused instance; its pending tasks are canceled too."""
+        await load_instance(wf_engine, actor, instance_id)
+        reason = data.reason if data is not None else ""
+        return instance_detail(await wf_engine.cancel_workflow(instance_id, reason))
+
+    @post(
+        "/{instance_id:uuid}/retry",
+        operation_id="retryWorkflowInstance",
+        summary="Retry a failed workflow instance",
+        status_code=HTTP_200_OK,
+        responses=error_responses(404, 409, 503),
+    )
+    async def retry_instance(
+        self,
+        wf_engine: Engine,
+        actor: Acting,
+        instance_id: InstanceId,
+        data: JSONBody[RetryRequest | None] = None,
+    ) -> InstanceDetail:
+        """Run a failed instance again from its failed step (or ``from_step``) with its data as it was."""
+        await load_instance(wf_engine, actor, instance_id)
+        from_step = data.from_step if data is not None else None
+        return instance_detail(await wf_engine.retry(instance_id, from_step))

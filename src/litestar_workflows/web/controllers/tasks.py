@@ -1,0 +1,136 @@
+"""``/tasks``: the human tasks people work on: list, inspect, complete, reassign.
+
+No ``from __future__ import annotations``: Litestar reads handler annotations at runtime.
+"""
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from litestar_workflows.core.errors import UnauthorizedTaskError
+from litestar_workflows.core.types import HumanTaskStatus
+from litestar_workflows.store.base import TaskQuery
+from litestar_workflows.web.access import load_task, require_user
+from litestar_workflows.web.engine import WorkflowEngine
+from litestar_workflows.web.errors import error_responses
+from litestar_workflows.web.identity import Actor
+from litestar_workflows.web.presenters import task_out
+from litestar_workflows.web.schemas import CompleteTaskRequest, ReassignTaskRequest, TaskOut, TaskPage
+
+__all__ = ("TaskController",)
+
+COMMENT_KEY = "comment"
+"""Where a completion's ``comment`` lands in the task data (and so in the workflow context)."""
+
+Engine = NamedDependency[WorkflowEngine]
+Acting = NamedDependency[Actor]
+TaskId = FromPath[UUID]
+Assignee = Annotated[str | None, QueryParameter(description="Only tasks assigned to this user")]
+Group = Annotated[str | None, QueryParameter(description="Only tasks open to this group")]
+Status = Annotated[HumanTaskStatus | None, QueryParameter(description="Only tasks in this status")]
+InstanceId = Annotated[UUID | None, QueryParameter(description="Only tasks of this instance")]
+WorkflowName = Annotated[str | None, QueryParameter(description="Only tasks of this workflow")]
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size")]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000_000, description="Items to skip")]
+
+
+class TaskController(Controller):
+    """Human tasks of the acting tenant."""
+
+    path = "/tasks"
+
+    @get("/", operation_id="listTasks", summary="List human tasks", responses=error_responses(503))
+    async def list_tasks(
+        self,
+        *,
+        wf_engine: Engine,
+        actor: Acting,
+        assignee: Assignee = None,
+        group: Group = None,
+        status: Status = None,
+        instance_id: InstanceId = None,
+        workflow_name: WorkflowName = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> TaskPage:
+        """Tasks matching the filters, oldest first.
+
+        Without any filter: the acting user's queue, i.e. the pending tasks assigned to them or
+        open to one of their groups (every pending task for an anonymous request).
+        """
+        filters = (assignee, group, status, instance_id, workflow_name)
+        if all(value is None for value in filters):
+            queue = await wf_engine.get_pending_tasks(actor.user_id, actor.groups, actor.tenant_id)
+            items, total = queue[offset : offset + limit], len(queue)
+        else:
+            query = TaskQuery(
+                status=status,
+                assignee_id=assignee,
+                assignee_group=group,
+                instance_id=instance_id,
+                workflow_name=workflow_name,
+                tenant_id=actor.tenant_id,
+                limit=limit,
+                offset=offset,
+            )
+            page = await wf_engine.find_tasks(query)
+            items, total = page.items, page.total
+        return TaskPage(items=[task_out(t) for t in items], total=total, limit=limit, offset=offset)
+
+    @get(
+        "/{task_id:uuid}",
+        operation_id="getTask",
+        summary="Get a human task",
+        responses=error_responses(404, 503),
+    )
+    async def get_task(self, wf_engine: Engine, actor: Acting, task_id: TaskId) -> TaskOut:
+        """The task with its form schema, assignment and, once completed, its data."""
+        return task_out(await load_task(wf_engine, actor, task_id))
+
+    @post(
+        "/{task_id:uuid}/complete",
+        operation_id="completeTask",
+        summary="Complete a human task",
+        status_code=HTTP_200_OK,
+        responses=error_responses(403, 404, 409, 422, 503),
+    )
+    async def complete_task(
+        self, wf_engine: Engine, actor: Acting, task_id: TaskId, data: JSONBody[CompleteTaskRequest]
+    ) -> TaskOut:
+        """Complete the task as the acting user; the workflow continues with ``output_data``.
+
+        The data must satisfy the task's form schema (422 names each failing field). A
+        ``completed_by`` in the body is accepted only when it is the acting user (else 403); a
+        ``comment`` is added to the data as ``comment`` unless the data has one.
+        """
+        await load_task(wf_engine, actor, task_id)
+        user = require_user(actor, "complete")
+        if data.completed_by is not None and data.completed_by != user:
+            raise UnauthorizedTaskError(
+                f"completed_by {data.completed_by!r} is not the authenticated user {user!r}"
+            )
+        output = dict(data.output_data)
+        if data.comment is not None:
+            output.setdefault(COMMENT_KEY, data.comment)
+        await wf_engine.complete_task(task_id, user, output)
+        return task_out(await wf_engine.get_task(task_id))
+
+    @post(
+        "/{task_id:uuid}/reassign",
+        operation_id="reassignTask",
+        summary="Reassign a human task",
+        status_code=HTTP_200_OK,
+        responses=error_responses(403, 404, 409, 503),
+    )
+    async def reassign_task(
+        self, wf_engine: Engine, actor: Acting, task_id: TaskId, data: JSONBody[ReassignTaskRequest]
+    ) -> TaskOut:
+        """Give a pending task to ``new_assignee``; the acting user must be allowed to act on it."""
+        await load_task(wf_engine, actor, task_id)
+        user = require_user(actor, "reassign")
+        await wf_engine.reassign_task(task_id, data.new_assignee, user_id=user, reason=data.reason)
+        return task_out(await wf_engine.get_task(task_id))

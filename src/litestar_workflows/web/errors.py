@@ -1,0 +1,122 @@
+"""Map workflow errors to HTTP responses, once, for every route of the REST API.
+
+The handlers are registered on the API's router only, so an application's own routes keep
+their own error handling. Lookup follows the exception's MRO, so the most specific entry wins:
+``TaskValidationError`` is a ``HumanTaskError`` (409) but answers 422, ``TaskNotFoundError``
+answers 404 and ``UnauthorizedTaskError`` 403.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from litestar import MediaType, Response
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import (
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from litestar_workflows.core.errors import (
+    ConcurrencyError,
+    ContextSerializationError,
+    HumanTaskError,
+    InvalidTransitionError,
+    StoreError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+    UnauthorizedTaskError,
+    WorkflowAlreadyCompletedError,
+    WorkflowInstanceNotFoundError,
+    WorkflowNotFoundError,
+    WorkflowsError,
+    WorkflowValidationError,
+)
+from litestar_workflows.web.schemas import ErrorBody, FieldError
+
+if TYPE_CHECKING:
+    from litestar import Request
+    from litestar.types import ExceptionHandlersMap
+
+__all__ = ("STATUS_OF", "error_body", "error_responses", "exception_handlers", "field_errors")
+
+STATUS_OF: Final[dict[type[WorkflowsError], int]] = {
+    WorkflowNotFoundError: HTTP_404_NOT_FOUND,
+    WorkflowInstanceNotFoundError: HTTP_404_NOT_FOUND,
+    TaskNotFoundError: HTTP_404_NOT_FOUND,
+    InvalidTransitionError: HTTP_409_CONFLICT,
+    WorkflowAlreadyCompletedError: HTTP_409_CONFLICT,
+    HumanTaskError: HTTP_409_CONFLICT,
+    TaskAlreadyCompletedError: HTTP_409_CONFLICT,
+    ConcurrencyError: HTTP_409_CONFLICT,
+    UnauthorizedTaskError: HTTP_403_FORBIDDEN,
+    WorkflowValidationError: HTTP_422_UNPROCESSABLE_ENTITY,
+    ContextSerializationError: HTTP_422_UNPROCESSABLE_ENTITY,
+    TaskValidationError: HTTP_422_UNPROCESSABLE_ENTITY,
+    StoreError: HTTP_503_SERVICE_UNAVAILABLE,
+}
+"""HTTP status of each workflow error the API can meet; subclasses inherit their parent's."""
+
+_DESCRIPTIONS: Final = {
+    HTTP_403_FORBIDDEN: "The acting user may not do this",
+    HTTP_404_NOT_FOUND: "No such workflow, instance or task (or it belongs to another tenant)",
+    HTTP_409_CONFLICT: "Not possible in the current state (finished, completed already, changed meanwhile)",
+    HTTP_422_UNPROCESSABLE_ENTITY: "The data fails validation; `errors` names each field",
+    HTTP_503_SERVICE_UNAVAILABLE: "The workflow database is unavailable",
+}
+
+
+def field_errors(error: WorkflowsError) -> list[FieldError]:
+    """The failing fields of a validation error (``"path: message"`` strings split at the colon)."""
+    if not isinstance(error, WorkflowValidationError):
+        return []
+    result = []
+    for entry in error.errors:
+        where, sep, message = entry.partition(": ")
+        result.append(
+            FieldError(field=where, message=message) if sep else FieldError(field="", message=entry)
+        )
+    return result
+
+
+def error_body(error: WorkflowsError, status_code: int) -> ErrorBody:
+    """The response body for ``error`` (also used by the CLI's ``--json`` errors)."""
+    return ErrorBody(
+        status_code=status_code,
+        detail=error.detail,
+        error=type(error).__name__,
+        errors=field_errors(error),
+    )
+
+
+def _status_of(error: WorkflowsError) -> int:
+    for cls in type(error).__mro__:
+        status = STATUS_OF.get(cls)
+        if status is not None:
+            return status
+    return HTTP_409_CONFLICT  # pragma: no cover - only registered classes reach the handler
+
+
+def _handle(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
+    assert isinstance(error, WorkflowsError)  # registered for WorkflowsError subclasses only
+    status = _status_of(error)
+    return Response(error_body(error, status), status_code=status, media_type=MediaType.JSON)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """Handlers for every error in :data:`STATUS_OF`, for the API's router."""
+    return dict.fromkeys(STATUS_OF, _handle)
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI descriptions of the error responses a route can give."""
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody, description=_DESCRIPTIONS[status], generate_examples=False
+        )
+        for status in statuses
+    }

@@ -1,0 +1,146 @@
+"""``WorkflowPlugin``: wires a workflow engine into a Litestar app, its lifespan and its CLI.
+
+The plugin only registers things (dependencies, the engine's lifespan, the API router, the CLI
+group); the engine, the API and the CLI each live in their own module.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from litestar.di import Provide
+from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
+
+from litestar_workflows.core.definition import WorkflowDefinition
+from litestar_workflows.core.workflow import definition_of
+from litestar_workflows.engine.local import LocalExecutionEngine
+from litestar_workflows.engine.registry import WorkflowRegistry
+from litestar_workflows.web.config import WorkflowPluginConfig
+from litestar_workflows.web.engine import EngineRunner, WorkflowEngine, build_engine
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from click import Group
+    from litestar import Litestar
+    from litestar.config.app import AppConfig
+
+__all__ = ("WorkflowPlugin",)
+
+
+class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
+    """Serve workflows from a Litestar app: DI, engine lifespan, REST API and ``litestar workflows``.
+
+    Args:
+        config: What to register and serve; defaults to a persistent engine on a SQLite file.
+
+    Raises:
+        ValueError: ``config.registry`` is not the registry of ``config.engine``.
+
+    Examples:
+        >>> from litestar import Litestar, get
+        >>> from litestar_workflows import LocalExecutionEngine, WorkflowRegistry
+        >>> registry = WorkflowRegistry()
+        >>> plugin = WorkflowPlugin(WorkflowPluginConfig(engine=LocalExecutionEngine(registry)))
+        >>> @get("/count")
+        ... async def count(workflow_registry: WorkflowRegistry) -> int:
+        ...     return len(workflow_registry)
+        >>> app = Litestar([count], plugins=[plugin])
+    """
+
+    __slots__ = ("_config", "_engine", "_registry", "_runner")
+
+    def __init__(self, config: WorkflowPluginConfig | None = None) -> None:
+        self._config = config = config or WorkflowPluginConfig()
+        self._registry = _registry_for(config)
+        register_workflows(self._registry, config.auto_register_workflows)
+        self._engine: WorkflowEngine = config.engine or build_engine(
+            self._registry, config.database_url, dict(config.engine_options)
+        )
+        auto_migrate = config.auto_migrate if config.auto_migrate is not None else config.engine is None
+        self._runner = EngineRunner(self._engine, auto_migrate=auto_migrate)
+
+    @property
+    def config(self) -> WorkflowPluginConfig:
+        """The configuration the plugin was created with."""
+        return self._config
+
+    @property
+    def registry(self) -> WorkflowRegistry:
+        """The registry served (the engine's own)."""
+        return self._registry
+
+    @property
+    def engine(self) -> WorkflowEngine:
+        """The engine served, given or built from ``database_url``."""
+        return self._engine
+
+    @property
+    def runner(self) -> EngineRunner:
+        """Starts and stops the engine (and migrates first when configured); the CLI uses it too."""
+        return self._runner
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        """Register the dependencies, the engine's lifespan and the REST API."""
+        config = self._config
+        engine, registry = self._engine, self._registry
+        app_config.dependencies[config.dependency_key_registry] = Provide(
+            lambda: registry, sync_to_thread=False, use_cache=True
+        )
+        app_config.dependencies[config.dependency_key_engine] = Provide(
+            lambda: engine, sync_to_thread=False, use_cache=True
+        )
+        # Handlers may annotate these under ``if TYPE_CHECKING``; Litestar still needs to resolve them.
+        app_config.signature_namespace.update(
+            {
+                "WorkflowRegistry": WorkflowRegistry,
+                "WorkflowEngine": WorkflowEngine,
+                "LocalExecutionEngine": LocalExecutionEngine,
+            }
+        )
+        if config.manage_engine_lifecycle:
+            app_config.lifespan.append(self.lifespan)
+        if config.enable_api:
+            from litestar_workflows.web.api import build_router
+
+            app_config.route_handlers.append(build_router(config, engine, registry))
+        return app_config
+
+    @asynccontextmanager
+    async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        """Run the engine while the app runs: migrate (when configured), start, and stop at shutdown."""
+        async with self._runner.running():
+            yield
+
+    def on_cli_init(self, cli: Group) -> None:
+        """Add the ``litestar workflows`` command group."""
+        from litestar_workflows.web.cli import workflows_group
+
+        cli.add_command(workflows_group)
+
+
+def _registry_for(config: WorkflowPluginConfig) -> WorkflowRegistry:
+    engine_registry = getattr(config.engine, "registry", None) if config.engine is not None else None
+    if config.registry is not None and engine_registry is not None and config.registry is not engine_registry:
+        msg = "config.registry must be the registry of config.engine (or be left out)"
+        raise ValueError(msg)
+    registry = config.registry or engine_registry
+    return registry if isinstance(registry, WorkflowRegistry) else WorkflowRegistry()
+
+
+def register_workflows(registry: WorkflowRegistry, workflows: Iterable[Any]) -> None:
+    """Register workflow classes and definitions, skipping those already registered.
+
+    Raises:
+        WorkflowValidationError: An item is neither, or another definition has its name and version.
+    """
+    for workflow in workflows:
+        definition = definition_of(workflow)
+        known = registry.has_definition(definition.name, definition.version)
+        if known and registry.get_definition(definition.name, definition.version) is definition:
+            continue
+        if isinstance(workflow, WorkflowDefinition):
+            registry.register_definition(workflow)
+        else:
+            registry.register_workflow_class(workflow)

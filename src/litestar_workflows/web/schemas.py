@@ -1,0 +1,259 @@
+"""Request and response bodies of the REST API (msgspec Structs; the CLI's ``--json`` uses them too).
+
+No ``from __future__ import annotations`` here: Litestar and msgspec read these annotations at
+runtime to validate bodies and build the OpenAPI schema.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
+
+__all__ = (
+    "CancelRequest",
+    "CompleteTaskRequest",
+    "DefinitionDetail",
+    "DefinitionSummary",
+    "EdgeInfo",
+    "ErrorBody",
+    "FieldError",
+    "GraphEdge",
+    "GraphNode",
+    "GraphOut",
+    "InstanceDetail",
+    "InstancePage",
+    "InstanceSummary",
+    "ReassignTaskRequest",
+    "RetryRequest",
+    "StartWorkflowRequest",
+    "StepExecutionOut",
+    "StepInfo",
+    "TaskOut",
+    "TaskPage",
+)
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class _Body(msgspec.Struct, kw_only=True):
+    """Base of every body: keyword-only fields, so adding one never breaks callers."""
+
+
+# ---------------------------------------------------------------------- requests
+
+
+class StartWorkflowRequest(_Body):
+    """Start an instance of a registered workflow."""
+
+    definition_name: NonEmpty
+    input_data: dict[str, Any] = msgspec.field(default_factory=dict)
+    version: NonEmpty | None = None
+    correlation_id: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+
+
+class CancelRequest(_Body):
+    """Cancel an unfinished instance."""
+
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class RetryRequest(_Body):
+    """Restart a failed instance from its failed step, or from ``from_step``."""
+
+    from_step: NonEmpty | None = None
+
+
+class CompleteTaskRequest(_Body):
+    """Complete a human task. ``completed_by`` may only repeat the authenticated user."""
+
+    output_data: dict[str, Any] = msgspec.field(default_factory=dict)
+    comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    completed_by: str | None = None
+
+
+class ReassignTaskRequest(_Body):
+    """Give a pending task to another user."""
+
+    new_assignee: NonEmpty
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+# ---------------------------------------------------------------------- definitions
+
+
+class DefinitionSummary(_Body):
+    """A registered workflow (its newest version) and the versions available."""
+
+    name: str
+    version: str
+    description: str
+    versions: list[str]
+
+
+class StepInfo(_Body):
+    """One step of a definition; human steps add their title, form and group."""
+
+    name: str
+    type: StepType
+    description: str
+    title: str | None = None
+    form_schema: dict[str, Any] | None = None
+    assignee_group: str | None = None
+
+
+class EdgeInfo(_Body):
+    """A transition between two steps, with its condition when it has one."""
+
+    source: str
+    target: str
+    condition: str | None = None
+
+
+class DefinitionDetail(DefinitionSummary, kw_only=True):
+    """A definition's steps and edges."""
+
+    initial_step: str
+    terminal_steps: list[str]
+    steps: list[StepInfo]
+    edges: list[EdgeInfo]
+
+
+class GraphNode(_Body):
+    """A step as a graph node (``id`` is the step name)."""
+
+    id: str
+    label: str
+    type: str
+    description: str
+    initial: bool
+    terminal: bool
+
+
+class GraphEdge(_Body):
+    """A graph edge between step names."""
+
+    source: str
+    target: str
+    condition: str | None = None
+
+
+class GraphOut(_Body):
+    """A workflow graph as Mermaid text and as nodes and edges.
+
+    For an instance, ``states`` maps steps to ``completed``, ``failed``, ``skipped``, ``waiting``
+    or ``current``, and the Mermaid text is styled accordingly.
+    """
+
+    name: str
+    version: str
+    mermaid: str
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    states: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------- instances
+
+
+class StepExecutionOut(_Body):
+    """One execution of one step: a row of an instance's history."""
+
+    id: UUID | None
+    step_name: str
+    step_type: StepType
+    status: StepStatus
+    attempt: int
+    started_at: datetime | None
+    completed_at: datetime | None
+    error: str | None
+    result: Any = None
+    output_data: dict[str, Any] | None = None
+    assigned_to: str | None = None
+    completed_by: str | None = None
+
+
+class InstanceSummary(_Body):
+    """An instance's status and position."""
+
+    id: UUID
+    workflow_name: str
+    workflow_version: str
+    status: WorkflowStatus
+    current_step: str | None
+    error: str | None
+    started_at: datetime
+    completed_at: datetime | None
+    created_by: str | None
+    correlation_id: str | None = None
+
+
+class InstanceDetail(InstanceSummary, kw_only=True):
+    """An instance with its data and step history."""
+
+    data: dict[str, Any]
+    step_history: list[StepExecutionOut]
+
+
+class InstancePage(_Body):
+    """A page of instances, newest first, and how many match in total."""
+
+    items: list[InstanceSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---------------------------------------------------------------------- tasks
+
+
+class TaskOut(_Body):
+    """A human task: what to fill in, who may do it, by when, and how it ended."""
+
+    id: UUID
+    instance_id: UUID
+    workflow_name: str
+    step_name: str
+    title: str
+    description: str | None
+    form_schema: dict[str, Any] | None
+    assignee_id: str | None
+    assignee_group: str | None
+    status: HumanTaskStatus
+    created_at: datetime
+    due_at: datetime | None = None
+    reminder_at: datetime | None = None
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class TaskPage(_Body):
+    """A page of tasks, oldest first, and how many match in total."""
+
+    items: list[TaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---------------------------------------------------------------------- errors
+
+
+class FieldError(_Body):
+    """One failing field of submitted data (``field`` is a JSON path such as ``items/0/price``)."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(_Body):
+    """The body of every error the workflows API returns."""
+
+    status_code: int
+    detail: str
+    error: str = ""
+    """The error's class name; absent from errors Litestar raises itself (an unknown path: 404)."""
+    errors: list[FieldError] = msgspec.field(default_factory=list)
