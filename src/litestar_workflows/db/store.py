@@ -491,13 +491,18 @@ class SQLAlchemyStore:
             .offset(query.offset)
         )
         count = select(func.count()).select_from(instances).where(*conditions)
+        rows, total = await self._page(page, count)
+        return [instance_from_rows(row) for row in rows], total
+
+    async def _page(self, page: Any, count: Any) -> tuple[Sequence[Any], int]:
+        """Rows of one page and the total number of matches, in one snapshot."""
         try:
-            async with self.db_engine.connect() as conn:
+            async with self._snapshot() as conn:
                 rows = (await conn.execute(page)).mappings().all()
-                total = (await conn.execute(count)).scalar_one()
+                total: int = (await conn.execute(count)).scalar_one()
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
-        return [instance_from_rows(row) for row in rows], total
+        return rows, total
 
     async def get_task(self, task_id: UUID) -> HumanTask | None:
         """The task, or ``None``."""
@@ -541,12 +546,7 @@ class SQLAlchemyStore:
             .offset(offset)
         )
         count = select(func.count()).select_from(joined).where(*conditions)
-        try:
-            async with self.db_engine.connect() as conn:
-                rows = (await conn.execute(page)).mappings().all()
-                total = (await conn.execute(count)).scalar_one()
-        except (SQLAlchemyError, OSError) as error:
-            raise _store_error(error) from error
+        rows, total = await self._page(page, count)
         return [
             task_from_row(
                 row, row["output_data"] if row["status"] == HumanTaskStatus.COMPLETED.value else None
