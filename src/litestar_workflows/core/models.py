@@ -74,6 +74,11 @@ class RuntimeState:
     stale: bool = False
     """Set by a store when this copy of the instance lost a write race: reload before using it."""
 
+    @classmethod
+    def fresh(cls) -> RuntimeState:
+        """A new, empty state (positional construction: one per started instance, so it counts)."""
+        return cls({}, {}, {}, {}, None, [], [], None, {}, False)
+
     def to_json(self) -> dict[str, Any]:
         """The part a store must keep beside the executions and tasks rows (a fresh JSON copy)."""
         return {

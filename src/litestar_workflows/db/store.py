@@ -78,6 +78,10 @@ def create_store_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return db_engine
 
 
+WRITE_OPTION = "workflows_write"
+"""Execution option that marks a SQLite transaction as a writer (``BEGIN IMMEDIATE``)."""
+
+
 def configure_engine(db_engine: AsyncEngine) -> None:
     """Make a SQLite engine safe for concurrent writers: WAL, ``BEGIN IMMEDIATE``, busy timeout.
 
@@ -100,7 +104,9 @@ def configure_engine(db_engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front; readers stay deferred and, in WAL mode, never wait.
+        writes = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 class _Pending:
@@ -160,6 +166,8 @@ class SQLAlchemyStore:
     ) -> None:
         configure_engine(db_engine)
         self.db_engine = db_engine
+        self._writes = db_engine.execution_options(**{WRITE_OPTION: True})
+        self._saving: dict[tuple[str, str], asyncio.Future[None]] = {}
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
@@ -234,13 +242,13 @@ class SQLAlchemyStore:
         """
         batch = self._drop_forks(batch)
         if not self._postgres:
-            async with self.db_engine.connect() as conn:
+            async with self._writes.connect() as conn:
                 transaction = await conn.begin()
                 if await self._write_rows(conn, batch):
                     await transaction.commit()
                     return
                 await transaction.rollback()
-        async with self.db_engine.begin() as conn:
+        async with self._writes.begin() as conn:
             batch = await self._drop_conflicts(conn, batch)
             if not await self._write_rows(conn, batch):
                 raise ConcurrencyError("an instance changed while its row was locked")  # pragma: no cover
@@ -321,16 +329,27 @@ class SQLAlchemyStore:
         return statement.on_conflict_do_update(index_elements=[table.c.id], set_=changes)
 
     async def save_definition(self, definition: WorkflowDefinition) -> None:
-        """Record a definition once; a concurrent insert of the same one by another process is fine."""
+        """Record a definition once; a concurrent insert of the same one by another process is fine.
+
+        Concurrent first starts of one workflow in this process share a single save.
+        """
         key = (definition.name, definition.version)
         if key in self.definition_ids:
             return
+        saving = self._saving.get(key)
+        if saving is None:
+            saving = self._saving[key] = asyncio.ensure_future(self._save_definition(definition))
+            saving.add_done_callback(lambda _: self._saving.pop(key, None))
+        await asyncio.shield(saving)
+
+    async def _save_definition(self, definition: WorkflowDefinition) -> None:
+        key = (definition.name, definition.version)
         now = self.clock()
         query = select(definitions.c.id).where(
             definitions.c.name == definition.name, definitions.c.version == definition.version
         )
         try:
-            async with self.db_engine.begin() as conn:
+            async with self._writes.begin() as conn:
                 existing = (await conn.execute(query)).scalar()
                 if existing is None:
                     new_id = _uuid()
@@ -399,7 +418,7 @@ class SQLAlchemyStore:
             .returning(executions.c.instance_id, executions.c.id)
         )
         try:
-            async with self.db_engine.begin() as conn:
+            async with self._writes.begin() as conn:
                 return [(row.instance_id, row.id) for row in await conn.execute(claim)]
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
@@ -416,7 +435,22 @@ class SQLAlchemyStore:
             .values(lease_expires_at=now + self.lease)
         )
         try:
-            async with self.db_engine.begin() as conn:
+            async with self._writes.begin() as conn:
+                await conn.execute(statement)
+        except (SQLAlchemyError, OSError) as error:
+            raise _store_error(error) from error
+
+    async def release_leases(self) -> None:
+        """Give up every lease this store's owner holds (on a clean stop), so others go on at once."""
+        statement = (
+            update(executions)
+            .where(executions.c.lease_owner == self.owner)
+            .values(lease_owner=None, lease_expires_at=None, updated_at=self.clock())
+        )
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)  # pending commits first
+        try:
+            async with self._writes.begin() as conn:
                 await conn.execute(statement)
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error

@@ -221,11 +221,24 @@ class LocalExecutionEngine:
         for live in self._live.values():
             for handle in live.timers.values():
                 handle.cancel()
-            live.timers.clear()
             tasks.extend(live.running.values())
+            for _, future in live.waiters:
+                future.cancel()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Forget everything of this run: a task cancelled before it started never cleans up.
+        for live in self._live.values():
+            live.running.clear()
+            live.timers.clear()
+            live.waiters.clear()
+        self._live.clear()
+        release = getattr(self.store, "release_leases", None)
+        if release is not None:
+            try:
+                await release()  # let the next engine continue our work now, not when leases expire
+            except WorkflowsError:
+                logger.warning("could not release the leases of this engine; they expire on their own")
 
     async def __aenter__(self) -> LocalExecutionEngine:
         await self.start()
@@ -399,13 +412,14 @@ class LocalExecutionEngine:
         synchronous = memory is not None and bus is None
         task = asyncio.current_task()
         key = 0
+        started: datetime | None = None
         try:
             while run is not None:
                 instance = live.instance
                 key = run.id.int  # type: ignore[union-attr]
                 running[key] = task  # type: ignore[assignment]
                 run.status = _STEP_RUNNING  # interpreter.mark_running(), inlined on the hot path
-                run.started_at = clock()
+                run.started_at = started or clock()
                 if bus is not None:
                     await deliver(bus, interpreter.step_event(StepStarted, instance, run))
                 outcome = await run_step(plans[run.step_name], instance, run)
@@ -423,6 +437,8 @@ class LocalExecutionEngine:
                 except StaleOutcomeError:
                     follow = None
                 running.pop(key, None)
+                # With nothing awaited since, the next step starts when this one completed.
+                started = run.completed_at if synchronous else None
                 run = follow
         except asyncio.CancelledError:
             raise
@@ -697,7 +713,7 @@ class LocalExecutionEngine:
         if user_id is not None and not await self.authorizer.can_act(task, user_id, "reassign"):
             raise UnauthorizedTaskError(f"user {user_id!r} may not reassign task {task.id}")
         await self._apply(live, lambda it, inst: it.task_reassigned(inst, task.id, new_assignee, reason))
-        return task
+        return live.instance.runtime.pending_tasks.get(task.id, task)
 
     async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
         """Take an unassigned (group) task for ``user_id``."""

@@ -43,7 +43,7 @@ from litestar_workflows.core.events import (
     WorkflowRetried,
     WorkflowStarted,
 )
-from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+from litestar_workflows.core.models import HumanTask, RuntimeState, WorkflowInstanceData
 from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
 from litestar_workflows.runtime.transition import Transition
 
@@ -145,24 +145,32 @@ class Interpreter:
         now = self.clock()
         definition = self.definition
         iid = instance_id or self.new_id()
+        # Positional arguments: cheaper than keywords, and this runs once per started instance.
         context = WorkflowContext(
-            workflow_id=definition.name,
-            instance_id=iid,
-            data=data,
-            metadata=metadata if metadata is not None else {},
-            started_at=now,
-            user_id=created_by,
-            tenant_id=tenant_id,
+            definition.name,
+            iid,
+            data,
+            {} if metadata is None else metadata,
+            None,
+            [],
+            now,
+            created_by,
+            tenant_id,
         )
         instance = WorkflowInstanceData(
-            id=iid,
-            workflow_name=definition.name,
-            workflow_version=definition.version,
-            status=_RUNNING,
-            context=context,
-            started_at=now,
-            tenant_id=tenant_id,
-            created_by=created_by,
+            iid,
+            definition.name,
+            definition.version,
+            _RUNNING,
+            context,
+            None,
+            None,
+            now,
+            None,
+            tenant_id,
+            created_by,
+            0,
+            RuntimeState.fresh(),
         )
         tr = Transition(instance, created=True)
         if self.record_events:
@@ -616,9 +624,7 @@ class Interpreter:
             skipped = self._new_run(instance, target, StepStatus.SKIPPED, tr)
             skipped.started_at = skipped.completed_at = self.clock()
             if self.record_events:
-                tr.add_event(
-                    self.step_event(StepSkipped, instance, skipped, reason="no live incoming edge")
-                )
+                tr.add_event(self.step_event(StepSkipped, instance, skipped, reason="no live incoming edge"))
             exits = self.graph.loop_exits
             for out in self.graph.out_edges[target]:
                 if out.is_back:

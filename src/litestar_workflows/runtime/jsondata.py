@@ -15,17 +15,65 @@ _loads = orjson.loads
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
+class WatchedData(dict[str, Any]):
+    """A dict that notes whether it was written to (``written``).
+
+    Handed to steps as their copy of flat context data (scalars only, so nothing can change
+    without going through these methods): a step that wrote nothing needs no comparison.
+    """
+
+    __slots__ = ("written",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.written = False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.written = True
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.written = True
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> WatchedData:  # type: ignore[override,misc]
+        self.written = True
+        super().__ior__(other)
+        return self
+
+    def pop(self, *args: Any) -> Any:  # noqa: D102
+        self.written = True
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, Any]:  # noqa: D102
+        self.written = True
+        return super().popitem()
+
+    def clear(self) -> None:  # noqa: D102
+        self.written = True
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # noqa: D102
+        self.written = True
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:  # noqa: D102
+        self.written = True
+        return super().setdefault(key, default)
+
+
 def copy_data(data: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of JSON data (so a step's in-place edits never leak into the instance).
 
-    Small dicts of scalars, the common case, get a shallow copy: their values are immutable.
+    Small dicts of scalars, the common case, get a shallow :class:`WatchedData` copy: their
+    values are immutable, and the copy knows whether the step wrote to it.
     """
     if len(data) <= 8:
         for value in data.values():
             if type(value) not in _SCALARS:
                 break
         else:
-            return data.copy()
+            return WatchedData(data)
     result: dict[str, Any] = _loads(_dumps(data))
     return result
 
@@ -81,4 +129,4 @@ def dumps(value: Any) -> bytes:
     return _dumps(value)
 
 
-__all__ = ("copy_data", "dumps", "normalize", "normalize_mapping")
+__all__ = ("WatchedData", "copy_data", "dumps", "normalize", "normalize_mapping")

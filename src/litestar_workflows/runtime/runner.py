@@ -18,7 +18,7 @@ from litestar_workflows.core.context import WorkflowContext
 from litestar_workflows.core.errors import ContextSerializationError, NonRetryableError, StepTimeoutError
 from litestar_workflows.core.types import StepType
 from litestar_workflows.runtime.interpreter import ContextChanges
-from litestar_workflows.runtime.jsondata import copy_data, normalize, normalize_mapping
+from litestar_workflows.runtime.jsondata import WatchedData, copy_data, normalize, normalize_mapping
 
 if TYPE_CHECKING:
     from litestar_workflows.core.context import StepExecution
@@ -119,7 +119,12 @@ class StepRunner:
                 return (WAITING, run_id, None, None)
             if plan.has_on_success:
                 await step.on_success(context, result)
-            changes = _changes(base, context.data, run.step_name)
+            data = context.data
+            changes = (
+                None
+                if type(data) is WatchedData and not data.written
+                else _changes(base, data, run.step_name)
+            )
             if result is not None:
                 result = normalize(result, f"the result of step {run.step_name!r}")
         except Exception as error:

@@ -3,8 +3,10 @@
 The commands use the engine of the app's :class:`~litestar_workflows.web.plugin.WorkflowPlugin`,
 opened (and migrated, when the plugin is configured to) for each command and stopped after it,
 so they see exactly what the web app sees; ``worker`` also runs its background work (recovery,
-due timers) until interrupted. Output is a table by default and the REST API's
-JSON with ``--json``. Errors print one line on stderr and exit with status 1 (2 for bad input).
+due timers) until interrupted. A command lets the instance it touched run on for ``--wait``
+seconds; whatever still runs when it exits is taken over by the server or a worker once its lease
+expires. Output is a table by default and the REST API's JSON with ``--json``. Errors print one
+line on stderr and exit with status 1 (2 for bad input).
 """
 
 from __future__ import annotations

@@ -40,13 +40,14 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
 
     Examples:
         >>> from litestar import Litestar, get
+        >>> from litestar.di import NamedDependency
         >>> from litestar_workflows import LocalExecutionEngine, WorkflowRegistry
         >>> registry = WorkflowRegistry()
         >>> plugin = WorkflowPlugin(WorkflowPluginConfig(engine=LocalExecutionEngine(registry)))
-        >>> @get("/count")
-        ... async def count(workflow_registry: WorkflowRegistry) -> int:
+        >>> @get("/count")  # doctest: +SKIP
+        ... async def count(workflow_registry: NamedDependency[WorkflowRegistry]) -> int:
         ...     return len(workflow_registry)
-        >>> app = Litestar([count], plugins=[plugin])
+        >>> app = Litestar([count], plugins=[plugin])  # doctest: +SKIP
     """
 
     __slots__ = ("_config", "_engine", "_registry", "_runner")

@@ -6,10 +6,9 @@ No ``from __future__ import annotations``: Litestar reads handler annotations at
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from litestar_workflows.engine.registry import WorkflowRegistry
+from litestar_workflows.web.controllers.params import Registry
 from litestar_workflows.web.errors import error_responses
 from litestar_workflows.web.presenters import definition_detail, definition_graph, definition_summary
 from litestar_workflows.web.schemas import DefinitionDetail, DefinitionSummary, GraphOut
@@ -27,9 +26,7 @@ class DefinitionController(Controller):
     path = "/definitions"
 
     @get("/", operation_id="listWorkflowDefinitions", summary="List workflow definitions")
-    async def list_definitions(
-        self, wf_registry: NamedDependency[WorkflowRegistry]
-    ) -> list[DefinitionSummary]:
+    async def list_definitions(self, wf_registry: Registry) -> list[DefinitionSummary]:
         """Every registered workflow in its newest active version, with all its versions."""
         return [
             definition_summary(definition, wf_registry.get_versions(definition.name))
@@ -43,7 +40,7 @@ class DefinitionController(Controller):
         responses=error_responses(404),
     )
     async def get_definition(
-        self, wf_registry: NamedDependency[WorkflowRegistry], name: FromPath[str], version: Version = None
+        self, wf_registry: Registry, name: FromPath[str], version: Version = None
     ) -> DefinitionDetail:
         """A definition's steps (human steps with their form schema) and edges (with conditions)."""
         definition = wf_registry.get_definition(name, version)
@@ -56,7 +53,7 @@ class DefinitionController(Controller):
         responses=error_responses(404),
     )
     async def get_definition_graph(
-        self, wf_registry: NamedDependency[WorkflowRegistry], name: FromPath[str], version: Version = None
+        self, wf_registry: Registry, name: FromPath[str], version: Version = None
     ) -> GraphOut:
         """The workflow as a Mermaid flowchart, plus its nodes and edges for UIs that draw it themselves."""
         return definition_graph(wf_registry.get_definition(name, version))

@@ -5,23 +5,21 @@ No ``from __future__ import annotations``: Litestar reads handler annotations at
 
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, post
-from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from litestar_workflows.core.models import WorkflowInstanceData
 from litestar_workflows.core.types import WorkflowStatus
-from litestar_workflows.engine.registry import WorkflowRegistry
 from litestar_workflows.store.base import InstanceQuery
 from litestar_workflows.web.access import load_instance
+from litestar_workflows.web.controllers.params import Acting, Engine, Limit, Offset, Registry
 from litestar_workflows.web.engine import WorkflowEngine
 from litestar_workflows.web.errors import error_responses
-from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.presenters import (
     CORRELATION_KEY,
     instance_detail,
@@ -42,9 +40,6 @@ __all__ = ("InstanceController",)
 MAX_WAIT_SECONDS = 30.0
 """Longest a ``GET /instances/{id}?wait=`` holds the request."""
 
-Engine = NamedDependency[WorkflowEngine]
-Registry = NamedDependency[WorkflowRegistry]
-Acting = NamedDependency[Actor]
 InstanceId = FromPath[UUID]
 Statuses = Annotated[
     list[WorkflowStatus] | None, QueryParameter(description="Only these statuses (repeatable)")
@@ -63,8 +58,6 @@ Before = Annotated[
         description="Started before this ISO 8601 time (UTC when no zone is given)", format="date-time"
     ),
 ]
-Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size")]
-Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000_000, description="Items to skip")]
 Wait = Annotated[
     float,
     QueryParameter(
@@ -129,16 +122,14 @@ class InstanceController(Controller):
         Answers at once; the instance runs on in the background. The acting user becomes its
         creator and the acting tenant its tenant; ``correlation_id`` is kept in its metadata.
         """
-        extra: dict[str, Any] = {}
-        if data.correlation_id is not None:
-            extra["metadata"] = {CORRELATION_KEY: data.correlation_id}
+        correlation = None if data.correlation_id is None else {CORRELATION_KEY: data.correlation_id}
         instance = await wf_engine.start_workflow(
             data.definition_name,
             data.input_data,
             version=data.version,
             tenant_id=actor.tenant_id,
             created_by=actor.user_id,
-            **extra,
+            metadata=correlation,
         )
         return instance_detail(instance)
 

@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
@@ -15,9 +14,8 @@ from litestar_workflows.core.errors import UnauthorizedTaskError
 from litestar_workflows.core.types import HumanTaskStatus
 from litestar_workflows.store.base import TaskQuery
 from litestar_workflows.web.access import load_task, require_user
-from litestar_workflows.web.engine import WorkflowEngine
+from litestar_workflows.web.controllers.params import Acting, Engine, Limit, Offset
 from litestar_workflows.web.errors import error_responses
-from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.presenters import task_out
 from litestar_workflows.web.schemas import CompleteTaskRequest, ReassignTaskRequest, TaskOut, TaskPage
 
@@ -26,16 +24,12 @@ __all__ = ("TaskController",)
 COMMENT_KEY = "comment"
 """Where a completion's ``comment`` lands in the task data (and so in the workflow context)."""
 
-Engine = NamedDependency[WorkflowEngine]
-Acting = NamedDependency[Actor]
 TaskId = FromPath[UUID]
 Assignee = Annotated[str | None, QueryParameter(description="Only tasks assigned to this user")]
 Group = Annotated[str | None, QueryParameter(description="Only tasks open to this group")]
 Status = Annotated[HumanTaskStatus | None, QueryParameter(description="Only tasks in this status")]
 InstanceId = Annotated[UUID | None, QueryParameter(description="Only tasks of this instance")]
 WorkflowName = Annotated[str | None, QueryParameter(description="Only tasks of this workflow")]
-Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size")]
-Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000_000, description="Items to skip")]
 
 
 class TaskController(Controller):

@@ -1,0 +1,111 @@
+"""Every workflow error maps to one HTTP status and one body shape, on every route."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from web_helpers import build_registry, make_app
+
+from litestar_workflows import LocalExecutionEngine
+from litestar_workflows.core.errors import (
+    ConcurrencyError,
+    ContextSerializationError,
+    HumanTaskError,
+    InvalidTransitionError,
+    StoreError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+    UnauthorizedTaskError,
+    WorkflowAlreadyCompletedError,
+    WorkflowInstanceNotFoundError,
+    WorkflowNotFoundError,
+    WorkflowsError,
+    WorkflowValidationError,
+)
+
+CASES = [
+    (WorkflowNotFoundError("approval", "9.0.0"), 404),
+    (WorkflowInstanceNotFoundError("x"), 404),
+    (TaskNotFoundError("no task"), 404),
+    (InvalidTransitionError("not waiting"), 409),
+    (WorkflowAlreadyCompletedError("finished"), 409),
+    (HumanTaskError("cannot"), 409),
+    (TaskAlreadyCompletedError("done"), 409),
+    (ConcurrencyError("changed meanwhile"), 409),
+    (UnauthorizedTaskError("not yours"), 403),
+    (TaskValidationError("bad form", ["amount: -1 is less than the minimum of 0"]), 422),
+    (WorkflowValidationError("bad input", ["x: not allowed"]), 422),
+    (ContextSerializationError("not JSON"), 422),
+    (StoreError("database down"), 503),
+]
+
+
+class FailingEngine(LocalExecutionEngine):
+    """Raises ``error`` from every operation the API calls."""
+
+    def __init__(self, error: WorkflowsError) -> None:
+        super().__init__(build_registry())
+        self.error = error
+
+    async def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+    start_workflow = get_instance = find_instances = cancel_workflow = retry = _fail  # type: ignore[assignment]
+    get_task = find_tasks = get_pending_tasks = complete_task = reassign_task = _fail  # type: ignore[assignment]
+
+
+ROUTES = [
+    ("POST", "/workflows/instances", {"definition_name": "approval"}),
+    ("GET", "/workflows/instances", None),
+    ("GET", "/workflows/instances/{id}", None),
+    ("GET", "/workflows/instances/{id}/graph", None),
+    ("POST", "/workflows/instances/{id}/cancel", {"reason": "x"}),
+    ("POST", "/workflows/instances/{id}/retry", {}),
+    ("GET", "/workflows/tasks", None),
+    ("GET", "/workflows/tasks/{id}", None),
+    ("POST", "/workflows/tasks/{id}/complete", {"output_data": {}}),
+    ("POST", "/workflows/tasks/{id}/reassign", {"new_assignee": "x"}),
+]
+
+
+@pytest.mark.parametrize(("error", "status"), CASES, ids=lambda value: type(value).__name__)
+def test_each_error_has_its_status_on_every_route(error: WorkflowsError, status: int) -> None:
+    with TestClient(make_app(FailingEngine(error))) as client:
+        for method, path, body in ROUTES:
+            response = client.request(
+                method, path.format(id=uuid.uuid4()), json=body, headers={"X-User": "maria"}
+            )
+            assert response.status_code == status, (method, path, response.text)
+            payload = response.json()
+            assert payload["status_code"] == status
+            assert payload["error"] == type(error).__name__
+            assert payload["detail"] == error.detail
+
+
+def test_validation_errors_name_their_fields() -> None:
+    error = TaskValidationError("bad", ["items/0/price: -1 is less than the minimum of 0", "(root): odd"])
+    with TestClient(make_app(FailingEngine(error))) as client:
+        body = client.get(f"/workflows/tasks/{uuid.uuid4()}").json()
+    assert body["errors"] == [
+        {"field": "items/0/price", "message": "-1 is less than the minimum of 0"},
+        {"field": "(root)", "message": "odd"},
+    ]
+
+
+def test_other_routes_of_the_app_keep_their_own_error_handling() -> None:
+    from litestar import Litestar, get
+
+    from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
+
+    @get("/boom", sync_to_thread=False)
+    def boom() -> None:
+        raise WorkflowInstanceNotFoundError("x")
+
+    engine = LocalExecutionEngine(build_registry())
+    app = Litestar([boom], plugins=[WorkflowPlugin(WorkflowPluginConfig(engine=engine))])
+    with TestClient(app) as client:
+        assert client.get("/boom").status_code == 500

@@ -1,0 +1,73 @@
+"""Tenant isolation: a tenant sees and touches only its own instances and tasks (others are 404)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from web_helpers import as_user, settle
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.testing import TestClient
+
+
+def start_for(client: TestClient[Litestar], engine: Any, tenant: str, user: str = "erik") -> str:
+    response = client.post(
+        "/workflows/instances",
+        json={"definition_name": "approval", "input_data": {"amount": 5}},
+        headers=as_user(user, tenant=tenant),
+    )
+    assert response.status_code == 201
+    instance_id: str = response.json()["id"]
+    settle(client, engine, instance_id)
+    return instance_id
+
+
+def test_tenants_only_see_their_own(client: TestClient[Litestar], engine: Any) -> None:
+    acme = start_for(client, engine, "acme")
+    globex = start_for(client, engine, "globex")
+    acme_user, globex_user = as_user("maria", tenant="acme"), as_user("maria", tenant="globex")
+
+    listed = client.get("/workflows/instances", headers=acme_user).json()
+    assert ([i["id"] for i in listed["items"]], listed["total"]) == ([acme], 1)
+    assert client.get(f"/workflows/instances/{acme}", headers=acme_user).status_code == 200
+    assert client.get("/workflows/instances", headers=as_user("maria")).json()["total"] == 2  # no tenant
+
+    [acme_task] = client.get("/workflows/tasks", headers=acme_user).json()["items"]
+    assert acme_task["instance_id"] == acme
+    filtered = client.get("/workflows/tasks", params={"assignee": "maria"}, headers=acme_user).json()
+    assert [t["instance_id"] for t in filtered["items"]] == [acme]
+    [globex_task] = client.get("/workflows/tasks", headers=globex_user).json()["items"]
+    assert globex_task["instance_id"] == globex
+
+    # Everything of another tenant answers 404, exactly like something that does not exist.
+    for method, path, body in (
+        ("GET", f"/workflows/instances/{globex}", None),
+        ("GET", f"/workflows/instances/{globex}/graph", None),
+        ("POST", f"/workflows/instances/{globex}/cancel", {"reason": "x"}),
+        ("POST", f"/workflows/instances/{globex}/retry", {}),
+        ("GET", f"/workflows/tasks/{globex_task['id']}", None),
+        ("POST", f"/workflows/tasks/{globex_task['id']}/complete", {"output_data": {"approved": True}}),
+        ("POST", f"/workflows/tasks/{globex_task['id']}/reassign", {"new_assignee": "erik"}),
+    ):
+        response = client.request(method, path, json=body, headers=acme_user)
+        assert response.status_code == 404, (method, path, response.text)
+    assert (
+        client.get("/workflows/tasks", params={"instance_id": globex}, headers=acme_user).json()["items"]
+        == []
+    )
+
+    # The other tenant's instance is untouched and still works for its own tenant.
+    assert client.get(f"/workflows/instances/{globex}", headers=globex_user).json()["status"] == "waiting"
+    done = client.post(
+        f"/workflows/tasks/{globex_task['id']}/complete",
+        json={"output_data": {"approved": True}},
+        headers=globex_user,
+    )
+    assert done.status_code == 200
+
+
+def test_started_instances_belong_to_the_acting_tenant(client: TestClient[Litestar], engine: Any) -> None:
+    instance_id = start_for(client, engine, "acme")
+    assert settle(client, engine, instance_id).tenant_id == "acme"
+    assert client.get("/workflows/instances", headers=as_user("maria", tenant="initech")).json()["total"] == 0
