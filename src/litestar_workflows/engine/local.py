@@ -198,10 +198,15 @@ class LocalExecutionEngine:
 
     async def _sweep(self) -> None:
         renew = getattr(self.store, "renew_leases", None)
+        lease = getattr(self.store, "lease", None)
+        renew_every = max(self.poll_interval, lease.total_seconds() / 3) if lease is not None else 0.0
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
-                if renew is not None:
+                if renew is not None and loop.time() - renewed >= renew_every:
+                    renewed = loop.time()
                     await renew([UUID(int=key) for live in self._live.values() for key in live.running])
                 await self.recover()
             except Exception:  # the database may be briefly away; try again next round
@@ -579,11 +584,15 @@ class LocalExecutionEngine:
     ) -> WorkflowInstanceData:
         """Wait for a transition here, or notice one made by another process (polling the store)."""
         while True:
-            done, _ = await asyncio.wait((future,), timeout=self.poll_interval)
+            driven_here = bool(live.running or live.timers)
+            # While this process drives the instance its own transitions wake us; look at the
+            # store now and then anyway, in case another process takes over.
+            timeout = self.poll_interval * (10 if driven_here else 1)
+            done, _ = await asyncio.wait((future,), timeout=timeout)
             if done:
                 return live.instance
             if live.running or live.timers:
-                continue  # this process drives it: its own transitions will wake us
+                continue
             stored = await self.store.load_instance(live.instance.id)
             if stored is not None and stored.status in statuses:
                 return stored

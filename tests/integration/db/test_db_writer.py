@@ -1,0 +1,118 @@
+"""The store's hand-written SQL must store values exactly as the models' column types do.
+
+Everything else (the repositories, the due-work queries that compare timestamps) reads and
+compares through SQLAlchemy's types, so the raw text, bytes and JSON the fast writer produces
+must be indistinguishable from what SQLAlchemy writes for the same values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from litestar_workflows.core.context import StepExecution
+from litestar_workflows.core.ids import new_uuid7
+from litestar_workflows.core.types import StepStatus, StepType
+from litestar_workflows.db import upgrade_database_async
+from litestar_workflows.db.models import StepExecutionModel, WorkflowInstanceModel
+from litestar_workflows.db.writer import RowWriter
+
+WHEN = datetime(2026, 3, 4, 5, 6, 7, 0, tzinfo=UTC)
+ELSEWHERE = datetime(2026, 3, 4, 7, 6, 7, 123456, tzinfo=timezone(timedelta(hours=2)))
+
+
+async def test_fast_rows_read_back_like_orm_rows(async_engine: AsyncEngine) -> None:
+    await upgrade_database_async(async_engine)
+    writer = RowWriter(async_engine.dialect.name)
+    instance_id, run_id = new_uuid7(), new_uuid7()
+    orm_instance = WorkflowInstanceModel(
+        id=new_uuid7(),
+        workflow_name="w",
+        workflow_version="1",
+        status="running",
+        context_data={"a": [1, {"b": None}], "é": "ü"},
+        metadata_={},
+        started_at=WHEN,
+        version=1,
+        runtime_state={},
+    )
+    run = StepExecution(
+        "s",
+        StepStatus.SUCCEEDED,
+        result={"ok": True},
+        started_at=WHEN,
+        completed_at=ELSEWHERE,
+        id=run_id,
+        step_type=StepType.MACHINE,
+        scheduled_for=WHEN,
+        context_changes={"set": {"x": 1}, "deleted": []},
+    )
+    async with async_engine.begin() as conn:
+        await conn.execute(
+            WorkflowInstanceModel.__table__.insert(),
+            {
+                c.name: getattr(orm_instance, c.key if c.key != "metadata" else "metadata_")
+                for c in WorkflowInstanceModel.__table__.columns
+                if c.name != "sa_orm_sentinel"
+            }
+            | {"id": instance_id, "created_at": WHEN, "updated_at": WHEN},
+        )
+        await conn.exec_driver_sql(
+            writer.upsert_runs, [writer.run(run, instance_id, WHEN, ("me", ELSEWHERE))]
+        )
+    async with async_engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(StepExecutionModel.__table__).where(StepExecutionModel.__table__.c.id == run_id)
+                )
+            )
+            .mappings()
+            .one()
+        )
+        # Comparisons run through SQLAlchemy's types, as the due-work queries do.
+        due = (
+            await conn.execute(
+                select(StepExecutionModel.__table__.c.id).where(
+                    StepExecutionModel.__table__.c.scheduled_for <= WHEN,
+                    StepExecutionModel.__table__.c.lease_expires_at == ELSEWHERE,
+                )
+            )
+        ).all()
+    assert row["instance_id"] == instance_id
+    assert row["status"] == "succeeded"
+    assert row["step_type"] == "machine"
+    assert row["result"] == {"ok": True}
+    assert row["context_changes"] == {"set": {"x": 1}, "deleted": []}
+    assert row["started_at"] == WHEN
+    assert row["completed_at"] == ELSEWHERE
+    assert row["lease_owner"] == "me"
+    assert [r.id for r in due] == [run_id]
+
+
+async def test_fast_timestamps_are_the_text_sqlalchemy_stores(sqlite_engine: AsyncEngine) -> None:
+    await upgrade_database_async(sqlite_engine)
+    writer = RowWriter("sqlite")
+    async with sqlite_engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME)"))
+        await conn.execute(
+            StepExecutionModel.__table__.insert(),
+            {
+                "id": (run_id := new_uuid7()),
+                "instance_id": new_uuid7(),
+                "step_name": "s",
+                "step_type": "machine",
+                "status": "scheduled",
+                "started_at": ELSEWHERE,
+                "created_at": WHEN,
+                "updated_at": WHEN,
+            },
+        )
+        stored = (
+            await conn.exec_driver_sql("SELECT started_at, created_at, id FROM workflow_step_executions")
+        ).one()
+    assert stored[0] == writer.time(ELSEWHERE)
+    assert stored[1] == writer.time(WHEN)
+    assert stored[2] == writer.uuid(run_id)
