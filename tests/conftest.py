@@ -152,10 +152,13 @@ async def scratch_postgres() -> AsyncIterator[ScratchDatabase]:
         await admin.dispose()
 
 
+_SCRATCH_FIXTURES = {"sqlite": "scratch_sqlite", "postgresql": "scratch_postgres"}
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def scratch_database(request: pytest.FixtureRequest) -> ScratchDatabase:
     """A private, empty database on each backend in turn: SQLite file, then a PostgreSQL schema."""
     # Sync on purpose: getfixturevalue() cannot set up async fixtures from inside a running loop.
-    database = request.getfixturevalue(f"scratch_{request.param}")
+    database = request.getfixturevalue(_SCRATCH_FIXTURES[request.param])
     assert isinstance(database, ScratchDatabase)
     return database

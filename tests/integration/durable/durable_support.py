@@ -1,0 +1,204 @@
+"""Helpers shared by the durable-engine tests (and by their child processes).
+
+Kept free of pytest so that ``durable_child.py`` can import it in a plain interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from litestar_workflows import BaseMachineStep, StepStatus, WorkflowStatus
+from litestar_workflows.db.store import create_store_engine
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from litestar_workflows import WorkflowContext, WorkflowInstanceData
+
+FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
+
+
+def store_engine(url: str, schema: str | None = None) -> AsyncEngine:
+    """A store engine on ``url``, confined to ``schema`` (PostgreSQL) when one is given."""
+    if schema:
+        return create_store_engine(url, connect_args={"server_settings": {"search_path": schema}})
+    return create_store_engine(url)
+
+
+class Fn(BaseMachineStep):
+    """A machine step running ``fn(context)`` (sync or async)."""
+
+    def __init__(self, name: str, fn: Callable[[WorkflowContext], Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.fn = fn
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if self.fn is None:
+            return None
+        result = self.fn(context)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+class Set(BaseMachineStep):
+    """Sets fixed keys in the context and returns their sorted names."""
+
+    def __init__(self, name: str, **values: Any) -> None:
+        super().__init__(name)
+        self.values = values
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        for key, value in self.values.items():
+            context.set(key, value)
+        return sorted(self.values)
+
+
+def statuses(instance: WorkflowInstanceData) -> dict[str, list[StepStatus]]:
+    """Step name -> statuses of its executions, in history order."""
+    result: dict[str, list[StepStatus]] = {}
+    for run in instance.step_history:
+        result.setdefault(run.step_name, []).append(StepStatus(run.status))
+    return result
+
+
+def succeeded(instance: WorkflowInstanceData) -> list[str]:
+    """Names of the steps that succeeded, in history order."""
+    return [run.step_name for run in instance.step_history if run.status == StepStatus.SUCCEEDED]
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, within: float = 10.0, interval: float = 0.02, what: str = ""
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what or check}")
+        await asyncio.sleep(interval)
+
+
+async def sql(db_engine: AsyncEngine, statement: str, **params: Any) -> list[dict[str, Any]]:
+    """Rows of a plain SQL query, as dicts (no ORM, no type processing of ours)."""
+    async with db_engine.connect() as conn:
+        return [dict(row) for row in (await conn.execute(text(statement), params)).mappings()]
+
+
+def as_json(db_engine: AsyncEngine, value: Any) -> Any:
+    """A JSON column read by plain SQL: text on SQLite; asyncpg decodes JSONB itself."""
+    if db_engine.dialect.name == "sqlite" and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def uuid_param(db_engine: AsyncEngine, value: Any) -> Any:
+    """A UUID as the column stores it: 16 bytes on SQLite, native on PostgreSQL."""
+    return value.bytes if db_engine.dialect.name == "sqlite" else value
+
+
+def uuid_of(value: Any) -> str:
+    """A UUID column value read by plain SQL, as the canonical string."""
+    from uuid import UUID
+
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return str(UUID(bytes=bytes(value)))
+    return str(value)
+
+
+def complete_lines(path: Path) -> list[str]:
+    """The complete (newline-terminated) lines of a file another process may still be appending to."""
+    try:
+        data = path.read_text()
+    except FileNotFoundError:
+        return []
+    lines = data.split("\n")
+    return [line for line in lines[:-1] if line]
+
+
+# ---------------------------------------------------------------------------- child processes
+
+CHILD_SCRIPT = __import__("pathlib").Path(__file__).with_name("durable_child.py")
+
+
+def spawn_child(mode: str, db_argv: list[str], records: Path, ready: Path, *extra: str) -> Any:
+    """Start ``durable_child.py`` in ``mode``; its output goes to ``ready`` + ".log"."""
+    import subprocess
+    import sys
+
+    log = ready.with_name(ready.name + ".log").open("w")
+    try:
+        return subprocess.Popen(
+            [sys.executable, str(CHILD_SCRIPT), mode, *db_argv, str(records), str(ready), *extra],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        log.close()  # the child has its own descriptor
+
+
+def child_log(ready: Path) -> str:
+    """What the child printed (for failure messages)."""
+    try:
+        return ready.with_name(ready.name + ".log").read_text()[-4000:]
+    except FileNotFoundError:
+        return ""
+
+
+async def wait_for_child(
+    process: Any, ready: Path, check: Callable[[], bool], *, within: float, what: str
+) -> None:
+    """Poll ``check`` until true; fail early (with the child's output) if the child exits first."""
+    deadline = time.monotonic() + within
+    while not check():
+        if process.poll() is not None:
+            raise AssertionError(f"child exited ({process.returncode}) before {what}:\n{child_log(ready)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}:\n{child_log(ready)}")
+        await asyncio.sleep(0.005)
+
+
+async def end_child(process: Any, *, kill: bool = False) -> None:
+    """Terminate (or SIGKILL) the child if it still runs, and reap it."""
+    if process.poll() is None:
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+    try:
+        await asyncio.to_thread(process.wait, 15)
+    except Exception:  # did not stop on SIGTERM: make sure
+        process.kill()
+        await asyncio.to_thread(process.wait, 15)
+
+
+# ---------------------------------------------------------------------------- engines on a scratch database
+
+
+@__import__("contextlib").asynccontextmanager
+async def running_engine(db: Any, registry: Any, **options: Any) -> Any:
+    """A started ``PersistentExecutionEngine`` on ``db`` (anything with ``create_engine()``), stopped after."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from litestar_workflows.db import PersistentExecutionEngine
+
+    db_engine = db.create_engine()
+    engine = PersistentExecutionEngine(registry, session_factory=async_sessionmaker(db_engine), **options)
+    try:
+        await engine.start()
+        yield engine
+    finally:
+        await engine.stop()
+        await db_engine.dispose()
