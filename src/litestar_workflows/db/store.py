@@ -499,6 +499,16 @@ class SQLAlchemyStore:
                 await conn.execution_options(isolation_level="REPEATABLE READ")
             yield conn
 
+    async def instance_version(self, instance_id: UUID) -> int | None:
+        """The stored version of an instance (one small query), or ``None`` when it does not exist."""
+        query = select(instances.c.version).where(instances.c.id == instance_id)
+        try:
+            async with self.db_engine.connect() as conn:
+                version: int | None = (await conn.execute(query)).scalar()
+        except (SQLAlchemyError, OSError) as error:
+            raise _store_error(error) from error
+        return version
+
     async def find_instances(self, query: InstanceQuery) -> tuple[list[WorkflowInstanceData], int]:
         """A page of instances (status and data, without history), newest first, and the total."""
         conditions: list[ColumnElement[bool]] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,7 @@ class LocalExecutionEngine:
         id_factory: Callable[[], UUID] | None = None,
         rng: random.Random | None = None,
         poll_interval: float = 1.0,
+        idle_cache_size: int = 10_000,
     ) -> None:
         if persistence is not None and not isinstance(persistence, WorkflowStore):
             persistence = _adapt_store(persistence)
@@ -142,6 +144,8 @@ class LocalExecutionEngine:
         self._live: dict[UUID, _Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.poll_interval = poll_interval
+        self.idle_cache_size = idle_cache_size
+        self._idle: OrderedDict[UUID, _Live] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -238,6 +242,7 @@ class LocalExecutionEngine:
             live.timers.clear()
             live.waiters.clear()
         self._live.clear()
+        self._idle.clear()
         release = getattr(self.store, "release_leases", None)
         if release is not None:
             try:
@@ -395,7 +400,10 @@ class LocalExecutionEngine:
     def _release_if_idle(self, live: _Live) -> None:
         """Forget an instance nothing runs or waits for here; the store keeps it.
 
-        The memory store holds the very same object, and the next operation finds it there.
+        The memory store holds the very same object, and the next operation finds it there. With
+        a database, the copy is kept in a bounded cache of idle instances: the next operation
+        (a task completion, say) checks its version with one small query instead of loading the
+        whole history again.
         """
         if (
             not live.running
@@ -404,6 +412,10 @@ class LocalExecutionEngine:
             and self._live.get(live.instance.id) is live
         ):
             del self._live[live.instance.id]
+            if self._memory is None and not live.instance.is_finished and not live.instance.runtime.stale:
+                self._idle[live.instance.id] = live
+                if len(self._idle) > self.idle_cache_size:
+                    self._idle.popitem(last=False)
 
     async def _drive(self, live: _Live, run: StepExecution | None) -> None:
         """Run ``run`` and then, inline, the first execution each transition starts.
@@ -513,6 +525,9 @@ class LocalExecutionEngine:
         live = self._live.get(instance_id)
         if live is not None:
             return live
+        cached = self._idle.pop(instance_id, None)
+        if cached is not None and await self._still_current(cached):
+            return self._live.setdefault(instance_id, cached)
         instance = await self.store.load_instance(instance_id)
         if instance is None:
             raise WorkflowInstanceNotFoundError(instance_id)
@@ -523,6 +538,13 @@ class LocalExecutionEngine:
         live = _Live(instance, self._interpreter_for(definition))
         self._live[instance_id] = live
         return live
+
+    async def _still_current(self, live: _Live) -> bool:
+        """Tell whether a cached copy still matches the stored instance (another process may move it)."""
+        version_of = getattr(self.store, "instance_version", None)
+        if version_of is None or live.instance.runtime.stale:
+            return False
+        return bool(await version_of(live.instance.id) == live.instance.version)
 
     async def _apply(self, live: _Live, op: Operation) -> WorkflowInstanceData:
         await self._transact(live, op)
