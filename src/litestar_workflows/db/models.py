@@ -173,7 +173,6 @@ class StepExecutionModel(WorkflowBase):
     __table_args__ = (
         Index("ix_workflow_step_executions_instance_step", "instance_id", "step_name"),
         Index("ix_workflow_step_executions_status_scheduled", "status", "scheduled_for"),
-        Index("ix_workflow_step_executions_lease_expires_at", "lease_expires_at"),
     )
 
     instance_id: Mapped[UUID] = mapped_column(

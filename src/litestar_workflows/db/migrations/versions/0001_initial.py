@@ -139,9 +139,6 @@ def upgrade() -> None:
         "workflow_step_executions",
         ["status", "scheduled_for"],
     )
-    op.create_index(
-        "ix_workflow_step_executions_lease_expires_at", "workflow_step_executions", ["lease_expires_at"]
-    )
 
     op.create_table(
         "workflow_human_tasks",
