@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from litestar_workflows.core.context import WorkflowContext, utcnow
@@ -23,6 +23,7 @@ from litestar_workflows.core.errors import (
     HumanTaskError,
     InvalidTransitionError,
     StoreError,
+    TaskAlreadyCompletedError,
     TaskNotFoundError,
     UnauthorizedTaskError,
     WorkflowInstanceNotFoundError,
@@ -34,7 +35,7 @@ from litestar_workflows.core.events import StepStarted, deliver
 from litestar_workflows.core.ids import new_uuid7
 from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import definition_of
-from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
+from litestar_workflows.runtime.human import AssigneeAuthorizer, TaskAction, validate_form_data
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
 from litestar_workflows.runtime.jsondata import normalize, normalize_mapping
 from litestar_workflows.runtime.runner import SUCCEEDED, Outcome, StepRunner, apply_outcome, plans_for
@@ -43,7 +44,7 @@ from litestar_workflows.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Collection, Iterable
+    from collections.abc import Awaitable, Collection, Iterable
     from datetime import datetime, timedelta
 
     from litestar_workflows.core.context import StepExecution
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("litestar_workflows.engine")
 
+T = TypeVar("T")
 Operation = Callable[[Interpreter, "WorkflowInstanceData"], "Transition"]
 """An event applied to an instance: called again on a fresh copy after a lost write race."""
 _CONFLICT_RETRIES = 20
@@ -69,6 +71,10 @@ def _adapt_store(persistence: Any) -> WorkflowStore:
     from litestar_workflows.db.store import store_from
 
     return store_from(persistence)
+
+
+async def _applied(op: Operation, live: _Live) -> Transition:
+    return op(live.interpreter, live.instance)
 
 
 def _reapply(interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome) -> Transition:
@@ -85,7 +91,16 @@ SETTLED = frozenset(
 class _Live:
     """An instance this engine drives: its state, interpreter, in-flight work and waiters."""
 
-    __slots__ = ("committing", "instance", "interpreter", "plans", "running", "timers", "waiters")
+    __slots__ = (
+        "committing",
+        "instance",
+        "interpreter",
+        "plans",
+        "running",
+        "timers",
+        "unverified",
+        "waiters",
+    )
 
     def __init__(self, instance: WorkflowInstanceData, pair: tuple[Interpreter, dict[str, StepPlan]]) -> None:
         self.instance = instance
@@ -94,6 +109,8 @@ class _Live:
         self.running: dict[int, asyncio.Task[Any]] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.waiters: list[tuple[Collection[WorkflowStatus], asyncio.Future[None]]] = []
+        self.unverified = False
+        """Taken from the idle cache: another process may have moved the stored instance since."""
         self.committing = 0
         """Transitions applied to ``instance`` but not yet durable: its status runs ahead of the store."""
 
@@ -347,18 +364,56 @@ class LocalExecutionEngine:
                 await deliver(self.event_bus, event)
         return follow
 
-    async def _transact(self, live: _Live, op: Operation, *, inline: bool = False) -> StepExecution | None:
+    async def _transact(
+        self,
+        live: _Live,
+        op: Operation,
+        *,
+        inline: bool = False,
+        check: Callable[[], Awaitable[object]] | None = None,
+    ) -> StepExecution | None:
         """Apply ``op`` to the instance and commit it; on a lost write race, reload and apply again.
 
-        Domain errors raised by ``op`` (the event does not apply) propagate with the instance unchanged.
+        ``check`` (who may act, is the task still pending...) runs before every attempt, so that a
+        retry on a reloaded copy is judged on that copy. Domain errors raised by ``check`` or ``op``
+        propagate with the instance unchanged.
         """
         for _ in range(_CONFLICT_RETRIES):
-            tr = op(live.interpreter, live.instance)
+            if check is not None:
+                await self._verified(live, check)
             try:
-                return await self._after(live, tr, inline=inline)
+                tr = await self._verified(live, partial(_applied, op, live))
+            except WorkflowsError:
+                if check is not None:
+                    await check()  # things changed while the check awaited: say why, precisely
+                raise
+            try:
+                follow = await self._after(live, tr, inline=inline)
             except ConcurrencyError:
                 await self._reload(live)
+                continue
+            live.unverified = False  # the commit's version check just confirmed the copy
+            return follow
         raise ConcurrencyError(f"instance {live.instance.id} keeps changing elsewhere; gave up after retries")
+
+    async def _verified(self, live: _Live, check: Callable[[], Awaitable[T]]) -> T:
+        """Run ``check`` on the copy; if it refuses and the copy may be old, refuse only on a fresh one.
+
+        A cached idle copy is used without asking the database first (the commit's version check
+        catches a stale copy that accepts an event); an error it raises is confirmed on the stored
+        instance before it reaches the caller.
+        """
+        try:
+            return await check()
+        except WorkflowsError:
+            # Only an untouched cached copy is suspect: once a transition of ours is on its way
+            # to the store, the copy is ahead of it, not behind.
+            if not live.unverified or live.committing or live.running:
+                raise
+        live.instance.runtime.stale = True
+        await self._reload(live)
+        live.unverified = False
+        return await check()
 
     async def _reload(self, live: _Live) -> None:
         """Replace a stale copy of an instance with the stored one (once, for all who hold ``live``)."""
@@ -526,7 +581,8 @@ class LocalExecutionEngine:
         if live is not None:
             return live
         cached = self._idle.pop(instance_id, None)
-        if cached is not None and await self._still_current(cached):
+        if cached is not None:
+            cached.unverified = True
             return self._live.setdefault(instance_id, cached)
         instance = await self.store.load_instance(instance_id)
         if instance is None:
@@ -539,15 +595,10 @@ class LocalExecutionEngine:
         self._live[instance_id] = live
         return live
 
-    async def _still_current(self, live: _Live) -> bool:
-        """Tell whether a cached copy still matches the stored instance (another process may move it)."""
-        version_of = getattr(self.store, "instance_version", None)
-        if version_of is None or live.instance.runtime.stale:
-            return False
-        return bool(await version_of(live.instance.id) == live.instance.version)
-
-    async def _apply(self, live: _Live, op: Operation) -> WorkflowInstanceData:
-        await self._transact(live, op)
+    async def _apply(
+        self, live: _Live, op: Operation, check: Callable[[], Awaitable[object]] | None = None
+    ) -> WorkflowInstanceData:
+        await self._transact(live, op, check=check)
         return live.instance
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
@@ -702,8 +753,7 @@ class LocalExecutionEngine:
             TaskValidationError: ``data`` fails the task's form schema (errors name the fields).
         """
         live = await self._live_instance(instance_id)
-        task = live.interpreter.find_pending_task(live.instance, step_name)
-        return await self._complete(live, task, user_id, data)
+        return await self._complete(live, step_name, user_id, data)
 
     async def complete_task(
         self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
@@ -711,24 +761,49 @@ class LocalExecutionEngine:
         """Complete a human task by its id (see :meth:`complete_human_task`)."""
         task = await self.get_task(task_id)
         live = await self._live_instance(task.instance_id)
-        task = live.instance.runtime.pending_tasks.get(task.id) or task
-        if not task.is_pending:
-            live.interpreter.find_pending_task(live.instance, task.step_name)
-        return await self._complete(live, task, user_id, data)
+        return await self._complete(live, task.step_name, user_id, data, task_id=task.id)
 
     async def _complete(
-        self, live: _Live, task: HumanTask, user_id: str, data: dict[str, Any] | None
+        self,
+        live: _Live,
+        step_name: str,
+        user_id: str,
+        data: dict[str, Any] | None,
+        *,
+        task_id: UUID | None = None,
     ) -> WorkflowInstanceData:
         if not user_id:
             raise UnauthorizedTaskError("a user id is required to complete a task")
-        if not await self.authorizer.can_act(task, user_id, "complete"):
+        clean = normalize_mapping(data, f"data for task {step_name!r}")
+        chosen: list[HumanTask] = []
+
+        async def pending_allowed_valid() -> None:
+            task = live.interpreter.find_pending_task(live.instance, step_name)
+            if task_id is not None and task.id != task_id:  # a later iteration's task of that step
+                raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more")
+            await self._authorize(task, user_id, "complete")
+            validate_form_data(task.form_schema, clean, f"task {task.step_name!r}")
+            chosen[:] = [task]
+
+        return await self._apply(
+            live,
+            lambda it, inst: it.task_completed(inst, chosen[0].id, user_id, clean),
+            pending_allowed_valid,
+        )
+
+    async def _authorize(self, task: HumanTask, user_id: str, action: TaskAction) -> None:
+        if not await self.authorizer.can_act(task, user_id, action):
+            holder = task.assignee_id or f"group {task.assignee_group}"
             raise UnauthorizedTaskError(
-                f"user {user_id!r} may not complete task {task.id} ({task.step_name!r}), "
-                f"assigned to {task.assignee_id or 'group ' + str(task.assignee_group)!r}"
+                f"user {user_id!r} may not {action} task {task.id} ({task.step_name!r}), "
+                f"assigned to {holder!r}"
             )
-        clean = normalize_mapping(data, f"data for task {task.step_name!r}")
-        validate_form_data(task.form_schema, clean, f"task {task.step_name!r}")
-        return await self._apply(live, lambda it, inst: it.task_completed(inst, task.id, user_id, clean))
+
+    def _current_task(self, live: _Live, task: HumanTask) -> HumanTask:
+        current = live.instance.runtime.pending_tasks.get(task.id)
+        if current is None:
+            raise TaskAlreadyCompletedError(f"task {task.id} is not pending any more (completed or canceled)")
+        return current
 
     async def reassign_task(
         self,
@@ -741,22 +816,33 @@ class LocalExecutionEngine:
         """Give a pending task to ``new_assignee``; when ``user_id`` is given it must be allowed to."""
         task = await self.get_task(task_id)
         live = await self._live_instance(task.instance_id)
-        if user_id is not None and not await self.authorizer.can_act(task, user_id, "reassign"):
-            raise UnauthorizedTaskError(f"user {user_id!r} may not reassign task {task.id}")
-        await self._apply(live, lambda it, inst: it.task_reassigned(inst, task.id, new_assignee, reason))
+
+        async def allowed() -> None:
+            current = self._current_task(live, task)
+            if user_id is not None:
+                await self._authorize(current, user_id, "reassign")
+
+        await self._apply(
+            live, lambda it, inst: it.task_reassigned(inst, task.id, new_assignee, reason), allowed
+        )
         return live.instance.runtime.pending_tasks.get(task.id, task)
 
     async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
         """Take an unassigned (group) task for ``user_id``."""
         task = await self.get_task(task_id)
-        if task.assignee_id is not None and task.assignee_id != user_id:
-            raise HumanTaskError(f"task {task.id} is already assigned to {task.assignee_id!r}")
         if task.assignee_id == user_id:
             return task
         live = await self._live_instance(task.instance_id)
-        if not await self.authorizer.can_act(task, user_id, "claim"):
-            raise UnauthorizedTaskError(f"user {user_id!r} may not claim task {task.id}")
-        await self._apply(live, lambda it, inst: it.task_reassigned(inst, task.id, user_id, "claimed"))
+
+        async def claimable() -> None:
+            current = self._current_task(live, task)
+            if current.assignee_id is not None and current.assignee_id != user_id:
+                raise HumanTaskError(f"task {task.id} is already assigned to {current.assignee_id!r}")
+            await self._authorize(current, user_id, "claim")
+
+        await self._apply(
+            live, lambda it, inst: it.task_reassigned(inst, task.id, user_id, "claimed"), claimable
+        )
         return live.instance.runtime.pending_tasks.get(task.id, task)
 
     async def get_task(self, task_id: UUID) -> HumanTask:
