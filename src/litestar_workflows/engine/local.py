@@ -20,12 +20,8 @@ from uuid import UUID
 from litestar_workflows.core.context import WorkflowContext, utcnow
 from litestar_workflows.core.errors import (
     ConcurrencyError,
-    HumanTaskError,
     InvalidTransitionError,
     StoreError,
-    TaskAlreadyCompletedError,
-    TaskNotFoundError,
-    UnauthorizedTaskError,
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
     WorkflowsError,
@@ -35,11 +31,13 @@ from litestar_workflows.core.events import StepStarted, deliver
 from litestar_workflows.core.ids import new_uuid7
 from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import definition_of
-from litestar_workflows.runtime.human import AssigneeAuthorizer, TaskAction, validate_form_data
+from litestar_workflows.engine.live import Live, as_uuid
+from litestar_workflows.engine.tasks import HumanTaskOperations
+from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
 from litestar_workflows.runtime.jsondata import normalize, normalize_mapping
 from litestar_workflows.runtime.runner import SUCCEEDED, Outcome, StepRunner, apply_outcome, plans_for
-from litestar_workflows.store.base import InstanceQuery, Page, TaskQuery, WorkflowStore
+from litestar_workflows.store.base import InstanceQuery, Page, WorkflowStore
 from litestar_workflows.store.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -50,7 +48,7 @@ if TYPE_CHECKING:
     from litestar_workflows.core.context import StepExecution
     from litestar_workflows.core.definition import WorkflowDefinition
     from litestar_workflows.core.events import EventBus
-    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+    from litestar_workflows.core.models import WorkflowInstanceData
     from litestar_workflows.core.protocols import Step
     from litestar_workflows.engine.registry import WorkflowRegistry
     from litestar_workflows.runtime.human import TaskAuthorizer
@@ -73,7 +71,7 @@ def _adapt_store(persistence: Any) -> WorkflowStore:
     return store_from(persistence)
 
 
-async def _applied(op: Operation, live: _Live) -> Transition:
+async def _applied(op: Operation, live: Live) -> Transition:
     return op(live.interpreter, live.instance)
 
 
@@ -88,34 +86,7 @@ SETTLED = frozenset(
 """Statuses :meth:`LocalExecutionEngine.wait` returns at by default: finished, or waiting for input."""
 
 
-class _Live:
-    """An instance this engine drives: its state, interpreter, in-flight work and waiters."""
-
-    __slots__ = (
-        "committing",
-        "instance",
-        "interpreter",
-        "plans",
-        "running",
-        "timers",
-        "unverified",
-        "waiters",
-    )
-
-    def __init__(self, instance: WorkflowInstanceData, pair: tuple[Interpreter, dict[str, StepPlan]]) -> None:
-        self.instance = instance
-        self.interpreter, self.plans = pair
-        # Keyed by execution ``id.int``: cheaper to hash than UUIDs on the hot path.
-        self.running: dict[int, asyncio.Task[Any]] = {}
-        self.timers: dict[int, asyncio.TimerHandle] = {}
-        self.waiters: list[tuple[Collection[WorkflowStatus], asyncio.Future[None]]] = []
-        self.unverified = False
-        """Taken from the idle cache: another process may have moved the stored instance since."""
-        self.committing = 0
-        """Transitions applied to ``instance`` but not yet durable: its status runs ahead of the store."""
-
-
-class LocalExecutionEngine:
+class LocalExecutionEngine(HumanTaskOperations):
     """Runs workflows in this process on asyncio; state in memory unless a store is given.
 
     Args:
@@ -158,11 +129,11 @@ class LocalExecutionEngine:
         self.runner = StepRunner(self.clock, rng)
         self._memory = self.store if isinstance(self.store, MemoryStore) else None
         self._interpreters: dict[int, tuple[Interpreter, dict[str, StepPlan]]] = {}
-        self._live: dict[UUID, _Live] = {}
+        self._live: dict[UUID, Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.poll_interval = poll_interval
         self.idle_cache_size = idle_cache_size
-        self._idle: OrderedDict[UUID, _Live] = OrderedDict()
+        self._idle: OrderedDict[UUID, Live] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -305,7 +276,7 @@ class LocalExecutionEngine:
             created_by=created_by,
             metadata=normalize_mapping(metadata, "metadata"),
         )
-        live = _Live(tr.instance, pair)
+        live = Live(tr.instance, pair)
         self._live[tr.instance.id] = live
         await self._after(live, tr, inline=False)
         return tr.instance
@@ -338,7 +309,7 @@ class LocalExecutionEngine:
 
     # ------------------------------------------------------------------ driving
 
-    async def _after(self, live: _Live, tr: Transition, *, inline: bool) -> StepExecution | None:
+    async def _after(self, live: Live, tr: Transition, *, inline: bool) -> StepExecution | None:
         """Commit ``tr``, then start its work; returns one execution for the caller to run inline.
 
         Raises:
@@ -366,7 +337,7 @@ class LocalExecutionEngine:
 
     async def _transact(
         self,
-        live: _Live,
+        live: Live,
         op: Operation,
         *,
         inline: bool = False,
@@ -396,7 +367,7 @@ class LocalExecutionEngine:
             return follow
         raise ConcurrencyError(f"instance {live.instance.id} keeps changing elsewhere; gave up after retries")
 
-    async def _verified(self, live: _Live, check: Callable[[], Awaitable[T]]) -> T:
+    async def _verified(self, live: Live, check: Callable[[], Awaitable[T]]) -> T:
         """Run ``check`` on the copy; if it refuses and the copy may be old, refuse only on a fresh one.
 
         A cached idle copy is used without asking the database first (the commit's version check
@@ -415,7 +386,7 @@ class LocalExecutionEngine:
         live.unverified = False
         return await check()
 
-    async def _reload(self, live: _Live) -> None:
+    async def _reload(self, live: Live) -> None:
         """Replace a stale copy of an instance with the stored one (once, for all who hold ``live``)."""
         if not live.instance.runtime.stale:
             return
@@ -426,13 +397,13 @@ class LocalExecutionEngine:
         if live.waiters:
             self._notify(live)  # the stored copy may already be where a waiter wants it
 
-    def _forget(self, live: _Live) -> None:
+    def _forget(self, live: Live) -> None:
         """Drop a copy that is ahead of the database; leases expire and the work is reclaimed."""
         live.instance.runtime.stale = True
         if self._live.get(live.instance.id) is live:
             del self._live[live.instance.id]
 
-    def _dispatch(self, live: _Live, tr: Transition, inline: bool) -> StepExecution | None:
+    def _dispatch(self, live: Live, tr: Transition, inline: bool) -> StepExecution | None:
         """Start what a committed transition asks for and wake waiters (no awaiting)."""
         if tr.cancel:
             self._abandon(live, tr.cancel)
@@ -452,7 +423,7 @@ class LocalExecutionEngine:
             self._release_if_idle(live)
         return follow
 
-    def _release_if_idle(self, live: _Live) -> None:
+    def _release_if_idle(self, live: Live) -> None:
         """Forget an instance nothing runs or waits for here; the store keeps it.
 
         The memory store holds the very same object, and the next operation finds it there. With
@@ -472,7 +443,7 @@ class LocalExecutionEngine:
                 if len(self._idle) > self.idle_cache_size:
                     self._idle.popitem(last=False)
 
-    async def _drive(self, live: _Live, run: StepExecution | None) -> None:
+    async def _drive(self, live: Live, run: StepExecution | None) -> None:
         """Run ``run`` and then, inline, the first execution each transition starts.
 
         An execution counts as running here (``live.running``) until its outcome is committed,
@@ -520,19 +491,19 @@ class LocalExecutionEngine:
             running.pop(key, None)
             self._release_if_idle(live)
 
-    def _spawn(self, live: _Live, run: StepExecution) -> None:
+    def _spawn(self, live: Live, run: StepExecution) -> None:
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
         # live.running keeps the task referenced (asyncio itself holds only weak references)
         # until the execution finishes; no done-callback bookkeeping on this hot path.
         live.running[key] = asyncio.create_task(self._drive(live, run))
 
-    def _arm(self, live: _Live, run: StepExecution, action: Callable[[_Live, StepExecution], Any]) -> None:
+    def _arm(self, live: Live, run: StepExecution, action: Callable[[Live, StepExecution], Any]) -> None:
         delay = 0.0 if run.scheduled_for is None else (run.scheduled_for - self.clock()).total_seconds()
         loop = asyncio.get_running_loop()
         live.timers[run.id.int] = loop.call_later(max(delay, 0.0), action, live, run)  # type: ignore[union-attr]
 
-    def _fire_timer(self, live: _Live, run: StepExecution) -> None:
+    def _fire_timer(self, live: Live, run: StepExecution) -> None:
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
         run_id: UUID = run.id  # type: ignore[assignment]
@@ -549,7 +520,7 @@ class LocalExecutionEngine:
 
         live.running[key] = asyncio.create_task(fire())
 
-    def _abandon(self, live: _Live, runs: Iterable[StepExecution]) -> None:
+    def _abandon(self, live: Live, runs: Iterable[StepExecution]) -> None:
         current = asyncio.current_task()
         for run in runs:
             handle = live.timers.pop(run.id.int, None)  # type: ignore[union-attr]
@@ -559,7 +530,7 @@ class LocalExecutionEngine:
             if task is not None and task is not current:
                 task.cancel()
 
-    def _notify(self, live: _Live) -> None:
+    def _notify(self, live: Live) -> None:
         if live.committing:
             return  # a later transition is still on its way to the store; report after it lands
         status = live.instance.status
@@ -575,8 +546,8 @@ class LocalExecutionEngine:
 
     # ------------------------------------------------------------------ instance operations
 
-    async def _live_instance(self, instance_id: UUID) -> _Live:
-        instance_id = _as_uuid(instance_id)
+    async def _live_instance(self, instance_id: UUID) -> Live:
+        instance_id = as_uuid(instance_id)
         live = self._live.get(instance_id)
         if live is not None:
             return live
@@ -591,12 +562,12 @@ class LocalExecutionEngine:
         if live is not None:  # loaded concurrently by another operation: share one copy
             return live
         definition = self.registry.get_definition(instance.workflow_name, instance.workflow_version)
-        live = _Live(instance, self._interpreter_for(definition))
+        live = Live(instance, self._interpreter_for(definition))
         self._live[instance_id] = live
         return live
 
     async def _apply(
-        self, live: _Live, op: Operation, check: Callable[[], Awaitable[object]] | None = None
+        self, live: Live, op: Operation, check: Callable[[], Awaitable[object]] | None = None
     ) -> WorkflowInstanceData:
         await self._transact(live, op, check=check)
         return live.instance
@@ -607,7 +578,7 @@ class LocalExecutionEngine:
         Raises:
             WorkflowInstanceNotFoundError: No such instance (also a ``KeyError``).
         """
-        instance_id = _as_uuid(instance_id)
+        instance_id = as_uuid(instance_id)
         live = self._live.get(instance_id)
         if live is not None:
             return live.instance
@@ -629,7 +600,7 @@ class LocalExecutionEngine:
             TimeoutError: ``timeout`` seconds passed first.
         """
         statuses: Collection[WorkflowStatus] = (until,) if isinstance(until, WorkflowStatus) else until
-        instance_id = _as_uuid(instance_id)
+        instance_id = as_uuid(instance_id)
         live = self._live.get(instance_id)
         if live is None:
             instance = await self.get_instance(instance_id)
@@ -653,7 +624,7 @@ class LocalExecutionEngine:
             self._release_if_idle(live)
 
     async def _wait_durable(
-        self, live: _Live, statuses: Collection[WorkflowStatus], future: asyncio.Future[None]
+        self, live: Live, statuses: Collection[WorkflowStatus], future: asyncio.Future[None]
     ) -> WorkflowInstanceData:
         """Wait for a transition here, or notice one made by another process (polling the store)."""
         while True:
@@ -737,165 +708,6 @@ class LocalExecutionEngine:
         await step.on_success(context, result)
         return result
 
-    # ------------------------------------------------------------------ human tasks
-
-    async def complete_human_task(
-        self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any] | None = None
-    ) -> WorkflowInstanceData:
-        """Complete the pending task of ``step_name``: check the user and the data, then continue.
-
-        Raises:
-            WorkflowInstanceNotFoundError: No such instance.
-            TaskNotFoundError: The workflow has no such step.
-            TaskAlreadyCompletedError: The task was completed already (maybe concurrently).
-            InvalidTransitionError: The instance does not wait at that step (or is paused).
-            UnauthorizedTaskError: ``user_id`` may not complete the task.
-            TaskValidationError: ``data`` fails the task's form schema (errors name the fields).
-        """
-        live = await self._live_instance(instance_id)
-        return await self._complete(live, step_name, user_id, data)
-
-    async def complete_task(
-        self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
-    ) -> WorkflowInstanceData:
-        """Complete a human task by its id (see :meth:`complete_human_task`)."""
-        task = await self.get_task(task_id)
-        live = await self._live_instance(task.instance_id)
-        return await self._complete(live, task.step_name, user_id, data, task_id=task.id)
-
-    async def _complete(
-        self,
-        live: _Live,
-        step_name: str,
-        user_id: str,
-        data: dict[str, Any] | None,
-        *,
-        task_id: UUID | None = None,
-    ) -> WorkflowInstanceData:
-        if not user_id:
-            raise UnauthorizedTaskError("a user id is required to complete a task")
-        clean = normalize_mapping(data, f"data for task {step_name!r}")
-        chosen: list[HumanTask] = []
-
-        async def pending_allowed_valid() -> None:
-            task = live.interpreter.find_pending_task(live.instance, step_name)
-            if task_id is not None and task.id != task_id:  # a later iteration's task of that step
-                raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more")
-            await self._authorize(task, user_id, "complete")
-            validate_form_data(task.form_schema, clean, f"task {task.step_name!r}")
-            chosen[:] = [task]
-
-        return await self._apply(
-            live,
-            lambda it, inst: it.task_completed(inst, chosen[0].id, user_id, clean),
-            pending_allowed_valid,
-        )
-
-    async def _authorize(self, task: HumanTask, user_id: str, action: TaskAction) -> None:
-        if not await self.authorizer.can_act(task, user_id, action):
-            holder = task.assignee_id or f"group {task.assignee_group}"
-            raise UnauthorizedTaskError(
-                f"user {user_id!r} may not {action} task {task.id} ({task.step_name!r}), "
-                f"assigned to {holder!r}"
-            )
-
-    def _current_task(self, live: _Live, task: HumanTask) -> HumanTask:
-        current = live.instance.runtime.pending_tasks.get(task.id)
-        if current is None:
-            raise TaskAlreadyCompletedError(f"task {task.id} is not pending any more (completed or canceled)")
-        return current
-
-    async def reassign_task(
-        self,
-        task_id: UUID,
-        new_assignee: str | None,
-        *,
-        user_id: str | None = None,
-        reason: str | None = None,
-    ) -> HumanTask:
-        """Give a pending task to ``new_assignee``; when ``user_id`` is given it must be allowed to."""
-        task = await self.get_task(task_id)
-        live = await self._live_instance(task.instance_id)
-
-        async def allowed() -> None:
-            current = self._current_task(live, task)
-            if user_id is not None:
-                await self._authorize(current, user_id, "reassign")
-
-        await self._apply(
-            live, lambda it, inst: it.task_reassigned(inst, task.id, new_assignee, reason), allowed
-        )
-        return live.instance.runtime.pending_tasks.get(task.id, task)
-
-    async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
-        """Take an unassigned (group) task for ``user_id``."""
-        task = await self.get_task(task_id)
-        if task.assignee_id == user_id:
-            return task
-        live = await self._live_instance(task.instance_id)
-
-        async def claimable() -> None:
-            current = self._current_task(live, task)
-            if current.assignee_id is not None and current.assignee_id != user_id:
-                raise HumanTaskError(f"task {task.id} is already assigned to {current.assignee_id!r}")
-            await self._authorize(current, user_id, "claim")
-
-        await self._apply(
-            live, lambda it, inst: it.task_reassigned(inst, task.id, user_id, "claimed"), claimable
-        )
-        return live.instance.runtime.pending_tasks.get(task.id, task)
-
-    async def get_task(self, task_id: UUID) -> HumanTask:
-        """The task with this id.
-
-        Raises:
-            TaskNotFoundError: No such task.
-        """
-        task = await self.store.get_task(_as_uuid(task_id))
-        if task is None:
-            raise TaskNotFoundError(f"task {task_id} does not exist")
-        return task
-
-    async def find_tasks(self, query: TaskQuery | None = None, **filters: Any) -> Page[HumanTask]:
-        """Tasks by status, assignee, group(s), instance, workflow, tenant or due date."""
-        query = query or TaskQuery(**filters)
-        items, total = await self.store.find_tasks(query)
-        return Page(items, total, query.limit, query.offset)
-
-    async def get_pending_tasks(
-        self, user_id: str | None = None, groups: Iterable[str] = (), tenant_id: str | None = None
-    ) -> list[HumanTask]:
-        """Pending tasks assigned to ``user_id`` or open to one of ``groups``."""
-        from litestar_workflows.core.types import HumanTaskStatus
-
-        found: dict[UUID, HumanTask] = {}
-        if user_id is not None:
-            page = await self.find_tasks(
-                TaskQuery(
-                    status=HumanTaskStatus.PENDING, assignee_id=user_id, tenant_id=tenant_id, limit=10_000
-                )
-            )
-            found.update((t.id, t) for t in page)
-        group_list = list(groups)
-        if group_list:
-            page = await self.find_tasks(
-                TaskQuery(
-                    status=HumanTaskStatus.PENDING,
-                    assignee_group=group_list,
-                    tenant_id=tenant_id,
-                    limit=10_000,
-                )
-            )
-            found.update((t.id, t) for t in page if t.assignee_id in (None, user_id))
-        if user_id is None and not group_list:
-            found.update(
-                (t.id, t)
-                for t in await self.find_tasks(
-                    TaskQuery(status=HumanTaskStatus.PENDING, tenant_id=tenant_id, limit=10_000)
-                )
-            )
-        return sorted(found.values(), key=lambda t: t.created_at)
-
     # ------------------------------------------------------------------ queries
 
     def get_running_instances(self) -> list[WorkflowInstanceData]:
@@ -922,15 +734,6 @@ class LocalExecutionEngine:
         query = query or InstanceQuery(**filters)
         items, total = await self.store.find_instances(query)
         return Page(items, total, query.limit, query.offset)
-
-
-def _as_uuid(value: UUID | str) -> UUID:
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise WorkflowInstanceNotFoundError(value) from None
 
 
 __all__ = ("SETTLED", "LocalExecutionEngine")

@@ -1,0 +1,207 @@
+"""Human-task operations of the local driver: complete, claim, reassign, and the task queries.
+
+Kept apart from the driving loop; :class:`~litestar_workflows.engine.local.LocalExecutionEngine`
+mixes it in. Every check (still pending, who may act, valid data) runs again on each attempt of
+a transition, so that a retry on a reloaded copy of the instance is judged on that copy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar_workflows.core.errors import (
+    HumanTaskError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    UnauthorizedTaskError,
+)
+from litestar_workflows.core.types import HumanTaskStatus
+from litestar_workflows.engine.live import as_uuid
+from litestar_workflows.runtime.human import validate_form_data
+from litestar_workflows.runtime.jsondata import normalize_mapping
+from litestar_workflows.store.base import Page, TaskQuery
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+    from uuid import UUID
+
+    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+    from litestar_workflows.engine.live import Live
+    from litestar_workflows.runtime.human import TaskAction, TaskAuthorizer
+    from litestar_workflows.runtime.interpreter import Interpreter
+    from litestar_workflows.runtime.transition import Transition
+    from litestar_workflows.store.base import WorkflowStore
+
+    Operation = Callable[[Interpreter, WorkflowInstanceData], Transition]
+
+
+class HumanTaskOperations:
+    """Operations on human tasks, for an engine that provides the members declared below."""
+
+    if TYPE_CHECKING:
+        store: WorkflowStore
+        authorizer: TaskAuthorizer
+
+        async def _live_instance(self, instance_id: UUID) -> Live: ...
+
+        async def _apply(
+            self, live: Live, op: Operation, check: Callable[[], Awaitable[object]] | None = None
+        ) -> WorkflowInstanceData: ...
+
+    async def complete_human_task(
+        self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any] | None = None
+    ) -> WorkflowInstanceData:
+        """Complete the pending task of ``step_name``: check the user and the data, then continue.
+
+        Raises:
+            WorkflowInstanceNotFoundError: No such instance.
+            TaskNotFoundError: The workflow has no such step.
+            TaskAlreadyCompletedError: The task was completed already (maybe concurrently).
+            InvalidTransitionError: The instance does not wait at that step (or is paused).
+            UnauthorizedTaskError: ``user_id`` may not complete the task.
+            TaskValidationError: ``data`` fails the task's form schema (errors name the fields).
+        """
+        live = await self._live_instance(instance_id)
+        return await self._complete(live, step_name, user_id, data)
+
+    async def complete_task(
+        self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
+    ) -> WorkflowInstanceData:
+        """Complete a human task by its id (see :meth:`complete_human_task`)."""
+        task = await self.get_task(task_id)
+        live = await self._live_instance(task.instance_id)
+        return await self._complete(live, task.step_name, user_id, data, task_id=task.id)
+
+    async def _complete(
+        self,
+        live: Live,
+        step_name: str,
+        user_id: str,
+        data: dict[str, Any] | None,
+        *,
+        task_id: UUID | None = None,
+    ) -> WorkflowInstanceData:
+        if not user_id:
+            raise UnauthorizedTaskError("a user id is required to complete a task")
+        clean = normalize_mapping(data, f"data for task {step_name!r}")
+        chosen: list[HumanTask] = []
+
+        async def pending_allowed_valid() -> None:
+            task = live.interpreter.find_pending_task(live.instance, step_name)
+            if task_id is not None and task.id != task_id:  # a later iteration's task of that step
+                raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more")
+            await self._authorize(task, user_id, "complete")
+            validate_form_data(task.form_schema, clean, f"task {task.step_name!r}")
+            chosen[:] = [task]
+
+        return await self._apply(
+            live,
+            lambda it, inst: it.task_completed(inst, chosen[0].id, user_id, clean),
+            pending_allowed_valid,
+        )
+
+    async def _authorize(self, task: HumanTask, user_id: str, action: TaskAction) -> None:
+        if not await self.authorizer.can_act(task, user_id, action):
+            holder = task.assignee_id or f"group {task.assignee_group}"
+            raise UnauthorizedTaskError(
+                f"user {user_id!r} may not {action} task {task.id} ({task.step_name!r}), "
+                f"assigned to {holder!r}"
+            )
+
+    def _current_task(self, live: Live, task: HumanTask) -> HumanTask:
+        current = live.instance.runtime.pending_tasks.get(task.id)
+        if current is None:
+            raise TaskAlreadyCompletedError(f"task {task.id} is not pending any more (completed or canceled)")
+        return current
+
+    async def reassign_task(
+        self,
+        task_id: UUID,
+        new_assignee: str | None,
+        *,
+        user_id: str | None = None,
+        reason: str | None = None,
+    ) -> HumanTask:
+        """Give a pending task to ``new_assignee``; when ``user_id`` is given it must be allowed to."""
+        task = await self.get_task(task_id)
+        live = await self._live_instance(task.instance_id)
+
+        async def allowed() -> None:
+            current = self._current_task(live, task)
+            if user_id is not None:
+                await self._authorize(current, user_id, "reassign")
+
+        await self._apply(
+            live, lambda it, inst: it.task_reassigned(inst, task.id, new_assignee, reason), allowed
+        )
+        return live.instance.runtime.pending_tasks.get(task.id, task)
+
+    async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
+        """Take an unassigned (group) task for ``user_id``."""
+        task = await self.get_task(task_id)
+        if task.assignee_id == user_id:
+            return task
+        live = await self._live_instance(task.instance_id)
+
+        async def claimable() -> None:
+            current = self._current_task(live, task)
+            if current.assignee_id is not None and current.assignee_id != user_id:
+                raise HumanTaskError(f"task {task.id} is already assigned to {current.assignee_id!r}")
+            await self._authorize(current, user_id, "claim")
+
+        await self._apply(
+            live, lambda it, inst: it.task_reassigned(inst, task.id, user_id, "claimed"), claimable
+        )
+        return live.instance.runtime.pending_tasks.get(task.id, task)
+
+    async def get_task(self, task_id: UUID) -> HumanTask:
+        """The task with this id.
+
+        Raises:
+            TaskNotFoundError: No such task.
+        """
+        task = await self.store.get_task(as_uuid(task_id))
+        if task is None:
+            raise TaskNotFoundError(f"task {task_id} does not exist")
+        return task
+
+    async def find_tasks(self, query: TaskQuery | None = None, **filters: Any) -> Page[HumanTask]:
+        """Tasks by status, assignee, group(s), instance, workflow, tenant or due date."""
+        query = query or TaskQuery(**filters)
+        items, total = await self.store.find_tasks(query)
+        return Page(items, total, query.limit, query.offset)
+
+    async def get_pending_tasks(
+        self, user_id: str | None = None, groups: Iterable[str] = (), tenant_id: str | None = None
+    ) -> list[HumanTask]:
+        """Pending tasks assigned to ``user_id`` or open to one of ``groups``."""
+        found: dict[UUID, HumanTask] = {}
+        if user_id is not None:
+            page = await self.find_tasks(
+                TaskQuery(
+                    status=HumanTaskStatus.PENDING, assignee_id=user_id, tenant_id=tenant_id, limit=10_000
+                )
+            )
+            found.update((t.id, t) for t in page)
+        group_list = list(groups)
+        if group_list:
+            page = await self.find_tasks(
+                TaskQuery(
+                    status=HumanTaskStatus.PENDING,
+                    assignee_group=group_list,
+                    tenant_id=tenant_id,
+                    limit=10_000,
+                )
+            )
+            found.update((t.id, t) for t in page if t.assignee_id in (None, user_id))
+        if user_id is None and not group_list:
+            found.update(
+                (t.id, t)
+                for t in await self.find_tasks(
+                    TaskQuery(status=HumanTaskStatus.PENDING, tenant_id=tenant_id, limit=10_000)
+                )
+            )
+        return sorted(found.values(), key=lambda t: t.created_at)
+
+
+__all__ = ("HumanTaskOperations",)
