@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection
     from uuid import UUID
 
     from litestar_workflows.core.context import WorkflowContext
     from litestar_workflows.core.definition import WorkflowDefinition
-    from litestar_workflows.core.models import WorkflowInstanceData
-    from litestar_workflows.core.types import StepType
+    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+    from litestar_workflows.core.types import StepType, WorkflowStatus
+    from litestar_workflows.engine.registry import WorkflowRegistry
+    from litestar_workflows.store.base import InstanceQuery, Page, TaskQuery
 
 
 @runtime_checkable
@@ -47,8 +49,17 @@ class Workflow(Protocol):
         """Build the definition."""
 
 
+@runtime_checkable
 class ExecutionEngine(Protocol):
-    """The interface shared by every engine (local, persistent, distributed)."""
+    """The interface every engine shares (local, persistent, distributed); the web layer uses it."""
+
+    registry: WorkflowRegistry
+
+    async def start(self) -> None:
+        """Start background work (recovery, timers, lease renewal)."""
+
+    async def stop(self) -> None:
+        """Stop background work; durable engines resume it on the next start."""
 
     async def start_workflow(
         self,
@@ -58,25 +69,64 @@ class ExecutionEngine(Protocol):
         version: str | None = None,
         tenant_id: str | None = None,
         created_by: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> WorkflowInstanceData:
         """Start an instance; execution continues in the background."""
 
+    async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
+        """The instance with its step history."""
+
+    async def wait(
+        self,
+        instance_id: UUID,
+        *,
+        until: WorkflowStatus | Collection[WorkflowStatus] = ...,
+        timeout: float | None = None,  # noqa: ASYNC109 - mirrors the engine's documented API
+    ) -> WorkflowInstanceData:
+        """Wait until the instance settles (finished or waiting for input)."""
+
+    async def find_instances(self, query: InstanceQuery) -> Page[WorkflowInstanceData]:
+        """A page of instances matching ``query``."""
+
+    async def cancel_workflow(self, instance_id: UUID, reason: str = "") -> WorkflowInstanceData:
+        """Cancel an unfinished instance."""
+
+    async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
+        """Restart a failed instance."""
+
+    async def get_task(self, task_id: UUID) -> HumanTask:
+        """The human task with this id."""
+
+    async def find_tasks(self, query: TaskQuery) -> Page[HumanTask]:
+        """A page of tasks matching ``query``."""
+
+    async def get_pending_tasks(
+        self, user_id: str | None = None, groups: Collection[str] = (), tenant_id: str | None = None
+    ) -> list[HumanTask]:
+        """Pending tasks of a user and their groups."""
+
     async def complete_human_task(
-        self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any]
+        self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any] | None = None
     ) -> WorkflowInstanceData:
         """Complete the waiting human task of ``step_name``."""
 
-    async def cancel_workflow(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
-        """Cancel a running or waiting instance."""
+    def get_running_instances(self) -> list[WorkflowInstanceData]:
+        """Instances that have not finished."""
 
-    async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
-        """Restart a failed instance from its failed step (or ``from_step``)."""
+    async def complete_task(
+        self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
+    ) -> WorkflowInstanceData:
+        """Complete a human task as ``user_id`` with ``data``."""
 
-    async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
-        """Return the instance or raise ``WorkflowInstanceNotFoundError``."""
-
-    def get_running_instances(self) -> Sequence[WorkflowInstanceData]:
-        """Instances this engine is driving now."""
+    async def reassign_task(
+        self,
+        task_id: UUID,
+        new_assignee: str | None,
+        *,
+        user_id: str | None = None,
+        reason: str | None = None,
+    ) -> HumanTask:
+        """Give a pending task to another user."""
 
 
 __all__ = ("ExecutionEngine", "Step", "Workflow")

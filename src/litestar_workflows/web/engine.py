@@ -9,92 +9,22 @@ lifespan, a worker and each CLI command: migrate when configured, ``start()``, t
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
+
+from litestar_workflows.core.protocols import ExecutionEngine
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Collection
-    from uuid import UUID
+    from collections.abc import AsyncIterator
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
-    from litestar_workflows.core.types import WorkflowStatus
     from litestar_workflows.engine.registry import WorkflowRegistry
-    from litestar_workflows.store.base import InstanceQuery, Page, TaskQuery
 
 __all__ = ("EngineRunner", "WorkflowEngine", "build_engine", "database_of")
 
 
-@runtime_checkable
-class WorkflowEngine(Protocol):
-    """The engine methods the REST API and the CLI use (``LocalExecutionEngine`` has them all)."""
-
-    registry: WorkflowRegistry
-
-    async def start(self) -> None:
-        """Start background work (recovery, timers, lease renewal)."""
-
-    async def stop(self) -> None:
-        """Stop background work; durable engines resume it on the next start."""
-
-    async def start_workflow(
-        self,
-        workflow: Any,
-        initial_data: dict[str, Any] | None = None,
-        *,
-        version: str | None = None,
-        tenant_id: str | None = None,
-        created_by: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> WorkflowInstanceData:
-        """Start an instance; execution continues in the background."""
-
-    async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
-        """The instance with its step history."""
-
-    async def wait(
-        self,
-        instance_id: UUID,
-        *,
-        until: WorkflowStatus | Collection[WorkflowStatus] = ...,
-        timeout: float | None = None,  # noqa: ASYNC109 - mirrors the engine's documented API
-    ) -> WorkflowInstanceData:
-        """Wait until the instance settles (finished or waiting for input)."""
-
-    async def find_instances(self, query: InstanceQuery) -> Page[WorkflowInstanceData]:
-        """A page of instances matching ``query``."""
-
-    async def cancel_workflow(self, instance_id: UUID, reason: str = "") -> WorkflowInstanceData:
-        """Cancel an unfinished instance."""
-
-    async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
-        """Restart a failed instance."""
-
-    async def get_task(self, task_id: UUID) -> HumanTask:
-        """The human task with this id."""
-
-    async def find_tasks(self, query: TaskQuery) -> Page[HumanTask]:
-        """A page of tasks matching ``query``."""
-
-    async def get_pending_tasks(
-        self, user_id: str | None = None, groups: Collection[str] = (), tenant_id: str | None = None
-    ) -> list[HumanTask]:
-        """Pending tasks of a user and their groups."""
-
-    async def complete_task(
-        self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
-    ) -> WorkflowInstanceData:
-        """Complete a human task as ``user_id`` with ``data``."""
-
-    async def reassign_task(
-        self,
-        task_id: UUID,
-        new_assignee: str | None,
-        *,
-        user_id: str | None = None,
-        reason: str | None = None,
-    ) -> HumanTask:
-        """Give a pending task to another user."""
+WorkflowEngine = ExecutionEngine
+"""The engine interface the REST API and the CLI use: the one every engine shares."""
 
 
 def build_engine(
