@@ -349,6 +349,10 @@ class LocalExecutionEngine(HumanTaskOperations):
         retry on a reloaded copy is judged on that copy. Domain errors raised by ``check`` or ``op``
         propagate with the instance unchanged.
         """
+        if self._memory is not None:  # one copy, no races with other processes: no retries
+            if check is not None:
+                await check()
+            return await self._after(live, op(live.interpreter, live.instance), inline=inline)
         for _ in range(_CONFLICT_RETRIES):
             if check is not None:
                 await self._verified(live, check)
