@@ -130,7 +130,6 @@ class LocalExecutionEngine(HumanTaskOperations):
         self._memory = self.store if isinstance(self.store, MemoryStore) else None
         self._interpreters: dict[int, tuple[Interpreter, dict[str, StepPlan]]] = {}
         self._live: dict[UUID, Live] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.poll_interval = poll_interval
         self.idle_cache_size = idle_cache_size
         self._idle: OrderedDict[UUID, Live] = OrderedDict()
@@ -214,7 +213,7 @@ class LocalExecutionEngine(HumanTaskOperations):
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
-        tasks = list(self._tasks)
+        tasks: list[asyncio.Task[Any]] = []
         for live in self._live.values():
             for handle in live.timers.values():
                 handle.cancel()
