@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from service_probe import postgres_available
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -50,40 +49,9 @@ def skip_unless_service(reason: str | None) -> None:
     pytest.skip(reason)
 
 
-@functools.cache
 def scratch_postgres_unavailable(url: str) -> str | None:
     """Why PostgreSQL at ``url`` is unusable (``None`` when it answers); probed once per session."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-
-    outcome: list[BaseException | None] = []
-
-    async def probe() -> None:
-        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 5})
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        finally:
-            await engine.dispose()
-
-    def run() -> None:  # a private thread: works inside or outside a running event loop
-        try:
-            asyncio.run(probe())
-        except Exception as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=run, name="scratch-postgres-probe")
-    thread.start()
-    thread.join()
-    error = outcome[0] if outcome else RuntimeError("probe thread died")
-    if error is None:
-        return None
-    shown = make_url(url).render_as_string(hide_password=True)
-    return f"PostgreSQL at {shown} is unavailable: {type(error).__name__}: {error}"
+    return postgres_available(url)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,7 @@ concurrent CI jobs against the same database never see each other's tables.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +24,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from service_probe import postgres_available
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-PROBE_TIMEOUT_SECONDS = 5
 
 
 def postgres_url_from_env() -> str:
@@ -50,53 +48,6 @@ def skip_or_fail(reason: str) -> None:
     if services_required():
         pytest.fail(f"{reason} (WORKFLOWS_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
-
-
-def _probe_connect_args(url: str) -> dict[str, Any]:
-    driver = make_url(url).get_driver_name()
-    if driver == "asyncpg":
-        return {"timeout": PROBE_TIMEOUT_SECONDS}
-    if driver.startswith("psycopg"):
-        return {"connect_timeout": PROBE_TIMEOUT_SECONDS}
-    return {}
-
-
-@functools.cache
-def postgres_available(url: str) -> str | None:
-    """Check once per URL and session that PostgreSQL accepts connections.
-
-    Runs the async probe on a private thread, so it works whether or not the caller is inside a running
-    event loop.
-
-    Returns:
-        ``None`` when reachable, else a human-readable reason (URL shown without its password).
-    """
-    outcome: list[BaseException | None] = []
-
-    async def probe() -> None:
-        engine = create_async_engine(url, poolclass=NullPool, connect_args=_probe_connect_args(url))
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        finally:
-            await engine.dispose()
-
-    def run() -> None:
-        try:
-            asyncio.run(probe())
-        except Exception as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=run, name="postgres-probe")
-    thread.start()
-    thread.join()
-    error = outcome[0] if outcome else RuntimeError("probe thread died")
-    if error is None:
-        return None
-    shown = make_url(url).render_as_string(hide_password=True)
-    return f"PostgreSQL at {shown} is unavailable: {type(error).__name__}: {error}"
 
 
 def schema_connect_args(url: str, schema: str) -> dict[str, Any]:
