@@ -40,7 +40,7 @@ from litestar_workflows.db.models import (
     WorkflowInstanceModel,
 )
 from litestar_workflows.db.rows import instance_from_rows, task_from_row
-from litestar_workflows.db.writer import RowWriter
+from litestar_workflows.db.writer import row_writer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -117,7 +117,7 @@ class _Pending:
 
     __slots__ = ("created", "expected", "future", "instance", "instance_row", "runs", "tasks")
 
-    def __init__(self, store: SQLAlchemyStore, tr: Transition, now: datetime) -> None:
+    def __init__(self, store: SQLAlchemyStore, tr: Transition, now: datetime, expiry: datetime) -> None:
         instance = tr.instance
         writer = store.row_writer
         self.instance = instance
@@ -132,12 +132,16 @@ class _Pending:
         # takes them. A timer is leased only until it is due, so that if this process is gone by
         # then any engine fires it on time (firing twice is harmless: one commit wins).
         leases: dict[int, tuple[str, datetime]] = {}
+        owner = store.owner
         for run in tr.start:
-            leases[id(run)] = (store.owner, max(now, run.scheduled_for or now) + store.lease)
+            due = run.scheduled_for
+            leases[id(run)] = (owner, expiry if due is None or due <= now else due + store.lease)
         for run in tr.timers:
-            leases[id(run)] = (store.owner, run.scheduled_for or now)
+            leases[id(run)] = (owner, run.scheduled_for or now)
+        row = writer.run
+        instance_id = instance.id
         self.runs: dict[UUID, tuple[Any, ...]] = {
-            run.id: writer.run(run, instance.id, now, leases.get(id(run)))  # type: ignore[misc]
+            run.id: row(run, instance_id, now, leases.get(id(run)))  # type: ignore[misc]
             for run in tr.writes
         }
         self.tasks: dict[UUID, tuple[Any, ...]] = {task.id: writer.task(task, now) for task in tr.tasks}
@@ -174,11 +178,12 @@ class SQLAlchemyStore:
         self.definition_ids: dict[tuple[str, str], UUID] = {}
         self._dispose = dispose
         self._queue: list[_Pending] = []
+        self._now: tuple[datetime, datetime] | None = None
         self._writer: asyncio.Task[None] | None = None
         dialect = db_engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._postgres = dialect == "postgresql"
-        self.row_writer = RowWriter(dialect)
+        self.row_writer = row_writer(dialect)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SQLAlchemyStore:
@@ -205,17 +210,34 @@ class SQLAlchemyStore:
             ConcurrencyError: Another process changed the instance first (reload and retry).
             StoreError: The database failed.
         """
-        now = self.clock()
+        now, expiry = self._moment()
         items = []
         for tr in transitions:
             if tr.instance.runtime.stale:
                 raise ConcurrencyError(f"instance {tr.instance.id} changed elsewhere; reload it")
-            items.append(_Pending(self, tr, now))
+            items.append(_Pending(self, tr, now, expiry))
         self._queue.extend(items)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         for item in items:
             await item.future
+
+    def _moment(self) -> tuple[datetime, datetime]:
+        """The commit time, and the lease expiry from it, of what is submitted in this loop turn.
+
+        Transitions submitted in one turn of the event loop go to the database together, so they
+        share one clock reading: the rows then repeat the same moments, which the row writer
+        renders once.
+        """
+        moment = self._now
+        if moment is None:
+            now = self.clock()
+            moment = self._now = (now, now + self.lease)
+            asyncio.get_running_loop().call_soon(self._next_turn)
+        return moment
+
+    def _next_turn(self) -> None:
+        self._now = None
 
     async def _drain(self) -> None:
         while self._queue:

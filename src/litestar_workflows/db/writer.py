@@ -3,8 +3,9 @@
 SQLAlchemy's per-value type processing costs tens of microseconds per row, more than the
 database itself once commits are batched. Here each statement is written once per dialect and
 values are converted to what the driver wants with a few cheap functions: on SQLite UUIDs as
-16 bytes, datetimes as the text SQLAlchemy's ``DATETIME`` stores (UTC, no offset) and JSON as
-text; on PostgreSQL asyncpg takes UUIDs and aware datetimes as they are and JSONB as text.
+16 bytes, datetimes as the text SQLAlchemy's ``DATETIME`` stores (UTC, no offset), JSON as
+text and NULL as described at :data:`NEVER_EMPTY`; on PostgreSQL asyncpg takes UUIDs and aware
+datetimes as they are and JSONB as text.
 The formats must match what the models' column types write, since everything else reads
 through them (a test checks the round trip).
 """
@@ -15,6 +16,8 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -98,41 +101,109 @@ TASK_COLUMNS = (
 )
 
 
+# Columns that never hold an empty string (ids, timestamps, JSON, the lease owner). On SQLite
+# they are bound as ``NULLIF(?, '')`` and NULL is passed as ``''``: the sqlite3 module binds exact
+# ``str``, ``int``, ``float`` and ``bytearray`` values directly, but sends every other value
+# (``None``, ``bytes``, enum members) through its adapter protocol, which costs several times
+# more than the database's own work for the value.
+NEVER_EMPTY = frozenset({
+    "id", "definition_id", "instance_id", "step_execution_id", "context_data", "metadata",
+    "runtime_state", "input_data", "output_data", "result", "context_changes", "form_schema",
+    "started_at", "completed_at", "scheduled_for", "due_at", "reminder_at", "lease_expires_at",
+    "created_at", "updated_at", "lease_owner",
+})  # fmt: skip
+IMMUTABLE = frozenset(
+    {"id", "instance_id", "step_execution_id", "step_name", "step_type", "iteration", "created_at"}
+)
+"""Columns of executions and tasks that never change once the row exists."""
+_PLAIN_TEXT: dict[Any, str] = {
+    member: member.value
+    for enum in (WorkflowStatus, StepStatus, StepType, HumanTaskStatus)
+    for member in enum
+}
+_TIME_CACHE_SIZE = 1024
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _sqlite_uuid(value: UUID | None) -> bytes | None:
-    return None if value is None else value.bytes
+def _json_or_empty(value: Any) -> str:
+    return "" if value is None else orjson.dumps(value).decode()
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" cut before the offset: one C call, no new datetime.
-    return value.isoformat(" ", "microseconds")[:26]
+def _sqlite_uuid(value: UUID | None) -> bytearray | str:
+    return "" if value is None else bytearray(value.int.to_bytes(16))
+
+
+def _sqlite_text(value: Any) -> Any:
+    """An enum member as the plain ``str`` of its value; anything else unchanged."""
+    return _PLAIN_TEXT.get(value, value)
+
+
+class _SqliteTimes:
+    """Datetimes as the text SQLAlchemy's SQLite ``DATETIME`` stores: UTC, no offset, microseconds.
+
+    Formatting a datetime is among the dearest things the write path does, and a batch repeats
+    the same moments on many rows (its commit time, lease expiries), so recent texts are kept.
+    """
+
+    __slots__ = ("_last", "_last_text", "_texts")
+
+    def __init__(self) -> None:
+        self._texts: dict[datetime, str] = {}
+        self._last: datetime | None = None
+        self._last_text = ""
+
+    def text(self, value: datetime | None) -> str:
+        """The stored text of ``value``, ``""`` (NULL, see :data:`NEVER_EMPTY`) for ``None``."""
+        if value is None:
+            return ""
+        if value is self._last:  # the same moment on the next row: no hashing
+            return self._last_text
+        text = self._texts.get(value)
+        if text is None:
+            if len(self._texts) >= _TIME_CACHE_SIZE:
+                self._texts.clear()
+            utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+            # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" cut before the offset: one C call.
+            text = self._texts[value] = utc.isoformat(" ", "microseconds")[:26]
+        self._last, self._last_text = value, text
+        return text
 
 
 def _same(value: Any) -> Any:
     return value
 
 
+def _numbered_mark(i: int, _column: str) -> str:
+    return f"${i}"
+
+
+def _sqlite_mark(_i: int, column: str) -> str:
+    return "NULLIF(?, '')" if column in NEVER_EMPTY else "?"
+
+
 class RowWriter:
     """Turns the core's objects into driver parameters and writes them ("sqlite" or "postgresql").
 
-    Enum members are passed as they are: they are ``str`` subclasses with the stored values.
+    On PostgreSQL values go to asyncpg as they are. On SQLite they are made into the plain types
+    the sqlite3 module binds without adaptation (see :data:`NEVER_EMPTY`).
     """
 
     def __init__(self, dialect: str) -> None:
         postgres = dialect == "postgresql"
-        mark: Callable[[int], str] = (lambda i: f"${i}") if postgres else (lambda _: "?")
         self.uuid: Callable[[Any], Any] = _same if postgres else _sqlite_uuid
-        self.time: Callable[[Any], Any] = _same if postgres else _sqlite_time
+        self.time: Callable[[Any], Any] = _same if postgres else _SqliteTimes().text
+        self.json: Callable[[Any], Any] = _json if postgres else _json_or_empty
+        self.text: Callable[[Any], Any] = _same if postgres else _sqlite_text
+        self.no_owner: str | None = None if postgres else ""
+        mark = _numbered_mark if postgres else _sqlite_mark
         self.insert_instances = _insert("workflow_instances", INSTANCE_COLUMNS, mark)
-        assignments = ", ".join(f"{c} = {mark(i + 1)}" for i, c in enumerate(INSTANCE_CHANGING))
-        where = f"id = {mark(len(INSTANCE_CHANGING) + 1)} AND version = {mark(len(INSTANCE_CHANGING) + 2)}"
+        assignments = ", ".join(f"{c} = {mark(i + 1, c)}" for i, c in enumerate(INSTANCE_CHANGING))
+        n = len(INSTANCE_CHANGING)
+        # The key and version are never NULL: plain parameters, so the primary key index is used.
+        where = f"id = {mark(n + 1, '')} AND version = {mark(n + 2, '')}"
         self.update_instances = f"UPDATE workflow_instances SET {assignments} WHERE {where}"
         self.upsert_runs = _upsert("workflow_step_executions", RUN_COLUMNS, mark)
         self.upsert_tasks = _upsert("workflow_human_tasks", TASK_COLUMNS, mark)
@@ -141,11 +212,11 @@ class RowWriter:
         self, i: WorkflowInstanceData, now: datetime, definition_id: UUID | None
     ) -> tuple[Any, ...]:
         """Parameters of :attr:`insert_instances` (order of ``INSTANCE_COLUMNS``)."""
-        u, t, c = self.uuid, self.time, i.context
+        u, t, j, c = self.uuid, self.time, self.json, i.context
         return (
-            u(i.id), u(definition_id), i.workflow_name, i.workflow_version, i.status, i.current_step,
-            _json(c.data), _json(c.metadata), i.error, t(i.started_at), t(i.completed_at), i.tenant_id,
-            i.created_by, i.version, _json(i.runtime.to_json()), t(i.started_at), t(now),
+            u(i.id), u(definition_id), i.workflow_name, i.workflow_version, self.text(i.status),
+            i.current_step, j(c.data), j(c.metadata), i.error, t(i.started_at), t(i.completed_at),
+            i.tenant_id, i.created_by, i.version, j(i.runtime.to_json()), t(i.started_at), t(now),
         )  # fmt: skip
 
     def instance_update(self, i: WorkflowInstanceData, now: datetime) -> tuple[Any, ...]:
@@ -153,24 +224,24 @@ class RowWriter:
 
         The caller appends that version: it depends on the other transitions in the batch.
         """
-        t = self.time
+        t, j = self.time, self.json
         return (
-            i.status, i.current_step, _json(i.context.data), i.error, t(i.completed_at), i.version,
-            _json(i.runtime.to_json()), t(now), self.uuid(i.id),
+            self.text(i.status), i.current_step, j(i.context.data), i.error, t(i.completed_at), i.version,
+            j(i.runtime.to_json()), t(now), self.uuid(i.id),
         )  # fmt: skip
 
     def run(
         self, r: StepExecution, instance_id: UUID, now: datetime, lease: tuple[str, datetime] | None
     ) -> tuple[Any, ...]:
         """Parameters of :attr:`upsert_runs` (order of ``RUN_COLUMNS``)."""
-        u, t = self.uuid, self.time
-        owner, expiry = lease if lease else (None, None)
+        u, t, j, text = self.uuid, self.time, self.json, self.text
+        owner, expiry = lease if lease else (self.no_owner, None)
         stamp = t(now)
         return (
-            u(r.id), u(instance_id), r.step_name, r.step_type, r.status, _json(r.input_data),
-            _json(r.output_data), r.error, t(r.started_at), t(r.completed_at), r.assigned_to, r.completed_by,
-            r.attempt, r.iteration, _json(r.result), _json(r.context_changes), t(r.scheduled_for), owner,
-            t(expiry), stamp, stamp,
+            u(r.id), u(instance_id), r.step_name, text(r.step_type), text(r.status), j(r.input_data),
+            j(r.output_data), r.error, t(r.started_at), t(r.completed_at), r.assigned_to, r.completed_by,
+            r.attempt, r.iteration, j(r.result), j(r.context_changes), t(r.scheduled_for),
+            owner, t(expiry), stamp, stamp,
         )  # fmt: skip
 
     def task(self, k: HumanTask, now: datetime) -> tuple[Any, ...]:
@@ -178,8 +249,8 @@ class RowWriter:
         u, t = self.uuid, self.time
         return (
             u(k.id), u(k.instance_id), u(k.step_execution_id), k.step_name, k.title, k.description,
-            _json(k.form_schema), k.assignee_id, k.assignee_group, t(k.due_at), t(k.reminder_at), k.status,
-            t(k.completed_at), k.completed_by, t(k.created_at), t(now),
+            self.json(k.form_schema), k.assignee_id, k.assignee_group, t(k.due_at), t(k.reminder_at),
+            self.text(k.status), t(k.completed_at), k.completed_by, t(k.created_at), t(now),
         )  # fmt: skip
 
     async def write(
@@ -209,15 +280,72 @@ class RowWriter:
         return True
 
 
-def _insert(table: str, columns: Sequence[str], mark: Callable[[int], str]) -> str:
-    values = ", ".join(mark(i + 1) for i in range(len(columns)))
+class SqliteRowWriter(RowWriter):
+    """:class:`RowWriter` for SQLite, with the per-step row built without a call per value.
+
+    Most values of an execution row are NULL (a scheduled execution has no times, result or
+    error yet), and a function call costs more than the test it makes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("sqlite")
+
+    def run(
+        self, r: StepExecution, instance_id: UUID, now: datetime, lease: tuple[str, datetime] | None
+    ) -> tuple[Any, ...]:
+        """Parameters of :attr:`upsert_runs` (order of ``RUN_COLUMNS``)."""
+        t, dumps, plain = self.time, orjson.dumps, _PLAIN_TEXT
+        stamp = t(now)
+        started, completed, scheduled = r.started_at, r.completed_at, r.scheduled_for
+        result, changes, given, made = r.result, r.context_changes, r.input_data, r.output_data
+        return (
+            bytearray(r.id.int.to_bytes(16)),  # type: ignore[union-attr]
+            bytearray(instance_id.int.to_bytes(16)),
+            r.step_name,
+            plain.get(r.step_type, r.step_type),
+            plain.get(r.status, r.status),
+            "" if given is None else dumps(given).decode(),
+            "" if made is None else dumps(made).decode(),
+            r.error,
+            "" if started is None else t(started),
+            "" if completed is None else t(completed),
+            r.assigned_to,
+            r.completed_by,
+            r.attempt,
+            r.iteration,
+            "" if result is None else dumps(result).decode(),
+            "" if changes is None else dumps(changes).decode(),
+            "" if scheduled is None else t(scheduled),
+            "" if lease is None else lease[0],
+            "" if lease is None else t(lease[1]),
+            stamp,
+            stamp,
+        )
+
+
+def row_writer(dialect: str) -> RowWriter:
+    """The row writer for ``dialect`` ("sqlite" or "postgresql")."""
+    return SqliteRowWriter() if dialect == "sqlite" else RowWriter(dialect)
+
+
+def _insert(table: str, columns: Sequence[str], mark: Callable[[int, str], str]) -> str:
+    values = ", ".join(mark(i + 1, column) for i, column in enumerate(columns))
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
 
 
-def _upsert(table: str, columns: Sequence[str], mark: Callable[[int], str]) -> str:
-    keep = {"id", "created_at"}
-    changes = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keep)
+def _upsert(table: str, columns: Sequence[str], mark: Callable[[int, str], str]) -> str:
+    # A column named in SET has its indexes rewritten even when its value is unchanged, so the
+    # ones fixed at creation are left out.
+    changes = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in IMMUTABLE)
     return f"{_insert(table, columns, mark)} ON CONFLICT (id) DO UPDATE SET {changes}"
 
 
-__all__ = ("INSTANCE_COLUMNS", "RUN_COLUMNS", "TASK_COLUMNS", "RowWriter")
+__all__ = (
+    "INSTANCE_COLUMNS",
+    "NEVER_EMPTY",
+    "RUN_COLUMNS",
+    "TASK_COLUMNS",
+    "RowWriter",
+    "SqliteRowWriter",
+    "row_writer",
+)

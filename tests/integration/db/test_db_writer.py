@@ -17,7 +17,7 @@ from litestar_workflows.core.ids import new_uuid7
 from litestar_workflows.core.types import StepStatus, StepType
 from litestar_workflows.db import upgrade_database_async
 from litestar_workflows.db.models import StepExecutionModel, WorkflowInstanceModel
-from litestar_workflows.db.writer import RowWriter
+from litestar_workflows.db.writer import row_writer
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 0, tzinfo=UTC)
 ELSEWHERE = datetime(2026, 3, 4, 7, 6, 7, 123456, tzinfo=timezone(timedelta(hours=2)))
@@ -25,7 +25,7 @@ ELSEWHERE = datetime(2026, 3, 4, 7, 6, 7, 123456, tzinfo=timezone(timedelta(hour
 
 async def test_fast_rows_read_back_like_orm_rows(async_engine: AsyncEngine) -> None:
     await upgrade_database_async(async_engine)
-    writer = RowWriter(async_engine.dialect.name)
+    writer = row_writer(async_engine.dialect.name)
     instance_id, run_id = new_uuid7(), new_uuid7()
     orm_instance = WorkflowInstanceModel(
         id=new_uuid7(),
@@ -94,7 +94,7 @@ async def test_fast_rows_read_back_like_orm_rows(async_engine: AsyncEngine) -> N
 
 async def test_fast_timestamps_are_the_text_sqlalchemy_stores(sqlite_engine: AsyncEngine) -> None:
     await upgrade_database_async(sqlite_engine)
-    writer = RowWriter("sqlite")
+    writer = row_writer("sqlite")
     async with sqlite_engine.begin() as conn:
         await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME)"))
         await conn.execute(
@@ -116,3 +116,50 @@ async def test_fast_timestamps_are_the_text_sqlalchemy_stores(sqlite_engine: Asy
     assert stored[0] == writer.time(ELSEWHERE)
     assert stored[1] == writer.time(WHEN)
     assert stored[2] == writer.uuid(run_id)
+
+
+async def test_fast_rows_keep_nulls_and_empty_strings_apart(async_engine: AsyncEngine) -> None:
+    """NULL reaches the database as NULL, and an empty string of a free-text column stays one."""
+    await upgrade_database_async(async_engine)
+    writer = row_writer(async_engine.dialect.name)
+    instance_id, run_id = new_uuid7(), new_uuid7()
+    async with async_engine.begin() as conn:
+        await conn.execute(
+            WorkflowInstanceModel.__table__.insert(),
+            {
+                "id": instance_id,
+                "workflow_name": "w",
+                "workflow_version": "1",
+                "status": "running",
+                "context_data": {},
+                "metadata": {},
+                "started_at": WHEN,
+                "version": 1,
+                "runtime_state": {},
+                "created_at": WHEN,
+                "updated_at": WHEN,
+            },
+        )
+        scheduled = StepExecution("s", StepStatus.SCHEDULED, id=run_id, error="", assigned_to="")
+        await conn.exec_driver_sql(writer.upsert_runs, [writer.run(scheduled, instance_id, WHEN, None)])
+    async with async_engine.connect() as conn:
+        table = StepExecutionModel.__table__
+        row = (await conn.execute(select(table).where(table.c.id == run_id))).mappings().one()
+        nulls = (
+            await conn.execute(
+                select(table.c.id).where(
+                    table.c.result.is_(None),
+                    table.c.started_at.is_(None),
+                    table.c.scheduled_for.is_(None),
+                    table.c.lease_owner.is_(None),
+                    table.c.lease_expires_at.is_(None),
+                    table.c.context_changes.is_(None),
+                )
+            )
+        ).all()
+    assert row["status"] == "scheduled"
+    assert row["error"] == ""
+    assert row["assigned_to"] == ""
+    assert row["completed_by"] is None
+    assert row["created_at"] == WHEN
+    assert [r.id for r in nulls] == [run_id]
