@@ -16,49 +16,53 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class WatchedData(dict[str, Any]):
-    """A dict that notes whether it was written to (``written``).
+    """A dict that keeps its contents as they were before the first write (``original``).
 
     Handed to steps as their copy of flat context data (scalars only, so nothing can change
-    without going through these methods): a step that wrote nothing needs no comparison.
+    without going through these methods): a step that wrote nothing needs no comparison, and
+    one that did is compared with ``original``. Nothing is copied up front, and the class has
+    no ``__init__`` of its own, so making one costs what making a dict costs.
     """
 
-    __slots__ = ("written",)
+    original: dict[str, Any] | None = None
+    """The contents before the first write; ``None`` while nothing was written."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.written = False
+    def _before_write(self) -> None:
+        if self.original is None:
+            self.original = dict(self)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.written = True
+        if self.original is None:
+            self.original = dict(self)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self.written = True
+        self._before_write()
         super().__delitem__(key)
 
     def __ior__(self, other: Any) -> WatchedData:  # type: ignore[override,misc]
-        self.written = True
+        self._before_write()
         super().__ior__(other)
         return self
 
     def pop(self, *args: Any) -> Any:  # noqa: D102
-        self.written = True
+        self._before_write()
         return super().pop(*args)
 
     def popitem(self) -> tuple[str, Any]:  # noqa: D102
-        self.written = True
+        self._before_write()
         return super().popitem()
 
     def clear(self) -> None:  # noqa: D102
-        self.written = True
+        self._before_write()
         super().clear()
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # noqa: D102
-        self.written = True
+        self._before_write()
         super().update(*args, **kwargs)
 
     def setdefault(self, key: str, default: Any = None) -> Any:  # noqa: D102
-        self.written = True
+        self._before_write()
         return super().setdefault(key, default)
 
 

@@ -85,14 +85,17 @@ class StepRunner:
         """Run the step of ``plan`` for execution ``run`` of ``instance`` and report what happened."""
         step = plan.step
         shared = instance.context
-        base = shared.data.copy()
+        data = copy_data(shared.data)
+        # What the step was given, to tell its changes from; a WatchedData keeps it on first write.
+        watched = data if type(data) is WatchedData else None
+        base = shared.data.copy() if watched is None else None
         run_id = run.id
         # Positional arguments (the hottest call of the engine): workflow_id, instance_id, data,
         # metadata, current_step, step_history, started_at, user_id, tenant_id, execution_id, attempt.
         context = WorkflowContext(
             shared.workflow_id,
             shared.instance_id,
-            copy_data(base),
+            data,
             shared.metadata,
             run.step_name,
             shared.step_history,
@@ -119,12 +122,14 @@ class StepRunner:
                 return (WAITING, run_id, None, None)
             if plan.has_on_success:
                 await step.on_success(context, result)
-            data = context.data
-            changes = (
-                None
-                if type(data) is WatchedData and not data.written
-                else _changes(base, data, run.step_name)
-            )
+            current = context.data
+            if watched is None:
+                changes = _changes(base, current, run.step_name)  # type: ignore[arg-type]
+            elif watched.original is None and current is watched:
+                changes = None  # nothing written, nothing replaced
+            else:
+                given = watched if watched.original is None else watched.original
+                changes = _changes(given, current, run.step_name)
             if result is not None:
                 result = normalize(result, f"the result of step {run.step_name!r}")
         except Exception as error:

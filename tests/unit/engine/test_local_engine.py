@@ -168,6 +168,52 @@ async def test_change_sets_record_set_deleted_and_retyped_keys(engine: LocalExec
     assert changes == {"set": {"flag": True, "nested": {"inner": [1, 2]}}, "deleted": ["gone"]}
 
 
+def _flat_replace(ctx: WorkflowContext) -> None:
+    ctx.data = {"a": 1, "b": 3, "c": 4}
+
+
+def _flat_write_then_replace(ctx: WorkflowContext) -> None:
+    ctx.data.pop("a")
+    ctx.data = {"a": 1, "c": 4}
+
+
+def _flat_write_back(ctx: WorkflowContext) -> None:
+    ctx.set("b", 9)
+    ctx.data.update(b=2)
+
+
+def _flat_every_method(ctx: WorkflowContext) -> None:
+    ctx.data |= {"c": 1}
+    ctx.data.setdefault("d", 2)
+    ctx.data.popitem()
+    del ctx.data["a"]
+
+
+@pytest.mark.parametrize(
+    ("change", "data", "recorded"),
+    [
+        (_flat_replace, {"a": 1, "b": 3, "c": 4}, {"set": {"b": 3, "c": 4}, "deleted": []}),
+        (_flat_write_then_replace, {"a": 1, "c": 4}, {"set": {"c": 4}, "deleted": ["b"]}),
+        (_flat_write_back, {"a": 1, "b": 2}, None),
+        (_flat_every_method, {"b": 2, "c": 1}, {"set": {"c": 1}, "deleted": ["a"]}),
+    ],
+    ids=["replaced", "written-then-replaced", "written-back", "every-method"],
+)
+async def test_change_sets_of_flat_data_compare_with_what_the_step_was_given(
+    engine: LocalExecutionEngine,
+    change: Callable[[WorkflowContext], None],
+    data: dict[str, Any],
+    recorded: dict[str, Any] | None,
+) -> None:
+    """Flat data is watched rather than copied twice; every way of changing it is still seen."""
+    definition = defn(f"flat-{change.__name__}", [Fn("a", change)])
+    instance = await engine.start_workflow(definition, {"a": 1, "b": 2})
+    await finish(engine, instance)
+    assert instance.status is WorkflowStatus.COMPLETED
+    assert instance.data == data
+    assert instance.executions_of("a")[0].context_changes == recorded
+
+
 @pytest.mark.parametrize("last", ["first", "second"])
 async def test_parallel_branches_writing_one_key_later_completion_wins(
     registry: WorkflowRegistry, last: str
