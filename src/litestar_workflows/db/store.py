@@ -140,11 +140,12 @@ class _Pending:
             leases[id(run)] = (owner, run.scheduled_for or now)
         row = writer.run
         instance_id = instance.id
-        self.runs: dict[UUID, tuple[Any, ...]] = {
-            run.id: row(run, instance_id, now, leases.get(id(run)))  # type: ignore[misc]
+        # Keyed by the ids' integers: UUID.__hash__ is Python code, int's is not.
+        self.runs: dict[int, tuple[Any, ...]] = {
+            run.id.int: row(run, instance_id, now, leases.get(id(run)))  # type: ignore[union-attr]
             for run in tr.writes
         }
-        self.tasks: dict[UUID, tuple[Any, ...]] = {task.id: writer.task(task, now) for task in tr.tasks}
+        self.tasks: dict[int, tuple[Any, ...]] = {task.id.int: writer.task(task, now) for task in tr.tasks}
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
@@ -283,15 +284,15 @@ class SQLAlchemyStore:
         computed one after another on the same copy. Two copies of one instance (two concurrent
         operations that each loaded it) fork the chain: the first wins, the other must reload.
         """
-        chains: dict[UUID, tuple[WorkflowInstanceData, int]] = {}
+        chains: dict[int, tuple[WorkflowInstanceData, int]] = {}
         kept = []
         for item in batch:
-            key = item.instance.id
+            key = item.instance.id.int
             chain = chains.get(key)
             if chain is not None and (chain[0] is not item.instance or chain[1] != item.expected):
                 item.instance.runtime.stale = True
                 item.future.set_exception(
-                    ConcurrencyError(f"instance {key} was changed concurrently; reload it")
+                    ConcurrencyError(f"instance {item.instance.id} was changed concurrently; reload it")
                 )
                 continue
             chains[key] = (item.instance, item.expected + 1)
@@ -299,13 +300,13 @@ class SQLAlchemyStore:
         return kept
 
     async def _write_rows(self, conn: AsyncConnection, batch: list[_Pending]) -> bool:
-        inserted: dict[UUID, tuple[Any, ...]] = {}
-        updated: dict[UUID, tuple[Any, ...]] = {}
-        expected: dict[UUID, int] = {}
-        runs: dict[UUID, tuple[Any, ...]] = {}
-        human: dict[UUID, tuple[Any, ...]] = {}
+        inserted: dict[int, tuple[Any, ...]] = {}
+        updated: dict[int, tuple[Any, ...]] = {}
+        expected: dict[int, int] = {}
+        runs: dict[int, tuple[Any, ...]] = {}
+        human: dict[int, tuple[Any, ...]] = {}
         for item in batch:  # later rows of the same object replace earlier ones
-            key = item.instance.id
+            key = item.instance.id.int
             if item.created:
                 inserted[key] = item.instance_row
                 expected[key] = item.expected + 1  # the version the inserted row carries
