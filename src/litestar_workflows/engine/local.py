@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -62,6 +63,19 @@ Operation = Callable[[Interpreter, "WorkflowInstanceData"], "Transition"]
 """An event applied to an instance: called again on a fresh copy after a lost write race."""
 _CONFLICT_RETRIES = 20
 _CLAIM_BATCH = 500
+
+
+if sys.version_info >= (3, 12):
+
+    def _start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start ``coro`` as a task, running it eagerly up to its first suspension."""
+        return asyncio.Task(coro, loop=asyncio.get_running_loop(), eager_start=True)  # type: ignore[call-arg,unused-ignore]
+
+else:  # no eager tasks before 3.12
+
+    def _start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start ``coro`` as a task (it first runs on the next turn of the event loop)."""
+        return asyncio.create_task(coro)
 
 
 def _adapt_store(persistence: Any) -> WorkflowStore:
@@ -419,7 +433,7 @@ class LocalExecutionEngine(HumanTaskOperations):
             elif inline and follow is None:
                 follow = run
             else:
-                self._spawn(live, run)
+                self._spawn(live, run, eager=inline)
         if live.waiters:
             self._notify(live)
         if follow is None and not tr.start:
@@ -494,12 +508,25 @@ class LocalExecutionEngine(HumanTaskOperations):
             running.pop(key, None)
             self._release_if_idle(live)
 
-    def _spawn(self, live: Live, run: StepExecution) -> None:
+    def _spawn(self, live: Live, run: StepExecution, *, eager: bool = False) -> None:
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
         # live.running keeps the task referenced (asyncio itself holds only weak references)
         # until the execution finishes; no done-callback bookkeeping on this hot path.
-        live.running[key] = asyncio.create_task(self._drive(live, run))
+        #
+        # ``eager``: the sibling branches of a step that a driver runs inline. Where asyncio can
+        # start tasks eagerly, a branch that never suspends then runs to its end right here,
+        # without a trip through the event loop, and its task is already done. Not for work an
+        # API call starts (start_workflow returns before the first step runs), nor with an event
+        # bus (the branch's events would go out before those of the transition that started it).
+        drive = self._drive(live, run)
+        if eager and self.event_bus is None:
+            task = _start_task(drive)
+            if task.done():
+                return
+        else:
+            task = asyncio.create_task(drive)
+        live.running[key] = task
 
     def _arm(self, live: Live, run: StepExecution, action: Callable[[Live, StepExecution], Any]) -> None:
         delay = 0.0 if run.scheduled_for is None else (run.scheduled_for - self.clock()).total_seconds()
