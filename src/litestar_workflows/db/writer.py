@@ -290,6 +290,21 @@ class SqliteRowWriter(RowWriter):
     def __init__(self) -> None:
         super().__init__("sqlite")
 
+    def instance_update(self, i: WorkflowInstanceData, now: datetime) -> tuple[Any, ...]:
+        """Parameters of :attr:`update_instances`, but for the version the row must still have."""
+        completed, status = i.completed_at, i.status
+        return (
+            _PLAIN_TEXT.get(status, status),
+            i.current_step,
+            orjson.dumps(i.context.data).decode(),
+            i.error,
+            "" if completed is None else self.time(completed),
+            i.version,
+            orjson.dumps(i.runtime.to_json()).decode(),
+            self.time(now),
+            bytearray(i.id.int.to_bytes(16)),
+        )
+
     def run(
         self, r: StepExecution, instance_id: UUID, now: datetime, lease: tuple[str, datetime] | None
     ) -> tuple[Any, ...]:
