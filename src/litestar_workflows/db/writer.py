@@ -197,7 +197,6 @@ class RowWriter:
         self.time: Callable[[Any], Any] = _same if postgres else _SqliteTimes().text
         self.json: Callable[[Any], Any] = _json if postgres else _json_or_empty
         self.text: Callable[[Any], Any] = _same if postgres else _sqlite_text
-        self.no_owner: str | None = None if postgres else ""
         mark = _numbered_mark if postgres else _sqlite_mark
         self.insert_instances = _insert("workflow_instances", INSTANCE_COLUMNS, mark)
         assignments = ", ".join(f"{c} = {mark(i + 1, c)}" for i, c in enumerate(INSTANCE_CHANGING))
@@ -235,7 +234,7 @@ class RowWriter:
     ) -> tuple[Any, ...]:
         """Parameters of :attr:`upsert_runs` (order of ``RUN_COLUMNS``)."""
         u, t, j, text = self.uuid, self.time, self.json, self.text
-        owner, expiry = lease if lease else (self.no_owner, None)
+        owner, expiry = lease if lease else (None, None)
         stamp = t(now)
         return (
             u(r.id), u(instance_id), r.step_name, text(r.step_type), text(r.status), j(r.input_data),

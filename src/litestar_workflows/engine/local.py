@@ -520,13 +520,9 @@ class LocalExecutionEngine(HumanTaskOperations):
         # API call starts (start_workflow returns before the first step runs), nor with an event
         # bus (the branch's events would go out before those of the transition that started it).
         drive = self._drive(live, run)
-        if eager and self.event_bus is None:
-            task = _start_task(drive)
-            if task.done():
-                return
-        else:
-            task = asyncio.create_task(drive)
-        live.running[key] = task
+        task = _start_task(drive) if eager and self.event_bus is None else asyncio.create_task(drive)
+        if not task.done():
+            live.running[key] = task
 
     def _arm(self, live: Live, run: StepExecution, action: Callable[[Live, StepExecution], Any]) -> None:
         delay = 0.0 if run.scheduled_for is None else (run.scheduled_for - self.clock()).total_seconds()
