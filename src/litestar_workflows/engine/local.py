@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -32,6 +31,7 @@ from litestar_workflows.core.events import StepStarted, deliver
 from litestar_workflows.core.ids import new_uuid7
 from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import definition_of
+from litestar_workflows.engine.eager import start_eager
 from litestar_workflows.engine.live import Live, as_uuid
 from litestar_workflows.engine.tasks import HumanTaskOperations
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
@@ -63,19 +63,6 @@ Operation = Callable[[Interpreter, "WorkflowInstanceData"], "Transition"]
 """An event applied to an instance: called again on a fresh copy after a lost write race."""
 _CONFLICT_RETRIES = 20
 _CLAIM_BATCH = 500
-
-
-if sys.version_info >= (3, 12):
-
-    def _start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Start ``coro`` as a task, running it eagerly up to its first suspension."""
-        return asyncio.Task(coro, loop=asyncio.get_running_loop(), eager_start=True)  # type: ignore[call-arg,unused-ignore]
-
-else:  # no eager tasks before 3.12
-
-    def _start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Start ``coro`` as a task (it first runs on the next turn of the event loop)."""
-        return asyncio.create_task(coro)
 
 
 def _adapt_store(persistence: Any) -> WorkflowStore:
@@ -514,13 +501,14 @@ class LocalExecutionEngine(HumanTaskOperations):
         # live.running keeps the task referenced (asyncio itself holds only weak references)
         # until the execution finishes; no done-callback bookkeeping on this hot path.
         #
-        # ``eager``: the sibling branches of a step that a driver runs inline. Where asyncio can
-        # start tasks eagerly, a branch that never suspends then runs to its end right here,
-        # without a trip through the event loop, and its task is already done. Not for work an
-        # API call starts (start_workflow returns before the first step runs), nor with an event
-        # bus (the branch's events would go out before those of the transition that started it).
+        # ``eager``: the sibling branches of a step that a driver runs inline. A branch that never
+        # suspends then runs to its end right here, without a trip through the event loop, and
+        # its task is already done (see engine/eager.py for why that matters at scale). Not for
+        # work an API call starts (start_workflow returns before the first step runs), nor with
+        # an event bus (the branch's events would go out before those of the transition that
+        # started it).
         drive = self._drive(live, run)
-        task = _start_task(drive) if eager and self.event_bus is None else asyncio.create_task(drive)
+        task = start_eager(drive) if eager and self.event_bus is None else asyncio.create_task(drive)
         if not task.done():
             live.running[key] = task
 

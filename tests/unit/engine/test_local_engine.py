@@ -558,6 +558,43 @@ async def test_parallel_gateway_forks_and_the_join_waits_for_all(engine: LocalEx
     assert len(instance.executions_of("join")) == 1
 
 
+async def test_each_parallel_branch_runs_in_its_own_task(engine: LocalExecutionEngine) -> None:
+    """Branches start at once (eagerly), yet each is its own task: a timeout in one cuts only it."""
+    tasks: dict[str, object] = {}
+    slow_started, release_slow = asyncio.Event(), asyncio.Event()
+
+    def branch(name: str, *, timeout: bool = False) -> Fn:
+        async def work(ctx: WorkflowContext) -> None:
+            tasks[name] = asyncio.current_task()
+            if timeout:
+                try:
+                    async with asyncio.timeout(0):
+                        await asyncio.Event().wait()
+                except TimeoutError:
+                    ctx.set(name, "timed out")
+                    return
+            else:
+                slow_started.set()
+                await release_slow.wait()
+            ctx.set(name, "finished")
+
+        return Fn(name, work)
+
+    definition = defn(
+        "own-tasks",
+        [Fn("fork"), branch("quick", timeout=True), branch("slow"), Fn("join")],
+        [Edge("fork", "quick"), Edge("fork", "slow"), Edge("quick", "join"), Edge("slow", "join")],
+    )
+    instance = await engine.start_workflow(definition)
+    await asyncio.wait_for(slow_started.wait(), 5)
+    release_slow.set()
+    await finish(engine, instance)
+    assert instance.status is WorkflowStatus.COMPLETED
+    assert instance.data == {"quick": "timed out", "slow": "finished"}
+    assert tasks["quick"] is not tasks["slow"]
+    assert asyncio.current_task() not in (tasks["quick"], tasks["slow"])
+
+
 async def test_parallel_gateway_with_branch_subset(engine: LocalExecutionEngine) -> None:
     definition = defn(
         "subset",
