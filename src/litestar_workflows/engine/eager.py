@@ -14,9 +14,9 @@ hand: the task is created as usual, and the first step asyncio has just queued f
 off the loop's ready queue and run right here, with the task made the current one (so
 ``asyncio.current_task()``, ``asyncio.timeout()`` and task groups inside the branch see their own
 task, exactly as under 3.12). This touches asyncio internals, so it is done only where they are
-what is expected: asyncio's own event loops, whose ready queue ends with that very step, and
-from inside a running task. Anywhere else (uvloop, a custom task factory) the task just starts
-on the next loop turn, which is correct, only slower.
+what is expected: asyncio's own event loops, whose ready queue ends with that very step.
+Anywhere else (uvloop, say) the task just starts on the next loop turn, which is correct, only
+slower.
 """
 
 from __future__ import annotations
@@ -56,12 +56,13 @@ else:  # pragma: no cover - exercised by the 3.11 test run, not the 3.12 one
         first_step = ready[-1]
         if getattr(getattr(first_step, "_callback", None), "__self__", None) is not task:
             return
-        caller = asyncio.current_task(loop)
-        if caller is None:
-            return
         ready.pop()
+        caller = asyncio.current_task(loop)
+        if caller is None:  # called back by the loop, outside any task
+            first_step._run()  # runs the step in the task's own context, as the loop would
+            return
         _leave_task(loop, caller)
         try:
-            first_step._run()  # runs the step in the task's own context, as the loop would
+            first_step._run()
         finally:
             _enter_task(loop, caller)

@@ -63,6 +63,8 @@ Operation = Callable[[Interpreter, "WorkflowInstanceData"], "Transition"]
 """An event applied to an instance: called again on a fresh copy after a lost write race."""
 _CONFLICT_RETRIES = 20
 _CLAIM_BATCH = 500
+_NOT_STARTED = object()
+"""Stands in ``Live.running`` for a task being started (see ``_spawn``)."""
 
 
 def _adapt_store(persistence: Any) -> WorkflowStore:
@@ -420,7 +422,7 @@ class LocalExecutionEngine(HumanTaskOperations):
             elif inline and follow is None:
                 follow = run
             else:
-                self._spawn(live, run, eager=inline)
+                self._spawn(live, run, eager=inline and self.event_bus is None)
         if live.waiters:
             self._notify(live)
         if follow is None and not tr.start:
@@ -496,21 +498,27 @@ class LocalExecutionEngine(HumanTaskOperations):
             self._release_if_idle(live)
 
     def _spawn(self, live: Live, run: StepExecution, *, eager: bool = False) -> None:
+        """Start ``run`` in a task of its own.
+
+        ``eager``: the sibling branches of a step that a driver runs inline. The task then runs
+        right here up to its first suspension, and a branch that never suspends is already done
+        when this returns (engine/eager.py says why that matters with thousands of instances).
+        Not for work an API call starts (``start_workflow`` returns before the first step runs),
+        nor with an event bus (the branch's events would go out before those of the transition
+        that started it).
+        """
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
-        # live.running keeps the task referenced (asyncio itself holds only weak references)
-        # until the execution finishes; no done-callback bookkeeping on this hot path.
-        #
-        # ``eager``: the sibling branches of a step that a driver runs inline. A branch that never
-        # suspends then runs to its end right here, without a trip through the event loop, and
-        # its task is already done (see engine/eager.py for why that matters at scale). Not for
-        # work an API call starts (start_workflow returns before the first step runs), nor with
-        # an event bus (the branch's events would go out before those of the transition that
-        # started it).
-        drive = self._drive(live, run)
-        task = start_eager(drive) if eager and self.event_bus is None else asyncio.create_task(drive)
-        if not task.done():
-            live.running[key] = task
+        running = live.running  # keeps the task referenced: asyncio holds only weak references
+        if not eager:
+            running[key] = asyncio.create_task(self._drive(live, run))
+            return
+        # A driver registers itself in ``running`` once it runs, and by then it may have moved on
+        # to later steps; register the task here only if it has not started yet.
+        running[key] = _NOT_STARTED  # type: ignore[assignment]
+        task = start_eager(self._drive(live, run))
+        if running.get(key) is _NOT_STARTED:
+            running[key] = task
 
     def _arm(self, live: Live, run: StepExecution, action: Callable[[Live, StepExecution], Any]) -> None:
         delay = 0.0 if run.scheduled_for is None else (run.scheduled_for - self.clock()).total_seconds()

@@ -94,17 +94,27 @@ async def test_runs_in_a_copy_of_the_callers_context() -> None:
     assert marker.get() == "caller"
 
 
-def test_from_a_loop_callback_the_task_still_runs() -> None:
-    """Outside any task there is no caller to stand in for; the task runs, eagerly or next turn."""
+def test_started_from_a_loop_callback() -> None:
+    """Outside any task (a timer firing, say) the task runs at once as well."""
+    seen: list[object] = []
 
     async def branch() -> str:
+        seen.append(asyncio.current_task())
         return "ran"
+
+    def callback(started: asyncio.Future[tuple[asyncio.Task[str], bool, object]]) -> None:
+        task = start_eager(branch())
+        started.set_result((task, task.done(), asyncio.current_task()))
 
     async def main() -> str:
         loop = asyncio.get_running_loop()
-        started: asyncio.Future[asyncio.Task[str]] = loop.create_future()
-        loop.call_soon(lambda: started.set_result(start_eager(branch())))
-        return await (await started)
+        started: asyncio.Future[tuple[asyncio.Task[str], bool, object]] = loop.create_future()
+        loop.call_soon(callback, started)
+        task, done_at_once, current_after = await started
+        assert done_at_once
+        assert current_after is None
+        assert seen == [task]
+        return await task
 
     assert asyncio.run(main()) == "ran"
 

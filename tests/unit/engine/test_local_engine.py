@@ -558,6 +558,27 @@ async def test_parallel_gateway_forks_and_the_join_waits_for_all(engine: LocalEx
     assert len(instance.executions_of("join")) == 1
 
 
+async def test_a_branch_that_suspends_after_a_quick_step_leaves_nothing_behind(
+    engine: LocalExecutionEngine,
+) -> None:
+    """A branch starts eagerly, finishes one step at once and suspends in the next; once the
+    instance is done the engine holds nothing of it (no stale record of the first step)."""
+
+    async def slow(ctx: WorkflowContext) -> None:
+        await asyncio.sleep(0)  # always suspends once
+
+    definition = defn(
+        "quick-then-slow",
+        [Fn("fork"), Fn("inline"), Fn("quick"), Fn("slow", slow), Fn("join")],
+        [Edge("fork", "inline"), Edge("fork", "quick"), Edge("quick", "slow")]
+        + [Edge("inline", "join"), Edge("slow", "join")],
+    )
+    instance = await engine.start_workflow(definition)
+    await finish(engine, instance)
+    assert sorted(succeeded(instance)) == ["fork", "inline", "join", "quick", "slow"]
+    assert instance.id not in engine._live
+
+
 async def test_each_parallel_branch_runs_in_its_own_task(engine: LocalExecutionEngine) -> None:
     """Branches start at once (eagerly), yet each is its own task: a timeout in one cuts only it."""
     tasks: dict[str, object] = {}
