@@ -64,7 +64,8 @@ class RuntimeState:
     """Executions not finished yet, keyed by ``id.int`` (hashing an int is cheaper than a UUID)."""
     arrivals: dict[str, dict[str, bool]] = field(default_factory=dict)
     activations: dict[str, int] = field(default_factory=dict)
-    pending_tasks: dict[UUID, HumanTask] = field(default_factory=dict)
+    pending_tasks: dict[int, HumanTask] = field(default_factory=dict)
+    """Tasks waiting for a person, keyed by ``id.int`` like ``active``."""
     failed_step: str | None = None
     interrupted: list[str] = field(default_factory=list)
     held: list[UUID] = field(default_factory=list)

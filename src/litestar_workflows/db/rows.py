@@ -164,7 +164,7 @@ def instance_from_rows(
             {**task_data, "workflow_name": row["workflow_name"], "tenant_id": row["tenant_id"]}
         )
         if task.status is HumanTaskStatus.PENDING:
-            runtime.pending_tasks[task.id] = task
+            runtime.pending_tasks[task.id.int] = task
     context = WorkflowContext(
         workflow_id=row["workflow_name"],
         instance_id=row["id"],

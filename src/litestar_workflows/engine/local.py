@@ -132,10 +132,11 @@ class LocalExecutionEngine(HumanTaskOperations):
         self.runner = StepRunner(self.clock, rng)
         self._memory = self.store if isinstance(self.store, MemoryStore) else None
         self._interpreters: dict[int, tuple[Interpreter, dict[str, StepPlan]]] = {}
-        self._live: dict[UUID, Live] = {}
+        # Keyed by ``instance_id.int``: UUID.__hash__ is Python code, an int hashes in C.
+        self._live: dict[int, Live] = {}
         self.poll_interval = poll_interval
         self.idle_cache_size = idle_cache_size
-        self._idle: OrderedDict[UUID, Live] = OrderedDict()
+        self._idle: OrderedDict[int, Live] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -279,7 +280,7 @@ class LocalExecutionEngine(HumanTaskOperations):
             metadata=normalize_mapping(metadata, "metadata"),
         )
         live = Live(tr.instance, pair)
-        self._live[tr.instance.id] = live
+        self._live[tr.instance.id.int] = live
         await self._after(live, tr, inline=False)
         return tr.instance
 
@@ -406,8 +407,9 @@ class LocalExecutionEngine(HumanTaskOperations):
     def _forget(self, live: Live) -> None:
         """Drop a copy that is ahead of the database; leases expire and the work is reclaimed."""
         live.instance.runtime.stale = True
-        if self._live.get(live.instance.id) is live:
-            del self._live[live.instance.id]
+        key = live.instance.id.int
+        if self._live.get(key) is live:
+            del self._live[key]
 
     def _dispatch(self, live: Live, tr: Transition, inline: bool) -> StepExecution | None:
         """Start what a committed transition asks for and wake waiters (no awaiting)."""
@@ -437,15 +439,13 @@ class LocalExecutionEngine(HumanTaskOperations):
         (a task completion, say) checks its version with one small query instead of loading the
         whole history again.
         """
-        if (
-            not live.running
-            and not live.timers
-            and not live.waiters
-            and self._live.get(live.instance.id) is live
-        ):
-            del self._live[live.instance.id]
+        if live.running or live.timers or live.waiters:
+            return
+        key = live.instance.id.int
+        if self._live.get(key) is live:
+            del self._live[key]
             if self._memory is None and not live.instance.is_finished and not live.instance.runtime.stale:
-                self._idle[live.instance.id] = live
+                self._idle[key] = live
                 if len(self._idle) > self.idle_cache_size:
                     self._idle.popitem(last=False)
 
@@ -570,22 +570,23 @@ class LocalExecutionEngine(HumanTaskOperations):
 
     async def _live_instance(self, instance_id: UUID) -> Live:
         instance_id = as_uuid(instance_id)
-        live = self._live.get(instance_id)
+        key = instance_id.int
+        live = self._live.get(key)
         if live is not None:
             return live
-        cached = self._idle.pop(instance_id, None)
+        cached = self._idle.pop(key, None)
         if cached is not None:
             cached.unverified = True
-            return self._live.setdefault(instance_id, cached)
+            return self._live.setdefault(key, cached)
         instance = await self.store.load_instance(instance_id)
         if instance is None:
             raise WorkflowInstanceNotFoundError(instance_id)
-        live = self._live.get(instance_id)
+        live = self._live.get(key)
         if live is not None:  # loaded concurrently by another operation: share one copy
             return live
         definition = self.registry.get_definition(instance.workflow_name, instance.workflow_version)
         live = Live(instance, self._interpreter_for(definition))
-        self._live[instance_id] = live
+        self._live[key] = live
         return live
 
     async def _apply(
@@ -601,7 +602,7 @@ class LocalExecutionEngine(HumanTaskOperations):
             WorkflowInstanceNotFoundError: No such instance (also a ``KeyError``).
         """
         instance_id = as_uuid(instance_id)
-        live = self._live.get(instance_id)
+        live = self._live.get(instance_id.int)
         if live is not None:
             return live.instance
         instance = await self.store.load_instance(instance_id)
@@ -623,7 +624,7 @@ class LocalExecutionEngine(HumanTaskOperations):
         """
         statuses: Collection[WorkflowStatus] = (until,) if isinstance(until, WorkflowStatus) else until
         instance_id = as_uuid(instance_id)
-        live = self._live.get(instance_id)
+        live = self._live.get(instance_id.int)
         if live is None:
             instance = await self.get_instance(instance_id)
             if instance.status in statuses:

@@ -109,7 +109,7 @@ class HumanTaskOperations:
             )
 
     def _current_task(self, live: Live, task: HumanTask) -> HumanTask:
-        current = live.instance.runtime.pending_tasks.get(task.id)
+        current = live.instance.runtime.pending_tasks.get(task.id.int)
         if current is None:
             raise TaskAlreadyCompletedError(f"task {task.id} is not pending any more (completed or canceled)")
         return current
@@ -134,7 +134,7 @@ class HumanTaskOperations:
         await self._apply(
             live, lambda it, inst: it.task_reassigned(inst, task.id, new_assignee, reason), allowed
         )
-        return live.instance.runtime.pending_tasks.get(task.id, task)
+        return live.instance.runtime.pending_tasks.get(task.id.int, task)
 
     async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
         """Take an unassigned (group) task for ``user_id``."""
@@ -152,7 +152,7 @@ class HumanTaskOperations:
         await self._apply(
             live, lambda it, inst: it.task_reassigned(inst, task.id, user_id, "claimed"), claimable
         )
-        return live.instance.runtime.pending_tasks.get(task.id, task)
+        return live.instance.runtime.pending_tasks.get(task.id.int, task)
 
     async def get_task(self, task_id: UUID) -> HumanTask:
         """The task with this id.

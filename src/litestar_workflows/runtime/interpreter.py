@@ -370,7 +370,7 @@ class Interpreter:
                 **task,
             )
             run.assigned_to = human.assignee_id
-            instance.runtime.pending_tasks[human.id] = human
+            instance.runtime.pending_tasks[human.id.int] = human
             tr.add_task(human)
             if self.record_events:
                 tr.add_event(
@@ -426,13 +426,13 @@ class Interpreter:
         self, instance: WorkflowInstanceData, task_id: UUID, user_id: str, data: dict[str, Any]
     ) -> Transition:
         """A person completed a pending task; its (validated) data is merged into the context."""
-        task = instance.runtime.pending_tasks.get(task_id)
+        task = instance.runtime.pending_tasks.get(task_id.int)
         if task is None:
             raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more (completed or canceled)")
         self._require_not_paused(instance)
         run = self._active_run(instance, task.step_execution_id)
         now = self.clock()
-        del instance.runtime.pending_tasks[task_id]
+        del instance.runtime.pending_tasks[task_id.int]
         task.status = HumanTaskStatus.COMPLETED
         task.completed_at = now
         task.completed_by = user_id
@@ -461,7 +461,7 @@ class Interpreter:
         reason: str | None = None,
     ) -> Transition:
         """Give a pending task to another user (or unassign it, leaving it to its group)."""
-        task = instance.runtime.pending_tasks.get(task_id)
+        task = instance.runtime.pending_tasks.get(task_id.int)
         if task is None:
             raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more (completed or canceled)")
         previous = task.assignee_id

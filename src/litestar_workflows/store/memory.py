@@ -22,8 +22,9 @@ class MemoryStore:
     """Keeps instances and tasks in dictionaries of this process."""
 
     def __init__(self) -> None:
-        self.instances: dict[UUID, WorkflowInstanceData] = {}
-        self.tasks: dict[UUID, HumanTask] = {}
+        # Keyed by ``id.int``: hashing an int is C code, hashing a UUID is a Python call.
+        self.instances: dict[int, WorkflowInstanceData] = {}
+        self.tasks: dict[int, HumanTask] = {}
         self.definitions: dict[tuple[str, str], WorkflowDefinition] = {}
 
     async def commit(self, transitions: Sequence[Transition]) -> None:
@@ -34,9 +35,9 @@ class MemoryStore:
     def record(self, tr: Transition) -> None:
         """Synchronous form of :meth:`commit` for one transition (the local engine's fast path)."""
         if tr.created:
-            self.instances[tr.instance.id] = tr.instance
+            self.instances[tr.instance.id.int] = tr.instance
         for task in tr.tasks:
-            self.tasks[task.id] = task
+            self.tasks[task.id.int] = task
 
     async def save_definition(self, definition: WorkflowDefinition) -> None:
         """Remember the definition."""
@@ -44,7 +45,7 @@ class MemoryStore:
 
     async def load_instance(self, instance_id: UUID) -> WorkflowInstanceData | None:
         """The live instance object, or ``None``."""
-        return self.instances.get(instance_id)
+        return self.instances.get(instance_id.int)
 
     async def find_instances(self, query: InstanceQuery) -> tuple[list[WorkflowInstanceData], int]:
         """Instances matching ``query``, newest first."""
@@ -65,7 +66,7 @@ class MemoryStore:
 
     async def get_task(self, task_id: UUID) -> HumanTask | None:
         """The task, or ``None``."""
-        return self.tasks.get(task_id)
+        return self.tasks.get(task_id.int)
 
     async def find_tasks(self, query: TaskQuery) -> tuple[list[HumanTask], int]:
         """Tasks matching ``query``, oldest first (the order people work through them)."""

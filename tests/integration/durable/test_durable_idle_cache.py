@@ -74,7 +74,7 @@ async def started_and_cached(a: LocalExecutionEngine) -> UUID:
     instance = await a.start_workflow("cached")
     waiting = await a.wait(instance.id, timeout=10)
     assert waiting.status is WorkflowStatus.WAITING
-    assert instance.id in a._idle  # the copy A keeps
+    assert instance.id.int in a._idle  # the copy A keeps
     return instance.id
 
 
