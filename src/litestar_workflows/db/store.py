@@ -43,7 +43,7 @@ from litestar_workflows.db.rows import instance_from_rows, task_from_row
 from litestar_workflows.db.writer import row_writer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -149,6 +149,12 @@ class _Pending:
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+async def _all_of(futures: list[asyncio.Future[None]]) -> None:
+    """Wait for every future in turn; the first failure is raised (all are settled by one batch)."""
+    for future in futures:
+        await future
+
+
 class SQLAlchemyStore:
     """Durable store on SQLAlchemy (async): SQLite via aiosqlite, PostgreSQL via asyncpg.
 
@@ -204,24 +210,29 @@ class SQLAlchemyStore:
 
     # ------------------------------------------------------------------ writing
 
-    async def commit(self, transitions: Sequence[Transition]) -> None:
-        """Write the transitions durably (group commit), raising if any could not be written.
+    def commit(self, transitions: Sequence[Transition]) -> Awaitable[None]:
+        """Queue the transitions for the next group commit; awaiting the result waits for it.
+
+        The rows are computed now, from the values as they are at this call. For the usual single
+        transition the result is the commit's own future, not a coroutine: with thousands of
+        transitions waiting for one batch, every object each of them holds is scanned by the
+        garbage collector over and over.
 
         Raises:
             ConcurrencyError: Another process changed the instance first (reload and retry).
             StoreError: The database failed.
         """
-        now, expiry = self._moment()
-        items = []
         for tr in transitions:
             if tr.instance.runtime.stale:
                 raise ConcurrencyError(f"instance {tr.instance.id} changed elsewhere; reload it")
-            items.append(_Pending(self, tr, now, expiry))
+        now, expiry = self._moment()
+        items = [_Pending(self, tr, now, expiry) for tr in transitions]
         self._queue.extend(items)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
-        for item in items:
-            await item.future
+        if len(items) == 1:
+            return items[0].future
+        return _all_of([item.future for item in items])
 
     def _moment(self) -> tuple[datetime, datetime]:
         """The commit time, and the lease expiry from it, of what is submitted in this loop turn.

@@ -74,10 +74,6 @@ def _adapt_store(persistence: Any) -> WorkflowStore:
     return store_from(persistence)
 
 
-async def _applied(op: Operation, live: Live) -> Transition:
-    return op(live.interpreter, live.instance)
-
-
 def _reapply(interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome) -> Transition:
     return apply_outcome(interpreter, instance, outcome)
 
@@ -334,9 +330,12 @@ class LocalExecutionEngine(HumanTaskOperations):
             self._memory.record(tr)
         follow = self._dispatch(live, tr, inline)
         if tr.events and self.event_bus is not None:
-            for event in tr.events:
-                await deliver(self.event_bus, event)
+            await self._publish(tr)
         return follow
+
+    async def _publish(self, tr: Transition) -> None:
+        for event in tr.events:
+            await deliver(self.event_bus, event)  # type: ignore[arg-type]
 
     async def _transact(
         self,
@@ -351,6 +350,10 @@ class LocalExecutionEngine(HumanTaskOperations):
         ``check`` (who may act, is the task still pending...) runs before every attempt, so that a
         retry on a reloaded copy is judged on that copy. Domain errors raised by ``check`` or ``op``
         propagate with the instance unchanged.
+
+        With a database, thousands of these may wait for one group commit at a time; the commit is
+        therefore awaited right here (not in a helper coroutine), so that each waits holding as
+        few objects as it can.
         """
         if self._memory is not None:  # one copy, no races with other processes: no retries
             if check is not None:
@@ -360,19 +363,61 @@ class LocalExecutionEngine(HumanTaskOperations):
             if check is not None:
                 await self._verified(live, check)
             try:
-                tr = await self._verified(live, partial(_applied, op, live))
-            except WorkflowsError:
-                if check is not None:
-                    await check()  # things changed while the check awaited: say why, precisely
-                raise
+                tr = op(live.interpreter, live.instance)
+            except WorkflowsError as refusal:
+                tr = await self._apply_refused(live, op, check, refusal)
+            conflict = False
+            live.committing += 1
             try:
-                follow = await self._after(live, tr, inline=inline)
+                await self.store.commit((tr,))
             except ConcurrencyError:
+                conflict = True
+            except StoreError:
+                self._forget(live)
+                raise
+            finally:
+                live.committing -= 1
+            if conflict:
                 await self._reload(live)
                 continue
             live.unverified = False  # the commit's version check just confirmed the copy
+            follow = self._dispatch(live, tr, inline)
+            if tr.events and self.event_bus is not None:
+                await self._publish(tr)
             return follow
         raise ConcurrencyError(f"instance {live.instance.id} keeps changing elsewhere; gave up after retries")
+
+    async def _apply_refused(
+        self,
+        live: Live,
+        op: Operation,
+        check: Callable[[], Awaitable[object]] | None,
+        refusal: WorkflowsError,
+    ) -> Transition:
+        """``op`` just refused the copy: confirm on a fresh one if the copy may be old, else raise."""
+        try:
+            if not self._suspect(live):
+                raise refusal
+            await self._refresh(live)
+            return op(live.interpreter, live.instance)
+        except WorkflowsError:
+            if check is not None:
+                await check()  # things changed while the check awaited: say why, precisely
+            raise
+
+    @staticmethod
+    def _suspect(live: Live) -> bool:
+        """Whether a refusal by the copy should be confirmed on the stored instance first.
+
+        Only an untouched cached copy is suspect: once a transition of ours is on its way to the
+        store, the copy is ahead of it, not behind.
+        """
+        return live.unverified and not live.committing and not live.running
+
+    async def _refresh(self, live: Live) -> None:
+        live.instance.runtime.stale = True
+        await self._reload(live)
+        live.unverified = False
 
     async def _verified(self, live: Live, check: Callable[[], Awaitable[T]]) -> T:
         """Run ``check`` on the copy; if it refuses and the copy may be old, refuse only on a fresh one.
@@ -384,13 +429,9 @@ class LocalExecutionEngine(HumanTaskOperations):
         try:
             return await check()
         except WorkflowsError:
-            # Only an untouched cached copy is suspect: once a transition of ours is on its way
-            # to the store, the copy is ahead of it, not behind.
-            if not live.unverified or live.committing or live.running:
+            if not self._suspect(live):
                 raise
-        live.instance.runtime.stale = True
-        await self._reload(live)
-        live.unverified = False
+        await self._refresh(live)
         return await check()
 
     async def _reload(self, live: Live) -> None:

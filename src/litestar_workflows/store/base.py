@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Awaitable, Iterator, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -74,8 +74,12 @@ class TaskQuery:
 class WorkflowStore(Protocol):
     """What an engine needs from persistence."""
 
-    async def commit(self, transitions: Sequence[Transition]) -> None:
-        """Write the transitions atomically (all or nothing), in order."""
+    def commit(self, transitions: Sequence[Transition]) -> Awaitable[None]:
+        """Write the transitions atomically (all or nothing), in order, when awaited.
+
+        An ``async def`` fits; a store may also return a future of its own, so that thousands of
+        transitions waiting for one group commit do not each hold a coroutine.
+        """
 
     async def save_definition(self, definition: WorkflowDefinition) -> None:
         """Record a definition (idempotent for an existing name and version)."""
