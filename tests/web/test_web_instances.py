@@ -188,7 +188,10 @@ def test_retry(client: TestClient[Litestar], engine: Any) -> None:
     assert client.post(f"{URL}/{instance_id}/retry", json={"from_step": "nope"}).status_code == 409
     response = client.post(f"{URL}/{instance_id}/retry")
     assert response.status_code == 200
-    assert response.json()["status"] == "running"
+    # Steps the retry releases run at once up to their first wait: with the memory store this
+    # workflow is already done in the answer, with a database it waits for its commit.
+    assert response.json()["status"] in {"running", "completed"}
+    assert response.json()["error"] is None
     done = client.get(f"{URL}/{instance_id}", params={"wait": 10}).json()
     assert done["status"] == "completed"
     assert done["data"]["flaky_done"] is True

@@ -459,13 +459,16 @@ class LocalExecutionEngine(HumanTaskOperations):
         for run in tr.timers:
             self._arm(live, run, self._fire_timer)
         follow: StepExecution | None = None
+        # Started work runs at once (see _spawn), except the first step of a new instance
+        # (start_workflow returns before it runs) and everything while an event bus listens.
+        eager = not tr.created and self.event_bus is None
         for run in tr.start:
             if run.scheduled_for is not None and run.scheduled_for > self.clock():
                 self._arm(live, run, self._spawn)
             elif inline and follow is None:
                 follow = run
             else:
-                self._spawn(live, run, eager=inline and self.event_bus is None)
+                self._spawn(live, run, eager=eager)
         if live.waiters:
             self._notify(live)
         if follow is None and not tr.start:
@@ -541,11 +544,12 @@ class LocalExecutionEngine(HumanTaskOperations):
     def _spawn(self, live: Live, run: StepExecution, *, eager: bool = False) -> None:
         """Start ``run`` in a task of its own.
 
-        ``eager``: the sibling branches of a step that a driver runs inline. The task then runs
-        right here up to its first suspension, and a branch that never suspends is already done
-        when this returns (engine/eager.py says why that matters with thousands of instances).
-        Not for work an API call starts (``start_workflow`` returns before the first step runs),
-        nor with an event bus (the branch's events would go out before those of the transition
+        ``eager``: the task runs right here up to its first suspension, and a step that never
+        suspends is already done when this returns: the sibling branches of a step that a driver
+        runs inline, and the work a completed task, a delivered webhook, a retry or a resume
+        releases (engine/eager.py says why that matters with thousands of instances). Not the
+        first step of a new instance (``start_workflow`` returns before it runs), nor anything
+        while an event bus listens (a step's events would go out before those of the transition
         that started it).
         """
         key = run.id.int  # type: ignore[union-attr]

@@ -449,6 +449,37 @@ async def test_human_step_task_fields_and_completion(registry: WorkflowRegistry)
     assert run.step_type == "human"
 
 
+async def test_completing_a_task_runs_the_steps_it_releases_at_once(registry: WorkflowRegistry) -> None:
+    """Steps that never wait run before complete_human_task returns; with an event bus they
+    start on the next turn of the loop, after the completion's events are out."""
+    definition = defn(
+        "release",
+        [BaseHumanStep("approve"), Set("record", recorded=True), Set("close", closed=True)],
+        [Edge("approve", "record"), Edge("record", "close")],
+    )
+    seen: list[str] = []
+    bus = EventBus()
+    bus.subscribe(lambda event: seen.append(type(event).__name__))
+    for event_bus, status_after_call in ((None, WorkflowStatus.COMPLETED), (bus, WorkflowStatus.RUNNING)):
+        engine = LocalExecutionEngine(registry, event_bus=event_bus)
+        instance = await engine.start_workflow(definition)
+        await engine.wait(instance.id, timeout=5)
+        returned = await engine.complete_human_task(instance.id, "approve", "ann", {})
+        assert returned.status is status_after_call
+        await finish(engine, instance)
+        assert instance.data == {"recorded": True, "closed": True}
+    completed = seen.index("HumanTaskCompleted")
+    assert seen[completed:] == [
+        "HumanTaskCompleted",
+        "StepCompleted",  # approve
+        "StepStarted",  # record
+        "StepCompleted",
+        "StepStarted",  # close
+        "StepCompleted",
+        "WorkflowCompleted",
+    ]
+
+
 async def test_complete_task_by_id_claim_and_reassign(engine: LocalExecutionEngine) -> None:
     definition = defn("claims", [BaseHumanStep("review", assignee_group="ops")])
     instance = await engine.start_workflow(definition)
