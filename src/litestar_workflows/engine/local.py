@@ -510,6 +510,10 @@ class LocalExecutionEngine(HumanTaskOperations):
             while run is not None:
                 instance = live.instance
                 key = run.id.int  # type: ignore[union-attr]
+                if key not in instance.runtime.active:
+                    # Abandoned before it began: a sibling branch that started eagerly ahead of
+                    # it failed (or the instance was canceled) while it was queued here.
+                    break
                 running[key] = task  # type: ignore[assignment]
                 run.status = _STEP_RUNNING  # interpreter.mark_running(), inlined on the hot path
                 run.started_at = started or clock()

@@ -610,6 +610,39 @@ async def test_a_branch_that_suspends_after_a_quick_step_leaves_nothing_behind(
     assert instance.id.int not in engine._live
 
 
+@pytest.mark.parametrize("failing", ["b1", "b2", "b3"])
+async def test_a_branch_failing_at_once_keeps_its_siblings_from_running(
+    engine: LocalExecutionEngine, failing: str
+) -> None:
+    """Whichever branch fails first, branches that have not begun never run their code."""
+    ran: list[str] = []
+
+    def branch(name: str) -> Fn:
+        def work(ctx: WorkflowContext) -> None:
+            ran.append(name)
+            if name == failing:
+                raise RuntimeError(f"{name} broke")
+
+        return Fn(name, work)
+
+    names = ["b1", "b2", "b3"]
+    definition = defn(
+        "fail-fast",
+        [Fn("fork"), *(branch(n) for n in names), Fn("join")],
+        [Edge("fork", n) for n in names] + [Edge(n, "join") for n in names],
+    )
+    instance = await engine.start_workflow(definition)
+    await finish(engine, instance)
+    assert instance.status is WorkflowStatus.FAILED
+    assert ran[-1] == failing  # nothing ran after the failure
+    history = statuses(instance)
+    assert history[failing] == [StepStatus.FAILED]
+    for name in names:
+        if name not in ran:
+            assert history[name] == [StepStatus.CANCELED]
+    assert "join" not in history
+
+
 async def test_each_parallel_branch_runs_in_its_own_task(engine: LocalExecutionEngine) -> None:
     """Branches start at once (eagerly), yet each is its own task: a timeout in one cuts only it."""
     tasks: dict[str, object] = {}
