@@ -1,19 +1,18 @@
 """Helpers shared by the durable-engine tests (and by their child processes).
 
-Kept free of pytest so that ``durable_child.py`` can import it in a plain interpreter.
+Kept free of pytest so that ``durable_child.py`` can import it in a plain interpreter; the small
+steps and history readers all engine tests share are in ``tests/step_kit.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from litestar_workflows import BaseMachineStep, StepStatus, WorkflowStatus
 from litestar_workflows.db.store import create_store_engine
 
 if TYPE_CHECKING:
@@ -22,58 +21,12 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from litestar_workflows import WorkflowContext, WorkflowInstanceData
-
-FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
-
 
 def store_engine(url: str, schema: str | None = None) -> AsyncEngine:
     """A store engine on ``url``, confined to ``schema`` (PostgreSQL) when one is given."""
     if schema:
         return create_store_engine(url, connect_args={"server_settings": {"search_path": schema}})
     return create_store_engine(url)
-
-
-class Fn(BaseMachineStep):
-    """A machine step running ``fn(context)`` (sync or async)."""
-
-    def __init__(self, name: str, fn: Callable[[WorkflowContext], Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
-        self.fn = fn
-
-    async def execute(self, context: WorkflowContext) -> Any:
-        if self.fn is None:
-            return None
-        result = self.fn(context)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-
-class Set(BaseMachineStep):
-    """Sets fixed keys in the context and returns their sorted names."""
-
-    def __init__(self, name: str, **values: Any) -> None:
-        super().__init__(name)
-        self.values = values
-
-    async def execute(self, context: WorkflowContext) -> Any:
-        for key, value in self.values.items():
-            context.set(key, value)
-        return sorted(self.values)
-
-
-def statuses(instance: WorkflowInstanceData) -> dict[str, list[StepStatus]]:
-    """Step name -> statuses of its executions, in history order."""
-    result: dict[str, list[StepStatus]] = {}
-    for run in instance.step_history:
-        result.setdefault(run.step_name, []).append(StepStatus(run.status))
-    return result
-
-
-def succeeded(instance: WorkflowInstanceData) -> list[str]:
-    """Names of the steps that succeeded, in history order."""
-    return [run.step_name for run in instance.step_history if run.status == StepStatus.SUCCEEDED]
 
 
 async def eventually(

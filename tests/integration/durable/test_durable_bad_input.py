@@ -9,11 +9,12 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from durable_support import FINISHED, Set, running_engine, sql, uuid_of
+from durable_support import running_engine, sql, uuid_of
 
 from litestar_workflows import Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
 from litestar_workflows.core.errors import StoreError
 from litestar_workflows.db import PersistentExecutionEngine, downgrade_database_async
+from step_kit import FINISHED, Set
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from durable_support import FINISHED, Fn, Set, running_engine, sql
+from durable_support import running_engine, sql
 
 from litestar_workflows import (
     BaseHumanStep,
@@ -17,6 +17,7 @@ from litestar_workflows import (
     WorkflowRegistry,
     WorkflowStatus,
 )
+from step_kit import FINISHED, Fn, Set
 
 if TYPE_CHECKING:
     from conftest import ScratchDatabase

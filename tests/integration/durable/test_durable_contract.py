@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from durable_support import FINISHED, Fn, Set, statuses, succeeded
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from litestar_workflows import (
@@ -45,6 +44,7 @@ from litestar_workflows import (
     WorkflowStatus,
 )
 from litestar_workflows.db import PersistentExecutionEngine
+from step_kit import FINISHED, Fn, Set, statuses, succeeded
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

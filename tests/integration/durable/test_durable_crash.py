@@ -18,20 +18,12 @@ from uuid import UUID
 
 import durable_flows
 import pytest
-from durable_support import (
-    FINISHED,
-    as_json,
-    complete_lines,
-    end_child,
-    spawn_child,
-    sql,
-    uuid_of,
-    wait_for_child,
-)
+from durable_support import as_json, complete_lines, end_child, spawn_child, sql, uuid_of, wait_for_child
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from litestar_workflows import WorkflowStatus
 from litestar_workflows.db import PersistentExecutionEngine
+from step_kit import FINISHED
 
 if TYPE_CHECKING:
     from pathlib import Path

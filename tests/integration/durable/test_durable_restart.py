@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from durable_support import FINISHED, Set, running_engine, sql, succeeded, uuid_param
+from durable_support import running_engine, sql, uuid_param
 
 from litestar_workflows import (
     BaseHumanStep,
@@ -19,6 +19,7 @@ from litestar_workflows import (
     WorkflowRegistry,
     WorkflowStatus,
 )
+from step_kit import FINISHED, Set, succeeded
 
 if TYPE_CHECKING:
     from conftest import ScratchDatabase

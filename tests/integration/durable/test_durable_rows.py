@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from durable_support import FINISHED, Fn, as_json, eventually, running_engine, sql, uuid_of, uuid_param
+from durable_support import as_json, eventually, running_engine, sql, uuid_of, uuid_param
 
 from litestar_workflows import (
     BaseHumanStep,
@@ -15,6 +15,7 @@ from litestar_workflows import (
     WorkflowRegistry,
     WorkflowStatus,
 )
+from step_kit import FINISHED, Fn
 
 if TYPE_CHECKING:
     from uuid import UUID

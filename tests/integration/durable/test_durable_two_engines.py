@@ -19,8 +19,6 @@ from uuid import UUID
 import durable_flows
 import pytest
 from durable_support import (
-    FINISHED,
-    Set,
     complete_lines,
     end_child,
     eventually,
@@ -42,6 +40,7 @@ from litestar_workflows import (
     WorkflowStatus,
 )
 from litestar_workflows.db import PersistentExecutionEngine
+from step_kit import FINISHED, Set
 
 if TYPE_CHECKING:
     from pathlib import Path

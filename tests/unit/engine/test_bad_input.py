@@ -33,24 +33,12 @@ from litestar_workflows import (
     WorkflowStatus,
     WorkflowValidationError,
 )
+from step_kit import FINISHED, Fn
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
 
     from litestar_workflows import HumanTask, WorkflowContext, WorkflowEvent, WorkflowInstanceData
-
-FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
-
-
-class Fn(BaseMachineStep):
-    """A machine step running ``fn(context)``."""
-
-    def __init__(self, name: str, fn: Callable[[WorkflowContext], Any] | None = None) -> None:
-        super().__init__(name)
-        self.fn = fn
-
-    async def execute(self, context: WorkflowContext) -> Any:
-        return None if self.fn is None else self.fn(context)
 
 
 class YieldingAuthorizer:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from litestar_workflows import (
     BaseHumanStep,
-    BaseMachineStep,
     DelayStep,
     Edge,
     EventBus,
@@ -24,6 +23,8 @@ from litestar_workflows import (
     WorkflowRegistry,
     WorkflowStatus,
 )
+from step_kit import FINISHED
+from step_kit import Fn as KitFn
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,22 +32,11 @@ if TYPE_CHECKING:
     from litestar_workflows import WorkflowContext, WorkflowEvent, WorkflowInstanceData
 
 PER_KIND = 30
-FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
 
 
-class Fn(BaseMachineStep):
-    """A machine step running ``fn(context)`` (sync or async); yields once first to interleave."""
-
-    def __init__(self, name: str, fn: Callable[[WorkflowContext], Any], **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
-        self.fn = fn
-
-    async def execute(self, context: WorkflowContext) -> Any:
-        await asyncio.sleep(0)  # let other instances run in between (not used to synchronise)
-        result = self.fn(context)
-        if asyncio.iscoroutine(result):
-            result = await result
-        return result
+def Fn(name: str, fn: Callable[[WorkflowContext], Any], **kwargs: Any) -> KitFn:
+    """Steps here first yield to the loop once, so that the instances interleave."""
+    return KitFn(name, fn, interleave=True, **kwargs)
 
 
 def put(key: str, compute: Callable[[WorkflowContext], Any]) -> Callable[[WorkflowContext], None]:

@@ -9,7 +9,6 @@ import pytest
 
 from litestar_workflows import (
     BaseHumanStep,
-    BaseMachineStep,
     DelayStep,
     Edge,
     EventBus,
@@ -24,36 +23,16 @@ from litestar_workflows import (
     WorkflowRegistry,
     WorkflowStatus,
 )
+from step_kit import FINISHED, Fn, statuses
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-    from litestar_workflows import WorkflowContext, WorkflowEvent, WorkflowInstanceData
-
-FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
-
-
-class Fn(BaseMachineStep):
-    def __init__(self, name: str, fn: Callable[[WorkflowContext], Any] | None = None) -> None:
-        super().__init__(name)
-        self.fn = fn
-
-    async def execute(self, context: WorkflowContext) -> Any:
-        if self.fn is None:
-            return None
-        result = self.fn(context)
-        return await result if asyncio.iscoroutine(result) else result
+    from litestar_workflows import WorkflowContext, WorkflowEvent
 
 
 def defn(name: str, steps: list[Any], edges: list[Edge] | None = None) -> WorkflowDefinition:
     return WorkflowDefinition(name=name, steps=steps, edges=edges or [], initial_step=steps[0].name)
-
-
-def statuses(instance: WorkflowInstanceData) -> dict[str, list[StepStatus]]:
-    result: dict[str, list[StepStatus]] = {}
-    for run in instance.step_history:
-        result.setdefault(run.step_name, []).append(run.status)
-    return result
 
 
 class StepWatcher:

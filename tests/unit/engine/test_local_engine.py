@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,43 +34,14 @@ from litestar_workflows import (
     WorkflowRegistry,
     WorkflowStatus,
 )
+from step_kit import FINISHED, Fn, Set, statuses, succeeded
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from litestar_workflows import WorkflowContext, WorkflowInstanceData
 
-FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
 NO_DELAY = RetryPolicy(max_attempts=3, initial_delay=0, jitter=0)
-
-
-class Fn(BaseMachineStep):
-    """A machine step running ``fn(context)`` (sync or async)."""
-
-    def __init__(self, name: str, fn: Callable[[WorkflowContext], Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
-        self.fn = fn
-
-    async def execute(self, context: WorkflowContext) -> Any:
-        if self.fn is None:
-            return None
-        result = self.fn(context)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-
-class Set(BaseMachineStep):
-    """Sets fixed keys in the context."""
-
-    def __init__(self, name: str, **values: Any) -> None:
-        super().__init__(name)
-        self.values = values
-
-    async def execute(self, context: WorkflowContext) -> Any:
-        for key, value in self.values.items():
-            context.set(key, value)
-        return sorted(self.values)
 
 
 class Never(BaseMachineStep):
@@ -88,17 +58,6 @@ def defn(name: str, steps: list[Any], edges: list[Edge] | None = None, **kwargs:
     return WorkflowDefinition(
         name=name, steps=steps, edges=edges or [], initial_step=kwargs.pop("initial", steps[0].name), **kwargs
     )
-
-
-def succeeded(instance: WorkflowInstanceData) -> list[str]:
-    return [run.step_name for run in instance.step_history if run.status is StepStatus.SUCCEEDED]
-
-
-def statuses(instance: WorkflowInstanceData) -> dict[str, list[StepStatus]]:
-    result: dict[str, list[StepStatus]] = {}
-    for run in instance.step_history:
-        result.setdefault(run.step_name, []).append(run.status)
-    return result
 
 
 @pytest.fixture

@@ -1,0 +1,72 @@
+"""Small steps and history readers that the engine tests of every store share.
+
+Free of pytest, so that the durable tests' child processes can import it in a plain interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from litestar_workflows import BaseMachineStep, StepStatus, WorkflowStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from litestar_workflows import WorkflowContext, WorkflowInstanceData
+
+FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
+
+
+class Fn(BaseMachineStep):
+    """A machine step running ``fn(context)`` (sync or async); with ``interleave`` it first yields
+    to the event loop once, so that many instances' steps alternate."""
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[[WorkflowContext], Any] | None = None,
+        *,
+        interleave: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        self.fn = fn
+        self.interleave = interleave
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if self.interleave:
+            await asyncio.sleep(0)  # lets other instances run in between (not a synchronisation)
+        if self.fn is None:
+            return None
+        result = self.fn(context)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+class Set(BaseMachineStep):
+    """Sets fixed keys in the context and returns their sorted names."""
+
+    def __init__(self, name: str, **values: Any) -> None:
+        super().__init__(name)
+        self.values = values
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        for key, value in self.values.items():
+            context.set(key, value)
+        return sorted(self.values)
+
+
+def statuses(instance: WorkflowInstanceData) -> dict[str, list[StepStatus]]:
+    """Step name -> statuses of its executions, in history order."""
+    result: dict[str, list[StepStatus]] = {}
+    for run in instance.step_history:
+        result.setdefault(run.step_name, []).append(StepStatus(run.status))
+    return result
+
+
+def succeeded(instance: WorkflowInstanceData) -> list[str]:
+    """Names of the steps that succeeded, in history order."""
+    return [run.step_name for run in instance.step_history if run.status == StepStatus.SUCCEEDED]
