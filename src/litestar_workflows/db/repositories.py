@@ -12,7 +12,6 @@ available). Every finder:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +20,7 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import ColumnElement, Select, func, or_, select
 
 from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
+from litestar_workflows.core.versions import version_key
 from litestar_workflows.db.models import (
     HumanTaskModel,
     StepExecutionModel,
@@ -49,36 +49,15 @@ ModelT = TypeVar("ModelT", bound=WorkflowBase)
 StatusFilter = str | Collection[str]
 """One status (an enum member or its value) or several, matched with ``IN``."""
 
-_VersionToken = tuple[int, int, str]
-_TOKEN_RE = re.compile(r"\d+|\D+")
-
-
-def _tokens(text: str) -> tuple[tuple[_VersionToken, ...], ...]:
-    # Each dot-separated part is split into digit and non-digit runs so that "rc10" > "rc2"; a digit run
-    # compares as a number and sorts after text in the same position (so "1.0.1" > "1.0.a").
-    return tuple(
-        tuple((1, int(run), "") if run.isdigit() else (0, 0, run) for run in _TOKEN_RE.findall(part))
-        for part in text.split(".")
-    )
-
 
 def version_sort_key(version: str) -> tuple[Any, ...]:
     """Sort key that orders workflow versions the way people expect, newest last.
 
-    Numeric parts compare as numbers (``"10.0.0" > "9.0.0"``, ``"1.10" > "1.9"``); non-numeric parts fall
-    back to string comparison. Semantic-versioning details are honoured where they apply: a pre-release
-    sorts before its release (``"2.0.0-rc.1" < "2.0.0"``) and build metadata (``+...``) is ignored, except
-    as the final tie-break that keeps the order total.
-
-    Args:
-        version: A version string.
-
-    Returns:
-        A tuple usable as ``key=`` for :func:`sorted` / :func:`max`.
+    The registry's own ordering (:func:`litestar_workflows.core.versions.version_key`): numeric
+    parts compare as numbers (``"10.0.0" > "9.0.0"``), a pre-release sorts before its release and
+    build metadata only breaks ties.
     """
-    core, _, _build = version.partition("+")
-    release, has_pre, pre = core.partition("-")
-    return (_tokens(release), 0 if has_pre else 1, _tokens(pre), version)
+    return version_key(version)
 
 
 def _aware(value: datetime.datetime, name: str) -> datetime.datetime:

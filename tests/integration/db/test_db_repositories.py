@@ -23,7 +23,6 @@ from litestar_workflows.db import (
     WorkflowInstanceModel,
     WorkflowInstanceRepository,
     upgrade_database_async,
-    version_sort_key,
 )
 
 if TYPE_CHECKING:
@@ -67,27 +66,6 @@ def _instance(
 
 def _names(models: list[Any]) -> list[str]:
     return [model.created_by for model in models]
-
-
-# --- version ordering ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("older", "newer"),
-    [
-        ("9.0.0", "10.0.0"),
-        ("1.9", "1.10"),
-        ("1.0", "1.0.0"),
-        ("2.0.0-rc.1", "2.0.0"),
-        ("2.0.0-rc.2", "2.0.0-rc.10"),
-        ("1.0.a", "1.0.1"),
-        ("alpha", "beta"),
-        ("2024.1", "2024.12"),
-    ],
-)
-def test_version_sort_key(older: str, newer: str) -> None:
-    assert version_sort_key(older) < version_sort_key(newer)
-    assert max([newer, older], key=version_sort_key) == newer
 
 
 # --- definitions --------------------------------------------------------------------------------
