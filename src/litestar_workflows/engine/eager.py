@@ -56,7 +56,13 @@ else:  # pragma: no cover - exercised by the 3.11 test run, not the 3.12 one
         first_step = ready[-1]
         if getattr(getattr(first_step, "_callback", None), "__self__", None) is not task:
             return
-        ready.pop()
+        # Other threads append to the ready queue too (call_soon_threadsafe: aiosqlite does). If
+        # one did so since the check above, what comes off is theirs: it goes back, and the task
+        # starts on the next turn as usual.
+        taken = ready.pop()
+        if taken is not first_step:
+            ready.append(taken)
+            return
         caller = asyncio.current_task(loop)
         if caller is None:  # called back by the loop, outside any task
             first_step._run()  # runs the step in the task's own context, as the loop would

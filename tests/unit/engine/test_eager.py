@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
+import sys
 
 import pytest
 
@@ -137,3 +139,35 @@ def test_with_a_custom_task_factory_the_task_still_runs() -> None:
         return await task
 
     assert asyncio.run(main()) == "ran"
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ starts tasks eagerly itself")
+async def test_a_callback_queued_by_another_thread_meanwhile_is_kept() -> None:
+    """Between looking at the ready queue and taking the task's step off it, another thread may
+    queue a callback: that callback must run once, in order, and the task must still run."""
+    loop = asyncio.get_running_loop()
+    foreign_calls: list[str] = []
+    foreign = asyncio.Handle(foreign_calls.append, ("foreign",), loop)
+
+    class RacingQueue(collections.deque):  # type: ignore[type-arg]
+        raced = False
+
+        def pop(self) -> object:
+            if not self.raced:  # what call_soon_threadsafe from another thread would do here
+                self.raced = True
+                self.append(foreign)
+            return super().pop()
+
+    async def branch() -> str:
+        return "ran"
+
+    original = loop._ready  # type: ignore[attr-defined]
+    loop._ready = RacingQueue(original)  # type: ignore[attr-defined]
+    try:
+        task = start_eager(branch())
+        assert not task.done()  # fell back to an ordinary start
+        assert loop._ready[-1] is foreign  # type: ignore[attr-defined]
+    finally:
+        loop._ready = collections.deque(loop._ready)  # type: ignore[attr-defined]
+    assert await task == "ran"
+    assert foreign_calls == ["foreign"]
