@@ -67,8 +67,10 @@ class RuntimeState:
     pending_tasks: dict[int, HumanTask] = field(default_factory=dict)
     """Tasks waiting for a person, keyed by ``id.int`` like ``active``."""
     failed_step: str | None = None
-    interrupted: list[str] = field(default_factory=list)
-    held: list[UUID] = field(default_factory=list)
+    # Tuples, empty by default: most instances never need them, and a shared empty tuple costs
+    # nothing, where two empty lists per instance are two more objects for the cyclic GC to scan.
+    interrupted: tuple[str, ...] = ()
+    held: tuple[UUID, ...] = ()
     paused_from: WorkflowStatus | None = None
     deferred: dict[tuple[str, str], None] = field(default_factory=dict)
     """Dead tokens of loop exits held back until their loop has nothing active (ordered set)."""
@@ -78,7 +80,7 @@ class RuntimeState:
     @classmethod
     def fresh(cls) -> RuntimeState:
         """A new, empty state (positional construction: one per started instance, so it counts)."""
-        return cls({}, {}, {}, {}, None, [], [], None, {}, False)
+        return cls({}, {}, {}, {}, None, (), (), None, {}, False)
 
     def to_json(self) -> dict[str, Any]:
         """The part a store must keep beside the executions and tasks rows (a fresh JSON copy)."""

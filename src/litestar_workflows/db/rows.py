@@ -148,8 +148,8 @@ def instance_from_rows(
         arrivals={k: dict(v) for k, v in (state.get("arrivals") or {}).items()},
         activations=dict(state.get("activations") or {}),
         failed_step=state.get("failed_step"),
-        interrupted=list(state.get("interrupted") or []),
-        held=[UUID(h) for h in state.get("held") or []],
+        interrupted=tuple(state.get("interrupted") or ()),
+        held=tuple(UUID(h) for h in state.get("held") or ()),
         paused_from=WorkflowStatus(state["paused_from"]) if state.get("paused_from") else None,
         deferred={(edge[0], edge[1]): None for edge in state.get("deferred") or []},
     )

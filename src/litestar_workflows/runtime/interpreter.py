@@ -195,7 +195,7 @@ class Interpreter:
         instance.status = WorkflowStatus.CANCELED
         instance.error = reason or None
         instance.completed_at = self.clock()
-        instance.runtime.held.clear()
+        instance.runtime.held = ()
         if self.record_events:
             tr.add_event(self._wf_event(WorkflowCanceled, instance, reason=reason))
         return self._bump(tr)
@@ -226,7 +226,7 @@ class Interpreter:
             run = runtime.active.get(run_id.int)
             if run is not None:
                 tr.start.append(run)
-        runtime.held.clear()
+        runtime.held = ()
         if self.record_events:
             tr.add_event(self._wf_event(WorkflowResumed, instance))
         return self._settle(tr)
@@ -257,7 +257,7 @@ class Interpreter:
             del runtime.deferred[edge]  # those loops run again and will decide their exits anew
         restart = [step, *(name for name in runtime.interrupted if name not in body)]
         runtime.failed_step = None
-        runtime.interrupted = []
+        runtime.interrupted = ()
         if self.record_events:
             tr.add_event(self._wf_event(WorkflowRetried, instance, from_step=step))
         for name in restart:
@@ -328,7 +328,7 @@ class Interpreter:
             run.scheduled_for = retry_at
             tr.writes.append(run)
             if instance.status is _PAUSED:
-                instance.runtime.held.append(run.id)  # type: ignore[arg-type]
+                instance.runtime.held += (run.id,)  # type: ignore[operator]
             else:
                 tr.start.append(run)
             if self.record_events:
@@ -507,7 +507,7 @@ class Interpreter:
         run = self._new_run(instance, name, _SCHEDULED, tr)
         runtime.active[run.id.int] = run  # type: ignore[union-attr]
         if instance.status is _PAUSED:
-            runtime.held.append(run.id)  # type: ignore[arg-type]
+            runtime.held += (run.id,)  # type: ignore[operator]
         else:
             tr.start.append(run)
         instance.current_step = name
@@ -645,8 +645,8 @@ class Interpreter:
 
     def _fail(self, instance: WorkflowInstanceData, step_name: str, error: str, tr: Transition) -> None:
         runtime = instance.runtime
-        runtime.interrupted = self._abandon_active(instance, tr)
-        runtime.held.clear()
+        runtime.interrupted = tuple(self._abandon_active(instance, tr))
+        runtime.held = ()
         runtime.failed_step = step_name
         instance.status = WorkflowStatus.FAILED
         instance.error = error
