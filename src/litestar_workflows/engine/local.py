@@ -15,7 +15,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
-from uuid import UUID
 
 from litestar_workflows.core.context import WorkflowContext, utcnow
 from litestar_workflows.core.errors import (
@@ -33,6 +32,7 @@ from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import definition_of
 from litestar_workflows.engine.eager import start_eager
 from litestar_workflows.engine.live import Live, as_uuid
+from litestar_workflows.engine.recovery import RecoveryOperations
 from litestar_workflows.engine.tasks import HumanTaskOperations
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import random
     from collections.abc import Awaitable, Collection, Iterable
     from datetime import datetime, timedelta
+    from uuid import UUID
 
     from litestar_workflows.core.context import StepExecution
     from litestar_workflows.core.definition import WorkflowDefinition
@@ -62,7 +63,6 @@ T = TypeVar("T")
 Operation = Callable[[Interpreter, "WorkflowInstanceData"], "Transition"]
 """An event applied to an instance: called again on a fresh copy after a lost write race."""
 _CONFLICT_RETRIES = 20
-_CLAIM_BATCH = 500
 _NOT_STARTED = object()
 """Stands in ``Live.running`` for a task being started (see ``_spawn``)."""
 
@@ -94,7 +94,7 @@ SETTLED = frozenset(
 """Statuses :meth:`LocalExecutionEngine.wait` returns at by default: finished, or waiting for input."""
 
 
-class LocalExecutionEngine(HumanTaskOperations):
+class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
     """Runs workflows in this process on asyncio; state in memory unless a store is given.
 
     Args:
@@ -163,54 +163,6 @@ class LocalExecutionEngine(HumanTaskOperations):
             await check()
         await self.recover()
         self._sweeper = asyncio.create_task(self._sweep())
-
-    async def recover(self) -> int:
-        """Claim and continue due work nobody holds (crashed processes' steps, due timers).
-
-        Safe to call from several engines at once: each execution is claimed by one. Returns how
-        many executions were claimed.
-        """
-        claim = getattr(self.store, "claim_due", None)
-        if claim is None:
-            return 0
-        total = 0
-        while True:
-            claimed = await claim(_CLAIM_BATCH)
-            for instance_id, run_id in claimed:
-                await self._continue_claimed(instance_id, run_id)
-            total += len(claimed)
-            if len(claimed) < _CLAIM_BATCH:
-                return total
-
-    async def _continue_claimed(self, instance_id: UUID, run_id: UUID) -> None:
-        try:
-            live = await self._live_instance(instance_id)
-        except WorkflowsError:
-            logger.exception("cannot continue instance %s", instance_id)
-            return
-        run = live.instance.runtime.active.get(run_id.int)
-        if run is None or run_id.int in live.running or run_id.int in live.timers:
-            return
-        if run.status is StepStatus.WAITING and run.step_type is StepType.TIMER:
-            self._fire_timer(live, run)
-        elif run.status is not StepStatus.WAITING:
-            self._spawn(live, run)
-
-    async def _sweep(self) -> None:
-        renew = getattr(self.store, "renew_leases", None)
-        lease = getattr(self.store, "lease", None)
-        renew_every = max(self.poll_interval, lease.total_seconds() / 3) if lease is not None else 0.0
-        loop = asyncio.get_running_loop()
-        renewed = loop.time()
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            try:
-                if renew is not None and loop.time() - renewed >= renew_every:
-                    renewed = loop.time()
-                    await renew([UUID(int=key) for live in self._live.values() for key in live.running])
-                await self.recover()
-            except Exception:  # the database may be briefly away; try again next round
-                logger.exception("sweeping for due work failed")
 
     async def stop(self) -> None:
         """Abandon in-flight work of this process: cancel running steps and timers.

@@ -1,0 +1,95 @@
+"""Recovery and the sweep of the local driver: continue work that no live process holds.
+
+A durable store leases every execution it hands out. When a process dies its leases run out;
+:meth:`RecoveryOperations.recover` claims such executions (and timers that came due) and continues
+them here, and the sweep repeats that every ``poll_interval`` seconds while renewing the leases of
+what runs here. Kept apart from the driving loop;
+:class:`~litestar_workflows.engine.local.LocalExecutionEngine` mixes it in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from litestar_workflows.core.errors import WorkflowsError
+from litestar_workflows.core.types import StepStatus, StepType
+
+if TYPE_CHECKING:
+    from litestar_workflows.core.context import StepExecution
+    from litestar_workflows.engine.live import Live
+    from litestar_workflows.store.base import WorkflowStore
+
+logger = logging.getLogger("litestar_workflows.engine")
+
+CLAIM_BATCH = 500
+"""Executions claimed per query; recovery repeats until a batch comes back short."""
+
+
+class RecoveryOperations:
+    """Recovery and the sweep, for an engine that provides the members declared below."""
+
+    if TYPE_CHECKING:
+        store: WorkflowStore
+        poll_interval: float
+        _live: dict[int, Live]
+
+        async def _live_instance(self, instance_id: UUID) -> Live: ...
+
+        def _fire_timer(self, live: Live, run: StepExecution) -> None: ...
+
+        def _spawn(self, live: Live, run: StepExecution, *, eager: bool = False) -> None: ...
+
+    async def recover(self) -> int:
+        """Claim and continue due work nobody holds (crashed processes' steps, due timers).
+
+        Safe to call from several engines at once: each execution is claimed by one. Returns how
+        many executions were claimed.
+        """
+        claim = getattr(self.store, "claim_due", None)
+        if claim is None:
+            return 0
+        total = 0
+        while True:
+            claimed = await claim(CLAIM_BATCH)
+            for instance_id, run_id in claimed:
+                await self._continue_claimed(instance_id, run_id)
+            total += len(claimed)
+            if len(claimed) < CLAIM_BATCH:
+                return total
+
+    async def _continue_claimed(self, instance_id: UUID, run_id: UUID) -> None:
+        try:
+            live = await self._live_instance(instance_id)
+        except WorkflowsError:
+            logger.exception("cannot continue instance %s", instance_id)
+            return
+        run = live.instance.runtime.active.get(run_id.int)
+        if run is None or run_id.int in live.running or run_id.int in live.timers:
+            return
+        if run.status is StepStatus.WAITING and run.step_type is StepType.TIMER:
+            self._fire_timer(live, run)
+        elif run.status is not StepStatus.WAITING:
+            self._spawn(live, run)
+
+    async def _sweep(self) -> None:
+        """Every ``poll_interval``: renew the leases of what runs here (now and then), recover."""
+        renew: Any = getattr(self.store, "renew_leases", None)
+        lease: Any = getattr(self.store, "lease", None)
+        renew_every = max(self.poll_interval, lease.total_seconds() / 3) if lease is not None else 0.0
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                if renew is not None and loop.time() - renewed >= renew_every:
+                    renewed = loop.time()
+                    await renew([UUID(int=key) for live in self._live.values() for key in live.running])
+                await self.recover()
+            except Exception:  # the database may be briefly away; try again next round
+                logger.exception("sweeping for due work failed")
+
+
+__all__ = ("CLAIM_BATCH", "RecoveryOperations")
