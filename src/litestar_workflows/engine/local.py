@@ -65,6 +65,8 @@ Operation = Callable[[Interpreter, "WorkflowInstanceData"], "Transition"]
 _CONFLICT_RETRIES = 20
 _NOT_STARTED = object()
 """Stands in ``Live.running`` for a task being started (see ``_spawn``)."""
+_EAGER_DEPTH_LIMIT = 16
+"""Eager starts nested deeper than this start on the next loop turn (see ``_spawn``)."""
 
 
 def _adapt_store(persistence: Any) -> WorkflowStore:
@@ -143,6 +145,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         self.idle_cache_size = idle_cache_size
         self._idle: OrderedDict[int, Live] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
+        self._eager_depth = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -523,10 +526,19 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if not eager:
             running[key] = asyncio.create_task(self._drive(live, run))
             return
+        if self._eager_depth >= _EAGER_DEPTH_LIMIT:
+            # Eager starts nest on the stack: a step that completes another instance's task whose
+            # next step completes a third's... Past a bound, start on the next loop turn instead.
+            running[key] = asyncio.create_task(self._drive(live, run))
+            return
         # A driver registers itself in ``running`` once it runs, and by then it may have moved on
         # to later steps; register the task here only if it has not started yet.
         running[key] = _NOT_STARTED  # type: ignore[assignment]
-        task = start_eager(self._drive(live, run))
+        self._eager_depth += 1
+        try:
+            task = start_eager(self._drive(live, run))
+        finally:
+            self._eager_depth -= 1
         if running.get(key) is _NOT_STARTED:
             running[key] = task
 

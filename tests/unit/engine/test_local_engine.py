@@ -439,6 +439,27 @@ async def test_completing_a_task_runs_the_steps_it_releases_at_once(registry: Wo
     ]
 
 
+async def test_steps_completing_each_others_tasks_in_a_long_relay(engine: LocalExecutionEngine) -> None:
+    """Each instance's step completes the next instance's task: the released work starts
+    eagerly, nested on the stack, so nesting must stay bounded (no RecursionError)."""
+    count = 200
+    ids: list[Any] = []
+
+    async def hand_on(ctx: WorkflowContext) -> None:
+        following = ctx.get("i") + 1
+        if following < count:
+            await engine.complete_human_task(ids[following], "wait", "relay", {})
+
+    definition = defn("relay", [BaseHumanStep("wait"), Fn("hand_on", hand_on)], [Edge("wait", "hand_on")])
+    for i in range(count):
+        ids.append((await engine.start_workflow(definition, {"i": i})).id)
+    for instance_id in ids:
+        await engine.wait(instance_id, timeout=5)
+    await engine.complete_human_task(ids[0], "wait", "relay", {})
+    finished = [await engine.wait(instance_id, until=FINISHED, timeout=10) for instance_id in ids]
+    assert {instance.status for instance in finished} == {WorkflowStatus.COMPLETED}
+
+
 async def test_complete_task_by_id_claim_and_reassign(engine: LocalExecutionEngine) -> None:
     definition = defn("claims", [BaseHumanStep("review", assignee_group="ops")])
     instance = await engine.start_workflow(definition)
