@@ -241,7 +241,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         )
         live = Live(tr.instance, pair)
         self._live[tr.instance.id.int] = live
-        await self._after(live, tr, inline=False)
+        await self._transact(live, lambda _interpreter, _instance: tr)
         return tr.instance
 
     def resolve_definition(self, workflow: Any, version: str | None = None) -> WorkflowDefinition:
@@ -272,31 +272,6 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
     # ------------------------------------------------------------------ driving
 
-    async def _after(self, live: Live, tr: Transition, *, inline: bool) -> StepExecution | None:
-        """Commit ``tr``, then start its work; returns one execution for the caller to run inline.
-
-        Raises:
-            ConcurrencyError: Another process changed the instance first (the copy is now stale).
-            StoreError: The database failed; the live copy is dropped so that it is reloaded.
-        """
-        if self._memory is None:
-            live.committing += 1
-            try:
-                await self.store.commit((tr,))
-            except ConcurrencyError:
-                raise
-            except StoreError:
-                self._forget(live)
-                raise
-            finally:
-                live.committing -= 1
-        elif tr.created or tr.tasks:
-            self._memory.record(tr)
-        follow = self._dispatch(live, tr, inline)
-        if tr.events and self.event_bus is not None:
-            await self._publish(tr)
-        return follow
-
     async def _publish(self, tr: Transition) -> None:
         for event in tr.events:
             await deliver(self.event_bus, event)  # type: ignore[arg-type]
@@ -309,47 +284,59 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         inline: bool = False,
         check: Callable[[], Awaitable[object]] | None = None,
     ) -> StepExecution | None:
-        """Apply ``op`` to the instance and commit it; on a lost write race, reload and apply again.
+        """Apply ``op`` to the instance, commit it, then start its work.
 
-        ``check`` (who may act, is the task still pending...) runs before every attempt, so that a
-        retry on a reloaded copy is judged on that copy. Domain errors raised by ``check`` or ``op``
+        Returns one execution for the caller to run inline (with ``inline``). ``check`` (who may
+        act, is the task still pending...) runs before every attempt, so that a retry on a
+        reloaded copy is judged on that copy. Domain errors raised by ``check`` or ``op``
         propagate with the instance unchanged.
 
-        With a database, thousands of these may wait for one group commit at a time; the commit is
-        therefore awaited right here (not in a helper coroutine), so that each waits holding as
-        few objects as it can.
+        With a database, a lost write race reloads the instance and applies ``op`` again; a
+        failing database drops the live copy, so that it is reloaded. Thousands of transitions
+        may wait for one group commit at a time, so the commit is awaited right here (not in a
+        helper coroutine): each waits holding as few objects as it can.
+
+        Raises:
+            ConcurrencyError: The instance kept changing elsewhere.
+            StoreError: The database failed.
         """
         if self._memory is not None:  # one copy, no races with other processes: no retries
             if check is not None:
                 await check()
-            return await self._after(live, op(live.interpreter, live.instance), inline=inline)
-        for _ in range(_CONFLICT_RETRIES):
-            if check is not None:
-                await self._verified(live, check)
-            try:
-                tr = op(live.interpreter, live.instance)
-            except WorkflowsError as refusal:
-                tr = await self._apply_refused(live, op, check, refusal)
-            conflict = False
-            live.committing += 1
-            try:
-                await self.store.commit((tr,))
-            except ConcurrencyError:
-                conflict = True
-            except StoreError:
-                self._forget(live)
-                raise
-            finally:
-                live.committing -= 1
-            if conflict:
+            tr = op(live.interpreter, live.instance)
+            if tr.created or tr.tasks:
+                self._memory.record(tr)
+        else:
+            for _ in range(_CONFLICT_RETRIES):
+                if check is not None:
+                    await self._verified(live, check)
+                try:
+                    tr = op(live.interpreter, live.instance)
+                except WorkflowsError as refusal:
+                    tr = await self._apply_refused(live, op, check, refusal)
+                lost_race = False
+                live.committing += 1
+                try:
+                    await self.store.commit((tr,))
+                except ConcurrencyError:
+                    lost_race = True
+                except StoreError:
+                    self._forget(live)
+                    raise
+                finally:
+                    live.committing -= 1
+                if not lost_race:
+                    live.unverified = False  # the commit's version check just confirmed the copy
+                    break
                 await self._reload(live)
-                continue
-            live.unverified = False  # the commit's version check just confirmed the copy
-            follow = self._dispatch(live, tr, inline)
-            if tr.events and self.event_bus is not None:
-                await self._publish(tr)
-            return follow
-        raise ConcurrencyError(f"instance {live.instance.id} keeps changing elsewhere; gave up after retries")
+            else:
+                raise ConcurrencyError(
+                    f"instance {live.instance.id} keeps changing elsewhere; gave up after retries"
+                )
+        follow = self._dispatch(live, tr, inline)
+        if tr.events and self.event_bus is not None:
+            await self._publish(tr)
+        return follow
 
     async def _apply_refused(
         self,
@@ -358,30 +345,14 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         check: Callable[[], Awaitable[object]] | None,
         refusal: WorkflowsError,
     ) -> Transition:
-        """``op`` just refused the copy: confirm on a fresh one if the copy may be old, else raise."""
+        """``op`` just refused the copy: apply it again on a fresh one if the copy may be old."""
         try:
-            if not self._suspect(live):
-                raise refusal
-            await self._refresh(live)
+            await self._confirm_refusal(live, refusal)
             return op(live.interpreter, live.instance)
         except WorkflowsError:
             if check is not None:
                 await check()  # things changed while the check awaited: say why, precisely
             raise
-
-    @staticmethod
-    def _suspect(live: Live) -> bool:
-        """Whether a refusal by the copy should be confirmed on the stored instance first.
-
-        Only an untouched cached copy is suspect: once a transition of ours is on its way to the
-        store, the copy is ahead of it, not behind.
-        """
-        return live.unverified and not live.committing and not live.running
-
-    async def _refresh(self, live: Live) -> None:
-        live.instance.runtime.stale = True
-        await self._reload(live)
-        live.unverified = False
 
     async def _verified(self, live: Live, check: Callable[[], Awaitable[T]]) -> T:
         """Run ``check`` on the copy; if it refuses and the copy may be old, refuse only on a fresh one.
@@ -392,11 +363,21 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         """
         try:
             return await check()
-        except WorkflowsError:
-            if not self._suspect(live):
-                raise
-        await self._refresh(live)
+        except WorkflowsError as refusal:
+            await self._confirm_refusal(live, refusal)
         return await check()
+
+    async def _confirm_refusal(self, live: Live, refusal: WorkflowsError) -> None:
+        """Raise ``refusal`` unless the copy may be old; then replace it with the stored instance.
+
+        Only an untouched cached copy is suspect: once a transition of ours is on its way to the
+        store, the copy is ahead of it, not behind.
+        """
+        if not live.unverified or live.committing or live.running:
+            raise refusal
+        live.instance.runtime.stale = True
+        await self._reload(live)
+        live.unverified = False
 
     async def _reload(self, live: Live) -> None:
         """Replace a stale copy of an instance with the stored one (once, for all who hold ``live``)."""
@@ -523,12 +504,9 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
         running = live.running  # keeps the task referenced: asyncio holds only weak references
-        if not eager:
-            running[key] = asyncio.create_task(self._drive(live, run))
-            return
-        if self._eager_depth >= _EAGER_DEPTH_LIMIT:
-            # Eager starts nest on the stack: a step that completes another instance's task whose
-            # next step completes a third's... Past a bound, start on the next loop turn instead.
+        # Eager starts nest on the stack (a step that completes another instance's task whose
+        # next step completes a third's...): past a bound, start on the next loop turn instead.
+        if not eager or self._eager_depth >= _EAGER_DEPTH_LIMIT:
             running[key] = asyncio.create_task(self._drive(live, run))
             return
         # A driver registers itself in ``running`` once it runs, and by then it may have moved on
