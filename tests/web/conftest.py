@@ -1,7 +1,7 @@
 """Fixtures for the web layer: one engine per backend (memory, SQLite file, PostgreSQL) and an app on it.
 
 * ``engine_factory`` is parametrized over the three backends; it builds engines on the test's
-  database and stops them at teardown.
+  database (the app's lifespan starts and stops them).
 * PostgreSQL gets a fresh schema per test module (migrated once, emptied before each test) and
   SQLite a migrated template file per module, copied for each test: migrations run once, tests
   stay isolated.
@@ -114,18 +114,10 @@ class EngineFactory:
 
     backend: str
     make: Callable[..., Any]
-    created: list[Any] = field(default_factory=list)
 
     def __call__(self, registry: WorkflowRegistry, **options: Any) -> Any:
         options.setdefault("authorizer", AssigneeAuthorizer(groups_of=lambda user: GROUPS.get(user, ())))
-        engine = self.make(registry, **options)
-        self.created.append(engine)
-        return engine
-
-    @property
-    def durable(self) -> bool:
-        """Whether engines of this backend keep state in a database."""
-        return self.backend != "memory"
+        return self.make(registry, **options)
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import signal
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import rich_click as click
@@ -26,7 +27,7 @@ from litestar_workflows.core.errors import WorkflowsError
 from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery, TaskQuery
 from litestar_workflows.web import cli_output as out
-from litestar_workflows.web.engine import database_of
+from litestar_workflows.web.engine import database_of, settled
 from litestar_workflows.web.plugin import WorkflowPlugin
 from litestar_workflows.web.presenters import (
     CORRELATION_KEY,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from litestar import Litestar
 
     from litestar_workflows.core.models import WorkflowInstanceData
+    from litestar_workflows.store.base import Page
     from litestar_workflows.web.engine import WorkflowEngine
 
 __all__ = ("workflows_group",)
@@ -99,6 +101,26 @@ def _run(app: Litestar, work: Callable[[WorkflowEngine], Awaitable[T]], *, backg
         _fail(error.detail)
 
 
+def _print_page(
+    app: Litestar,
+    find: Callable[[WorkflowEngine], Awaitable[Page[Any]]],
+    present: Callable[[Any], Any],
+    table: Callable[[list[Any], int, int], None],
+    as_json: bool,
+) -> None:
+    """Print one page of a query: the REST API's page JSON, or a table."""
+
+    async def work(engine: WorkflowEngine) -> tuple[list[Any], Page[Any]]:
+        page = await find(engine)
+        return [present(item) for item in page.items], page
+
+    items, page = _run(app, work)
+    if as_json:
+        out.print_json({"items": items, "total": page.total, "limit": page.limit, "offset": page.offset})
+    else:
+        table(items, page.total, page.offset)
+
+
 @contextlib.contextmanager
 def _quiet_migrations() -> Iterator[None]:
     """Keep Alembic's progress lines out of every command's output (``migrate`` still shows them)."""
@@ -121,13 +143,6 @@ def _data(raw: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         _fail("--data must be a JSON object, e.g. '{\"amount\": 250}'", EXIT_USAGE)
     return value
-
-
-async def _settle(engine: WorkflowEngine, instance_id: UUID, wait: float) -> WorkflowInstanceData:
-    if wait > 0:
-        with contextlib.suppress(TimeoutError):  # still running: show where it is now
-            await engine.wait(instance_id, timeout=wait)
-    return await engine.get_instance(instance_id)
 
 
 def _show_instance(instance: WorkflowInstanceData, as_json: bool) -> None:
@@ -206,7 +221,7 @@ def start_command(
         instance = await engine.start_workflow(
             name, data, version=version, tenant_id=tenant, created_by=user, metadata=metadata
         )
-        return await _settle(engine, instance.id, wait)
+        return await settled(engine, instance, wait)
 
     _show_instance(_run(app, work), as_json)
 
@@ -241,8 +256,6 @@ def instances_command(
     as_json: bool,
 ) -> None:
     """List workflow instances, newest first."""
-    from datetime import UTC
-
     query = InstanceQuery(
         status=[WorkflowStatus(s) for s in statuses] or None,
         workflow_name=workflow,
@@ -254,15 +267,9 @@ def instances_command(
         offset=offset,
     )
 
-    async def work(engine: WorkflowEngine) -> tuple[list[Any], int]:
-        page = await engine.find_instances(query)
-        return [instance_summary(i) for i in page.items], page.total
-
-    items, total = _run(app, work)
-    if as_json:
-        out.print_json({"items": items, "total": total, "limit": limit, "offset": offset})
-    else:
-        out.print_instances(items, total, offset)
+    _print_page(
+        app, lambda engine: engine.find_instances(query), instance_summary, out.print_instances, as_json
+    )
 
 
 @click.command(name="instance")
@@ -326,15 +333,7 @@ def tasks_command(
         offset=offset,
     )
 
-    async def work(engine: WorkflowEngine) -> tuple[list[Any], int]:
-        page = await engine.find_tasks(query)
-        return [task_out(t) for t in page.items], page.total
-
-    items, total = _run(app, work)
-    if as_json:
-        out.print_json({"items": items, "total": total, "limit": limit, "offset": offset})
-    else:
-        out.print_tasks(items, total, offset)
+    _print_page(app, lambda engine: engine.find_tasks(query), task_out, out.print_tasks, as_json)
 
 
 @click.command(name="complete")
@@ -351,7 +350,7 @@ def complete_command(
 
     async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
         instance = await engine.complete_task(task_id, user, data)
-        return await _settle(engine, instance.id, wait)
+        return await settled(engine, instance, wait)
 
     _show_instance(_run(app, work), as_json)
 
@@ -381,7 +380,7 @@ def retry_command(
 
     async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
         instance = await engine.retry(instance_id, from_step)
-        return await _settle(engine, instance.id, wait)
+        return await settled(engine, instance, wait)
 
     _show_instance(_run(app, work), as_json)
 

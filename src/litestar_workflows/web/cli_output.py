@@ -146,10 +146,7 @@ def print_instance(instance: InstanceDetail) -> None:
         ("Status", instance.status),
         ("Current step", instance.current_step),
         ("Started", _when(instance.started_at)),
-        (
-            "Completed",
-            None if instance.completed_at is None else instance.completed_at.strftime("%Y-%m-%d %H:%M:%S"),
-        ),
+        ("Completed", _when(instance.completed_at)),
         ("Created by", instance.created_by),
         ("Correlation id", instance.correlation_id),
         ("Error", instance.error),

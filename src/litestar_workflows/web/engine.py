@@ -8,23 +8,45 @@ lifespan, a worker and each CLI command: migrate when configured, ``start()``, t
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.core.protocols import ExecutionEngine
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Collection
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from litestar_workflows.core.models import WorkflowInstanceData
+    from litestar_workflows.core.types import WorkflowStatus
     from litestar_workflows.engine.registry import WorkflowRegistry
 
-__all__ = ("EngineRunner", "WorkflowEngine", "build_engine", "database_of")
+__all__ = ("EngineRunner", "WorkflowEngine", "build_engine", "database_of", "settled")
 
 
 WorkflowEngine = ExecutionEngine
 """The engine interface the REST API and the CLI use: the one every engine shares."""
+
+
+async def settled(
+    engine: WorkflowEngine,
+    instance: WorkflowInstanceData,
+    wait: float,
+    until: Collection[WorkflowStatus] | None = None,
+) -> WorkflowInstanceData:
+    """The instance once it reaches ``until`` (default: finished or waiting for input).
+
+    Or as it is after ``wait`` seconds: a wait that ends without news still answers.
+    """
+    if wait <= 0 or instance.is_finished:
+        return instance
+    with suppress(TimeoutError):
+        if until:
+            await engine.wait(instance.id, until=frozenset(until), timeout=wait)
+        else:
+            await engine.wait(instance.id, timeout=wait)
+    return await engine.get_instance(instance.id)
 
 
 def build_engine(

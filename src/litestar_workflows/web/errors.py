@@ -84,7 +84,7 @@ def field_errors(error: WorkflowsError) -> list[FieldError]:
 
 
 def error_body(error: WorkflowsError, status_code: int) -> ErrorBody:
-    """The response body for ``error`` (also used by the CLI's ``--json`` errors)."""
+    """The response body for ``error``: its status, detail, class name and failing fields."""
     return ErrorBody(
         status_code=status_code,
         detail=error.detail,

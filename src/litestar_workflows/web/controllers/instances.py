@@ -3,7 +3,6 @@
 No ``from __future__ import annotations``: Litestar reads handler annotations at runtime.
 """
 
-from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -13,12 +12,11 @@ from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from litestar_workflows.core.models import WorkflowInstanceData
 from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery
 from litestar_workflows.web.access import load_instance
 from litestar_workflows.web.controllers.params import Acting, Engine, Limit, Offset, Registry
-from litestar_workflows.web.engine import WorkflowEngine
+from litestar_workflows.web.engine import settled
 from litestar_workflows.web.errors import error_responses
 from litestar_workflows.web.presenters import (
     CORRELATION_KEY,
@@ -86,20 +84,6 @@ def _moment(value: str | None, name: str) -> datetime | None:
             message, extra=[{"key": name, "message": message, "source": "query"}]
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-async def _settled(
-    engine: WorkflowEngine, instance: WorkflowInstanceData, wait: float, until: list[WorkflowStatus] | None
-) -> WorkflowInstanceData:
-    """The instance once it reaches ``until`` (default: settled), or as it is after ``wait`` seconds."""
-    if wait <= 0 or instance.is_finished:
-        return instance
-    with suppress(TimeoutError):  # a long poll that ends without news still answers
-        if until:
-            await engine.wait(instance.id, until=frozenset(until), timeout=wait)
-        else:
-            await engine.wait(instance.id, timeout=wait)
-    return await engine.get_instance(instance.id)
 
 
 class InstanceController(Controller):
@@ -184,7 +168,7 @@ class InstanceController(Controller):
     ) -> InstanceDetail:
         """The instance with its data and step history (``wait`` turns this into a long poll)."""
         instance = await load_instance(wf_engine, actor, instance_id)
-        return instance_detail(await _settled(wf_engine, instance, wait, until))
+        return instance_detail(await settled(wf_engine, instance, wait, until))
 
     @get(
         "/{instance_id:uuid}/graph",
