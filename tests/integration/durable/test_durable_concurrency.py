@@ -142,24 +142,25 @@ async def test_sqlite_reads_do_not_wait_for_a_writer(scratch_sqlite: ScratchData
     async with running_engine(db, registry()) as engine:
         instance = await engine.start_workflow("approval", {"i": 0})
         await engine.wait(instance.id, timeout=10)
-        holding = asyncio.Event()
+        holding, release = asyncio.Event(), asyncio.Event()
 
         async def long_write() -> None:  # e.g. a big group commit, or another process's transaction
             async with engine.sql_store.db_engine.begin() as conn:
                 await conn.execute(text("UPDATE workflow_definitions SET description = 'busy'"))
                 holding.set()
-                await asyncio.sleep(2.0)
+                await release.wait()  # the write transaction stays open until the reads are done
 
         writer = asyncio.create_task(long_write())
         try:
             await asyncio.wait_for(holding.wait(), 10)
-            began = time.monotonic()
-            async with asyncio.timeout(1.0):  # WAL: readers never wait for the writer
+            # WAL: readers never wait for the writer. One that did would wait until the release
+            # below, which comes only after this block: the timeout is what catches it.
+            async with asyncio.timeout(5.0):
                 await engine.get_instance(instance.id)
                 await engine.find_instances()
                 await engine.find_tasks()
-            assert time.monotonic() - began < 1.0
         finally:
+            release.set()
             await writer
 
 
@@ -187,11 +188,13 @@ async def test_waiting_on_many_instances_does_not_reload_each_of_them(
     reg.register(
         WorkflowDefinition(name="blocked", steps=[Fn("block", blocked)], edges=[], initial_step="block")
     )
-    async with running_engine(db, reg, poll_interval=0.1) as engine:
+    # While an instance runs here, wait() looks at the store every 10 poll intervals (0.2 s):
+    # about five rounds in the second below. Reloading every instance each round would be 250.
+    async with running_engine(db, reg, poll_interval=0.02) as engine:
         started = [await engine.start_workflow("blocked") for _ in range(n)]
         event.listen(engine.sql_store.db_engine.sync_engine, "before_cursor_execute", count)
         waits = asyncio.gather(*(engine.wait(s.id, until=FINISHED, timeout=30) for s in started))
-        await asyncio.sleep(1.0)  # ten poll intervals while every instance is busy here
+        await asyncio.sleep(1.0)  # a measuring window (not a synchronisation): about five poll rounds
         gate.set()
         finals = await waits
     assert {f.status for f in finals} == {WorkflowStatus.COMPLETED}

@@ -43,7 +43,7 @@ def parse_records(path: Path) -> list[dict[str, Any]]:
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("seed", [4, 9])  # kill points: SQLite 814 and 283, PostgreSQL 597 and 798
 async def test_sigkill_mid_flight_then_another_engine_finishes_everything(
-    scratch_database: ScratchDatabase, tmp_path: Path, seed: int
+    scratch_database: ScratchDatabase, tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = scratch_database
     await db.migrate()
@@ -74,7 +74,7 @@ async def test_sigkill_mid_flight_then_another_engine_finishes_everything(
     killed_at = len(complete_lines(child_records))
 
     # A new engine on the same database (the child's leases expire within LEASE_SECONDS).
-    durable_flows.RECORD_PATH = str(parent_records)
+    monkeypatch.setattr(durable_flows, "RECORD_PATH", str(parent_records))
     db_engine = db.create_engine()
     engine = PersistentExecutionEngine(
         durable_flows.registry(),

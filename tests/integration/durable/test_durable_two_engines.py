@@ -2,9 +2,10 @@
 
 ``PersistentExecutionEngine`` does not balance load: an engine runs the instances it starts, and
 another engine takes over an execution only once its lease is gone (released by ``stop()``, or
-expired because the process died or stalled longer than a lease without renewing it). The two-process test makes the hand-over
-deterministic by stalling the test process (a blocking sleep: a stop-the-world pause) for longer
-than a lease while the child engine sweeps every 50 ms.
+expired because the process died or stalled longer than a lease without renewing it). The
+two-process test makes the hand-over deterministic by stalling the test process (blocking: a
+stop-the-world pause) until its leases ran out and the child engine, sweeping every 50 ms, began
+running work it took over.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import os
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -63,6 +65,26 @@ async def count_succeeded(db_engine: AsyncEngine, step: str) -> int:
     return int(rows[0]["n"])
 
 
+def committed_by(db: ScratchDatabase, step: str, pid: int) -> bool:
+    """Whether process ``pid`` committed an execution of ``step``, asked without this thread's
+    event loop (which the stall blocks): on an engine and loop of a helper thread of their own."""
+
+    async def probe() -> bool:
+        probe_engine = db.create_engine()
+        try:
+            rows = await sql(
+                probe_engine,
+                "SELECT result FROM workflow_step_executions WHERE step_name = :step AND status = 'succeeded'",
+                step=step,
+            )
+        finally:
+            await probe_engine.dispose()
+        return any(isinstance(row["result"], dict) and row["result"].get("pid") == pid for row in rows)
+
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        return helper.submit(asyncio.run, probe()).result()
+
+
 async def all_completed(db_engine: AsyncEngine, total: int) -> bool:
     rows = await sql(db_engine, "SELECT count(*) AS n FROM workflow_instances WHERE status = 'completed'")
     return int(rows[0]["n"]) == total
@@ -71,17 +93,16 @@ async def all_completed(db_engine: AsyncEngine, total: int) -> bool:
 @pytest.mark.postgres
 @pytest.mark.timeout(120)
 async def test_two_processes_on_one_postgres_database(
-    scratch_postgres: ScratchDatabase, tmp_path: Path
+    scratch_postgres: ScratchDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = scratch_postgres
     await db.migrate()
     child_records, parent_records = tmp_path / "child.records", tmp_path / "parent.records"
     ready = tmp_path / "worker.ready"
-    durable_flows.RECORD_PATH = str(parent_records)
+    monkeypatch.setattr(durable_flows, "RECORD_PATH", str(parent_records))
     total = N_FANOUT + N_LINE
     parent_pid = os.getpid()
 
-    child = spawn_child("worker", db.argv, child_records, ready)
     db_engine = db.create_engine()
     engine = PersistentExecutionEngine(
         durable_flows.registry(),
@@ -90,6 +111,7 @@ async def test_two_processes_on_one_postgres_database(
         poll_interval=0.1,
         owner="parent",
     )
+    child = spawn_child("worker", db.argv, child_records, ready)
     try:
         await wait_for_child(child, ready, ready.exists, within=60, what="the worker engine to start")
         child_pid = int(ready.read_text())
@@ -110,7 +132,13 @@ async def test_two_processes_on_one_postgres_database(
             )
 
         await eventually(fast_steps_committed, within=20, what="the fast steps")
-        time.sleep(LEASE_SECONDS + 2.0)  # noqa: ASYNC251 - the stall is the point: no renewals, no progress
+        # The stall is the point (blocking, so no renewals and no progress here): it lasts until
+        # the leases ran out and the child committed a slow branch it took over.
+        time.sleep(LEASE_SECONDS)  # noqa: ASYNC251
+        stall_ends = time.monotonic() + 30
+        while not committed_by(db, "b2", child_pid):
+            assert time.monotonic() < stall_ends, "the child engine never committed a branch it took over"
+            time.sleep(0.05)  # noqa: ASYNC251
 
         async def everything_completed() -> bool:
             return await all_completed(db_engine, total)
@@ -180,26 +208,28 @@ async def test_two_processes_on_one_postgres_database(
     )
 
 
+def approval_then_after(name: str) -> WorkflowRegistry:
+    """A registry with workflow ``name``: a human approval, then a step that sets ``after``."""
+    reg = WorkflowRegistry()
+    reg.register(
+        WorkflowDefinition(
+            name=name,
+            steps=[BaseHumanStep("approve"), Set("after", after=True)],
+            edges=[Edge("approve", "after")],
+            initial_step="approve",
+        )
+    )
+    return reg
+
+
 async def test_two_engines_race_to_complete_one_task(scratch_database: ScratchDatabase) -> None:
     """Two engines (two stores, two pools) complete the same task at once: exactly one wins."""
     db = scratch_database
     await db.migrate()
 
-    def registry() -> WorkflowRegistry:
-        reg = WorkflowRegistry()
-        reg.register(
-            WorkflowDefinition(
-                name="contested",
-                steps=[BaseHumanStep("approve"), Set("after", after=True)],
-                edges=[Edge("approve", "after")],
-                initial_step="approve",
-            )
-        )
-        return reg
-
     async with (
-        running_engine(db, registry(), owner="engine-a") as a,
-        running_engine(db, registry(), owner="engine-b") as b,
+        running_engine(db, approval_then_after("contested"), owner="engine-a") as a,
+        running_engine(db, approval_then_after("contested"), owner="engine-b") as b,
     ):
         instances = [await a.start_workflow("contested") for _ in range(5)]
         for instance in instances:
@@ -235,26 +265,19 @@ async def test_wait_returns_when_a_lost_race_reloads_the_finished_instance(
     db = scratch_database
     await db.migrate()
 
-    def registry() -> WorkflowRegistry:
-        reg = WorkflowRegistry()
-        reg.register(
-            WorkflowDefinition(
-                name="reloaded",
-                steps=[BaseHumanStep("approve"), Set("after", after=True)],
-                edges=[Edge("approve", "after")],
-                initial_step="approve",
-            )
-        )
-        return reg
-
     async with (
-        running_engine(db, registry(), owner="engine-a", poll_interval=1.0) as a,
-        running_engine(db, registry(), owner="engine-b") as b,
+        running_engine(db, approval_then_after("reloaded"), owner="engine-a", poll_interval=1.0) as a,
+        running_engine(db, approval_then_after("reloaded"), owner="engine-b") as b,
     ):
         instance = await a.start_workflow("reloaded")
         assert (await a.wait(instance.id, timeout=10)).status is WorkflowStatus.WAITING
         waiter = asyncio.create_task(a.wait(instance.id, until=FINISHED, timeout=3.5))
-        await asyncio.sleep(0)  # let the waiter register on A's copy of the instance
+
+        async def waiter_registered() -> bool:  # on A's copy of the instance
+            live = a._live.get(instance.id.int)
+            return live is not None and bool(live.waiters)
+
+        await eventually(waiter_registered, within=5, what="the waiter to register")
         await b.complete_human_task(instance.id, "approve", "bob", {"by": "bob"})
         assert (await b.wait(instance.id, until=FINISHED, timeout=10)).status is WorkflowStatus.COMPLETED
         with pytest.raises(TaskAlreadyCompletedError):  # A's copy is stale: conflict, reload, refuse
