@@ -138,11 +138,20 @@ class ConcurrencyError(StoreError):
     """Someone else changed the instance first (optimistic version check failed)."""
 
 
+class LeaseLostError(ConcurrencyError):
+    """Another process took over an execution (its lease ran out here): this outcome is dropped.
+
+    The step may have run in both processes (steps run at least once); only the lease holder's
+    outcome is committed.
+    """
+
+
 __all__ = (
     "ConcurrencyError",
     "ContextSerializationError",
     "HumanTaskError",
     "InvalidTransitionError",
+    "LeaseLostError",
     "NonRetryableError",
     "StepExecutionError",
     "StepTimeoutError",

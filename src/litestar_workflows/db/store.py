@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from litestar_workflows.core.context import utcnow
-from litestar_workflows.core.errors import ConcurrencyError, StoreError
+from litestar_workflows.core.errors import ConcurrencyError, LeaseLostError, StoreError
 from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
 from litestar_workflows.db.migrate import check_schema_current
 from litestar_workflows.db.models import (
@@ -115,13 +115,14 @@ class _Pending:
     Rows are keyed by id so that a batch writes each row once, with its latest values.
     """
 
-    __slots__ = ("created", "expected", "future", "instance", "instance_row", "runs", "tasks")
+    __slots__ = ("created", "expected", "future", "instance", "instance_row", "leased", "runs", "tasks")
 
     def __init__(self, store: SQLAlchemyStore, tr: Transition, now: datetime, expiry: datetime) -> None:
         instance = tr.instance
         writer = store.row_writer
         self.instance = instance
         self.created = tr.created
+        self.leased = tr.leased
         self.expected = instance.version - 1
         if tr.created:
             definition_id = store.definition_ids.get((instance.workflow_name, instance.workflow_version))
@@ -278,7 +279,7 @@ class SQLAlchemyStore:
         if not self._postgres:
             async with self._writes.connect() as conn:
                 transaction = await conn.begin()
-                if await self._write_rows(conn, batch):
+                if not await self._leases_lost(conn, batch) and await self._write_rows(conn, batch):
                     await transaction.commit()
                     return
                 await transaction.rollback()
@@ -329,31 +330,61 @@ class SQLAlchemyStore:
         rows = (inserted, updated, runs, human)
         return await self.row_writer.write(conn, *(list(r.values()) for r in rows))
 
+    async def _leases_lost(self, conn: AsyncConnection, batch: list[_Pending]) -> set[UUID]:
+        """The executions of the batch whose outcome this process may no longer commit.
+
+        A step's outcome is committed only while this process holds the execution's lease: once
+        another process took it over (the lease ran out here), the other's outcome counts. Read
+        in the write transaction, under row locks on PostgreSQL (a claim skips locked rows).
+        """
+        leased = [item.leased for item in batch if item.leased is not None]
+        if not leased:
+            return set()
+        query = select(executions.c.id).where(
+            executions.c.id.in_(leased), executions.c.lease_owner != self.owner
+        )
+        if self._postgres:
+            query = query.with_for_update()
+        return {row.id for row in await conn.execute(query)}
+
     async def _drop_conflicts(self, conn: AsyncConnection, batch: list[_Pending]) -> list[_Pending]:
-        """Fail the transitions whose instance row moved on without us; keep the rest."""
+        """Fail the transitions whose instance row moved on without us, or whose lease is gone.
+
+        A transition that failed takes the later ones of its instance in the batch with it (they
+        continue from its state): those are told to reload and apply again.
+        """
         created = {item.instance.id for item in batch if item.created}
         expected: dict[UUID, int] = {}
         for item in batch:
             if item.instance.id not in created and item.instance.id not in expected:
                 expected[item.instance.id] = item.expected
-        if not expected:
+        lost = await self._leases_lost(conn, batch)
+        if not expected and not lost:
             return batch
-        query = select(instances.c.id, instances.c.version).where(instances.c.id.in_(list(expected)))
-        if self._postgres:
-            query = query.with_for_update()
-        found = {row.id: row.version for row in await conn.execute(query)}
-        conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
-        if not conflicts:
+        conflicts: set[UUID] = set()
+        if expected:
+            query = select(instances.c.id, instances.c.version).where(instances.c.id.in_(list(expected)))
+            if self._postgres:
+                query = query.with_for_update()
+            found = {row.id: row.version for row in await conn.execute(query)}
+            conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
+        if not conflicts and not lost:
             return batch
         kept = []
         for item in batch:
-            if item.instance.id in conflicts:
-                item.instance.runtime.stale = True
-                item.future.set_exception(
-                    ConcurrencyError(f"instance {item.instance.id} was changed by another process; reload it")
+            iid = item.instance.id
+            if item.leased is not None and item.leased in lost:
+                error: ConcurrencyError = LeaseLostError(
+                    f"execution {item.leased} of instance {iid} was taken over by another process"
                 )
+                conflicts.add(iid)
+            elif iid in conflicts:
+                error = ConcurrencyError(f"instance {iid} was changed by another process; reload it")
             else:
                 kept.append(item)
+                continue
+            item.instance.runtime.stale = True
+            item.future.set_exception(error)
         return kept
 
     def _upsert(self, table: Any, keep: Iterable[str]) -> Any:

@@ -20,6 +20,7 @@ from litestar_workflows.core.context import WorkflowContext, utcnow
 from litestar_workflows.core.errors import (
     ConcurrencyError,
     InvalidTransitionError,
+    LeaseLostError,
     StoreError,
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
@@ -77,7 +78,9 @@ def _adapt_store(persistence: Any) -> WorkflowStore:
 
 
 def _reapply(interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome) -> Transition:
-    return apply_outcome(interpreter, instance, outcome)
+    tr = apply_outcome(interpreter, instance, outcome)
+    tr.leased = outcome[1]  # this process ran it: committed only while it holds the lease
+    return tr
 
 
 _STEP_RUNNING = StepStatus.RUNNING
@@ -314,21 +317,23 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                     tr = op(live.interpreter, live.instance)
                 except WorkflowsError as refusal:
                     tr = await self._apply_refused(live, op, check, refusal)
-                lost_race = False
+                lost: ConcurrencyError | None = None
                 live.committing += 1
                 try:
                     await self.store.commit((tr,))
-                except ConcurrencyError:
-                    lost_race = True
+                except ConcurrencyError as error:
+                    lost = error
                 except StoreError:
                     self._forget(live)
                     raise
                 finally:
                     live.committing -= 1
-                if not lost_race:
+                if lost is None:
                     live.unverified = False  # the commit's version check just confirmed the copy
                     break
-                await self._reload(live)
+                await self._reload(live)  # the copy is ahead of the store
+                if isinstance(lost, LeaseLostError):
+                    raise lost  # another process runs that step now: this outcome is dropped
             else:
                 raise ConcurrencyError(
                     f"instance {live.instance.id} keeps changing elsewhere; gave up after retries"
@@ -476,7 +481,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                         follow = dispatch(live, tr, True)
                     else:
                         follow = await self._transact(live, partial(_reapply, outcome=outcome), inline=True)
-                except StaleOutcomeError:
+                except (StaleOutcomeError, LeaseLostError):  # abandoned, or taken over elsewhere
                     follow = None
                 running.pop(key, None)
                 # With nothing awaited since, the next step starts when this one completed.

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from uuid import UUID
 
     from litestar_workflows.core.context import StepExecution
     from litestar_workflows.core.events import WorkflowEvent
@@ -21,7 +22,7 @@ class Transition:
     the executions in ``cancel`` and publish ``events``.
     """
 
-    __slots__ = ("cancel", "created", "events", "instance", "start", "tasks", "timers", "writes")
+    __slots__ = ("cancel", "created", "events", "instance", "leased", "start", "tasks", "timers", "writes")
 
     def __init__(self, instance: WorkflowInstanceData, *, created: bool = False) -> None:
         # A plain __init__, and the rarely used lists start as a shared empty tuple: one
@@ -36,6 +37,9 @@ class Transition:
         self.cancel: Sequence[StepExecution] = ()
         self.tasks: Sequence[HumanTask] = ()
         self.events: Sequence[WorkflowEvent] = ()
+        self.leased: UUID | None = None
+        """The execution whose outcome this records, run by this process: a durable store
+        commits it only while this process still holds that execution's lease."""
 
     def add_timer(self, run: StepExecution) -> None:
         """Arm a timer for ``run`` (waiting until its ``scheduled_for``)."""

@@ -36,13 +36,14 @@ from litestar_workflows import (
     BaseHumanStep,
     Edge,
     HumanTaskStatus,
+    StepStatus,
     TaskAlreadyCompletedError,
     WorkflowDefinition,
     WorkflowRegistry,
     WorkflowStatus,
 )
 from litestar_workflows.db import PersistentExecutionEngine
-from step_kit import FINISHED, Set
+from step_kit import FINISHED, Fn, Set
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from conftest import ScratchDatabase
+    from litestar_workflows import WorkflowContext
 
 LEASE_SECONDS = 1.0  # the child uses the same (durable_child.LEASE_SECONDS)
 N_FANOUT = 10
@@ -285,3 +287,64 @@ async def test_wait_returns_when_a_lost_race_reloads_the_finished_instance(
         done = await waiter  # a TimeoutError here was the bug
         assert done.status is WorkflowStatus.COMPLETED
         assert done.data == {"by": "bob", "after": True}
+
+
+async def test_an_outcome_is_committed_only_while_its_lease_is_held(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """A's step outlives its lease; B takes the execution over and is still running it when A's
+    step returns. A's outcome must be dropped (B holds the lease), and B's is the one committed."""
+    db = scratch_database
+    await db.migrate()
+    entered = {"a": asyncio.Event(), "b": asyncio.Event()}
+    release = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+    def registry_of(engine: str) -> WorkflowRegistry:
+        async def work(ctx: WorkflowContext) -> None:
+            entered[engine].set()
+            await release[engine].wait()
+            ctx.set("by", engine)
+
+        reg = WorkflowRegistry()
+        reg.register(
+            WorkflowDefinition(name="leased", steps=[Fn("work", work)], edges=[], initial_step="work")
+        )
+        return reg
+
+    # No sweeps while the test runs (poll_interval): A never renews its lease, B claims on demand.
+    async with (
+        running_engine(db, registry_of("a"), owner="engine-a", lease_seconds=0.3, poll_interval=3600) as a,
+        running_engine(db, registry_of("b"), owner="engine-b", poll_interval=3600) as b,
+    ):
+        instance = await a.start_workflow("leased")
+        await asyncio.wait_for(entered["a"].wait(), 10)
+        a_drivers = list(a._live[instance.id.int].running.values())
+
+        async def b_took_over() -> bool:
+            return await b.recover() > 0
+
+        await eventually(b_took_over, within=10, what="engine B to claim the expired execution")
+        await asyncio.wait_for(entered["b"].wait(), 10)
+
+        release["a"].set()  # A's step returns while B holds the lease
+        await asyncio.gather(*a_drivers)
+        check = db.create_engine()
+        try:
+            rows = await sql(
+                check,
+                "SELECT status, lease_owner FROM workflow_step_executions WHERE step_name = 'work'",
+            )
+            [stored] = await sql(check, "SELECT status, context_data FROM workflow_instances")
+        finally:
+            await check.dispose()
+        # Not committed by A: still as B claimed it (a start is not written; the outcome will be).
+        assert [(r["status"], r["lease_owner"]) for r in rows] == [("scheduled", "engine-b")]
+        assert stored["status"] == "running"
+
+        release["b"].set()
+        done = await b.wait(instance.id, until=FINISHED, timeout=10)
+        assert done.status is WorkflowStatus.COMPLETED
+        assert done.data == {"by": "b"}
+        assert [run.status for run in done.executions_of("work")] == [StepStatus.SUCCEEDED]
+        seen_by_a = await a.wait(instance.id, until=FINISHED, timeout=10)
+        assert seen_by_a.data == {"by": "b"}
