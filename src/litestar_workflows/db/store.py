@@ -340,12 +340,7 @@ class SQLAlchemyStore:
         leased = [item.leased for item in batch if item.leased is not None]
         if not leased:
             return set()
-        query = select(executions.c.id).where(
-            executions.c.id.in_(leased), executions.c.lease_owner != self.owner
-        )
-        if self._postgres:
-            query = query.with_for_update()
-        return {row.id for row in await conn.execute(query)}
+        return await self.row_writer.leased_elsewhere(conn, self.owner, leased)
 
     async def _drop_conflicts(self, conn: AsyncConnection, batch: list[_Pending]) -> list[_Pending]:
         """Fail the transitions whose instance row moved on without us, or whose lease is gone.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import orjson
 
@@ -22,7 +23,6 @@ from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType,
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
-    from uuid import UUID
 
     from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -206,6 +206,7 @@ class RowWriter:
         self.update_instances = f"UPDATE workflow_instances SET {assignments} WHERE {where}"
         self.upsert_runs = _upsert("workflow_step_executions", RUN_COLUMNS, mark)
         self.upsert_tasks = _upsert("workflow_human_tasks", TASK_COLUMNS, mark)
+        self._postgres = postgres
 
     def instance_insert(
         self, i: WorkflowInstanceData, now: datetime, definition_id: UUID | None
@@ -251,6 +252,24 @@ class RowWriter:
             self.json(k.form_schema), k.assignee_id, k.assignee_group, t(k.due_at), t(k.reminder_at),
             self.text(k.status), t(k.completed_at), k.completed_by, t(k.created_at), t(now),
         )  # fmt: skip
+
+    async def leased_elsewhere(self, conn: AsyncConnection, owner: str, ids: Sequence[UUID]) -> set[UUID]:
+        """Those of the executions ``ids`` whose lease another owner than ``owner`` holds.
+
+        Plain driver SQL: this runs in every write transaction that records step outcomes. On
+        PostgreSQL the rows are locked (a claim skips locked rows), so the answer holds until
+        the transaction ends; on SQLite the write transaction already excludes other writers.
+        """
+        if self._postgres:
+            statement = (
+                "SELECT id FROM workflow_step_executions WHERE id = ANY($1) AND lease_owner <> $2 FOR UPDATE"
+            )
+            rows = await conn.exec_driver_sql(statement, (list(ids), owner))
+            return {row[0] for row in rows}
+        marks = ", ".join("?" * len(ids))
+        statement = f"SELECT id FROM workflow_step_executions WHERE id IN ({marks}) AND lease_owner <> ?"
+        rows = await conn.exec_driver_sql(statement, (*(_sqlite_uuid(i) for i in ids), owner))
+        return {UUID(bytes=bytes(row[0])) for row in rows}
 
     async def write(
         self,
