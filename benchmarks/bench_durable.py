@@ -194,7 +194,6 @@ async def main() -> None:
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after start-up (see above)")
     args = parser.parse_args()
     options: dict[str, Any] = {} if args.poll_interval is None else {"poll_interval": args.poll_interval}
-    options["freeze"] = args.gc_freeze
     shown = "engine default" if args.poll_interval is None else f"{args.poll_interval} s"
     frozen = ", gc.freeze() after start-up" if args.gc_freeze else ""
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, poll_interval: {shown}{frozen}")
@@ -202,7 +201,7 @@ async def main() -> None:
     print(f"{'backend':<10} {'workload':<7} {'N':>6} {columns}")
     if "sqlite" in args.backend:
         async with sqlite_database() as db_engine:
-            await bench_backend("sqlite", db_engine, args.n, **options)
+            await bench_backend("sqlite", db_engine, args.n, freeze=args.gc_freeze, **options)
     if "postgresql" in args.backend:
         url = os.environ.get("WORKFLOWS_POSTGRES_URL", DEFAULT_POSTGRES_URL)
         reason = await postgres_unreachable(url)
@@ -210,7 +209,7 @@ async def main() -> None:
             print(f"postgresql skipped: cannot reach {url}: {reason}")
         else:
             async with postgres_database(url) as db_engine:
-                await bench_backend("postgresql", db_engine, args.n, **options)
+                await bench_backend("postgresql", db_engine, args.n, freeze=args.gc_freeze, **options)
 
 
 if __name__ == "__main__":

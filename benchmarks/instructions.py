@@ -17,14 +17,11 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 TRANSITIONS = {"chain": 10, "fanout": 10, "human": 4}
 
 
 async def workload(name: str, n: int) -> None:
-    sys.path.insert(0, str(HERE))
     from bench_engine import chain, fanout, human
 
     from litestar_workflows import LocalExecutionEngine, WorkflowRegistry
@@ -45,7 +42,6 @@ async def workload(name: str, n: int) -> None:
 
 
 async def durable_workload(name: str, n: int) -> None:
-    sys.path.insert(0, str(HERE))
     import bench_durable
     from sqlalchemy.ext.asyncio import async_sessionmaker
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from litestar_workflows.core.context import StepExecution
@@ -96,7 +96,6 @@ async def test_fast_timestamps_are_the_text_sqlalchemy_stores(sqlite_engine: Asy
     await upgrade_database_async(sqlite_engine)
     writer = row_writer("sqlite")
     async with sqlite_engine.begin() as conn:
-        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME)"))
         await conn.execute(
             StepExecutionModel.__table__.insert(),
             {

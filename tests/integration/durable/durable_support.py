@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -17,7 +19,6 @@ from litestar_workflows.db.store import create_store_engine
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from pathlib import Path
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -82,7 +83,7 @@ def complete_lines(path: Path) -> list[str]:
 
 # ---------------------------------------------------------------------------- child processes
 
-CHILD_SCRIPT = __import__("pathlib").Path(__file__).with_name("durable_child.py")
+CHILD_SCRIPT = Path(__file__).with_name("durable_child.py")
 
 
 def spawn_child(mode: str, db_argv: list[str], records: Path, ready: Path, *extra: str) -> Any:
@@ -140,7 +141,7 @@ async def end_child(process: Any, *, kill: bool = False) -> None:
 # ---------------------------------------------------------------------------- engines on a scratch database
 
 
-@__import__("contextlib").asynccontextmanager
+@asynccontextmanager
 async def running_engine(db: Any, registry: Any, **options: Any) -> Any:
     """A started ``PersistentExecutionEngine`` on ``db`` (anything with ``create_engine()``), stopped after."""
     from sqlalchemy.ext.asyncio import async_sessionmaker

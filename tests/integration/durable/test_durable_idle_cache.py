@@ -17,7 +17,6 @@ import pytest
 
 from litestar_workflows import (
     BaseHumanStep,
-    BaseMachineStep,
     Edge,
     TaskAlreadyCompletedError,
     UnauthorizedTaskError,
@@ -28,21 +27,13 @@ from litestar_workflows import (
 )
 from litestar_workflows.db.store import SQLAlchemyStore
 from litestar_workflows.engine.local import LocalExecutionEngine
-
-FINISHED = {WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED, WorkflowStatus.FAILED}
-
-
-class Done(BaseMachineStep):
-    name = "done"
-
-    async def execute(self, context):  # type: ignore[no-untyped-def]
-        context.set("done", True)
+from step_kit import FINISHED, Set
 
 
 def approval() -> WorkflowDefinition:
     return WorkflowDefinition(
         name="cached",
-        steps=[BaseHumanStep("approve", assignee="ann"), Done()],
+        steps=[BaseHumanStep("approve", assignee="ann"), Set("done", done=True)],
         edges=[Edge("approve", "done")],
         initial_step="approve",
     )

@@ -420,13 +420,13 @@ async def test_completing_a_task_runs_the_steps_it_releases_at_once(registry: Wo
     bus = EventBus()
     bus.subscribe(lambda event: seen.append(type(event).__name__))
     for event_bus, status_after_call in ((None, WorkflowStatus.COMPLETED), (bus, WorkflowStatus.RUNNING)):
-        engine = LocalExecutionEngine(registry, event_bus=event_bus)
-        instance = await engine.start_workflow(definition)
-        await engine.wait(instance.id, timeout=5)
-        returned = await engine.complete_human_task(instance.id, "approve", "ann", {})
-        assert returned.status is status_after_call
-        await finish(engine, instance)
-        assert instance.data == {"recorded": True, "closed": True}
+        async with LocalExecutionEngine(registry, event_bus=event_bus) as engine:
+            instance = await engine.start_workflow(definition)
+            await engine.wait(instance.id, timeout=5)
+            returned = await engine.complete_human_task(instance.id, "approve", "ann", {})
+            assert returned.status is status_after_call
+            await finish(engine, instance)
+            assert instance.data == {"recorded": True, "closed": True}
     completed = seen.index("HumanTaskCompleted")
     assert seen[completed:] == [
         "HumanTaskCompleted",
