@@ -635,6 +635,17 @@ class SQLAlchemyStore:
             conditions.append(instances.c.tenant_id == query.tenant_id)
         if query.due_before is not None:
             conditions.append(tasks.c.due_at < query.due_before)
+        if query.workable_by is not None or query.workable_groups:
+            queue: list[ColumnElement[bool]] = []
+            if query.workable_by is not None:
+                queue.append(tasks.c.assignee_id == query.workable_by)
+            if query.workable_groups:
+                queue.append(
+                    and_(
+                        tasks.c.assignee_id.is_(None), tasks.c.assignee_group.in_(list(query.workable_groups))
+                    )
+                )
+            conditions.append(or_(*queue))
         return await self._tasks(conditions, query.limit, query.offset)
 
     async def _tasks(self, conditions: list[Any], limit: int, offset: int) -> tuple[list[HumanTask], int]:

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     Operation = Callable[[Interpreter, WorkflowInstanceData], Transition]
 
 
+_WHOLE_QUEUE = 10_000
+"""How many tasks :meth:`HumanTaskOperations.get_pending_tasks` returns at most."""
+
+
 class HumanTaskOperations:
     """Operations on human tasks, for an engine that provides the members declared below."""
 
@@ -174,34 +178,19 @@ class HumanTaskOperations:
     async def get_pending_tasks(
         self, user_id: str | None = None, groups: Iterable[str] = (), tenant_id: str | None = None
     ) -> list[HumanTask]:
-        """Pending tasks assigned to ``user_id`` or open to one of ``groups``."""
-        found: dict[UUID, HumanTask] = {}
-        if user_id is not None:
-            page = await self.find_tasks(
-                TaskQuery(
-                    status=HumanTaskStatus.PENDING, assignee_id=user_id, tenant_id=tenant_id, limit=10_000
-                )
-            )
-            found.update((t.id, t) for t in page)
-        group_list = list(groups)
-        if group_list:
-            page = await self.find_tasks(
-                TaskQuery(
-                    status=HumanTaskStatus.PENDING,
-                    assignee_group=group_list,
-                    tenant_id=tenant_id,
-                    limit=10_000,
-                )
-            )
-            found.update((t.id, t) for t in page if t.assignee_id in (None, user_id))
-        if user_id is None and not group_list:
-            found.update(
-                (t.id, t)
-                for t in await self.find_tasks(
-                    TaskQuery(status=HumanTaskStatus.PENDING, tenant_id=tenant_id, limit=10_000)
-                )
-            )
-        return sorted(found.values(), key=lambda t: t.created_at)
+        """Pending tasks assigned to ``user_id``, or unassigned and open to one of ``groups``.
+
+        Oldest first; every pending task when neither is given. For a page of a queue use
+        :meth:`find_tasks` with ``workable_by`` / ``workable_groups``.
+        """
+        query = TaskQuery(
+            status=HumanTaskStatus.PENDING,
+            workable_by=user_id,
+            workable_groups=tuple(groups),
+            tenant_id=tenant_id,
+            limit=_WHOLE_QUEUE,
+        )
+        return (await self.find_tasks(query)).items
 
 
 __all__ = ("HumanTaskOperations",)

@@ -66,6 +66,10 @@ class TaskQuery:
     workflow_name: str | None = None
     tenant_id: str | None = None
     due_before: datetime | None = None
+    workable_by: str | None = None
+    """With ``workable_groups``, a person's queue: tasks assigned to this user, or unassigned and
+    open to one of the groups (no filter when both are empty)."""
+    workable_groups: Sequence[str] = ()
     limit: int = 50
     offset: int = 0
 

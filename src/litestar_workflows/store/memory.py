@@ -71,10 +71,17 @@ class MemoryStore:
     async def find_tasks(self, query: TaskQuery) -> tuple[list[HumanTask], int]:
         """Tasks matching ``query``, oldest first (the order people work through them)."""
         groups = _as_set(query.assignee_group)
+        user, open_to = query.workable_by, set(query.workable_groups)
+        queue = user is not None or bool(open_to)
         matches = [
             t
             for t in self.tasks.values()
             if (query.status is None or t.status == query.status)
+            and (
+                not queue
+                or (user is not None and t.assignee_id == user)
+                or (t.assignee_id is None and t.assignee_group in open_to)
+            )
             and (query.assignee_id is None or t.assignee_id == query.assignee_id)
             and (groups is None or t.assignee_group in groups)
             and (query.instance_id is None or t.instance_id == query.instance_id)

@@ -637,6 +637,21 @@ async def test_find_tasks_filters(contract: Contract) -> None:
     assert {t.step_name for t in await engine.get_pending_tasks("alice")} == {"first"}
     assert {t.step_name for t in await engine.get_pending_tasks("olga", groups=["ops"])} == {"second"}
 
+    # A person's queue, paged by the store: assigned to them, or unassigned and open to a group.
+    def queue(user: str | None, *groups: str, **page: int) -> Any:
+        return engine.find_tasks(status=pending, workable_by=user, workable_groups=groups, **page)
+
+    assert [(t.instance_id, t.step_name) for t in await queue("alice")] == [(b.id, "first")]
+    assert [(t.instance_id, t.step_name) for t in await queue("olga", "ops")] == [(a.id, "second")]
+    both = [await queue("alice", "ops", limit=1, offset=offset) for offset in (0, 1)]
+    assert [p.total for p in both] == [2, 2]
+    assert {(t.instance_id, t.step_name) for p in both for t in p} == {(b.id, "first"), (a.id, "second")}
+    await engine.complete_human_task(a.id, "second", "olga", {})
+    await contract.settle(a)  # "third" is assigned to bob, in group ops
+    assert [t.step_name for t in await queue("bob")] == ["third"]
+    assert (await queue("olga", "ops")).total == 0  # assigned to someone else: not in the group's queue
+    assert (await queue(None, "ops")).total == 0
+
 
 # ---------------------------------------------------------------------------- versions
 

@@ -56,24 +56,21 @@ class TaskController(Controller):
         Without any filter: the acting user's queue, i.e. the pending tasks assigned to them or
         open to one of their groups (every pending task for an anonymous request).
         """
-        filters = (assignee, group, status, instance_id, workflow_name)
-        if all(value is None for value in filters):
-            queue = await wf_engine.get_pending_tasks(actor.user_id, actor.groups, actor.tenant_id)
-            items, total = queue[offset : offset + limit], len(queue)
-        else:
-            query = TaskQuery(
-                status=status,
-                assignee_id=assignee,
-                assignee_group=group,
-                instance_id=instance_id,
-                workflow_name=workflow_name,
-                tenant_id=actor.tenant_id,
-                limit=limit,
-                offset=offset,
-            )
-            page = await wf_engine.find_tasks(query)
-            items, total = page.items, page.total
-        return TaskPage(items=[task_out(t) for t in items], total=total, limit=limit, offset=offset)
+        queue = all(value is None for value in (assignee, group, status, instance_id, workflow_name))
+        query = TaskQuery(
+            status=HumanTaskStatus.PENDING if queue else status,
+            assignee_id=assignee,
+            assignee_group=group,
+            instance_id=instance_id,
+            workflow_name=workflow_name,
+            tenant_id=actor.tenant_id,
+            workable_by=actor.user_id if queue else None,
+            workable_groups=tuple(actor.groups) if queue else (),
+            limit=limit,
+            offset=offset,
+        )
+        page = await wf_engine.find_tasks(query)
+        return TaskPage(items=[task_out(t) for t in page.items], total=page.total, limit=limit, offset=offset)
 
     @get(
         "/{task_id:uuid}",
