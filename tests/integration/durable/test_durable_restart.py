@@ -79,16 +79,21 @@ async def test_timer_armed_on_a_stopped_engine_fires_once_on_the_next(
     async with running_engine(db, registry_with(definition), owner="engine-a", lease_seconds=1.0) as a:
         instance = await a.start_workflow("timed")
         assert (await a.wait(instance.id, timeout=10)).status is WorkflowStatus.WAITING
-    check = db.create_engine()
-    try:
-        timer_rows = await sql(
-            check,
-            "SELECT status FROM workflow_step_executions WHERE instance_id = :id AND step_name = 'wait'",
-            id=uuid_param(check, instance.id),
-        )
-    finally:
-        await check.dispose()
-    assert [r["status"] for r in timer_rows] == ["waiting"], "engine A must stop before its timer fires"
+
+    async def stored_steps() -> list[tuple[str, str]]:
+        """(step, status) of the instance's execution rows, read by plain SQL."""
+        check = db.create_engine()
+        try:
+            rows = await sql(
+                check,
+                "SELECT step_name, status FROM workflow_step_executions WHERE instance_id = :id",
+                id=uuid_param(check, instance.id),
+            )
+        finally:
+            await check.dispose()
+        return sorted((r["step_name"], r["status"]) for r in rows)
+
+    assert await stored_steps() == [("wait", "waiting")], "engine A must stop before its timer fires"
 
     # Engine B starts before the timer is due: it must neither fire it early nor twice.
     async with running_engine(
@@ -103,19 +108,7 @@ async def test_timer_armed_on_a_stopped_engine_fires_once_on_the_next(
         assert timer.completed_at is not None
         assert timer.scheduled_for is not None
         assert timer.completed_at >= timer.scheduled_for
-        check = db.create_engine()
-        try:
-            rows = await sql(
-                check,
-                "SELECT step_name, status FROM workflow_step_executions WHERE instance_id = :id",
-                id=uuid_param(check, instance.id),
-            )
-        finally:
-            await check.dispose()
-        assert sorted((r["step_name"], r["status"]) for r in rows) == [
-            ("after", "succeeded"),
-            ("wait", "succeeded"),
-        ]
+        assert await stored_steps() == [("after", "succeeded"), ("wait", "succeeded")]
 
 
 async def test_version_pinning_across_a_restart(scratch_database: ScratchDatabase) -> None:
