@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
+import socket
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from litestar.testing import TestClient
 from web_helpers import build_registry, make_app
 
 from litestar_workflows import LocalExecutionEngine
+from litestar_workflows.web.errors import STORE_UNAVAILABLE
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 from litestar_workflows.core.errors import (
     ConcurrencyError,
     ContextSerializationError,
@@ -83,7 +91,11 @@ def test_each_error_has_its_status_on_every_route(error: WorkflowsError, status:
             payload = response.json()
             assert payload["status_code"] == status
             assert payload["error"] == type(error).__name__
-            assert payload["detail"] == error.detail
+            if status == 503:  # the driver's text is logged, never sent
+                assert payload["detail"] == STORE_UNAVAILABLE
+                assert error.detail not in response.text
+            else:
+                assert payload["detail"] == error.detail
 
 
 def test_validation_errors_name_their_fields() -> None:
@@ -109,3 +121,55 @@ def test_other_routes_of_the_app_keep_their_own_error_handling() -> None:
     app = Litestar([boom], plugins=[WorkflowPlugin(WorkflowPluginConfig(engine=engine))])
     with TestClient(app) as client:
         assert client.get("/boom").status_code == 500
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (bound, then closed again)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def unusable_database(kind: str, tmp_path: Path) -> tuple[str, list[str]]:
+    """A real database URL the store cannot use, and words of the driver's error it must not leak."""
+    if kind == "sqlite":  # a real file without the workflow tables
+        return f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}", ["no such table", "OperationalError"]
+    port = free_port()  # a PostgreSQL URL where nothing listens
+    return f"postgresql+asyncpg://wf:s3cret@127.0.0.1:{port}/test", [str(port), "s3cret", "127.0.0.1"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_failing_database_answers_a_generic_503_and_logs_the_driver_error(
+    kind: str, tmp_path: Path
+) -> None:
+    from litestar_workflows.db import PersistentExecutionEngine
+
+    url, secrets = unusable_database(kind, tmp_path)
+    engine = PersistentExecutionEngine(build_registry(), url=url)
+    app = make_app(engine, manage_engine_lifecycle=False)
+    # Litestar's logging set-up replaces the root handlers (and caplog's): listen on the logger itself.
+    records = logging.handlers.BufferingHandler(capacity=1000)
+    logging.getLogger("litestar_workflows.web").addHandler(records)
+    try:
+        with TestClient(app) as client:
+            listed = client.get("/workflows/instances", headers={"X-User": "maria"})
+            started = client.post(
+                "/workflows/instances", json={"definition_name": "approval"}, headers={"X-User": "maria"}
+            )
+            client.blocking_portal.call(engine.stop)
+    finally:
+        logging.getLogger("litestar_workflows.web").removeHandler(records)
+    for response in (listed, started):
+        assert response.status_code == 503, response.text
+        assert response.json() == {
+            "status_code": 503,
+            "detail": STORE_UNAVAILABLE,
+            "error": "StoreError",
+            "errors": [],
+        }
+        for secret in secrets:
+            assert secret not in response.text
+    logged = "\n".join(record.getMessage() for record in records.buffer)
+    assert "/workflows/instances answered 503" in logged
+    assert any(secret in logged for secret in secrets if secret != "s3cret"), logged

@@ -8,6 +8,7 @@ answers 404 and ``UnauthorizedTaskError`` 403.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar import MediaType, Response
@@ -29,6 +30,7 @@ from litestar_workflows.core.errors import (
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
+    UnauthorizedError,
     UnauthorizedTaskError,
     WorkflowAlreadyCompletedError,
     WorkflowInstanceNotFoundError,
@@ -42,7 +44,19 @@ if TYPE_CHECKING:
     from litestar import Request
     from litestar.types import ExceptionHandlersMap
 
-__all__ = ("STATUS_OF", "error_body", "error_responses", "exception_handlers", "field_errors")
+__all__ = (
+    "STATUS_OF",
+    "STORE_UNAVAILABLE",
+    "error_body",
+    "error_responses",
+    "exception_handlers",
+    "field_errors",
+)
+
+logger = logging.getLogger("litestar_workflows.web")
+
+STORE_UNAVAILABLE: Final = "The workflow database is unavailable; try again later"
+"""The detail of every 503: the driver's own message (hosts, SQL, paths) goes to the log only."""
 
 STATUS_OF: Final[dict[type[WorkflowsError], int]] = {
     WorkflowNotFoundError: HTTP_404_NOT_FOUND,
@@ -53,6 +67,7 @@ STATUS_OF: Final[dict[type[WorkflowsError], int]] = {
     HumanTaskError: HTTP_409_CONFLICT,
     TaskAlreadyCompletedError: HTTP_409_CONFLICT,
     ConcurrencyError: HTTP_409_CONFLICT,
+    UnauthorizedError: HTTP_403_FORBIDDEN,
     UnauthorizedTaskError: HTTP_403_FORBIDDEN,
     WorkflowValidationError: HTTP_422_UNPROCESSABLE_ENTITY,
     ContextSerializationError: HTTP_422_UNPROCESSABLE_ENTITY,
@@ -104,6 +119,11 @@ def _status_of(error: WorkflowsError) -> int:
 def _handle(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
     assert isinstance(error, WorkflowsError)  # registered for WorkflowsError subclasses only
     status = _status_of(error)
+    if status == HTTP_503_SERVICE_UNAVAILABLE:
+        # What the driver says can name hosts, files and SQL: useful to the operator, not the caller.
+        logger.error("%s %s answered 503: %s", request.method, request.url.path, error, exc_info=error)
+        body = ErrorBody(status_code=status, detail=STORE_UNAVAILABLE, error=type(error).__name__, errors=[])
+        return Response(body, status_code=status, media_type=MediaType.JSON)
     return Response(error_body(error, status), status_code=status, media_type=MediaType.JSON)
 
 
