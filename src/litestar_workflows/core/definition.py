@@ -252,13 +252,13 @@ def _shape_problems(definition: WorkflowDefinition) -> list[str]:
 
 
 def _schema_problems(schema: dict[str, Any], where: str) -> list[str]:
-    """A form or payload schema that is not valid JSON Schema, reported at definition time."""
-    from jsonschema import exceptions, validators
+    """A form or payload schema that cannot validate submissions, reported at definition time."""
+    from litestar_workflows.core.forms import check_form_schema
 
     try:
-        validators.validator_for(schema).check_schema(schema)
-    except exceptions.SchemaError as error:
-        return [f"{where} has an invalid JSON Schema: {error.message}"]
+        check_form_schema(schema, where)
+    except WorkflowValidationError as error:
+        return [error.detail]
     return []
 
 

@@ -17,7 +17,7 @@ from litestar_workflows.core.errors import (
 )
 from litestar_workflows.core.types import HumanTaskStatus
 from litestar_workflows.engine.live import as_uuid
-from litestar_workflows.runtime.human import validate_form_data
+from litestar_workflows.runtime.human import FormCheck
 from litestar_workflows.runtime.jsondata import normalize_mapping
 from litestar_workflows.store.base import Page, TaskQuery
 
@@ -89,13 +89,14 @@ class HumanTaskOperations:
             raise UnauthorizedTaskError("a user id is required to complete a task")
         clean = normalize_mapping(data, f"data for task {step_name!r}")
         chosen: list[HumanTask] = []
+        valid_form = FormCheck(clean, f"task {step_name!r}")  # checked again on a reload: validated once
 
         async def pending_allowed_valid() -> None:
             task = live.interpreter.find_pending_task(live.instance, step_name)
             if task_id is not None and task.id != task_id:  # a later iteration's task of that step
                 raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more")
             await self._authorize(task, user_id, "complete")
-            validate_form_data(task.form_schema, clean, f"task {task.step_name!r}")
+            valid_form(task.form_schema)
             chosen[:] = [task]
 
         return await self._apply(

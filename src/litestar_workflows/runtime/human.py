@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-import orjson
-from jsonschema import exceptions as schema_exceptions
-from jsonschema import validators
-
-from litestar_workflows.core.errors import TaskValidationError, WorkflowValidationError
+from litestar_workflows.core.errors import TaskValidationError
+from litestar_workflows.core.forms import check_form_schema, form_validator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from jsonschema.protocols import Validator
+    from jsonschema import exceptions as schema_exceptions
 
     from litestar_workflows.core.models import HumanTask
 
@@ -50,40 +46,53 @@ class AssigneeAuthorizer:
         return True
 
 
-@lru_cache(maxsize=512)
-def _validator_for(schema_json: bytes) -> Validator:
-    schema = orjson.loads(schema_json)
-    cls = validators.validator_for(schema)
-    cls.check_schema(schema)
-    validator: Validator = cls(schema)
-    return validator
-
-
-def check_form_schema(schema: dict[str, Any] | None, where: str) -> None:
-    """Raise a ``WorkflowValidationError`` naming ``where`` when ``schema`` is not a valid JSON Schema."""
-    if schema is None:
-        return
-    try:
-        _validator_for(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
-    except (schema_exceptions.SchemaError, TypeError, orjson.JSONEncodeError) as error:
-        message = getattr(error, "message", str(error))
-        raise WorkflowValidationError(f"{where} has an invalid form schema: {message}") from error
-
-
 def validate_form_data(schema: dict[str, Any] | None, data: dict[str, Any], where: str) -> None:
     """Check ``data`` against ``schema``; the error lists every failing field by its path.
 
+    Regular expressions in the schema run on RE2 (see ``core/forms.py``): no input can make a
+    check take more than linear time.
+
     Raises:
         TaskValidationError: The data does not satisfy the schema.
+        WorkflowValidationError: The schema itself is unusable.
     """
     if schema is None:
         return
-    check_form_schema(schema, where)
-    validator = _validator_for(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    validator = form_validator(schema, where)
     problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if problems:
         errors = [f"{_field_of(error)}: {error.message}" for error in problems]
         raise TaskValidationError(f"{where}: form data is invalid: " + "; ".join(errors), errors)
+
+
+class FormCheck:
+    """Validates one submission, at most once per schema, however often the caller asks.
+
+    An operation's checks run again when the engine retries it on a fresher copy of the
+    instance; the verdict on the same data and the same schema cannot change, so it is kept.
+    """
+
+    __slots__ = ("_data", "_schema", "_verdict", "_where")
+
+    def __init__(self, data: dict[str, Any], where: str) -> None:
+        self._data = data
+        self._where = where
+        self._schema: dict[str, Any] | None = None
+        self._verdict: TaskValidationError | None = None
+
+    def __call__(self, schema: dict[str, Any] | None) -> None:
+        """Raise the verdict on the data for ``schema``; validates only for a schema not seen last."""
+        if schema is None:
+            return
+        if self._schema is None or schema != self._schema:
+            self._verdict = None
+            try:
+                validate_form_data(schema, self._data, self._where)
+            except TaskValidationError as error:
+                self._verdict = error
+            self._schema = schema
+        if self._verdict is not None:
+            raise self._verdict
 
 
 def _field_of(error: schema_exceptions.ValidationError) -> str:
@@ -96,4 +105,11 @@ def _field_of(error: schema_exceptions.ValidationError) -> str:
     return path or "(root)"
 
 
-__all__ = ("AssigneeAuthorizer", "TaskAction", "TaskAuthorizer", "check_form_schema", "validate_form_data")
+__all__ = (
+    "AssigneeAuthorizer",
+    "FormCheck",
+    "TaskAction",
+    "TaskAuthorizer",
+    "check_form_schema",
+    "validate_form_data",
+)
