@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -13,6 +13,17 @@ _loads = orjson.loads
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+MAX_NESTING_DEPTH: Final = 64
+"""How many levels of objects and arrays workflow data may nest, the outermost counting as one.
+
+Deeper data is refused where it enters (initial data, task data, webhook payloads, step results):
+real business data is far shallower, and recursive code (JSON encoders, schema validators,
+templates) must never meet a thousand levels from a request body.
+"""
+_CONTAINERS = (dict, list, tuple)
+_PATH_SHOWN = 4
+"""Keys of a too-deep path named in the error before it is cut short."""
 
 
 class WatchedData(dict[str, Any]):
@@ -82,15 +93,68 @@ def copy_data(data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def too_deep(value: Any, limit: int = MAX_NESTING_DEPTH) -> str | None:
+    """Where ``value`` nests objects and arrays more than ``limit`` levels deep, or ``None``.
+
+    The answer is a path such as ``['a'][0]['b']…`` (cut after a few keys). An explicit stack, not
+    recursion, so any depth is safe to inspect; it stops at the first level past ``limit``, so a
+    self-containing list ends too.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if not isinstance(item, _CONTAINERS):
+            continue
+        if depth > limit:
+            return path or "the top level"
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in pairs:
+            if isinstance(child, _CONTAINERS):
+                if depth <= _PATH_SHOWN:
+                    stack.append((child, depth + 1, f"{path}[{key!r}]"))
+                else:
+                    stack.append((child, depth + 1, path if path.endswith("…") else f"{path}…"))
+    return None
+
+
+def may_be_too_deep(raw: bytes, limit: int = MAX_NESTING_DEPTH) -> bool:
+    """Whether JSON text could nest deeper than ``limit``: it has more opening brackets than that.
+
+    Counting bytes runs at C speed, so ordinary data never pays for :func:`too_deep`'s walk.
+    """
+    return raw.count(b"[") + raw.count(b"{") > limit
+
+
+def _loads_bounded(raw: bytes, what: str) -> Any:
+    """Decode JSON text this module just encoded, refusing it when it nests too deeply."""
+    value = _loads(raw)
+    if may_be_too_deep(raw):
+        where = too_deep(value)
+        if where is not None:
+            raise ContextSerializationError(_depth_message(what, where))
+    return value
+
+
+def _depth_message(what: str, where: str) -> str:
+    return (
+        f"{what} nests objects and arrays more than {MAX_NESTING_DEPTH} levels deep (at {where}); "
+        f"workflow data may nest at most {MAX_NESTING_DEPTH} levels"
+    )
+
+
 def normalize(value: Any, what: str) -> Any:
     """Return ``value`` as JSON types, or raise naming ``what`` is not serializable.
 
     Raises:
-        ContextSerializationError: ``value`` (or something inside it) has no JSON form.
+        ContextSerializationError: ``value`` (or something inside it) has no JSON form, or it
+            nests deeper than :data:`MAX_NESTING_DEPTH`.
     """
     try:
-        return _loads(_dumps(value))
+        raw = _dumps(value)
     except TypeError as error:
+        where = too_deep(value)  # orjson itself refuses past 254 levels: say what is wrong
+        if where is not None:
+            raise ContextSerializationError(_depth_message(what, where)) from error
         if isinstance(value, dict):
             for key, item in value.items():
                 if not isinstance(key, str):
@@ -101,19 +165,28 @@ def normalize(value: Any, what: str) -> Any:
         raise ContextSerializationError(
             f"{what} is not JSON-serializable ({type(value).__name__}): {error}"
         ) from error
+    return _loads_bounded(raw, what)
 
 
 def normalize_mapping(data: Any, what: str) -> dict[str, Any]:
-    """Normalise a mapping of context data, naming the offending key on failure."""
+    """Normalise a mapping of context data, naming the offending key on failure.
+
+    Raises:
+        ContextSerializationError: ``data`` is not a dict, has no JSON form, or nests deeper than
+            :data:`MAX_NESTING_DEPTH` (the dict itself is the first level).
+    """
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ContextSerializationError(f"{what} must be a dict, not {type(data).__name__}")
     try:
-        result: dict[str, Any] = _loads(_dumps(data))
+        raw = _dumps(data)
     except TypeError:
-        pass  # find the culprit below, for a message that names it
+        where = too_deep(data)  # find the culprit below, for a message that names it
+        if where is not None:
+            raise ContextSerializationError(_depth_message(what, where)) from None
     else:
+        result: dict[str, Any] = _loads_bounded(raw, what)
         return result
     for key, value in data.items():
         if not isinstance(key, str):
@@ -133,4 +206,13 @@ def dumps(value: Any) -> bytes:
     return _dumps(value)
 
 
-__all__ = ("WatchedData", "copy_data", "dumps", "normalize", "normalize_mapping")
+__all__ = (
+    "MAX_NESTING_DEPTH",
+    "WatchedData",
+    "copy_data",
+    "dumps",
+    "may_be_too_deep",
+    "normalize",
+    "normalize_mapping",
+    "too_deep",
+)
