@@ -134,7 +134,7 @@ class _Pending:
         # then any engine fires it on time (firing twice is harmless: one commit wins).
         leases: dict[int, tuple[str, datetime]] = {}
         owner = store.owner
-        for run in tr.start:
+        for run in tr.start if store.lease_started else ():
             due = run.scheduled_for
             leases[id(run)] = (owner, expiry if due is None or due <= now else due + store.lease)
         for run in tr.timers:
@@ -165,6 +165,9 @@ class SQLAlchemyStore:
         lease_seconds: How long a claimed execution stays ours without renewal.
         clock: Time source.
         dispose: Dispose ``db_engine`` on :meth:`close` (set when the store created it).
+        lease_started: Lease the executions a transition starts to this process (it runs them).
+            Distributed engines turn it off: their executions wait unleased until a worker
+            that received the message claims one.
     """
 
     def __init__(
@@ -175,8 +178,10 @@ class SQLAlchemyStore:
         lease_seconds: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
         dispose: bool = False,
+        lease_started: bool = True,
     ) -> None:
         configure_engine(db_engine)
+        self.lease_started = lease_started
         self.db_engine = db_engine
         self._writes = db_engine.execution_options(**{WRITE_OPTION: True})
         self._saving: dict[tuple[str, str], asyncio.Future[None]] = {}

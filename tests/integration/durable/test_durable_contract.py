@@ -1,13 +1,15 @@
-"""One behavioural contract, run unchanged on three engines.
+"""One behavioural contract, run unchanged on four engines.
 
-``LocalExecutionEngine`` on the memory store, and ``PersistentExecutionEngine`` on a SQLite file
-and on PostgreSQL must behave the same. For the durable engines every result is read back from the
+``LocalExecutionEngine`` on the memory store, ``PersistentExecutionEngine`` on a SQLite file and
+on PostgreSQL, and the distributed core (a client engine whose steps two worker engines run,
+fed by an in-process queue) on PostgreSQL must behave the same. For the durable engines every result is read back from the
 database (a fresh load, not the engine's live object), so each assertion is also a round-trip check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from inprocess_broker import inprocess_cluster
 from litestar_workflows import (
     AssigneeAuthorizer,
     BaseHumanStep,
@@ -102,13 +105,25 @@ class Contract:
         return done
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("distributed", marks=pytest.mark.postgres),
+    ]
+)
 def contract_database(request: pytest.FixtureRequest) -> ScratchDatabase | None:
     if request.param == "memory":
         return None
-    return request.getfixturevalue(
-        {"sqlite": "scratch_sqlite", "postgresql": "scratch_postgres"}[request.param]
+    db = request.getfixturevalue(
+        {"sqlite": "scratch_sqlite", "postgresql": "scratch_postgres", "distributed": "scratch_postgres"}[
+            request.param
+        ]
     )
+    if request.param == "distributed":  # a client whose steps two workers run: tests/inprocess_broker.py
+        return dataclasses.replace(db, kind="distributed")
+    return db
 
 
 @pytest.fixture
@@ -123,6 +138,10 @@ async def contract(contract_database: ScratchDatabase | None) -> AsyncIterator[C
         engine: LocalExecutionEngine = LocalExecutionEngine(registry, **options)
         async with engine:
             yield Contract("memory", registry, engine, bus)
+        return
+    if db.kind == "distributed":
+        async with inprocess_cluster(db, registry, workers=2, **options) as cluster:
+            yield Contract(db.kind, registry, cluster.client, bus)
         return
     await db.migrate()
     if db.kind == "sqlite":  # the URL form: the store owns (and disposes) its engine
