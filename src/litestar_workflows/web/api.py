@@ -7,8 +7,10 @@ from typing import Any
 
 from litestar import Request, Router
 from litestar.di import Provide
+from litestar.types import Empty
 
 from litestar_workflows.engine.registry import WorkflowRegistry
+from litestar_workflows.web.bodies import check_json_body
 from litestar_workflows.web.config import WorkflowPluginConfig
 from litestar_workflows.web.controllers import DefinitionController, InstanceController, TaskController
 from litestar_workflows.web.engine import WorkflowEngine
@@ -45,7 +47,8 @@ def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry:
             REGISTRY_KEY: Provide(provide_registry, sync_to_thread=False, use_cache=True),
             ACTOR_KEY: Provide(provide_actor),
         },
-        guards=list(config.api_guards),
+        guards=[*config.api_guards, check_json_body],  # the caller's guards decide first
+        request_max_body_size=Empty if config.max_body_size is None else config.max_body_size,
         tags=list(config.api_tags),
         include_in_schema=config.include_api_in_schema,
         exception_handlers=exception_handlers(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from litestar_workflows.web.bodies import DEFAULT_MAX_BODY_SIZE
 from litestar_workflows.web.identity import (
     GroupsResolver,
     TenantResolver,
@@ -73,6 +74,9 @@ class WorkflowPluginConfig:
     """OpenAPI tags of the REST API's operations."""
     include_api_in_schema: bool = True
     """Show the REST API in the application's OpenAPI schema."""
+    max_body_size: int | None = DEFAULT_MAX_BODY_SIZE
+    """Largest request body the REST API reads, in bytes (default 1 MiB); a larger one answers 413.
+    ``None`` leaves the application's own limit (``Litestar(request_max_body_size=...)``) in force."""
     user_resolver: UserResolver = default_user_resolver
     """The acting user's id from the request; default: ``request.user`` (a string, or its ``id``,
     ``username`` or ``email``). Never taken from a request body."""
