@@ -16,6 +16,8 @@ from litestar_workflows.core.errors import (
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
+    UnauthorizedError,
+    UnauthorizedInstanceError,
     UnauthorizedTaskError,
     WorkflowAlreadyCompletedError,
     WorkflowInstanceNotFoundError,
@@ -48,6 +50,11 @@ from litestar_workflows.core.workflow import BaseWorkflow
 from litestar_workflows.engine.local import LocalExecutionEngine
 from litestar_workflows.engine.registry import WorkflowRegistry
 from litestar_workflows.runtime.human import AssigneeAuthorizer, TaskAuthorizer
+from litestar_workflows.runtime.instance_access import (
+    CreatorOrAdminAuthorizer,
+    InstanceAction,
+    InstanceAuthorizer,
+)
 from litestar_workflows.steps import (
     BaseHumanStep,
     BaseMachineStep,
@@ -75,6 +82,7 @@ __all__ = (
     "BaseWorkflow",
     "ConditionalGroup",
     "ContextSerializationError",
+    "CreatorOrAdminAuthorizer",
     "DelayStep",
     "Edge",
     "EventBus",
@@ -85,6 +93,8 @@ __all__ = (
     "HumanTaskError",
     "HumanTaskReassigned",
     "HumanTaskStatus",
+    "InstanceAction",
+    "InstanceAuthorizer",
     "InstanceQuery",
     "InvalidTransitionError",
     "LocalExecutionEngine",
@@ -112,6 +122,8 @@ __all__ = (
     "TaskQuery",
     "TaskValidationError",
     "TimerStep",
+    "UnauthorizedError",
+    "UnauthorizedInstanceError",
     "UnauthorizedTaskError",
     "WebhookStep",
     "WorkflowAlreadyCompletedError",

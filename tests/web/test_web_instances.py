@@ -168,15 +168,16 @@ def test_graph_shows_failed_and_current_steps(client: TestClient[Litestar], engi
 def test_cancel(client: TestClient[Litestar], engine: Any) -> None:
     instance_id = start(client, input_data={"amount": 10})["id"]
     settle(client, engine, instance_id)
-    response = client.post(f"{URL}/{instance_id}/cancel", json={"reason": "duplicate claim"})
+    creator = as_user("erik")
+    response = client.post(f"{URL}/{instance_id}/cancel", json={"reason": "duplicate claim"}, headers=creator)
     assert response.status_code == 200
     assert response.json()["status"] == "canceled"
     tasks = client.get("/workflows/tasks", params={"instance_id": instance_id}).json()["items"]
     assert [t["status"] for t in tasks] == ["canceled"]
 
-    again = client.post(f"{URL}/{instance_id}/cancel")  # the body is optional
+    again = client.post(f"{URL}/{instance_id}/cancel", headers=creator)  # the body is optional
     assert (again.status_code, again.json()["error"]) == (409, "WorkflowAlreadyCompletedError")
-    assert client.post(f"{URL}/{uuid.uuid4()}/cancel").status_code == 404
+    assert client.post(f"{URL}/{uuid.uuid4()}/cancel", headers=creator).status_code == 404
 
 
 def test_retry(client: TestClient[Litestar], engine: Any) -> None:
@@ -185,8 +186,10 @@ def test_retry(client: TestClient[Litestar], engine: Any) -> None:
     assert failed["status"] == "failed"
     assert "flaky" in failed["error"]
 
-    assert client.post(f"{URL}/{instance_id}/retry", json={"from_step": "nope"}).status_code == 409
-    response = client.post(f"{URL}/{instance_id}/retry")
+    creator = as_user("erik")
+    refused = client.post(f"{URL}/{instance_id}/retry", json={"from_step": "nope"}, headers=creator)
+    assert refused.status_code == 409
+    response = client.post(f"{URL}/{instance_id}/retry", headers=creator)
     assert response.status_code == 200
     # Steps the retry releases run at once up to their first wait: with the memory store this
     # workflow is already done in the answer, with a database it waits for its commit.
@@ -196,15 +199,17 @@ def test_retry(client: TestClient[Litestar], engine: Any) -> None:
     assert done["status"] == "completed"
     assert done["data"]["flaky_done"] is True
 
-    again = client.post(f"{URL}/{instance_id}/retry", json={})
+    again = client.post(f"{URL}/{instance_id}/retry", json={}, headers=creator)
     assert (again.status_code, again.json()["status_code"]) == (409, 409)
-    assert client.post(f"{URL}/{uuid.uuid4()}/retry").status_code == 404
+    assert client.post(f"{URL}/{uuid.uuid4()}/retry", headers=creator).status_code == 404
 
 
 def test_retry_from_an_earlier_step(client: TestClient[Litestar], engine: Any) -> None:
     instance_id = start(client, "flaky")["id"]
     settle(client, engine, instance_id)
-    response = client.post(f"{URL}/{instance_id}/retry", json={"from_step": "prepare"})
+    response = client.post(
+        f"{URL}/{instance_id}/retry", json={"from_step": "prepare"}, headers=as_user("erik")
+    )
     assert response.status_code == 200
     done = settle(client, engine, instance_id)
     assert done.status == "completed"

@@ -1,7 +1,7 @@
 """Helpers shared by the web tests: an app on an engine, identity headers, a sync runner.
 
-Identity comes from request headers here (``X-User``, ``X-Groups``, ``X-Tenant``) through the
-plugin's configurable resolvers, so every test states who acts.
+Identity comes from request headers here (``X-User``, ``X-Groups``, and ``X-Tenant`` for apps
+with tenants) through the plugin's configurable resolvers, so every test states who acts.
 """
 
 from __future__ import annotations
@@ -79,10 +79,13 @@ def header_tenant(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 def make_app(engine: Any, **config: Any) -> Litestar:
-    """An app serving ``engine`` through the plugin; identity from ``X-User``/``X-Groups``/``X-Tenant``."""
+    """An app serving ``engine`` through the plugin; identity from ``X-User``/``X-Groups``.
+
+    Without tenants unless the test passes ``tenant_resolver=header_tenant`` (then every request
+    must name its tenant in ``X-Tenant``: tenancy fails closed).
+    """
     config.setdefault("user_resolver", header_user)
     config.setdefault("groups_resolver", header_groups)
-    config.setdefault("tenant_resolver", header_tenant)
     return Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(engine=engine, **config))])
 
 

@@ -115,8 +115,16 @@ class TaskAlreadyCompletedError(HumanTaskError):
     """The human task was already completed (possibly by a concurrent request)."""
 
 
-class UnauthorizedTaskError(HumanTaskError):
+class UnauthorizedError(WorkflowsError):
+    """The acting user (or the lack of one) may not do this; ``detail`` says why."""
+
+
+class UnauthorizedTaskError(HumanTaskError, UnauthorizedError):
     """The user may not act on this human task."""
+
+
+class UnauthorizedInstanceError(UnauthorizedError):
+    """The user may not cancel, retry, pause or resume this workflow instance."""
 
 
 class TaskValidationError(HumanTaskError, WorkflowValidationError):
@@ -159,6 +167,8 @@ __all__ = (
     "TaskAlreadyCompletedError",
     "TaskNotFoundError",
     "TaskValidationError",
+    "UnauthorizedError",
+    "UnauthorizedInstanceError",
     "UnauthorizedTaskError",
     "WorkflowAlreadyCompletedError",
     "WorkflowInstanceNotFoundError",

@@ -88,11 +88,25 @@ class ExecutionEngine(Protocol):
     async def find_instances(self, query: InstanceQuery) -> Page[WorkflowInstanceData]:
         """A page of instances matching ``query``."""
 
-    async def cancel_workflow(self, instance_id: UUID, reason: str = "") -> WorkflowInstanceData:
-        """Cancel an unfinished instance."""
+    async def cancel_workflow(
+        self,
+        instance_id: UUID,
+        reason: str = "",
+        *,
+        user_id: str | None = None,
+        groups: Collection[str] = (),
+    ) -> WorkflowInstanceData:
+        """Cancel an unfinished instance; with ``user_id``, only if that user may."""
 
-    async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
-        """Restart a failed instance."""
+    async def retry(
+        self,
+        instance_id: UUID,
+        from_step: str | None = None,
+        *,
+        user_id: str | None = None,
+        groups: Collection[str] = (),
+    ) -> WorkflowInstanceData:
+        """Restart a failed instance; with ``user_id``, only if that user may."""
 
     async def get_task(self, task_id: UUID) -> HumanTask:
         """The human task with this id."""

@@ -36,6 +36,7 @@ from litestar_workflows.engine.live import Live, as_uuid
 from litestar_workflows.engine.recovery import RecoveryOperations
 from litestar_workflows.engine.tasks import HumanTaskOperations
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
+from litestar_workflows.runtime.instance_access import CreatorOrAdminAuthorizer, authorize_instance_action
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
 from litestar_workflows.runtime.jsondata import normalize, normalize_mapping
 from litestar_workflows.runtime.runner import SUCCEEDED, Outcome, StepRunner, apply_outcome, plans_for
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from litestar_workflows.core.protocols import Step
     from litestar_workflows.engine.registry import WorkflowRegistry
     from litestar_workflows.runtime.human import TaskAuthorizer
+    from litestar_workflows.runtime.instance_access import InstanceAction, InstanceAuthorizer
     from litestar_workflows.runtime.runner import StepPlan
     from litestar_workflows.runtime.transition import Transition
 
@@ -108,6 +110,9 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             in-memory by default.
         event_bus: Receives an event for every transition; its errors never break a workflow.
         authorizer: Decides who may complete, claim and reassign human tasks.
+        instance_authorizer: Decides who may cancel, retry, pause and resume an instance when
+            those calls name the acting user (default: its creator; see
+            :class:`~litestar_workflows.runtime.instance_access.CreatorOrAdminAuthorizer`).
         clock: The time source (timezone-aware); tests may pass a fake one.
         id_factory: Makes ids of instances, step executions and tasks.
         rng: Random source for retry jitter.
@@ -125,6 +130,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         event_bus: EventBus | None = None,
         *,
         authorizer: TaskAuthorizer | None = None,
+        instance_authorizer: InstanceAuthorizer | None = None,
         clock: Callable[[], datetime] | None = None,
         id_factory: Callable[[], UUID] | None = None,
         rng: random.Random | None = None,
@@ -137,6 +143,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         self.store: WorkflowStore = persistence if persistence is not None else MemoryStore()
         self.event_bus = event_bus
         self.authorizer: TaskAuthorizer = authorizer or AssigneeAuthorizer()
+        self.instance_authorizer: InstanceAuthorizer = instance_authorizer or CreatorOrAdminAuthorizer()
         self.clock = clock or utcnow
         self.new_id = id_factory or new_uuid7
         self.runner = StepRunner(self.clock, rng)
@@ -690,33 +697,70 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                     current.cancel()
                 live.waiters = [waiter for waiter in live.waiters if waiter[1] is not current]
 
-    async def cancel_workflow(self, instance_id: UUID, reason: str = "") -> WorkflowInstanceData:
+    async def cancel_workflow(
+        self,
+        instance_id: UUID,
+        reason: str = "",
+        *,
+        user_id: str | None = None,
+        groups: Collection[str] = (),
+    ) -> WorkflowInstanceData:
         """Cancel a running, waiting or paused instance; in-flight steps are abandoned.
 
+        ``user_id`` (with the ``groups`` the caller knows of) names who acts, for the
+        ``instance_authorizer`` to judge; without it the call is trusted and not checked. The
+        same holds for :meth:`retry`, :meth:`pause_workflow` and :meth:`resume_workflow`.
+
         Raises:
+            UnauthorizedInstanceError: ``user_id`` may not cancel the instance.
             WorkflowAlreadyCompletedError: The instance has already finished.
         """
-        live = await self._live_instance(instance_id)
+        live = await self._acted_on(instance_id, "cancel", user_id, groups)
         return await self._apply(live, lambda it, inst: it.cancel(inst, reason))
 
-    async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
+    async def retry(
+        self,
+        instance_id: UUID,
+        from_step: str | None = None,
+        *,
+        user_id: str | None = None,
+        groups: Collection[str] = (),
+    ) -> WorkflowInstanceData:
         """Restart a failed instance from the failed step (or ``from_step``) with its context as it was.
 
         Raises:
+            UnauthorizedInstanceError: ``user_id`` may not retry the instance.
             InvalidTransitionError: The instance is not failed, or ``from_step`` is not a step.
         """
-        live = await self._live_instance(instance_id)
+        live = await self._acted_on(instance_id, "retry", user_id, groups)
         return await self._apply(live, lambda it, inst: it.retry(inst, from_step))
 
-    async def pause_workflow(self, instance_id: UUID) -> WorkflowInstanceData:
+    async def pause_workflow(
+        self, instance_id: UUID, *, user_id: str | None = None, groups: Collection[str] = ()
+    ) -> WorkflowInstanceData:
         """Hold an instance: running steps finish, nothing new starts until resumed."""
-        live = await self._live_instance(instance_id)
+        live = await self._acted_on(instance_id, "pause", user_id, groups)
         return await self._apply(live, lambda it, inst: it.pause(inst))
 
-    async def resume_workflow(self, instance_id: UUID) -> WorkflowInstanceData:
+    async def resume_workflow(
+        self, instance_id: UUID, *, user_id: str | None = None, groups: Collection[str] = ()
+    ) -> WorkflowInstanceData:
         """Continue a paused instance."""
-        live = await self._live_instance(instance_id)
+        live = await self._acted_on(instance_id, "resume", user_id, groups)
         return await self._apply(live, lambda it, inst: it.resume(inst))
+
+    async def _acted_on(
+        self, instance_id: UUID, action: InstanceAction, user_id: str | None, groups: Collection[str]
+    ) -> Live:
+        """The instance ``action`` is about, once ``user_id`` (when given) is allowed to perform it.
+
+        Checked once, before the transition: the creator never changes, and a refusal must not
+        depend on the instance's state (a stranger learns nothing about it).
+        """
+        live = await self._live_instance(instance_id)
+        if user_id is not None:
+            await authorize_instance_action(self.instance_authorizer, live.instance, user_id, action, groups)
+        return live
 
     async def deliver_webhook(self, instance_id: UUID, step_name: str, payload: Any) -> WorkflowInstanceData:
         """Hand a payload to the webhook step ``step_name`` the instance waits at.

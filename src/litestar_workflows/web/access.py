@@ -1,7 +1,9 @@
 """What a request may see and do: tenant isolation and the need for a user.
 
 A tenant sees only its own instances and tasks; anything else answers "not found", exactly as
-if it did not exist, so ids of other tenants cannot even be probed.
+if it did not exist, so ids of other tenants cannot even be probed. Tenancy fails closed: when
+the app resolves tenants, a request without one is refused before any route sees it, instead
+of being treated as "no tenancy" and shown every tenant's data.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from litestar_workflows.core.errors import (
     TaskNotFoundError,
+    UnauthorizedError,
+    UnauthorizedInstanceError,
     UnauthorizedTaskError,
     WorkflowInstanceNotFoundError,
 )
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
     from litestar_workflows.web.engine import WorkflowEngine
     from litestar_workflows.web.identity import Actor
 
-__all__ = ("load_instance", "load_task", "require_user")
+__all__ = ("load_instance", "load_task", "require_instance_user", "require_tenant", "require_user")
 
 
 def _visible(actor: Actor, tenant_id: str | None) -> bool:
@@ -61,3 +65,28 @@ def require_user(actor: Actor, action: str) -> str:
     if actor.user_id is None:
         raise UnauthorizedTaskError(f"an authenticated user is required to {action} a task")
     return actor.user_id
+
+
+def require_instance_user(actor: Actor, action: str) -> str:
+    """The acting user's id; acting on an instance (cancel, retry...) needs one.
+
+    Raises:
+        UnauthorizedInstanceError: The request is anonymous.
+    """
+    if actor.user_id is None:
+        raise UnauthorizedInstanceError(f"an authenticated user is required to {action} an instance")
+    return actor.user_id
+
+
+def require_tenant(actor: Actor) -> Actor:
+    """The actor, if the request acts for a tenant; for apps that resolve tenants.
+
+    Raises:
+        UnauthorizedError: The tenant resolver found no tenant for the request.
+    """
+    if actor.tenant_id is None:
+        raise UnauthorizedError(
+            "the request acts for no tenant: this API keeps tenants apart, and the tenant "
+            "resolver returned none for it (sign in, or send what your app reads the tenant from)"
+        )
+    return actor

@@ -10,6 +10,7 @@ from litestar.di import Provide
 from litestar.types import Empty
 
 from litestar_workflows.engine.registry import WorkflowRegistry
+from litestar_workflows.web.access import require_tenant
 from litestar_workflows.web.bodies import check_json_body
 from litestar_workflows.web.config import WorkflowPluginConfig
 from litestar_workflows.web.controllers import DefinitionController, InstanceController, TaskController
@@ -29,9 +30,11 @@ ACTOR_KEY = "actor"
 
 def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry: WorkflowRegistry) -> Router:
     """The API router for ``engine`` and ``registry``, configured by ``config``."""
+    tenancy = config.tenancy
 
     async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
-        return await resolve(request, config.user_resolver, config.tenant_resolver, config.groups_resolver)
+        actor = await resolve(request, config.user_resolver, config.tenant_resolver, config.groups_resolver)
+        return require_tenant(actor) if tenancy else actor
 
     def provide_engine() -> WorkflowEngine:
         return engine

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from litestar.types import Guard
 
     from litestar_workflows.engine.registry import WorkflowRegistry
+    from litestar_workflows.runtime.instance_access import InstanceAuthorizer
     from litestar_workflows.web.engine import WorkflowEngine
 
 __all__ = ("DEFAULT_DATABASE_URL", "WorkflowPluginConfig")
@@ -84,7 +85,15 @@ class WorkflowPluginConfig:
     """The acting user's groups (their group tasks join their queue); default: ``request.user.groups``."""
     tenant_resolver: TenantResolver = default_tenant_resolver
     """The tenant the request acts for; a tenant sees only its own instances and tasks. Default: no
-    tenancy (``None``), every request sees everything."""
+    tenancy, every request sees everything. Any other resolver turns tenancy on, and then fails
+    closed: a request it finds no tenant for is refused (403) on every instance and task route."""
+    instance_authorizer: InstanceAuthorizer | None = None
+    """Who may cancel and retry an instance through the API, for the engine the plugin builds
+    (default: its creator, plus members of ``admin_groups``). An engine you pass brings its own
+    (``LocalExecutionEngine(..., instance_authorizer=...)``)."""
+    admin_groups: Sequence[str] = ()
+    """Members of these groups (as ``groups_resolver`` reports them) may cancel and retry every
+    instance of their tenant; a shorthand for ``instance_authorizer=CreatorOrAdminAuthorizer(groups)``."""
 
     def __post_init__(self) -> None:
         prefix = "/" + self.api_path_prefix.strip("/")
@@ -94,4 +103,46 @@ class WorkflowPluginConfig:
             raise ValueError(msg)
         if self.dependency_key_engine == self.dependency_key_registry:
             msg = "dependency_key_engine and dependency_key_registry must differ"
+            raise ValueError(msg)
+        self._check_instance_authorization()
+
+    @property
+    def tenancy(self) -> bool:
+        """Tell whether requests act for tenants (a ``tenant_resolver`` of the app's is configured)."""
+        return self.tenant_resolver is not default_tenant_resolver
+
+    def engine_keywords(self) -> dict[str, Any]:
+        """Keyword arguments for the engine the plugin builds: ``engine_options`` plus the authorizers."""
+        options = dict(self.engine_options)
+        if self.instance_authorizer is not None:
+            options["instance_authorizer"] = self.instance_authorizer
+        elif self.admin_groups:
+            from litestar_workflows.runtime.instance_access import CreatorOrAdminAuthorizer
+
+            options["instance_authorizer"] = CreatorOrAdminAuthorizer(self.admin_groups)
+        return options
+
+    def _check_instance_authorization(self) -> None:
+        """Refuse settings that would be silently ignored, since each would leave instances less guarded."""
+        if isinstance(self.admin_groups, str):
+            msg = f"admin_groups must be a list of group names, not the string {self.admin_groups!r}"
+            raise TypeError(msg)
+        given = [
+            name
+            for name, value in (
+                ("instance_authorizer", self.instance_authorizer),
+                ("admin_groups", self.admin_groups),
+                ("engine_options['instance_authorizer']", self.engine_options.get("instance_authorizer")),
+            )
+            if value
+        ]
+        if len(given) > 1:
+            msg = f"give only one of {' and '.join(given)}: each decides who may act on instances"
+            raise ValueError(msg)
+        if self.engine is not None and (self.instance_authorizer is not None or self.admin_groups):
+            knob = "instance_authorizer" if self.instance_authorizer is not None else "admin_groups"
+            msg = (
+                f"{knob} applies to the engine the plugin builds; pass "
+                "instance_authorizer=... to the engine you built instead"
+            )
             raise ValueError(msg)

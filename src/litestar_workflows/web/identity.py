@@ -31,7 +31,7 @@ Connection: TypeAlias = "ASGIConnection[Any, Any, Any, Any]"
 UserResolver: TypeAlias = Callable[[Connection], "str | Awaitable[str | None] | None"]
 """Returns the id of the acting user, or ``None`` for an anonymous request (sync or async)."""
 TenantResolver: TypeAlias = Callable[[Connection], "str | Awaitable[str | None] | None"]
-"""Returns the tenant the request acts for; ``None`` means no tenancy: every instance is visible."""
+"""Returns the tenant the request acts for; with such a resolver configured, ``None`` is refused (403)."""
 GroupsResolver: TypeAlias = Callable[[Connection], "Iterable[str] | Awaitable[Iterable[str]]"]
 """Returns the groups of the acting user (whose group tasks they see in their queue)."""
 

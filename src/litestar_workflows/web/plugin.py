@@ -57,7 +57,7 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         self._registry = _registry_for(config)
         register_workflows(self._registry, config.auto_register_workflows)
         self._engine: WorkflowEngine = config.engine or build_engine(
-            self._registry, config.database_url, dict(config.engine_options)
+            self._registry, config.database_url, config.engine_keywords()
         )
         auto_migrate = config.auto_migrate if config.auto_migrate is not None else config.engine is None
         self._runner = EngineRunner(self._engine, auto_migrate=auto_migrate)

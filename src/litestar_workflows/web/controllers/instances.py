@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery
-from litestar_workflows.web.access import load_instance
+from litestar_workflows.web.access import load_instance, require_instance_user
 from litestar_workflows.web.controllers.params import Acting, Engine, Limit, Offset, Registry
 from litestar_workflows.web.engine import settled
 from litestar_workflows.web.errors import error_responses
@@ -96,7 +96,7 @@ class InstanceController(Controller):
         operation_id="startWorkflowInstance",
         summary="Start a workflow instance",
         status_code=HTTP_201_CREATED,
-        responses=error_responses(404, 422, 503),
+        responses=error_responses(403, 404, 422, 503),
     )
     async def start_instance(
         self, data: JSONBody[StartWorkflowRequest], wf_engine: Engine, actor: Acting
@@ -121,7 +121,7 @@ class InstanceController(Controller):
         "/",
         operation_id="listWorkflowInstances",
         summary="List workflow instances",
-        responses=error_responses(503),
+        responses=error_responses(403, 503),
     )
     async def list_instances(
         self,
@@ -156,7 +156,7 @@ class InstanceController(Controller):
         "/{instance_id:uuid}",
         operation_id="getWorkflowInstance",
         summary="Get a workflow instance",
-        responses=error_responses(404, 503),
+        responses=error_responses(403, 404, 503),
     )
     async def get_instance(
         self,
@@ -174,7 +174,7 @@ class InstanceController(Controller):
         "/{instance_id:uuid}/graph",
         operation_id="getWorkflowInstanceGraph",
         summary="Get a workflow instance's graph with its progress",
-        responses=error_responses(404, 503),
+        responses=error_responses(403, 404, 503),
     )
     async def get_instance_graph(
         self, wf_engine: Engine, wf_registry: Registry, actor: Acting, instance_id: InstanceId
@@ -189,7 +189,7 @@ class InstanceController(Controller):
         operation_id="cancelWorkflowInstance",
         summary="Cancel a workflow instance",
         status_code=HTTP_200_OK,
-        responses=error_responses(404, 409, 503),
+        responses=error_responses(403, 404, 409, 503),
     )
     async def cancel_instance(
         self,
@@ -198,17 +198,23 @@ class InstanceController(Controller):
         instance_id: InstanceId,
         data: JSONBody[CancelRequest | None] = None,
     ) -> InstanceDetail:
-        """Cancel a running, waiting or paused instance; its pending tasks are canceled too."""
+        """Cancel a running, waiting or paused instance; its pending tasks are canceled too.
+
+        Only users the engine's instance authorizer allows (by default the instance's creator
+        and administrators) may; anyone else gets 403.
+        """
         await load_instance(wf_engine, actor, instance_id)
+        user = require_instance_user(actor, "cancel")
         reason = data.reason if data is not None else ""
-        return instance_detail(await wf_engine.cancel_workflow(instance_id, reason))
+        canceled = await wf_engine.cancel_workflow(instance_id, reason, user_id=user, groups=actor.groups)
+        return instance_detail(canceled)
 
     @post(
         "/{instance_id:uuid}/retry",
         operation_id="retryWorkflowInstance",
         summary="Retry a failed workflow instance",
         status_code=HTTP_200_OK,
-        responses=error_responses(404, 409, 503),
+        responses=error_responses(403, 404, 409, 503),
     )
     async def retry_instance(
         self,
@@ -217,7 +223,12 @@ class InstanceController(Controller):
         instance_id: InstanceId,
         data: JSONBody[RetryRequest | None] = None,
     ) -> InstanceDetail:
-        """Run a failed instance again from its failed step (or ``from_step``) with its data as it was."""
+        """Run a failed instance again from its failed step (or ``from_step``) with its data as it was.
+
+        Allowed to the same users as cancel (by default the creator and administrators).
+        """
         await load_instance(wf_engine, actor, instance_id)
+        user = require_instance_user(actor, "retry")
         from_step = data.from_step if data is not None else None
-        return instance_detail(await wf_engine.retry(instance_id, from_step))
+        retried = await wf_engine.retry(instance_id, from_step, user_id=user, groups=actor.groups)
+        return instance_detail(retried)

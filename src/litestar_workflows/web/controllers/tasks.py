@@ -37,7 +37,7 @@ class TaskController(Controller):
 
     path = "/tasks"
 
-    @get("/", operation_id="listTasks", summary="List human tasks", responses=error_responses(503))
+    @get("/", operation_id="listTasks", summary="List human tasks", responses=error_responses(403, 503))
     async def list_tasks(
         self,
         *,
@@ -76,7 +76,7 @@ class TaskController(Controller):
         "/{task_id:uuid}",
         operation_id="getTask",
         summary="Get a human task",
-        responses=error_responses(404, 503),
+        responses=error_responses(403, 404, 503),
     )
     async def get_task(self, wf_engine: Engine, actor: Acting, task_id: TaskId) -> TaskOut:
         """The task with its form schema, assignment and, once completed, its data."""
