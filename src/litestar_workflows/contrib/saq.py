@@ -1,17 +1,190 @@
-"""SAQ driver (not implemented yet: constructing it raises ``NotImplementedError``)."""
+"""SAQ driver: step messages travel as SAQ jobs; workers are started with SAQ's own CLI.
+
+This module only moves messages: a job carries ``{"execution": ..., "attempt": ...}`` and its
+function hands it to :meth:`DistributedExecutionEngine.handle`. Claims, leases, the sweep and
+everything a workflow means live in :mod:`litestar_workflows.engine.distributed`.
+
+Jobs are made so that SAQ never second-guesses the database: no SAQ timeout (the engine's lease
+notices a dead worker, and a step may run as long as its own ``timeout`` allows), one try (a
+lost or failed job is published again by the engine's sweep), and nothing kept in Redis after
+the job ends.
+
+Example worker module (``saq myapp.worker.settings``)::
+
+    from saq import Queue
+    from litestar_workflows.contrib.saq import SAQExecutionEngine
+    from myapp.workflows import registry
+
+    queue = Queue.from_url("redis://localhost:6379/0")
+    engine = SAQExecutionEngine(queue=queue, persistence="postgresql+asyncpg://...", registry=registry)
+    settings = engine.worker_settings()
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
 
-from litestar_workflows.contrib._unsupported import refuse
+from litestar_workflows.engine.distributed import DistributedExecutionEngine
+from litestar_workflows.engine.messages import BrokerUnavailableError
+
+try:
+    from redis.exceptions import RedisError
+    from saq import Job
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError("SAQExecutionEngine needs SAQ: pip install 'litestar-workflows[saq]'") from error
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from saq import Queue
+
+    from litestar_workflows.core.events import EventBus
+    from litestar_workflows.engine.messages import StepMessage
+    from litestar_workflows.engine.registry import WorkflowRegistry
+
+logger = logging.getLogger("litestar_workflows.distributed")
+
+JOB_FUNCTION = "litestar_workflows.run_step"
+"""The SAQ function name of step jobs (distinct from an application's own jobs on the same queue)."""
+_CONNECT_TIMEOUT = 5.0
 
 
-class SAQExecutionEngine:
-    """Would run steps as SAQ jobs; refuses clearly until the distributed driver exists."""
+def broker_url(queue: Queue) -> str:
+    """Where ``queue`` looks for Redis, for error messages (without a password)."""
+    redis = getattr(queue, "redis", None)
+    kwargs = getattr(getattr(redis, "connection_pool", None), "connection_kwargs", {})
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}"
+    if "host" in kwargs:
+        return f"redis://{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+    return repr(queue)
 
-    def __init__(self, queue: Any = None, persistence: Any = None, *args: Any, **kwargs: Any) -> None:
-        refuse("SAQExecutionEngine")
+
+class SAQTransport:
+    """Publishes step messages as SAQ jobs on one queue."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    async def publish(self, messages: Sequence[StepMessage]) -> None:
+        """Enqueue one job per message (concurrently; SAQ bounds the Redis operations in flight)."""
+        jobs = [
+            Job(JOB_FUNCTION, kwargs={"message": message.to_json()}, timeout=0, retries=1, ttl=-1)
+            for message in messages
+        ]
+        await asyncio.gather(*(self.queue.enqueue(job) for job in jobs))
 
 
-__all__ = ("SAQExecutionEngine",)
+class SAQExecutionEngine(DistributedExecutionEngine):
+    """Runs workflow steps as SAQ jobs on worker processes; any process may start and act.
+
+    Args:
+        queue: The SAQ queue step jobs go to (``saq.Queue.from_url("redis://...")``).
+        persistence: A database URL, an ``AsyncEngine``, an ``async_sessionmaker``, an
+            ``AsyncSession`` or a ``SQLAlchemyStore`` (the same database for every process).
+        registry: Where workflows are looked up; when omitted the engine starts with an empty
+            one: register your workflows on ``engine.registry`` in a module the web app and the
+            workers both import.
+        lease_seconds: How long a worker holds a step without renewing it (a dead worker's steps
+            run again after this), and how long a published step may wait unclaimed before the
+            sweep publishes it again (a lost job).
+        sweep_interval: Seconds between sweeps for lost work and due timers.
+        event_bus: Receives the events of transitions this process commits.
+        concurrency: Jobs one worker process handles at once (their commits are grouped).
+        **options: Passed to :class:`DistributedExecutionEngine`.
+
+    Examples:
+        >>> queue = Queue.from_url("redis://localhost:6379/0")  # doctest: +SKIP
+        >>> engine = SAQExecutionEngine(queue=queue, persistence=url, registry=registry)  # doctest: +SKIP
+        >>> async with engine:  # doctest: +SKIP
+        ...     instance = await engine.start_workflow("expense", {"amount": 120})
+    """
+
+    def __init__(
+        self,
+        queue: Queue,
+        persistence: Any,
+        registry: WorkflowRegistry | None = None,
+        *,
+        lease_seconds: float = 30.0,
+        sweep_interval: float = 5.0,
+        event_bus: EventBus | None = None,
+        concurrency: int = 64,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            persistence,
+            SAQTransport(queue),
+            registry,
+            lease_seconds=lease_seconds,
+            sweep_interval=sweep_interval,
+            event_bus=event_bus,
+            **options,
+        )
+        self.queue = queue
+        self.concurrency = concurrency
+        self._connected_here = False
+        self._in_worker = False
+
+    def worker_settings(self) -> dict[str, Any]:
+        """The settings dict SAQ's CLI takes: ``settings = engine.worker_settings()``.
+
+        The worker's startup starts this engine (database check, sweep) and its shutdown stops
+        it; on shutdown, running steps get ``lease_seconds`` (at most 30) to finish, then are
+        cancelled and published again for another worker.
+        """
+        self._in_worker = True
+        return {
+            "queue": self.queue,
+            "functions": [(JOB_FUNCTION, self._run_job)],
+            "concurrency": self.concurrency,
+            "dequeue_timeout": 1,  # idle job slots look up now and then, so a shutdown is prompt
+            "startup": self._worker_startup,
+            "shutdown": self._worker_shutdown,
+            "shutdown_grace_period_s": int(min(self.lease_seconds, 30)),
+            # SAQ's own sweep only cleans up after dead workers' jobs; ours publishes the work again.
+            "timers": {"sweep": max(60, int(self.lease_seconds))},
+        }
+
+    async def _run_job(self, ctx: dict[str, Any], *, message: str) -> bool:
+        return await self.handle(message)
+
+    async def _worker_startup(self, ctx: dict[str, Any]) -> None:
+        await self.start()
+
+    async def _worker_shutdown(self, ctx: dict[str, Any]) -> None:
+        await self.stop()
+
+    async def open_transport(self) -> None:
+        """Connect the queue (unless SAQ's worker did) and check that Redis answers.
+
+        Raises:
+            BrokerUnavailableError: Redis does not answer; the message names its URL.
+        """
+        try:
+            async with asyncio.timeout(_CONNECT_TIMEOUT):
+                if not self._in_worker:
+                    self._connected_here = True
+                    await self.queue.connect()
+                redis = getattr(self.queue, "redis", None)
+                if redis is not None:
+                    await redis.ping()
+        except (OSError, TimeoutError, RedisError) as error:
+            with contextlib.suppress(OSError, TimeoutError, RedisError):
+                await self.close_transport()  # it talks to Redis too, and Redis is away
+            where = broker_url(self.queue)
+            raise BrokerUnavailableError(
+                f"the SAQ broker at {where} does not answer ({type(error).__name__}: {error})"
+            ) from error
+
+    async def close_transport(self) -> None:
+        """Disconnect the queue if this engine connected it (SAQ's worker disconnects its own)."""
+        if self._connected_here:
+            self._connected_here = False
+            await self.queue.disconnect()
+
+
+__all__ = ("JOB_FUNCTION", "SAQExecutionEngine", "SAQTransport", "broker_url")

@@ -19,7 +19,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, case, or_, select, tuple_, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
@@ -215,7 +215,13 @@ class ClaimLedger:
                 ),
             ),
         )
-        return await self._take(lost, limit, owner=None, expires=None)
+        # A run whose lease ran out was claimed and maybe ran: its re-run is the next attempt,
+        # so that step code sees ``context.attempt`` change and a late message of the old one
+        # claims nothing. Work that was never claimed keeps its attempt.
+        rerun = case(
+            (executions.c.lease_expires_at.is_not(None), executions.c.attempt + 1), else_=executions.c.attempt
+        )
+        return await self._take(lost, limit, owner=None, expires=None, attempt=rerun)
 
     async def due_timers(self, limit: int = 500) -> list[tuple[UUID, int, UUID]]:
         """Timers whose time came and that nobody holds, leased to us to fire them now."""
@@ -230,7 +236,7 @@ class ClaimLedger:
         )
         return await self._take(due, limit, owner=store.owner, expires=now + store.lease)
 
-    async def _take(self, condition: object, limit: int, **lease: object) -> list[tuple[UUID, int, UUID]]:
+    async def _take(self, condition: object, limit: int, **values: object) -> list[tuple[UUID, int, UUID]]:
         store = self.store
         candidates = (
             select(executions.c.id)
@@ -244,7 +250,12 @@ class ClaimLedger:
         statement = (
             update(executions)
             .where(executions.c.id.in_(candidates.scalar_subquery()))
-            .values(lease_owner=lease["owner"], lease_expires_at=lease["expires"], updated_at=store.clock())
+            .values(
+                lease_owner=values.pop("owner"),
+                lease_expires_at=values.pop("expires"),
+                updated_at=store.clock(),
+                **values,
+            )
             .returning(executions.c.id, executions.c.attempt, executions.c.instance_id)
         )
         return [(row[0], row[1], row[2]) for row in await self._execute(statement)]  # type: ignore[misc]

@@ -13,8 +13,14 @@ from uuid import UUID
 
 import orjson
 
+from litestar_workflows.core.errors import WorkflowsError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+
+class BrokerUnavailableError(WorkflowsError):
+    """The broker of a distributed engine does not answer (the message names where it was looked for)."""
 
 
 class MalformedMessageError(ValueError):
@@ -64,4 +70,4 @@ class Transport(Protocol):
         """Hand ``messages`` to the broker."""
 
 
-__all__ = ("MalformedMessageError", "StepMessage", "Transport")
+__all__ = ("BrokerUnavailableError", "MalformedMessageError", "StepMessage", "Transport")

@@ -1,0 +1,85 @@
+"""What the broker tests share: waiting on database state, reading effects, checking histories."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from litestar_workflows import WorkflowStatus
+from step_kit import statuses
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from litestar_workflows import LocalExecutionEngine, WorkflowInstanceData
+
+DEADLINE = 90.0
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, deadline: float = DEADLINE) -> None:
+    """Wait until ``check()`` holds (looked at every 50 ms), or fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not await check():
+        if loop.time() > end:
+            raise AssertionError(f"gave up waiting for {what} after {deadline}s")
+        await asyncio.sleep(0.05)  # the interval between looks at the database, not a synchronisation
+
+
+async def count(db_engine: AsyncEngine, sql: str, **params: object) -> int:
+    async with db_engine.connect() as conn:
+        return int((await conn.execute(text(sql), params)).scalar_one())
+
+
+async def finished(db_engine: AsyncEngine) -> int:
+    return await count(
+        db_engine,
+        "SELECT count(*) FROM workflow_instances WHERE status IN ('completed', 'failed', 'canceled')",
+    )
+
+
+def effects(path: Path) -> dict[tuple[str, str], list[tuple[str, int, str]]]:
+    """(instance, step) -> [(execution, attempt, worker)] of every time a step really ran."""
+    found: dict[tuple[str, str], list[tuple[str, int, str]]] = defaultdict(list)
+    if not path.exists():
+        return found
+    for line in path.read_text().splitlines():
+        instance, step, execution, attempt, worker = line.split()
+        found[(instance, step)].append((execution, int(attempt), worker))
+    return found
+
+
+async def load_all(engine: LocalExecutionEngine, ids: list[object]) -> list[WorkflowInstanceData]:
+    loaded = []
+    for instance_id in ids:
+        instance = await engine.store.load_instance(instance_id)  # type: ignore[attr-defined]
+        assert instance is not None
+        loaded.append(instance)
+    return loaded
+
+
+def assert_once_each(
+    done: list[WorkflowInstanceData], steps: list[str], ran: dict[tuple[str, str], list[tuple[str, int, str]]]
+) -> None:
+    """Every instance completed, each step has one succeeded execution, and ran once per attempt."""
+    for instance in done:
+        assert instance.status is WorkflowStatus.COMPLETED, (instance.id, instance.status, instance.error)
+        assert statuses(instance) == {step: ["succeeded"] for step in steps} | (
+            {} if "approve" not in steps else {"approve": ["succeeded"]}
+        ), instance.id
+        for step in steps:
+            runs = ran.get((str(instance.id), step), [])
+            if step in ("fork", "approve"):
+                continue
+            assert runs, (instance.id, step)
+            attempts = [attempt for _, attempt, _ in runs]
+            assert len(attempts) == len(set(attempts)), (instance.id, step, runs)  # re-runs: new attempts
+            [execution] = instance.executions_of(step)
+            assert {e for e, _, _ in runs} == {str(execution.id)}
+            assert execution.attempt == max(attempts)

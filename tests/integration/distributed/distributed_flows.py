@@ -1,0 +1,92 @@
+"""Workflows the distributed tests run, imported by the test and by the worker processes alike.
+
+Every machine step appends ``instance step execution attempt worker`` to the file ``WF_EFFECTS`` names
+(one ``write`` of a short line with ``O_APPEND``: lines of concurrent processes never mix), so
+a test can count how often each step really ran, in whichever process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING
+
+from litestar_workflows import (
+    BaseHumanStep,
+    BaseMachineStep,
+    Edge,
+    ParallelGateway,
+    WorkflowDefinition,
+    WorkflowRegistry,
+)
+
+if TYPE_CHECKING:
+    from litestar_workflows import WorkflowContext
+
+STEP_SECONDS = float(os.environ.get("WF_STEP_SECONDS", "0"))
+
+
+def record(context: WorkflowContext, step: str) -> None:
+    path = os.environ.get("WF_EFFECTS")
+    if not path:
+        return
+    owner = os.environ.get("WF_OWNER", "test")
+    line = f"{context.instance_id} {step} {context.execution_id} {context.attempt} {owner}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+class Work(BaseMachineStep):
+    """Takes ``WF_STEP_SECONDS`` (the work of a real step), records its effect, counts in ``n``."""
+
+    async def execute(self, context: WorkflowContext) -> None:
+        if STEP_SECONDS:
+            await asyncio.sleep(STEP_SECONDS)
+        record(context, self.name)
+        context.set("n", context.get("n", 0) + 1)
+        context.set(self.name, True)
+
+
+def chain(length: int = 4) -> WorkflowDefinition:
+    names = [f"s{i}" for i in range(length)]
+    return WorkflowDefinition(
+        name="chain",
+        version="1.0.0",
+        steps=[Work(name) for name in names],
+        edges=[Edge(a, b) for a, b in zip(names, names[1:], strict=False)],
+        initial_step=names[0],
+    )
+
+
+def fan() -> WorkflowDefinition:
+    """fork -> a, b, c -> join -> approve (human) -> close."""
+    return WorkflowDefinition(
+        name="fan",
+        version="1.0.0",
+        steps=[
+            ParallelGateway("fork"),
+            Work("a"),
+            Work("b"),
+            Work("c"),
+            Work("join"),
+            BaseHumanStep("approve"),
+            Work("close"),
+        ],
+        edges=[
+            *(Edge("fork", x) for x in "abc"),
+            *(Edge(x, "join") for x in "abc"),
+            Edge("join", "approve"),
+            Edge("approve", "close"),
+        ],
+        initial_step="fork",
+    )
+
+
+def registry() -> WorkflowRegistry:
+    made = WorkflowRegistry()
+    made.register(chain())
+    made.register(fan())
+    return made

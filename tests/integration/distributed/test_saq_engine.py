@@ -1,0 +1,171 @@
+"""SAQExecutionEngine with real parts: Redis on a free port, PostgreSQL, ``saq`` worker processes.
+
+The test process is the web app: it starts instances and completes tasks through its own
+``SAQExecutionEngine``; steps run only in the worker processes, started with SAQ's CLI on the
+module ``saq_worker.py``. Results are read from the database and from the effects each step
+appends to a file (see ``distributed_flows.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from broker_processes import free_port
+from broker_support import assert_once_each, count, effects, finished, load_all, until
+from distributed_flows import registry
+from saq import Queue
+
+from litestar_workflows.contrib.saq import SAQExecutionEngine
+from litestar_workflows.engine.messages import BrokerUnavailableError
+from step_kit import FINISHED
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+    from pathlib import Path
+
+    from broker_processes import RedisServer, Workers
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from conftest import ScratchDatabase
+    from litestar_workflows.engine.messages import StepMessage
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+LEASE = {"WF_LEASE_SECONDS": "2", "WF_SWEEP_SECONDS": "0.5"}
+CHAIN = ["s0", "s1", "s2", "s3"]
+FAN = ["fork", "a", "b", "c", "join", "approve", "close"]
+
+
+@asynccontextmanager
+async def web_app(
+    db: ScratchDatabase, redis: RedisServer, *, twice: bool = False
+) -> AsyncIterator[tuple[SAQExecutionEngine, AsyncEngine]]:
+    """The test process's engine (it starts and acts; it runs no step), on a migrated database."""
+    await db.migrate()
+    db_engine = db.create_engine()
+    engine = SAQExecutionEngine(
+        queue=Queue.from_url(redis.url),
+        persistence=db_engine,
+        registry=registry(),
+        lease_seconds=2,
+        sweep_interval=0.5,
+        poll_interval=0.1,
+        owner="web",
+    )
+    if twice:  # every message is published twice at once: a broker's duplicate delivery
+        publish = engine.transport.publish
+
+        async def publish_twice(messages: Sequence[StepMessage]) -> None:
+            await asyncio.gather(publish(messages), publish(messages))
+
+        engine.transport.publish = publish_twice  # type: ignore[method-assign]
+    try:
+        async with engine:
+            yield engine, db_engine
+    finally:
+        await db_engine.dispose()
+
+
+async def test_fan_out_join_and_human_step_on_two_workers_with_every_message_twice(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    for name in ("w1", "w2"):
+        workers.saq(name, WF_STEP_SECONDS="0.01", **LEASE)
+    async with web_app(scratch_postgres, redis_server, twice=True) as (engine, db_engine):
+        started = [await engine.start_workflow("fan") for _ in range(20)]
+
+        async def approve(instance_id: Any) -> None:
+            await engine.wait(instance_id, timeout=60)
+            await engine.complete_human_task(instance_id, "approve", "ann", {"ok": True})
+            await engine.wait(instance_id, until=FINISHED, timeout=60)
+
+        await asyncio.gather(*(approve(instance.id) for instance in started))
+        done = await load_all(engine, [instance.id for instance in started])
+    ran = effects(tmp_path / "effects.log")
+    assert_once_each(done, FAN, ran)
+    assert all(len(runs) == 1 for runs in ran.values())  # duplicates claimed nothing
+    workers_used = {worker for runs in ran.values() for _, _, worker in runs}
+    assert workers_used == {"w1", "w2"}
+    # Parallel branches of one instance ran on different worker processes somewhere.
+    assert any(len({ran[(str(i.id), b)][0][2] for b in "abc"}) > 1 for i in done), (
+        "every instance's branches ran on one worker"
+    )
+
+
+async def test_kill_9_of_a_worker_mid_step_with_200_instances_in_flight(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    workers.saq("doomed", WF_STEP_SECONDS="0.05", **LEASE)
+    async with web_app(scratch_postgres, redis_server) as (engine, db_engine):
+        ids = [(await engine.start_workflow("chain")).id for _ in range(200)]
+
+        async def doomed_is_mid_step() -> bool:
+            held = "SELECT count(*) FROM workflow_step_executions WHERE lease_owner = 'doomed'"
+            done = "SELECT count(*) FROM workflow_step_executions WHERE status = 'succeeded'"
+            return await count(db_engine, held) > 0 and await count(db_engine, done) >= 100
+
+        await until(doomed_is_mid_step, "the first worker to be busy")
+        workers.kill("doomed")
+        # What the dead worker held when it died (it can change nothing any more).
+        held = await count(
+            db_engine,
+            "SELECT count(*) FROM workflow_step_executions WHERE lease_owner = 'doomed' "
+            "AND status IN ('scheduled', 'running')",
+        )
+        assert held > 0
+        workers.saq("replacement", WF_STEP_SECONDS="0.05", **LEASE)
+
+        async def all_finished() -> bool:
+            return await finished(db_engine) == 200
+
+        await until(all_finished, "200 instances to finish")
+        done = await load_all(engine, ids)
+    ran = effects(tmp_path / "effects.log")
+    assert_once_each(done, CHAIN, ran)
+    assert all(instance.data["n"] == len(CHAIN) for instance in done)  # no transition applied twice
+    reruns = [runs for runs in ran.values() if len(runs) > 1]
+    assert all(runs[0][2] == "doomed" for runs in reruns)  # only what the dead worker ran re-ran
+    assert len(reruns) <= held
+    assert {worker for runs in ran.values() for _, _, worker in runs} == {"doomed", "replacement"}
+
+
+async def test_redis_restarted_empty_mid_run(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    workers.saq("w1", WF_STEP_SECONDS="0.02", **LEASE)
+    async with web_app(scratch_postgres, redis_server) as (engine, db_engine):
+        ids = [(await engine.start_workflow("chain")).id for _ in range(200)]
+
+        async def under_way() -> bool:
+            done = "SELECT count(*) FROM workflow_step_executions WHERE status = 'succeeded'"
+            return await count(db_engine, done) >= 100
+
+        await until(under_way, "the run to be under way")
+        redis_server.kill()
+        redis_server.start()  # empty: every queued job is gone, and nobody was told
+
+        async def all_finished() -> bool:
+            return await finished(db_engine) == 200
+
+        await until(all_finished, "200 instances to finish after the restart")
+        done = await load_all(engine, ids)
+    ran = effects(tmp_path / "effects.log")
+    assert_once_each(done, CHAIN, ran)
+    assert all(len(runs) == 1 for runs in ran.values())  # lost jobs were never running: no re-runs
+
+
+async def test_a_broker_that_is_down_at_start_is_named(scratch_postgres: ScratchDatabase) -> None:
+    await scratch_postgres.migrate()
+    db_engine = scratch_postgres.create_engine()
+    port = free_port()
+    engine = SAQExecutionEngine(
+        queue=Queue.from_url(f"redis://127.0.0.1:{port}/0"), persistence=db_engine, registry=registry()
+    )
+    try:
+        with pytest.raises(BrokerUnavailableError, match=f"redis://127.0.0.1:{port}/0"):
+            await engine.start()
+    finally:
+        await engine.stop()
+        await db_engine.dispose()
