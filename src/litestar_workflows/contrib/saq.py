@@ -149,6 +149,20 @@ class SAQExecutionEngine(DistributedExecutionEngine):
             "timers": {"sweep": max(60, int(self.lease_seconds))},
         }
 
+    async def run_worker(self) -> None:
+        """Run a SAQ worker in this process until SIGINT or SIGTERM (``litestar workflows worker``).
+
+        The same as ``saq module.settings`` on a module holding ``engine.worker_settings()``.
+        """
+        from saq import Worker
+
+        worker = Worker(**self.worker_settings())
+        await self.queue.connect()
+        try:
+            await worker.start()
+        finally:
+            await self.queue.disconnect()
+
     async def _run_job(self, ctx: dict[str, Any], *, message: str) -> bool:
         return await self.handle(message)
 

@@ -408,7 +408,19 @@ def migrate_command(app: Litestar) -> None:
 
 @click.command(name="worker")
 def worker_command(app: Litestar) -> None:
-    """Run the engine without the web server (recovery, due timers) until interrupted."""
+    """Run the engine without the web server (recovery, due timers) until interrupted.
+
+    A distributed engine (SAQ) runs its broker's worker here instead: steps, sweep and timers.
+    """
+    run_worker = getattr(_plugin(app).engine, "run_worker", None)
+    if run_worker is not None:
+        out.print_raw("workflow worker running; Ctrl+C (or SIGTERM) stops it")
+        try:
+            asyncio.run(run_worker())
+        except WorkflowsError as error:
+            _fail(error.detail)
+        out.print_raw("workflow worker stopped")
+        return
     if database_of(_plugin(app).engine) is None:
         _fail(
             "the engine keeps its state in memory, so a separate worker has nothing to run; set database_url"
