@@ -121,6 +121,8 @@ class WorkflowDefinition:
     edges: list[Edge] = field(default_factory=list)
     initial_step: str = ""
     terminal_steps: set[str] = field(default_factory=set)
+    max_iterations: int = 10_000
+    """How often one step may run in one instance (loop iterations); past it the instance fails."""
 
     def __post_init__(self) -> None:
         given: Any = self.steps  # a mapping of name to step, or a list of named steps
@@ -213,6 +215,9 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
         problems.append("the workflow needs a non-empty name")
     if not isinstance(definition.version, str) or not definition.version:
         problems.append("the version must be a non-empty string such as '1.0.0'")
+    limit: Any = definition.max_iterations
+    if type(limit) is not int or limit < 1:
+        problems.append(f"max_iterations must be a positive integer, not {limit!r}")
     steps = definition.steps
     for key, step in steps.items():
         if not callable(getattr(step, "execute", None)) or not isinstance(
@@ -245,6 +250,14 @@ def _shape_problems(definition: WorkflowDefinition) -> list[str]:
         schema = getattr(step, "form_schema", None) or getattr(step, "payload_schema", None)
         if isinstance(schema, dict):
             problems.extend(_schema_problems(schema, f"step {name!r}"))
+    for loop in graph.endless_loops(lambda name: steps[name].step_type is StepType.GATEWAY):
+        listed = ", ".join(repr(name) for name in loop)
+        problems.append(
+            f"steps {listed} loop for ever: no edge between them has a condition and none of them is "
+            "a gateway, so nothing can end the loop"
+            if len(loop) > 1
+            else f"step {listed} loops on itself for ever: its edge to itself has no condition"
+        )
     unreachable = [name for name in steps if name not in graph.reachable]
     if unreachable:
         problems.append(f"steps not reachable from {definition.initial_step!r}: {', '.join(unreachable)}")

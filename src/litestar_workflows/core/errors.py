@@ -93,6 +93,10 @@ class StepTimeoutError(StepExecutionError):
     """A step ran longer than its timeout."""
 
 
+class StepCancelledError(StepExecutionError):
+    """A step raised ``asyncio.CancelledError`` the engine did not ask for: a failure, retried as such."""
+
+
 class InvalidTransitionError(WorkflowsError):
     """The requested operation is not allowed in the instance's current state."""
 
@@ -161,6 +165,7 @@ __all__ = (
     "InvalidTransitionError",
     "LeaseLostError",
     "NonRetryableError",
+    "StepCancelledError",
     "StepExecutionError",
     "StepTimeoutError",
     "StoreError",

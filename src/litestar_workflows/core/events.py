@@ -6,6 +6,7 @@ A subscriber that raises is logged and never breaks the workflow that emitted th
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -187,6 +188,10 @@ class EventBus:
                     await outcome
             except Exception:
                 logger.exception("event handler %r failed on %s", handler, event.type)
+            except asyncio.CancelledError:
+                if cancel_requested():
+                    raise
+                logger.exception("event handler %r raised CancelledError on %s", handler, event.type)
 
 
 async def deliver(bus: _Emitter, event: WorkflowEvent) -> None:
@@ -195,6 +200,23 @@ async def deliver(bus: _Emitter, event: WorkflowEvent) -> None:
         await bus.emit(event)
     except Exception:
         logger.exception("event bus %r failed on %s for instance %s", bus, event.type, event.instance_id)
+    except asyncio.CancelledError:
+        if cancel_requested():
+            raise  # the caller's task is being cancelled: that is not the bus's to swallow
+        logger.exception(
+            "event bus %r raised CancelledError on %s for instance %s", bus, event.type, event.instance_id
+        )
+
+
+def cancel_requested() -> bool:
+    """Tell whether the current task was asked to cancel, rather than code raising ``CancelledError``.
+
+    ``Task.cancel()`` counts in ``Task.cancelling()``; a ``CancelledError`` that user code raises
+    (or that comes from awaiting something else that was cancelled) does not. Only the former
+    is the engine's (or its caller's) business; the latter is an error of that code.
+    """
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 InMemoryEventBus = EventBus

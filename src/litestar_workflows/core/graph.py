@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from litestar_workflows.core.context import WorkflowContext
     from litestar_workflows.core.definition import Edge, WorkflowDefinition
 
@@ -131,6 +133,31 @@ class WorkflowGraph:
             cached = self._closures[name] = frozenset(seen)
         return cached
 
+    def endless_loops(self, routes_itself: Callable[[str], bool]) -> list[list[str]]:
+        """Loops that nothing can end: each as its steps, in declaration order.
+
+        A loop (a strongly connected set of steps) goes round for ever when every edge between its
+        steps is always taken: an edge that leaves the loop does not stop it, an unconditional
+        edge out of a loop fires on every iteration. It can end only if an edge inside it may not
+        be taken: one with a condition, or one out of a step that chooses its routes itself
+        (``routes_itself``: a gateway).
+        """
+        endless = []
+        for members in _strongly_connected(self.out_edges):
+            inside = [
+                (name, out)
+                for name in members
+                for out in self.out_edges.get(name, ())
+                if out.target in members
+            ]
+            if not inside:  # a single step without an edge to itself is no loop
+                continue
+            if any(out.edge.condition is not None or routes_itself(name) for name, out in inside):
+                continue
+            order = list(self.out_edges)
+            endless.append(sorted(members, key=order.index))
+        return endless
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly summary, handy for debugging and APIs."""
         return {
@@ -142,6 +169,50 @@ class WorkflowGraph:
             ],
             "joins": {name: n for name, n in self.join_arity.items() if n > 1},
         }
+
+
+def _strongly_connected(out_edges: dict[str, tuple[OutEdge, ...]]) -> list[set[str]]:
+    """Tarjan's strongly connected components, without recursion (definitions may be long)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[set[str]] = []
+    for root in out_edges:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, position = work[-1]
+            outs = out_edges.get(node, ())
+            if position < len(outs):
+                work[-1] = (node, position + 1)
+                target = outs[position].target
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component: set[str] = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                components.append(component)
+    return components
 
 
 def _back_edges(initial: str, adjacency: dict[str, list[str]]) -> tuple[set[tuple[str, str]], set[str]]:

@@ -35,6 +35,8 @@ from litestar_workflows.engine.eager import start_eager
 from litestar_workflows.engine.live import Live, as_uuid
 from litestar_workflows.engine.recovery import RecoveryOperations
 from litestar_workflows.engine.tasks import HumanTaskOperations
+from litestar_workflows.engine.watch import InstanceWatcher
+from litestar_workflows.engine.watchdog import watch_loop
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
 from litestar_workflows.runtime.instance_access import CreatorOrAdminAuthorizer, authorize_instance_action
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from litestar_workflows.core.models import WorkflowInstanceData
     from litestar_workflows.core.protocols import Step
     from litestar_workflows.engine.registry import WorkflowRegistry
+    from litestar_workflows.engine.watchdog import LoopWatchdog
     from litestar_workflows.runtime.human import TaskAuthorizer
     from litestar_workflows.runtime.instance_access import InstanceAction, InstanceAuthorizer
     from litestar_workflows.runtime.runner import StepPlan
@@ -70,6 +73,8 @@ _NOT_STARTED = object()
 """Stands in ``Live.running`` for a task being started (see ``_spawn``)."""
 _EAGER_DEPTH_LIMIT = 16
 """Eager starts nested deeper than this start on the next loop turn (see ``_spawn``)."""
+_INLINE_STEPS_PER_TURN = 64
+"""Steps one driver runs inline before it lets the event loop run others (see ``_drive``)."""
 
 
 def _adapt_store(persistence: Any) -> WorkflowStore:
@@ -86,13 +91,6 @@ def _reapply(interpreter: Interpreter, instance: WorkflowInstanceData, *, outcom
 
 
 _STEP_RUNNING = StepStatus.RUNNING
-_POLL = object()
-"""What a waiter's timer completes its future with: time to look at the store."""
-
-
-def _poll_due(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_result(_POLL)
 
 
 SETTLED = frozenset(
@@ -116,6 +114,9 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         clock: The time source (timezone-aware); tests may pass a fake one.
         id_factory: Makes ids of instances, step executions and tasks.
         rng: Random source for retry jitter.
+        blocked_loop_warning: Seconds: from ``start()`` to ``stop()``, a warning naming the step is
+            logged when the event loop stays blocked longer than this (a step calling blocking
+            code); ``None`` turns the watch off.
 
     Examples:
         >>> engine = LocalExecutionEngine(registry)  # doctest: +SKIP
@@ -136,6 +137,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         rng: random.Random | None = None,
         poll_interval: float = 1.0,
         idle_cache_size: int = 10_000,
+        blocked_loop_warning: float | None = 1.0,
     ) -> None:
         if persistence is not None and not isinstance(persistence, WorkflowStore):
             persistence = _adapt_store(persistence)
@@ -156,6 +158,10 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         self._idle: OrderedDict[int, Live] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
         self._eager_depth = 0
+        self.watcher = InstanceWatcher(self.store, poll_interval, self._install_stored)
+        """Looks at the store for the instances waiters wait on, once per ``poll_interval`` for all."""
+        self.blocked_loop_warning = blocked_loop_warning
+        self._watchdog: LoopWatchdog | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -169,13 +175,14 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         Raises:
             StoreError: The database is unreachable or not migrated (the message names the fix).
         """
-        if self._memory is not None or self._sweeper is not None:
-            return
-        check = getattr(self.store, "check", None)
-        if check is not None:
-            await check()
-        await self.recover()
-        self._sweeper = asyncio.create_task(self._sweep())
+        if self._memory is None and self._sweeper is None:
+            check = getattr(self.store, "check", None)
+            if check is not None:
+                await check()
+            await self.recover()
+            self._sweeper = asyncio.create_task(self._sweep())
+        if self._watchdog is None and self.blocked_loop_warning:
+            self._watchdog = watch_loop(self.blocked_loop_warning)
 
     async def stop(self) -> None:
         """Abandon in-flight work of this process: cancel running steps and timers.
@@ -183,10 +190,14 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         With a durable store nothing is lost: the leases of abandoned steps expire and the next
         engine to start (or sweep) runs them again.
         """
+        if self._watchdog is not None:
+            self._watchdog.release()
+            self._watchdog = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
+        await self.watcher.stop()
         tasks: list[asyncio.Task[Any]] = []
         for live in self._live.values():
             for handle in live.timers.values():
@@ -461,7 +472,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         memory, dispatch = self._memory, self._dispatch
         synchronous = memory is not None and bus is None
         task = asyncio.current_task()
-        key = 0
+        key = inline = 0
         started: datetime | None = None
         try:
             while run is not None:
@@ -494,6 +505,13 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                 # With nothing awaited since, the next step starts when this one completed.
                 started = run.completed_at if synchronous else None
                 run = follow
+                inline += 1
+                if inline == _INLINE_STEPS_PER_TURN and run is not None:
+                    # Steps that never suspend would run here without end (a long loop): let the
+                    # rest of the process have its turn. The next run stays ours meanwhile.
+                    inline, key, started = 0, run.id.int, None  # type: ignore[union-attr]
+                    running[key] = task  # type: ignore[assignment]
+                    await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception:  # an engine bug or a store failure: never let it vanish silently
@@ -650,52 +668,31 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             if timeout is None and self._memory is not None:
                 await future
                 return live.instance
-            async with asyncio.timeout(timeout):
-                if self._memory is not None:
+            if self._memory is not None:
+                async with asyncio.timeout(timeout):
                     await future
-                    return live.instance
-                return await self._wait_durable(live, statuses, future)
+                return live.instance
+            # Woken by this process's transitions (``_notify``), or by the watcher that looks at
+            # the store for all waiters at once, for changes made by other processes.
+            self.watcher.watch(live)
+            try:
+                async with asyncio.timeout(timeout):
+                    await future
+            finally:
+                self.watcher.unwatch(live)
+            return live.instance
         finally:
             if not future.done():
                 future.cancel()
             live.waiters = [waiter for waiter in live.waiters if waiter[1] is not future]
             self._release_if_idle(live)
 
-    async def _wait_durable(
-        self, live: Live, statuses: Collection[WorkflowStatus], future: asyncio.Future[Any]
-    ) -> WorkflowInstanceData:
-        """Wait for a transition here, or notice one made by another process (polling the store).
-
-        ``future`` is completed by this process's own transitions (``_notify``), or with
-        ``_POLL`` by a timer: then the store is looked at, and a fresh future waits on. (Cheaper
-        than ``asyncio.wait`` with a timeout, and a benchmark waits on thousands at once.)
-        """
-        loop = asyncio.get_running_loop()
-        current = future
-        try:
-            while True:
-                # While this process drives the instance its own transitions wake us; look at the
-                # store now and then anyway, in case another process takes over.
-                driven_here = bool(live.running or live.timers)
-                timer = loop.call_later(self.poll_interval * (10 if driven_here else 1), _poll_due, current)
-                try:
-                    woke = await current
-                finally:
-                    timer.cancel()
-                if woke is not _POLL or (live.instance.status in statuses and not live.committing):
-                    return live.instance  # (the second: a wake-up that found the future polled)
-                current = loop.create_future()
-                live.waiters.append((statuses, current))
-                if live.running or live.timers:
-                    continue
-                stored = await self.store.load_instance(live.instance.id)
-                if stored is not None and stored.status in statuses:
-                    return stored
-        finally:
-            if current is not future:
-                if not current.done():
-                    current.cancel()
-                live.waiters = [waiter for waiter in live.waiters if waiter[1] is not current]
+    def _install_stored(self, live: Live, stored: WorkflowInstanceData) -> None:
+        """Take the stored instance that another process moved on as our copy; wake its waiters."""
+        live.instance = stored
+        live.unverified = False
+        if live.waiters:
+            self._notify(live)
 
     async def cancel_workflow(
         self,

@@ -114,10 +114,12 @@ class Interpreter:
             if all(out.edge.condition is None for out in self.graph.out_edges[name])
         )
         self._arity = self.graph.join_arity
+        self._max_iterations: int = definition.max_iterations
+        exits = self.graph.loop_exits
         self._plain_fanout = frozenset(
             name
             for name in self._unconditional
-            if not any((name, out.target) in self.graph.loop_exits for out in self.graph.out_edges[name])
+            if not any(out.is_back or (name, out.target) in exits for out in self.graph.out_edges[name])
         )
         for name in definition.steps:
             outs = self.graph.out_edges[name]
@@ -546,12 +548,9 @@ class Interpreter:
         outs = self.graph.out_edges[name]
         if not outs:
             return
-        if route is None and name in self._plain_fanout:  # every token live: fan-out and join fast path
+        if route is None and name in self._plain_fanout:  # every token live, none back: the fast path
             for out in outs:
-                if out.is_back:
-                    self._reset_joins(instance, self.graph.forward_closure(out.target))
-                    self._activate(instance, out.target, tr)
-                elif self._arity[out.target] == 1:
+                if self._arity[out.target] == 1:
                     self._activate(instance, out.target, tr)
                 else:
                     self._deliver(instance, name, out.target, True, tr)
@@ -566,9 +565,8 @@ class Interpreter:
         for out, alive in decisions:
             edge = (name, out.target)
             if out.is_back:
-                if alive:
-                    self._reset_joins(instance, self.graph.forward_closure(out.target))
-                    self._activate(instance, out.target, tr)
+                if alive and not self._iterate(instance, out.target, tr):
+                    return  # the loop ran out of iterations: the instance failed
             elif edge in exits:
                 # A loop exit: a live token leaves now; a dead one waits until the loop is over.
                 deferred.pop(edge, None)
@@ -578,6 +576,22 @@ class Interpreter:
                     deferred[edge] = None
             else:
                 self._deliver(instance, name, out.target, alive, tr)
+
+    def _iterate(self, instance: WorkflowInstanceData, target: str, tr: Transition) -> bool:
+        """Start a loop's next iteration at ``target``, or fail the instance if it ran out of them."""
+        count = instance.runtime.activations.get(target, 0)
+        if count < self._max_iterations:
+            self._reset_joins(instance, self.graph.forward_closure(target))
+            self._activate(instance, target, tr)
+            return True
+        self._fail(
+            instance,
+            target,
+            f"step {target!r} ran {count} times in this instance, the limit of its workflow "
+            f"(max_iterations={self._max_iterations}): a loop that does not end",
+            tr,
+        )
+        return False
 
     def _decide(
         self,

@@ -15,7 +15,13 @@ from operator import is_
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.core.context import WorkflowContext
-from litestar_workflows.core.errors import ContextSerializationError, NonRetryableError, StepTimeoutError
+from litestar_workflows.core.errors import (
+    ContextSerializationError,
+    NonRetryableError,
+    StepCancelledError,
+    StepTimeoutError,
+)
+from litestar_workflows.core.events import cancel_requested
 from litestar_workflows.core.types import StepType
 from litestar_workflows.runtime.interpreter import ContextChanges
 from litestar_workflows.runtime.jsondata import WatchedData, copy_data, normalize, normalize_mapping
@@ -132,20 +138,40 @@ class StepRunner:
                 changes = _changes(given, current, run.step_name)
             if result is not None:
                 result = normalize(result, f"the result of step {run.step_name!r}")
-        except Exception as error:
+        except (Exception, asyncio.CancelledError) as error:
             return await self._failure(step, context, run, error)
         return (SUCCEEDED, run_id, result, changes, route)
 
     async def execute(self, step: Step, context: WorkflowContext) -> Any:
-        """Run ``step.execute`` under the step's timeout, if it has one."""
+        """Run ``step.execute`` under the step's timeout, if it has one.
+
+        Past its timeout a step is timed out, whatever it does next: a step that swallows the
+        cancellation and returns, or raises something else, still fails with ``StepTimeoutError``
+        (asyncio would let its result through).
+        """
         timeout = getattr(step, "timeout", None)
         if not timeout:
             return await step.execute(context)
+        name = context.current_step or step.name
+        deadline = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
-                return await step.execute(context)
+            async with deadline:
+                result = await step.execute(context)
         except TimeoutError as error:
-            raise StepTimeoutError(f"step {step.name!r} timed out after {timeout}s", step.name) from error
+            raise StepTimeoutError(f"step {name!r} timed out after {timeout}s", name) from error
+        except Exception as error:
+            if deadline.expired():
+                raise StepTimeoutError(
+                    f"step {name!r} timed out after {timeout}s (and then raised {_describe(error)})", name
+                ) from error
+            raise
+        if deadline.expired():
+            raise StepTimeoutError(
+                f"step {name!r} timed out after {timeout}s (it ignored the cancellation and finished later; "
+                "its result is discarded)",
+                name,
+            )
+        return result
 
     async def _choose(self, step: Step, context: WorkflowContext) -> tuple[frozenset[str] | None, Any]:
         chooser = getattr(step, "choose", None)
@@ -163,11 +189,12 @@ class StepRunner:
         reminder_in: timedelta | None = getattr(step, "reminder_in", None)
         if due_at is None and due_in is not None:
             due_at = now + due_in
+        run_step = context.current_step  # its key in the definition, which wins over ``step.name``
         get_title = getattr(step, "get_title", None)
         get_schema = getattr(step, "get_form_schema", None)
         get_assignee = getattr(step, "get_assignee", None)
         return {
-            "title": await get_title(context) if get_title else (getattr(step, "title", "") or step.name),
+            "title": await get_title(context) if get_title else getattr(step, "title", "") or run_step,
             "description": getattr(step, "description", None) or None,
             "form_schema": await get_schema(context) if get_schema else getattr(step, "form_schema", None),
             "assignee_id": await get_assignee(context) if get_assignee else getattr(step, "assignee", None),
@@ -177,11 +204,23 @@ class StepRunner:
         }
 
     async def _failure(
-        self, step: Step, context: WorkflowContext, run: StepExecution, error: Exception
+        self, step: Step, context: WorkflowContext, run: StepExecution, error: BaseException
     ) -> Outcome:
+        if not isinstance(error, Exception):  # asyncio.CancelledError
+            if cancel_requested():
+                raise error  # the engine abandons the run (a sibling failed, a cancel, shutdown)
+            # Raised by the step itself, or by something it awaited that was cancelled: a failure
+            # like any other (asyncio would otherwise end the driver, and the run stays "running").
+            cancelled = error
+            error = StepCancelledError(
+                f"step {run.step_name!r} raised CancelledError that the engine did not ask for", run.step_name
+            )
+            error.__cause__ = cancelled
         try:
             await step.on_failure(context, error)
-        except Exception as hook_error:  # the original error matters more; keep both in the message
+        except (Exception, asyncio.CancelledError) as hook_error:  # the original error matters more
+            if isinstance(hook_error, asyncio.CancelledError) and cancel_requested():
+                raise
             error = NonRetryableError(f"{_describe(error)}; on_failure hook raised {_describe(hook_error)}")
         policy = getattr(step, "retry_policy", None)
         retry_at: datetime | None = None
