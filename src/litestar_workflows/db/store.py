@@ -43,7 +43,7 @@ from litestar_workflows.db.rows import instance_from_rows, task_from_row
 from litestar_workflows.db.writer import row_writer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -674,6 +674,27 @@ class SQLAlchemyStore:
             for row in rows
         ], total
 
+    async def instance_versions(self, instance_ids: Collection[UUID]) -> dict[UUID, int]:
+        """The stored version of each instance that exists, in one query per 500 ids.
+
+        What waiters' watcher asks once per interval for every instance it watches: cheap enough
+        for hundreds of idle long polls, and an instance whose version moved is then reloaded.
+        """
+        ids = list(instance_ids)
+        found: dict[UUID, int] = {}
+        try:
+            async with self.db_engine.connect() as conn:
+                for start in range(0, len(ids), _VERSIONS_CHUNK):
+                    chunk = ids[start : start + _VERSIONS_CHUNK]
+                    query = select(instances.c.id, instances.c.version).where(instances.c.id.in_(chunk))
+                    found.update((row.id, row.version) for row in await conn.execute(query))
+        except (SQLAlchemyError, OSError) as error:
+            raise _store_error(error) from error
+        return found
+
+
+_VERSIONS_CHUNK = 500
+"""Ids per ``instance_versions`` query (well below every driver's limit on bound parameters)."""
 
 _UPDATE_INSTANCE = (
     update(instances)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Sequence
     from uuid import UUID
 
     from litestar_workflows.core.definition import WorkflowDefinition
@@ -91,6 +91,11 @@ class MemoryStore:
         ]
         matches.sort(key=lambda t: t.created_at)
         return matches[query.offset : query.offset + query.limit], len(matches)
+
+    async def instance_versions(self, instance_ids: Collection[UUID]) -> dict[UUID, int]:
+        """The version of each instance that exists (the same objects the engine holds)."""
+        found = (self.instances.get(instance_id.int) for instance_id in instance_ids)
+        return {instance.id: instance.version for instance in found if instance is not None}
 
 
 def _as_set(value: str | Iterable[str] | None) -> set[str] | None:

@@ -1,0 +1,139 @@
+"""Waiters of one engine share one watcher: one store query per interval for all the instances they
+wait on, reloading only those another process moved (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from durable_support import running_engine
+from sqlalchemy import event
+
+from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
+from step_kit import Set
+
+if TYPE_CHECKING:
+    from conftest import ScratchDatabase
+
+N = 20
+CHANGED = 3
+
+
+class Review(BaseHumanStep):
+    name = "review"
+    title = "Review"
+    form_schema = {"type": "object"}
+    assignee_id = "ann"
+
+
+def registry() -> WorkflowRegistry:
+    reg = WorkflowRegistry()
+    reg.register(
+        WorkflowDefinition(
+            name="reviewed",
+            steps=[Set("begin", began=True), Review(), Set("end", ended=True)],
+            edges=[Edge("begin", "review"), Edge("review", "end")],
+            initial_step="begin",
+        )
+    )
+    return reg
+
+
+class StatementCounter:
+    """Counts the SQL statements a store's database engine runs (a real listener, no mock)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.statements: list[str] = []
+        self.sync_engine = engine.store.db_engine.sync_engine
+        event.listen(self.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.append(statement)
+
+    def selects_of(self, table: str) -> list[str]:
+        """The statements that read ``table`` (a connection's set-up statements do not count)."""
+        return [s for s in self.statements if s.lstrip().upper().startswith("SELECT") and table in s]
+
+    def close(self) -> None:
+        event.remove(self.sync_engine, "before_cursor_execute", self._seen)
+
+
+async def until(condition: Any) -> None:
+    """Let the loop run until ``condition()`` holds (bounded): waits on observed state, not time."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+async def test_waiters_share_one_query_per_round_and_reload_only_what_changed(
+    scratch_database: ScratchDatabase,
+) -> None:
+    await scratch_database.migrate()
+    # A poll interval of an hour: the test drives the watcher's rounds itself with poll_once().
+    async with (
+        running_engine(scratch_database, registry(), poll_interval=3600) as here,
+        running_engine(scratch_database, registry(), poll_interval=3600) as elsewhere,
+    ):
+        started = [await here.start_workflow("reviewed") for _ in range(N)]
+        for instance in started:
+            assert (await here.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
+
+        waiters = [
+            asyncio.create_task(here.wait(instance.id, until=WorkflowStatus.COMPLETED, timeout=60))
+            for instance in started
+        ]
+        await until(lambda: len(here.watcher) == N)
+        counter = StatementCounter(here)
+        try:
+            assert await here.watcher.poll_once() == 0  # nothing moved: nothing reloaded
+            assert len(counter.selects_of("workflow_instances")) == 1, counter.statements  # one for all
+            assert not counter.selects_of("workflow_step_executions")  # nothing loaded
+
+            # Another process (engine) completes three of the reviews.
+            for instance in started[:CHANGED]:
+                await elsewhere.complete_human_task(instance.id, "review", "ann", {"ok": True})
+                assert (await elsewhere.wait(instance.id, timeout=30)).status is WorkflowStatus.COMPLETED
+            counter.statements.clear()
+            assert await here.watcher.poll_once() == CHANGED  # only the three are reloaded
+            assert len(counter.selects_of("workflow_step_executions")) == CHANGED, counter.statements
+        finally:
+            counter.close()
+
+        done = await asyncio.gather(*waiters[:CHANGED])
+        assert [instance.status for instance in done] == [WorkflowStatus.COMPLETED] * CHANGED
+        assert all(instance.data["ended"] for instance in done)
+        assert not any(waiter.done() for waiter in waiters[CHANGED:])  # the others wait on
+        assert len(here.watcher) == N - CHANGED
+
+        for waiter in waiters[CHANGED:]:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        assert len(here.watcher) == 0  # the last waiter of an instance stops its watching
+
+
+async def test_the_watcher_polls_on_its_own_and_a_wait_times_out_cleanly(
+    scratch_database: ScratchDatabase,
+) -> None:
+    await scratch_database.migrate()
+    async with (
+        running_engine(scratch_database, registry(), poll_interval=0.02) as here,
+        running_engine(scratch_database, registry(), poll_interval=3600) as elsewhere,
+    ):
+        instance = await here.start_workflow("reviewed")
+        await here.wait(instance.id, timeout=30)
+        waiter = asyncio.create_task(here.wait(instance.id, until=WorkflowStatus.COMPLETED, timeout=60))
+        await until(lambda: len(here.watcher) == 1)
+        await elsewhere.complete_human_task(instance.id, "review", "ann", {})
+        assert (await waiter).status is WorkflowStatus.COMPLETED  # the background rounds saw it
+
+        other = await here.start_workflow("reviewed")
+        await here.wait(other.id, timeout=30)
+        try:
+            await here.wait(other.id, until=WorkflowStatus.COMPLETED, timeout=0.05)
+        except TimeoutError:
+            pass
+        else:
+            raise AssertionError("the wait should have timed out")
+        assert len(here.watcher) == 0
