@@ -111,7 +111,12 @@ class WorkflowDefinition:
 
     Construction validates the whole definition and raises one :class:`WorkflowValidationError`
     listing every problem: unknown step names in edges, a missing initial step, unreachable
-    steps, terminal steps with outgoing edges, duplicate edges and invalid condition expressions.
+    steps, terminal steps with outgoing edges, duplicate edges, invalid condition expressions,
+    unusable form schemas and loops that nothing can end.
+
+    A step's key in ``steps`` is its name in the workflow, whatever the step's own ``name`` says:
+    documented usage puts one step class under several keys. ``name`` supplies the key only when
+    ``steps`` is given as a list.
     """
 
     name: str
