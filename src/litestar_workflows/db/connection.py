@@ -1,17 +1,221 @@
-"""Engine set-up the store needs on top of what ``create_async_engine`` gives."""
+"""The store's own database engines: set up as the store needs them, never the application's.
+
+The store needs settings of its own on every connection (on SQLite: a busy timeout, WAL, full
+sync, ``BEGIN IMMEDIATE`` for writers). Applied to an engine the application passed in, they
+would change how the application's own transactions behave, so the store never touches such an
+engine: it opens a second engine on the same database, connecting exactly as the application's
+does (same URL, same connect arguments, same ``do_connect`` hooks), and keeps its settings there.
+
+Engines of the same database are shared by every store of the process: frameworks build a
+workflow engine per request from a request-scoped session, and that must not open a connection
+pool per request. A shared engine is disposed of when the last store using it closes, or at
+process exit.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.interfaces import ExceptionContext
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ("enable_sqlite_foreign_keys",)
+__all__ = (
+    "WRITE_OPTION",
+    "configure_engine",
+    "create_store_engine",
+    "enable_sqlite_foreign_keys",
+    "is_store_engine",
+    "release_store_engine",
+    "shared_store_engine",
+)
+
+logger = logging.getLogger("litestar_workflows.store")
+
+WRITE_OPTION = "workflows_write"
+"""Execution option that marks a SQLite transaction as a writer (``BEGIN IMMEDIATE``)."""
+
+_CONFIGURED = "_workflows_configured"
+_SQLITE_READONLY = 8
+"""SQLite's primary result code for "attempt to write a readonly database" (and its variants)."""
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_store_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine set up as the store needs it (SQLite: busy timeout, WAL, FULL sync, FKs)."""
+    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
+    db_engine = create_async_engine(url, **kwargs)
+    configure_engine(db_engine)
+    return db_engine
+
+
+def is_store_engine(db_engine: AsyncEngine) -> bool:
+    """Whether ``db_engine`` was set up by :func:`configure_engine` (so the store may use it as is)."""
+    return bool(getattr(db_engine.sync_engine, _CONFIGURED, False))
+
+
+def configure_engine(db_engine: AsyncEngine) -> None:
+    """Set up an engine the store owns: on SQLite WAL, ``BEGIN IMMEDIATE``, busy timeout first.
+
+    A deferred SQLite transaction that reads and then writes can fail with "database is locked"
+    when another writer got there first, whatever the busy timeout; taking the write lock at
+    ``BEGIN`` makes writers queue instead. The busy timeout is set before anything else, since
+    switching to WAL waits for other connections' locks. A connection that SQLite opened while
+    the file was read-only stays read-only for good: the error invalidates the pool, so that
+    connections are opened again once the file is writable. Call it only on engines the store
+    owns: it changes how every transaction of the engine begins.
+    """
+    sync_engine = db_engine.sync_engine
+    if getattr(sync_engine, _CONFIGURED, False):
+        return
+    setattr(sync_engine, _CONFIGURED, True)
+    if sync_engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in ("busy_timeout=30000", "journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the lock up front; readers stay deferred and, in WAL mode, never wait.
+        writes = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if _opened_read_only(context.original_exception):
+            context.is_disconnect = True  # drop this pool's connections: they may all be read-only
+
+
+def _opened_read_only(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == _SQLITE_READONLY
+    return "readonly database" in str(error)
+
+
+# ---------------------------------------------------------------------------- shared engines
+
+
+class _Shared:
+    """A store engine and the stores that use it (held weakly: a store nobody closes may vanish)."""
+
+    __slots__ = ("engine", "key", "source", "users")
+
+    def __init__(self, key: tuple[Any, ...], engine: AsyncEngine, source: object) -> None:
+        self.key = key
+        self.engine = engine
+        self.source = source  # keeps what the key names alive, so its id is never reused
+        self.users: weakref.WeakSet[object] = weakref.WeakSet()
+
+
+_shared: dict[tuple[Any, ...], _Shared] = {}
+_by_engine: dict[int, _Shared] = {}
+
+
+def shared_store_engine(source: AsyncEngine | str, user: object) -> AsyncEngine:
+    """The store engine of ``source``'s database, shared by every store of this process.
+
+    Args:
+        source: A database URL, or the application's engine: the store engine then connects
+            through that engine's connection factory (same URL, connect arguments and
+            ``do_connect`` hooks) without changing the application's engine.
+        user: The store taking a share; give it back with :func:`release_store_engine`.
+
+    Raises:
+        ValueError: ``source`` is an in-memory SQLite database, which no second engine can open.
+    """
+    if isinstance(source, str):
+        key: tuple[Any, ...] = ("url", source)
+    else:
+        key = ("engine", id(source.sync_engine))
+    shared = _shared.get(key)
+    if shared is None:
+        engine = create_store_engine(source) if isinstance(source, str) else _engine_beside(source)
+        shared = _shared[key] = _Shared(key, engine, source)
+        _by_engine[id(engine)] = shared
+    shared.users.add(user)
+    return shared.engine
+
+
+def _engine_beside(source: AsyncEngine) -> AsyncEngine:
+    """A store engine on the database of ``source`` that connects exactly as ``source`` does."""
+    sync_engine: Engine = source.sync_engine
+    url = sync_engine.url
+    if sync_engine.dialect.name == "sqlite" and not _is_file_database(url.database, url.query):
+        raise ValueError(
+            f"the workflows store cannot share the in-memory SQLite database of {url!r}: "
+            "give it a database file (url=...)"
+        )
+    # The pool's connection factory carries the application's URL and connect arguments (a
+    # PostgreSQL search_path, say); a new engine on the bare URL would lose them.
+    creator = sync_engine.pool._creator  # no public accessor; the same attribute since SQLAlchemy 1.x
+    return create_store_engine(url.render_as_string(hide_password=False), creator=creator)
+
+
+def _is_file_database(database: str | None, query: Any) -> bool:
+    if not database or database == ":memory:":
+        return False
+    return "memory" not in str(query.get("mode", ""))
+
+
+async def release_store_engine(db_engine: AsyncEngine, user: object) -> None:
+    """Give back ``user``'s share of a store engine; the last one disposes of it.
+
+    An engine that is not shared (one a store was given to own) is disposed of at once.
+    """
+    shared = _by_engine.get(id(db_engine))
+    if shared is None or shared.engine is not db_engine:
+        await db_engine.dispose()
+        return
+    shared.users.discard(user)
+    if shared.users:
+        return
+    _forget(shared)
+    await db_engine.dispose()
+
+
+def _forget(shared: _Shared) -> None:
+    if _shared.get(shared.key) is shared:
+        del _shared[shared.key]
+    _by_engine.pop(id(shared.engine), None)
+
+
+@atexit.register
+def _dispose_at_exit() -> None:
+    """Close what stores that were never closed left open (their event loop is gone by now)."""
+    for shared in list(_shared.values()):
+        _forget(shared)
+        engine = shared.engine
+        if engine.dialect.name == "sqlite":  # aiosqlite closes from any loop: checkpoint the WAL
+            try:
+                asyncio.run(engine.dispose())
+                continue
+            except Exception:
+                logger.debug("closing %s at exit failed", engine.url, exc_info=True)
+        # Network connections belong to the loop that opened them, gone by now: the OS closes them.
+        engine.sync_engine.dispose(close=False)
+
+
+# ---------------------------------------------------------------------------- application engines
 
 
 def _foreign_keys_on(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:

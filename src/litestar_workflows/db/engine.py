@@ -24,9 +24,11 @@ class PersistentExecutionEngine(LocalExecutionEngine):
 
     Args:
         registry: Where workflows are looked up.
-        session: An ``AsyncSession``; only its engine is used (concurrent instances cannot share
-            one session, so the store opens its own connections).
-        session_factory: An ``async_sessionmaker`` (its bound engine is used).
+        session: An ``AsyncSession``; only its engine's database is used: the store connects to
+            it as that engine does, through an engine of its own (shared by every workflow
+            engine built for it, so building one per request is cheap), and leaves the
+            application's engine unchanged.
+        session_factory: An ``async_sessionmaker`` (its bound engine's database, likewise).
         event_bus: Receives events of every transition.
         url: A database URL, instead of a session (e.g. ``sqlite+aiosqlite:///workflows.db``).
         **options: Passed to :class:`LocalExecutionEngine` (``authorizer``, ``clock``,

@@ -23,15 +23,22 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from sqlalchemy import and_, bindparam, event, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from litestar_workflows.core.context import utcnow
 from litestar_workflows.core.errors import ConcurrencyError, LeaseLostError, StoreError
 from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
+from litestar_workflows.db.connection import (
+    WRITE_OPTION,
+    configure_engine,
+    create_store_engine,
+    is_store_engine,
+    release_store_engine,
+    shared_store_engine,
+)
 from litestar_workflows.db.migrate import check_schema_current
 from litestar_workflows.db.models import (
     HumanTaskModel,
@@ -63,50 +70,9 @@ tasks: Table = HumanTaskModel.__table__  # type: ignore[assignment]
 definitions: Table = WorkflowDefinitionModel.__table__  # type: ignore[assignment]
 
 _ACTIVE_INSTANCE = (WorkflowStatus.RUNNING.value, WorkflowStatus.WAITING.value)
-
-
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def create_store_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine set up as the store needs it (SQLite: WAL, FULL sync, busy timeout, FKs)."""
-    kwargs.setdefault("json_serializer", _json_dumps)
-    kwargs.setdefault("json_deserializer", orjson.loads)
-    db_engine = create_async_engine(url, **kwargs)
-    configure_engine(db_engine)
-    return db_engine
-
-
-WRITE_OPTION = "workflows_write"
-"""Execution option that marks a SQLite transaction as a writer (``BEGIN IMMEDIATE``)."""
-
-
-def configure_engine(db_engine: AsyncEngine) -> None:
-    """Make a SQLite engine safe for concurrent writers: WAL, ``BEGIN IMMEDIATE``, busy timeout.
-
-    A deferred SQLite transaction that reads and then writes can fail with "database is locked"
-    when another writer got there first, whatever the busy timeout; taking the write lock at
-    ``BEGIN`` makes writers queue instead. Other databases are left alone.
-    """
-    sync_engine = db_engine.sync_engine
-    if sync_engine.dialect.name != "sqlite" or getattr(sync_engine, "_workflows_configured", False):
-        return
-    sync_engine._workflows_configured = True  # type: ignore[attr-defined]
-
-    @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @event.listens_for(sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # Writers take the lock up front; readers stay deferred and, in WAL mode, never wait.
-        writes = connection.get_execution_options().get(WRITE_OPTION)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+_BATCH_ATTEMPTS = 3
+"""How often a batch is written before its failure is reported (see ``_transient``)."""
+_RETRYABLE_SQLSTATES = {"40P01": "lost a deadlock", "40001": "lost a serialization conflict"}
 
 
 class _Pending:
@@ -160,7 +126,10 @@ class SQLAlchemyStore:
     """Durable store on SQLAlchemy (async): SQLite via aiosqlite, PostgreSQL via asyncpg.
 
     Args:
-        db_engine: An async engine; :func:`create_store_engine` sets SQLite up correctly.
+        db_engine: A database URL, or an async engine. One made by :func:`create_store_engine`
+            is used as it is; any other (the application's) is left unchanged: the store
+            connects to its database through an engine of its own, shared with the other stores
+            of the process.
         owner: Name of this process in leases (default: host and pid).
         lease_seconds: How long a claimed execution stays ours without renewal.
         clock: Time source.
@@ -172,7 +141,7 @@ class SQLAlchemyStore:
 
     def __init__(
         self,
-        db_engine: AsyncEngine,
+        db_engine: AsyncEngine | str,
         *,
         owner: str | None = None,
         lease_seconds: float = 30.0,
@@ -180,7 +149,8 @@ class SQLAlchemyStore:
         dispose: bool = False,
         lease_started: bool = True,
     ) -> None:
-        configure_engine(db_engine)
+        if isinstance(db_engine, str) or not is_store_engine(db_engine):
+            db_engine, dispose = shared_store_engine(db_engine, self), True
         self.lease_started = lease_started
         self.db_engine = db_engine
         self._writes = db_engine.execution_options(**{WRITE_OPTION: True})
@@ -193,6 +163,9 @@ class SQLAlchemyStore:
         self._queue: list[_Pending] = []
         self._now: tuple[datetime, datetime] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # Executions leased here whose outcome failed to commit: nothing runs them any more, so
+        # the next claim takes them back without waiting for the lease to run out.
+        self._orphaned: set[UUID] = set()
         dialect = db_engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._postgres = dialect == "postgresql"
@@ -200,8 +173,8 @@ class SQLAlchemyStore:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> SQLAlchemyStore:
-        """A store on a new engine for ``url`` (disposed by :meth:`close`)."""
-        return cls(create_store_engine(url), dispose=True, **kwargs)
+        """A store on the store engine of ``url`` (shared in this process; released by :meth:`close`)."""
+        return cls(url, **kwargs)
 
     async def check(self) -> None:
         """Fail with a message naming the fix unless the database is reachable and migrated."""
@@ -212,7 +185,8 @@ class SQLAlchemyStore:
         if self._writer is not None:
             await asyncio.shield(self._writer)
         if self._dispose:
-            await self.db_engine.dispose()
+            self._dispose = False  # stopping twice gives the share back once
+            await release_store_engine(self.db_engine, self)
 
     # ------------------------------------------------------------------ writing
 
@@ -261,17 +235,36 @@ class SQLAlchemyStore:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await self._write(batch)
+                await self._write_again_if_transient(batch)
             except Exception as error:
                 failure = error if isinstance(error, StoreError) else _store_error(error)
                 for item in batch:
                     item.instance.runtime.stale = True
                     if not item.future.done():
                         item.future.set_exception(failure)
+                        if item.leased is not None and not isinstance(failure, ConcurrencyError):
+                            self._orphaned.add(item.leased)
             else:
                 for item in batch:
                     if not item.future.done():
                         item.future.set_result(None)
+
+    async def _write_again_if_transient(self, batch: list[_Pending]) -> None:
+        """Write a batch; one that lost a deadlock or a connection is written again at once.
+
+        Such a failure says nothing about the batch: failing it would make its callers see an
+        error and leave its instances waiting for their leases to run out.
+        """
+        for attempt in range(1, _BATCH_ATTEMPTS + 1):
+            try:
+                await self._write([item for item in batch if not item.future.done()])
+            except (SQLAlchemyError, OSError) as error:
+                reason = _transient(error)
+                if reason is None or attempt == _BATCH_ATTEMPTS:
+                    raise
+                logger.warning("a group commit %s; writing it again (attempt %d)", reason, attempt + 1)
+            else:
+                return
 
     async def _write(self, batch: list[_Pending]) -> None:
         """Write a batch in one transaction, leaving out transitions that lost a race.
@@ -333,6 +326,8 @@ class SQLAlchemyStore:
             runs.update(item.runs)
             human.update(item.tasks)
         rows = (inserted, updated, runs, human)
+        if self._postgres:  # every statement locks rows in id order: two never wait for each other
+            return await self.row_writer.write(conn, *([r[k] for k in sorted(r)] for r in rows))
         return await self.row_writer.write(conn, *(list(r.values()) for r in rows))
 
     async def _leases_lost(self, conn: AsyncConnection, batch: list[_Pending]) -> set[UUID]:
@@ -358,16 +353,18 @@ class SQLAlchemyStore:
         for item in batch:
             if item.instance.id not in created and item.instance.id not in expected:
                 expected[item.instance.id] = item.expected
-        lost = await self._leases_lost(conn, batch)
-        if not expected and not lost:
-            return batch
         conflicts: set[UUID] = set()
-        if expected:
-            query = select(instances.c.id, instances.c.version).where(instances.c.id.in_(list(expected)))
+        if expected:  # instance rows are locked before execution rows, as the writer does
+            query = (
+                select(instances.c.id, instances.c.version)
+                .where(instances.c.id.in_(sorted(expected)))
+                .order_by(instances.c.id)
+            )
             if self._postgres:
                 query = query.with_for_update()
             found = {row.id: row.version for row in await conn.execute(query)}
             conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
+        lost = await self._leases_lost(conn, batch)
         if not conflicts and not lost:
             return batch
         kept = []
@@ -449,9 +446,13 @@ class SQLAlchemyStore:
         several engines call it at once: each execution is claimed by one of them.
         """
         now = self.clock()
+        orphaned = list(self._orphaned)
+        free = or_(executions.c.lease_expires_at.is_(None), executions.c.lease_expires_at < now)
+        if orphaned:  # ours, but their outcome failed to commit: nothing here runs them any more
+            free = or_(free, and_(executions.c.id.in_(orphaned), executions.c.lease_owner == self.owner))
         due = and_(
             instances.c.status.in_(_ACTIVE_INSTANCE),
-            or_(executions.c.lease_expires_at.is_(None), executions.c.lease_expires_at < now),
+            free,
             or_(
                 and_(
                     executions.c.status.in_((StepStatus.SCHEDULED.value, StepStatus.RUNNING.value)),
@@ -468,6 +469,7 @@ class SQLAlchemyStore:
             select(executions.c.id)
             .join(instances, instances.c.id == executions.c.instance_id)
             .where(due)
+            # Due first. Skipping locked rows, a claim never waits for a lock: no deadlock.
             .order_by(executions.c.scheduled_for)
             .limit(limit)
         )
@@ -475,18 +477,17 @@ class SQLAlchemyStore:
             candidates = candidates.with_for_update(of=executions, skip_locked=True)
         claim = (
             update(executions)
-            .where(
-                executions.c.id.in_(candidates.scalar_subquery()),
-                or_(executions.c.lease_expires_at.is_(None), executions.c.lease_expires_at < now),
-            )
+            .where(executions.c.id.in_(candidates.scalar_subquery()), free)
             .values(lease_owner=self.owner, lease_expires_at=now + self.lease, updated_at=now)
             .returning(executions.c.instance_id, executions.c.id)
         )
         try:
             async with self._writes.begin() as conn:
-                return [(row.instance_id, row.id) for row in await conn.execute(claim)]
+                claimed = [(row.instance_id, row.id) for row in await conn.execute(claim)]
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
+        self._orphaned.difference_update(orphaned)  # claimed now, or finished or taken elsewhere
+        return claimed
 
     async def renew_leases(self, execution_ids: Iterable[UUID]) -> None:
         """Extend our leases on executions still running here (long steps must not be reclaimed)."""
@@ -496,7 +497,7 @@ class SQLAlchemyStore:
         now = self.clock()
         statement = (
             update(executions)
-            .where(executions.c.id.in_(ids), executions.c.lease_owner == self.owner)
+            .where(self._locked_in_order(executions.c.id.in_(ids), executions.c.lease_owner == self.owner))
             .values(lease_expires_at=now + self.lease)
         )
         try:
@@ -509,7 +510,7 @@ class SQLAlchemyStore:
         """Give up every lease this store's owner holds (on a clean stop), so others go on at once."""
         statement = (
             update(executions)
-            .where(executions.c.lease_owner == self.owner)
+            .where(self._locked_in_order(executions.c.lease_owner == self.owner))
             .values(lease_owner=None, lease_expires_at=None, updated_at=self.clock())
         )
         if self._writer is not None:
@@ -519,6 +520,18 @@ class SQLAlchemyStore:
                 await conn.execute(statement)
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
+
+    def _locked_in_order(self, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+        """The executions matching ``conditions``, for an UPDATE that locks them in id order.
+
+        An UPDATE locks rows in whatever order its plan visits them; on PostgreSQL the rows are
+        therefore locked first, in id order (the order the group-commit writer locks them in),
+        so that it and the writer never each hold a row the other waits for.
+        """
+        if not self._postgres:  # SQLite: one writer at a time, no row locks
+            return and_(*conditions)
+        ordered = select(executions.c.id).where(*conditions).order_by(executions.c.id).with_for_update()
+        return executions.c.id.in_(ordered.scalar_subquery())
 
     # ------------------------------------------------------------------ reading
 
@@ -717,6 +730,20 @@ _UPDATE_INSTANCE = (
 )
 
 
+def _transient(error: BaseException) -> str | None:
+    """Why writing the same rows again at once can succeed, or ``None`` when it cannot.
+
+    PostgreSQL aborts one of two transactions that wait for each other's locks; a connection
+    that failed (the server restarted, or SQLite opened the file while it was read-only) was
+    invalidated with its pool, so the next attempt gets a fresh one.
+    """
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return f"lost its connection ({type(error.orig).__name__}: {str(error.orig).splitlines()[0]})"
+        return _RETRYABLE_SQLSTATES.get(getattr(error.orig, "sqlstate", None) or "")
+    return None
+
+
 def _uuid() -> UUID:
     from litestar_workflows.core.ids import new_uuid7
 
@@ -736,8 +763,9 @@ def _store_error(error: BaseException) -> StoreError:
 def store_from(persistence: Any, **kwargs: Any) -> SQLAlchemyStore:
     """A store for what users may pass as ``persistence``: a store, engine, session or repository.
 
-    The store opens its own connections from the session's engine: one session cannot serve
-    many concurrent instances, which is why the store never shares it.
+    The store never uses the session itself (one session cannot serve many concurrent
+    instances) nor changes its engine: it connects to the same database through a store engine
+    of its own, shared by every store of the process built for that engine.
 
     Raises:
         TypeError: ``persistence`` is none of those.
@@ -768,4 +796,4 @@ def _bind_of(candidate: Any) -> AsyncEngine | None:
     return None
 
 
-__all__ = ("SQLAlchemyStore", "configure_engine", "create_store_engine", "store_from")
+__all__ = ("WRITE_OPTION", "SQLAlchemyStore", "configure_engine", "create_store_engine", "store_from")

@@ -257,12 +257,14 @@ class RowWriter:
         """Those of the executions ``ids`` whose lease another owner than ``owner`` holds.
 
         Plain driver SQL: this runs in every write transaction that records step outcomes. On
-        PostgreSQL the rows are locked (a claim skips locked rows), so the answer holds until
-        the transaction ends; on SQLite the write transaction already excludes other writers.
+        PostgreSQL the rows are locked (a claim skips locked rows; in id order, like every
+        statement of the store), so the answer holds until the transaction ends; on SQLite the
+        write transaction already excludes other writers.
         """
         if self._postgres:
             statement = (
-                "SELECT id FROM workflow_step_executions WHERE id = ANY($1) AND lease_owner <> $2 FOR UPDATE"
+                "SELECT id FROM workflow_step_executions WHERE id = ANY($1) AND lease_owner <> $2"
+                " ORDER BY id FOR UPDATE"
             )
             rows = await conn.exec_driver_sql(statement, (list(ids), owner))
             return {row[0] for row in rows}
@@ -282,7 +284,8 @@ class RowWriter:
         """Write the rows in foreign-key order, one ``executemany`` per statement.
 
         Returns ``False`` (and writes nothing more) when an instance row no longer had the
-        expected version; the caller rolls back. PostgreSQL reports no row count for
+        expected version; the caller rolls back. On PostgreSQL the caller passes the rows sorted
+        by id, the order in which every statement of the store locks rows. PostgreSQL reports no row count for
         ``executemany``, so there the caller checks versions under a row lock beforehand.
         """
         if inserted:
