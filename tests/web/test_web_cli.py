@@ -21,10 +21,10 @@ from litestar.cli._utils import LitestarEnv
 from litestar.cli.main import litestar_group
 from web_helpers import in_thread
 
-from litestar_workflows import AssigneeAuthorizer, WorkflowRegistry, WorkflowStatus
+from litestar_workflows import AssigneeAuthorizer, CreatorOrAdminAuthorizer, WorkflowRegistry, WorkflowStatus
 from litestar_workflows.db import PersistentExecutionEngine
 from litestar_workflows.demo.app import create_app
-from litestar_workflows.demo.auth import groups_of
+from litestar_workflows.demo.auth import ADMIN_GROUP, groups_of
 from litestar_workflows.demo.workflows import DEMO_WORKFLOWS
 from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
 
@@ -42,6 +42,7 @@ def cli_app(url: str) -> Litestar:
         database_url=url,
         auto_register_workflows=DEMO_WORKFLOWS,
         engine_options={"authorizer": AssigneeAuthorizer(groups_of=groups_of), "lease_seconds": 0.0},
+        instance_authorizer=CreatorOrAdminAuthorizer([ADMIN_GROUP], groups_of=groups_of),
     )
     return Litestar(plugins=[WorkflowPlugin(config)])
 
@@ -166,6 +167,26 @@ def test_cancel_and_retry(cli: Any) -> None:
 
     assert "does not exist" in error_line(cli("instance", "00000000-0000-0000-0000-000000000000", code=1))
     assert cli("instance", "not-a-uuid", code=2).exit_code == 2
+
+
+def test_cancel_and_retry_as_a_user(cli: Any) -> None:
+    leave = ("start", "leave_request", "--data", '{"days": 3}', "--user", "erik", "--json")
+    instance_id = as_json(cli(*leave))["id"]
+    assert "'maria' may not cancel" in error_line(cli("cancel", instance_id, "--user", "maria", code=1))
+    assert "--group needs --user" in error_line(cli("cancel", instance_id, "--group", ADMIN_GROUP, code=2))
+    assert "must name a user" in error_line(cli("cancel", instance_id, "--user", " ", code=2))
+    assert as_json(cli("instance", instance_id, "--json"))["status"] == "waiting"
+    as_admin = ("--user", "fiona", "--group", ADMIN_GROUP)  # groups given on the command line count
+    assert as_json(cli("cancel", instance_id, *as_admin, "--json"))["status"] == "canceled"
+
+    other = as_json(cli(*leave))["id"]
+    assert as_json(cli("cancel", other, "--user", "ada", "--json"))["status"] == "canceled"  # an admin
+
+    failing = as_json(cli("start", "leave_request", "--data", '{"days": -1}', "--user", "erik", "--json"))
+    assert "'maria' may not retry" in error_line(cli("retry", failing["id"], "--user", "maria", code=1))
+    retried = as_json(cli("retry", failing["id"], "--user", "erik", "--json"))
+    assert retried["status"] == "failed"  # retried (same data, same failure)
+    assert len([run for run in retried["step_history"] if run["step_name"] == "request_leave"]) == 2
 
 
 def test_migrate(cli: Any) -> None:

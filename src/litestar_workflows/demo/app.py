@@ -17,8 +17,15 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from litestar_workflows import AssigneeAuthorizer, __version__
-from litestar_workflows.demo.auth import DEMO_USERS, USER_HEADER, USER_QUERY, FakeLoginMiddleware, groups_of
+from litestar_workflows import AssigneeAuthorizer, CreatorOrAdminAuthorizer, __version__
+from litestar_workflows.demo.auth import (
+    ADMIN_GROUP,
+    DEMO_USERS,
+    USER_HEADER,
+    USER_QUERY,
+    FakeLoginMiddleware,
+    groups_of,
+)
 from litestar_workflows.demo.workflows import DEMO_WORKFLOWS
 from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
 
@@ -39,7 +46,10 @@ def index() -> dict[str, Any]:
         "docs": "/schema",
         "api": "/workflows",
         "act_as": f"send the header '{USER_HEADER}: <user>' or add '?{USER_QUERY}=<user>'",
-        "users": {user.id: {"role": user.role, "groups": list(user.groups)} for user in DEMO_USERS.values()},
+        "users": {
+            user.id: {"role": user.role, "groups": list(user.groups), "manager": user.manager}
+            for user in DEMO_USERS.values()
+        },
         "try": START_EXAMPLE,
     }
 
@@ -63,6 +73,9 @@ def create_app(database_url: str | None = None, *, in_memory: bool = False) -> L
         database_url=url,
         auto_register_workflows=DEMO_WORKFLOWS,
         engine_options={"authorizer": AssigneeAuthorizer(groups_of=groups_of)},
+        # Creators cancel and retry their own instances; the admins group anyone's (also from the CLI,
+        # which knows no request groups: hence groups_of).
+        instance_authorizer=CreatorOrAdminAuthorizer([ADMIN_GROUP], groups_of=groups_of),
         api_tags=("Workflows",),
     )
     openapi = OpenAPIConfig(

@@ -1,8 +1,10 @@
-"""The demo's fake login: whoever you say you are, via ``X-User: maria`` or ``?as=maria``.
+"""The demo's people and its fake login: whoever you say you are, via ``X-User: maria`` or ``?as=maria``.
 
-Never use this outside a demo: it lets anyone act as anyone. It exists so that one person can
-play the employee, the manager and the finance clerk from one terminal. Known users carry the
-groups that the workflows route tasks to; any other name is accepted as a user without groups.
+Never use the login outside a demo: it lets anyone act as anyone. It exists so that one person
+can play the employee, the manager and the finance clerk from one terminal. Known users carry
+the groups that the workflows route tasks to, and their manager; any other name is accepted as a
+user without groups. The workflows route approvals from this directory (never from request
+data), so nobody approves their own claim.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
-__all__ = ("DEMO_USERS", "USER_HEADER", "USER_QUERY", "DemoUser", "FakeLoginMiddleware", "groups_of")
+__all__ = (
+    "ADMIN_GROUP",
+    "DEFAULT_MANAGER",
+    "DEMO_USERS",
+    "USER_HEADER",
+    "USER_QUERY",
+    "DemoUser",
+    "FakeLoginMiddleware",
+    "approver_for",
+    "colleague_in",
+    "groups_of",
+)
 
 USER_HEADER: Final = "X-User"
 USER_QUERY: Final = "as"
@@ -29,19 +42,31 @@ class DemoUser:
     id: str
     role: str = "someone"
     groups: tuple[str, ...] = ()
+    manager: str | None = None
+    """Who approves this user's claims and leave; ``None`` at the top (another manager does)."""
 
+
+ADMIN_GROUP: Final = "admins"
+"""Members may cancel and retry anyone's instances (everyone else only their own)."""
+DEFAULT_MANAGER: Final = "maria"
+"""Approves for people the directory does not know."""
 
 DEMO_USERS: Final = {
     user.id: user
     for user in (
-        DemoUser("erik", "employee", ("staff",)),
-        DemoUser("maria", "manager", ("staff", "managers")),
-        DemoUser("fiona", "finance clerk", ("staff", "finance")),
-        DemoUser("hana", "HR officer", ("staff", "hr")),
-        DemoUser("rita", "reviewer", ("staff", "reviewers")),
+        DemoUser("erik", "employee", ("staff",), manager="maria"),
+        DemoUser("maria", "manager", ("staff", "managers"), manager="ada"),
+        DemoUser("fiona", "finance clerk", ("staff", "finance"), manager="maria"),
+        DemoUser("hana", "HR officer", ("staff", "hr"), manager="maria"),
+        DemoUser("rita", "reviewer", ("staff", "reviewers"), manager="maria"),
+        DemoUser(
+            "ada",
+            "head of office and administrator",
+            ("staff", "managers", "finance", "hr", "reviewers", ADMIN_GROUP),
+        ),
     )
 }
-"""The cast of the demo, by user id."""
+"""The cast of the demo, by user id (ada stands in wherever someone may not act on their own case)."""
 
 
 def groups_of(user_id: str) -> tuple[str, ...]:
@@ -50,11 +75,50 @@ def groups_of(user_id: str) -> tuple[str, ...]:
     return user.groups if user is not None else ()
 
 
+def approver_for(requester: str | None) -> str:
+    """Who approves ``requester``'s claim or leave: their manager in the directory, never themselves.
+
+    Someone without a manager (the top of the tree) goes to another manager; people the directory
+    does not know (and anonymous requests) go to :data:`DEFAULT_MANAGER`.
+
+    Raises:
+        LookupError: Nobody but the requester could approve.
+    """
+    person = DEMO_USERS.get(requester) if requester is not None else None
+    if person is None:
+        return DEFAULT_MANAGER
+    if person.manager is not None and person.manager != requester:
+        return person.manager
+    other = colleague_in("managers", requester)
+    if other is None:  # at the top without being a manager: no one to go to
+        msg = f"nobody but {requester!r} could approve for {requester!r}"
+        raise LookupError(msg)
+    return other
+
+
+def colleague_in(group: str, requester: str | None) -> str | None:
+    """A member of ``group`` other than ``requester`` when the requester belongs to it, else ``None``.
+
+    A group task is open to every member, the requester included; when the requester is in the
+    group, the task goes to this colleague instead so that nobody signs off their own case.
+
+    Raises:
+        LookupError: The requester is the group's only member.
+    """
+    if requester is None or group not in groups_of(requester):
+        return None
+    other = next((u.id for u in DEMO_USERS.values() if group in u.groups and u.id != requester), None)
+    if other is None:
+        msg = f"nobody in group {group!r} but {requester!r} could act on {requester!r}'s case"
+        raise LookupError(msg)
+    return other
+
+
 class FakeLoginMiddleware(AbstractAuthenticationMiddleware):
     """Sets ``request.user`` to the :class:`DemoUser` named by the header or query parameter.
 
     Requests naming nobody stay anonymous (``request.user`` is ``None``): they may read and
-    start workflows but not act on tasks.
+    start workflows but not act on tasks or instances.
     """
 
     async def authenticate_request(

@@ -3,13 +3,18 @@
 Together they show what the engine does: parallel branches that join, a condition that adds a
 finance step above 1000, human tasks for a person or a group, a durable reminder timer, and a
 review loop. The steps only record what they would do, so the demo needs no mail server.
+
+Who approves comes from the demo's directory of people (:mod:`litestar_workflows.demo.auth`)
+and the instance's creator, never from the input: a claim naming its own approver would let
+anyone approve their own expenses. Routing keys in the input are overwritten.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any, Final
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar_workflows import (
     BaseHumanStep,
@@ -20,6 +25,10 @@ from litestar_workflows import (
     WorkflowContext,
     WorkflowDefinition,
 )
+from litestar_workflows.demo.auth import approver_for, colleague_in
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ("DEMO_WORKFLOWS", "document_review", "expense_approval", "leave_request")
 
@@ -49,17 +58,26 @@ def _positive_number(context: WorkflowContext, key: str) -> float:
     return float(value)
 
 
+def _route(context: WorkflowContext, key: str, find: Callable[[str | None], str | None]) -> None:
+    """Set the approver at ``key`` from the directory for the instance's creator (the requester)."""
+    try:
+        context.set(key, find(context.user_id))
+    except LookupError as error:
+        raise NonRetryableError(str(error), step_name=context.current_step) from error
+
+
 # ------------------------------------------------------------------ expense approval
 
 
 class SubmitExpense(BaseMachineStep):
-    """Check the claim and route it to the employee's manager (maria unless given)."""
+    """Check the claim and route it to the claimant's manager (and finance's own to a colleague)."""
 
     name = "submit"
 
     async def execute(self, context: WorkflowContext) -> None:
         _positive_number(context, "amount")
-        context.set("manager", context.get("manager") or "maria")
+        _route(context, "manager", approver_for)
+        _route(context, "finance_approver", partial(colleague_in, "finance"))
         context.set("category", context.get("category") or "other")
 
 
@@ -94,11 +112,12 @@ class ManagerApproval(BaseHumanStep):
 
 
 class FinanceApproval(BaseHumanStep):
-    """Anyone in the finance group signs off large claims."""
+    """Anyone in the finance group signs off large claims (a colleague when finance claims)."""
 
     name = "finance_approval"
     title = "Finance sign-off for a large expense"
     form_schema = APPROVAL_FORM
+    assignee_key = "finance_approver"
     assignee_group = "finance"
     due_in = timedelta(days=5)
 
@@ -208,13 +227,14 @@ expense_approval = WorkflowDefinition(
 
 
 class RequestLeave(BaseMachineStep):
-    """Check the request and route it to the manager."""
+    """Check the request and route it to the requester's manager (and HR, a colleague for HR's own)."""
 
     name = "request_leave"
 
     async def execute(self, context: WorkflowContext) -> None:
         _positive_number(context, "days")
-        context.set("manager", context.get("manager") or "maria")
+        _route(context, "manager", approver_for)
+        _route(context, "hr_approver", partial(colleague_in, "hr"))
 
 
 class ManagerReview(BaseHumanStep):
@@ -232,6 +252,7 @@ class HrReview(BaseHumanStep):
     name = "hr_review"
     title = "Confirm a long leave"
     form_schema = APPROVAL_FORM
+    assignee_key = "hr_approver"
     assignee_group = "hr"
 
 
@@ -293,20 +314,26 @@ REVIEW_FORM: Final[dict[str, Any]] = {
 
 
 class Draft(BaseMachineStep):
-    """Register the draft; its author (erik unless given) revises it when asked."""
+    """Register the draft: its author is whoever started the review, and revises it when asked."""
 
     name = "draft"
 
     async def execute(self, context: WorkflowContext) -> None:
-        context.set("author", context.get("author") or "erik")
+        if context.user_id is None:
+            raise NonRetryableError(
+                "a document needs an author: start the review as a user", step_name=context.current_step
+            )
+        context.set("author", context.user_id)
+        _route(context, "reviewer", partial(colleague_in, "reviewers"))
 
 
 class Review(BaseHumanStep):
-    """Any reviewer approves the document or asks for a revision."""
+    """Any reviewer (a colleague when a reviewer wrote it) approves the document or asks for a revision."""
 
     name = "review"
     title = "Review the document"
     form_schema = REVIEW_FORM
+    assignee_key = "reviewer"
     assignee_group = "reviewers"
 
 

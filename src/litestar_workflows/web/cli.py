@@ -69,6 +69,20 @@ _WAIT = click.option(
 )
 
 
+_ACTING_USER = click.option(
+    "--user",
+    default=None,
+    help="Act as this user, who must be allowed to (the instance's creator or an administrator); "
+    "without it the command acts as the operator, unchecked.",
+)
+_ACTING_GROUPS = click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="A group the --user acts with, e.g. an administrators' group (repeatable).",
+)
+
+
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     raise Exit(code)
@@ -143,6 +157,13 @@ def _data(raw: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         _fail("--data must be a JSON object, e.g. '{\"amount\": 250}'", EXIT_USAGE)
     return value
+
+
+def _check_acting(user: str | None, groups: tuple[str, ...]) -> None:
+    if user is not None and not user.strip():
+        _fail("--user must name a user", EXIT_USAGE)
+    if groups and user is None:
+        _fail("--group needs --user: groups say what the acting user may do", EXIT_USAGE)
 
 
 def _show_instance(instance: WorkflowInstanceData, as_json: bool) -> None:
@@ -358,12 +379,23 @@ def complete_command(
 @click.command(name="cancel")
 @click.argument("instance_id", type=click.UUID)
 @click.option("--reason", default="", help="Why; kept with the instance's events.")
+@_ACTING_USER
+@_ACTING_GROUPS
 @_JSON
-def cancel_command(app: Litestar, instance_id: UUID, reason: str, as_json: bool) -> None:
+def cancel_command(
+    *,
+    app: Litestar,
+    instance_id: UUID,
+    reason: str,
+    user: str | None,
+    groups: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Cancel an unfinished instance."""
+    _check_acting(user, groups)
 
     async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
-        return await engine.cancel_workflow(instance_id, reason)
+        return await engine.cancel_workflow(instance_id, reason, user_id=user, groups=groups)
 
     _show_instance(_run(app, work), as_json)
 
@@ -371,15 +403,25 @@ def cancel_command(app: Litestar, instance_id: UUID, reason: str, as_json: bool)
 @click.command(name="retry")
 @click.argument("instance_id", type=click.UUID)
 @click.option("--from-step", default=None, help="Restart from this step instead of the failed one.")
+@_ACTING_USER
+@_ACTING_GROUPS
 @_WAIT
 @_JSON
 def retry_command(
-    app: Litestar, instance_id: UUID, from_step: str | None, wait: float, as_json: bool
+    *,
+    app: Litestar,
+    instance_id: UUID,
+    from_step: str | None,
+    user: str | None,
+    groups: tuple[str, ...],
+    wait: float,
+    as_json: bool,
 ) -> None:
     """Run a failed instance again from its failed step (or --from-step)."""
+    _check_acting(user, groups)
 
     async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
-        instance = await engine.retry(instance_id, from_step)
+        instance = await engine.retry(instance_id, from_step, user_id=user, groups=groups)
         return await settled(engine, instance, wait)
 
     _show_instance(_run(app, work), as_json)
