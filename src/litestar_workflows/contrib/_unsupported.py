@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 def refuse(engine: str, *_: Any, **__: Any) -> NoReturn:
     """Raise a clear error instead of pretending to run work on a broker."""
     raise NotImplementedError(
-        f"{engine} is not available in this release: distributed execution is not implemented yet. "
-        "Use LocalExecutionEngine, or PersistentExecutionEngine for durable workflows."
+        f"{engine} is not available in this release: its driver is not built yet. "
+        "SAQExecutionEngine (litestar_workflows.contrib.saq) runs the same workflows on worker "
+        "processes; PersistentExecutionEngine runs them durably in one process."
     )

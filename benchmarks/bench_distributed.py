@@ -1,0 +1,216 @@
+"""Throughput of SAQExecutionEngine with 1, 2 and 4 worker processes, against the broker-only rate.
+
+Run: ``.venv/bin/python benchmarks/bench_distributed.py [--n 1000] [--workers 1 2 4]``
+
+For each worker count it starts that many ``saq`` worker processes and measures, in the same run:
+  broker  -- N concurrent broker-only chains of 10 SAQ jobs (each job enqueues the next; no
+             database): the transitions/s that SAQ and Redis allow here;
+  engine  -- N concurrent instances of the 10-step chain of ``bench_engine.py`` started by this
+             process on ``SAQExecutionEngine`` and run by the workers on PostgreSQL (every step
+             claimed and committed in the database).
+``ratio`` = engine / broker. The clock runs from the first start to the last completion seen
+(completions are counted every 20 ms). Each run has its own Redis (``redis-server`` on a free port,
+no persistence) and its own PostgreSQL schema on ``WORKFLOWS_POSTGRES_URL`` (default
+``postgresql+asyncpg://postgres@127.0.0.1:5432/test``), both removed afterwards. CeleryExecutionEngine
+is not built yet, so only SAQ is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench_engine import chain
+from saq import Queue
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from litestar_workflows import WorkflowRegistry
+from litestar_workflows.contrib.saq import SAQExecutionEngine
+from litestar_workflows.db import create_store_engine, upgrade_database_async
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+STEPS = 10
+DEADLINE = 600.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spawn(argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """A process in a group of its own (so that killing the group stops all of it), output dropped."""
+    return subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, **options
+    )
+
+
+@asynccontextmanager
+async def redis_server() -> AsyncIterator[str]:
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = spawn(argv)
+    try:
+        queue = Queue.from_url(f"redis://127.0.0.1:{port}/0")
+        await until(lambda: _pings(queue), "redis-server to start", 20)
+        await queue.disconnect()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        await asyncio.to_thread(process.wait)
+
+
+async def _pings(queue: Queue) -> bool:
+    try:
+        return bool(await queue.redis.ping())  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+@asynccontextmanager
+async def postgres_schema(url: str) -> AsyncIterator[str]:
+    name = f"wf_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(url, poolclass=NullPool)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    try:
+        yield name
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        await admin.dispose()
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, deadline: float = DEADLINE) -> float:
+    """Wait until ``check()`` holds, looking every 20 ms; returns the monotonic time it did."""
+    end = time.monotonic() + deadline
+    while not await check():
+        if time.monotonic() > end:
+            raise TimeoutError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.02)
+    return time.monotonic()
+
+
+class Workers:
+    def __init__(self, settings: str, count: int, env: dict[str, str]) -> None:
+        self.argv = [str(BIN / "saq"), f"distributed_worker.{settings}"]
+        self.count = count
+        self.env = env
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    async def __aenter__(self) -> Workers:
+        for _ in range(self.count):
+            self.processes.append(spawn(self.argv, cwd=HERE, env=self.env))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for process in self.processes:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                await asyncio.to_thread(process.wait, 60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                await asyncio.to_thread(process.wait)
+
+
+async def ready(queue: Queue, count: int) -> None:
+    async def all_up() -> bool:
+        info = await queue.info()
+        return len(info.get("workers", {})) >= count
+
+    await until(all_up, f"{count} workers", 60)
+
+
+async def broker_only(redis_url: str, n: int, count: int, env: dict[str, str]) -> float:
+    queue = Queue.from_url(redis_url, name=f"broker{count}")
+    await queue.connect()
+    try:
+        async with Workers("broker_settings", count, {**env, "BENCH_QUEUE": f"broker{count}"}):
+            await ready(queue, count)
+            await queue.redis.set("bench:done", 0)  # type: ignore[attr-defined]
+            began = time.monotonic()
+            await asyncio.gather(
+                *(queue.enqueue("hop", left=STEPS, timeout=0, retries=1, ttl=-1) for _ in range(n))
+            )
+
+            async def done() -> bool:
+                return int(await queue.redis.get("bench:done") or 0) >= n  # type: ignore[attr-defined]
+
+            ended = await until(done, "broker-only chains")
+    finally:
+        await queue.disconnect()
+    return n * STEPS / (ended - began)
+
+
+async def engine_rate(redis_url: str, db_url: str, n: int, count: int, env: dict[str, str]) -> float:
+    async with postgres_schema(db_url) as schema:
+        db_engine = create_store_engine(db_url, connect_args={"server_settings": {"search_path": schema}})
+        await upgrade_database_async(db_engine)
+        queue = Queue.from_url(redis_url, name=f"engine{count}")
+        registry = WorkflowRegistry()
+        registry.register(chain())
+        engine = SAQExecutionEngine(queue=queue, persistence=db_engine, registry=registry)
+        worker_env = {**env, "BENCH_QUEUE": f"engine{count}", "BENCH_SCHEMA": schema}
+        try:
+            async with engine, Workers("engine_settings", count, worker_env):
+                await ready(queue, count)
+                began = time.monotonic()
+                await asyncio.gather(*(engine.start_workflow("chain") for _ in range(n)))
+
+                async def done() -> bool:
+                    async with db_engine.connect() as conn:
+                        finished = await conn.execute(
+                            text("SELECT count(*) FROM workflow_instances WHERE status = 'completed'")
+                        )
+                        return int(finished.scalar_one()) >= n
+
+                ended = await until(done, "engine chains")
+        finally:
+            await db_engine.dispose()
+    return n * STEPS / (ended - began)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=1000, help="concurrent chains (default 1000)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    args = parser.parse_args()
+    db_url = os.environ.get("WORKFLOWS_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    print(f"SAQ, {args.n} concurrent 10-step chains, PostgreSQL; transitions/s", flush=True)
+    print(f"{'workers':>8} {'broker-only':>12} {'engine':>10} {'ratio':>6}", flush=True)
+    async with redis_server() as redis_url:
+        env = {
+            **os.environ,
+            "BENCH_REDIS_URL": redis_url,
+            "BENCH_DB_URL": db_url,
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        }
+        for count in args.workers:
+            broker = await broker_only(redis_url, args.n, count, env)
+            engine = await engine_rate(redis_url, db_url, args.n, count, env)
+            print(f"{count:>8} {broker:>12,.0f} {engine:>10,.0f} {engine / broker:>6.0%}", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
