@@ -17,6 +17,7 @@ from litestar_workflows.web.controllers import DefinitionController, InstanceCon
 from litestar_workflows.web.engine import WorkflowEngine
 from litestar_workflows.web.errors import exception_handlers
 from litestar_workflows.web.identity import Actor, resolve
+from litestar_workflows.web.long_poll import LongPollLimiter
 
 __all__ = ("ENGINE_KEY", "REGISTRY_KEY", "build_router")
 
@@ -26,6 +27,8 @@ REGISTRY_KEY = "wf_registry"
 """Dependency name of the registry inside the API."""
 ACTOR_KEY = "actor"
 """Dependency name of the acting :class:`~litestar_workflows.web.identity.Actor`."""
+WAIT_LIMITER_KEY = "wait_limiter"
+"""Dependency name of the :class:`~litestar_workflows.web.long_poll.LongPollLimiter` of long polls."""
 
 
 def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry: WorkflowRegistry) -> Router:
@@ -42,6 +45,11 @@ def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry:
     def provide_registry() -> WorkflowRegistry:
         return registry
 
+    wait_limiter = LongPollLimiter(config.max_waits_per_client)
+
+    def provide_wait_limiter() -> LongPollLimiter:
+        return wait_limiter
+
     return Router(
         path=config.api_path_prefix,
         route_handlers=[DefinitionController, InstanceController, TaskController],
@@ -49,6 +57,7 @@ def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry:
             ENGINE_KEY: Provide(provide_engine, sync_to_thread=False, use_cache=True),
             REGISTRY_KEY: Provide(provide_registry, sync_to_thread=False, use_cache=True),
             ACTOR_KEY: Provide(provide_actor),
+            WAIT_LIMITER_KEY: Provide(provide_wait_limiter, sync_to_thread=False, use_cache=True),
         },
         guards=[*config.api_guards, check_json_body],  # the caller's guards decide first
         request_max_body_size=Empty if config.max_body_size is None else config.max_body_size,

@@ -14,6 +14,7 @@ from litestar_workflows.web.identity import (
     default_tenant_resolver,
     default_user_resolver,
 )
+from litestar_workflows.web.long_poll import DEFAULT_MAX_WAITS_PER_CLIENT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,6 +79,9 @@ class WorkflowPluginConfig:
     max_body_size: int | None = DEFAULT_MAX_BODY_SIZE
     """Largest request body the REST API reads, in bytes (default 1 MiB); a larger one answers 413.
     ``None`` leaves the application's own limit (``Litestar(request_max_body_size=...)``) in force."""
+    max_waits_per_client: int = DEFAULT_MAX_WAITS_PER_CLIENT
+    """Long polls (``GET /instances/{id}?wait=``) one client -- the acting user, or the address of an
+    anonymous one -- may hold open at once (default 10); one more answers 429 at once."""
     user_resolver: UserResolver = default_user_resolver
     """The acting user's id from the request; default: ``request.user`` (a string, or its ``id``,
     ``username`` or ``email``). Never taken from a request body."""

@@ -18,6 +18,7 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
@@ -81,6 +82,7 @@ _DESCRIPTIONS: Final = {
     HTTP_404_NOT_FOUND: "No such workflow, instance or task (or it belongs to another tenant)",
     HTTP_409_CONFLICT: "Not possible in the current state (finished, completed already, changed meanwhile)",
     HTTP_422_UNPROCESSABLE_ENTITY: "The data fails validation; `errors` names each field",
+    HTTP_429_TOO_MANY_REQUESTS: "This client holds as many long polls as it may (`max_waits_per_client`)",
     HTTP_503_SERVICE_UNAVAILABLE: "The workflow database is unavailable",
 }
 

@@ -4,10 +4,11 @@ No ``from __future__ import annotations``: Litestar reads handler annotations at
 """
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -18,6 +19,7 @@ from litestar_workflows.web.access import load_instance, require_instance_user
 from litestar_workflows.web.controllers.params import Acting, Engine, Limit, Offset, Registry
 from litestar_workflows.web.engine import settled
 from litestar_workflows.web.errors import error_responses
+from litestar_workflows.web.long_poll import LongPollLimiter, client_of
 from litestar_workflows.web.presenters import (
     CORRELATION_KEY,
     instance_detail,
@@ -156,19 +158,28 @@ class InstanceController(Controller):
         "/{instance_id:uuid}",
         operation_id="getWorkflowInstance",
         summary="Get a workflow instance",
-        responses=error_responses(403, 404, 503),
+        responses=error_responses(403, 404, 429, 503),
     )
     async def get_instance(
         self,
+        *,
+        request: Request[Any, Any, Any],
         wf_engine: Engine,
         actor: Acting,
         instance_id: InstanceId,
+        wait_limiter: NamedDependency[LongPollLimiter],
         wait: Wait = 0,
         until: Until = None,
     ) -> InstanceDetail:
-        """The instance with its data and step history (``wait`` turns this into a long poll)."""
+        """The instance with its data and step history (``wait`` turns this into a long poll).
+
+        A client holds at most ``max_waits_per_client`` long polls at once; one more answers 429.
+        """
         instance = await load_instance(wf_engine, actor, instance_id)
-        return instance_detail(await settled(wf_engine, instance, wait, until))
+        if wait <= 0 or instance.is_finished:
+            return instance_detail(instance)
+        with wait_limiter.slot(client_of(request, actor)):
+            return instance_detail(await settled(wf_engine, instance, wait, until))
 
     @get(
         "/{instance_id:uuid}/graph",
