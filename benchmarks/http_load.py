@@ -215,6 +215,13 @@ class LoadResult:
         return self.percentile(0.99)
 
 
+def _client(server: Server, connections: int, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=KEEPALIVE_SECONDS
+    )
+    return httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=timeout)
+
+
 def _start_body(index: int) -> dict[str, Any]:
     return {"definition_name": "load", "input_data": {"n": index}}
 
@@ -254,14 +261,16 @@ async def run_load(
 ) -> LoadResult:
     """Start ``n`` workflows from ``clients`` concurrent clients while ``polls`` idle long polls are open."""
     result = LoadResult()
-    limits = httpx.Limits(
-        max_connections=polls + clients + 10, max_keepalive_connections=polls + clients + 10
-    )
+    # Two clients: httpx's pool scans its connections on every request, so the starters must not
+    # share a pool with hundreds of parked long polls (the client would be the bottleneck).
     timeout = httpx.Timeout(POLL_WAIT_SECONDS + 30)
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=timeout) as client:
+    async with (
+        _client(server, polls + 5, timeout) as pollers,
+        _client(server, clients + 5, timeout) as client,
+    ):
         polled = [await _start(client, result, -i - 1, f"poller-{i}") for i in range(polls)]
         poll_tasks = [
-            asyncio.create_task(_long_poll(client, result, instance_id, f"poller-{i}"))
+            asyncio.create_task(_long_poll(pollers, result, instance_id, f"poller-{i}"))
             for i, instance_id in enumerate(polled)
             if instance_id is not None
         ]
