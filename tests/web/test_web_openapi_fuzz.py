@@ -20,9 +20,12 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import allow_header_conformance
 
 from litestar_workflows.demo.app import create_app
+from litestar_workflows.runtime.jsondata import MAX_NESTING_DEPTH
+from litestar_workflows.web.bodies import DEFAULT_MAX_BODY_SIZE
 
 FUZZ = settings(
     max_examples=40, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
@@ -47,3 +50,56 @@ def test_fuzz_in_memory(case: Any) -> None:
 @FUZZ
 def test_fuzz_on_sqlite(case: Any) -> None:
     case.call_and_validate(excluded_checks=[allow_header_conformance])
+
+
+# ---------------------------------------------------------------------------- hostile bodies
+#
+# The same generated requests to every operation that takes a body, each sent three more times
+# with a part of the body swapped for something hostile: a thousand levels of nesting (a 500 from
+# the JSON decoder's RecursionError before), a value nested just past the data limit, and a body
+# larger than the API accepts. Only "no server error" is checked: 400 and 413 are the answers.
+
+HOSTILE = settings(FUZZ, max_examples=8)
+DEEP = [0]
+for _ in range(1_000):
+    DEEP = [DEEP]
+JUST_TOO_DEEP: list[Any] = []
+for _ in range(MAX_NESTING_DEPTH + 1):
+    JUST_TOO_DEEP = [JUST_TOO_DEEP]
+OVERSIZED = "x" * (DEFAULT_MAX_BODY_SIZE + 1)
+SEEN: set[int] = set()
+"""Statuses the hostile bodies got (the last test checks the guards were reached at all)."""
+
+
+def hostile_bodies(body: Any) -> list[Any]:
+    """``body`` with its first value (or the whole of it) replaced by each hostile value."""
+    if isinstance(body, dict) and body:
+        key = next(iter(body))
+        return [{**body, key: value} for value in (DEEP, JUST_TOO_DEEP, OVERSIZED)]
+    return [DEEP, JUST_TOO_DEEP, OVERSIZED]
+
+
+def send_hostile(case: Any) -> None:
+    case.call_and_validate(checks=[not_a_server_error])
+    for body in hostile_bodies(case.body):
+        case.body = body
+        response = case.call_and_validate(checks=[not_a_server_error])
+        assert response.status_code < 500, response.text[:300]
+        SEEN.add(response.status_code)
+
+
+@memory_schema.include(method="POST").parametrize()
+@HOSTILE
+def test_hostile_bodies_in_memory(case: Any) -> None:
+    send_hostile(case)
+
+
+@sqlite_schema.include(method="POST").parametrize()
+@HOSTILE
+def test_hostile_bodies_on_sqlite(case: Any) -> None:
+    send_hostile(case)
+
+
+def test_hostile_bodies_met_the_guards() -> None:
+    # Runs after the two above (file order): some hostile bodies reached the body checks.
+    assert {400, 413} <= SEEN, SEEN
