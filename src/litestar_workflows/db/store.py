@@ -257,12 +257,13 @@ class SQLAlchemyStore:
         """
         for attempt in range(1, _BATCH_ATTEMPTS + 1):
             try:
-                await self._write([item for item in batch if not item.future.done()])
+                await self._write(batch)
             except (SQLAlchemyError, OSError) as error:
                 reason = _transient(error)
                 if reason is None or attempt == _BATCH_ATTEMPTS:
                     raise
                 logger.warning("a group commit %s; writing it again (attempt %d)", reason, attempt + 1)
+                batch = [item for item in batch if not item.future.done()]  # failed before the error
             else:
                 return
 
