@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from conftest import ScratchDatabase
 from litestar_workflows import LocalExecutionEngine
 from litestar_workflows.db import PersistentExecutionEngine
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from conftest import ScratchDatabase
     from litestar_workflows import WorkflowRegistry
 
 ENGINE_KINDS = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
