@@ -25,6 +25,18 @@ def _prefix() -> int:
 _state = [_prefix(), itertools.count()]
 
 
+def _reseed() -> None:
+    """Draw a new prefix in a forked child.
+
+    Without it a child makes the very ids its parent and its siblings make (Celery's prefork
+    pool children, servers that fork after import).
+    """
+    _state[:] = [_prefix(), itertools.count()]
+
+
+os.register_at_fork(after_in_child=_reseed)
+
+
 def new_uuid7() -> UUID:
     """A UUID in the version-7 layout: a millisecond timestamp first, so ids sort by age.
 

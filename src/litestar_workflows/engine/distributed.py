@@ -207,20 +207,9 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         message and a workflow this worker's registry lacks are logged and dropped, so the
         broker acknowledges them.
         """
-        try:
-            message = StepMessage.parse(raw)
-        except MalformedMessageError as error:
-            logger.warning("dropping a malformed broker message: %s", error)
+        drive = await self.accept(raw)
+        if drive is None:
             return False
-        instance_id = await self.ledger.claim(message.execution_id, message.attempt)
-        if instance_id is None:
-            await self._log_unclaimed(message)
-            return False
-        live = await self._claimed(instance_id, message)
-        if live is None:
-            return False
-        run = live.instance.runtime.active[message.execution_id.int]
-        drive = asyncio.create_task(self._drive(live, run))
         try:
             await drive
         except asyncio.CancelledError:
@@ -229,6 +218,28 @@ class DistributedExecutionEngine(LocalExecutionEngine):
                 raise  # this worker stops; the step's lease is released and it runs elsewhere
             return False  # abandoned here: cancelled, or taken over by another worker
         return True
+
+    async def accept(self, raw: str | bytes | dict[str, Any] | StepMessage) -> asyncio.Task[None] | None:
+        """Claim the execution a broker message names and start running it in this loop.
+
+        Returns the task that runs it once the claim is committed, or ``None`` when the message
+        was dropped (logged as :meth:`handle` says). For brokers whose task must return before
+        the step ends (Celery's sync tasks): the lease, not the broker, guards the running step.
+        """
+        try:
+            message = StepMessage.parse(raw)
+        except MalformedMessageError as error:
+            logger.warning("dropping a malformed broker message: %s", error)
+            return None
+        instance_id = await self.ledger.claim(message.execution_id, message.attempt)
+        if instance_id is None:
+            await self._log_unclaimed(message)
+            return None
+        live = await self._claimed(instance_id, message)
+        if live is None:
+            return None
+        run = live.instance.runtime.active[message.execution_id.int]
+        return asyncio.create_task(self._drive(live, run))
 
     async def _claimed(self, instance_id: UUID, message: StepMessage) -> Live | None:
         """The instance of a claimed execution with that execution active; releases it if impossible."""
