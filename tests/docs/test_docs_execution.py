@@ -400,19 +400,24 @@ async def test_persistence(registry: WorkflowRegistry, tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- Distributed Execution
 
 
-def test_celery_engine_is_refused_clearly() -> None:
+async def test_celery_engine_as_documented(tmp_path: Path) -> None:
     from celery import Celery
 
-    from litestar_workflows.contrib.celery import CeleryExecutionEngine
+    from litestar_workflows.contrib.celery import TASK_NAME, CeleryExecutionEngine
 
     celery_app = Celery("workflows", broker="redis://localhost:6379/0")
-    persistence = None
+    persistence = f"sqlite+aiosqlite:///{tmp_path / 'workflows.db'}"  # any database URL, engine or session
 
-    with pytest.raises(NotImplementedError, match="not built yet"):
-        CeleryExecutionEngine(
-            celery_app=celery_app,
-            persistence=persistence,
-        )
+    engine = CeleryExecutionEngine(
+        celery_app=celery_app,
+        persistence=persistence,
+    )
+    # Building it registered the step task, with the settings that keep Celery out of the way.
+    task = celery_app.tasks[TASK_NAME]
+    assert (task.acks_late, task.reject_on_worker_lost, task.ignore_result) == (True, True, True)
+    assert celery_app.conf.worker_prefetch_multiplier == 1
+    assert len(engine.registry.list_definitions()) == 0  # register workflows on engine.registry
+    await engine.sql_store.close()
 
 
 async def test_saq_engine_as_documented(tmp_path: Path) -> None:
