@@ -11,8 +11,10 @@ For each worker count it starts that many ``saq`` worker processes and measures,
 ``ratio`` = engine / broker. The clock runs from the first start to the last completion seen
 (completions are counted every 20 ms). Each run has its own Redis (``redis-server`` on a free port,
 no persistence) and its own PostgreSQL schema on ``WORKFLOWS_POSTGRES_URL`` (default
-``postgresql+asyncpg://postgres@127.0.0.1:5432/test``), both removed afterwards. CeleryExecutionEngine
-is not built yet, so only SAQ is measured.
+``postgresql+asyncpg://postgres@127.0.0.1:5432/test``), both removed afterwards. ``--backend celery``
+measures ``CeleryExecutionEngine`` the same way (``celery worker`` processes, prefork pool with one
+child each, so that N workers are N processes as with SAQ; broker-only chains of Celery tasks with
+the engine's task settings).
 """
 
 from __future__ import annotations
@@ -189,16 +191,104 @@ async def engine_rate(redis_url: str, db_url: str, n: int, count: int, env: dict
     return n * STEPS / (ended - began)
 
 
+class CeleryWorkers(Workers):
+    def __init__(self, app: str, count: int, env: dict[str, str]) -> None:
+        super().__init__("", count, env)
+        self.argv = [str(BIN / "celery"), "-A", f"celery_bench_worker:{app}", "worker", "--pool=prefork"]
+        self.argv += ["--concurrency=1", "--loglevel=WARNING", "--without-gossip", "--without-mingle"]
+        self.argv += ["--without-heartbeat"]
+
+    async def __aenter__(self) -> Workers:
+        for i in range(self.count):
+            self.processes.append(spawn([*self.argv, f"--hostname=w{i}@%h"], cwd=HERE, env=self.env))
+        return self
+
+
+async def celery_ready(redis_url: str, app: str, count: int, env: dict[str, str]) -> None:
+    """Every worker has taken a warm-up message (they are consuming)."""
+    from celery import Celery
+
+    probe = Celery("probe", broker=redis_url)
+    import redis as redis_client
+
+    client = redis_client.Redis.from_url(redis_url)
+    await asyncio.to_thread(client.delete, "bench:done")
+    if app == "broker_app":
+        for _ in range(count * 4):
+            await asyncio.to_thread(probe.send_task, "hop", args=(1,))
+
+        async def warm() -> bool:
+            return int(await asyncio.to_thread(client.get, "bench:done") or 0) >= count * 4
+
+        await until(warm, "celery workers", 120)
+    await asyncio.to_thread(client.set, "bench:done", 0)
+
+
+async def celery_broker_only(redis_url: str, n: int, count: int, env: dict[str, str]) -> float:
+    import redis as redis_client
+    from celery import Celery
+
+    client = redis_client.Redis.from_url(redis_url)
+    await asyncio.to_thread(client.flushdb)
+    app = Celery("bench_client", broker=redis_url)
+    async with CeleryWorkers("broker_app", count, env):
+        await celery_ready(redis_url, "broker_app", count, env)
+        began = time.monotonic()
+
+        def send() -> None:
+            with app.producer_or_acquire() as producer:
+                for _ in range(n):
+                    app.send_task("hop", args=(STEPS,), producer=producer)
+
+        await asyncio.to_thread(send)
+
+        async def done() -> bool:
+            return int(await asyncio.to_thread(client.get, "bench:done") or 0) >= n
+
+        ended = await until(done, "broker-only chains")
+    return n * STEPS / (ended - began)
+
+
+async def celery_engine_rate(redis_url: str, db_url: str, n: int, count: int, env: dict[str, str]) -> float:
+    import redis as redis_client
+    from celery import Celery
+
+    from litestar_workflows.contrib.celery import CeleryExecutionEngine
+
+    await asyncio.to_thread(redis_client.Redis.from_url(redis_url).flushdb)
+    async with postgres_schema(db_url) as schema:
+        db_engine = create_store_engine(db_url, connect_args={"server_settings": {"search_path": schema}})
+        await upgrade_database_async(db_engine)
+        registry = WorkflowRegistry()
+        registry.register(chain())
+        engine = CeleryExecutionEngine(Celery("bench_client", broker=redis_url), db_engine, registry)
+        try:
+            async with engine, CeleryWorkers("engine_app", count, {**env, "BENCH_SCHEMA": schema}):
+                began = time.monotonic()
+                await asyncio.gather(*(engine.start_workflow("chain") for _ in range(n)))
+
+                async def done() -> bool:
+                    async with db_engine.connect() as conn:
+                        finished = await conn.execute(
+                            text("SELECT count(*) FROM workflow_instances WHERE status = 'completed'")
+                        )
+                        return int(finished.scalar_one()) >= n
+
+                ended = await until(done, "engine chains")
+        finally:
+            await db_engine.dispose()
+    return n * STEPS / (ended - began)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, default=1000, help="concurrent chains (default 1000)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--backend", choices=["saq", "celery"], nargs="+", default=["saq", "celery"])
     args = parser.parse_args()
     db_url = os.environ.get("WORKFLOWS_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-    print(f"SAQ, {args.n} concurrent 10-step chains, PostgreSQL; transitions/s", flush=True)
-    print(f"{'workers':>8} {'broker-only':>12} {'engine':>10} {'ratio':>6}", flush=True)
     async with redis_server() as redis_url:
         env = {
             **os.environ,
@@ -206,10 +296,17 @@ async def main() -> None:
             "BENCH_DB_URL": db_url,
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         }
-        for count in args.workers:
-            broker = await broker_only(redis_url, args.n, count, env)
-            engine = await engine_rate(redis_url, db_url, args.n, count, env)
-            print(f"{count:>8} {broker:>12,.0f} {engine:>10,.0f} {engine / broker:>6.0%}", flush=True)
+        for backend in args.backend:
+            print(f"{backend}, {args.n} concurrent 10-step chains, PostgreSQL; transitions/s", flush=True)
+            print(f"{'workers':>8} {'broker-only':>12} {'engine':>10} {'ratio':>6}", flush=True)
+            for count in args.workers:
+                if backend == "saq":
+                    broker = await broker_only(redis_url, args.n, count, env)
+                    engine = await engine_rate(redis_url, db_url, args.n, count, env)
+                else:
+                    broker = await celery_broker_only(redis_url, args.n, count, env)
+                    engine = await celery_engine_rate(redis_url, db_url, args.n, count, env)
+                print(f"{count:>8} {broker:>12,.0f} {engine:>10,.0f} {engine / broker:>6.0%}", flush=True)
 
 
 if __name__ == "__main__":
