@@ -116,7 +116,9 @@ class ClaimLedger:
             .where(
                 tuple_(executions.c.id, executions.c.attempt).in_(keys),
                 executions.c.status.in_(_RUNNABLE),
-                or_(executions.c.lease_expires_at.is_(None), executions.c.lease_expires_at < now),
+                # Unleased only: an expired lease is the sweep's to clear, with the next attempt
+                # (a late redelivery of the old message must not re-run it as the same attempt).
+                executions.c.lease_expires_at.is_(None),
                 instances.c.status.in_(_CLAIMABLE),
             )
             .order_by(executions.c.id)
