@@ -29,10 +29,9 @@ def database_of(request: pytest.FixtureRequest) -> ScratchDatabase | None:
     """The scratch database ``request.param`` names (``None`` for the memory store)."""
     if request.param == "memory":
         return None
-    db = request.getfixturevalue(
+    db: ScratchDatabase = request.getfixturevalue(
         {"sqlite": "scratch_sqlite", "postgresql": "scratch_postgres"}[request.param]
     )
-    assert isinstance(db, ScratchDatabase)
     return db
 
 
