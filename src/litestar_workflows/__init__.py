@@ -149,3 +149,21 @@ __all__ = (
     "WorkflowsError",
     "__version__",
 )
+
+# The Litestar plugin is exported here as the documented API imports it
+# (``from litestar_workflows import WorkflowPlugin``), but lazily: importing the package must keep
+# working without the ``web`` extra, so Litestar is imported only when these names are used, and
+# ``from litestar_workflows import *`` lists them only when Litestar is installed.
+_WEB_EXPORTS = ("WorkflowPlugin", "WorkflowPluginConfig")
+
+if __import__("importlib.util").util.find_spec("litestar") is not None:
+    __all__ = (*__all__, *_WEB_EXPORTS)  # type: ignore[assignment]  # noqa: PLE0604 - web extra only
+
+
+def __getattr__(name: str) -> object:
+    if name in _WEB_EXPORTS:
+        from litestar_workflows import web
+
+        return getattr(web, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
