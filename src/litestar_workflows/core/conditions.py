@@ -10,7 +10,8 @@ path is just a handful of function calls.
 The grammar: literals (numbers, strings, ``True``/``False``/``None`` and list, tuple, set and dict
 displays); the names ``context`` and its alias ``data`` (the workflow context's data);
 ``context.get(key[, default])``, ``context.<key>`` and ``context[key]`` (a missing key gives
-``None``); subscripts and slices of values; comparisons (chained too), ``in``, ``is``, ``and``,
+``None``); a bare name such as ``approved`` (short for ``context.get('approved')``);
+subscripts and slices of values; comparisons (chained too), ``in``, ``is``, ``and``,
 ``or``, ``not``, ``a if c else b``; ``+ - * / // % **`` and unary ``-``/``+``; the functions
 ``len abs min max round int float str bool any all sum sorted``; and the string methods
 ``lower upper strip startswith endswith``. Everything else is rejected at compile time.
@@ -277,7 +278,12 @@ class _Compiler:
             return lambda data: data
         if node.id in _FUNCTIONS:
             raise self.error(node, f"function '{node.id}' must be called")
-        raise self.error(node, f"name '{node.id}' is not allowed (only 'context' or 'data' may be used)")
+        if "__" in node.id:
+            raise self.error(node, f"name '{node.id}' is not allowed (only 'context', 'data' or a key)")
+        # A bare name reads that key of the context data ("approved", "not approved"): the
+        # documented shorthand of the reference package. It is a data lookup, never a variable.
+        key = node.id
+        return lambda data: data.get(key)
 
     def attribute_error(self, node: ast.Attribute, reason: str) -> WorkflowValidationError:
         # Point at the attribute's name, which ends where the node ends.

@@ -183,6 +183,17 @@ def test_evaluates(expression: str, expected: bool) -> None:
     assert result is expected
 
 
+def test_a_bare_name_reads_that_key_of_the_data() -> None:
+    # The reference's shorthand: "approved" means context.get('approved'); a missing key is None.
+    assert compile_condition("approved").evaluate({"approved": True}) is True
+    assert compile_condition("not approved").evaluate({}) is True
+    assert compile_condition("not approved").evaluate({"approved": 1}) is False
+    assert compile_condition("amount > 100 and approved").evaluate({"amount": 150, "approved": True}) is True
+    # Function names keep their meaning, and a bare name never reaches Python's namespaces.
+    assert compile_condition("len(items) == 2").evaluate({"items": [1, 2]}) is True
+    assert compile_condition("open").evaluate({"open": False}) is False
+
+
 def test_result_is_always_a_real_bool() -> None:
     assert compile_condition("context.name").evaluate(DATA) is True
     assert compile_condition("context.items").evaluate({"items": []}) is False
@@ -234,8 +245,8 @@ def test_equality_hash_and_pickle() -> None:
 @pytest.mark.parametrize(
     ("expression", "reason"),
     [
-        ("x", "name 'x' is not allowed"),
-        ("context.get('a') > y", "name 'y' is not allowed"),
+        ("__x", "name '__x' is not allowed"),
+        ("context.get('a') > __builtins__", "name '__builtins__' is not allowed"),
         ("len", "function 'len' must be called"),
         ("context.get", "context.get must be called"),
         ("context.__class__", "attribute '__class__' is not allowed"),
@@ -308,9 +319,9 @@ def test_rejects(expression: str, reason: str) -> None:
     ("expression", "where"),
     [
         ("context.__class__", "at column 9:"),
-        ("len(context.items) > y", "at column 22:"),
+        ("len(context.items) > __y", "at column 22:"),
         ("len(x=1)", "at column 5:"),
-        ("'é' + x", "at column 7:"),  # columns count characters, not UTF-8 bytes
+        ("'é' + __x", "at column 7:"),  # columns count characters, not UTF-8 bytes
         ("(context.score > 1 and\n context.__dict__)", "at line 2, column 10:"),
         ("context.score >= >= 1", "at column 18:"),
         ("context.get(1))", "at column 15:"),
@@ -358,7 +369,7 @@ def test_only_validation_errors_escape(expression: str) -> None:
 
 def test_error_is_a_workflow_validation_error_with_errors_list() -> None:
     with pytest.raises(WorkflowValidationError) as caught:
-        compile_condition("x")
+        compile_condition("__x")
     assert caught.value.errors == [str(caught.value)]
     assert isinstance(caught.value, ValueError)
 
