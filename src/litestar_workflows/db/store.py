@@ -289,18 +289,27 @@ class SQLAlchemyStore:
 
     @staticmethod
     def _drop_forks(batch: list[_Pending]) -> list[_Pending]:
-        """Fail transitions that do not continue the chain of their instance within the batch.
+        """Fail transitions that do not continue the chain of their instance, or continue a failed one.
 
         Rows of one instance are collapsed to the newest, which is right only when they were
         computed one after another on the same copy. Two copies of one instance (two concurrent
         operations that each loaded it) fork the chain: the first wins, the other must reload.
+
+        A copy goes stale when a transition of it fails (in an earlier batch, or in an earlier
+        attempt of this one). A transition submitted on that copy before then was computed on top
+        of the failed one, and the version check cannot tell: another process may have moved the
+        stored row on by as many versions, to a different state with the very version this
+        transition expects. Written, it would put the failed transition's changes in and wipe out
+        the other process's (a branch lost, a join that never fires). It must reload instead.
         """
         chains: dict[int, tuple[WorkflowInstanceData, int]] = {}
         kept = []
         for item in batch:
             key = item.instance.id.int
             chain = chains.get(key)
-            if chain is not None and (chain[0] is not item.instance or chain[1] != item.expected):
+            if item.instance.runtime.stale or (
+                chain is not None and (chain[0] is not item.instance or chain[1] != item.expected)
+            ):
                 item.instance.runtime.stale = True
                 item.future.set_exception(
                     ConcurrencyError(f"instance {item.instance.id} was changed concurrently; reload it")
