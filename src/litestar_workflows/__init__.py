@@ -71,12 +71,14 @@ from litestar_workflows.steps import (
     TimerStep,
     WebhookStep,
 )
+from litestar_workflows.steps.routing import BaseGateway
 from litestar_workflows.store import InstanceQuery, MemoryStore, Page, TaskQuery, WorkflowStore
 
 __version__ = "0.1.0"
 
 __all__ = (
     "AssigneeAuthorizer",
+    "BaseGateway",
     "BaseHumanStep",
     "BaseMachineStep",
     "BaseStep",
