@@ -109,10 +109,12 @@ class Edge:
 class WorkflowDefinition:
     """A named, versioned workflow: steps (by name), edges, where it starts and where it may end.
 
-    Construction validates the whole definition and raises one :class:`WorkflowValidationError`
-    listing every problem: unknown step names in edges, a missing initial step, unreachable
-    steps, terminal steps with outgoing edges, duplicate edges, invalid condition expressions,
-    unusable form schemas and loops that nothing can end.
+    A definition may be *built* invalid (the reference package allows it, and tools build
+    definitions piece by piece); :meth:`validate` lists every problem: unknown step names in
+    edges, a missing initial step, unreachable steps, terminal steps with outgoing edges,
+    duplicate edges, invalid condition expressions, unusable form schemas and loops that nothing
+    can end. Nothing invalid ever runs: registering a definition and starting a workflow call
+    :meth:`ensure_valid`, which raises one :class:`WorkflowValidationError` with every problem.
 
     A step's key in ``steps`` is its name in the workflow, whatever the step's own ``name`` says:
     documented usage puts one step class under several keys. ``name`` supplies the key only when
@@ -138,11 +140,30 @@ class WorkflowDefinition:
             if not getattr(step, "name", None):
                 with contextlib.suppress(AttributeError):  # a step with a read-only name keeps it
                     step.name = key
+
+    def validate(self) -> list[str]:
+        """Every problem of this definition, in a stable order; empty when it can run."""
+        return _problems_of(self)
+
+    def ensure_valid(self) -> None:
+        """Raise one error listing every problem; called wherever a definition is about to run.
+
+        Raises:
+            WorkflowValidationError: The definition is invalid (``errors`` lists each problem).
+        """
         problems = _problems_of(self)
         if problems:
             raise WorkflowValidationError(
                 f"workflow {self.name!r} is invalid: " + "; ".join(problems), problems
             )
+
+    def get_next_steps(self, current_step: str, context: WorkflowContext) -> list[str]:
+        """Steps that follow ``current_step`` for ``context``: targets of edges whose condition holds."""
+        return [
+            edge.get_target_name()
+            for edge in self.edges
+            if edge.get_source_name() == current_step and edge.evaluate_condition(context)
+        ]
 
     @cached_property
     def graph(self) -> WorkflowGraph:
@@ -232,10 +253,10 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
     if not definition.initial_step:
         problems.append("no initial_step is given")
     elif definition.initial_step not in steps:
-        problems.append(f"initial step {definition.initial_step!r} is not one of the steps")
+        problems.append(f"Initial step {definition.initial_step!r} not found in steps")
     problems.extend(_edge_problems(definition))
     problems.extend(
-        f"terminal step {name!r} is not one of the steps"
+        f"Terminal step {name!r} not found in steps"
         for name in sorted(definition.terminal_steps - steps.keys())
     )
     return problems or _shape_problems(definition)
@@ -263,9 +284,13 @@ def _shape_problems(definition: WorkflowDefinition) -> list[str]:
             if len(loop) > 1
             else f"step {listed} loops on itself for ever: its edge to itself has no condition"
         )
-    unreachable = [name for name in steps if name not in graph.reachable]
-    if unreachable:
-        problems.append(f"steps not reachable from {definition.initial_step!r}: {', '.join(unreachable)}")
+    # An unreachable step can never run; one declared terminal is only an unused end (as the
+    # reference package treats it), so it is not reported.
+    problems.extend(
+        f"Step {name!r} is unreachable from initial step {definition.initial_step!r}"
+        for name in steps
+        if name not in graph.reachable and name not in definition.terminal_steps
+    )
     return problems
 
 
@@ -293,9 +318,11 @@ def _edge_problems(definition: WorkflowDefinition) -> list[str]:
         except WorkflowValidationError as error:
             problems.append(f"edge #{index}: {error.detail}")
             continue
-        for end in pair:
+        for role, end in zip(("source", "target"), pair, strict=True):
             if end not in definition.steps:
-                problems.append(f"edge {pair[0]!r} -> {pair[1]!r} refers to unknown step {end!r}")
+                problems.append(
+                    f"Edge {index}: {role} step {end!r} not found (edge {pair[0]!r} -> {pair[1]!r})"
+                )
         if pair in seen:
             problems.append(f"edge {pair[0]!r} -> {pair[1]!r} is declared twice")
         seen.add(pair)

@@ -8,8 +8,9 @@ starts a new iteration of its target.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from litestar_workflows.core.errors import WorkflowValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,22 +27,47 @@ class OutEdge(NamedTuple):
     is_back: bool
 
 
-@dataclass(eq=False)
 class WorkflowGraph:
-    """Successors, predecessors, back edges, join arity and loop closures of a definition."""
+    """Successors, predecessors, back edges, join arity and loop closures of a definition.
 
-    initial_step: str
-    terminal_steps: frozenset[str]
-    out_edges: dict[str, tuple[OutEdge, ...]]
-    in_edges: dict[str, tuple[str, ...]]
-    back_edges: frozenset[tuple[str, str]]
-    join_arity: dict[str, int]
-    reachable: frozenset[str]
-    loop_exits: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-    """Forward edges that leave a loop body, with the body (or bodies) they leave."""
-    _closures: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    Built from any definition, valid or not (``WorkflowGraph(definition)``): edges whose ends are
+    not steps are left out of the analysis and reported by :meth:`validate`.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, definition: WorkflowDefinition) -> None:
+        self.definition = definition
+        names = list(definition.steps)
+        known = set(names)
+        pairs: list[tuple[Edge, str, str]] = []
+        for edge in definition.edges:
+            try:
+                source, target = edge.get_source_name(), edge.get_target_name()
+            except (AttributeError, WorkflowValidationError):
+                continue  # not an edge, or an endpoint that names no step: validate() reports it
+            if source in known and target in known:
+                pairs.append((edge, source, target))
+        adjacency: dict[str, list[str]] = {name: [] for name in names}
+        for _, source, target in pairs:
+            adjacency[source].append(target)
+        initial = definition.initial_step
+        back, reachable = _back_edges(initial, adjacency) if initial in known else (set(), set())
+        out: dict[str, list[OutEdge]] = {name: [] for name in names}
+        incoming: dict[str, list[str]] = {name: [] for name in names}
+        arity = dict.fromkeys(names, 0)
+        for edge, source, target in pairs:
+            is_back = (source, target) in back
+            out[source].append(OutEdge(edge, target, is_back))
+            incoming[target].append(source)
+            if not is_back:
+                arity[target] += 1
+        self.initial_step: str = initial
+        self.terminal_steps: frozenset[str] = frozenset(definition.terminal_steps)
+        self.out_edges: dict[str, tuple[OutEdge, ...]] = {name: tuple(e) for name, e in out.items()}
+        self.in_edges: dict[str, tuple[str, ...]] = {name: tuple(s) for name, s in incoming.items()}
+        self.back_edges: frozenset[tuple[str, str]] = frozenset(back)
+        self.join_arity: dict[str, int] = arity
+        self.reachable: frozenset[str] = frozenset(reachable)
+        self._closures: dict[str, frozenset[str]] = {}
         # A loop body is every step on a forward path from a back edge's target to its source.
         # While a loop may still iterate, a false exit condition is not final: the interpreter
         # holds the dead token of an exit edge back until nothing in the body is active any more.
@@ -49,11 +75,15 @@ class WorkflowGraph:
         for source, target in self.back_edges:
             body = self.forward_closure(target) & self._reaching(source)
             for member in body:
-                for out in self.out_edges.get(member, ()):
-                    if not out.is_back and out.target not in body:
-                        key = (member, out.target)
+                for edge_out in self.out_edges.get(member, ()):
+                    if not edge_out.is_back and edge_out.target not in body:
+                        key = (member, edge_out.target)
                         exits[key] = exits.get(key, frozenset()) | body
-        self.loop_exits = exits
+        self.loop_exits: dict[tuple[str, str], frozenset[str]] = exits
+        """Forward edges that leave a loop body, with the body (or bodies) they leave."""
+
+    def __repr__(self) -> str:
+        return f"WorkflowGraph({self.definition.name!r}, {len(self.out_edges)} steps)"
 
     def _reaching(self, name: str) -> set[str]:
         """Steps from which ``name`` is reachable along forward edges (``name`` included)."""
@@ -69,31 +99,53 @@ class WorkflowGraph:
 
     @classmethod
     def from_definition(cls, definition: WorkflowDefinition) -> WorkflowGraph:
-        """Analyse ``definition`` (assumed to reference only known steps)."""
-        names = list(definition.steps)
-        pairs = [(e, e.get_source_name(), e.get_target_name()) for e in definition.edges]
-        adjacency: dict[str, list[str]] = {name: [] for name in names}
-        for _, source, target in pairs:
-            adjacency[source].append(target)
-        back, reachable = _back_edges(definition.initial_step, adjacency)
-        out: dict[str, list[OutEdge]] = {name: [] for name in names}
-        incoming: dict[str, list[str]] = {name: [] for name in names}
-        arity = dict.fromkeys(names, 0)
-        for edge, source, target in pairs:
-            is_back = (source, target) in back
-            out[source].append(OutEdge(edge, target, is_back))
-            incoming[target].append(source)
-            if not is_back:
-                arity[target] += 1
-        return cls(
-            initial_step=definition.initial_step,
-            terminal_steps=frozenset(definition.terminal_steps),
-            out_edges={name: tuple(edges) for name, edges in out.items()},
-            in_edges={name: tuple(sources) for name, sources in incoming.items()},
-            back_edges=frozenset(back),
-            join_arity=arity,
-            reachable=frozenset(reachable),
+        """Analyse ``definition`` (the same as ``WorkflowGraph(definition)``)."""
+        return cls(definition)
+
+    def validate(self) -> list[str]:
+        """The definition's problems, plus steps that end the flow without being declared terminal.
+
+        A step without outgoing edges ends its branch (so the definition still runs); declaring it
+        in ``terminal_steps`` says that is meant, which is why only this stricter check reports it.
+        """
+        problems = self.definition.validate()
+        problems.extend(
+            f"Step {name!r} has no outgoing edges but is not marked as terminal"
+            for name, outs in self.out_edges.items()
+            if not outs and name not in self.terminal_steps
         )
+        return problems
+
+    def get_previous_steps(self, current: str) -> list[str]:
+        """Names of the steps that have edges to ``current``."""
+        return self.get_predecessors(current)
+
+    def get_all_paths(self, start: str, end: str, max_paths: int = 100) -> list[list[str]]:
+        """Simple paths (no step twice) from ``start`` to ``end``, at most ``max_paths`` of them."""
+        paths: list[list[str]] = []
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        while stack and len(paths) < max_paths:
+            node, path = stack.pop()
+            if node == end:
+                paths.append(path)
+                continue
+            for target in reversed(self.get_successors(node)):
+                if target not in path:
+                    stack.append((target, [*path, target]))
+        return paths
+
+    def get_step_depth(self, step_name: str) -> int:
+        """Fewest edges from the initial step to ``step_name``; -1 when it cannot be reached."""
+        if self.initial_step not in self.out_edges:
+            return -1
+        depth = {self.initial_step: 0}
+        queue = [self.initial_step]
+        for node in queue:
+            for target in self.get_successors(node):
+                if target not in depth:
+                    depth[target] = depth[node] + 1
+                    queue.append(target)
+        return depth.get(step_name, -1)
 
     def successors(self, name: str) -> tuple[OutEdge, ...]:
         """Outgoing edges of ``name``, in declaration order."""
@@ -107,13 +159,13 @@ class WorkflowGraph:
         """Names of the steps that have edges to ``name``."""
         return list(self.in_edges.get(name, ()))
 
-    def get_next_steps(self, name: str, context: WorkflowContext) -> list[str]:
-        """Steps that follow ``name`` for ``context`` (edges whose conditions hold)."""
-        return [out.target for out in self.successors(name) if out.edge.evaluate_condition(context)]
+    def get_next_steps(self, current: str, context: WorkflowContext) -> list[str]:
+        """Steps that follow ``current`` for ``context`` (edges whose conditions hold)."""
+        return [out.target for out in self.successors(current) if out.edge.evaluate_condition(context)]
 
-    def is_terminal(self, name: str) -> bool:
-        """Tell whether the flow may end at ``name``."""
-        return name in self.terminal_steps or not self.out_edges.get(name)
+    def is_terminal(self, step_name: str) -> bool:
+        """Tell whether the flow may end at ``step_name``."""
+        return step_name in self.terminal_steps or not self.out_edges.get(step_name)
 
     def is_join(self, name: str) -> bool:
         """Tell whether ``name`` waits for several forward incoming edges."""

@@ -27,17 +27,24 @@ class WorkflowRegistry:
         """Newest version per name, kept because start-by-name asks for it on every start."""
 
     def register_definition(self, definition: WorkflowDefinition) -> WorkflowDefinition:
-        """Add ``definition``; registering the same object again is harmless.
+        """Add ``definition`` after validating it; registering the same definition again is a no-op.
+
+        "The same" means the same name, version and structure (steps, edges, initial and terminal
+        steps, as :meth:`WorkflowDefinition.to_dict` describes them): the documented setup calls
+        ``register_definition(X.get_definition())`` and then ``register_workflow_class(X)``, with
+        two equal definition objects. The first one registered stays the registered one.
 
         Raises:
-            WorkflowValidationError: Another definition already has this name and version.
+            WorkflowValidationError: The definition is invalid (every problem is listed), or
+                another definition already has this name and version.
         """
         if not isinstance(definition, WorkflowDefinition):
             raise WorkflowValidationError(f"{definition!r} is not a WorkflowDefinition")
+        definition.ensure_valid()
         versions = self._definitions.setdefault(definition.name, {})
         existing = versions.get(definition.version)
-        if existing is definition:
-            return definition
+        if existing is definition or (existing is not None and existing.to_dict() == definition.to_dict()):
+            return existing
         if existing is not None:
             raise WorkflowValidationError(
                 f"workflow {definition.name!r} version {definition.version!r} is already registered; "
@@ -113,8 +120,15 @@ class WorkflowRegistry:
     has_workflow = has_definition
 
     def get_versions(self, name: str) -> list[str]:
-        """Registered versions of ``name``, oldest first (empty when unknown)."""
-        return sorted(self._definitions.get(name, {}), key=version_key)
+        """Registered versions of ``name``, oldest first.
+
+        Raises:
+            WorkflowNotFoundError: (a ``KeyError``) ``name`` is not registered.
+        """
+        versions = self._definitions.get(name)
+        if not versions:
+            raise WorkflowNotFoundError(name)
+        return sorted(versions, key=version_key)
 
     def deactivate(self, name: str, version: str) -> None:
         """Hide a version from ``list_definitions`` while keeping it runnable for old instances."""
@@ -122,14 +136,13 @@ class WorkflowRegistry:
         self._inactive.add((name, version))
 
     def unregister(self, name: str, version: str | None = None) -> None:
-        """Remove one version, or every version of ``name``.
+        """Remove one version, or every version of ``name``; an unknown name or version is a no-op.
 
-        Raises:
-            WorkflowNotFoundError: Unknown name or version.
+        Removing is idempotent (as in the reference package): the goal, "not registered", holds.
         """
         versions = self._definitions.get(name)
         if not versions or (version is not None and version not in versions):
-            raise WorkflowNotFoundError(name, version)
+            return
         if version is not None:
             del versions[version]
         if version is None or not versions:

@@ -98,6 +98,9 @@ class Interpreter:
     def __init__(
         self, definition: WorkflowDefinition, clock: Clock, new_id: IdFactory, *, record_events: bool = True
     ) -> None:
+        # The last line of defence: every engine drives a definition through an interpreter, so
+        # an invalid definition (which may be built, see WorkflowDefinition) never runs.
+        definition.ensure_valid()
         self.definition = definition
         self.graph = definition.graph
         self.clock = clock

@@ -119,16 +119,17 @@ async def test_a_rejected_submission_is_validated_once(
 
 
 def test_a_pattern_the_safe_engine_cannot_run_is_rejected_with_the_definition() -> None:
+    lookahead = WorkflowDefinition(
+        name="lookahead",
+        steps=[
+            BaseHumanStep("ask", form_schema={"properties": {"pin": {"pattern": "^(?=.*\\d)\\w+$"}}}),
+            WebhookStep("hook", payload_schema={"patternProperties": {"(a)\\1": {}}}),
+        ],
+        edges=[Edge("ask", "hook")],
+        initial_step="ask",
+    )
     with pytest.raises(WorkflowValidationError) as rejected:
-        WorkflowDefinition(
-            name="lookahead",
-            steps=[
-                BaseHumanStep("ask", form_schema={"properties": {"pin": {"pattern": "^(?=.*\\d)\\w+$"}}}),
-                WebhookStep("hook", payload_schema={"patternProperties": {"(a)\\1": {}}}),
-            ],
-            edges=[Edge("ask", "hook")],
-            initial_step="ask",
-        )
+        WorkflowRegistry().register_definition(lookahead)
     first, second = rejected.value.errors
     assert first.startswith(
         "step 'ask' has an invalid form schema: pattern '^(?=.*\\\\d)\\\\w+$' cannot be used"
@@ -140,17 +141,21 @@ def test_a_pattern_the_safe_engine_cannot_run_is_rejected_with_the_definition() 
 def test_unevaluated_properties_with_pattern_properties_is_rejected() -> None:
     schema = {"patternProperties": {"^a": {}}, "allOf": [{"unevaluatedProperties": False}]}
     with pytest.raises(WorkflowValidationError, match="unevaluatedProperties cannot be combined"):
-        WorkflowDefinition(
-            name="uneval", steps=[BaseHumanStep("ask", form_schema=schema)], initial_step="ask"
+        WorkflowRegistry().register_definition(
+            WorkflowDefinition(
+                name="uneval", steps=[BaseHumanStep("ask", form_schema=schema)], initial_step="ask"
+            )
         )
     # Each alone is fine, and a property merely named like a keyword is not the keyword.
-    WorkflowDefinition(
-        name="uneval_ok",
-        steps=[
-            BaseHumanStep(
-                "ask",
-                form_schema={"properties": {"patternProperties": {}}, "unevaluatedProperties": False},
-            )
-        ],
-        initial_step="ask",
+    WorkflowRegistry().register_definition(
+        WorkflowDefinition(
+            name="uneval_ok",
+            steps=[
+                BaseHumanStep(
+                    "ask",
+                    form_schema={"properties": {"patternProperties": {}}, "unevaluatedProperties": False},
+                )
+            ],
+            initial_step="ask",
+        )
     )

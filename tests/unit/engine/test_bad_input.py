@@ -129,25 +129,39 @@ async def test_unknown_version_of_a_workflow_class(engine: LocalExecutionEngine)
     assert engine.get_all_instances() == []
 
 
-def test_invalid_definition_lists_every_problem() -> None:
+def refused(definition: WorkflowDefinition) -> WorkflowValidationError:
+    """The error registering ``definition`` raises (an invalid definition may be built, never registered)."""
     with pytest.raises(WorkflowValidationError) as info:
-        WorkflowDefinition(
-            name="broken",
-            steps=[Fn("a"), Fn("b")],
-            edges=[Edge("a", "ghost"), Edge("a", "b"), Edge("a", "b")],
-            initial_step="missing",
-            terminal_steps={"phantom"},
-        )
-    errors = info.value.errors
+        WorkflowRegistry().register_definition(definition)
+    assert info.value.errors == definition.validate()
+    return info.value
+
+
+async def test_invalid_definition_lists_every_problem(engine: LocalExecutionEngine) -> None:
+    broken = WorkflowDefinition(
+        name="broken",
+        steps=[Fn("a"), Fn("b")],
+        edges=[Edge("a", "ghost"), Edge("a", "b"), Edge("a", "b")],
+        initial_step="missing",
+        terminal_steps={"phantom"},
+    )
+    error = refused(broken)
+    errors = error.errors
     assert len(errors) >= 4
-    text = str(info.value)
+    text = str(error)
     for fragment in ("'ghost'", "'missing'", "declared twice", "'phantom'"):
         assert fragment in text
         assert any(fragment in error for error in errors)
+    # Starting it directly is refused the same way, and nothing runs.
+    with pytest.raises(WorkflowValidationError) as started:
+        await engine.start_workflow(broken)
+    assert started.value.errors == errors
+    assert engine.get_all_instances() == []
+    assert not engine.registry.has_definition("broken")
 
 
 def test_unreachable_steps_and_terminal_with_edges_are_reported_together() -> None:
-    with pytest.raises(WorkflowValidationError) as info:
+    error = refused(
         WorkflowDefinition(
             name="broken",
             steps=[Fn("a"), Fn("b"), Fn("island")],
@@ -155,9 +169,10 @@ def test_unreachable_steps_and_terminal_with_edges_are_reported_together() -> No
             initial_step="a",
             terminal_steps={"a"},
         )
-    assert len(info.value.errors) == 2
-    assert "island" in str(info.value)
-    assert "terminal step 'a' has outgoing edges" in str(info.value)
+    )
+    assert len(error.errors) == 2
+    assert "island" in str(error)
+    assert "terminal step 'a' has outgoing edges" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -165,11 +180,12 @@ def test_unreachable_steps_and_terminal_with_edges_are_reported_together() -> No
     ["context.get('x') >>> 1", "__import__('os').system('true')", "context.get('x').__class__", "lambda: 1"],
 )
 def test_bad_edge_expression_is_named(expression: str) -> None:
-    with pytest.raises(WorkflowValidationError) as info:
+    error = refused(
         WorkflowDefinition(
             name="bad_expr", steps=[Fn("a"), Fn("b")], edges=[Edge("a", "b", expression)], initial_step="a"
         )
-    assert "'a' -> 'b'" in str(info.value)
+    )
+    assert "'a' -> 'b'" in str(error)
 
 
 async def test_non_json_initial_data_names_the_key(engine: LocalExecutionEngine) -> None:
@@ -322,7 +338,7 @@ async def test_concurrent_completions_by_task_id(registry: WorkflowRegistry) -> 
 
 
 def test_invalid_form_or_payload_schema_is_rejected_with_the_definition() -> None:
-    with pytest.raises(WorkflowValidationError) as info:
+    error = refused(
         defn(
             "bad_schema",
             [
@@ -331,9 +347,10 @@ def test_invalid_form_or_payload_schema_is_rejected_with_the_definition() -> Non
             ],
             [Edge("h", "w")],
         )
-    assert len(info.value.errors) == 2
-    assert "'h'" in info.value.errors[0]
-    assert "'w'" in info.value.errors[1]
+    )
+    assert len(error.errors) == 2
+    assert "'h'" in error.errors[0]
+    assert "'w'" in error.errors[1]
 
 
 async def test_invalid_dynamic_form_schema_gives_a_workflow_error(engine: LocalExecutionEngine) -> None:

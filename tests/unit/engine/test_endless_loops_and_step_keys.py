@@ -41,22 +41,26 @@ def defn(steps: list[Any], edges: list[Edge], **options: Any) -> WorkflowDefinit
 )
 def test_a_loop_nothing_can_end_is_rejected_naming_its_steps(edges: list[Edge], names: str) -> None:
     with pytest.raises(WorkflowValidationError) as rejected:
-        defn([Fn("a"), Fn("b"), Fn("c")], edges)
+        WorkflowRegistry().register_definition(defn([Fn("a"), Fn("b"), Fn("c")], edges))
     [problem] = [p for p in rejected.value.errors if "for ever" in p]
     assert problem.startswith(names)
 
 
 def test_loops_that_can_end_are_accepted() -> None:
     # A condition on the way back, on the way round, or a gateway choosing: each can end the loop.
-    defn(
-        [Fn("a"), Fn("b"), Fn("c")],
-        [Edge("a", "b"), Edge("b", "a", condition="context.get('x')"), Edge("b", "c")],
-    )
-    defn([Fn("a"), Fn("b")], [Edge("a", "b", condition="context.get('again')"), Edge("b", "a")])
-    defn(
-        [Fn("a"), ExclusiveGateway("g", lambda ctx: "c"), Fn("c")],
-        [Edge("a", "g"), Edge("g", "a"), Edge("g", "c")],
-    )
+    for definition in (
+        defn(
+            [Fn("a"), Fn("b"), Fn("c")],
+            [Edge("a", "b"), Edge("b", "a", condition="context.get('x')"), Edge("b", "c")],
+        ),
+        defn([Fn("a"), Fn("b")], [Edge("a", "b", condition="context.get('again')"), Edge("b", "a")]),
+        defn(
+            [Fn("a"), ExclusiveGateway("g", lambda ctx: "c"), Fn("c")],
+            [Edge("a", "g"), Edge("g", "a"), Edge("g", "c")],
+        ),
+    ):
+        assert definition.validate() == []
+        WorkflowRegistry().register_definition(definition)
 
 
 async def test_a_long_loop_lets_other_instances_run() -> None:
@@ -87,7 +91,7 @@ async def test_a_long_loop_lets_other_instances_run() -> None:
 
 def test_max_iterations_must_be_a_positive_integer() -> None:
     with pytest.raises(WorkflowValidationError, match="max_iterations must be a positive integer, not 0"):
-        defn([Fn("a")], [], max_iterations=0)
+        WorkflowRegistry().register_definition(defn([Fn("a")], [], max_iterations=0))
 
 
 class Named(BaseMachineStep):
