@@ -50,6 +50,28 @@ class Work(BaseMachineStep):
         context.set(self.name, True)
 
 
+class Meet(Work):
+    """A branch that finishes only once another worker process runs a branch of its instance too.
+
+    It notes its worker in ``WF_MEET_DIR/<instance>/`` and waits (deadline: 30 s) until two
+    workers are noted there. A worker whose job slots are all busy cannot take the sibling branch,
+    so with one slot per worker each branch must run on a different worker: the test of
+    "branches of one instance run on different workers" then does not depend on luck.
+    """
+
+    async def execute(self, context: WorkflowContext) -> None:
+        where = os.path.join(os.environ["WF_MEET_DIR"], str(context.instance_id))
+        os.makedirs(where, exist_ok=True)
+        os.close(os.open(os.path.join(where, os.environ.get("WF_OWNER", "test")), os.O_WRONLY | os.O_CREAT))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while len(os.listdir(where)) < 2:
+            if loop.time() > deadline:
+                raise TimeoutError(f"no other worker ran a branch of instance {context.instance_id}")
+            await asyncio.sleep(0.02)  # looks at the directory again; the deadline is what ends it
+        await super().execute(context)
+
+
 def chain(length: int = 4) -> WorkflowDefinition:
     names = [f"s{i}" for i in range(length)]
     return WorkflowDefinition(
@@ -85,8 +107,20 @@ def fan() -> WorkflowDefinition:
     )
 
 
+def meet() -> WorkflowDefinition:
+    """fork -> a, b (each waits for the other to run on another worker) -> join."""
+    return WorkflowDefinition(
+        name="meet",
+        version="1.0.0",
+        steps=[ParallelGateway("fork"), Meet("a"), Meet("b"), Work("join")],
+        edges=[Edge("fork", "a"), Edge("fork", "b"), Edge("a", "join"), Edge("b", "join")],
+        initial_step="fork",
+    )
+
+
 def registry() -> WorkflowRegistry:
     made = WorkflowRegistry()
     made.register(chain())
     made.register(fan())
+    made.register(meet())
     return made

@@ -1,7 +1,7 @@
 """A SAQ worker module as a user writes one: ``saq saq_worker.settings`` (configured by env vars).
 
 ``WF_DB_URL``/``WF_DB_SCHEMA`` name the test's database, ``WF_REDIS_URL`` its Redis, ``WF_OWNER``
-the worker's lease owner, ``WF_LEASE_SECONDS`` the lease.
+the worker's lease owner, ``WF_LEASE_SECONDS`` the lease, ``WF_CONCURRENCY`` its job slots.
 """
 
 from __future__ import annotations
@@ -26,5 +26,6 @@ engine = SAQExecutionEngine(
     lease_seconds=float(os.environ.get("WF_LEASE_SECONDS", "30")),
     sweep_interval=float(os.environ.get("WF_SWEEP_SECONDS", "5")),
     owner=os.environ.get("WF_OWNER"),
+    concurrency=int(os.environ.get("WF_CONCURRENCY", "64")),
 )
 settings = engine.worker_settings()
