@@ -165,7 +165,7 @@ def test_cancel_and_retry(cli: Any) -> None:
     retried = as_json(cli("retry", failing["id"], "--from-step", "request_leave", "--json"))
     assert retried["status"] == "failed"  # same data, same failure: retry keeps the context as it was
 
-    assert "does not exist" in error_line(cli("instance", "00000000-0000-0000-0000-000000000000", code=1))
+    assert "not found" in error_line(cli("instance", "00000000-0000-0000-0000-000000000000", code=1))
     assert cli("instance", "not-a-uuid", code=2).exit_code == 2
 
 

@@ -13,6 +13,16 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
+def _is_message(value: object) -> bool:
+    """Tell a detail message (text with a space) from an id or a step name given positionally.
+
+    The error classes below accept the reference package's domain arguments (an id, a step name)
+    as well as the single detail string this package's own code passes; ids and step names never
+    contain whitespace, messages always do.
+    """
+    return isinstance(value, str) and any(c.isspace() for c in value)
+
+
 class WorkflowsError(Exception):
     """Root of every error raised by litestar-workflows."""
 
@@ -53,7 +63,7 @@ class WorkflowInstanceNotFoundError(WorkflowsError, KeyError):
 
     def __init__(self, instance_id: object = "") -> None:
         self.instance_id = instance_id
-        WorkflowsError.__init__(self, f"workflow instance {instance_id} does not exist")
+        WorkflowsError.__init__(self, f"workflow instance {instance_id} not found")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self.instance_id,))
@@ -64,7 +74,9 @@ class WorkflowInstanceNotFoundError(WorkflowsError, KeyError):
 class WorkflowValidationError(WorkflowsError, ValueError):
     """A workflow definition, expression or input is invalid; ``errors`` lists every problem."""
 
-    def __init__(self, detail: str = "", errors: Sequence[str] | None = None) -> None:
+    def __init__(self, detail: str | Sequence[str] = "", errors: Sequence[str] | None = None) -> None:
+        if not isinstance(detail, str):  # the reference's form: WorkflowValidationError([...problems])
+            errors, detail = list(detail), ""
         self.errors: list[str] = list(errors) if errors else ([detail] if detail else [])
         if errors and not detail:
             detail = "; ".join(self.errors)
@@ -75,48 +87,129 @@ class WorkflowValidationError(WorkflowsError, ValueError):
 
 
 class StepExecutionError(WorkflowsError):
-    """A step failed; ``step_name`` says which."""
+    """A step failed; ``step_name`` says which and ``cause`` holds the error it raised, if any.
 
-    def __init__(self, detail: str = "", step_name: str | None = None) -> None:
+    Two call forms: ``StepExecutionError(step_name, cause=None)`` (the reference's, message
+    "step 'x' failed: <cause>") and ``StepExecutionError(detail, step_name)`` with a message.
+    """
+
+    def __init__(
+        self,
+        detail: str = "",
+        step_name: str | BaseException | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        if isinstance(step_name, BaseException):  # StepExecutionError(name, error) positionally
+            step_name, cause = None, step_name
+        if step_name is None and detail and not _is_message(detail):
+            step_name = detail
+            detail = f"step {step_name!r} failed" + (f": {cause}" if cause is not None else "")
+        elif cause is not None and str(cause) not in detail:
+            detail = f"{detail}: {cause}" if detail else str(cause)
         self.step_name = step_name
+        self.cause = cause
         super().__init__(detail)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self.detail, self.step_name))
 
 
-class NonRetryableError(StepExecutionError):
+class _DetailedStepError(StepExecutionError):
+    """A step error whose first argument is always the message (raised with prose, not a name)."""
+
+    def __init__(
+        self, detail: str = "", step_name: str | None = None, cause: BaseException | None = None
+    ) -> None:
+        self.step_name = step_name
+        self.cause = cause
+        WorkflowsError.__init__(self, detail)
+
+
+class NonRetryableError(_DetailedStepError):
     """Raised by step code to fail at once, whatever the step's retry policy says."""
 
 
-class StepTimeoutError(StepExecutionError):
+class StepTimeoutError(_DetailedStepError):
     """A step ran longer than its timeout."""
 
 
-class StepCancelledError(StepExecutionError):
+class StepCancelledError(_DetailedStepError):
     """A step raised ``asyncio.CancelledError`` the engine did not ask for: a failure, retried as such."""
 
 
 class InvalidTransitionError(WorkflowsError):
-    """The requested operation is not allowed in the instance's current state."""
+    """The requested operation is not allowed in the instance's current state.
+
+    ``InvalidTransitionError(detail)`` or the reference's ``(from_step, to_step, reason=None)``.
+    """
+
+    def __init__(self, detail: str = "", to_step: str | None = None, reason: str | None = None) -> None:
+        self.from_step: str | None = None
+        self.to_step = to_step
+        self.reason = reason
+        if to_step is not None:
+            self.from_step = detail
+            detail = f"invalid transition from {detail!r} to {to_step!r}" + (f": {reason}" if reason else "")
+        super().__init__(detail)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.to_step is not None:
+            return (self.__class__, (self.from_step, self.to_step, self.reason))
+        return (self.__class__, (self.detail,))
 
 
 class WorkflowAlreadyCompletedError(InvalidTransitionError):
-    """The instance has already finished; it cannot change any more."""
+    """The instance has already finished; it cannot change any more.
+
+    ``WorkflowAlreadyCompletedError(detail)`` or the reference's ``(instance_id, status)``.
+    """
+
+    def __init__(self, detail: object = "", status: object = None) -> None:
+        self.instance_id: object = None
+        self.status = status
+        if status is not None or not _is_message(detail):
+            self.instance_id = detail
+            detail = f"workflow instance {detail} is already {status if status is not None else 'finished'}"
+        InvalidTransitionError.__init__(self, str(detail))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.instance_id is not None:
+            return (self.__class__, (self.instance_id, self.status))
+        return (self.__class__, (self.detail,))
 
 
 class HumanTaskError(WorkflowsError):
     """A human task cannot be handled as asked."""
 
 
-class TaskNotFoundError(HumanTaskError, KeyError):
+class _TaskError(HumanTaskError):
+    """Task errors take the reference's ``task_id`` first, or this package's detail message."""
+
+    _template = "task {task_id} failed"
+
+    def __init__(self, detail: object = "", *args: Any) -> None:
+        self.task_id: object = None
+        if detail != "" and not _is_message(detail):
+            self.task_id = detail
+            detail = self._template.format(task_id=detail)
+        WorkflowsError.__init__(self, str(detail), *args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.detail if self.task_id is None else self.task_id,))
+
+
+class TaskNotFoundError(_TaskError, KeyError):
     """No human task matches."""
+
+    _template = "task {task_id} not found"
 
     __str__ = WorkflowsError.__str__
 
 
-class TaskAlreadyCompletedError(HumanTaskError):
+class TaskAlreadyCompletedError(_TaskError):
     """The human task was already completed (possibly by a concurrent request)."""
+
+    _template = "task {task_id} is already completed"
 
 
 class UnauthorizedError(WorkflowsError):
@@ -124,7 +217,23 @@ class UnauthorizedError(WorkflowsError):
 
 
 class UnauthorizedTaskError(HumanTaskError, UnauthorizedError):
-    """The user may not act on this human task."""
+    """The user may not act on this human task.
+
+    ``UnauthorizedTaskError(detail)`` or the reference's ``(task_id, user_id)``.
+    """
+
+    def __init__(self, detail: object = "", user_id: str | None = None) -> None:
+        self.task_id: object = None
+        self.user_id = user_id
+        if user_id is not None or (detail != "" and not _is_message(detail)):
+            self.task_id = detail
+            detail = f"user {user_id!r} is not authorized to act on task {detail}"
+        WorkflowsError.__init__(self, str(detail))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.task_id is not None:
+            return (self.__class__, (self.task_id, self.user_id))
+        return (self.__class__, (self.detail,))
 
 
 class UnauthorizedInstanceError(UnauthorizedError):
