@@ -1,6 +1,9 @@
 """Typed events the engines emit on every transition, and the bus that delivers them.
 
-Events are plain dataclasses with ``type`` (the class name), ``instance_id`` and ``timestamp``.
+Events are plain dataclasses with ``type`` (the class name), ``instance_id`` and ``timestamp``
+(the only two positional fields, as in the reference package; every other field is a keyword).
+They carry the reference's fields too (``status``, ``canceled_by``, ``form_data``...), with the
+reference's names kept in step with this package's own where both say the same thing.
 A subscriber that raises is logged and never breaks the workflow that emitted the event.
 """
 
@@ -10,7 +13,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.core.context import utcnow
@@ -27,12 +30,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("litestar_workflows.events")
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class WorkflowEvent:
     """Base of every event."""
 
     instance_id: UUID
     timestamp: datetime = field(default_factory=utcnow)
+    _: KW_ONLY
     workflow_name: str = ""
 
     @property
@@ -48,11 +52,17 @@ class WorkflowStarted(WorkflowEvent):
     workflow_version: str = ""
     tenant_id: str | None = None
     created_by: str | None = None
+    initial_data: dict[str, Any] | None = None
+    user_id: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
 class WorkflowCompleted(WorkflowEvent):
     """No branch of the instance is active any more."""
+
+    status: str = "completed"
+    final_step: str | None = None
+    duration_seconds: float | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -61,6 +71,8 @@ class WorkflowFailed(WorkflowEvent):
 
     error: str = ""
     failed_step: str | None = None
+    error_type: str | None = None
+    stack_trace: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -68,16 +80,24 @@ class WorkflowCanceled(WorkflowEvent):
     """The instance was canceled."""
 
     reason: str = ""
+    canceled_by: str | None = None
+    current_step: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
 class WorkflowPaused(WorkflowEvent):
     """The instance was paused: no new step starts until it is resumed."""
 
+    reason: str | None = None
+    paused_at_step: str | None = None
+
 
 @dataclass(slots=True, kw_only=True)
 class WorkflowResumed(WorkflowEvent):
     """A paused instance continues."""
+
+    resumed_by: str | None = None
+    resuming_at_step: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -100,12 +120,18 @@ class StepEvent(WorkflowEvent):
 class StepStarted(StepEvent):
     """A step execution began running."""
 
+    step_type: str | None = None
+    input_data: dict[str, Any] | None = None
+
 
 @dataclass(slots=True, kw_only=True)
 class StepCompleted(StepEvent):
     """A step succeeded; ``result`` is what it returned."""
 
     result: Any = None
+    status: str = "succeeded"
+    output_data: dict[str, Any] | None = None
+    duration_seconds: float | None = None
 
 
 StepExecuted = StepCompleted
@@ -118,6 +144,8 @@ class StepFailed(StepEvent):
 
     error: str = ""
     will_retry: bool = False
+    error_type: str | None = None
+    retry_count: int = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -135,6 +163,14 @@ class HumanTaskCreated(StepEvent):
     assignee_id: str | None = None
     assignee_group: str | None = None
     title: str = ""
+    assignee: str | None = None
+    """The reference's name for ``assignee_id``; either one given fills both."""
+    description: str | None = None
+    due_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.assignee = self.assignee if self.assignee is not None else self.assignee_id
+        self.assignee_id = self.assignee_id if self.assignee_id is not None else self.assignee
 
 
 @dataclass(slots=True, kw_only=True)
@@ -144,6 +180,15 @@ class HumanTaskCompleted(StepEvent):
     task_id: UUID | None = None
     completed_by: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    form_data: dict[str, Any] | None = None
+    """The reference's name for ``data``; either one given fills both."""
+    comment: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.form_data is None:
+            self.form_data = self.data
+        elif not self.data:
+            self.data = self.form_data
 
 
 @dataclass(slots=True, kw_only=True)
@@ -154,6 +199,18 @@ class HumanTaskReassigned(StepEvent):
     previous_assignee: str | None = None
     new_assignee: str | None = None
     reason: str | None = None
+    from_assignee: str | None = None
+    """The reference's name for ``previous_assignee`` (and ``to_assignee`` for ``new_assignee``)."""
+    to_assignee: str | None = None
+    reassigned_by: str | None = None
+
+    def __post_init__(self) -> None:
+        self.from_assignee = self.from_assignee if self.from_assignee is not None else self.previous_assignee
+        self.previous_assignee = (
+            self.previous_assignee if self.previous_assignee is not None else self.from_assignee
+        )
+        self.to_assignee = self.to_assignee if self.to_assignee is not None else self.new_assignee
+        self.new_assignee = self.new_assignee if self.new_assignee is not None else self.to_assignee
 
 
 EventHandler = Callable[[WorkflowEvent], "Awaitable[None] | None"]
