@@ -167,7 +167,11 @@ class ClaimLedger:
             return
         statement = (
             update(executions)
-            .where(executions.c.id.in_(ids), executions.c.lease_owner == self.store.owner)
+            .where(
+                self.store._locked_in_order(
+                    executions.c.id.in_(ids), executions.c.lease_owner == self.store.owner
+                )
+            )
             .values(lease_owner=None, lease_expires_at=None, updated_at=self.store.clock())
         )
         await self._execute(statement)
@@ -185,9 +189,13 @@ class ClaimLedger:
         statement = (
             update(executions)
             .where(
-                executions.c.id.in_(ids),
-                executions.c.lease_owner == self.store.owner,
-                executions.c.status.in_(_RUNNABLE),
+                # Rows locked in id order, as the group-commit writer locks them: a renewal and a
+                # commit finishing one of these executions never each wait for the other.
+                self.store._locked_in_order(
+                    executions.c.id.in_(ids),
+                    executions.c.lease_owner == self.store.owner,
+                    executions.c.status.in_(_RUNNABLE),
+                )
             )
             .values(lease_expires_at=now + self.store.lease)
             .returning(executions.c.id)
