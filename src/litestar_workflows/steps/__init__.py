@@ -2,7 +2,7 @@
 
 from litestar_workflows.steps.base import BaseHumanStep, BaseMachineStep, BaseStep
 from litestar_workflows.steps.gateway import ExclusiveGateway, GatewayStep, ParallelGateway
-from litestar_workflows.steps.groups import ConditionalGroup, ParallelGroup, SequentialGroup
+from litestar_workflows.steps.groups import ConditionalGroup, ParallelGroup, SequentialGroup, StepGroup
 from litestar_workflows.steps.retry import RetryPolicy
 from litestar_workflows.steps.timer import DelayStep, ScheduledStep, TimerStep
 from litestar_workflows.steps.webhook import WebhookStep
@@ -20,6 +20,7 @@ __all__ = (
     "RetryPolicy",
     "ScheduledStep",
     "SequentialGroup",
+    "StepGroup",
     "TimerStep",
     "WebhookStep",
 )

@@ -53,6 +53,10 @@ class ExclusiveGateway(GatewayStep):
             chosen = await chosen
         return None if chosen is None else str(chosen)
 
+    async def execute(self, context: WorkflowContext) -> str | None:
+        """Return the chosen successor's name (called directly; the engines use :meth:`choose`)."""
+        return await self.evaluate(context)
+
     async def choose(self, context: WorkflowContext) -> frozenset[str] | None:
         """Return the single chosen successor (an empty set when nothing was chosen)."""
         chosen = await self.evaluate(context)
@@ -70,6 +74,10 @@ class ParallelGateway(GatewayStep):
         super().__init__(name, description)
         if branches is not None:
             self.branches = tuple(branches)
+
+    async def execute(self, context: WorkflowContext) -> list[str]:
+        """Return the configured ``branches`` (called directly; the engines use :meth:`choose`)."""
+        return list(self.branches)
 
     async def choose(self, context: WorkflowContext) -> frozenset[str] | None:
         """Return ``branches`` when given, else ``None`` (every successor)."""

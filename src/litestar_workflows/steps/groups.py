@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from litestar_workflows.steps.base import BaseMachineStep, BaseStep
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Callable
 
     from litestar_workflows.core.context import WorkflowContext
 
@@ -30,26 +30,66 @@ async def _run_inner(step: BaseStep, context: WorkflowContext) -> Any:
     return result
 
 
-class SequentialGroup(BaseMachineStep):
-    """Runs its steps one after another; the result is the list of their results."""
+def _split(args: tuple[Any, ...], name: str | None) -> tuple[str | None, list[Any]]:
+    """Accept ``(step, step, ...)`` (the reference's form) and ``(name, [steps])`` (this package's)."""
+    if args and isinstance(args[0], str):
+        name, args = args[0], args[1:]
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = tuple(args[0])
+    for step in args:
+        if not callable(getattr(step, "execute", None)):
+            raise TypeError(f"a step group holds steps, not {step!r}")
+    return name, list(args)
 
-    def __init__(self, name: str, steps: Sequence[BaseStep], description: str | None = None) -> None:
-        super().__init__(name, description)
-        self.steps = list(steps)
 
-    async def execute(self, context: WorkflowContext) -> list[Any]:
+class StepGroup(BaseMachineStep):
+    """Base of step groups: several steps run inside one step execution of a definition.
+
+    A group placed under a key of ``steps`` takes that key as its name (as any unnamed step does).
+    ``execute(context, engine=None)`` accepts the engine the reference package passes; inner steps
+    run here, on the group's context, so the engine is not needed.
+    """
+
+    steps: list[Any]
+
+    async def execute(self, context: WorkflowContext, engine: Any = None) -> Any:
+        """Run the group's steps; subclasses say how."""
+        raise NotImplementedError
+
+
+class SequentialGroup(StepGroup):
+    """Runs its steps one after another; the result is the list of their results.
+
+    ``SequentialGroup(a, b, c)`` or ``SequentialGroup("name", [a, b, c])``.
+    """
+
+    def __init__(self, *steps: Any, name: str | None = None, description: str | None = None) -> None:
+        group_name, self.steps = _split(steps, name)
+        super().__init__(group_name, description)
+
+    async def execute(self, context: WorkflowContext, engine: Any = None) -> list[Any]:
         """Run each inner step in order; the first failure stops the group."""
         return [await _run_inner(step, context) for step in self.steps]
 
 
-class ParallelGroup(BaseMachineStep):
-    """Runs its steps concurrently; the result is the list of their results, in declaration order."""
+class ParallelGroup(StepGroup):
+    """Runs its steps concurrently, then ``callback`` (a chord) if given.
 
-    def __init__(self, name: str, steps: Sequence[BaseStep], description: str | None = None) -> None:
-        super().__init__(name, description)
-        self.steps = list(steps)
+    ``ParallelGroup(a, b, callback=c)`` or ``ParallelGroup("name", [a, b])``. The result is the
+    list of the inner results in declaration order, or the callback's result when there is one
+    (the callback runs after every inner step succeeded and reads what they put in the context).
+    """
 
-    async def execute(self, context: WorkflowContext) -> list[Any]:
+    def __init__(
+        self, *steps: Any, callback: Any = None, name: str | None = None, description: str | None = None
+    ) -> None:
+        group_name, self.steps = _split(steps, name)
+        if callback is not None and not callable(getattr(callback, "execute", None)):
+            raise TypeError(f"a ParallelGroup callback must be a step, not {callback!r}")
+        self.callback = callback
+        super().__init__(group_name, description)
+
+    async def execute(self, context: WorkflowContext, engine: Any = None) -> Any:
         """Run all inner steps at once; any failure fails the group after all have finished."""
         results = await asyncio.gather(
             *(_run_inner(step, context) for step in self.steps), return_exceptions=True
@@ -57,32 +97,68 @@ class ParallelGroup(BaseMachineStep):
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+        if self.callback is not None:
+            return await _run_inner(self.callback, context)
         return list(results)
 
 
-class ConditionalGroup(BaseMachineStep):
-    """Runs ``if_true`` when ``condition(context)`` holds, else ``if_false`` (if any)."""
+class ConditionalGroup(StepGroup):
+    """Runs one branch chosen by ``condition``.
+
+    Two forms: the reference's ``ConditionalGroup(condition, branches)``, where ``condition``
+    returns a key of the ``branches`` dict (no match runs nothing and gives ``None``); and
+    ``ConditionalGroup("name", condition, if_true, if_false=None)``, where ``condition`` returns
+    a truth value.
+    """
 
     def __init__(
-        self,
-        name: str,
-        condition: Callable[[WorkflowContext], bool | Awaitable[bool]],
-        if_true: BaseStep,
-        if_false: BaseStep | None = None,
-        description: str | None = None,
+        self, *args: Any, name: str | None = None, description: str | None = None, **kwargs: Any
     ) -> None:
+        if args and isinstance(args[0], str):
+            name, args = args[0], args[1:]
+        names = (
+            ("condition", "if_true", "if_false")
+            if len(args) > 1 and not isinstance(args[1], dict)
+            else (
+                "condition",
+                "branches",
+            )
+        )
+        if len(args) > len(names):
+            raise TypeError(
+                f"ConditionalGroup takes at most {len(names)} positional arguments after the name"
+            )
+        given = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in given or key not in ("condition", "branches", "if_true", "if_false"):
+                raise TypeError(f"ConditionalGroup got an unexpected or repeated argument {key!r}")
+            given[key] = value
+        condition = given.get("condition")
+        if not callable(condition):
+            raise TypeError(f"ConditionalGroup needs a callable condition, not {condition!r}")
+        self.condition: Callable[[WorkflowContext], Any] = condition
+        self.branches: dict[str, Any] = dict(given.get("branches") or {})
+        self.if_true = given.get("if_true")
+        self.if_false = given.get("if_false")
+        if not self.branches and self.if_true is None:
+            raise TypeError("ConditionalGroup needs branches={...} or an if_true step")
         super().__init__(name, description)
-        self.condition = condition
-        self.if_true = if_true
-        self.if_false = if_false
 
-    async def execute(self, context: WorkflowContext) -> Any:
+    @property
+    def steps(self) -> list[Any]:  # type: ignore[override]
+        """Every step the group may run."""
+        return [*self.branches.values(), *(s for s in (self.if_true, self.if_false) if s is not None)]
+
+    async def execute(self, context: WorkflowContext, engine: Any = None) -> Any:
         """Evaluate the condition and run the chosen branch; its result is the group's."""
-        holds: Any = self.condition(context)
-        if inspect.isawaitable(holds):
-            holds = await holds
-        branch = self.if_true if holds else self.if_false
+        chosen: Any = self.condition(context)
+        if inspect.isawaitable(chosen):
+            chosen = await chosen
+        if self.branches:
+            branch = self.branches.get(chosen) if isinstance(chosen, str) else None
+        else:
+            branch = self.if_true if chosen else self.if_false
         return None if branch is None else await _run_inner(branch, context)
 
 
-__all__ = ("ConditionalGroup", "ParallelGroup", "SequentialGroup")
+__all__ = ("ConditionalGroup", "ParallelGroup", "SequentialGroup", "StepGroup")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -26,18 +27,15 @@ async def _resolve(value: Any, context: WorkflowContext) -> Any:
 
 
 class TimerStep(BaseStep):
-    """Base of steps that pause the instance until :meth:`wake_time` has passed."""
+    """Pauses the instance for ``duration``: seconds, a ``timedelta``, or a callable of the context.
+
+    ``TimerStep(name, duration, description)`` as in the reference package. In a workflow the
+    engine does not sleep: it records the wake-up time (:meth:`wake_time`) and lets the instance
+    wait, durably in a persistent store. Called directly, :meth:`execute` sleeps for the duration.
+    Subclasses may override :meth:`wake_time` to wait for something else (see ``ScheduledStep``).
+    """
 
     step_type: ClassVar[StepType] = StepType.TIMER
-
-    async def wake_time(self, context: WorkflowContext, now: datetime) -> datetime:
-        """Return when the step is done waiting; ``now`` comes from the engine's clock."""
-        return now
-
-
-class DelayStep(TimerStep):
-    """Waits a duration: seconds, a ``timedelta``, or a callable of the context returning either."""
-
     duration: DurationSource = 0.0
 
     def __init__(
@@ -47,11 +45,41 @@ class DelayStep(TimerStep):
         if duration is not None:
             self.duration = duration
 
+    def get_duration(self, context: WorkflowContext) -> timedelta:
+        """The duration for ``context`` (a callable ``duration`` is called; it must not be async here).
+
+        Raises:
+            TypeError: ``duration`` is an async callable (use :meth:`wake_time`) or not a duration.
+        """
+        value: Any = self.duration(context) if callable(self.duration) else self.duration
+        if inspect.isawaitable(value):
+            if inspect.iscoroutine(value):
+                value.close()
+            raise TypeError(f"timer {self.name!r} has an async duration; get_duration() cannot await it")
+        return _as_delta(value, self.name)
+
     async def wake_time(self, context: WorkflowContext, now: datetime) -> datetime:
-        """Return ``now`` plus the duration."""
-        value = await _resolve(self.duration, context)
-        delta = value if isinstance(value, timedelta) else timedelta(seconds=float(value))
-        return now + delta
+        """Return when the step is done waiting (``now`` plus the duration); ``now`` is the engine's clock."""
+        return now + _as_delta(await _resolve(self.duration, context), self.name)
+
+    async def execute(self, context: WorkflowContext) -> None:
+        """Sleep until :meth:`wake_time` (only when called directly; the engines wait durably)."""
+        now = datetime.now(UTC)
+        delay = (await self.wake_time(context, now) - now).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def _as_delta(value: Any, name: str) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    raise TypeError(f"timer {name!r}: duration must be seconds or a timedelta, not {value!r}")
+
+
+class DelayStep(TimerStep):
+    """A timer that waits a duration (the name this package used before ``TimerStep`` took it)."""
 
 
 class ScheduledStep(TimerStep):
@@ -62,7 +90,7 @@ class ScheduledStep(TimerStep):
     def __init__(
         self, name: str | None = None, at: MomentSource | None = None, description: str | None = None
     ) -> None:
-        super().__init__(name, description)
+        super().__init__(name, description=description)
         if at is not None:
             self.at = at
 
