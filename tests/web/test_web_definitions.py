@@ -26,7 +26,8 @@ def test_shows_steps_with_forms_and_edges_with_conditions(client: TestClient[Lit
     assert body["version"] == "2.0.0"
     assert body["initial_step"] == "submit"
     assert body["terminal_steps"] == ["approve", "reject"]
-    steps = {s["name"]: s for s in body["steps"]}
+    assert body["steps"] == ["submit", "review", "finance_check", "approve", "reject"]  # names, as documented
+    steps = {s["name"]: s for s in body["step_details"]}
     assert steps["review"]["type"] == "human"
     assert steps["review"]["title"] == "Review the request"
     assert steps["review"]["form_schema"]["required"] == ["approved"]
@@ -54,7 +55,8 @@ def test_graph_is_mermaid_plus_nodes_and_edges(client: TestClient[Litestar]) -> 
     response = client.get("/workflows/definitions/approval/graph", params={"version": "1.0.0"})
     assert response.status_code == 200
     body = response.json()
-    assert body["mermaid"].startswith("flowchart TD")
+    assert body["mermaid"] == body["mermaid_source"]
+    assert body["mermaid"].startswith(("flowchart TD", "graph TD"))
     assert (body["name"], body["version"], body["states"]) == ("approval", "1.0.0", {})
     nodes = {n["id"]: n for n in body["nodes"]}
     assert nodes["submit"]["initial"] is True
@@ -64,6 +66,8 @@ def test_graph_is_mermaid_plus_nodes_and_edges(client: TestClient[Litestar]) -> 
         "label": "Review the request",
         "type": "human",
         "description": "",
+        "is_initial": False,
+        "is_terminal": False,
         "initial": False,
         "terminal": False,
     }

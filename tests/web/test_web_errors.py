@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from web_helpers import build_registry, make_app
 
 from litestar_workflows import LocalExecutionEngine
-from litestar_workflows.web.errors import STORE_UNAVAILABLE
+from litestar_workflows.web.errors import STORE_UNAVAILABLE, not_found_detail
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -94,6 +94,9 @@ def test_each_error_has_its_status_on_every_route(error: WorkflowsError, status:
             if status == 503:  # the driver's text is logged, never sent
                 assert payload["detail"] == STORE_UNAVAILABLE
                 assert error.detail not in response.text
+            elif status == 404:  # the documented wording: "... 'x' not found"
+                assert payload["detail"] == not_found_detail(error)
+                assert "not found" in payload["detail"]
             else:
                 assert payload["detail"] == error.detail
 

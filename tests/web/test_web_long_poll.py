@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from litestar.testing import TestClient
 from web_helpers import as_user, make_app, settle
 
-from litestar_workflows.web.api import WAIT_LIMITER_KEY
+from litestar_workflows.web.controllers.deps import OPT_KEY
 from litestar_workflows.web.long_poll import LongPollLimiter
 
 if TYPE_CHECKING:
@@ -25,9 +25,9 @@ def limiter_of(app: Litestar) -> LongPollLimiter:
     """The API's limiter, as its routes receive it."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
-            provider = handler.resolve_dependencies().get(WAIT_LIMITER_KEY)
-            if provider is not None:
-                limiter = provider.dependency()
+            settings = handler.opt.get(OPT_KEY)
+            if settings is not None:
+                limiter = settings.wait_limiter
                 assert isinstance(limiter, LongPollLimiter)
                 return limiter
     raise AssertionError("no route receives the long-poll limiter")
@@ -77,7 +77,7 @@ def test_a_client_holds_at_most_max_waits_per_client_long_polls(engine: Any) -> 
             "maria's and an anonymous long poll open",
         )
 
-        [task] = client.get("/workflows/tasks", headers=as_user("maria")).json()["items"]
+        [task] = client.get("/workflows/tasks", headers=as_user("maria")).json()
         done = client.post(
             f"/workflows/tasks/{task['id']}/complete",
             json={"output_data": {"approved": True}},

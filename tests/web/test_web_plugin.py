@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -140,6 +141,7 @@ def test_workflows_are_registered_from_classes_and_definitions() -> None:
         engine=LocalExecutionEngine(registry), auto_register_workflows=[definition, Expense, Expense]
     )
     plugin = WorkflowPlugin(config)
+    Litestar(plugins=[plugin])
     assert plugin.registry is registry
     assert registry.get_versions("approval") == ["1.0.0"]
     assert registry.get_workflow_class("expense") is Expense
@@ -149,9 +151,10 @@ def test_workflows_are_registered_from_classes_and_definitions() -> None:
 def test_engine_from_a_database_url_is_migrated_at_startup(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
     plugin = WorkflowPlugin(WorkflowPluginConfig(database_url=url, auto_register_workflows=[Expense]))
+    app = Litestar(plugins=[plugin])
     assert isinstance(plugin.engine, PersistentExecutionEngine)
     assert plugin.registry.has_definition("expense")
-    with TestClient(Litestar(plugins=[plugin])) as client:
+    with TestClient(app) as client:
         started = client.post("/workflows/instances", json={"definition_name": "expense"})
         assert started.status_code == 201
         done = client.get(f"/workflows/instances/{started.json()['id']}", params={"wait": 10}).json()
@@ -159,7 +162,7 @@ def test_engine_from_a_database_url_is_migrated_at_startup(tmp_path: Path) -> No
 
     again = WorkflowPlugin(WorkflowPluginConfig(database_url=url, auto_register_workflows=[Expense]))
     with TestClient(Litestar(plugins=[again])) as client:  # already migrated: starts as it is
-        assert client.get("/workflows/instances").json()["total"] == 1
+        assert client.get("/workflows/instances").headers["x-total-count"] == "1"
 
 
 def test_without_auto_migration_a_new_database_fails_fast(tmp_path: Path) -> None:
@@ -189,10 +192,36 @@ def test_a_given_engine_is_migrated_only_when_asked(tmp_path: Path) -> None:
         assert c.get("/workflows/instances").status_code == 200
 
 
-def test_without_a_database_url_state_stays_in_memory() -> None:
-    plugin = WorkflowPlugin(WorkflowPluginConfig(database_url=None))
+def test_without_a_database_url_state_stays_in_memory_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="litestar_workflows.web"):
+        plugin = WorkflowPlugin()  # no engine, no database_url: the default
+    assert "lost when the process stops" in caplog.text
+    Litestar(plugins=[plugin])
     assert type(plugin.engine) is LocalExecutionEngine
     assert plugin.registry is plugin.engine.registry
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="litestar_workflows.web"):
+        WorkflowPlugin(WorkflowPluginConfig(engine=LocalExecutionEngine(WorkflowRegistry())))
+    assert caplog.text == ""  # an engine of the app's own: its choice, no warning
+
+
+def test_registry_and_engine_are_available_once_the_plugin_is_part_of_an_app() -> None:
+    plugin = WorkflowPlugin()
+    for name in ("registry", "engine", "runner"):
+        with pytest.raises(RuntimeError, match="not been initialized"):
+            getattr(plugin, name)
+    Litestar(plugins=[plugin])
+    assert isinstance(plugin.registry, WorkflowRegistry)
+
+
+def test_an_empty_registry_given_is_the_one_served() -> None:
+    registry = WorkflowRegistry()  # empty, hence falsy: still the one to serve
+    plugin = WorkflowPlugin(WorkflowPluginConfig(registry=registry))
+    Litestar(plugins=[plugin])
+    assert plugin.registry is registry
 
 
 def test_api_can_be_moved_or_left_out() -> None:
@@ -312,8 +341,12 @@ def test_resolvers_may_be_async() -> None:
 
     with TestClient(identity_app(tenant_resolver=tenant)) as client:
         client.post("/workflows/instances", json={"definition_name": "flaky"}, headers={"x-tenant": "acme"})
-        assert client.get("/workflows/instances", headers={"x-tenant": "acme"}).json()["total"] == 1
-        assert client.get("/workflows/instances", headers={"x-tenant": "other"}).json()["total"] == 0
+        assert (
+            client.get("/workflows/instances", headers={"x-tenant": "acme"}).headers["x-total-count"] == "1"
+        )
+        assert (
+            client.get("/workflows/instances", headers={"x-tenant": "other"}).headers["x-total-count"] == "0"
+        )
         assert client.get("/workflows/instances").status_code == 403  # no tenant: fails closed
 
 

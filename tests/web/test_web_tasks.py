@@ -31,7 +31,7 @@ def waiting_approval(client: TestClient[Litestar], engine: Any, amount: int = 50
 def queue(client: TestClient[Litestar], user: str | None, **params: Any) -> list[dict[str, Any]]:
     response = client.get(URL, params=params, headers=as_user(user) if user else {})
     assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
+    items: list[dict[str, Any]] = response.json()
     return items
 
 
@@ -85,8 +85,8 @@ def test_filters_and_pagination(client: TestClient[Litestar], engine: Any) -> No
     )
     assert [t["id"] for t in queue(client, None, status="pending")] == [erik_task["id"]]
 
-    page = client.get(URL, params={"workflow_name": "approval", "limit": 1, "offset": 1}).json()
-    assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (2, 1, 1, 1)
+    page = client.get(URL, params={"workflow_name": "approval", "limit": 1, "offset": 1})
+    assert (page.headers["x-total-count"], len(page.json())) == ("2", 1)  # a JSON array, total in a header
     assert client.get(URL, params={"limit": 501}).status_code == 400
 
 

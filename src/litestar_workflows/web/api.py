@@ -1,64 +1,64 @@
-"""The REST API as one Litestar ``Router``: controllers, dependencies, guards, tags, error mapping.
+"""The REST API as one Litestar ``Router``: controllers, settings, guards, tags, error mapping.
 
-No ``from __future__ import annotations``: Litestar reads the actor provider's annotations at runtime.
+The controllers take the engine and the registry as the dependencies ``workflow_engine`` and
+``workflow_registry``, the names the plugin registers app-wide. The router provides them itself
+only when the plugin was configured with other keys; otherwise the app-level ones apply, so an
+application that provides its own ``workflow_engine`` (e.g. a ``PersistentExecutionEngine`` per
+request, as the documented setup does) is what the API uses.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from litestar import Request, Router
+from typing import TYPE_CHECKING, Final
+
+from litestar import Router
 from litestar.di import Provide
 from litestar.types import Empty
 
-from litestar_workflows.engine.registry import WorkflowRegistry
-from litestar_workflows.web.access import require_tenant
 from litestar_workflows.web.bodies import check_json_body
-from litestar_workflows.web.config import WorkflowPluginConfig
-from litestar_workflows.web.controllers import DefinitionController, InstanceController, TaskController
-from litestar_workflows.web.engine import WorkflowEngine
+from litestar_workflows.web.controllers import (
+    HumanTaskController,
+    WorkflowDefinitionController,
+    WorkflowInstanceController,
+)
+from litestar_workflows.web.controllers.deps import OPT_KEY, ApiSettings
 from litestar_workflows.web.errors import exception_handlers
-from litestar_workflows.web.identity import Actor, resolve
 from litestar_workflows.web.long_poll import LongPollLimiter
+
+if TYPE_CHECKING:
+    from litestar_workflows.engine.registry import WorkflowRegistry
+    from litestar_workflows.web.config import WorkflowPluginConfig
+    from litestar_workflows.web.engine import WorkflowEngine
 
 __all__ = ("ENGINE_KEY", "REGISTRY_KEY", "build_router")
 
-ENGINE_KEY = "wf_engine"
-"""Dependency name of the engine inside the API (independent of the app-wide configurable key)."""
-REGISTRY_KEY = "wf_registry"
-"""Dependency name of the registry inside the API."""
-ACTOR_KEY = "actor"
-"""Dependency name of the acting :class:`~litestar_workflows.web.identity.Actor`."""
-WAIT_LIMITER_KEY = "wait_limiter"
-"""Dependency name of the :class:`~litestar_workflows.web.long_poll.LongPollLimiter` of long polls."""
+ENGINE_KEY: Final = "workflow_engine"
+"""Dependency name under which the API's handlers receive the engine."""
+REGISTRY_KEY: Final = "workflow_registry"
+"""Dependency name under which the API's handlers receive the registry."""
 
 
 def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry: WorkflowRegistry) -> Router:
     """The API router for ``engine`` and ``registry``, configured by ``config``."""
-    tenancy = config.tenancy
+    dependencies: dict[str, Provide] = {}
+    if config.dependency_key_engine != ENGINE_KEY:
 
-    async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
-        actor = await resolve(request, config.user_resolver, config.tenant_resolver, config.groups_resolver)
-        return require_tenant(actor) if tenancy else actor
+        def provide_engine() -> WorkflowEngine:
+            return engine
 
-    def provide_engine() -> WorkflowEngine:
-        return engine
+        dependencies[ENGINE_KEY] = Provide(provide_engine, sync_to_thread=False, use_cache=True)
+    if config.dependency_key_registry != REGISTRY_KEY:
 
-    def provide_registry() -> WorkflowRegistry:
-        return registry
+        def provide_registry() -> WorkflowRegistry:
+            return registry
 
-    wait_limiter = LongPollLimiter(config.max_waits_per_client)
-
-    def provide_wait_limiter() -> LongPollLimiter:
-        return wait_limiter
-
+        dependencies[REGISTRY_KEY] = Provide(provide_registry, sync_to_thread=False, use_cache=True)
+    settings = ApiSettings(config, LongPollLimiter(config.max_waits_per_client))
     return Router(
         path=config.api_path_prefix,
-        route_handlers=[DefinitionController, InstanceController, TaskController],
-        dependencies={
-            ENGINE_KEY: Provide(provide_engine, sync_to_thread=False, use_cache=True),
-            REGISTRY_KEY: Provide(provide_registry, sync_to_thread=False, use_cache=True),
-            ACTOR_KEY: Provide(provide_actor),
-            WAIT_LIMITER_KEY: Provide(provide_wait_limiter, sync_to_thread=False, use_cache=True),
-        },
+        route_handlers=[WorkflowDefinitionController, WorkflowInstanceController, HumanTaskController],
+        dependencies=dependencies,
+        opt={OPT_KEY: settings},
         guards=[*config.api_guards, check_json_body],  # the caller's guards decide first
         request_max_body_size=Empty if config.max_body_size is None else config.max_body_size,
         tags=list(config.api_tags),

@@ -109,7 +109,7 @@ def print_definition(definition: DefinitionDetail, mermaid: str) -> None:
             _text(s.assignee_group),
             _text(("initial " if s.name == definition.initial_step else "") + s.description),
         )
-        for s in definition.steps
+        for s in definition.step_details
     )
     console.print(_table("Steps", ("Step", "Type", "Title", "Group", "Description"), steps))
     edges = ((_text(e.source), _text(e.target), _text(e.condition)) for e in definition.edges)

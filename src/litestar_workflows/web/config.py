@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from litestar_workflows.runtime.instance_access import InstanceAuthorizer
     from litestar_workflows.web.engine import WorkflowEngine
 
-__all__ = ("DEFAULT_DATABASE_URL", "WorkflowPluginConfig")
+__all__ = ("DEFAULT_DATABASE_URL", "WorkflowPluginConfig", "WorkflowWebConfig")
 
 DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///workflows.db"
-"""Where the plugin keeps workflows when it builds the engine: a SQLite file in the working directory."""
+"""A SQLite file in the working directory: a ready ``database_url`` for a durable single-process app."""
 
 
 @dataclass
@@ -36,9 +36,9 @@ class WorkflowPluginConfig:
     """What the plugin registers and serves, and which engine it runs.
 
     Engine choice, in order: ``engine`` when given; else a
-    :class:`~litestar_workflows.db.PersistentExecutionEngine` on ``database_url`` (a SQLite file
-    by default); else, with ``database_url=None``, an in-memory
-    :class:`~litestar_workflows.LocalExecutionEngine`.
+    :class:`~litestar_workflows.db.PersistentExecutionEngine` on ``database_url`` when one is set;
+    else (the default, as documented) an in-memory :class:`~litestar_workflows.LocalExecutionEngine`,
+    whose state is lost when the process stops -- the plugin logs a warning saying so.
 
     Examples:
         >>> from litestar import Litestar
@@ -51,8 +51,9 @@ class WorkflowPluginConfig:
     """The registry to serve; by default the engine's registry, or a new one."""
     engine: WorkflowEngine | None = None
     """A ready engine (local, persistent, distributed); the plugin starts and stops it with the app."""
-    database_url: str | None = DEFAULT_DATABASE_URL
-    """Database of the engine built when ``engine`` is not given; ``None`` keeps state in memory."""
+    database_url: str | None = None
+    """Database of the engine built when ``engine`` is not given (e.g. :data:`DEFAULT_DATABASE_URL`);
+    ``None`` (the default) keeps state in memory, lost on restart."""
     engine_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the engine the plugin builds (``authorizer``, ``event_bus``...)."""
     auto_migrate: bool | None = None
@@ -150,3 +151,42 @@ class WorkflowPluginConfig:
                 "instance_authorizer=... to the engine you built instead"
             )
             raise ValueError(msg)
+
+
+@dataclass
+class WorkflowWebConfig:
+    """The REST API's settings grouped as the documented ``web.config`` module has them.
+
+    Each field is the ``WorkflowPluginConfig`` field with the ``api_`` prefix (``path_prefix`` is
+    ``api_path_prefix``...); :meth:`plugin_options` turns them into those keywords, e.g.
+    ``WorkflowPluginConfig(**web.plugin_options(), database_url=...)``.
+    """
+
+    path_prefix: str = "/workflows"
+    """Path the REST API is mounted at."""
+    include_in_schema: bool = True
+    """Show the REST API in the application's OpenAPI schema."""
+    guards: list[Guard] = field(default_factory=list)
+    """Litestar guards applied to every route of the REST API."""
+    enable_graph_endpoints: bool = True
+    """Serve the Mermaid graph routes. They read nothing the other routes do not show, so turning
+    them off is refused rather than silently ignored (:meth:`plugin_options` raises)."""
+    tags: list[str] = field(default_factory=lambda: ["Workflows"])
+    """OpenAPI tags of the REST API's operations."""
+
+    def plugin_options(self) -> dict[str, Any]:
+        """The equivalent :class:`WorkflowPluginConfig` keywords.
+
+        Raises:
+            ValueError: ``enable_graph_endpoints`` is off: the plugin always serves the graphs.
+        """
+        if not self.enable_graph_endpoints:
+            msg = "enable_graph_endpoints=False is not supported: the plugin's API always serves the graphs"
+            raise ValueError(msg)
+        return {
+            "enable_api": True,
+            "api_path_prefix": self.path_prefix,
+            "include_api_in_schema": self.include_in_schema,
+            "api_guards": list(self.guards),
+            "api_tags": list(self.tags),
+        }

@@ -52,6 +52,7 @@ __all__ = (
     "error_responses",
     "exception_handlers",
     "field_errors",
+    "not_found_detail",
 )
 
 logger = logging.getLogger("litestar_workflows.web")
@@ -100,11 +101,29 @@ def field_errors(error: WorkflowsError) -> list[FieldError]:
     return result
 
 
+def not_found_detail(error: WorkflowsError) -> str:
+    """What a 404 says: the documented "... 'x' not found" wording, naming what is missing."""
+    if isinstance(error, WorkflowNotFoundError):
+        version = getattr(error, "version", None)
+        name = getattr(error, "name", "")
+        if version is None:
+            return f"Workflow definition {name!r} not found"
+        return f"Workflow definition {name!r} version {version!r} not found"
+    if isinstance(error, WorkflowInstanceNotFoundError):
+        return f"Workflow instance {getattr(error, 'instance_id', '')} not found"
+    detail = error.detail
+    if "not found" in detail.lower():
+        return detail
+    if "does not exist" in detail:
+        return detail.replace("does not exist", "not found")
+    return f"{detail}: not found"
+
+
 def error_body(error: WorkflowsError, status_code: int) -> ErrorBody:
     """The response body for ``error``: its status, detail, class name and failing fields."""
     return ErrorBody(
         status_code=status_code,
-        detail=error.detail,
+        detail=not_found_detail(error) if status_code == HTTP_404_NOT_FOUND else error.detail,
         error=type(error).__name__,
         errors=field_errors(error),
     )

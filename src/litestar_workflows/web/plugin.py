@@ -6,8 +6,9 @@ group); the engine, the API and the CLI each live in their own module.
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar.di import Provide
 from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
@@ -28,12 +29,25 @@ if TYPE_CHECKING:
 
 __all__ = ("WorkflowPlugin",)
 
+logger = logging.getLogger("litestar_workflows.web")
+
+IN_MEMORY_WARNING: Final = (
+    "WorkflowPlugin runs an in-memory engine (no engine and no database_url configured): "
+    "workflow instances and tasks are lost when the process stops; set database_url "
+    "(e.g. 'sqlite+aiosqlite:///workflows.db') or pass a PersistentExecutionEngine to keep them"
+)
+
 
 class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
     """Serve workflows from a Litestar app: DI, engine lifespan, REST API and ``litestar workflows``.
 
     Args:
-        config: What to register and serve; defaults to a persistent engine on a SQLite file.
+        config: What to register and serve; by default an in-memory engine (with a warning in
+            the log that its state is lost on restart).
+
+    ``registry``, ``engine`` and ``runner`` are available once the plugin is part of an app
+    (``Litestar(plugins=[plugin])``); before that they raise ``RuntimeError``. Configuration
+    errors are raised at once, by the constructor.
 
     Raises:
         ValueError: ``config.registry`` is not the registry of ``config.engine``.
@@ -50,7 +64,7 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         >>> app = Litestar([count], plugins=[plugin])  # doctest: +SKIP
     """
 
-    __slots__ = ("_config", "_engine", "_registry", "_runner")
+    __slots__ = ("_config", "_engine", "_initialized", "_registry", "_runner")
 
     def __init__(self, config: WorkflowPluginConfig | None = None) -> None:
         self._config = config = config or WorkflowPluginConfig()
@@ -61,36 +75,67 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         )
         auto_migrate = config.auto_migrate if config.auto_migrate is not None else config.engine is None
         self._runner = EngineRunner(self._engine, auto_migrate=auto_migrate)
+        self._initialized = False
+        if config.engine is None and config.database_url is None:
+            logger.warning(IN_MEMORY_WARNING)
 
     @property
     def config(self) -> WorkflowPluginConfig:
         """The configuration the plugin was created with."""
         return self._config
 
+    def _ready(self) -> None:
+        if not self._initialized:
+            msg = (
+                "WorkflowPlugin has not been initialized: add it to an app (Litestar(plugins=[plugin])) first"
+            )
+            raise RuntimeError(msg)
+
     @property
     def registry(self) -> WorkflowRegistry:
-        """The registry served (the engine's own)."""
+        """The registry served (the engine's own).
+
+        Raises:
+            RuntimeError: The plugin is not part of an app yet.
+        """
+        self._ready()
         return self._registry
 
     @property
     def engine(self) -> WorkflowEngine:
-        """The engine served, given or built from ``database_url``."""
+        """The engine served, given or built from ``database_url``.
+
+        Raises:
+            RuntimeError: The plugin is not part of an app yet.
+        """
+        self._ready()
         return self._engine
 
     @property
     def runner(self) -> EngineRunner:
-        """Starts and stops the engine (and migrates first when configured); the CLI uses it too."""
+        """Starts and stops the engine (and migrates first when configured); the CLI uses it too.
+
+        Raises:
+            RuntimeError: The plugin is not part of an app yet.
+        """
+        self._ready()
         return self._runner
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        """Register the dependencies, the engine's lifespan and the REST API."""
+        """Register the dependencies, the engine's lifespan and the REST API.
+
+        The app's own ``workflow_engine`` / ``workflow_registry`` dependencies (under the
+        configured keys), when it provides them, are kept: they are what handlers and the REST
+        API receive (e.g. a ``PersistentExecutionEngine`` built per request).
+        """
+        self._initialized = True
         config = self._config
         engine, registry = self._engine, self._registry
-        app_config.dependencies[config.dependency_key_registry] = Provide(
-            lambda: registry, sync_to_thread=False, use_cache=True
+        app_config.dependencies.setdefault(
+            config.dependency_key_registry, Provide(lambda: registry, sync_to_thread=False, use_cache=True)
         )
-        app_config.dependencies[config.dependency_key_engine] = Provide(
-            lambda: engine, sync_to_thread=False, use_cache=True
+        app_config.dependencies.setdefault(
+            config.dependency_key_engine, Provide(lambda: engine, sync_to_thread=False, use_cache=True)
         )
         # Handlers may annotate these under ``if TYPE_CHECKING``; Litestar still needs to resolve them.
         app_config.signature_namespace.update(
@@ -126,7 +171,7 @@ def _registry_for(config: WorkflowPluginConfig) -> WorkflowRegistry:
     if config.registry is not None and engine_registry is not None and config.registry is not engine_registry:
         msg = "config.registry must be the registry of config.engine (or be left out)"
         raise ValueError(msg)
-    registry = config.registry or engine_registry
+    registry = config.registry if config.registry is not None else engine_registry
     return registry if isinstance(registry, WorkflowRegistry) else WorkflowRegistry()
 
 

@@ -54,18 +54,30 @@ _STATE_OF: dict[StepStatus, str] = {
 }
 
 
+def _outline(definition: WorkflowDefinition, versions: list[str]) -> dict[str, Any]:
+    """The fields a definition is listed with: the documented ones, plus its versions."""
+    return {
+        "name": definition.name,
+        "version": definition.version,
+        "description": definition.description,
+        "steps": list(definition.steps),
+        "edges": [
+            EdgeInfo(source=e.get_source_name(), target=e.get_target_name(), condition=e.condition_label())
+            for e in definition.edges
+        ],
+        "initial_step": definition.initial_step,
+        "terminal_steps": sorted(definition.terminal_steps),
+        "versions": versions,
+    }
+
+
 def definition_summary(definition: WorkflowDefinition, versions: list[str]) -> DefinitionSummary:
-    """A definition as listed."""
-    return DefinitionSummary(
-        name=definition.name,
-        version=definition.version,
-        description=definition.description,
-        versions=versions,
-    )
+    """A definition as listed: step names, edges, initial and terminal steps, versions."""
+    return DefinitionSummary(**_outline(definition, versions))
 
 
 def definition_detail(definition: WorkflowDefinition, versions: list[str]) -> DefinitionDetail:
-    """A definition with its steps (human steps with their form) and edges."""
+    """A definition as listed, plus each step's details (human steps with their form)."""
     steps = [
         StepInfo(
             name=name,
@@ -77,25 +89,12 @@ def definition_detail(definition: WorkflowDefinition, versions: list[str]) -> De
         )
         for name, step in definition.steps.items()
     ]
-    edges = [
-        EdgeInfo(source=e.get_source_name(), target=e.get_target_name(), condition=e.condition_label())
-        for e in definition.edges
-    ]
-    return DefinitionDetail(
-        name=definition.name,
-        version=definition.version,
-        description=definition.description,
-        versions=versions,
-        initial_step=definition.initial_step,
-        terminal_steps=sorted(definition.terminal_steps),
-        steps=steps,
-        edges=edges,
-    )
+    return DefinitionDetail(**_outline(definition, versions), step_details=steps)
 
 
-def definition_graph(definition: WorkflowDefinition) -> GraphOut:
-    """The definition's graph, plain."""
-    return _graph(definition, definition.to_mermaid(), {})
+def definition_graph(definition: WorkflowDefinition, *, with_mermaid: bool = True) -> GraphOut:
+    """The definition's graph, plain; without Mermaid text for ``graph_format=json``."""
+    return _graph(definition, definition.to_mermaid() if with_mermaid else "", {})
 
 
 def step_states(instance: WorkflowInstanceData) -> dict[str, str]:
@@ -135,10 +134,30 @@ def _graph(definition: WorkflowDefinition, mermaid: str, states: dict[str, str])
     return GraphOut(
         name=definition.name,
         version=definition.version,
+        mermaid_source=mermaid,
         mermaid=mermaid,
-        nodes=[GraphNode(**node) for node in graph["nodes"]],
-        edges=[GraphEdge(**edge) for edge in graph["edges"]],
+        nodes=[_node(node) for node in graph["nodes"]],
+        edges=[
+            GraphEdge(source=edge["source"], target=edge["target"], condition=edge.get("condition"))
+            for edge in graph["edges"]
+        ],
         states=states,
+    )
+
+
+def _node(node: dict[str, Any]) -> GraphNode:
+    # Both spellings of the markers are answered; read whichever the graph helper produced.
+    initial = bool(node.get("is_initial", node.get("initial", False)))
+    terminal = bool(node.get("is_terminal", node.get("terminal", False)))
+    return GraphNode(
+        id=node["id"],
+        label=str(node.get("label", node["id"])),
+        type=str(node.get("type", "")),
+        description=str(node.get("description") or ""),
+        is_initial=initial,
+        is_terminal=terminal,
+        initial=initial,
+        terminal=terminal,
     )
 
 
@@ -146,6 +165,7 @@ def _summary_fields(instance: WorkflowInstanceData) -> dict[str, Any]:
     correlation = instance.context.metadata.get(CORRELATION_KEY)
     return {
         "id": instance.id,
+        "definition_name": instance.workflow_name,
         "workflow_name": instance.workflow_name,
         "workflow_version": instance.workflow_version,
         "status": instance.status,
@@ -165,9 +185,12 @@ def instance_summary(instance: WorkflowInstanceData) -> InstanceSummary:
 
 def instance_detail(instance: WorkflowInstanceData) -> InstanceDetail:
     """An instance with a copy of its data and its step history (oldest first)."""
+    data = dict(instance.data)
     return InstanceDetail(
         **_summary_fields(instance),
-        data=dict(instance.data),
+        context_data=data,
+        data=data,
+        metadata=dict(instance.context.metadata),
         step_history=[_execution(e) for e in instance.step_history],
     )
 
@@ -199,10 +222,12 @@ def task_out(task: HumanTask) -> TaskOut:
         title=task.title,
         description=task.description,
         form_schema=task.form_schema,
+        assignee=task.assignee_id,
         assignee_id=task.assignee_id,
         assignee_group=task.assignee_group,
         status=task.status,
         created_at=task.created_at,
+        due_date=task.due_at,
         due_at=task.due_at,
         reminder_at=task.reminder_at,
         completed_at=task.completed_at,

@@ -49,9 +49,14 @@ class StartWorkflowRequest(_Body):
     """Start an instance of a registered workflow."""
 
     definition_name: NonEmpty
-    input_data: dict[str, Any] = msgspec.field(default_factory=dict)
+    input_data: dict[str, Any] | None = msgspec.field(default_factory=dict)
     version: NonEmpty | None = None
     correlation_id: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    user_id: NonEmpty | None = None
+    """Who starts it, as the documented body names it: must be the authenticated user when there
+    is one (else 403); an anonymous request may name its creator this way."""
+    tenant_id: NonEmpty | None = None
+    """Must be the request's tenant when the app resolves tenants (else 403)."""
 
 
 class CancelRequest(_Body):
@@ -84,12 +89,24 @@ class ReassignTaskRequest(_Body):
 # ---------------------------------------------------------------------- definitions
 
 
+class EdgeInfo(_Body):
+    """A transition between two steps, with its condition when it has one."""
+
+    source: str
+    target: str
+    condition: str | None = None
+
+
 class DefinitionSummary(_Body):
-    """A registered workflow (its newest version) and the versions available."""
+    """A registered workflow (its newest version): its step names and edges, and the versions available."""
 
     name: str
     version: str
     description: str
+    steps: list[str]
+    edges: list[EdgeInfo]
+    initial_step: str
+    terminal_steps: list[str]
     versions: list[str]
 
 
@@ -104,21 +121,10 @@ class StepInfo(_Body):
     assignee_group: str | None = None
 
 
-class EdgeInfo(_Body):
-    """A transition between two steps, with its condition when it has one."""
-
-    source: str
-    target: str
-    condition: str | None = None
-
-
 class DefinitionDetail(DefinitionSummary, kw_only=True):
-    """A definition's steps and edges."""
+    """A definition as listed, plus each step's type, description and (human steps) form."""
 
-    initial_step: str
-    terminal_steps: list[str]
-    steps: list[StepInfo]
-    edges: list[EdgeInfo]
+    step_details: list[StepInfo]
 
 
 class GraphNode(_Body):
@@ -128,6 +134,8 @@ class GraphNode(_Body):
     label: str
     type: str
     description: str
+    is_initial: bool
+    is_terminal: bool
     initial: bool
     terminal: bool
 
@@ -143,12 +151,15 @@ class GraphEdge(_Body):
 class GraphOut(_Body):
     """A workflow graph as Mermaid text and as nodes and edges.
 
-    For an instance, ``states`` maps steps to ``completed``, ``failed``, ``skipped``, ``waiting``
-    or ``current``, and the Mermaid text is styled accordingly.
+    ``mermaid_source`` (the documented name) and ``mermaid`` hold the same text; both are empty
+    when ``graph_format=json`` asked for the nodes and edges only. For an instance, ``states``
+    maps steps to ``completed``, ``failed``, ``skipped``, ``waiting`` or ``current``, and the
+    Mermaid text is styled accordingly.
     """
 
     name: str
     version: str
+    mermaid_source: str
     mermaid: str
     nodes: list[GraphNode]
     edges: list[GraphEdge]
@@ -179,6 +190,7 @@ class InstanceSummary(_Body):
     """An instance's status and position."""
 
     id: UUID
+    definition_name: str
     workflow_name: str
     workflow_version: str
     status: WorkflowStatus
@@ -191,9 +203,11 @@ class InstanceSummary(_Body):
 
 
 class InstanceDetail(InstanceSummary, kw_only=True):
-    """An instance with its data and step history."""
+    """An instance with its data (``context_data``, as documented, and ``data``), metadata and history."""
 
+    context_data: dict[str, Any]
     data: dict[str, Any]
+    metadata: dict[str, Any]
     step_history: list[StepExecutionOut]
 
 
@@ -219,10 +233,12 @@ class TaskOut(_Body):
     title: str
     description: str | None
     form_schema: dict[str, Any] | None
+    assignee: str | None
     assignee_id: str | None
     assignee_group: str | None
     status: HumanTaskStatus
     created_at: datetime
+    due_date: datetime | None = None
     due_at: datetime | None = None
     reminder_at: datetime | None = None
     completed_at: datetime | None = None

@@ -39,7 +39,7 @@ async def test_rest_api_starts_and_the_cli_worker_runs_the_steps(
         assert started.status_code == 201, started.text
         instance_id = started.json()["id"]
         await reaches(instance_id, "waiting")
-        [task] = (await client.get("/workflows/tasks", params={"instance_id": instance_id})).json()["items"]
+        [task] = (await client.get("/workflows/tasks", params={"instance_id": instance_id})).json()
         done = await client.post(
             f"/workflows/tasks/{task['id']}/complete",
             json={"output_data": {"ok": True}},

@@ -1,7 +1,24 @@
-"""The REST API's controllers, one per resource."""
+"""The REST API's controllers, one per resource, under the documented names.
 
-from litestar_workflows.web.controllers.definitions import DefinitionController
-from litestar_workflows.web.controllers.instances import InstanceController
-from litestar_workflows.web.controllers.tasks import TaskController
+Mount them on your own ``Router`` next to ``workflow_engine`` and ``workflow_registry`` providers,
+or let :class:`~litestar_workflows.WorkflowPlugin` mount them (``enable_api=True``, the default).
+``DefinitionController``, ``InstanceController`` and ``TaskController`` are earlier names of the same
+classes.
+"""
 
-__all__ = ("DefinitionController", "InstanceController", "TaskController")
+from litestar_workflows.web.controllers.definitions import WorkflowDefinitionController
+from litestar_workflows.web.controllers.instances import WorkflowInstanceController
+from litestar_workflows.web.controllers.tasks import HumanTaskController
+
+DefinitionController = WorkflowDefinitionController
+InstanceController = WorkflowInstanceController
+TaskController = HumanTaskController
+
+__all__ = (
+    "DefinitionController",
+    "HumanTaskController",
+    "InstanceController",
+    "TaskController",
+    "WorkflowDefinitionController",
+    "WorkflowInstanceController",
+)

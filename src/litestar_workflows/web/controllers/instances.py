@@ -7,18 +7,29 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from litestar_workflows.core.errors import UnauthorizedError
 from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery
 from litestar_workflows.web.access import load_instance, require_instance_user
-from litestar_workflows.web.controllers.params import Acting, Engine, Limit, Offset, Registry
+from litestar_workflows.web.controllers.deps import CONTROLLER_DEPENDENCIES
+from litestar_workflows.web.controllers.params import (
+    TOTAL_HEADER,
+    Acting,
+    Engine,
+    Limit,
+    Offset,
+    Registry,
+    total_header,
+)
 from litestar_workflows.web.engine import settled
 from litestar_workflows.web.errors import error_responses
+from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.long_poll import LongPollLimiter, client_of
 from litestar_workflows.web.presenters import (
     CORRELATION_KEY,
@@ -30,12 +41,12 @@ from litestar_workflows.web.schemas import (
     CancelRequest,
     GraphOut,
     InstanceDetail,
-    InstancePage,
+    InstanceSummary,
     RetryRequest,
     StartWorkflowRequest,
 )
 
-__all__ = ("InstanceController",)
+__all__ = ("WorkflowInstanceController",)
 
 MAX_WAIT_SECONDS = 30.0
 """Longest a ``GET /instances/{id}?wait=`` holds the request."""
@@ -66,6 +77,12 @@ Wait = Annotated[
         description="Seconds to wait for the instance to settle (finish or wait for input) before answering",
     ),
 ]
+Reason = Annotated[
+    str | None,
+    QueryParameter(
+        description="Why it is canceled (as documented; a JSON body's `reason` works too)", max_length=2000
+    ),
+]
 Until = Annotated[
     list[WorkflowStatus] | None,
     QueryParameter(
@@ -88,10 +105,33 @@ def _moment(value: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-class InstanceController(Controller):
+def _creator(data: StartWorkflowRequest, actor: Actor) -> tuple[str | None, str | None]:
+    """Creator and tenant of a new instance: the request's, which a body may only repeat.
+
+    The body's ``user_id`` names the creator of an anonymous request (no authentication
+    configured: nothing is checked anyway); with tenancy, ``tenant_id`` must be the request's.
+
+    Raises:
+        UnauthorizedError: The body names another user or tenant than the request acts for.
+    """
+    creator = actor.user_id
+    if data.user_id is not None:
+        if creator is not None and data.user_id != creator:
+            raise UnauthorizedError(f"user_id {data.user_id!r} is not the authenticated user {creator!r}")
+        creator = data.user_id
+    tenant = actor.tenant_id
+    if data.tenant_id is not None:
+        if tenant is not None and data.tenant_id != tenant:
+            raise UnauthorizedError(f"tenant_id {data.tenant_id!r} is not the tenant of this request")
+        tenant = data.tenant_id
+    return creator, tenant
+
+
+class WorkflowInstanceController(Controller):
     """Workflow instances of the acting tenant."""
 
     path = "/instances"
+    dependencies = CONTROLLER_DEPENDENCIES
 
     @post(
         "/",
@@ -101,20 +141,23 @@ class InstanceController(Controller):
         responses=error_responses(403, 404, 422, 503),
     )
     async def start_instance(
-        self, data: JSONBody[StartWorkflowRequest], wf_engine: Engine, actor: Acting
+        self, data: JSONBody[StartWorkflowRequest], workflow_engine: Engine, actor: Acting
     ) -> InstanceDetail:
         """Start ``definition_name`` (newest version unless ``version``) with ``input_data``.
 
         Answers at once; the instance runs on in the background. The acting user becomes its
-        creator and the acting tenant its tenant; ``correlation_id`` is kept in its metadata.
+        creator and the acting tenant its tenant (a body's ``user_id`` / ``tenant_id`` may only
+        repeat them, or name the creator of an anonymous request); ``correlation_id`` is kept in
+        its metadata.
         """
+        creator, tenant = _creator(data, actor)
         correlation = None if data.correlation_id is None else {CORRELATION_KEY: data.correlation_id}
-        instance = await wf_engine.start_workflow(
+        instance = await workflow_engine.start_workflow(
             data.definition_name,
-            data.input_data,
+            data.input_data or {},
             version=data.version,
-            tenant_id=actor.tenant_id,
-            created_by=actor.user_id,
+            tenant_id=tenant,
+            created_by=creator,
             metadata=correlation,
         )
         return instance_detail(instance)
@@ -124,11 +167,12 @@ class InstanceController(Controller):
         operation_id="listWorkflowInstances",
         summary="List workflow instances",
         responses=error_responses(403, 503),
+        response_headers=total_header(),
     )
     async def list_instances(
         self,
         *,
-        wf_engine: Engine,
+        workflow_engine: Engine,
         actor: Acting,
         status: Statuses = None,
         workflow_name: WorkflowName = None,
@@ -137,8 +181,11 @@ class InstanceController(Controller):
         started_before: Before = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> InstancePage:
-        """Instances of the acting tenant, newest first, filtered and paginated."""
+    ) -> Response[list[InstanceSummary]]:
+        """Instances of the acting tenant, newest first, filtered and paginated (a JSON array).
+
+        How many match in all is in the ``X-Total-Count`` header.
+        """
         query = InstanceQuery(
             status=status or None,
             workflow_name=workflow_name,
@@ -149,10 +196,8 @@ class InstanceController(Controller):
             limit=limit,
             offset=offset,
         )
-        page = await wf_engine.find_instances(query)
-        return InstancePage(
-            items=[instance_summary(i) for i in page.items], total=page.total, limit=limit, offset=offset
-        )
+        page = await workflow_engine.find_instances(query)
+        return Response([instance_summary(i) for i in page.items], headers={TOTAL_HEADER: str(page.total)})
 
     @get(
         "/{instance_id:uuid}",
@@ -164,7 +209,7 @@ class InstanceController(Controller):
         self,
         *,
         request: Request[Any, Any, Any],
-        wf_engine: Engine,
+        workflow_engine: Engine,
         actor: Acting,
         instance_id: InstanceId,
         wait_limiter: NamedDependency[LongPollLimiter],
@@ -175,11 +220,11 @@ class InstanceController(Controller):
 
         A client holds at most ``max_waits_per_client`` long polls at once; one more answers 429.
         """
-        instance = await load_instance(wf_engine, actor, instance_id)
+        instance = await load_instance(workflow_engine, actor, instance_id)
         if wait <= 0 or instance.is_finished:
             return instance_detail(instance)
         with wait_limiter.slot(client_of(request, actor)):
-            return instance_detail(await settled(wf_engine, instance, wait, until))
+            return instance_detail(await settled(workflow_engine, instance, wait, until))
 
     @get(
         "/{instance_id:uuid}/graph",
@@ -188,11 +233,11 @@ class InstanceController(Controller):
         responses=error_responses(403, 404, 503),
     )
     async def get_instance_graph(
-        self, wf_engine: Engine, wf_registry: Registry, actor: Acting, instance_id: InstanceId
+        self, workflow_engine: Engine, workflow_registry: Registry, actor: Acting, instance_id: InstanceId
     ) -> GraphOut:
         """The instance's workflow as Mermaid, steps styled completed, failed, skipped, waiting or current."""
-        instance = await load_instance(wf_engine, actor, instance_id)
-        definition = wf_registry.get_definition(instance.workflow_name, instance.workflow_version)
+        instance = await load_instance(workflow_engine, actor, instance_id)
+        definition = workflow_registry.get_definition(instance.workflow_name, instance.workflow_version)
         return instance_graph(definition, instance)
 
     @post(
@@ -204,20 +249,21 @@ class InstanceController(Controller):
     )
     async def cancel_instance(
         self,
-        wf_engine: Engine,
+        workflow_engine: Engine,
         actor: Acting,
         instance_id: InstanceId,
         data: JSONBody[CancelRequest | None] = None,
+        reason: Reason = None,
     ) -> InstanceDetail:
         """Cancel a running, waiting or paused instance; its pending tasks are canceled too.
 
         Only users the engine's instance authorizer allows (by default the instance's creator
         and administrators) may; anyone else gets 403.
         """
-        await load_instance(wf_engine, actor, instance_id)
+        await load_instance(workflow_engine, actor, instance_id)
         user = require_instance_user(actor, "cancel")
-        reason = data.reason if data is not None else ""
-        canceled = await wf_engine.cancel_workflow(instance_id, reason, user_id=user, groups=actor.groups)
+        why = data.reason if data is not None and data.reason else reason or ""
+        canceled = await workflow_engine.cancel_workflow(instance_id, why, user_id=user, groups=actor.groups)
         return instance_detail(canceled)
 
     @post(
@@ -229,7 +275,7 @@ class InstanceController(Controller):
     )
     async def retry_instance(
         self,
-        wf_engine: Engine,
+        workflow_engine: Engine,
         actor: Acting,
         instance_id: InstanceId,
         data: JSONBody[RetryRequest | None] = None,
@@ -238,8 +284,8 @@ class InstanceController(Controller):
 
         Allowed to the same users as cancel (by default the creator and administrators).
         """
-        await load_instance(wf_engine, actor, instance_id)
+        await load_instance(workflow_engine, actor, instance_id)
         user = require_instance_user(actor, "retry")
         from_step = data.from_step if data is not None else None
-        retried = await wf_engine.retry(instance_id, from_step, user_id=user, groups=actor.groups)
+        retried = await workflow_engine.retry(instance_id, from_step, user_id=user, groups=actor.groups)
         return instance_detail(retried)

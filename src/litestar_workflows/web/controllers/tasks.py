@@ -6,7 +6,8 @@ No ``from __future__ import annotations``: Litestar reads handler annotations at
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
@@ -14,48 +15,77 @@ from litestar_workflows.core.errors import UnauthorizedTaskError
 from litestar_workflows.core.types import HumanTaskStatus
 from litestar_workflows.store.base import TaskQuery
 from litestar_workflows.web.access import load_task, require_user
-from litestar_workflows.web.controllers.params import Acting, Engine, Limit, Offset
+from litestar_workflows.web.controllers.deps import CONTROLLER_DEPENDENCIES
+from litestar_workflows.web.controllers.params import (
+    TOTAL_HEADER,
+    Acting,
+    Engine,
+    Limit,
+    Offset,
+    total_header,
+)
 from litestar_workflows.web.errors import error_responses
 from litestar_workflows.web.presenters import task_out
-from litestar_workflows.web.schemas import CompleteTaskRequest, ReassignTaskRequest, TaskOut, TaskPage
+from litestar_workflows.web.schemas import CompleteTaskRequest, ReassignTaskRequest, TaskOut
 
-__all__ = ("TaskController",)
+__all__ = ("HumanTaskController",)
 
 COMMENT_KEY = "comment"
 """Where a completion's ``comment`` lands in the task data (and so in the workflow context)."""
 
 TaskId = FromPath[UUID]
 Assignee = Annotated[str | None, QueryParameter(description="Only tasks assigned to this user")]
+AssigneeId = Annotated[str | None, QueryParameter(description="The documented name of `assignee`")]
 Group = Annotated[str | None, QueryParameter(description="Only tasks open to this group")]
+AssigneeGroup = Annotated[str | None, QueryParameter(description="The documented name of `group`")]
 Status = Annotated[HumanTaskStatus | None, QueryParameter(description="Only tasks in this status")]
 InstanceId = Annotated[UUID | None, QueryParameter(description="Only tasks of this instance")]
 WorkflowName = Annotated[str | None, QueryParameter(description="Only tasks of this workflow")]
 
 
-class TaskController(Controller):
+def _one_of(name: str, value: str | None, alias: str, alias_value: str | None) -> str | None:
+    """A filter given under either of its names (both: they must agree)."""
+    if value is not None and alias_value is not None and value != alias_value:
+        message = f"{name} and {alias} name the same filter; give one of them"
+        raise ValidationException(message, extra=[{"key": alias, "message": message, "source": "query"}])
+    return value if value is not None else alias_value
+
+
+class HumanTaskController(Controller):
     """Human tasks of the acting tenant."""
 
     path = "/tasks"
+    dependencies = CONTROLLER_DEPENDENCIES
 
-    @get("/", operation_id="listTasks", summary="List human tasks", responses=error_responses(403, 503))
+    @get(
+        "/",
+        operation_id="listTasks",
+        summary="List human tasks",
+        responses=error_responses(403, 503),
+        response_headers=total_header(),
+    )
     async def list_tasks(
         self,
         *,
-        wf_engine: Engine,
+        workflow_engine: Engine,
         actor: Acting,
         assignee: Assignee = None,
+        assignee_id: AssigneeId = None,
         group: Group = None,
+        assignee_group: AssigneeGroup = None,
         status: Status = None,
         instance_id: InstanceId = None,
         workflow_name: WorkflowName = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> TaskPage:
-        """Tasks matching the filters, oldest first.
+    ) -> Response[list[TaskOut]]:
+        """Tasks matching the filters, oldest first (a JSON array; ``X-Total-Count`` has the total).
 
         Without any filter: the acting user's queue, i.e. the pending tasks assigned to them or
         open to one of their groups (every pending task for an anonymous request).
         """
+        assignee = _one_of("assignee", assignee, "assignee_id", assignee_id)
+        group = _one_of("group", group, "assignee_group", assignee_group)
         queue = all(value is None for value in (assignee, group, status, instance_id, workflow_name))
         query = TaskQuery(
             status=HumanTaskStatus.PENDING if queue else status,
@@ -69,8 +99,8 @@ class TaskController(Controller):
             limit=limit,
             offset=offset,
         )
-        page = await wf_engine.find_tasks(query)
-        return TaskPage(items=[task_out(t) for t in page.items], total=page.total, limit=limit, offset=offset)
+        page = await workflow_engine.find_tasks(query)
+        return Response([task_out(t) for t in page.items], headers={TOTAL_HEADER: str(page.total)})
 
     @get(
         "/{task_id:uuid}",
@@ -78,9 +108,9 @@ class TaskController(Controller):
         summary="Get a human task",
         responses=error_responses(403, 404, 503),
     )
-    async def get_task(self, wf_engine: Engine, actor: Acting, task_id: TaskId) -> TaskOut:
+    async def get_task(self, workflow_engine: Engine, actor: Acting, task_id: TaskId) -> TaskOut:
         """The task with its form schema, assignment and, once completed, its data."""
-        return task_out(await load_task(wf_engine, actor, task_id))
+        return task_out(await load_task(workflow_engine, actor, task_id))
 
     @post(
         "/{task_id:uuid}/complete",
@@ -90,7 +120,7 @@ class TaskController(Controller):
         responses=error_responses(403, 404, 409, 422, 503),
     )
     async def complete_task(
-        self, wf_engine: Engine, actor: Acting, task_id: TaskId, data: JSONBody[CompleteTaskRequest]
+        self, workflow_engine: Engine, actor: Acting, task_id: TaskId, data: JSONBody[CompleteTaskRequest]
     ) -> TaskOut:
         """Complete the task as the acting user; the workflow continues with ``output_data``.
 
@@ -98,7 +128,7 @@ class TaskController(Controller):
         ``completed_by`` in the body is accepted only when it is the acting user (else 403); a
         ``comment`` is added to the data as ``comment`` unless the data has one.
         """
-        await load_task(wf_engine, actor, task_id)
+        await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "complete")
         if data.completed_by is not None and data.completed_by != user:
             raise UnauthorizedTaskError(
@@ -107,8 +137,8 @@ class TaskController(Controller):
         output = dict(data.output_data)
         if data.comment is not None:
             output.setdefault(COMMENT_KEY, data.comment)
-        await wf_engine.complete_task(task_id, user, output)
-        return task_out(await wf_engine.get_task(task_id))
+        await workflow_engine.complete_task(task_id, user, output)
+        return task_out(await workflow_engine.get_task(task_id))
 
     @post(
         "/{task_id:uuid}/reassign",
@@ -118,10 +148,10 @@ class TaskController(Controller):
         responses=error_responses(403, 404, 409, 503),
     )
     async def reassign_task(
-        self, wf_engine: Engine, actor: Acting, task_id: TaskId, data: JSONBody[ReassignTaskRequest]
+        self, workflow_engine: Engine, actor: Acting, task_id: TaskId, data: JSONBody[ReassignTaskRequest]
     ) -> TaskOut:
         """Give a pending task to ``new_assignee``; the acting user must be allowed to act on it."""
-        await load_task(wf_engine, actor, task_id)
+        await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "reassign")
-        await wf_engine.reassign_task(task_id, data.new_assignee, user_id=user, reason=data.reason)
-        return task_out(await wf_engine.get_task(task_id))
+        await workflow_engine.reassign_task(task_id, data.new_assignee, user_id=user, reason=data.reason)
+        return task_out(await workflow_engine.get_task(task_id))
