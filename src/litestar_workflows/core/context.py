@@ -92,8 +92,12 @@ class WorkflowContext:
         return None
 
     def has_step_executed(self, step_name: str) -> bool:
-        """Tell whether ``step_name`` has an execution that succeeded."""
-        return any(e.step_name == step_name and e.status is StepStatus.SUCCEEDED for e in self.step_history)
+        """Tell whether ``step_name`` has an execution that succeeded.
+
+        Compared by value, so a history built by hand with the status as text (``"succeeded"``,
+        as the reference package's ``str`` field holds it) counts too.
+        """
+        return any(e.step_name == step_name and e.status == StepStatus.SUCCEEDED for e in self.step_history)
 
     @property
     def idempotency_key(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class StepType(StrEnum):
@@ -54,6 +55,17 @@ TERMINAL_WORKFLOW_STATUSES = frozenset(
 FINISHED_STEP_STATUSES = frozenset(
     {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELED, StepStatus.SKIPPED}
 )
+
+
+def __getattr__(name: str) -> Any:
+    # ``StepExecution`` lives in core.context (which imports this module); the reference package
+    # re-exports it here, so it is served lazily to keep the import order acyclic.
+    if name == "StepExecution":
+        from litestar_workflows.core.context import StepExecution
+
+        return StepExecution
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = (
     "FINISHED_STEP_STATUSES",
