@@ -12,6 +12,7 @@ available). Every finder:
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,7 +20,7 @@ from advanced_alchemy.exceptions import wrap_sqlalchemy_exception
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import ColumnElement, Select, func, or_, select
 
-from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
+from litestar_workflows.core.types import HumanTaskStatus, StepStatus, WorkflowStatus
 from litestar_workflows.core.versions import version_key
 from litestar_workflows.db.models import (
     HumanTaskModel,
@@ -30,7 +31,6 @@ from litestar_workflows.db.models import (
 )
 
 if TYPE_CHECKING:
-    import datetime
     from uuid import UUID
 
     from sqlalchemy.orm import InstrumentedAttribute
@@ -124,7 +124,7 @@ class WorkflowDefinitionRepository(_WorkflowRepository[WorkflowDefinitionModel])
     model_type = WorkflowDefinitionModel
 
     async def get_by_name(
-        self, name: str, version: str | None = None, *, active_only: bool = False
+        self, name: str, version: str | None = None, *, active_only: bool = True
     ) -> WorkflowDefinitionModel | None:
         """Find a definition by name and version, or the newest version of a name.
 
@@ -135,7 +135,7 @@ class WorkflowDefinitionRepository(_WorkflowRepository[WorkflowDefinitionModel])
         Args:
             name: The workflow name.
             version: An exact version, or ``None`` for the newest one.
-            active_only: Ignore deactivated versions.
+            active_only: Ignore deactivated versions (the default, as in the reference package).
 
         Returns:
             The definition, or ``None`` when there is no match.
@@ -149,6 +149,19 @@ class WorkflowDefinitionRepository(_WorkflowRepository[WorkflowDefinitionModel])
         if not candidates:
             return None
         return max(candidates, key=lambda model: version_sort_key(model.version))
+
+    async def get_latest_version(self, name: str) -> WorkflowDefinitionModel | None:
+        """The newest active version of ``name`` (semantic order), or ``None``."""
+        return await self.get_by_name(name, active_only=True)
+
+    async def deactivate_version(self, name: str, version: str) -> bool:
+        """Mark one version inactive (kept for the instances that run it); ``False`` when there is none."""
+        row = await self.get_by_name(name, version, active_only=False)
+        if row is None:
+            return False
+        row.is_active = False
+        await self.update(row)
+        return True
 
     async def list_active(self) -> list[WorkflowDefinitionModel]:
         """All active definitions, by name and then version (oldest first).
@@ -218,6 +231,64 @@ class WorkflowInstanceRepository(_WorkflowRepository[WorkflowInstanceModel]):
         count_statement = select(func.count()).select_from(model).where(*conditions)
         return await self._page(statement, count_statement, limit=limit, offset=offset)
 
+    async def find_by_workflow(
+        self, workflow_name: str, status: StatusFilter | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[WorkflowInstanceModel], int]:
+        """One page of a workflow's instances (newest first) with the total count."""
+        return await self.find_instances(
+            workflow_name=workflow_name, status=status, limit=limit, offset=offset
+        )
+
+    async def find_by_user(
+        self, user_id: str, status: StatusFilter | None = None
+    ) -> list[WorkflowInstanceModel]:
+        """Every instance ``user_id`` started (newest first)."""
+        model = WorkflowInstanceModel
+        conditions = [model.created_by == user_id]
+        if status is not None:
+            conditions.append(_status_condition(model.status, status))
+        statement = select(model).where(*conditions).order_by(model.started_at.desc(), model.id)
+        return await self._scalars(statement)
+
+    async def find_by_tenant(
+        self, tenant_id: str, status: StatusFilter | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[WorkflowInstanceModel], int]:
+        """One page of a tenant's instances (newest first) with the total count."""
+        return await self.find_instances(tenant_id=tenant_id, status=status, limit=limit, offset=offset)
+
+    async def find_running(self) -> list[WorkflowInstanceModel]:
+        """Instances still in progress: running or waiting (oldest first)."""
+        model = WorkflowInstanceModel
+        statement = (
+            select(model)
+            .where(_status_condition(model.status, (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)))
+            .order_by(model.started_at, model.created_at, model.id)
+        )
+        return await self._scalars(statement)
+
+    async def update_status(
+        self,
+        instance_id: UUID,
+        status: WorkflowStatus | str,
+        *,
+        current_step: str | None = None,
+        error: str | None = None,
+    ) -> WorkflowInstanceModel | None:
+        """Set an instance's status (and current step or error, when given); ``None`` when unknown.
+
+        This writes the row directly, as the reference package's repository does: it does not move
+        a running instance (use the engine for that), so it is meant for tools and repairs.
+        """
+        row = await self.get_one_or_none(id=instance_id)
+        if row is None:
+            return None
+        row.status = str(status)
+        if current_step is not None:
+            row.current_step = current_step
+        if error is not None:
+            row.error = error
+        return await self.update(row)
+
     async def get_running(self) -> list[WorkflowInstanceModel]:
         """Every instance in status ``running``, oldest first -- what crash recovery must look at.
 
@@ -258,6 +329,24 @@ class StepExecutionRepository(_WorkflowRepository[StepExecutionModel]):
                 func.coalesce(model.started_at, model.created_at), model.created_at, model.attempt, model.id
             )
         )
+        return await self._scalars(statement)
+
+    async def find_by_instance(self, instance_id: UUID) -> list[StepExecutionModel]:
+        """An instance's step executions in the order they happened (see :meth:`get_history`)."""
+        return await self.get_history(instance_id)
+
+    async def find_by_step_name(self, instance_id: UUID, step_name: str) -> StepExecutionModel | None:
+        """The latest execution of ``step_name`` in an instance, or ``None``."""
+        runs = [run for run in await self.get_history(instance_id) if run.step_name == step_name]
+        return runs[-1] if runs else None
+
+    async def find_failed(self, instance_id: UUID | None = None) -> list[StepExecutionModel]:
+        """Failed step executions, of one instance or of all."""
+        model = StepExecutionModel
+        conditions = [model.status == StepStatus.FAILED.value]
+        if instance_id is not None:
+            conditions.append(model.instance_id == instance_id)
+        statement = select(model).where(*conditions).order_by(model.created_at, model.id)
         return await self._scalars(statement)
 
 
@@ -342,6 +431,57 @@ class HumanTaskRepository(_WorkflowRepository[HumanTaskModel]):
             .order_by(*self._urgency_order())
         )
         return await self._scalars(statement)
+
+    async def find_pending(
+        self, assignee_id: str | None = None, assignee_group: str | None = None
+    ) -> list[HumanTaskModel]:
+        """Pending tasks, optionally only those of one assignee or one group (most urgent first)."""
+        model = HumanTaskModel
+        conditions = [model.status == HumanTaskStatus.PENDING.value]
+        if assignee_id is not None:
+            conditions.append(model.assignee_id == assignee_id)
+        if assignee_group is not None:
+            conditions.append(model.assignee_group == assignee_group)
+        return await self._scalars(select(model).where(*conditions).order_by(*self._urgency_order()))
+
+    async def find_by_instance(self, instance_id: UUID) -> list[HumanTaskModel]:
+        """Every task of an instance, whatever its status (most urgent first)."""
+        model = HumanTaskModel
+        statement = select(model).where(model.instance_id == instance_id).order_by(*self._urgency_order())
+        return await self._scalars(statement)
+
+    async def find_overdue(self) -> list[HumanTaskModel]:
+        """Pending tasks whose due time has passed."""
+        model = HumanTaskModel
+        now = datetime.datetime.now(datetime.UTC)
+        statement = (
+            select(model)
+            .where(model.status == HumanTaskStatus.PENDING.value, model.due_at < now)
+            .order_by(*self._urgency_order())
+        )
+        return await self._scalars(statement)
+
+    async def complete_task(self, task_id: UUID, completed_by: str) -> HumanTaskModel | None:
+        """Mark a task completed by ``completed_by`` now; ``None`` when unknown.
+
+        A direct row update, as in the reference package: it does not resume the workflow (the
+        engine's ``complete_human_task`` does), so it is meant for tools and repairs.
+        """
+        row = await self.get_one_or_none(id=task_id)
+        if row is None:
+            return None
+        row.status = HumanTaskStatus.COMPLETED.value
+        row.completed_by = completed_by
+        row.completed_at = datetime.datetime.now(datetime.UTC)
+        return await self.update(row)
+
+    async def cancel_task(self, task_id: UUID) -> HumanTaskModel | None:
+        """Mark a task canceled; ``None`` when unknown (a direct row update, like :meth:`complete_task`)."""
+        row = await self.get_one_or_none(id=task_id)
+        if row is None:
+            return None
+        row.status = HumanTaskStatus.CANCELED.value
+        return await self.update(row)
 
     @staticmethod
     def _urgency_order() -> Iterator[ColumnElement[Any] | InstrumentedAttribute[Any]]:

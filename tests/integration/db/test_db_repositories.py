@@ -107,7 +107,7 @@ async def test_definition_active_filters(session: AsyncSession) -> None:
         ("b-flow", "9.0.0"),
         ("b-flow", "10.0.0"),
     ]
-    newest_any = await repo.get_by_name("b-flow")
+    newest_any = await repo.get_by_name("b-flow", active_only=False)
     newest_active = await repo.get_by_name("b-flow", active_only=True)
     assert newest_any is not None
     assert newest_any.version == "11.0.0"
