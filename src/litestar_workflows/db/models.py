@@ -1,11 +1,13 @@
 """SQLAlchemy models for the durable store.
 
-The tables live on their own :class:`~sqlalchemy.MetaData` (:data:`workflow_metadata`) rather than on
-advanced-alchemy's shared ``orm_registry.metadata``. That shared metadata is what applications'
-own ``create_all()`` calls and Alembic ``autogenerate`` runs look at; keeping our tables off it means
-an application can neither create them behind the back of our migrations (which would then fail with
-"table already exists") nor accidentally fold them into its own migration history. Our schema is
-owned exclusively by the migrations in :mod:`litestar_workflows.db.migrations`.
+The models live on advanced-alchemy's shared metadata (``UUIDAuditBase.metadata``), as the
+documented setup expects: importing them and calling ``UUIDAuditBase.metadata.create_all`` (or
+``SQLAlchemyAsyncConfig(create_all=True)``) creates our four tables next to the application's.
+Our migrations remain the way to evolve the schema: they look only at :data:`workflow_metadata`,
+a copy of exactly our tables, so an application's tables never enter our history; a schema made by
+``create_all`` is accepted by the store when it matches the models, and adopted (stamped at our
+head revision) by the first ``migrate``. An application that runs its own Alembic autogenerate on
+the shared metadata should leave our tables out (see ``litestar_workflows.db.migrate.WORKFLOW_TABLE_NAMES``).
 
 Conventions shared by every table:
 
@@ -55,7 +57,8 @@ __all__ = (
 )
 
 workflow_metadata: Final = MetaData(naming_convention=convention)
-"""The metadata holding (only) the litestar-workflows tables; the migrations' autogenerate target."""
+"""A copy of (only) the litestar-workflows tables, filled below: the migrations' autogenerate target
+and what schema checks compare a database with. The models themselves are on the shared metadata."""
 
 _STATUS_LENGTH: Final = 16
 _NAME_LENGTH: Final = 255
@@ -68,10 +71,9 @@ def _utcnow() -> datetime.datetime:
 
 
 class WorkflowBase(UUIDAuditBase):
-    """Abstract base of the litestar-workflows models: UUID id, audit columns, private metadata."""
+    """Abstract base of the litestar-workflows models: UUID id, audit columns, the shared metadata."""
 
     __abstract__ = True
-    metadata = workflow_metadata
 
 
 class WorkflowDefinitionModel(WorkflowBase):
@@ -89,6 +91,11 @@ class WorkflowDefinitionModel(WorkflowBase):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     definition_json: Mapped[dict[str, Any]] = mapped_column(JsonB)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    # The reference package's navigation properties. View-only (the store writes rows with Core
+    # statements) and lazy="raise": async code must load them explicitly (session.refresh(row,
+    # ["instances"]) or selectinload), never by an implicit query on attribute access.
+    instances: Mapped[list[WorkflowInstanceModel]] = relationship(viewonly=True, lazy="raise")
 
     def __repr__(self) -> str:
         return f"<WorkflowDefinitionModel {self.name!r} v{self.version} id={self.id}>"
@@ -154,6 +161,9 @@ class WorkflowInstanceModel(WorkflowBase):
         order_by="HumanTaskModel.created_at",
     )
 
+    definition: Mapped[WorkflowDefinitionModel | None] = relationship(viewonly=True, lazy="raise")
+    """The stored definition this instance runs (view-only; load it explicitly, see ``instances``)."""
+
     def __repr__(self) -> str:
         return (
             f"<WorkflowInstanceModel {self.workflow_name!r} v{self.workflow_version} "
@@ -202,6 +212,9 @@ class StepExecutionModel(WorkflowBase):
         DateTimeUTC(timezone=True), nullable=True
     )
 
+    instance: Mapped[WorkflowInstanceModel] = relationship(viewonly=True, lazy="raise")
+    """The instance this execution belongs to (view-only; load it explicitly)."""
+
     def __repr__(self) -> str:
         return (
             f"<StepExecutionModel {self.step_name!r} attempt={self.attempt} "
@@ -249,5 +262,19 @@ class HumanTaskModel(WorkflowBase):
     completed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(_NAME_LENGTH), nullable=True)
 
+    instance: Mapped[WorkflowInstanceModel] = relationship(viewonly=True, lazy="raise")
+    """The instance this task belongs to (view-only; load it explicitly)."""
+
     def __repr__(self) -> str:
         return f"<HumanTaskModel {self.title!r} step={self.step_name!r} id={self.id} status={self.status}>"
+
+
+for _table in list(WorkflowBase.metadata.sorted_tables):
+    if _table.name in {
+        "workflow_definitions",
+        "workflow_instances",
+        "workflow_step_executions",
+        "workflow_human_tasks",
+    }:
+        _table.to_metadata(workflow_metadata)
+del _table
