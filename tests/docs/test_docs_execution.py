@@ -151,10 +151,10 @@ async def test_starting_workflows(registry: WorkflowRegistry) -> None:
 
     # The returned instance contains:
     assert instance.id  # Unique instance identifier
-    assert instance.status in (WorkflowStatus.RUNNING, WorkflowStatus.COMPLETED)  # Current status
-    assert instance.current_step == "first"  # Name of current step
+    # Current status: two steps that never wait have run by the time start_workflow returns.
+    assert instance.status is WorkflowStatus.COMPLETED
+    assert instance.context.has_step_executed("first")  # (current_step: where it got to)
     assert instance.context.get("customer_id") == "c-9"  # WorkflowContext with data
-    await engine.wait(instance.id)
     assert instance.context.has_step_executed("second")
 
 

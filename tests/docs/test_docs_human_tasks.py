@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from docs_expectations import START_RETURNS_EARLY
 from litestar_workflows import WorkflowStatus
 
 # ----------------------------------------------------------------------------- Complete Approval Workflow
@@ -165,7 +164,6 @@ async def completing_human_tasks(engine: LocalExecutionEngine, *, settle: bool) 
     return instance
 
 
-@pytest.mark.xfail(strict=True, reason=START_RETURNS_EARLY)
 async def test_completing_human_tasks_as_written(engine: LocalExecutionEngine) -> None:
     instance = await completing_human_tasks(engine, settle=False)
     assert instance.status is WorkflowStatus.COMPLETED

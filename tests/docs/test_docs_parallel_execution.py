@@ -33,7 +33,6 @@ class Service:
 
 email_service, slack_service, sms_service = Service(), Service(), Service()
 
-PARALLEL_GROUP = "ParallelGroup(*steps, callback=...) taking steps positionally: core steps (TRIAGE A9)"
 
 # ----------------------------------------------------------------------------- Basic Parallel Pattern
 
@@ -113,7 +112,6 @@ async def test_basic_parallel_pattern() -> None:
 # ----------------------------------------------------------------------------- Using ParallelGroup
 
 
-@pytest.mark.xfail(strict=True, reason=PARALLEL_GROUP)
 async def test_using_parallel_group() -> None:
     from litestar_workflows import ParallelGroup
 
@@ -255,7 +253,6 @@ def complete_example() -> Any:
     return main
 
 
-@pytest.mark.xfail(strict=True, reason=PARALLEL_GROUP)
 async def test_complete_example(capsys: pytest.CaptureFixture[str]) -> None:
     await complete_example()()
     assert capsys.readouterr().out.splitlines() == [

@@ -14,7 +14,6 @@ from datetime import datetime
 import pytest
 
 from litestar_workflows import WorkflowStatus
-from docs_expectations import START_RETURNS_EARLY
 
 # ----------------------------------------------------------------------------- Step 1: Define Your Steps
 
@@ -288,7 +287,6 @@ def complete_example() -> object:
     return main
 
 
-@pytest.mark.xfail(strict=True, reason=START_RETURNS_EARLY)
 async def test_complete_example(capsys: pytest.CaptureFixture[str]) -> None:
     main = complete_example()
     await main()  # type: ignore[operator]

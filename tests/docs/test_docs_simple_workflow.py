@@ -16,7 +16,6 @@ from uuid import uuid4
 
 import pytest
 
-from docs_expectations import START_RETURNS_EARLY
 from litestar_workflows import WorkflowStatus
 
 # ----------------------------------------------------------------------------- steps.py
@@ -180,7 +179,6 @@ async def main():
     print(f"Result: {result}")
 
 
-@pytest.mark.xfail(strict=True, reason=START_RETURNS_EARLY)
 async def test_main_completes_immediately() -> None:
     result = await process_document(
         title="My Document", content="This is the content of my document that needs processing."
@@ -352,7 +350,6 @@ def complete_example() -> object:
     return main
 
 
-@pytest.mark.xfail(strict=True, reason=START_RETURNS_EARLY)
 async def test_complete_example(capsys: pytest.CaptureFixture[str]) -> None:
     await complete_example()()  # type: ignore[operator]
     status, document_id, word_count = capsys.readouterr().out.splitlines()

@@ -243,7 +243,11 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
     ) -> WorkflowInstanceData:
         """Start an instance of ``workflow`` (a registered name, a workflow class or a definition).
 
-        Returns at once with the live instance; execution continues in the background.
+        Returns the live instance once its first steps have run up to their first suspension
+        (a step awaiting I/O, a human task, a timer, a commit): a workflow of steps that never
+        wait is already finished, and one that starts with a human step already waits for it.
+        Everything after that suspension continues in the background. With an event bus, the
+        first step starts on the next turn of the event loop instead, so events stay in order.
 
         Raises:
             WorkflowNotFoundError: Unknown name or version.
@@ -427,9 +431,10 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         for run in tr.timers:
             self._arm(live, run, self._fire_timer)
         follow: StepExecution | None = None
-        # Started work runs at once (see _spawn), except the first step of a new instance
-        # (start_workflow returns before it runs) and everything while an event bus listens.
-        eager = not tr.created and self.event_bus is None
+        # Started work runs at once, up to its first suspension (see _spawn): the first step of
+        # a new instance too, so that start_workflow returns an instance already waiting at its
+        # first human step, as the documented examples expect. Not while an event bus listens.
+        eager = self.event_bus is None
         for run in tr.start:
             if run.scheduled_for is not None and run.scheduled_for > self.clock():
                 self._arm(live, run, self._spawn)
@@ -524,12 +529,11 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         """Start ``run`` in a task of its own.
 
         ``eager``: the task runs right here up to its first suspension, and a step that never
-        suspends is already done when this returns: the sibling branches of a step that a driver
-        runs inline, and the work a completed task, a delivered webhook, a retry or a resume
-        releases (engine/eager.py says why that matters with thousands of instances). Not the
-        first step of a new instance (``start_workflow`` returns before it runs), nor anything
-        while an event bus listens (a step's events would go out before those of the transition
-        that started it).
+        suspends is already done when this returns: the first step of a new instance, the
+        sibling branches of a step that a driver runs inline, and the work a completed task, a
+        delivered webhook, a retry or a resume releases (engine/eager.py says why that matters
+        with thousands of instances). Not while an event bus listens (a step's events would go
+        out before those of the transition that started it).
         """
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
