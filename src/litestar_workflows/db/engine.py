@@ -1,8 +1,21 @@
-"""``PersistentExecutionEngine``: the local driver on the SQLAlchemy store, recovery included."""
+"""``PersistentExecutionEngine``: the local driver on the SQLAlchemy store, recovery included.
+
+The documented Litestar setup builds an engine per request from the request's session and never
+starts it. Work those engines begin runs on in this process after the request ends, but due timers
+and the work of processes that died need an engine that sweeps. So the first engine built for a
+database on an event loop where no engine of that database was started starts a *background
+runner*: one started ``PersistentExecutionEngine`` per database and event loop, with the registry
+of the engine that caused it, which sweeps (fires timers, recovers expired leases) until
+:func:`stop_background_runners` (the plugin calls it at shutdown) or ``stop()`` of any engine.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar_workflows.db.store import SQLAlchemyStore, store_from
 from litestar_workflows.engine.local import LocalExecutionEngine
@@ -12,6 +25,19 @@ if TYPE_CHECKING:
 
     from litestar_workflows.core.events import EventBus
     from litestar_workflows.engine.registry import WorkflowRegistry
+
+
+logger = logging.getLogger("litestar_workflows.db")
+
+_Key = int  # id() of the store's database engine, which is shared per database in a process
+_STARTED: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[_Key]]] = weakref.WeakKeyDictionary()
+"""Databases (per event loop) with a started engine, whose sweep serves every engine built for them."""
+_RUNNERS: Final[
+    weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, PersistentExecutionEngine]]
+] = weakref.WeakKeyDictionary()
+"""Background runners (per event loop), by database."""
+_STARTING: Final[set[asyncio.Task[None]]] = set()
+"""Runner start-ups in flight (the loop keeps only weak references to tasks)."""
 
 
 class PersistentExecutionEngine(LocalExecutionEngine):
@@ -31,6 +57,9 @@ class PersistentExecutionEngine(LocalExecutionEngine):
         session_factory: An ``async_sessionmaker`` (its bound engine's database, likewise).
         event_bus: Receives events of every transition.
         url: A database URL, instead of a session (e.g. ``sqlite+aiosqlite:///workflows.db``).
+        background: Built from a session or session factory inside a running event loop (the
+            per-request pattern), start this database's background runner unless an engine of
+            it runs already (default ``True``; see the module documentation).
         **options: Passed to :class:`LocalExecutionEngine` (``authorizer``, ``clock``,
             ``poll_interval``...) and, for ``owner`` and ``lease_seconds``, to the store.
 
@@ -48,6 +77,7 @@ class PersistentExecutionEngine(LocalExecutionEngine):
         session_factory: async_sessionmaker[AsyncSession] | None = None,
         event_bus: EventBus | None = None,
         url: str | None = None,
+        background: bool = True,
         **options: Any,
     ) -> None:
         store_options: dict[str, Any] = {
@@ -55,20 +85,72 @@ class PersistentExecutionEngine(LocalExecutionEngine):
         }
         if "clock" in options:
             store_options["clock"] = options["clock"]
-        given = [x for x in (session, session_factory, url) if x is not None]
+        sibling: SQLAlchemyStore | None = options.pop("_store", None)
+        given = [x for x in (session, session_factory, url, sibling) if x is not None]
         if len(given) != 1:
             raise TypeError("PersistentExecutionEngine needs exactly one of session, session_factory or url")
         if url is not None:
             store = SQLAlchemyStore.from_url(url, **store_options)
+        elif sibling is not None:
+            store = SQLAlchemyStore(sibling.db_engine, **store_options)
         else:
             store = store_from(given[0], **store_options)
         super().__init__(registry, store, event_bus, **options)
         self.sql_store = store
+        if background and url is None:
+            _ensure_runner(self)
+
+    @property
+    def _database_key(self) -> _Key:
+        return id(self.sql_store.db_engine)
+
+    async def start(self) -> None:
+        """Start background work (see :class:`LocalExecutionEngine`); this engine then sweeps its database."""
+        await super().start()
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to record
+            _STARTED.setdefault(asyncio.get_running_loop(), set()).add(self._database_key)
 
     async def stop(self) -> None:
         """Stop background work and release the database connections the engine opened."""
+        with contextlib.suppress(RuntimeError):
+            _STARTED.get(asyncio.get_running_loop(), set()).discard(self._database_key)
         await super().stop()
         await self.sql_store.close()
 
 
-__all__ = ("PersistentExecutionEngine",)
+def _ensure_runner(engine: PersistentExecutionEngine) -> None:
+    """Start the background runner of ``engine``'s database on this loop, unless one is running."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # built outside a loop: started by its owner, or by a later engine
+        return
+    key = engine._database_key
+    runners = _RUNNERS.setdefault(loop, {})
+    if key in runners or key in _STARTED.get(loop, set()):
+        return
+    # The runner's store shares the database engine of ``engine``'s store (one per database).
+    runner = PersistentExecutionEngine(engine.registry, url=None, background=False, _store=engine.sql_store)
+    runners[key] = runner
+
+    async def run() -> None:
+        try:
+            await runner.start()
+        except Exception:
+            logger.exception(
+                "the background runner of a workflows database failed to start; the next engine retries"
+            )
+            runners.pop(key, None)
+
+    task = loop.create_task(run(), name="litestar-workflows background runner")
+    _STARTING.add(task)
+    task.add_done_callback(_STARTING.discard)
+
+
+async def stop_background_runners() -> None:
+    """Stop this event loop's background runners (the plugin calls this when the app shuts down)."""
+    runners = _RUNNERS.pop(asyncio.get_running_loop(), {})
+    for runner in runners.values():
+        await LocalExecutionEngine.stop(runner)  # the store engine is shared: leave it open
+
+
+__all__ = ("PersistentExecutionEngine", "stop_background_runners")

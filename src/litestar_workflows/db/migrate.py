@@ -34,7 +34,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Numeric, create_engine
+from sqlalchemy import Numeric, create_engine, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -237,8 +237,40 @@ def _run_alembic(connection: Connection, action: _AlembicAction) -> None:
         action(config)
 
 
+def _matches_models(connection: Connection) -> bool:
+    """Tell whether every one of our tables exists with every column of the models.
+
+    That is what ``UUIDAuditBase.metadata.create_all`` (the documented way) leaves behind: our
+    current schema, without our revision table.
+    """
+    inspector = inspect(connection)
+    existing = set(inspector.get_table_names())
+    for table in workflow_metadata.tables.values():
+        if table.name not in existing:
+            return False
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        if not set(table.columns.keys()) <= columns:
+            return False
+    return True
+
+
+def _adopt_created_schema(config: Config) -> None:
+    """Stamp our head revision on a schema made by ``create_all`` (unversioned, matching the models).
+
+    Without it the first migration would try to create tables that exist already.
+    """
+    connection = config.attributes["connection"]
+    if _read_revision(connection) is None and _matches_models(connection):
+        command.stamp(config, "head")
+
+
+def _upgrade(config: Config, revision: str) -> None:
+    _adopt_created_schema(config)
+    command.upgrade(config, revision)
+
+
 def _upgrade_action(revision: str) -> _AlembicAction:
-    return functools.partial(command.upgrade, revision=revision)
+    return functools.partial(_upgrade, revision=revision)
 
 
 def _downgrade_action(revision: str) -> _AlembicAction:
@@ -420,8 +452,20 @@ async def current_revision(db_engine: AsyncEngine) -> str | None:
             raise StoreError(msg) from exc
 
 
+async def _created_schema_current(db_engine: AsyncEngine) -> bool:
+    async with _connected(db_engine) as connection:
+        try:
+            return await connection.run_sync(_matches_models)
+        except SQLAlchemyError as exc:
+            msg = f"cannot inspect the workflows schema at {_redacted(db_engine.url)}: {exc}"
+            raise StoreError(msg) from exc
+
+
 async def check_schema_current(db_engine: AsyncEngine) -> None:
     """Fail fast, with a message naming the fix, unless the schema is exactly at our head revision.
+
+    A schema without our revision table whose tables and columns match the models (what the
+    documented ``UUIDAuditBase.metadata.create_all`` makes) is current too; the next upgrade stamps it.
 
     Stores call this at start-up so that a forgotten migration surfaces as one clear error instead of
     "no such table"/"column does not exist" errors deep inside the first workflow run.
@@ -439,6 +483,8 @@ async def check_schema_current(db_engine: AsyncEngine) -> None:
     if current == expected:
         return
     where = _redacted(db_engine.url)
+    if current is None and await _created_schema_current(db_engine):
+        return  # made by create_all, as documented: current, and adopted by the next migrate
     if current is None:
         msg = (
             f"the database at {where} has no litestar-workflows schema (table {VERSION_TABLE!r} is missing; "

@@ -156,8 +156,11 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:
         """Run the engine while the app runs: migrate (when configured), start, and stop at shutdown."""
-        async with self._runner.running():
-            yield
+        try:
+            async with self._runner.running():
+                yield
+        finally:
+            await _stop_background_runners()
 
     def on_cli_init(self, cli: Group) -> None:
         """Add the ``litestar workflows`` command group."""
@@ -190,3 +193,12 @@ def register_workflows(registry: WorkflowRegistry, workflows: Iterable[Any]) -> 
             registry.register_definition(workflow)
         else:
             registry.register_workflow_class(workflow)
+
+
+async def _stop_background_runners() -> None:
+    """Stop the runners per-request ``PersistentExecutionEngine`` objects started on this loop, if any."""
+    try:
+        from litestar_workflows.db.engine import stop_background_runners
+    except ImportError:  # pragma: no cover - without the db extra there are none
+        return
+    await stop_background_runners()

@@ -11,7 +11,7 @@ from litestar.params import FromPath, QueryParameter
 
 from litestar_workflows.web.controllers.deps import CONTROLLER_DEPENDENCIES
 from litestar_workflows.web.controllers.params import Registry
-from litestar_workflows.web.errors import error_responses
+from litestar_workflows.web.errors import error_responses, exception_handlers
 from litestar_workflows.web.presenters import definition_detail, definition_graph, definition_summary
 from litestar_workflows.web.schemas import DefinitionDetail, DefinitionSummary, GraphOut
 
@@ -38,6 +38,7 @@ class WorkflowDefinitionController(Controller):
 
     path = "/definitions"
     dependencies = CONTROLLER_DEPENDENCIES
+    exception_handlers = exception_handlers()  # also when mounted on the app's own router
 
     @get("/", operation_id="listWorkflowDefinitions", summary="List workflow definitions")
     async def list_definitions(self, workflow_registry: Registry) -> list[DefinitionSummary]:

@@ -28,7 +28,7 @@ from litestar_workflows.web.controllers.params import (
     total_header,
 )
 from litestar_workflows.web.engine import settled
-from litestar_workflows.web.errors import error_responses
+from litestar_workflows.web.errors import error_responses, exception_handlers
 from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.long_poll import LongPollLimiter, client_of
 from litestar_workflows.web.presenters import (
@@ -132,6 +132,7 @@ class WorkflowInstanceController(Controller):
 
     path = "/instances"
     dependencies = CONTROLLER_DEPENDENCIES
+    exception_handlers = exception_handlers()  # also when mounted on the app's own router
 
     @post(
         "/",

@@ -24,7 +24,7 @@ from litestar_workflows.web.controllers.params import (
     Offset,
     total_header,
 )
-from litestar_workflows.web.errors import error_responses
+from litestar_workflows.web.errors import error_responses, exception_handlers
 from litestar_workflows.web.presenters import task_out
 from litestar_workflows.web.schemas import CompleteTaskRequest, ReassignTaskRequest, TaskOut
 
@@ -56,6 +56,7 @@ class HumanTaskController(Controller):
 
     path = "/tasks"
     dependencies = CONTROLLER_DEPENDENCIES
+    exception_handlers = exception_handlers()  # also when mounted on the app's own router
 
     @get(
         "/",
