@@ -124,6 +124,11 @@ class WorkflowInstanceData:
         return self.context.data
 
     @property
+    def workflow_id(self) -> str:
+        """The id of the workflow definition the instance runs (the reference's attribute)."""
+        return self.context.workflow_id
+
+    @property
     def step_history(self) -> list[StepExecution]:
         """Every step execution of the instance, in the order they were created."""
         return self.context.step_history

@@ -77,6 +77,13 @@ _INLINE_STEPS_PER_TURN = 64
 """Steps one driver runs inline before it lets the event loop run others (see ``_drive``)."""
 
 
+def _is_mirror(persistence: Any) -> bool:
+    """Tell a duck-typed persistence object (``save_instance`` + ``load_instance``, the reference's)."""
+    return callable(getattr(persistence, "save_instance", None)) and callable(
+        getattr(persistence, "load_instance", None)
+    )
+
+
 def _adapt_store(persistence: Any) -> WorkflowStore:
     """Accept what the documentation shows as ``persistence``: a repository or session of ours."""
     from litestar_workflows.db.store import store_from
@@ -105,7 +112,11 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
     Args:
         registry: Where workflows are looked up by name.
         persistence: A store (see :class:`~litestar_workflows.store.base.WorkflowStore`);
-            in-memory by default.
+            in-memory by default. An object with ``async save_instance(instance)`` and
+            ``async load_instance(id)`` (the reference package's protocol) is accepted too: the
+            engine keeps its state in memory and hands that object the instance after every
+            transition (its errors are logged, never break the workflow); ``get_instance`` asks
+            it for ids the engine does not know.
         event_bus: Receives an event for every transition; its errors never break a workflow.
         authorizer: Decides who may complete, claim and reassign human tasks.
         instance_authorizer: Decides who may cancel, retry, pause and resume an instance when
@@ -139,8 +150,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         idle_cache_size: int = 10_000,
         blocked_loop_warning: float | None = 1.0,
     ) -> None:
+        self._mirror: Any = None
         if persistence is not None and not isinstance(persistence, WorkflowStore):
-            persistence = _adapt_store(persistence)
+            if _is_mirror(persistence):
+                self._mirror, persistence = persistence, None
+            else:
+                persistence = _adapt_store(persistence)
         self.registry = registry
         self.store: WorkflowStore = persistence if persistence is not None else MemoryStore()
         self.event_bus = event_bus
@@ -326,11 +341,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             StoreError: The database failed.
         """
         if self._memory is not None:  # one copy, no races with other processes: no retries
-            if check is not None:
-                await check()
-            tr = op(live.interpreter, live.instance)
-            if tr.created or tr.tasks:
-                self._memory.record(tr)
+            tr = await self._transact_in_memory(self._memory, live, op, check)
         else:
             for _ in range(_CONFLICT_RETRIES):
                 if check is not None:
@@ -364,6 +375,25 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if tr.events and self.event_bus is not None:
             await self._publish(tr)
         return follow
+
+    async def _transact_in_memory(
+        self, memory: MemoryStore, live: Live, op: Operation, check: Callable[[], Awaitable[object]] | None
+    ) -> Transition:
+        if check is not None:
+            await check()
+        tr = op(live.interpreter, live.instance)
+        if tr.created or tr.tasks:
+            memory.record(tr)
+        if self._mirror is not None:
+            await self._save_to_mirror(live.instance)
+        return tr
+
+    async def _save_to_mirror(self, instance: WorkflowInstanceData) -> None:
+        """Hand the instance to the duck-typed persistence object; it observes, it never decides."""
+        try:
+            await self._mirror.save_instance(instance)
+        except Exception:
+            logger.exception("persistence %r failed to save instance %s", self._mirror, instance.id)
 
     async def _apply_refused(
         self,
@@ -475,7 +505,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         interpreter, plans, running = live.interpreter, live.plans, live.running
         bus, clock, run_step = self.event_bus, self.clock, self.runner.run
         memory, dispatch = self._memory, self._dispatch
-        synchronous = memory is not None and bus is None
+        synchronous = memory is not None and bus is None and self._mirror is None
         task = asyncio.current_task()
         key = inline = 0
         started: datetime | None = None
@@ -640,6 +670,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if live is not None:
             return live.instance
         instance = await self.store.load_instance(instance_id)
+        if instance is None and self._mirror is not None:
+            instance = await self._mirror.load_instance(instance_id)
         if instance is None:
             raise WorkflowInstanceNotFoundError(instance_id)
         return instance
@@ -790,8 +822,14 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             "use retry(instance_id, from_step=...) to run a step again"
         )
 
-    async def execute_step(self, step: Step, context: WorkflowContext) -> Any:
-        """Run one step outside any instance (tests, tools): hooks and timeout apply, no retry."""
+    async def execute_step(self, step: Step, context: WorkflowContext, previous_result: Any = None) -> Any:
+        """Run one step outside any instance (tests, tools): hooks and timeout apply, no retry.
+
+        ``previous_result``, when given, is put in the context under ``_previous_result`` first
+        (the reference package's convention for chaining steps by hand).
+        """
+        if previous_result is not None:
+            context.set("_previous_result", previous_result)
         if not await step.can_execute(context):
             return None
         try:
