@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Table
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from litestar_workflows.core.context import StepExecution
     from litestar_workflows.core.definition import WorkflowDefinition
     from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
     from litestar_workflows.runtime.transition import Transition
@@ -100,9 +101,12 @@ class _Pending:
         # then any engine fires it on time (firing twice is harmless: one commit wins).
         leases: dict[int, tuple[str, datetime]] = {}
         owner = store.owner
-        for run in tr.start if store.lease_started else ():
-            due = run.scheduled_for
-            leases[id(run)] = (owner, expiry if due is None or due <= now else due + store.lease)
+        if store.lease_started:
+            for run in tr.start:
+                due = run.scheduled_for
+                leases[id(run)] = (owner, expiry if due is None or due <= now else due + store.lease)
+        elif store.lease_continued and (follow := continued_run(tr)) is not None:
+            leases[id(follow)] = (owner, expiry)  # the step's worker runs it next, with no message
         for run in tr.timers:
             leases[id(run)] = (owner, run.scheduled_for or now)
         row = writer.run
@@ -114,6 +118,22 @@ class _Pending:
         }
         self.tasks: dict[int, tuple[Any, ...]] = {task.id.int: writer.task(task, now) for task in tr.tasks}
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+def continued_run(tr: Transition) -> StepExecution | None:
+    """The execution that continues a chain where the step whose outcome ``tr`` records ran.
+
+    The first execution ``tr`` starts that is not scheduled for later, when ``tr`` records a
+    step outcome (``tr.leased``). A distributed worker runs it itself, inline, as the local
+    driver does; the store leases it to that worker in the same commit
+    (``SQLAlchemyStore.lease_continued``), so that no other worker can claim it.
+    """
+    if tr.leased is None:
+        return None
+    for run in tr.start:
+        if run.scheduled_for is None:
+            return run
+    return None
 
 
 async def _all_of(futures: list[asyncio.Future[None]]) -> None:
@@ -137,6 +157,9 @@ class SQLAlchemyStore:
         lease_started: Lease the executions a transition starts to this process (it runs them).
             Distributed engines turn it off: their executions wait unleased until a worker
             that received the message claims one.
+        lease_continued: With ``lease_started`` off, still lease to this process the execution
+            that continues a step's chain (:func:`continued_run`): the distributed worker that
+            ran the step runs it next, without a message.
     """
 
     def __init__(
@@ -148,10 +171,12 @@ class SQLAlchemyStore:
         clock: Callable[[], datetime] = utcnow,
         dispose: bool = False,
         lease_started: bool = True,
+        lease_continued: bool = False,
     ) -> None:
         if isinstance(db_engine, str) or not is_store_engine(db_engine):
             db_engine, dispose = shared_store_engine(db_engine, self), True
         self.lease_started = lease_started
+        self.lease_continued = lease_continued
         self.db_engine = db_engine
         self._writes = db_engine.execution_options(**{WRITE_OPTION: True})
         self._saving: dict[tuple[str, str], asyncio.Future[None]] = {}
@@ -806,4 +831,11 @@ def _bind_of(candidate: Any) -> AsyncEngine | None:
     return None
 
 
-__all__ = ("WRITE_OPTION", "SQLAlchemyStore", "configure_engine", "create_store_engine", "store_from")
+__all__ = (
+    "WRITE_OPTION",
+    "SQLAlchemyStore",
+    "configure_engine",
+    "continued_run",
+    "create_store_engine",
+    "store_from",
+)

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from litestar_workflows.core.errors import WorkflowNotFoundError, WorkflowsError
 from litestar_workflows.db.claims import ClaimLedger
-from litestar_workflows.db.store import SQLAlchemyStore, store_from
+from litestar_workflows.db.store import SQLAlchemyStore, continued_run, store_from
 from litestar_workflows.engine.local import LocalExecutionEngine
 from litestar_workflows.engine.messages import MalformedMessageError, StepMessage
 from litestar_workflows.engine.registry import WorkflowRegistry
@@ -110,6 +110,7 @@ class DistributedExecutionEngine(LocalExecutionEngine):
             store_options["clock"] = options["clock"]
         store = _store_for(persistence, **store_options)
         store.lease_started = False  # started executions wait, unleased, for a worker's claim
+        store.lease_continued = True  # except the next step of a chain, run by the step's worker
         super().__init__(
             registry if registry is not None else WorkflowRegistry(),
             store,
@@ -161,11 +162,31 @@ class DistributedExecutionEngine(LocalExecutionEngine):
     # ------------------------------------------------------------------ publishing
 
     def _dispatch(self, live: Live, tr: Transition, inline: bool) -> StepExecution | None:
-        # Every started execution goes to the broker, none runs inline here: a chain's next
-        # step goes to whichever worker is free.
-        super()._dispatch(live, tr, False)
-        self._release_if_idle(live)
-        return None
+        """Publish what a committed transition started, except a chain's next step on a worker.
+
+        A worker that ran a step runs the execution continuing its chain itself, inline (as the
+        local driver does): the commit leased it to this worker (see ``continued_run``), so no
+        message, no claim and no reload of the instance, whose copy here is the stored one.
+        Every other execution (parallel branches, anything a client starts) is published.
+        """
+        follow = continued_run(tr) if inline else None
+        if tr.cancel:
+            self._abandon(live, tr.cancel)
+        for run in tr.timers:
+            self._arm(live, run, self._fire_timer)
+        now = self.clock()
+        for run in tr.start:
+            if run is follow:
+                continue
+            if run.scheduled_for is not None and run.scheduled_for > now:
+                self._arm(live, run, self._spawn)
+            else:
+                self._spawn(live, run)
+        if live.waiters:
+            self._notify(live)
+        if follow is None:
+            self._release_if_idle(live)
+        return follow
 
     def _spawn(self, live: Live, run: StepExecution, *, eager: bool = False) -> None:
         """Publish ``run`` (its transition has committed) instead of running it here."""

@@ -168,17 +168,19 @@ async def test_a_branch_committed_behind_one_that_lost_the_version_check_is_appl
             started.append(member)
         instance = await client.start_workflow("race")
         [fork] = await next_messages(client, transport)
-        assert await w1.handle(fork)
+        # 1. a and c on worker 1 (one copy of the instance), b on worker 2; all three running.
+        # The worker that runs the fork runs its first branch, a, itself (no message); b and c
+        # are published once the fork's transition has committed, before a starts.
+        handlers = [asyncio.create_task(w1.handle(fork))]
+        async with asyncio.timeout(TIMEOUT):
+            await gates.started["a"].wait()
         branch_messages = await next_messages(w1, transport)
         stored = await client.store.load_instance(instance.id)
         assert stored is not None
         step_of = {run.id: run.step_name for run in stored.step_history}
         by_step = {step_of[m.execution_id]: m for m in branch_messages}
-        assert sorted(by_step) == list(BRANCHES)
-
-        # 1. a and c on worker 1 (one copy of the instance), b on worker 2; all three running.
-        handlers = [
-            asyncio.create_task(w1.handle(by_step["a"])),
+        assert sorted(by_step) == ["b", "c"]
+        handlers += [
             asyncio.create_task(w1.handle(by_step["c"])),
             asyncio.create_task(w2.handle(by_step["b"])),
         ]
