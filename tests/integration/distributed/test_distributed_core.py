@@ -197,3 +197,32 @@ async def test_a_worker_without_the_workflow_leaves_it_to_one_that_has_it(
         assert await knowing.handle(raw) is True
         await knowing.sql_store.close()
         await db_engine.dispose()
+
+
+async def test_a_chain_continues_on_the_worker_that_ran_its_step(scratch_postgres: ScratchDatabase) -> None:
+    """One message per instance: each next step is leased to the step's worker and run there."""
+    calls: Counter[tuple[str, str]] = Counter()
+    names = [f"s{i}" for i in range(5)]
+
+    def counted(name: str) -> Fn:
+        def work(ctx: WorkflowContext) -> None:
+            calls[(str(ctx.instance_id), name)] += 1
+
+        return Fn(name, work, interleave=True)
+
+    registry = WorkflowRegistry()
+    registry.register(
+        WorkflowDefinition(
+            name="line",
+            steps=[counted(name) for name in names],
+            edges=[Edge(a, b) for a, b in zip(names, names[1:], strict=False)],
+            initial_step=names[0],
+        )
+    )
+    async with inprocess_cluster(scratch_postgres, registry, workers=2) as cluster:
+        started = [await cluster.client.start_workflow("line", {}) for _ in range(20)]
+        done = [await cluster.client.wait(i.id, until=FINISHED, timeout=TIMEOUT) for i in started]
+        assert {instance.status for instance in done} == {"completed"}
+        assert len(cluster.transport.published) == len(started)  # the first steps only
+        assert sum(cluster.handled.values()) == len(started)
+    assert calls == {(str(i.id), name): 1 for i in started for name in names}
