@@ -84,7 +84,6 @@ def build_app(database_url: str, poll_interval: float) -> Any:
             user_resolver=lambda connection: connection.headers.get("x-user"),
         )
     )
-    engine: Any = plugin.engine
 
     @get("/health", sync_to_thread=False)
     def health() -> dict[str, str]:
@@ -93,6 +92,7 @@ def build_app(database_url: str, poll_interval: float) -> Any:
     @get("/load/waiters", sync_to_thread=False)
     def waiters() -> dict[str, int]:
         # The engine's own bookkeeping: how many wait() calls it holds right now.
+        engine: Any = plugin.engine
         return {"waiters": sum(len(live.waiters) for live in engine._live.values())}
 
     return Litestar([health, waiters], plugins=[plugin])
