@@ -2,7 +2,8 @@
 
 A PostgreSQL server private to the test (initdb + pg_ctl in a temp dir, on a free port; see
 ``private_postgres.py``) is stopped with ``-m immediate`` (every connection dropped at once, as a
-crash does) while two ``saq`` worker processes run 100 chains, and started again. Commits that
+crash does) while two worker processes run 100 chains, and started again: two ``saq`` workers,
+or a prefork and a solo ``celery`` worker. Commits that
 were on their way fail or are written again; steps whose commit failed are re-run once their
 lease runs out (as a new attempt). Every instance completes with each step succeeded once.
 """
@@ -13,14 +14,16 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from broker_processes import HERE, TESTS, Workers
+from broker_processes import BIN, HERE, TESTS, Workers
 from broker_support import assert_once_each, count, effects, finished, load_all, until
+from celery import Celery
 from distributed_flows import registry
 from private_postgres import PrivatePostgres, unavailable
 from saq import Queue
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from litestar_workflows.contrib.celery import CeleryExecutionEngine
 from litestar_workflows.contrib.saq import SAQExecutionEngine
 from litestar_workflows.db import create_store_engine, upgrade_database_async
 
@@ -30,9 +33,12 @@ if TYPE_CHECKING:
 
     from broker_processes import RedisServer
 
+    from litestar_workflows.engine.distributed import DistributedExecutionEngine
+
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CHAIN = ["s0", "s1", "s2", "s3"]
 INSTANCES = 100
+WORKER_ENV = {"WF_STEP_SECONDS": "0.02", "WF_LEASE_SECONDS": "2", "WF_SWEEP_SECONDS": "0.5"}
 
 
 @pytest.fixture
@@ -48,9 +54,22 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         server.destroy()
 
 
+def start_workers(backend: str, workers: Workers) -> None:
+    if backend == "saq":
+        for name in ("w1", "w2"):
+            workers.saq(name, **WORKER_ENV)
+        return
+    for name, pool in (("w1", "prefork"), ("w2", "solo")):
+        argv = [str(BIN / "celery"), "-A", "celery_worker:celery_app", "worker", f"--pool={pool}"]
+        argv += ["--concurrency=2"] if pool != "solo" else []
+        argv += ["--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        workers.start(name, [*argv, f"--hostname={name}@%h"], **WORKER_ENV)
+
+
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["saq", "celery"])
 async def test_postgres_restarted_mid_run_workers_reconnect_and_everything_completes(
-    private_postgres: PrivatePostgres, redis_server: RedisServer, tmp_path: Path
+    backend: str, private_postgres: PrivatePostgres, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     env = {
         **os.environ,
@@ -65,18 +84,16 @@ async def test_postgres_restarted_mid_run_workers_reconnect_and_everything_compl
     probe = create_async_engine(private_postgres.url, poolclass=NullPool)
     db_engine = create_store_engine(private_postgres.url)
     await upgrade_database_async(db_engine)
-    engine = SAQExecutionEngine(
-        queue=Queue.from_url(redis_server.url),
-        persistence=db_engine,
-        registry=registry(),
-        lease_seconds=2,
-        sweep_interval=0.5,
-        poll_interval=0.1,
-        owner="web",
-    )
+    options = {"lease_seconds": 2, "sweep_interval": 0.5, "poll_interval": 0.1, "owner": "web"}
+    engine: DistributedExecutionEngine
+    if backend == "saq":
+        engine = SAQExecutionEngine(Queue.from_url(redis_server.url), db_engine, registry(), **options)
+    else:
+        engine = CeleryExecutionEngine(
+            Celery("web", broker=redis_server.url), db_engine, registry(), **options
+        )
     try:
-        for name in ("w1", "w2"):
-            workers.saq(name, WF_STEP_SECONDS="0.02", WF_LEASE_SECONDS="2", WF_SWEEP_SECONDS="0.5")
+        start_workers(backend, workers)
         async with engine:
             ids = [(await engine.start_workflow("chain")).id for _ in range(INSTANCES)]
             await engine.flush()
