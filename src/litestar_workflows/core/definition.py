@@ -30,7 +30,7 @@ def step_name_of(ref: Any) -> str:
     raise WorkflowValidationError(f"edge endpoint {ref!r} is neither a step name nor a named step")
 
 
-@dataclass(eq=False)
+@dataclass
 class Edge:
     """A transition from ``source`` to ``target``, taken when ``condition`` holds.
 
@@ -38,13 +38,19 @@ class Edge:
     ``"context.get('score') >= 80"``, compiled here once into a safe evaluator. An invalid
     expression does not raise here: the definition that uses the edge reports it with every other
     problem.
+
+    Edges compare by value (source, target, condition), as the reference package's do; the hash
+    follows the same fields, so an edge should not be changed while it sits in a set.
     """
 
     source: str | type[Any] | Any
     target: str | type[Any] | Any
     condition: str | ConditionFunc | None = None
-    _compiled: CompiledCondition | None = field(default=None, init=False, repr=False)
-    _problem: str | None = field(default=None, init=False, repr=False)
+    _compiled: CompiledCondition | None = field(default=None, init=False, repr=False, compare=False)
+    _problem: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.target, self.condition))
 
     def __post_init__(self) -> None:
         condition: Any = self.condition  # typed loosely: users may pass anything here

@@ -271,3 +271,10 @@ def test_registry_edge_cases_follow_the_reference() -> None:
         registry.get_versions("unknown")
     registry.unregister("unknown")  # nothing to remove: a no-op
     registry.unregister("unknown", "1.0.0")
+
+
+def test_edges_compare_by_value() -> None:
+    assert Edge("a", "b") == Edge("a", "b")
+    assert Edge("a", "b") != Edge("a", "c")
+    assert Edge("a", "b", "approved") != Edge("a", "b")
+    assert len({Edge("a", "b"), Edge("a", "b")}) == 1
