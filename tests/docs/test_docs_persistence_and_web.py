@@ -70,7 +70,6 @@ class MyWorkflow:
 # ----------------------------------------------------------------------------- persistence.rst
 
 
-@pytest.mark.xfail(strict=True, reason=TABLES_AND_REGISTRATION)
 async def test_direct_table_creation_then_basic_setup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
