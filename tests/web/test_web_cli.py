@@ -84,10 +84,10 @@ def test_list_and_show(cli: Any) -> None:
     shown = cli("show", "expense_approval").stdout
     assert "finance_approval" in shown
     assert "context.get('approved') and context.get('amount') > 1000" in shown
-    assert "flowchart TD" in shown
+    assert "graph TD" in shown
     body = as_json(cli("show", "leave_request", "--json"))
     assert body["definition"]["initial_step"] == "request_leave"
-    assert body["mermaid"].startswith("flowchart TD")
+    assert body["mermaid"].startswith("graph TD")
     assert "not registered" in error_line(cli("show", "nope", code=1))
 
 

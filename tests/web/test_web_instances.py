@@ -136,7 +136,7 @@ def test_graph_shows_progress(client: TestClient[Litestar], engine: Any) -> None
     settle(client, engine, instance_id)
     graph = client.get(f"{URL}/{instance_id}/graph").json()
     assert graph["states"] == {"submit": "completed", "review": "waiting"}
-    assert "class s1 wf_waiting" in graph["mermaid"]
+    assert "class review wf_waiting" in graph["mermaid"]
 
     task = client.get("/workflows/tasks", headers=as_user("maria")).json()[0]
     done = client.post(

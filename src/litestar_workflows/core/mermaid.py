@@ -4,10 +4,12 @@ The diagrams are meant to be pasted into Markdown, shown by the web UI or logged
 so they must stay valid Mermaid whatever the step names and conditions contain. Two rules make
 that hold:
 
-* **Node ids are generated**, never derived from step names: the step at position ``i`` of
-  ``definition.steps`` is ``s<i>``. Step names may contain spaces, arrows, quotes or Mermaid
-  keywords such as ``end``; an id of the form ``s<digits>`` can never collide with a keyword or
-  with another id. :func:`mermaid_node_ids` exposes the mapping (e.g. to attach ``click`` lines).
+* **Node ids are the step names only where that is safe**: a name made of ASCII letters, digits
+  and ``_`` (starting with a letter) that is not a Mermaid keyword such as ``end`` is its own id,
+  as in the reference package's diagrams (``style review fill:...`` works). Any other name (spaces,
+  arrows, quotes, keywords) gets a generated id ``s<i>`` (``i`` its position in
+  ``definition.steps``, with ``_`` appended while it equals another step's name), which can never
+  collide with a keyword or another id. :func:`mermaid_node_ids` exposes the mapping.
 * **Every label is double-quoted and escaped** with Mermaid's entity codes (``#quot;``, ``#35;``
   ...; Mermaid turns ``#name;``/``#123;`` into the HTML entity ``&name;``/``&#123;``). Only the
   characters that can break the diagram, or that the HTML label renderer would misread, are
@@ -118,9 +120,9 @@ DIRECTIONS: Final = frozenset({"TD", "TB", "BT", "LR", "RL"})
 # so a new step type never makes rendering fail.
 _SHAPES: Final[dict[str, tuple[str, str]]] = {
     StepType.MACHINE: ("[", "]"),  # rectangle: automated work
-    StepType.HUMAN: ("[/", "/]"),  # parallelogram: manual input
+    StepType.HUMAN: ("{{", "}}"),  # hexagon: manual input
     StepType.WEBHOOK: (">", "]"),  # flag: waits for something from outside
-    StepType.TIMER: ("((", "))"),  # circle: waits for time to pass
+    StepType.TIMER: ("[[", "]]"),  # subroutine box: waits for time to pass
     StepType.GATEWAY: ("{", "}"),  # diamond: decision
 }
 _DEFAULT_SHAPE: Final = ("[", "]")
@@ -132,12 +134,21 @@ _MARKER_CLASSES: Final = (
     ("wf_terminal", "stroke:#37474f,stroke-width:3px,stroke-dasharray:6 3"),
 )
 _STATE_CLASSES: Final = (
-    ("wf_failed", "fill:#ffcdd2,color:#b71c1c"),
+    ("wf_failed", "fill:#FFB6C1,color:#b71c1c"),
     ("wf_waiting", "fill:#ffecb3,color:#6d4c00"),
-    ("wf_current", "fill:#bbdefb,color:#0d47a1"),
-    ("wf_completed", "fill:#c8e6c9,color:#1b5e20"),
+    ("wf_current", "fill:#FFD700,color:#000000"),
+    ("wf_completed", "fill:#90EE90,color:#1b5e20"),
     ("wf_skipped", "fill:#eeeeee,color:#757575"),
 )
+_STATE_FILLS: Final = {name: style.split(",")[0] for name, style in _STATE_CLASSES}
+"""Each state's fill, also written as a ``style <id> fill:...`` line (the reference's form)."""
+
+_SAFE_ID: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_KEYWORDS: Final = frozenset(
+    {"end", "graph", "flowchart", "subgraph", "style", "classdef", "class", "click", "linkstyle"}
+    | {"direction", "call", "href", "callback", "default", "interpolate", "td", "tb", "bt", "lr", "rl"}
+)
+"""Words Mermaid reads as statements or directions (compared in lower case): never used as ids."""
 
 _ALWAYS_ESCAPED: Final = {'"': "#quot;", "#": "#35;", "|": "#124;", "`": "#96;"}
 _STARTS_HTML_TAG: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/!?")
@@ -219,7 +230,7 @@ def condition_label(condition: object) -> str | None:
 
 
 def mermaid_node_ids(definition: DefinitionLike) -> dict[str, str]:
-    """Map each step name to its Mermaid node id (``s0``, ``s1``... in declaration order).
+    """Map each step name to its Mermaid node id (the name itself when safe, else ``s<i>``).
 
     Args:
         definition: The workflow definition.
@@ -227,7 +238,18 @@ def mermaid_node_ids(definition: DefinitionLike) -> dict[str, str]:
     Returns:
         Step name to node id, e.g. to add ``click`` or ``style`` lines to the diagram.
     """
-    return {name: f"s{index}" for index, name in enumerate(definition.steps)}
+    names = list(definition.steps)
+    safe = {name for name in names if _SAFE_ID.match(name) and name.lower() not in _KEYWORDS}
+    ids: dict[str, str] = {}
+    for index, name in enumerate(names):
+        if name in safe:
+            ids[name] = name
+            continue
+        generated = f"s{index}"
+        while generated in safe:
+            generated += "_"
+        ids[name] = generated
+    return ids
 
 
 def _validated_direction(direction: str) -> str:
@@ -245,8 +267,8 @@ def _title_of(step: StepLike) -> str | None:
     return None
 
 
-def _node_label(name: str, step: StepLike) -> str:
-    label = escape_label(name)
+def _node_label(name: str, step: StepLike, marker: str = "") -> str:
+    label = escape_label(marker + name)
     title = _title_of(step)
     if title is not None and title != name:
         # ``<br/>`` is added after escaping, so it is the only tag in the label.
@@ -273,12 +295,14 @@ def _render(
     Statement order: nodes, edges, ``classDef`` lines, then ``class`` lines (one per class, in
     node order), so the source reads top-down and diffs between versions stay small.
     """
-    header = f"flowchart {_validated_direction(direction)}"
+    header = f"graph {_validated_direction(direction)}"
     ids = mermaid_node_ids(definition)
+    terminal = _terminal_names(definition)
     lines = [header]
     for name, step in definition.steps.items():
         opening, closing = _SHAPES.get(str(step.step_type), _DEFAULT_SHAPE)
-        lines.append(f'    {ids[name]}{opening}"{_node_label(name, step)}"{closing}')
+        marker = "START: " if name == definition.initial_step else "END: " if name in terminal else ""
+        lines.append(f'    {ids[name]}{opening}"{_node_label(name, step, marker)}"{closing}')
     for edge in definition.edges:
         source, target = edge.get_source_name(), edge.get_target_name()
         for end in (source, target):
@@ -293,7 +317,6 @@ def _render(
     for class_name, style in class_defs:
         lines.append(f"    classDef {class_name} {style}")
         members[class_name] = []
-    terminal = _terminal_names(definition)
     for name, node_id in ids.items():
         if name == definition.initial_step:
             members["wf_initial"].append(node_id)
@@ -304,6 +327,12 @@ def _render(
     lines.extend(
         f"    class {','.join(node_ids)} {class_name}" for class_name, node_ids in members.items() if node_ids
     )
+    if state_classes:
+        lines.extend(
+            f"    style {node_id} {_STATE_FILLS[state_classes[name]]}"
+            for name, node_id in ids.items()
+            if name in state_classes
+        )
     return "\n".join(lines) + "\n"
 
 

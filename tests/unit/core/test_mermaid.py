@@ -151,10 +151,14 @@ def all_types_definition() -> WorkflowDefinition:
 
 # --------------------------------------------------------------------------- output parsing
 
-NODE_LINE = re.compile(r'^    (s\d+)(\[/|\[|\(\(|>|\{)"([^"\n]*)"(/\]|\]|\)\)|\})$')
-EDGE_LINE = re.compile(r'^    (s\d+) -->(?:\|"([^"|\n]*)"\|)? (s\d+)$')
+ID = r"[A-Za-z][A-Za-z0-9_]*"
+NODE_LINE = re.compile(rf'^    ({ID})(\{{\{{|\[\[|\[|>|\{{)"([^"\n]*)"(\}}\}}|\]\]|\]|\}})$')
+EDGE_LINE = re.compile(rf'^    ({ID}) -->(?:\|"([^"|\n]*)"\|)? ({ID})$')
 CLASSDEF_LINE = re.compile(r"^    classDef (wf_[a-z]+) [a-z-]+:[^\s;]+(?:,[a-z-]+:[^,;]+)*$")
-CLASS_LINE = re.compile(r"^    class (s\d+(?:,s\d+)*) (wf_[a-z]+)$")
+CLASS_LINE = re.compile(rf"^    class ({ID}(?:,{ID})*) (wf_[a-z]+)$")
+STYLE_LINE = re.compile(rf"^    style ({ID}) fill:(#[0-9A-Fa-f]{{6}})$")
+MERMAID_WORDS = {"end", "graph", "flowchart", "subgraph", "style", "classdef", "class", "click", "callback"}
+"""Names Mermaid would read as keywords (a subset of what the renderer avoids): never ids."""
 ENTITY = re.compile(r"#(?:\d+|[a-z]+);")
 
 
@@ -165,6 +169,7 @@ class Parsed:
     edges: list[tuple[str, str, str | None]]
     class_defs: list[str]
     classes: dict[str, list[str]]  # class -> ids
+    styles: dict[str, str] = field(default_factory=dict)  # id -> fill colour
 
 
 def parse(diagram: str) -> Parsed:
@@ -173,7 +178,7 @@ def parse(diagram: str) -> Parsed:
     lines = diagram[:-1].split("\n")
     # No stray line breaks of any kind (\r, \u2028, \x85...) hide inside a statement.
     assert diagram.splitlines() == lines
-    assert lines[0] in {f"flowchart {d}" for d in ("TD", "TB", "BT", "LR", "RL")}
+    assert lines[0] in {f"graph {d}" for d in ("TD", "TB", "BT", "LR", "RL")}
     parsed = Parsed({}, [], [], [], {})
     for line in lines[1:]:
         if match := NODE_LINE.match(line):
@@ -185,6 +190,8 @@ def parse(diagram: str) -> Parsed:
             parsed.class_defs.append(match[1])
         elif match := CLASS_LINE.match(line):
             parsed.classes[match[2]] = match[1].split(",")
+        elif match := STYLE_LINE.match(line):
+            parsed.styles[match[1]] = match[2]
         else:
             pytest.fail(f"unexpected line {line!r} in\n{diagram}")
     return parsed
@@ -212,43 +219,40 @@ def test_every_step_type_has_its_shape() -> None:
     diagram = to_mermaid(all_types_definition())
     parsed = parse(diagram)
     ids = mermaid_node_ids(all_types_definition())
-    assert ids == {
-        "receive": "s0",
-        "approve": "s1",
-        "route": "s2",
-        "wait": "s3",
-        "callback": "s4",
-        "ship": "s5",
+    # Plain names are their own ids (as in the reference package's diagrams).
+    # "callback" is a word of Mermaid's click statement, so it gets a generated id.
+    assert ids == {name: name for name in ("receive", "approve", "route", "wait", "ship")} | {
+        "callback": "s4"
     }
     assert parsed.nodes == {
-        "s0": ("[", "receive"),
-        "s1": ("[/", "approve<br/>Manager approval"),
-        "s2": ("{", "route"),
-        "s3": ("((", "wait"),
+        "receive": ("[", "START: receive"),
+        "approve": ("{{", "approve<br/>Manager approval"),
+        "route": ("{", "route"),
+        "wait": ("[[", "wait"),
         "s4": (">", "callback"),
-        "s5": ("[", "ship"),
+        "ship": ("[", "END: ship"),
     }
-    assert '    s1[/"approve<br/>Manager approval"/]' in diagram
-    assert '    s3(("wait"))' in diagram
+    assert '    approve{{"approve<br/>Manager approval"}}' in diagram
+    assert '    wait[["wait"]]' in diagram
     assert '    s4>"callback"]' in diagram
 
 
 def test_edges_and_condition_labels() -> None:
     parsed = parse(to_mermaid(all_types_definition()))
     assert parsed.edges == [
-        ("s0", "s1", None),
-        ("s1", "s2", None),
-        ("s2", "s3", "context.get('score') >= 80"),
-        ("s2", "s4", "is_high_value"),
-        ("s3", "s5", None),
-        ("s4", "s5", "condition"),  # a lambda's name says nothing
+        ("receive", "approve", None),
+        ("approve", "route", None),
+        ("route", "wait", "context.get('score') >= 80"),
+        ("route", "s4", "is_high_value"),
+        ("wait", "ship", None),
+        ("s4", "ship", "condition"),  # a lambda's name says nothing
     ]
 
 
 def test_initial_and_terminal_steps_are_marked() -> None:
     parsed = parse(to_mermaid(all_types_definition()))
     assert parsed.class_defs == ["wf_initial", "wf_terminal"]
-    assert parsed.classes == {"wf_initial": ["s0"], "wf_terminal": ["s5"]}
+    assert parsed.classes == {"wf_initial": ["receive"], "wf_terminal": ["ship"]}
 
 
 def test_steps_without_outgoing_edges_count_as_terminal() -> None:
@@ -258,24 +262,28 @@ def test_steps_without_outgoing_edges_count_as_terminal() -> None:
         initial_step="a",
         terminal_steps={"b"},
     )
-    assert parse(to_mermaid(definition)).classes["wf_terminal"] == ["s1", "s2"]
+    parsed = parse(to_mermaid(definition))
+    assert parsed.classes["wf_terminal"] == ["b", "c"]
+    assert [label for _, label in parsed.nodes.values()] == ["START: a", "END: b", "END: c"]
     assert [n["terminal"] for n in graph_to_dict(definition)["nodes"]] == [False, True, True]
 
 
 def test_single_step_is_initial_and_terminal() -> None:
     definition = FakeDefinition({"only": FakeStep()}, [], "only", {"only"})
-    assert parse(to_mermaid(definition)).classes == {"wf_initial": ["s0"], "wf_terminal": ["s0"]}
+    parsed = parse(to_mermaid(definition))
+    assert parsed.classes == {"wf_initial": ["only"], "wf_terminal": ["only"]}
+    assert parsed.nodes == {"only": ("[", "START: only")}
 
 
 def test_unknown_step_type_falls_back_to_a_rectangle() -> None:
     definition = FakeDefinition({"x": FakeStep(step_type="quantum")}, [], "x")
-    assert parse(to_mermaid(definition)).nodes == {"s0": ("[", "x")}
+    assert parse(to_mermaid(definition)).nodes == {"x": ("[", "START: x")}
 
 
 @pytest.mark.parametrize("direction", ["TD", "TB", "BT", "LR", "RL", "lr", " LR "])
 def test_direction(direction: str) -> None:
     diagram = to_mermaid(all_types_definition(), direction=direction)
-    assert diagram.startswith(f"flowchart {direction.strip().upper()}\n")
+    assert diagram.startswith(f"graph {direction.strip().upper()}\n")
 
 
 @pytest.mark.parametrize("direction", ["", "XY", "TD\ns0-->s1", "LR;"])
@@ -292,7 +300,7 @@ def test_edge_to_unknown_step_is_rejected() -> None:
 
 def test_blank_condition_gives_an_unlabelled_edge() -> None:
     parsed = parse(to_mermaid(chain_definition(["a", "b", "c"], ["", "  \n "])))
-    assert parsed.edges == [("s0", "s1", None), ("s1", "s2", None)]
+    assert parsed.edges == [("a", "b", None), ("b", "c", None)]
 
 
 def test_output_is_deterministic() -> None:
@@ -327,9 +335,9 @@ def test_readable_condition_keeps_its_operators() -> None:
     )
     diagram = to_mermaid(definition)
     assert (
-        "    s0 -->|\"context.get('score') >= 80 and context.get('tier') != #quot;gold#quot;\"| s1" in diagram
+        "    a -->|\"context.get('score') >= 80 and context.get('tier') != #quot;gold#quot;\"| b" in diagram
     )
-    assert "    s0 -->|\"context.get('score') < 80 or context['n'] <= 3 == True\"| s2" in diagram
+    assert "    a -->|\"context.get('score') < 80 or context['n'] <= 3 == True\"| c" in diagram
     for _, _, label in parse(diagram).edges:
         assert label is not None
         assert_safe_label(label)
@@ -346,7 +354,7 @@ def test_condition_with_quote_pipe_and_newline_is_escaped() -> None:
     )
     diagram = to_mermaid(definition)
     escaped = "(context.get('a#124;b') == #quot;x#quot;  and context.get('n') < 3)"
-    assert f'    s0 -->|"{escaped}"| s1' in diagram
+    assert f'    a -->|"{escaped}"| b' in diagram
     parse(diagram)
 
 
@@ -433,14 +441,24 @@ def test_hostile_names_get_unique_safe_ids_and_escaped_labels() -> None:
     diagram = to_mermaid(definition)
     parsed = parse(diagram)
     ids = mermaid_node_ids(definition)
-    assert list(ids.values()) == [f"s{i}" for i in range(len(HOSTILE_NAMES))]
+    assert len(set(ids.values())) == len(ids)
+    for index, (name, node_id) in enumerate(ids.items()):
+        if re.fullmatch(ID, name) and name.lower() not in MERMAID_WORDS:
+            assert node_id == name  # a plain name is its own id
+        else:
+            assert re.fullmatch(r"s\d+_*", node_id), node_id  # anything else: generated
+            assert node_id.rstrip("_") == f"s{index}"
+    assert ids["end"] != "end"  # a Mermaid keyword is never an id
+    assert ids["s0"] == "s0"  # a step may be called s0: the generated id of position 0 steps aside
+    assert f"s{HOSTILE_NAMES.index('end')}" in ids or ids["end"].endswith("_")
     assert sorted(parsed.node_lines) == sorted(ids.values())  # each id declared exactly once
-    for name, node_id in ids.items():
+    for index, (name, node_id) in enumerate(ids.items()):
         _, label = parsed.nodes[node_id]
-        assert label == escape_label(name)
+        marker = "START: " if index == 0 else "END: " if index == len(ids) - 1 else ""
+        assert label == escape_label(marker + name)
         assert_safe_label(label)
     assert parsed.nodes[ids['"quoted"']][1] == "#quot;quoted#quot;"
-    assert parsed.nodes[ids["end"]][1] == "end"
+    assert parsed.nodes[ids["end"]][1] == "START: end"
     assert parsed.nodes[ids[""]][1] == " "
     assert len(parsed.edges) == len(HOSTILE_NAMES) - 1
 
@@ -468,12 +486,20 @@ def test_state_classes() -> None:
         "wf_skipped",
     ]
     assert parsed.classes == {
-        "wf_initial": ["s0"],
-        "wf_terminal": ["s5"],
+        "wf_initial": ["receive"],
+        "wf_terminal": ["ship"],
         "wf_failed": ["s4"],
-        "wf_current": ["s2"],
-        "wf_completed": ["s0", "s1"],
-        "wf_skipped": ["s3"],
+        "wf_current": ["route"],
+        "wf_completed": ["receive", "approve"],
+        "wf_skipped": ["wait"],
+    }
+    # Each state-coloured node also gets a style line with its fill (the reference's colours).
+    assert parsed.styles == {
+        "receive": "#90EE90",
+        "approve": "#90EE90",
+        "route": "#FFD700",
+        "wait": "#eeeeee",
+        "s4": "#FFB6C1",
     }
     # Same nodes and edges as the plain diagram: state only adds classes.
     plain = to_mermaid(all_types_definition())
@@ -490,9 +516,9 @@ def test_state_precedence_gives_one_state_class_per_step() -> None:
         skipped_steps=["route", "ghost-from-an-old-version"],
     )
     classes = parse(diagram).classes
-    assert classes["wf_failed"] == ["s2"]
-    assert classes["wf_waiting"] == ["s1"]
-    assert classes["wf_completed"] == ["s0"]
+    assert classes["wf_failed"] == ["route"]
+    assert classes["wf_waiting"] == ["approve"]
+    assert classes["wf_completed"] == ["receive"]
     assert "wf_current" not in classes
     assert "wf_skipped" not in classes
 
@@ -570,7 +596,11 @@ def test_web_graph_wrappers() -> None:
     assert generate_mermaid_graph_with_state(
         definition, "route", ["receive"], None, waiting_steps=None
     ) == to_mermaid_with_state(definition, current_step="route", completed_steps=["receive"])
-    assert parse_graph_to_dict(definition) == graph_to_dict(definition)
+    web_graph, core_graph = parse_graph_to_dict(definition), graph_to_dict(definition)
+    assert [n["id"] for n in web_graph["nodes"]] == [n["id"] for n in core_graph["nodes"]]
+    for web_node, core_node in zip(web_graph["nodes"], core_graph["nodes"], strict=True):
+        assert web_node["is_initial"] == core_node["initial"]  # the documented marker names, too
+        assert web_node["label"] == web_node["id"].replace("_", " ").title()
 
 
 def test_web_graph_imports_without_litestar() -> None:
@@ -610,11 +640,14 @@ def test_random_names_and_conditions_never_break_the_structure(names: list[str],
     ids = mermaid_node_ids(definition)
     assert len(set(ids.values())) == len(names)
     assert sorted(parsed.node_lines) == sorted(ids.values())  # each id declared exactly once
-    for name in names:
+    for index, name in enumerate(names):
         label = parsed.nodes[ids[name]][1]
-        assert label == escape_label(name)
+        marker = "START: " if index == 0 else "END: " if index == len(names) - 1 else ""
+        assert label == escape_label(marker + name)
         assert_safe_label(label)
-    assert [(s, t) for s, t, _ in parsed.edges] == [(f"s{i}", f"s{i + 1}") for i in range(len(names) - 1)]
+    assert [(s, t) for s, t, _ in parsed.edges] == [
+        (ids[a], ids[b]) for a, b in zip(names, names[1:], strict=False)
+    ]
     for (_, _, label), condition in zip(parsed.edges, conditions, strict=True):
         if condition is None or not condition.strip():
             assert label is None
