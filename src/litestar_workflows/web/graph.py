@@ -54,6 +54,18 @@ def generate_mermaid_graph_with_state(
 def parse_graph_to_dict(definition: DefinitionLike) -> dict[str, Any]:
     """Return the graph as ``{"nodes": [...], "edges": [...]}`` for UIs that draw it themselves.
 
-    See :func:`litestar_workflows.core.mermaid.graph_to_dict` for the keys.
+    In the documented shape, keeping the keys of
+    :func:`litestar_workflows.core.mermaid.graph_to_dict`: a node's ``label`` is its step name
+    title-cased (``manager_approval`` -> ``Manager Approval``), its markers are ``is_initial`` /
+    ``is_terminal`` (and ``initial`` / ``terminal``), and an edge without a condition has no
+    ``condition`` key (a callable condition is labelled with its function's name).
     """
-    return graph_to_dict(definition)
+    graph = graph_to_dict(definition)
+    for node in graph["nodes"]:
+        node["label"] = str(node["id"]).replace("_", " ").title()
+        node["is_initial"] = node.get("initial", False)
+        node["is_terminal"] = node.get("terminal", False)
+    for edge in graph["edges"]:
+        if edge.get("condition") is None:
+            edge.pop("condition", None)
+    return graph

@@ -140,8 +140,8 @@ class GraphNode(_Body):
     terminal: bool
 
 
-class GraphEdge(_Body):
-    """A graph edge between step names."""
+class GraphEdge(_Body, omit_defaults=True):
+    """A graph edge between step names (``condition`` is left out when there is none, as documented)."""
 
     source: str
     target: str
