@@ -148,7 +148,11 @@ class WorkflowDefinition:
                     step.name = key
 
     def validate(self) -> list[str]:
-        """Every problem of this definition, in a stable order; empty when it can run."""
+        """Every problem of this definition, in a stable order; empty when it can run.
+
+        The graph is analysed afresh: a definition may have been changed since it was built.
+        """
+        self.__dict__.pop("graph", None)
         return _problems_of(self)
 
     def ensure_valid(self) -> None:
@@ -157,7 +161,7 @@ class WorkflowDefinition:
         Raises:
             WorkflowValidationError: The definition is invalid (``errors`` lists each problem).
         """
-        problems = _problems_of(self)
+        problems = self.validate()
         if problems:
             raise WorkflowValidationError(
                 f"workflow {self.name!r} is invalid: " + "; ".join(problems), problems

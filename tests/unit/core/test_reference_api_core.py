@@ -278,3 +278,12 @@ def test_edges_compare_by_value() -> None:
     assert Edge("a", "b") != Edge("a", "c")
     assert Edge("a", "b", "approved") != Edge("a", "b")
     assert len({Edge("a", "b"), Edge("a", "b")}) == 1
+
+
+def test_validation_sees_changes_made_after_the_definition_was_built() -> None:
+    definition = WorkflowDefinition(name="grow", steps=[Fn("a"), Fn("b")], edges=[], initial_step="a")
+    assert definition.validate() == ["Step 'b' is unreachable from initial step 'a'"]
+    definition.edges.append(Edge("a", "b"))
+    assert definition.validate() == []
+    WorkflowRegistry().register_definition(definition)
+    assert definition.graph.get_successors("a") == ["b"]
