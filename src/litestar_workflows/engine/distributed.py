@@ -6,7 +6,9 @@ check and lease check (group commit included). What changes is only where starte
 run. Instead of a local task, a committed transition publishes "run execution X, attempt N"
 through a :class:`~litestar_workflows.engine.messages.Transport`; a worker's :meth:`handle`
 claims that execution with a lease in the database, runs it through the local driver's
-``_drive`` and commits its outcome while holding the lease.
+``_drive`` and commits its outcome while holding the lease. The execution that continues the
+step's chain (the first one its transition starts) is leased to that worker in the same commit
+and run there next, inline, as the local driver does: only the others are published.
 
 The broker may deliver a message twice, late or never, so the database decides: a message that
 claims nothing is dropped, and the sweep of every running engine publishes again the executions
