@@ -229,3 +229,24 @@ def test_the_controllers_mount_on_the_app_s_own_router() -> None:
             headers={"X-User": "bob"},
         )
         assert claimed.status_code == 201  # no user resolver here: identity comes from request.user only
+
+
+def test_task_filters_answer_to_their_documented_names_too() -> None:
+    registry = WorkflowRegistry()
+    registry.register_definition(review_then_pause())
+    engine = LocalExecutionEngine(registry)
+    app = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(engine=engine))])
+    with TestClient(app) as client:
+        body = {"definition_name": "review_then_pause", "input_data": {"reviewer": "maria"}}
+        started = client.post("/workflows/instances", json=body).json()
+        client.get(f"/workflows/instances/{started['id']}", params={"wait": 20, "until": "waiting"})
+        for params in (
+            {"assignee_id": "maria"},
+            {"assignee": "maria"},
+            {"assignee": "maria", "assignee_id": "maria"},
+        ):
+            tasks = client.get("/workflows/tasks", params=params)
+            assert (len(tasks.json()), tasks.headers["x-total-count"]) == (1, "1"), params
+            assert tasks.json()[0]["assignee"] == "maria"
+        both = client.get("/workflows/tasks", params={"assignee": "maria", "assignee_id": "erik"})
+        assert (both.json(), both.headers["x-total-count"]) == ([], "0")  # filters hold together

@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
-from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
@@ -43,11 +42,14 @@ InstanceId = Annotated[UUID | None, QueryParameter(description="Only tasks of th
 WorkflowName = Annotated[str | None, QueryParameter(description="Only tasks of this workflow")]
 
 
-def _one_of(name: str, value: str | None, alias: str, alias_value: str | None) -> str | None:
-    """A filter given under either of its names (both: they must agree)."""
+class _NoMatchError(Exception):
+    """Two names of one filter ask for different values: no task can match both."""
+
+
+def _one_of(value: str | None, alias_value: str | None) -> str | None:
+    """A filter given under either of its names (both must hold, like every filter)."""
     if value is not None and alias_value is not None and value != alias_value:
-        message = f"{name} and {alias} name the same filter; give one of them"
-        raise ValidationException(message, extra=[{"key": alias, "message": message, "source": "query"}])
+        raise _NoMatchError
     return value if value is not None else alias_value
 
 
@@ -85,8 +87,11 @@ class HumanTaskController(Controller):
         Without any filter: the acting user's queue, i.e. the pending tasks assigned to them or
         open to one of their groups (every pending task for an anonymous request).
         """
-        assignee = _one_of("assignee", assignee, "assignee_id", assignee_id)
-        group = _one_of("group", group, "assignee_group", assignee_group)
+        try:
+            assignee = _one_of(assignee, assignee_id)
+            group = _one_of(group, assignee_group)
+        except _NoMatchError:
+            return Response([], headers={TOTAL_HEADER: "0"})
         queue = all(value is None for value in (assignee, group, status, instance_id, workflow_name))
         query = TaskQuery(
             status=HumanTaskStatus.PENDING if queue else status,
