@@ -104,12 +104,11 @@ async def test_fan_out_join_and_human_step_on_prefork_and_solo_workers_with_ever
     ran = effects(tmp_path / "effects.log")
     assert_once_each(done, FAN, ran)
     assert all(len(runs) == 1 for runs in ran.values())  # duplicates claimed nothing
-    assert {worker.split("/")[0] for runs in ran.values() for _, _, worker in runs} == {"w1", "w2"}
-    # Parallel branches of one instance ran in different worker processes (prefork children are
-    # named ``w1/<pid>``), and every join still ran once.
-    assert any(len({ran[(str(i.id), b)][0][2] for b in "abc"}) > 1 for i in done), (
-        "every instance's branches ran in one process"
-    )
+    # Which process takes which message is up to Redis and the free pool slots, and a worker
+    # continues the chains it began, so nothing makes the work spread here: the test asks only
+    # that every step and join ran once. That branches of one instance can run on different
+    # workers is shown deterministically by test_saq_engine's
+    # test_branches_of_one_instance_run_on_different_workers (the same core).
 
 
 async def held_by(db_engine: AsyncEngine, owner_like: str) -> int:

@@ -78,6 +78,7 @@ async def test_unreachable_database_fails_every_call_with_store_error() -> None:
 
 async def test_unopenable_sqlite_file_fails_start_with_a_clear_store_error(tmp_path: Path) -> None:
     missing = tmp_path / "no" / "such" / "dir" / "wf.sqlite3"
+    before = set(threading.enumerate())  # other tests' open connections keep their threads
     engine = PersistentExecutionEngine(registry(), url=f"sqlite+aiosqlite:///{missing}")
     try:
         with pytest.raises(StoreError, match="cannot connect"):
@@ -88,7 +89,7 @@ async def test_unopenable_sqlite_file_fails_start_with_a_clear_store_error(tmp_p
     # aiosqlite stops the worker thread of a failed connect without waiting for it; let it finish
     # while this test's event loop still runs (else it reports "Event loop is closed" later).
     deadline = time.monotonic() + 5
-    while any("_connection_worker_thread" in t.name for t in threading.enumerate()):
+    while any("_connection_worker_thread" in t.name for t in set(threading.enumerate()) - before):
         assert time.monotonic() < deadline, "aiosqlite worker thread did not stop"
         await asyncio.sleep(0.01)
 
