@@ -10,6 +10,7 @@ import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any
 
+from litestar_workflows.core.types import StepType
 from litestar_workflows.steps.base import BaseMachineStep, BaseStep
 
 if TYPE_CHECKING:
@@ -39,7 +40,19 @@ def _split(args: tuple[Any, ...], name: str | None) -> tuple[str | None, list[An
     for step in args:
         if not callable(getattr(step, "execute", None)):
             raise TypeError(f"a step group holds steps, not {step!r}")
+        kind = getattr(step, "step_type", StepType.MACHINE)
+        if kind in _WAITING_KINDS:
+            # Running it here would skip the wait silently (no task, no timer, no webhook).
+            raise NotImplementedError(
+                f"a step group cannot hold the {kind} step {getattr(step, 'name', None) or step!r}: "
+                "a group runs inside one step execution and cannot wait for a person, a timer or a "
+                "webhook. Give each such step its own key in the definition (parallel edges from one "
+                "step to each of them, joined by the step after them)"
+            )
     return name, list(args)
+
+
+_WAITING_KINDS = frozenset({StepType.HUMAN, StepType.TIMER, StepType.WEBHOOK})
 
 
 class StepGroup(BaseMachineStep):

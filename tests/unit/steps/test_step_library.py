@@ -297,3 +297,12 @@ async def test_conditional_group_branches() -> None:
     assert await ConditionalGroup("cond", async_condition, Recorder("t")).execute(ctx()) == "t"
     assert await ConditionalGroup("cond", lambda c: False, Recorder("t")).execute(ctx()) is None
     assert await ConditionalGroup("cond", lambda c: True, Recorder("t", run=False)).execute(ctx()) is None
+
+
+@pytest.mark.parametrize("group", [SequentialGroup, ParallelGroup])
+def test_a_group_refuses_steps_that_wait_instead_of_skipping_their_wait(group: Any) -> None:
+    class Review(BaseHumanStep):
+        title = "Review"
+
+    with pytest.raises(NotImplementedError, match="cannot hold the human step 'legal'"):
+        group(Review("legal"), Review("tech"))
