@@ -756,7 +756,23 @@ def expected_text(text: str) -> str:
     return " ".join("".join(" " if _is_blanked(ch) else ch for ch in text).split())
 
 
-MERMAID_TYPES = {"[": "square", "[/": "lean_right", "{": "diamond", "((": "circle", ">": "odd"}
+MERMAID_TYPES = {
+    "[": "square",
+    "[/": "lean_right",
+    "{": "diamond",
+    "{{": "hexagon",
+    "[[": "subroutine",
+    "((": "circle",
+    ">": "odd",
+}
+
+
+def start_or_end(definition: FakeDefinition | WorkflowDefinition, name: str) -> str:
+    """The marker a node's label starts with: where a run starts, or where it can end."""
+    if name == definition.initial_step:
+        return "START: "
+    sources = {edge.get_source_name() for edge in definition.edges}
+    return "END: " if name in definition.terminal_steps or name not in sources else ""
 
 
 def check_against_mermaid(definitions: list[FakeDefinition | WorkflowDefinition]) -> None:
@@ -768,7 +784,7 @@ def check_against_mermaid(definitions: list[FakeDefinition | WorkflowDefinition]
         assert set(result["vertices"]) == set(ids.values()), diagram
         for name, node_id in ids.items():
             vertex = result["vertices"][node_id]
-            expected = expected_text(name)
+            expected = expected_text(start_or_end(definition, name) + name)
             title = getattr(definition.steps[name], "title", None)
             if title:
                 expected += " / " + expected_text(title)
