@@ -26,7 +26,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-VENDOR_DIR = Path(__file__).resolve().parent.parent / "src" / "litestar_workflows" / "web" / "ui" / "static" / "vendor"
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR_DIR = ROOT / "src" / "litestar_workflows" / "web" / "ui" / "static" / "vendor"
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,11 @@ PACKAGES: tuple[Package, ...] = (
         ("LICENSE", "bundles/redoc.standalone.js.LICENSE.txt"),
     ),
     Package(
-        "rapidoc", "9.3.8", "rapidoc", ("dist/rapidoc-min.js",), ("LICENSE.txt", "dist/rapidoc-min.js.LICENSE.txt")
+        "rapidoc",
+        "9.3.8",
+        "rapidoc",
+        ("dist/rapidoc-min.js",),
+        ("LICENSE.txt", "dist/rapidoc-min.js.LICENSE.txt"),
     ),
     Package(
         "@stoplight/elements",
@@ -83,7 +88,7 @@ def npm_pack(package: Package, into: Path) -> tuple[Path, str]:
     """Download ``package`` as a tarball into ``into``; return its path and npm's integrity string."""
     spec = f"{package.npm_name}@{package.version}"
     out = subprocess.run(
-        ["npm", "pack", "--json", "--silent", spec],  # noqa: S607 - npm from the PATH is the point
+        ["npm", "pack", "--json", "--silent", spec],
         cwd=into,
         check=True,
         capture_output=True,
