@@ -136,6 +136,12 @@ class WorkflowDefinition:
     terminal_steps: set[str] = field(default_factory=set)
     max_iterations: int = 10_000
     """How often one step may run in one instance (loop iterations); past it the instance fails."""
+    input_schema: dict[str, Any] | None = None
+    """JSON Schema of the data an instance starts with (``start_workflow``'s ``initial_data``).
+
+    Checked by :meth:`check_input` before anything is stored, with the task forms' machinery
+    (regular expressions on RE2); ``None`` accepts any JSON object. UIs build start forms from it.
+    """
 
     def __post_init__(self) -> None:
         given: Any = self.steps  # a mapping of name to step, or a list of named steps
@@ -166,6 +172,22 @@ class WorkflowDefinition:
             raise WorkflowValidationError(
                 f"workflow {self.name!r} is invalid: " + "; ".join(problems), problems
             )
+
+    def check_input(self, data: dict[str, Any]) -> None:
+        """Check the data an instance would start with against :attr:`input_schema`.
+
+        Raises:
+            WorkflowValidationError: ``data`` fails the schema; ``errors`` holds one
+                ``"field: message"`` entry per failing field.
+        """
+        if self.input_schema is None:
+            return
+        from litestar_workflows.core.forms import data_errors
+
+        where = f"workflow {self.name!r}"
+        errors = data_errors(self.input_schema, data, f"{where} input_schema")
+        if errors:
+            raise WorkflowValidationError(f"{where}: the input data is invalid: " + "; ".join(errors), errors)
 
     def get_next_steps(self, current_step: str, context: WorkflowContext) -> list[str]:
         """Steps that follow ``current_step`` for ``context``: targets of edges whose condition holds."""
@@ -217,8 +239,12 @@ class WorkflowDefinition:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly description (what the database's ``definition_json`` holds)."""
-        return {
+        """A JSON-friendly description (what the database's ``definition_json`` holds).
+
+        ``input_schema`` is present only when the definition has one, so the description of a
+        definition without one is what it was before input schemas existed.
+        """
+        described: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
             "description": self.description,
@@ -242,6 +268,9 @@ class WorkflowDefinition:
                 for e in self.edges
             ],
         }
+        if self.input_schema is not None:
+            described["input_schema"] = self.input_schema
+        return described
 
 
 def _problems_of(definition: WorkflowDefinition) -> list[str]:
@@ -260,6 +289,7 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
             getattr(step, "step_type", None), StepType
         ):
             problems.append(f"step {key!r} is not a step (needs execute() and a step_type)")
+    problems.extend(_input_schema_problems(definition.input_schema))
     if not definition.initial_step:
         problems.append("no initial_step is given")
     elif definition.initial_step not in steps:
@@ -313,6 +343,18 @@ def _schema_problems(schema: dict[str, Any], where: str) -> list[str]:
     except WorkflowValidationError as error:
         return [error.detail]
     return []
+
+
+def _input_schema_problems(schema: object) -> list[str]:
+    """An input schema must be a usable JSON Schema that can accept an object (the initial data)."""
+    if schema is None:
+        return []
+    if not isinstance(schema, dict):
+        return [f"input_schema must be a JSON Schema (a dict), not {type(schema).__name__}"]
+    kind = schema.get("type", "object")
+    if kind != "object" and not (isinstance(kind, list) and "object" in kind):
+        return [f"input_schema must describe an object (the initial data), not type {kind!r}"]
+    return _schema_problems(schema, "input_schema")
 
 
 def _edge_problems(definition: WorkflowDefinition) -> list[str]:

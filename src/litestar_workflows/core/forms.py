@@ -180,10 +180,35 @@ def form_validator(schema: dict[str, Any], where: str) -> Validator:
     return found
 
 
+def data_errors(schema: dict[str, Any], data: Any, where: str) -> list[str]:
+    """Every way ``data`` fails ``schema``, as ``"field: message"`` strings sorted by field.
+
+    The field is the failing value's path (``items/0/price``); a missing required property is
+    named itself rather than by its parent object; ``(root)`` stands for the data as a whole.
+
+    Raises:
+        WorkflowValidationError: ``schema`` is not a valid JSON Schema, or uses a pattern RE2 cannot run.
+    """
+    validator = form_validator(schema, where)
+    problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    return [f"{_field_of(error)}: {error.message}" for error in problems]
+
+
+def _field_of(error: ValidationError) -> str:
+    path = "/".join(str(part) for part in error.absolute_path)
+    if error.validator == "required" and isinstance(error.validator_value, list):
+        # "required" errors sit on the parent object; name the missing property itself.
+        named = (p for p in error.validator_value if isinstance(p, str) and repr(p) in error.message)
+        missing = next(named, None)
+        if missing is not None:
+            return f"{path}/{missing}" if path else missing
+    return path or "(root)"
+
+
 def check_form_schema(schema: dict[str, Any] | None, where: str) -> None:
     """Raise a ``WorkflowValidationError`` naming ``where`` when ``schema`` cannot validate forms."""
     if schema is not None:
         form_validator(schema, where)
 
 
-__all__ = ("RE2_HINT", "check_form_schema", "compiled_pattern", "form_validator")
+__all__ = ("RE2_HINT", "check_form_schema", "compiled_pattern", "data_errors", "form_validator")

@@ -11,8 +11,9 @@ from litestar_workflows.core.errors import WorkflowValidationError
 class BaseWorkflow:
     """Subclass and declare ``__workflow_name__``, ``steps``, ``edges`` and ``initial_step``.
 
-    ``steps`` may be a dict of name to step or a list of steps; ``terminal_steps`` is optional.
-    The definition is built (and validated) once per class.
+    ``steps`` may be a dict of name to step or a list of steps; ``terminal_steps`` and
+    ``input_schema`` (the JSON Schema of the start data) are optional. The definition is built
+    (and validated) once per class.
 
     Examples:
         >>> class Approval(BaseWorkflow):  # doctest: +SKIP
@@ -58,6 +59,7 @@ def definition_from_attributes(cls: type[Any]) -> WorkflowDefinition:
         edges=edges,
         initial_step=initial,
         terminal_steps=set(getattr(cls, "terminal_steps", set()) or set()),
+        input_schema=getattr(cls, "input_schema", None),
     )
 
 

@@ -266,10 +266,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
         Raises:
             WorkflowNotFoundError: Unknown name or version.
-            WorkflowValidationError: Invalid definition, or initial data that is not JSON.
+            WorkflowValidationError: Invalid definition, initial data that is not JSON, or that
+                fails the definition's ``input_schema`` (``errors`` names each field).
         """
         definition = self.resolve_definition(workflow, version)
         data = normalize_mapping(initial_data, "initial_data")
+        definition.check_input(data)  # before anything is stored, on every engine (they start here)
         if self._memory is None:
             await self.store.save_definition(definition)
         pair = self._interpreter_for(definition)
