@@ -251,9 +251,61 @@ class EventBus:
                 logger.exception("event handler %r raised CancelledError on %s", handler, event.type)
 
 
-async def deliver(bus: _Emitter, event: WorkflowEvent) -> None:
-    """Emit through a user-supplied bus without ever letting its errors reach the workflow."""
+LEGACY_EVENT_NAMES: dict[type[WorkflowEvent], str] = {
+    WorkflowStarted: "workflow.started",
+    HumanTaskCreated: "workflow.waiting",
+    WorkflowCompleted: "workflow.completed",
+    WorkflowFailed: "workflow.failed",
+    WorkflowCanceled: "workflow.canceled",
+}
+"""The events the reference package's engines announce by name, and the names they use."""
+
+
+def legacy_call(event: WorkflowEvent) -> tuple[str, dict[str, Any]] | None:
+    """The reference engines' ``emit(name, **fields)`` arguments for ``event``, if they announce it.
+
+    Only the five announcements those engines make, with exactly their keywords: ``instance_id``,
+    plus ``step_name`` when waiting for a human task and ``reason`` when canceled.
+    """
+    name = LEGACY_EVENT_NAMES.get(type(event))
+    if name is None:
+        return None
+    fields: dict[str, Any] = {"instance_id": event.instance_id}
+    if isinstance(event, HumanTaskCreated):
+        fields["step_name"] = event.step_name
+    elif isinstance(event, WorkflowCanceled):
+        fields["reason"] = event.reason
+    return name, fields
+
+
+def takes_named_events(bus: object) -> bool:
+    """Tell whether ``bus`` is written for the reference engines' ``emit("workflow.started", **fields)``.
+
+    That is a bus which is not an :class:`EventBus` and whose ``emit`` accepts keyword arguments
+    (``**kwargs``): the documented form, ``emit(event)``, never passes any, so a bus that declares
+    them expects the name-and-keywords calls. Every other bus receives the event objects.
+    """
+    if isinstance(bus, EventBus):
+        return False
     try:
+        parameters = inspect.signature(bus.emit).parameters.values()  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+async def deliver(bus: _Emitter, event: WorkflowEvent) -> None:
+    """Emit through a user-supplied bus without ever letting its errors reach the workflow.
+
+    A bus written for the reference engines (see :func:`takes_named_events`) gets their
+    ``emit(name, **fields)`` calls for the events they announce, and nothing for the others.
+    """
+    try:
+        if takes_named_events(bus):
+            call = legacy_call(event)
+            if call is not None:
+                await bus.emit(call[0], **call[1])  # type: ignore[arg-type]
+            return
         await bus.emit(event)
     except Exception:
         logger.exception("event bus %r failed on %s for instance %s", bus, event.type, event.instance_id)
