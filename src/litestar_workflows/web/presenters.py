@@ -68,6 +68,7 @@ def _outline(definition: WorkflowDefinition, versions: list[str]) -> dict[str, A
         "initial_step": definition.initial_step,
         "terminal_steps": sorted(definition.terminal_steps),
         "versions": versions,
+        "input_schema": definition.input_schema,
     }
 
 

@@ -108,6 +108,8 @@ class DefinitionSummary(_Body):
     initial_step: str
     terminal_steps: list[str]
     versions: list[str]
+    input_schema: dict[str, Any] | None = None
+    """JSON Schema of the start data (``input_data``); ``null`` when the workflow accepts any object."""
 
 
 class StepInfo(_Body):
