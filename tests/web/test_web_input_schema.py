@@ -86,3 +86,31 @@ def test_valid_start_data_starts_the_instance(client: TestClient[Litestar]) -> N
 
 def test_a_workflow_without_input_schema_takes_any_object(client: TestClient[Litestar]) -> None:
     assert start(client, "free", {"anything": [1, "two"]}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("workflow", "data", "fields"),
+    [
+        ("expense_approval", {"amount": "lots"}, {"amount"}),
+        ("expense_approval", {"amount": -5, "category": "yachts"}, {"amount", "category"}),
+        ("expense_approval", {"category": "travel"}, {"amount"}),
+        ("leave_request", {"days": "a week"}, {"days"}),
+        ("document_review", {"title": 7}, {"title"}),
+    ],
+)
+def test_the_demo_workflows_declare_their_input(
+    workflow: str, data: dict[str, Any], fields: set[str]
+) -> None:
+    from litestar_workflows.demo.app import create_app
+
+    with TestClient(create_app(in_memory=True)) as demo:
+        declared = demo.get(f"/workflows/definitions/{workflow}").json()["input_schema"]
+        assert declared["type"] == "object"
+        response = demo.post(
+            "/workflows/instances",
+            json={"definition_name": workflow, "input_data": data},
+            headers={"X-User": "erik"},
+        )
+        assert response.status_code == 422, response.text
+        assert {entry["field"] for entry in response.json()["errors"]} == fields
+        assert demo.get("/workflows/instances").headers["x-total-count"] == "0"

@@ -7,6 +7,11 @@ review loop. The steps only record what they would do, so the demo needs no mail
 Who approves comes from the demo's directory of people (:mod:`litestar_workflows.demo.auth`)
 and the instance's creator, never from the input: a claim naming its own approver would let
 anyone approve their own expenses. Routing keys in the input are overwritten.
+
+Each workflow declares the data it starts with (``input_schema``): a claim of ``"lots"`` or of
+``-5`` is refused when it is started, naming the field, and the UI's start form is built from it.
+The leave request alone checks the sign of ``days`` in its first step rather than in its schema,
+so that the demo keeps one way to produce a failed instance (and show retry).
 """
 
 from __future__ import annotations
@@ -47,6 +52,60 @@ APPROVAL_FORM: Final = {
     "required": ["approved"],
     "additionalProperties": False,
 }
+
+
+EXPENSE_INPUT: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "amount": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1_000_000,
+            "title": "Amount",
+            "description": "In euros; claims above 1000 also need finance's sign-off",
+        },
+        "category": {
+            "type": "string",
+            "enum": ["travel", "equipment", "training", "meals", "other"],
+            "title": "Category",
+            "description": "Meals are not reimbursable under the policy",
+        },
+        "description": {"type": "string", "maxLength": 2000, "title": "What it was for"},
+        "receipts_attached": {"type": "boolean", "title": "Receipts attached"},
+        "reminder_seconds": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 3600,
+            "title": "Receipt reminder after (seconds)",
+        },
+    },
+    "required": ["amount"],
+}
+"""What a claim starts with; routing keys (``manager``...) may be sent but are overwritten."""
+
+LEAVE_INPUT: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "days": {
+            "type": "number",
+            "maximum": 365,
+            "title": "Days",
+            "description": "More than ten days also need HR's confirmation",
+        },
+        "reason": {"type": "string", "maxLength": 2000, "title": "Reason"},
+    },
+    "required": ["days"],
+}
+"""What a leave request starts with (a non-positive ``days`` fails in ``request_leave``, on purpose)."""
+
+REVIEW_INPUT: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "maxLength": 200, "title": "Document title"},
+        "summary": {"type": "string", "maxLength": 2000, "title": "Summary"},
+    },
+}
+"""What a document review starts with; its author is whoever starts it."""
 
 
 def _positive_number(context: WorkflowContext, key: str) -> float:
@@ -220,6 +279,7 @@ expense_approval = WorkflowDefinition(
     ],
     initial_step="submit",
     terminal_steps={"close"},
+    input_schema=EXPENSE_INPUT,
 )
 
 
@@ -297,6 +357,7 @@ leave_request = WorkflowDefinition(
     ],
     initial_step="request_leave",
     terminal_steps={"book_leave", "reject_leave"},
+    input_schema=LEAVE_INPUT,
 )
 
 
@@ -368,6 +429,7 @@ document_review = WorkflowDefinition(
     ],
     initial_step="draft",
     terminal_steps={"publish"},
+    input_schema=REVIEW_INPUT,
 )
 
 DEMO_WORKFLOWS: Final = (expense_approval, leave_request, document_review)
