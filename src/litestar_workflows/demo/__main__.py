@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     base = f"http://{args.host}:{args.port}"
-    print(f"litestar-workflows demo on {base}  (API docs: {base}/schema)")
+    print(f"litestar-workflows demo on {base}  (web UI: {base}/workflows/ui/, API docs: {base}/schema)")
     print(f"act as a user with the header '{USER_HEADER}: maria'; users: {', '.join(DEMO_USERS)}")
     uvicorn.run(_APP, host=args.host, port=args.port)
 

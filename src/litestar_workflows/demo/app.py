@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any, Final
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, Response, get
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Redirect
 
 from litestar_workflows import AssigneeAuthorizer, CreatorOrAdminAuthorizer, __version__
 from litestar_workflows.demo.auth import (
@@ -33,25 +34,33 @@ __all__ = ("DATABASE_URL_ENV", "DEFAULT_DEMO_DATABASE_URL", "app", "create_app")
 
 DATABASE_URL_ENV: Final = "WORKFLOWS_DATABASE_URL"
 DEFAULT_DEMO_DATABASE_URL: Final = "sqlite+aiosqlite:///./workflows-demo.db"
+UI_PATH: Final = "/workflows/ui/"
+"""The plugin's web UI (its default mount)."""
 START_EXAMPLE: Final = (
     'POST /workflows/instances {"definition_name": "expense_approval", "input_data": {"amount": 250}}'
 )
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
-def index() -> dict[str, Any]:
-    """Where to go from here."""
-    return {
-        "name": "litestar-workflows demo",
-        "docs": "/schema",
-        "api": "/workflows",
-        "act_as": f"send the header '{USER_HEADER}: <user>' or add '?{USER_QUERY}=<user>'",
-        "users": {
-            user.id: {"role": user.role, "groups": list(user.groups), "manager": user.manager}
-            for user in DEMO_USERS.values()
-        },
-        "try": START_EXAMPLE,
-    }
+def index(request: Request[Any, Any, Any]) -> Response[dict[str, Any]] | Redirect:
+    """Where to go from here: browsers go to the web UI, API clients get a JSON hint."""
+    accept = request.headers.get("accept", "")
+    if "text/html" in accept:
+        return Redirect(UI_PATH + ("?" + request.url.query if request.url.query else ""))
+    return Response(
+        {
+            "name": "litestar-workflows demo",
+            "docs": "/schema",
+            "api": "/workflows",
+            "act_as": f"send the header '{USER_HEADER}: <user>' or add '?{USER_QUERY}=<user>'",
+            "users": {
+                user.id: {"role": user.role, "groups": list(user.groups), "manager": user.manager}
+                for user in DEMO_USERS.values()
+            },
+            "try": START_EXAMPLE,
+            "ui": UI_PATH,
+        }
+    )
 
 
 @get("/health", include_in_schema=False, sync_to_thread=False)
@@ -77,6 +86,7 @@ def create_app(database_url: str | None = None, *, in_memory: bool = False) -> L
         # which knows no request groups: hence groups_of).
         instance_authorizer=CreatorOrAdminAuthorizer([ADMIN_GROUP], groups_of=groups_of),
         api_tags=("Workflows",),
+        ui_user_picker=tuple(DEMO_USERS),  # every UI page offers "Act as" (?as=, kept in a cookie)
     )
     openapi = OpenAPIConfig(
         title="litestar-workflows demo",

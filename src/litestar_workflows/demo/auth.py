@@ -1,5 +1,7 @@
 """The demo's people and its fake login: whoever you say you are, via ``X-User: maria`` or ``?as=maria``.
 
+In a browser, ``?as=maria`` on any page sticks for the session (a cookie).
+
 Never use the login outside a demo: it lets anyone act as anyone. It exists so that one person
 can play the employee, the manager and the finance clerk from one terminal. Known users carry
 the groups that the workflows route tasks to, and their manager; any other name is accepted as a
@@ -11,16 +13,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs
 
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
+    from litestar.types import Message, Receive, Scope, Send
 
 __all__ = (
     "ADMIN_GROUP",
     "DEFAULT_MANAGER",
     "DEMO_USERS",
+    "USER_COOKIE",
     "USER_HEADER",
     "USER_QUERY",
     "DemoUser",
@@ -32,6 +39,8 @@ __all__ = (
 
 USER_HEADER: Final = "X-User"
 USER_QUERY: Final = "as"
+USER_COOKIE: Final = "workflows_demo_user"
+"""Remembers the user a browser chose with ``?as=`` for the rest of its session."""
 _MAX_NAME = 64
 
 
@@ -115,18 +124,51 @@ def colleague_in(group: str, requester: str | None) -> str | None:
 
 
 class FakeLoginMiddleware(AbstractAuthenticationMiddleware):
-    """Sets ``request.user`` to the :class:`DemoUser` named by the header or query parameter.
+    """Sets ``request.user`` to the :class:`DemoUser` named by the header, the query or the cookie.
 
-    Requests naming nobody stay anonymous (``request.user`` is ``None``): they may read and
-    start workflows but not act on tasks or instances.
+    ``?as=NAME`` also sets the cookie :data:`USER_COOKIE` for the browser session, so a person
+    picks a user once (the web UI's "Act as" picker does it) and stays that user from page to
+    page; ``?as=`` (empty) signs out. Requests naming nobody stay anonymous (``request.user`` is
+    ``None``): they may read and start workflows but not act on tasks or instances.
     """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Authenticate, and remember a ``?as=`` choice in the session cookie."""
+        chosen = _query_choice(scope)
+        if chosen is None:
+            await super().__call__(scope, receive, send)
+            return
+        cookie = Cookie(key=USER_COOKIE, value=chosen or "", path="/", httponly=True, samesite="lax")
+        if not chosen:
+            cookie.max_age = 0  # ``?as=`` with no name: forget the choice
+
+        async def remember(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message).add("set-cookie", cookie.to_header(header=""))
+            await send(message)
+
+        await super().__call__(scope, receive, remember)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         """Read the claimed name; no password, no check: this is a demo."""
-        name = (connection.headers.get(USER_HEADER) or connection.query_params.get(USER_QUERY) or "").strip()
+        query = connection.query_params.get(USER_QUERY)
+        name = connection.headers.get(USER_HEADER) or (
+            query if query is not None else connection.cookies.get(USER_COOKIE)
+        )
+        name = (name or "").strip()
         if not name:
             return AuthenticationResult(user=None, auth=None)
         name = name[:_MAX_NAME]
         return AuthenticationResult(user=DEMO_USERS.get(name) or DemoUser(name), auth="fake-login")
+
+
+def _query_choice(scope: Scope) -> str | None:
+    """The name of an HTTP request's ``?as=`` (``""`` for an empty one), or ``None`` without it."""
+    if scope["type"] != ScopeType.HTTP:
+        return None
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True).get(
+        USER_QUERY
+    )
+    return values[-1].strip()[:_MAX_NAME] if values else None

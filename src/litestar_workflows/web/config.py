@@ -83,6 +83,19 @@ class WorkflowPluginConfig:
     max_waits_per_client: int = DEFAULT_MAX_WAITS_PER_CLIENT
     """Long polls (``GET /instances/{id}?wait=``) one client -- the acting user, or the address of an
     anonymous one -- may hold open at once (default 10); one more answers 429 at once."""
+    enable_ui: bool = True
+    """Serve the web UI (task inbox, task forms, instances with their live graph) at ``ui_path``."""
+    ui_path: str = "/ui"
+    """Where the web UI is mounted, below ``api_path_prefix`` (default ``/workflows/ui``)."""
+    ui_guards: Sequence[Guard] = ()
+    """Litestar guards applied to every page of the web UI."""
+    ui_csrf_secret: str | None = None
+    """Secret signing the UI forms' CSRF tokens when the app has no ``csrf_config`` of its own
+    (then the UI's routes get CSRF protection of their own). ``None``: a random secret per
+    process, so with several server processes set one shared secret."""
+    ui_user_picker: Sequence[str] = ()
+    """User ids offered by a "Act as" picker on every UI page, which reloads the page with
+    ``?as=<id>``; for demos whose fake login reads ``?as=`` (never for a real login)."""
     user_resolver: UserResolver = default_user_resolver
     """The acting user's id from the request; default: ``request.user`` (a string, or its ``id``,
     ``username`` or ``email``). Never taken from a request body."""
@@ -103,6 +116,7 @@ class WorkflowPluginConfig:
     def __post_init__(self) -> None:
         prefix = "/" + self.api_path_prefix.strip("/")
         self.api_path_prefix = prefix
+        self.ui_path = "/" + self.ui_path.strip("/")
         if not self.dependency_key_engine.isidentifier() or not self.dependency_key_registry.isidentifier():
             msg = "dependency keys must be valid Python identifiers (they name handler parameters)"
             raise ValueError(msg)
@@ -110,6 +124,11 @@ class WorkflowPluginConfig:
             msg = "dependency_key_engine and dependency_key_registry must differ"
             raise ValueError(msg)
         self._check_instance_authorization()
+
+    @property
+    def ui_root(self) -> str:
+        """The full path of the web UI: ``api_path_prefix`` joined with ``ui_path``."""
+        return (self.api_path_prefix.rstrip("/") + self.ui_path).rstrip("/") or "/"
 
     @property
     def tenancy(self) -> bool:

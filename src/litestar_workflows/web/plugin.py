@@ -122,7 +122,7 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         return self._runner
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        """Register the dependencies, the engine's lifespan and the REST API.
+        """Register the dependencies, the engine's lifespan, the REST API and the web UI.
 
         The app's own ``workflow_engine`` / ``workflow_registry`` dependencies (under the
         configured keys), when it provides them, are kept: they are what handlers and the REST
@@ -151,7 +151,16 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
             from litestar_workflows.web.api import build_router
 
             app_config.route_handlers.append(build_router(config, engine, registry))
+        self._mount_ui(app_config)
         return app_config
+
+    def _mount_ui(self, app_config: AppConfig) -> None:
+        """The UI's static files (always: the OpenAPI pages load their scripts there) and its pages."""
+        from litestar_workflows.web.ui.router import build_static_router, build_ui_router
+
+        app_config.route_handlers.append(build_static_router(self._config))
+        if self._config.enable_ui:
+            app_config.route_handlers.append(build_ui_router(self._config, self._engine, self._registry))
 
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:

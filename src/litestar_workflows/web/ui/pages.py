@@ -1,0 +1,238 @@
+"""What each page shows, gathered from the engine and the registry: the pages' data, no HTML.
+
+Every read goes through the calls the REST API makes (``find_instances``, ``find_tasks``,
+``load_instance`` / ``load_task`` with their tenant check, the registry's definitions), and long
+lists are read one page at a time: an inbox of 10,000 tasks or a history of 200 steps never
+renders whole.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING, Any, Final
+
+from litestar_workflows.core.errors import WorkflowNotFoundError
+from litestar_workflows.core.types import HumanTaskStatus, StepType, WorkflowStatus
+from litestar_workflows.store.base import InstanceQuery, TaskQuery
+from litestar_workflows.web.presenters import instance_graph
+from litestar_workflows.web.ui.permissions import instance_actions, task_actions
+from litestar_workflows.web.ui.schema_form import form_fields
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from litestar_workflows.core.definition import WorkflowDefinition
+    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+    from litestar_workflows.engine.registry import WorkflowRegistry
+    from litestar_workflows.web.engine import WorkflowEngine
+    from litestar_workflows.web.identity import Actor
+
+__all__ = (
+    "HISTORY_PAGE",
+    "LIST_PAGE",
+    "Pager",
+    "inbox",
+    "instance_page",
+    "task_page",
+    "workflow_card",
+)
+
+LIST_PAGE: Final = 25
+"""Rows per page of the instance list and the task inbox."""
+HISTORY_PAGE: Final = 50
+"""Step executions per page of an instance's timeline."""
+MAX_CONTEXT_CHARS: Final = 20_000
+"""Longest context data shown on an instance page (the API has all of it)."""
+_RECENT_COMPLETIONS: Final = 500
+"""How many of the newest completed tasks of a queue "Completed today" looks at."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pager:
+    """Where a page is in a long list: its offset, size and the total, for "previous/next" links."""
+
+    offset: int
+    limit: int
+    total: int
+
+    @property
+    def first(self) -> int:
+        """Number of the first row shown (1-based; 0 when there are none)."""
+        return min(self.offset + 1, self.total)
+
+    @property
+    def last(self) -> int:
+        """Number of the last row shown."""
+        return min(self.offset + self.limit, self.total)
+
+    @property
+    def previous(self) -> int | None:
+        """Offset of the previous page, if any."""
+        return max(self.offset - self.limit, 0) if self.offset > 0 else None
+
+    @property
+    def next(self) -> int | None:
+        """Offset of the next page, if any."""
+        return self.offset + self.limit if self.offset + self.limit < self.total else None
+
+
+def _versions(registry: WorkflowRegistry, name: str) -> list[str]:
+    try:
+        return registry.get_versions(name)
+    except WorkflowNotFoundError:
+        return []
+
+
+def workflow_card(registry: WorkflowRegistry, definition: WorkflowDefinition) -> dict[str, Any]:
+    """A workflow as its card shows it: description, versions, steps (with their types), graph."""
+    return {
+        "definition": definition,
+        "versions": _versions(registry, definition.name),
+        "steps": [(name, str(step.step_type)) for name, step in definition.steps.items()],
+        "mermaid": definition.to_mermaid(),
+        "input_schema": getattr(definition, "input_schema", None),
+    }
+
+
+def _definition_of(registry: WorkflowRegistry, instance: WorkflowInstanceData) -> WorkflowDefinition | None:
+    try:
+        return registry.get_definition(instance.workflow_name, instance.workflow_version)
+    except WorkflowNotFoundError:  # a version no longer registered: the page shows the rest
+        return None
+
+
+def _context_text(data: dict[str, Any]) -> tuple[str, bool]:
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    if len(text) > MAX_CONTEXT_CHARS:
+        return text[:MAX_CONTEXT_CHARS], True
+    return text, False
+
+
+async def instance_page(
+    engine: WorkflowEngine,
+    registry: WorkflowRegistry,
+    actor: Actor,
+    instance: WorkflowInstanceData,
+    history_offset: int,
+) -> dict[str, Any]:
+    """The instance page: status, coloured graph, one page of the timeline, data, allowed actions."""
+    definition = _definition_of(registry, instance)
+    graph = instance_graph(definition, instance) if definition is not None else None
+    history = instance.step_history
+    # Newest first: the page that matters while an instance runs is the latest one.
+    newest_first = history[::-1][history_offset : history_offset + HISTORY_PAGE]
+    context_text, truncated = _context_text(instance.data)
+    tasks = await engine.find_tasks(
+        TaskQuery(
+            instance_id=instance.id, tenant_id=actor.tenant_id, status=HumanTaskStatus.PENDING, limit=20
+        )
+    )
+    return {
+        "instance": instance,
+        "status": str(instance.status),
+        "definition": definition,
+        "mermaid": graph.mermaid if graph is not None else "",
+        "states": graph.states if graph is not None else {},
+        "timeline": newest_first,
+        "pager": Pager(history_offset, HISTORY_PAGE, len(history)),
+        "context_text": context_text,
+        "context_truncated": truncated,
+        "actions": await instance_actions(engine, actor, instance),
+        "pending_tasks": tasks.items,
+        "live": not instance.is_finished,
+    }
+
+
+async def instance_list(
+    engine: WorkflowEngine,
+    actor: Actor,
+    query: InstanceQuery,
+) -> dict[str, Any]:
+    """One page of the instance list with its filters."""
+    page = await engine.find_instances(query)
+    return {
+        "instances": page.items,
+        "pager": Pager(query.offset, query.limit, page.total),
+        "statuses": [str(status) for status in WorkflowStatus],
+    }
+
+
+def _start_of_today() -> datetime:
+    return datetime.combine(datetime.now(UTC).date(), time(), tzinfo=UTC)
+
+
+async def _completed_today(engine: WorkflowEngine, actor: Actor) -> int:
+    """Tasks of the actor's queue they completed today, among the newest completed ones."""
+    if actor.user_id is None:
+        return 0
+    done = TaskQuery(
+        status=HumanTaskStatus.COMPLETED,
+        workable_by=actor.user_id,
+        workable_groups=tuple(actor.groups),
+        tenant_id=actor.tenant_id,
+        limit=1,
+    )
+    counted = await engine.find_tasks(done)
+    offset = max(counted.total - _RECENT_COMPLETIONS, 0)  # oldest first: the newest are at the end
+    recent = await engine.find_tasks(replace(done, limit=_RECENT_COMPLETIONS, offset=offset))
+    since = _start_of_today()
+    return sum(
+        1
+        for task in recent.items
+        if task.completed_by == actor.user_id
+        and task.completed_at is not None
+        and _utc(task.completed_at) >= since
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def inbox(engine: WorkflowEngine, actor: Actor, offset: int) -> dict[str, Any]:
+    """The actor's queue (assigned to them or open to their groups), a page of it, and its counters.
+
+    An anonymous request sees every pending task of its tenant, as the API's ``GET /tasks`` does.
+    """
+    queue = TaskQuery(
+        status=HumanTaskStatus.PENDING,
+        workable_by=actor.user_id,
+        workable_groups=tuple(actor.groups),
+        tenant_id=actor.tenant_id,
+        limit=LIST_PAGE,
+        offset=offset,
+    )
+    page = await engine.find_tasks(queue)
+    overdue = await engine.find_tasks(replace(queue, due_before=datetime.now(UTC), limit=1, offset=0))
+    return {
+        "tasks": page.items,
+        "pager": Pager(offset, LIST_PAGE, page.total),
+        "pending": page.total,
+        "overdue": overdue.total,
+        "completed_today": await _completed_today(engine, actor),
+    }
+
+
+def is_overdue(task: HumanTask, now: datetime) -> bool:
+    """Tell whether a pending task is past its due time."""
+    return task.is_pending and task.due_at is not None and _utc(task.due_at) < now
+
+
+async def task_page(
+    engine: WorkflowEngine,
+    actor: Actor,
+    task: HumanTask,
+    values: dict[str, Any] | None = None,
+    errors: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """The task page: its form (with a refused submission's values and errors), what the actor may do."""
+    allowed = await task_actions(engine, actor, task)
+    return {
+        "task": task,
+        "fields": form_fields(task.form_schema, values if values is not None else task.data),
+        "errors": list(errors),
+        "allowed": allowed,
+        "human": StepType.HUMAN,
+    }

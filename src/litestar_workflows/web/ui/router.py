@@ -1,0 +1,74 @@
+"""The routers the plugin mounts for the UI: its pages, and its static files.
+
+Both live under the UI's root (``{api_path_prefix}{ui_path}``, ``/workflows/ui`` by default). The
+pages get the API's settings (resolvers, tenancy) through the same route ``opt`` entry the API's
+router carries, so the acting user, their groups and their tenant are found exactly as the API
+finds them. The static files (the UI's CSS and scripts, and the vendored htmx, Mermaid and OpenAPI
+page assets) are served by Litestar's static-files router, also when the UI itself is turned off:
+the OpenAPI pages load their scripts from there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from litestar import Router
+from litestar.datastructures import CacheControlHeader
+from litestar.di import Provide
+from litestar.static_files import create_static_files_router
+
+from litestar_workflows.web.api import ENGINE_KEY, REGISTRY_KEY
+from litestar_workflows.web.controllers.deps import OPT_KEY, ApiSettings
+from litestar_workflows.web.long_poll import LongPollLimiter
+from litestar_workflows.web.ui.controller import UIPagesController
+from litestar_workflows.web.ui.rendering import STATIC_DIR, UI_OPT_KEY, UiOptions
+
+if TYPE_CHECKING:
+    from litestar_workflows.engine.registry import WorkflowRegistry
+    from litestar_workflows.web.config import WorkflowPluginConfig
+    from litestar_workflows.web.engine import WorkflowEngine
+
+__all__ = ("STATIC_ROUTER_NAME", "build_static_router", "build_ui_router")
+
+STATIC_ROUTER_NAME: Final = "workflows-ui-static"
+"""Name of the static-files router (``url_for_static_asset('workflows-ui-static', 'ui.css')``)."""
+
+
+def build_ui_router(
+    config: WorkflowPluginConfig, engine: WorkflowEngine, registry: WorkflowRegistry
+) -> Router:
+    """The UI's pages at ``config.ui_root``, guarded by ``config.ui_guards``."""
+    dependencies: dict[str, Provide] = {}
+    if config.dependency_key_engine != ENGINE_KEY:
+
+        def provide_engine() -> WorkflowEngine:
+            return engine
+
+        dependencies[ENGINE_KEY] = Provide(provide_engine, sync_to_thread=False, use_cache=True)
+    if config.dependency_key_registry != REGISTRY_KEY:
+
+        def provide_registry() -> WorkflowRegistry:
+            return registry
+
+        dependencies[REGISTRY_KEY] = Provide(provide_registry, sync_to_thread=False, use_cache=True)
+    settings = ApiSettings(config, LongPollLimiter(config.max_waits_per_client))
+    options = UiOptions(user_picker=tuple(config.ui_user_picker), csrf_secret=config.ui_csrf_secret)
+    return Router(
+        path=config.ui_root,
+        route_handlers=[UIPagesController],
+        dependencies=dependencies,
+        opt={OPT_KEY: settings, UI_OPT_KEY: options},
+        guards=list(config.ui_guards),
+        include_in_schema=False,
+    )
+
+
+def build_static_router(config: WorkflowPluginConfig) -> Router:
+    """Litestar's static-files router for the UI's folder, at ``{ui_root}/static``."""
+    return create_static_files_router(
+        path=config.ui_root.rstrip("/") + "/static",
+        directories=[STATIC_DIR],
+        name=STATIC_ROUTER_NAME,
+        cache_control=CacheControlHeader(max_age=3600, public=True),
+        include_in_schema=False,
+    )

@@ -1,0 +1,219 @@
+"""HTML form fields from a JSON Schema, and the submitted form back into JSON data.
+
+The schema's top-level ``properties`` become the fields, each named after its property:
+booleans a checkbox, ``enum`` a select, numbers a number input with ``minimum``/``maximum``,
+strings a text input (a textarea when long: ``maxLength`` above 200 or ``format: textarea``),
+arrays and objects a JSON textarea. What the browser sends is text; :func:`parse_form` turns it
+into the JSON types the schema asks for, so the engine's own validation (``core/forms.py``) judges
+the same data an API client would send. Nothing here decides whether the data is valid beyond
+"this text is not a number": that is the engine's job, and its messages name the fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ("FormField", "FormProblem", "form_fields", "parse_form", "parse_json_object")
+
+LONG_TEXT: Final = 200
+"""Strings allowed to be longer than this get a textarea."""
+
+
+@dataclass(slots=True)
+class FormField:
+    """One input of a rendered form."""
+
+    name: str
+    kind: str
+    """``checkbox``, ``select``, ``number``, ``text``, ``textarea``, ``json``, ``date``, ``email``..."""
+    label: str
+    required: bool = False
+    description: str = ""
+    options: list[tuple[str, str]] = field(default_factory=list)
+    """``(value, label)`` of a select's options."""
+    attributes: dict[str, str] = field(default_factory=dict)
+    """Extra input attributes: ``min``, ``max``, ``step``, ``maxlength``, ``minlength``, ``pattern``."""
+    value: str = ""
+    """What the input shows (a failed submission's entry, or the schema's default)."""
+    checked: bool = False
+
+
+@dataclass(slots=True)
+class FormProblem:
+    """A submitted value that cannot even be read as its type (before the schema's validation)."""
+
+    field: str
+    message: str
+
+
+_TEXT_FORMATS: Final = {"date": "date", "date-time": "datetime-local", "email": "email", "uri": "url"}
+
+
+def _label(name: str, schema: Mapping[str, Any]) -> str:
+    title = schema.get("title")
+    if isinstance(title, str) and title.strip():
+        return title
+    text = name.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def _type_of(schema: Mapping[str, Any]) -> str:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    return kind if isinstance(kind, str) else "string"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, indent=2)
+    return str(value)
+
+
+def _field(name: str, schema: Mapping[str, Any], required: bool, value: Any) -> FormField:
+    kind = _type_of(schema)
+    description = schema.get("description")
+    entry = FormField(
+        name=name,
+        kind="text",
+        label=_label(name, schema),
+        required=required,
+        description=description if isinstance(description, str) else "",
+    )
+    if value is None:
+        value = schema.get("default")
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        entry.kind = "select"
+        entry.options = [(_shown(option), _shown(option)) for option in enum]
+    elif kind == "boolean":
+        entry.kind = "checkbox"
+        entry.checked = value is True or value in ("true", "on", "1")
+        return entry
+    elif kind in {"number", "integer"}:
+        entry.kind = "number"
+        entry.attributes["step"] = "1" if kind == "integer" else "any"
+        for keyword, attribute in (("minimum", "min"), ("maximum", "max")):
+            if isinstance(schema.get(keyword), int | float):
+                entry.attributes[attribute] = _shown(schema[keyword])
+    elif kind in {"array", "object"}:
+        entry.kind = "json"
+    else:
+        _text_field(entry, schema)
+    entry.value = _shown(value)
+    return entry
+
+
+def _text_field(entry: FormField, schema: Mapping[str, Any]) -> None:
+    text_format = schema.get("format")
+    max_length = schema.get("maxLength")
+    if text_format == "textarea" or (isinstance(max_length, int) and max_length > LONG_TEXT):
+        entry.kind = "textarea"
+    elif isinstance(text_format, str) and text_format in _TEXT_FORMATS:
+        entry.kind = _TEXT_FORMATS[text_format]
+    if isinstance(max_length, int):
+        entry.attributes["maxlength"] = str(max_length)
+    if isinstance(schema.get("minLength"), int):
+        entry.attributes["minlength"] = str(schema["minLength"])
+
+
+def form_fields(schema: Mapping[str, Any] | None, values: Mapping[str, Any] | None = None) -> list[FormField]:
+    """The inputs of the form for ``schema``, showing ``values`` (a failed submission's entries)."""
+    if not schema:
+        return []
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return []
+    required = schema.get("required")
+    needed = set(required) if isinstance(required, list) else set()
+    given = values or {}
+    return [
+        _field(name, sub if isinstance(sub, dict) else {}, name in needed, given.get(name))
+        for name, sub in properties.items()
+    ]
+
+
+def _number(text: str, kind: str) -> int | float:
+    value = float(text)
+    if kind == "integer" or (value.is_integer() and "." not in text and "e" not in text.lower()):
+        return int(value)
+    return value
+
+
+def _enum_value(text: str, enum: list[Any]) -> Any:
+    return next((option for option in enum if _shown(option) == text), text)
+
+
+def _value(name: str, schema: Mapping[str, Any], text: str) -> Any:
+    """``text`` as the JSON value the property's schema asks for.
+
+    Raises:
+        ValueError: ``text`` cannot be read as that type.
+    """
+    kind = _type_of(schema)
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return _enum_value(text, enum)
+    if kind in {"number", "integer"}:
+        try:
+            return _number(text, kind)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+    if kind in {"array", "object"}:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not valid JSON ({error.msg}, line {error.lineno})") from None
+    return text
+
+
+def parse_form(
+    schema: Mapping[str, Any] | None, form: Mapping[str, str]
+) -> tuple[dict[str, Any], list[FormProblem]]:
+    """The submitted ``form`` as JSON data for ``schema``, and the values that could not be read.
+
+    Empty inputs are left out (the schema's ``required`` names them if they were needed), except a
+    checkbox: unchecked is ``false``. Fields the schema does not declare are ignored, so the CSRF
+    token and the submit button never reach the workflow.
+    """
+    properties = schema.get("properties") if schema else None
+    if not isinstance(properties, dict):
+        return {}, []
+    data: dict[str, Any] = {}
+    problems: list[FormProblem] = []
+    for name, sub in properties.items():
+        sub_schema = sub if isinstance(sub, dict) else {}
+        if _type_of(sub_schema) == "boolean" and not sub_schema.get("enum"):
+            data[name] = form.get(name) in {"true", "on", "1", "yes"}
+            continue
+        text = form.get(name)
+        if text is None or not text.strip():
+            continue
+        try:
+            data[name] = _value(name, sub_schema, text.strip() if _type_of(sub_schema) != "string" else text)
+        except ValueError as error:
+            problems.append(FormProblem(name, str(error)))
+    return data, problems
+
+
+def parse_json_object(text: str) -> tuple[dict[str, Any], list[FormProblem]]:
+    """The JSON editor's text as an object (empty text is ``{}``), or the problem with it."""
+    if not text.strip():
+        return {}, []
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        message = f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        return {}, [FormProblem("input_data", message)]
+    if not isinstance(value, dict):
+        return {}, [FormProblem("input_data", 'must be a JSON object such as {"amount": 250}')]
+    return value, []

@@ -1,0 +1,80 @@
+/*
+ * The UI's own script (small, no dependencies):
+ * 1. shows every <time datetime="..."> in the browser's time zone, naming the zone;
+ * 2. keeps a live instance page current: it listens to the page's server-sent events and
+ *    reloads the live region on each update, or reloads it every few seconds when the browser
+ *    has no EventSource or the stream fails; graphs in the new region are drawn by graphs.js.
+ * Without JavaScript the pages work as they are (times in UTC, a <noscript> refresh).
+ */
+(function () {
+  "use strict";
+  var FALLBACK_MS = 5000;
+
+  function localise(root) {
+    var zone;
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    } catch (e) {
+      return;
+    }
+    var format = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+    });
+    (root || document).querySelectorAll("time[datetime]").forEach(function (node) {
+      var moment = new Date(node.getAttribute("datetime"));
+      if (!isNaN(moment.getTime())) {
+        node.textContent = format.format(moment);
+        node.title = node.getAttribute("datetime") + " (" + zone + ")";
+      }
+    });
+    document.querySelectorAll("[data-zone]").forEach(function (node) { node.textContent = zone; });
+  }
+
+  function reload(live) {
+    return fetch(window.location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) { return false; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        if (!fresh) { return false; }
+        live.replaceWith(fresh);
+        localise(fresh);
+        if (window.workflowGraphs && window.workflowGraphs.render) { window.workflowGraphs.render(fresh); }
+        document.title = new DOMParser().parseFromString(html, "text/html").title || document.title;
+        return fresh.hasAttribute("data-live");
+      });
+  }
+
+  function poll() {
+    var timer = window.setInterval(function () {
+      var live = document.getElementById("live");
+      if (!live || !live.hasAttribute("data-live")) { window.clearInterval(timer); return; }
+      reload(live).then(function (still) { if (!still) { window.clearInterval(timer); } });
+    }, FALLBACK_MS);
+  }
+
+  function follow() {
+    var live = document.getElementById("live");
+    if (!live || !live.hasAttribute("data-live")) { return; }
+    if (typeof window.EventSource === "undefined") { poll(); return; }
+    var source = new EventSource(live.getAttribute("data-events"));
+    source.addEventListener("update", function (event) {
+      var current = document.getElementById("live");
+      var version = null;
+      try { version = String(JSON.parse(event.data).version); } catch (e) { version = null; }
+      // The stream starts with the state the page may already show: reload only on news.
+      if (current && version !== current.getAttribute("data-version")) { reload(current); }
+    });
+    source.addEventListener("finished", function () {
+      source.close();
+      var current = document.getElementById("live");
+      if (current) { reload(current); }
+    });
+    source.onerror = function () {
+      if (source.readyState === EventSource.CLOSED) { poll(); }
+    };
+  }
+
+  localise(document);
+  follow();
+})();
