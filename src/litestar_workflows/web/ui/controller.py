@@ -257,8 +257,8 @@ class UIPagesController(Controller):
         status: Annotated[WorkflowStatus | None, QueryParameter()] = None,
         workflow: Annotated[str | None, QueryParameter(max_length=200)] = None,
         creator: Annotated[str | None, QueryParameter(max_length=200)] = None,
-        started_from: Annotated[str | None, QueryParameter(max_length=40, query="from")] = None,
-        started_to: Annotated[str | None, QueryParameter(max_length=40, query="to")] = None,
+        started_after: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        started_before: Annotated[str | None, QueryParameter(max_length=40)] = None,
         offset: Offset = 0,
     ) -> Response[str]:
         """Instances of the acting tenant, newest first, filtered by status, workflow, creator and date."""
@@ -266,8 +266,8 @@ class UIPagesController(Controller):
             status=status,
             workflow_name=workflow or None,
             created_by=creator or None,
-            started_after=_moment(started_from, "from"),
-            started_before=_moment(started_to, "to", end_of_day=True),
+            started_after=_moment(started_after, "started_after"),
+            started_before=_moment(started_before, "started_before", end_of_day=True),
             tenant_id=actor.tenant_id,
             limit=LIST_PAGE,
             offset=offset,
@@ -278,8 +278,8 @@ class UIPagesController(Controller):
             "status": str(status) if status else "",
             "workflow": workflow or "",
             "creator": creator or "",
-            "from": started_from or "",
-            "to": started_to or "",
+            "started_after": started_after or "",
+            "started_before": started_before or "",
         }
         return page(request, actor, "workflows/instances.html", context)
 

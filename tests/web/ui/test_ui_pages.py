@@ -1,0 +1,172 @@
+"""Every page of the UI renders, on every backend, and acts through the engine as the API does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ui_helpers import page, post_form
+from web_helpers import as_user, settle
+
+from litestar_workflows.core.types import WorkflowStatus
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.testing import TestClient
+
+UI = "/workflows/ui"
+
+
+def start_by_form(client: TestClient[Litestar], workflow: str, json_text: str, user: str = "erik") -> str:
+    """Start ``workflow`` through the start form (JSON editor); return the new instance's id."""
+    response = post_form(
+        client, f"{UI}/workflows/{workflow}/start", {"input_data": json_text}, headers=as_user(user)
+    )
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith(f"{UI}/instances/")
+    return location.rsplit("/", 1)[1]
+
+
+def test_overview_and_workflow_pages_show_cards_graphs_and_start_buttons(
+    ui_client: TestClient[Litestar],
+) -> None:
+    overview = page(ui_client.get(f"{UI}/", headers=as_user("maria")))
+    cards = overview.find_all("li", class_="card")
+    assert {card.find("h3").text.strip() for card in cards} >= {"Approval", "Rich form", "Flaky"}
+    approval = next(card for card in cards if card.find("h3").text.strip() == "Approval")
+    assert [chip.text for chip in approval.find_all("li", class_="chip")] == [
+        "Submit",
+        "Review",
+        "Finance check",
+        "Approve",
+        "Reject",
+    ]
+    assert "2.0.0" in approval.text  # newest version, and its count of versions
+    assert "2 versions" in approval.text
+    graph = approval.find(data_graph=True).find("pre", class_="mermaid")
+    assert graph.text.startswith("graph TD")
+    assert approval.find("a", href=f"{UI}/workflows/approval/start").text.startswith("Start")
+    assert "Signed in as" in overview.text and "maria" in overview.text
+    scripts = [s.attrs["src"] for s in overview.find_all("script")]
+    assert f"{UI}/static/vendor/mermaid/mermaid.min.js" in scripts
+    for src in scripts:
+        assert ui_client.get(src).status_code == 200, src
+
+    listing = page(ui_client.get(f"{UI}/workflows"))
+    assert len(listing.find_all("li", class_="card")) == 4
+    detail = page(ui_client.get(f"{UI}/workflows/approval"))
+    assert detail.find("h1").text == "Approval"
+    assert detail.find(data_graph=True)
+    assert "No instances yet" in detail.text
+    older = page(ui_client.get(f"{UI}/workflows/approval", params={"version": "1.0.0"}))
+    assert "version 1.0.0" in older.text
+
+
+def test_unknown_workflow_is_a_404_page(ui_client: TestClient[Litestar]) -> None:
+    response = ui_client.get(f"{UI}/workflows/nope")
+    assert response.status_code == 404
+    assert "'nope' not found" in page(response).find(role="alert").text
+
+
+def test_start_form_without_input_schema_is_a_json_editor(ui_client: TestClient[Litestar]) -> None:
+    form = page(ui_client.get(f"{UI}/workflows/approval/start", headers=as_user("erik"))).find(
+        "form", method="post"
+    )
+    assert form.find("textarea", name="input_data")
+    assert form.find("label", for_="field-input_data")
+    assert form.find("button", type="submit")
+    assert form.find("input", name="_csrf_token").attrs["value"]
+
+
+def test_start_form_errors_name_the_problem_and_keep_the_text(ui_client: TestClient[Litestar]) -> None:
+    url = f"{UI}/workflows/approval/start"
+    broken = post_form(ui_client, url, {"input_data": '{"amount": '}, headers=as_user("erik"))
+    assert broken.status_code == 422
+    alert = page(broken).find(role="alert")
+    assert "input_data" in alert.text and "not valid JSON" in alert.text
+    assert page(broken).find("textarea", name="input_data").text == '{"amount": '
+    not_object = post_form(ui_client, url, {"input_data": "[1, 2]"}, headers=as_user("erik"))
+    assert not_object.status_code == 422
+    assert "must be a JSON object" in page(not_object).find(role="alert").text
+    assert ui_client.get("/workflows/instances").json() == []  # nothing was started
+
+
+def test_start_review_and_finish_through_the_forms(ui_client: TestClient[Litestar], engine: Any) -> None:
+    instance_id = start_by_form(ui_client, "approval", '{"amount": 50}')
+    settle(ui_client, engine, instance_id)
+    instance = page(ui_client.get(f"{UI}/instances/{instance_id}", headers=as_user("erik")))
+    [status] = instance.find_all(data_status=True)
+    assert status.attrs["data-status"] == "waiting"
+    graph = instance.find(data_graph=True).find("pre", class_="mermaid").text
+    assert "wf_completed" in graph and "wf_waiting" in graph
+    assert "started by" not in instance.text.lower() or "erik" in instance.text
+    rows = instance.find("table", class_="timeline").find("tbody").find_all("tr")
+    assert [row.find("th").text for row in rows] == ["Review", "Submit"]  # newest first
+    assert (
+        instance.find("a", href=f"{UI}/tasks/" + _task_id(ui_client, instance_id)).text
+        == "Review the request"
+    )
+
+    inbox = page(ui_client.get(f"{UI}/tasks", headers=as_user("maria")))
+    link = inbox.find("table").find("a")
+    assert link.text == "Review the request"
+    assert inbox.find(data_counter="pending").text == "1"
+    task_url = link.attrs["href"]
+    task = page(ui_client.get(task_url, headers=as_user("maria")))
+    checkbox = task.find("input", name="approved")
+    assert checkbox.attrs["type"] == "checkbox"
+    assert task.find("label", for_=checkbox.attrs["id"])
+    done = post_form(ui_client, f"{task_url}/complete", {"approved": "true"}, headers=as_user("maria"))
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == f"{UI}/instances/{instance_id}"
+    finished = settle(ui_client, engine, instance_id)
+    assert finished.status is WorkflowStatus.COMPLETED
+    assert finished.data["approved"] is True
+    after = page(ui_client.get(f"{UI}/instances/{instance_id}", headers=as_user("erik")))
+    assert after.find(data_status=True).attrs["data-status"] == "completed"
+    review = next(r for r in after.find("table", class_="timeline").find_all("tr") if "Review" in r.text)
+    assert "maria" in review.text  # who completed the task
+    assert (
+        page(ui_client.get(f"{UI}/tasks", headers=as_user("maria"))).find(data_counter="completed-today").text
+        == "1"
+    )
+    assert "No pending tasks" in page(ui_client.get(f"{UI}/tasks", headers=as_user("maria"))).text
+
+
+def _task_id(client: TestClient[Litestar], instance_id: str) -> str:
+    [task] = client.get("/workflows/tasks", params={"instance_id": instance_id}).json()
+    return str(task["id"])
+
+
+def test_instance_list_filters_and_paginates(ui_client: TestClient[Litestar], engine: Any) -> None:
+    ids = [start_by_form(ui_client, "approval", '{"amount": 5}', user="erik") for _ in range(3)]
+    flaky = start_by_form(ui_client, "flaky", "{}", user="fiona")
+    for instance_id in (*ids, flaky):
+        settle(ui_client, engine, instance_id)
+    everything = page(ui_client.get(f"{UI}/instances"))
+    assert len(everything.find("tbody").find_all("tr")) == 4
+    failed = page(ui_client.get(f"{UI}/instances", params={"status": "failed"}))
+    [row] = failed.find("tbody").find_all("tr")
+    assert flaky[:8] in row.text and "Failed" in row.text
+    by_workflow = page(ui_client.get(f"{UI}/instances", params={"workflow": "approval", "creator": "erik"}))
+    assert len(by_workflow.find("tbody").find_all("tr")) == 3
+    nobody = page(ui_client.get(f"{UI}/instances", params={"creator": "zoe"}))
+    assert "No instance matches these filters" in nobody.text
+    future = page(ui_client.get(f"{UI}/instances", params={"started_after": "2999-01-01"}))
+    assert "No instance matches" in future.text
+    today = page(
+        ui_client.get(
+            f"{UI}/instances", params={"started_before": "2999-01-01", "started_after": "2000-01-01"}
+        )
+    )
+    assert len(today.find("tbody").find_all("tr")) == 4
+    bad_date = ui_client.get(f"{UI}/instances", params={"started_after": "yesterday"})
+    assert bad_date.status_code == 400
+    assert "started_after must be a date" in page(bad_date).find(role="alert").text
+
+
+def test_static_files_are_served_and_traversal_is_not(ui_client: TestClient[Litestar]) -> None:
+    css = ui_client.get(f"{UI}/static/ui.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    assert ui_client.get(f"{UI}/static/../rendering.py").status_code == 404
