@@ -270,7 +270,12 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         try:
             live = await self._live_instance(instance_id)
             run = live.instance.runtime.active.get(key)
-            if run is None or run.attempt != message.attempt or key in live.running:
+            if (
+                run is None
+                or run.attempt != message.attempt
+                or key in live.running
+                or run.id in live.instance.runtime.held  # paused here; maybe resumed elsewhere since
+            ):
                 live.instance.runtime.stale = True  # a cached copy from before this execution
                 await self._reload(live)
                 run = live.instance.runtime.active.get(key)

@@ -16,7 +16,15 @@ from uuid import uuid4
 import pytest
 
 from inprocess_broker import inprocess_cluster
-from litestar_workflows import BaseHumanStep, Edge, ParallelGateway, WorkflowDefinition, WorkflowRegistry
+from litestar_workflows import (
+    BaseHumanStep,
+    Edge,
+    EventBus,
+    ParallelGateway,
+    StepCompleted,
+    WorkflowDefinition,
+    WorkflowRegistry,
+)
 from litestar_workflows.engine.distributed import DistributedExecutionEngine
 from litestar_workflows.engine.messages import StepMessage
 from step_kit import FINISHED, Fn, statuses
@@ -226,3 +234,41 @@ async def test_a_chain_continues_on_the_worker_that_ran_its_step(scratch_postgre
         assert len(cluster.transport.published) == len(started)  # the first steps only
         assert sum(cluster.handled.values()) == len(started)
     assert calls == {(str(i.id), name): 1 for i in started for name in names}
+
+
+async def test_a_step_held_by_a_pause_runs_after_a_resume_made_elsewhere(
+    scratch_postgres: ScratchDatabase,
+) -> None:
+    """The worker that ran the step before the pause still holds the instance as paused in memory.
+
+    The client resumes it; the worker must look at the database again rather than drop the held
+    step's message on its cached pause (which the sweep's republishing would repeat forever).
+    """
+    gate = asyncio.Event()
+
+    async def gated(ctx: WorkflowContext) -> None:
+        await gate.wait()
+
+    registry = WorkflowRegistry()
+    registry.register(
+        WorkflowDefinition(
+            name="pausable",
+            steps=[Fn("a", gated), Fn("b", lambda ctx: ctx.set("b", 1))],
+            edges=[Edge("a", "b")],
+            initial_step="a",
+        )
+    )
+    bus, a_done = EventBus(), asyncio.Event()
+    bus.subscribe(lambda event: a_done.set(), [StepCompleted])
+    async with inprocess_cluster(
+        scratch_postgres, registry, workers=1, lease_seconds=30, event_bus=bus
+    ) as cluster:
+        client = cluster.client
+        instance = await client.start_workflow("pausable", {})
+        await client.pause_workflow(instance.id)
+        gate.set()
+        await asyncio.wait_for(a_done.wait(), TIMEOUT)  # committed by the worker, which saw the pause
+        assert statuses(await client.get_instance(instance.id)) == {"a": ["succeeded"], "b": ["scheduled"]}
+        await client.resume_workflow(instance.id)
+        done = await client.wait(instance.id, until=FINISHED, timeout=TIMEOUT)
+        assert (done.status, done.data) == ("completed", {"b": 1})
