@@ -58,6 +58,7 @@ class WorkerLoop:
         self._free = threading.BoundedSemaphore(max_running)
         self._running: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()
+        self._adopted = False
 
     def started(self) -> bool:
         """Whether this process's loop runs (a loop inherited through fork does not count)."""
@@ -75,6 +76,8 @@ class WorkerLoop:
         with self._lock:
             if self.started():
                 return
+            if self._adopted:
+                raise RuntimeError("the event loop this worker adopted was closed; no step runs here now")
             self._free = threading.BoundedSemaphore(self.max_running)  # this process's own
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="litestar-workflows", daemon=True)
@@ -87,6 +90,26 @@ class WorkerLoop:
                 loop.close()
                 raise
             self._loop, self._thread, self._pid = loop, thread, os.getpid()
+
+    def adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run messages on ``loop``, an event loop this process already runs, not on a thread of ours.
+
+        For a Celery worker embedded in a program that owns the loop the engine must live on (the
+        contract tests run Celery's in-process worker so, because their steps wait on the test
+        loop's asyncio primitives). That program has started the engine on ``loop`` and stops it
+        with :meth:`close`; :meth:`shutdown` (Celery's shutdown signals) leaves it alone, since
+        the owner's loop may well be blocked joining the worker that sends them.
+        """
+        with self._lock:
+            self._free = threading.BoundedSemaphore(self.max_running)
+            self._loop, self._thread, self._pid = loop, None, os.getpid()
+            self._adopted = True
+
+    async def close(self) -> None:
+        """Stop an adopted loop's work from inside it: what :meth:`shutdown` does, the loop kept."""
+        if self._adopted and self.started():
+            self._loop = self._pid = None  # stays adopted: no thread of ours starts after this
+            await self._stop()
 
     async def _start(self) -> None:
         store = self.engine.sql_store
@@ -127,7 +150,7 @@ class WorkerLoop:
 
     def shutdown(self) -> None:
         """Let running steps finish (up to ``grace`` seconds), stop the engine, end the loop."""
-        if not self.started():
+        if not self.started() or self._adopted:
             return
         loop, thread = self._loop, self._thread
         assert loop is not None

@@ -33,7 +33,7 @@ from litestar_workflows.engine.distributed import DistributedExecutionEngine
 from litestar_workflows.engine.messages import BrokerUnavailableError
 
 try:
-    from celery import signals
+    from celery import current_app, signals
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "CeleryExecutionEngine needs Celery: pip install 'litestar-workflows[celery]'"
@@ -186,8 +186,13 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
     # ------------------------------------------------------------------ worker lifecycle
 
     def _on_process_init(self, **_: Any) -> None:
-        """A prefork pool child (or the solo pool's process) starts: start the engine loop here."""
-        if _engines.get(id(self.celery_app)) is self:
+        """A prefork pool child (or the solo pool's process) starts: start the engine loop here.
+
+        The signal names no app, and every engine built in the process hears it: only the engine
+        of the app this worker runs (Celery makes it the current app first) starts, not a client
+        engine on another app that the worker module happens to build too.
+        """
+        if _engines.get(id(self.celery_app)) is self and current_app._get_current_object() is self.celery_app:
             self._start_loop()
 
     def _on_worker_ready(self, sender: Any = None, **_: Any) -> None:

@@ -1,9 +1,9 @@
 """Real processes for the distributed tests: a private Redis and worker processes.
 
-``RedisServer`` is a ``redis-server`` on a free port without persistence (so that a restart is
-empty, as the issue's outage is), in a process group of its own; ``Workers`` starts worker
-processes with the backends' own CLIs, each in its own process group, and kills them all.
-Free of pytest, so that the benchmark can use them too.
+``RedisServer`` (from ``tests/private_redis.py``, re-exported here) is a ``redis-server`` on a free
+port without persistence (so that a restart is empty, as the issue's outage is), in a process group
+of its own; ``Workers`` starts worker processes with the backends' own CLIs, each in its own process
+group, and kills them all. Free of pytest, so that the benchmark can use them too.
 """
 
 from __future__ import annotations
@@ -11,68 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from private_redis import RedisServer, free_port
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent.parent
 BIN = Path(sys.executable).parent
-STARTUP_DEADLINE = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class RedisServer:
-    """A ``redis-server`` of this test; :meth:`kill` and :meth:`start` play an outage."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while not self.answers():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"redis-server on port {self.port} did not start")
-            time.sleep(0.02)  # polling for the server to accept connections, with a deadline
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self.process = None
 
 
 class Workers:
@@ -115,3 +62,6 @@ class Workers:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=60)
+
+
+__all__ = ("BIN", "HERE", "TESTS", "RedisServer", "Workers", "free_port")

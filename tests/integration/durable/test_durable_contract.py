@@ -1,8 +1,9 @@
-"""One behavioural contract, run unchanged on four engines.
+"""One behavioural contract, run unchanged on six engines.
 
 ``LocalExecutionEngine`` on the memory store, ``PersistentExecutionEngine`` on a SQLite file and
-on PostgreSQL, and the distributed core (a client engine whose steps two worker engines run,
-fed by an in-process queue) on PostgreSQL must behave the same. For the durable engines every result is read back from the
+on PostgreSQL, the distributed core (a client engine whose steps two worker engines run, fed by an
+in-process queue) on PostgreSQL, and the real ``SAQExecutionEngine`` and ``CeleryExecutionEngine``
+(their own workers, in this process, consuming from a private Redis) must behave the same. For the durable engines every result is read back from the
 database (a fresh load, not the engine's live object), so each assertion is also a round-trip check.
 """
 
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inprocess_broker import inprocess_cluster
+from inprocess_workers import BROKER_KINDS, broker_cluster, skip_without_redis
 from litestar_workflows import (
     AssigneeAuthorizer,
     BaseHumanStep,
@@ -111,18 +113,17 @@ class Contract:
         "sqlite",
         pytest.param("postgresql", marks=pytest.mark.postgres),
         pytest.param("distributed", marks=pytest.mark.postgres),
+        *(pytest.param(kind, marks=[pytest.mark.postgres, pytest.mark.redis]) for kind in BROKER_KINDS),
     ]
 )
 def contract_database(request: pytest.FixtureRequest) -> ScratchDatabase | None:
     if request.param == "memory":
         return None
-    db = request.getfixturevalue(
-        {"sqlite": "scratch_sqlite", "postgresql": "scratch_postgres", "distributed": "scratch_postgres"}[
-            request.param
-        ]
-    )
-    if request.param == "distributed":  # a client whose steps two workers run: tests/inprocess_broker.py
-        return dataclasses.replace(db, kind="distributed")
+    if request.param in BROKER_KINDS:
+        skip_without_redis()
+    db = request.getfixturevalue("scratch_sqlite" if request.param == "sqlite" else "scratch_postgres")
+    if request.param != db.kind:  # a client whose steps workers run: inprocess_broker / inprocess_workers
+        return dataclasses.replace(db, kind=request.param)
     return db
 
 
@@ -142,6 +143,10 @@ async def contract(contract_database: ScratchDatabase | None) -> AsyncIterator[C
     if db.kind == "distributed":
         async with inprocess_cluster(db, registry, workers=2, **options) as cluster:
             yield Contract(db.kind, registry, cluster.client, bus)
+        return
+    if db.kind in BROKER_KINDS:  # the real engine on a real Redis; its workers in this loop
+        async with broker_cluster(db.kind, db, registry, **options) as client:
+            yield Contract(db.kind, registry, client, bus)
         return
     await db.migrate()
     if db.kind == "sqlite":  # the URL form: the store owns (and disposes) its engine
