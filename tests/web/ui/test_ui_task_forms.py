@@ -1,0 +1,167 @@
+"""Task forms are built from the step's JSON Schema, and a refused submission keeps what was entered."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from ui_helpers import page, post_form
+from web_helpers import as_user, settle
+
+from litestar_workflows.core.types import WorkflowStatus
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.testing import TestClient
+
+UI = "/workflows/ui"
+
+
+@pytest.fixture
+def backend() -> str:
+    return "memory"
+
+
+def waiting_task(client: TestClient[Litestar], engine: Any) -> tuple[str, str]:
+    """Start ``rich_form`` (as erik; maria checks it); return (instance id, task id)."""
+    started = client.post(
+        "/workflows/instances",
+        json={"definition_name": "rich_form", "input_data": {}},
+        headers=as_user("erik"),
+    )
+    instance_id = started.json()["id"]
+    settle(client, engine, instance_id)
+    [task] = client.get("/workflows/tasks", params={"instance_id": instance_id}).json()
+    return instance_id, task["id"]
+
+
+def test_fields_follow_the_schema(ui_client: TestClient[Litestar], engine: Any) -> None:
+    _, task_id = waiting_task(ui_client, engine)
+    form = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria"))).find(
+        "form", action=f"{UI}/tasks/{task_id}/complete"
+    )
+    approved = form.find("input", name="approved")
+    assert approved.attrs["type"] == "checkbox"
+    amount = form.find("input", name="amount")
+    assert (amount.attrs["type"], amount.attrs["min"], amount.attrs["max"]) == ("number", "0", "100")
+    assert "required" in amount.attrs
+    category = form.find("select", name="category")
+    assert [o.attrs["value"] for o in category.find_all("option")] == ["travel", "equipment"]
+    assert form.find("textarea", name="notes")  # maxLength 2000: long text
+    code = form.find("input", name="code")
+    assert code.attrs["type"] == "text" and "required" not in code.attrs
+    for name in ("approved", "amount", "category", "notes", "code"):
+        label = form.find("label", for_=f"field-{name}")
+        assert ("(required)" in label.text) == (name in {"approved", "amount", "category"}), name
+    assert form.find("button", type="submit")
+    assert form.find("p", id="help-approved").text == "Approve the request"
+    # Identity is never a form field.
+    assert not form.find_all("input", name="completed_by")
+    assert not form.find_all("input", name="user_id")
+
+
+def test_unreadable_number_is_refused_before_the_engine(ui_client: TestClient[Litestar], engine: Any) -> None:
+    instance_id, task_id = waiting_task(ui_client, engine)
+    url = f"{UI}/tasks/{task_id}/complete"
+    refused = post_form(
+        ui_client,
+        url,
+        {"approved": "true", "amount": "lots", "category": "travel", "notes": "kept <b>as typed</b>"},
+        headers=as_user("maria"),
+    )
+    assert refused.status_code == 422
+    again = page(refused)
+    alert = again.find(role="alert")
+    assert "amount" in alert.text and "'lots' is not a number" in alert.text
+    assert again.find("input", name="amount").attrs["value"] == "lots"
+    assert again.find("input", name="amount").attrs["aria-invalid"] == "true"
+    assert "checked" in again.find("input", name="approved").attrs
+    assert again.find("textarea", name="notes").text == "kept <b>as typed</b>"  # escaped, then read back
+    assert "<b>as typed</b>" not in refused.text
+    assert again.find("option", value="travel").attrs.get("selected") is not None
+    assert ui_client.get(f"/workflows/instances/{instance_id}").json()["status"] == "waiting"
+
+
+def test_schema_errors_name_every_failing_field(ui_client: TestClient[Litestar], engine: Any) -> None:
+    instance_id, task_id = waiting_task(ui_client, engine)
+    refused = post_form(
+        ui_client,
+        f"{UI}/tasks/{task_id}/complete",
+        {"amount": "500", "code": "abcd"},
+        headers=as_user("maria"),
+    )
+    assert refused.status_code == 422
+    again = page(refused)
+    alert = again.find(role="alert")
+    failing = {a.text for a in alert.find_all("a")}
+    assert failing == {"amount", "category", "code"}  # approved is a checkbox: unchecked is false
+    assert "500 is greater than the maximum of 100" in alert.text
+    assert "'category' is a required property" in alert.text
+    assert again.find("input", name="amount").attrs["value"] == "500"
+    assert again.find("p", id="error-code")
+    assert ui_client.get(f"/workflows/instances/{instance_id}").json()["status"] == "waiting"
+
+    accepted = post_form(
+        ui_client,
+        f"{UI}/tasks/{task_id}/complete",
+        {"amount": "42.5", "category": "equipment", "code": "ABC"},
+        headers=as_user("maria"),
+    )
+    assert accepted.status_code == 303
+    finished = settle(ui_client, engine, instance_id)
+    assert finished.status is WorkflowStatus.COMPLETED
+    assert {k: finished.data[k] for k in ("approved", "amount", "category", "code")} == {
+        "approved": False,
+        "amount": 42.5,
+        "category": "equipment",
+        "code": "ABC",
+    }
+    done = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria")))
+    assert "Submitted data" in done.text and "equipment" in done.text
+    assert not done.find_all("form", action=f"{UI}/tasks/{task_id}/complete")
+
+
+def test_reassign_and_claim(ui_client: TestClient[Litestar], engine: Any) -> None:
+    instance_id, task_id = waiting_task(ui_client, engine)
+    task_page = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria")))
+    assert task_page.find("form", action=f"{UI}/tasks/{task_id}/reassign")
+    assert not task_page.find_all("form", action=f"{UI}/tasks/{task_id}/claim")  # assigned: nothing to claim
+    empty = post_form(
+        ui_client, f"{UI}/tasks/{task_id}/reassign", {"new_assignee": " "}, headers=as_user("maria")
+    )
+    assert empty.status_code == 422
+    assert "new_assignee" in page(empty).find(role="alert").text
+    moved = post_form(
+        ui_client, f"{UI}/tasks/{task_id}/reassign", {"new_assignee": "fiona"}, headers=as_user("maria")
+    )
+    assert moved.status_code == 303
+    assert ui_client.get(f"/workflows/tasks/{task_id}").json()["assignee_id"] == "fiona"
+    inbox = page(ui_client.get(f"{UI}/tasks", headers=as_user("fiona")))
+    assert inbox.find("table").find("a").text == "Check the claim"
+    assert "No pending tasks" in page(ui_client.get(f"{UI}/tasks", headers=as_user("maria"))).text
+
+
+def test_claim_an_open_group_task(ui_client: TestClient[Litestar], engine: Any) -> None:
+    started = ui_client.post(
+        "/workflows/instances",
+        json={"definition_name": "approval", "input_data": {"amount": 500}},
+        headers=as_user("erik"),
+    )
+    instance_id = started.json()["id"]
+    settle(ui_client, engine, instance_id)
+    [review] = ui_client.get("/workflows/tasks", params={"instance_id": instance_id}).json()
+    post_form(ui_client, f"{UI}/tasks/{review['id']}/complete", {"approved": "on"}, headers=as_user("maria"))
+    settle(ui_client, engine, instance_id)
+    [finance] = ui_client.get(
+        "/workflows/tasks", params={"instance_id": instance_id, "status": "pending"}
+    ).json()
+    url = f"{UI}/tasks/{finance['id']}"
+    assert not page(ui_client.get(url, headers=as_user("erik"))).find_all("form", action=f"{url}/claim")
+    offered = page(ui_client.get(url, headers=as_user("fiona")))
+    assert offered.find("form", action=f"{url}/claim").find("button", type="submit")
+    claimed = post_form(ui_client, f"{url}/claim", headers=as_user("fiona"))
+    assert claimed.status_code == 303
+    assert ui_client.get(f"/workflows/tasks/{finance['id']}").json()["assignee_id"] == "fiona"
+    after = page(ui_client.get(url, headers=as_user("fiona")))
+    assert not after.find_all("form", action=f"{url}/claim")  # taken: no claim any more
+    assert after.find("form", action=f"{url}/complete")
