@@ -5,6 +5,8 @@ sync, ``BEGIN IMMEDIATE`` for writers). Applied to an engine the application pas
 would change how the application's own transactions behave, so the store never touches such an
 engine: it opens a second engine on the same database, connecting exactly as the application's
 does (same URL, same connect arguments, same ``do_connect`` hooks), and keeps its settings there.
+The one exception is an in-memory SQLite database, which lives inside the application's only
+connection: the store then leases that connection (:mod:`litestar_workflows.db.shared_memory`).
 
 Engines of the same database are shared by every store of the process: frameworks build a
 workflow engine per request from a request-scoped session, and that must not open a connection
@@ -23,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from litestar_workflows.db.shared_memory import can_share, shared_memory_engine
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -140,8 +144,12 @@ def shared_store_engine(source: AsyncEngine | str, user: object) -> AsyncEngine:
             ``do_connect`` hooks) without changing the application's engine.
         user: The store taking a share; give it back with :func:`release_store_engine`.
 
+    An in-memory SQLite database (which no second engine can open) is used through the
+    application's own connection: see :mod:`litestar_workflows.db.shared_memory`.
+
     Raises:
-        ValueError: ``source`` is an in-memory SQLite database, which no second engine can open.
+        ValueError: ``source`` is an in-memory SQLite database the store cannot share (not on
+            aiosqlite's single pooled connection).
     """
     if isinstance(source, str):
         key: tuple[Any, ...] = ("url", source)
@@ -161,10 +169,16 @@ def _engine_beside(source: AsyncEngine) -> AsyncEngine:
     sync_engine: Engine = source.sync_engine
     url = sync_engine.url
     if sync_engine.dialect.name == "sqlite" and not _is_file_database(url.database, url.query):
-        raise ValueError(
-            f"the workflows store cannot share the in-memory SQLite database of {url!r}: "
-            "give it a database file (url=...)"
-        )
+        # No second connection can open it: the store leases the application's one connection.
+        if not can_share(source):
+            raise ValueError(
+                f"the workflows store cannot share the in-memory SQLite database of {url!r}: it "
+                "shares only an aiosqlite engine's single connection (the StaticPool SQLAlchemy gives "
+                "in-memory databases); give it a database file (url=...)"
+            )
+        shared = shared_memory_engine(source, json_serializer=_json_dumps, json_deserializer=orjson.loads)
+        setattr(shared.sync_engine, _CONFIGURED, True)  # its transactions are the lease's own
+        return shared
     # The pool's connection factory carries the application's URL and connect arguments (a
     # PostgreSQL search_path, say); a new engine on the bare URL would lose them.
     creator = sync_engine.pool._creator  # no public accessor; the same attribute since SQLAlchemy 1.x

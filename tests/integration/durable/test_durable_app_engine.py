@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -158,14 +157,5 @@ async def test_app_units_of_work_never_see_database_is_locked(scratch_sqlite: Sc
             )
         assert locked == [], f"{len(locked)} of {APP_UNITS} units of work failed, e.g. {locked[:2]}"
         assert {i.status for i in results[APP_UNITS:]} == {WorkflowStatus.COMPLETED}
-    finally:
-        await app.dispose()
-
-
-async def test_an_in_memory_sqlite_database_is_refused_with_the_fix() -> None:
-    app = create_async_engine("sqlite+aiosqlite:///:memory:")
-    try:
-        with pytest.raises(ValueError, match="in-memory SQLite database .* give it a database file"):
-            PersistentExecutionEngine(registry(), session=AsyncSession(app))
     finally:
         await app.dispose()
