@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
-    from litestar_workflows.web.engine import WorkflowEngine
+    from litestar_workflows.web.controllers.reads import InstanceReads, TaskReads
     from litestar_workflows.web.identity import Actor
 
 __all__ = ("load_instance", "load_task", "require_instance_user", "require_tenant", "require_user")
@@ -32,8 +32,8 @@ def _visible(actor: Actor, tenant_id: str | None) -> bool:
     return actor.tenant_id is None or actor.tenant_id == tenant_id
 
 
-async def load_instance(engine: WorkflowEngine, actor: Actor, instance_id: UUID) -> WorkflowInstanceData:
-    """The instance, if the actor's tenant may see it.
+async def load_instance(engine: InstanceReads, actor: Actor, instance_id: UUID) -> WorkflowInstanceData:
+    """The instance, if the actor's tenant may see it (read from the engine or the app's repository).
 
     Raises:
         WorkflowInstanceNotFoundError: No such instance, or it belongs to another tenant.
@@ -44,8 +44,8 @@ async def load_instance(engine: WorkflowEngine, actor: Actor, instance_id: UUID)
     return instance
 
 
-async def load_task(engine: WorkflowEngine, actor: Actor, task_id: UUID) -> HumanTask:
-    """The task, if the actor's tenant may see it.
+async def load_task(engine: TaskReads, actor: Actor, task_id: UUID) -> HumanTask:
+    """The task, if the actor's tenant may see it (read from the engine or the app's repository).
 
     Raises:
         TaskNotFoundError: No such task, or it belongs to another tenant.

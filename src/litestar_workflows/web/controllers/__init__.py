@@ -2,6 +2,8 @@
 
 Mount them on your own ``Router`` next to ``workflow_engine`` and ``workflow_registry`` providers,
 or let :class:`~litestar_workflows.WorkflowPlugin` mount them (``enable_api=True``, the default).
+When the app also provides ``workflow_instance_repo`` / ``human_task_repo`` (repositories on its
+session), the read routes read through them (see :mod:`~litestar_workflows.web.controllers.reads`).
 ``DefinitionController``, ``InstanceController`` and ``TaskController`` are earlier names of the same
 classes.
 """

@@ -3,6 +3,7 @@
 No ``from __future__ import annotations``: Litestar reads handler annotations at runtime.
 """
 
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -13,7 +14,8 @@ from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from litestar_workflows.core.errors import UnauthorizedError
+from litestar_workflows.core.errors import UnauthorizedError, WorkflowInstanceNotFoundError
+from litestar_workflows.core.models import WorkflowInstanceData
 from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery
 from litestar_workflows.web.access import load_instance, require_instance_user
@@ -27,7 +29,8 @@ from litestar_workflows.web.controllers.params import (
     Registry,
     total_header,
 )
-from litestar_workflows.web.engine import settled
+from litestar_workflows.web.controllers.reads import InstanceReads, InstanceRepo, instance_reads
+from litestar_workflows.web.engine import WorkflowEngine, settled
 from litestar_workflows.web.errors import error_responses, exception_handlers
 from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.long_poll import LongPollLimiter, client_of
@@ -127,6 +130,24 @@ def _creator(data: StartWorkflowRequest, actor: Actor) -> tuple[str | None, str 
     return creator, tenant
 
 
+async def _settled(
+    source: InstanceReads,
+    engine: WorkflowEngine,
+    instance: WorkflowInstanceData,
+    wait: float,
+    until: list[WorkflowStatus] | None,
+) -> WorkflowInstanceData:
+    """The instance once settled, waiting on the engine; read again from ``source`` afterwards.
+
+    An instance the engine does not run (only in the app's repository) is answered as it is now.
+    """
+    if source is engine:
+        return await settled(engine, instance, wait, until)
+    with suppress(WorkflowInstanceNotFoundError):
+        await settled(engine, instance, wait, until)
+    return await source.get_instance(instance.id)
+
+
 class WorkflowInstanceController(Controller):
     """Workflow instances of the acting tenant."""
 
@@ -175,6 +196,7 @@ class WorkflowInstanceController(Controller):
         *,
         workflow_engine: Engine,
         actor: Acting,
+        workflow_instance_repo: InstanceRepo = None,
         status: Statuses = None,
         workflow_name: WorkflowName = None,
         created_by: CreatedBy = None,
@@ -185,7 +207,8 @@ class WorkflowInstanceController(Controller):
     ) -> Response[list[InstanceSummary]]:
         """Instances of the acting tenant, newest first, filtered and paginated (a JSON array).
 
-        How many match in all is in the ``X-Total-Count`` header.
+        How many match in all is in the ``X-Total-Count`` header. Read from the app's
+        ``workflow_instance_repo`` when it provides one, else from the engine.
         """
         query = InstanceQuery(
             status=status or None,
@@ -197,7 +220,7 @@ class WorkflowInstanceController(Controller):
             limit=limit,
             offset=offset,
         )
-        page = await workflow_engine.find_instances(query)
+        page = await instance_reads(workflow_engine, workflow_instance_repo).find_instances(query)
         return Response([instance_summary(i) for i in page.items], headers={TOTAL_HEADER: str(page.total)})
 
     @get(
@@ -214,6 +237,7 @@ class WorkflowInstanceController(Controller):
         actor: Acting,
         instance_id: InstanceId,
         wait_limiter: NamedDependency[LongPollLimiter],
+        workflow_instance_repo: InstanceRepo = None,
         wait: Wait = 0,
         until: Until = None,
     ) -> InstanceDetail:
@@ -221,11 +245,12 @@ class WorkflowInstanceController(Controller):
 
         A client holds at most ``max_waits_per_client`` long polls at once; one more answers 429.
         """
-        instance = await load_instance(workflow_engine, actor, instance_id)
+        source = instance_reads(workflow_engine, workflow_instance_repo)
+        instance = await load_instance(source, actor, instance_id)
         if wait <= 0 or instance.is_finished:
             return instance_detail(instance)
         with wait_limiter.slot(client_of(request, actor)):
-            return instance_detail(await settled(workflow_engine, instance, wait, until))
+            return instance_detail(await _settled(source, workflow_engine, instance, wait, until))
 
     @get(
         "/{instance_id:uuid}/graph",
@@ -234,10 +259,16 @@ class WorkflowInstanceController(Controller):
         responses=error_responses(403, 404, 503),
     )
     async def get_instance_graph(
-        self, workflow_engine: Engine, workflow_registry: Registry, actor: Acting, instance_id: InstanceId
+        self,
+        workflow_engine: Engine,
+        workflow_registry: Registry,
+        actor: Acting,
+        instance_id: InstanceId,
+        workflow_instance_repo: InstanceRepo = None,
     ) -> GraphOut:
         """The instance's workflow as Mermaid, steps styled completed, failed, skipped, waiting or current."""
-        instance = await load_instance(workflow_engine, actor, instance_id)
+        source = instance_reads(workflow_engine, workflow_instance_repo)
+        instance = await load_instance(source, actor, instance_id)
         definition = workflow_registry.get_definition(instance.workflow_name, instance.workflow_version)
         return instance_graph(definition, instance)
 

@@ -23,6 +23,7 @@ from litestar_workflows.web.controllers.params import (
     Offset,
     total_header,
 )
+from litestar_workflows.web.controllers.reads import TaskRepo, task_reads
 from litestar_workflows.web.errors import error_responses, exception_handlers
 from litestar_workflows.web.presenters import task_out
 from litestar_workflows.web.schemas import CompleteTaskRequest, ReassignTaskRequest, TaskOut
@@ -72,6 +73,7 @@ class HumanTaskController(Controller):
         *,
         workflow_engine: Engine,
         actor: Acting,
+        human_task_repo: TaskRepo = None,
         assignee: Assignee = None,
         assignee_id: AssigneeId = None,
         group: Group = None,
@@ -85,7 +87,8 @@ class HumanTaskController(Controller):
         """Tasks matching the filters, oldest first (a JSON array; ``X-Total-Count`` has the total).
 
         Without any filter: the acting user's queue, i.e. the pending tasks assigned to them or
-        open to one of their groups (every pending task for an anonymous request).
+        open to one of their groups (every pending task for an anonymous request). Read from the
+        app's ``human_task_repo`` when it provides one, else from the engine.
         """
         try:
             assignee = _one_of(assignee, assignee_id)
@@ -105,7 +108,7 @@ class HumanTaskController(Controller):
             limit=limit,
             offset=offset,
         )
-        page = await workflow_engine.find_tasks(query)
+        page = await task_reads(workflow_engine, human_task_repo).find_tasks(query)
         return Response([task_out(t) for t in page.items], headers={TOTAL_HEADER: str(page.total)})
 
     @get(
@@ -114,9 +117,11 @@ class HumanTaskController(Controller):
         summary="Get a human task",
         responses=error_responses(403, 404, 503),
     )
-    async def get_task(self, workflow_engine: Engine, actor: Acting, task_id: TaskId) -> TaskOut:
+    async def get_task(
+        self, workflow_engine: Engine, actor: Acting, task_id: TaskId, human_task_repo: TaskRepo = None
+    ) -> TaskOut:
         """The task with its form schema, assignment and, once completed, its data."""
-        return task_out(await load_task(workflow_engine, actor, task_id))
+        return task_out(await load_task(task_reads(workflow_engine, human_task_repo), actor, task_id))
 
     @post(
         "/{task_id:uuid}/complete",
