@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from litestar_workflows.core.types import WorkflowStatus
+from litestar_workflows.core.types import TERMINAL_WORKFLOW_STATUSES, WorkflowStatus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from litestar_workflows.core.models import WorkflowInstanceData
     from litestar_workflows.web.engine import WorkflowEngine
 
-__all__ = ("HEARTBEAT_SECONDS", "instance_events")
+__all__ = ("HEARTBEAT_SECONDS", "instance_changes", "instance_events")
 
 HEARTBEAT_SECONDS: Final = 15.0
 """Longest the stream stays silent; also how soon a change within one status is noticed at worst."""
@@ -36,28 +36,29 @@ RETRY_MILLISECONDS: Final = 3000
 """How long a browser waits before reconnecting a dropped stream."""
 
 
-def _message(instance: WorkflowInstanceData) -> ServerSentEventMessage:
-    data = json.dumps({"status": str(instance.status), "version": instance.version})
-    return ServerSentEventMessage(data=data, event="update", id=str(instance.version))
+def _message(status: WorkflowStatus, version: int) -> ServerSentEventMessage:
+    data = json.dumps({"status": str(status), "version": version})
+    return ServerSentEventMessage(data=data, event="update", id=str(version))
 
 
-async def _changes(
-    engine: WorkflowEngine, instance: WorkflowInstanceData, heartbeat: float
+async def instance_changes(
+    engine: WorkflowEngine, instance: WorkflowInstanceData, heartbeat: float = HEARTBEAT_SECONDS
 ) -> AsyncIterator[ServerSentEventMessage]:
-    # A memory engine hands out its live object, which changes under us: compare copied values.
+    """The messages of the stream: the instance now, each change, ``finished`` at the end."""
+    # A memory engine hands out its live object, which changes under us: keep copied values.
     seen = (instance.status, instance.version)
-    yield _message(instance)
-    while not instance.is_finished:
-        others = frozenset(WorkflowStatus) - {seen[0]}
+    yield _message(*seen)
+    while seen[0] not in TERMINAL_WORKFLOW_STATUSES:
         with suppress(TimeoutError):
-            await engine.wait(instance.id, until=others, timeout=heartbeat)
-        instance = await engine.get_instance(instance.id)
-        if (instance.status, instance.version) != seen:
-            seen = (instance.status, instance.version)
-            yield _message(instance)
+            await engine.wait(instance.id, until=frozenset(WorkflowStatus) - {seen[0]}, timeout=heartbeat)
+        fresh = await engine.get_instance(instance.id)
+        now = (fresh.status, fresh.version)
+        if now != seen:
+            seen = now
+            yield _message(*seen)
         else:
             yield ServerSentEventMessage(comment="still there")
-    yield ServerSentEventMessage(event="finished", data=str(instance.status))
+    yield ServerSentEventMessage(event="finished", data=str(seen[0]))
 
 
 def instance_events(
@@ -65,7 +66,7 @@ def instance_events(
 ) -> ServerSentEvent:
     """The event stream of ``instance`` (already checked visible to the requester)."""
     return ServerSentEvent(
-        _changes(engine, instance, heartbeat),
+        instance_changes(engine, instance, heartbeat),
         retry_duration=RETRY_MILLISECONDS,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

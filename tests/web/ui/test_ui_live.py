@@ -1,0 +1,95 @@
+"""The instance page follows its instance through server-sent events, on every backend."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from ui_helpers import page
+from web_helpers import as_user, settle
+
+from litestar_workflows.web.ui.live import instance_changes
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from litestar import Litestar
+    from litestar.response import ServerSentEventMessage
+    from litestar.testing import TestClient
+
+UI = "/workflows/ui"
+
+
+def events(lines: Iterator[str]) -> Iterator[dict[str, str]]:
+    """Server-sent events from a stream's lines (comments skipped)."""
+    event: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if event:
+                yield event
+            event = {}
+        elif not line.startswith(":"):
+            key, _, value = line.partition(":")
+            event[key] = value.lstrip(" ")
+
+
+def start(client: TestClient[Litestar], engine: Any) -> str:
+    response = client.post(
+        "/workflows/instances",
+        json={"definition_name": "approval", "input_data": {"amount": 50}},
+        headers=as_user("erik"),
+    )
+    instance_id = str(response.json()["id"])
+    settle(client, engine, instance_id)
+    return instance_id
+
+
+def test_a_running_page_follows_its_instance_until_it_finishes(
+    ui_client: TestClient[Litestar], engine: Any
+) -> None:
+    instance_id = start(ui_client, engine)
+    live = page(ui_client.get(f"{UI}/instances/{instance_id}", headers=as_user("erik"))).find(id="live")
+    assert live.attrs["data-events"] == f"{UI}/instances/{instance_id}/events"
+    [task] = ui_client.get("/workflows/tasks", params={"instance_id": instance_id}).json()
+
+    # The test client delivers a response once it is complete, so the open stream is read here
+    # on the app's loop: the messages the route streams, while maria completes the task.
+    async def follow() -> list[ServerSentEventMessage]:
+        messages = instance_changes(engine, await engine.get_instance(UUID(instance_id)), heartbeat=5)
+        received = [await anext(messages)]
+        await engine.complete_task(UUID(task["id"]), "maria", {"approved": True})
+        received.extend([message async for message in messages])
+        return received
+
+    received = ui_client.blocking_portal.call(follow)
+    first = json.loads(str(received[0].data))
+    assert (received[0].event, first["status"], str(first["version"])) == (
+        "update",
+        "waiting",
+        live.attrs["data-version"],
+    )
+    assert (received[-1].event, received[-1].data) == ("finished", "completed")
+    updates = [json.loads(str(m.data)) for m in received if m.event == "update"]
+    assert updates[-1]["status"] == "completed"
+    assert len({u["version"] for u in updates}) == len(updates)  # each update is news
+    finished = page(ui_client.get(f"{UI}/instances/{instance_id}", headers=as_user("erik")))
+    assert finished.find(data_status=True).attrs["data-status"] == "completed"
+    assert "data-live" not in finished.find(id="live").attrs  # nothing more to follow
+    assert "wf_completed" in finished.find(data_graph=True).text
+
+
+def test_a_finished_instance_streams_once_and_ends(ui_client: TestClient[Litestar], engine: Any) -> None:
+    response = ui_client.post(
+        "/workflows/instances", json={"definition_name": "flaky", "input_data": {}}, headers=as_user("erik")
+    )
+    instance_id = response.json()["id"]
+    settle(ui_client, engine, instance_id)
+    with ui_client.stream("GET", f"{UI}/instances/{instance_id}/events") as stream:
+        received = list(events(stream.iter_lines()))
+    assert [e["event"] for e in received] == ["update", "finished"]
+    assert received[1]["data"] == "failed"
+
+
+def test_the_stream_of_an_unknown_instance_is_a_404(ui_client: TestClient[Litestar]) -> None:
+    assert ui_client.get(f"{UI}/instances/{UUID(int=7)}/events").status_code == 404
