@@ -8,7 +8,8 @@ closure tree is built once, when the definition is built, so evaluating a condit
 path is just a handful of function calls.
 
 The grammar: literals (numbers, strings, ``True``/``False``/``None`` and list, tuple, set and dict
-displays); the names ``context`` and its alias ``data`` (the workflow context's data);
+displays); the names ``context`` and its aliases ``data`` and ``ctx`` (the workflow context's
+data; the guides write ``ctx.get('amount') < 1000``);
 ``context.get(key[, default])``, ``context.<key>`` and ``context[key]`` (a missing key gives
 ``None``); a bare name such as ``approved`` (short for ``context.get('approved')``);
 subscripts and slices of values; comparisons (chained too), ``in``, ``is``, ``and``,
@@ -40,7 +41,7 @@ MAX_POWER_BASE_BITS: Final = 4_096
 MAX_ROUND_DIGITS: Final = 100
 
 _Fn = Callable[[Mapping[str, Any]], Any]
-_CONTEXT_NAMES: Final = frozenset({"context", "data"})
+_CONTEXT_NAMES: Final = frozenset({"context", "data", "ctx"})
 _SCALARS: Final = (str, int, float, type(None))  # bool is an int
 
 
@@ -279,7 +280,9 @@ class _Compiler:
         if node.id in _FUNCTIONS:
             raise self.error(node, f"function '{node.id}' must be called")
         if "__" in node.id:
-            raise self.error(node, f"name '{node.id}' is not allowed (only 'context', 'data' or a key)")
+            raise self.error(
+                node, f"name '{node.id}' is not allowed (only 'context', 'data', 'ctx' or a key)"
+            )
         # A bare name reads that key of the context data ("approved", "not approved"): the
         # documented shorthand of the reference package. It is a data lookup, never a variable.
         key = node.id

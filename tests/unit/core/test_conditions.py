@@ -194,6 +194,16 @@ def test_a_bare_name_reads_that_key_of_the_data() -> None:
     assert compile_condition("open").evaluate({"open": False}) is False
 
 
+def test_ctx_is_the_guides_alias_of_context() -> None:
+    # The guides' index writes ``ctx.get('amount') < 1000``; ``ctx`` reads the data like ``context``.
+    assert compile_condition("ctx.get('amount') < 1000")({"amount": 5}) is True
+    assert compile_condition("ctx.get('amount') < 1000")({"amount": 5000}) is False
+    assert compile_condition("ctx.get('approved') == True")({"approved": True}) is True
+    assert compile_condition("ctx['score'] > 80 and ctx.flag")({"score": 85, "flag": True}) is True
+    with pytest.raises(WorkflowValidationError, match="attribute '__class__' is not allowed"):
+        compile_condition("ctx.__class__")
+
+
 def test_result_is_always_a_real_bool() -> None:
     assert compile_condition("context.name").evaluate(DATA) is True
     assert compile_condition("context.items").evaluate({"items": []}) is False
