@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ("generate_mermaid_graph", "generate_mermaid_graph_with_state", "parse_graph_to_dict")
 
+CALLABLE_CONDITION = "conditional"
+"""What :func:`parse_graph_to_dict` puts in ``condition`` for an edge whose condition is code."""
+
 
 def generate_mermaid_graph(definition: DefinitionLike) -> str:
     """Return ``definition`` as a Mermaid flowchart.
@@ -58,14 +61,19 @@ def parse_graph_to_dict(definition: DefinitionLike) -> dict[str, Any]:
     :func:`litestar_workflows.core.mermaid.graph_to_dict`: a node's ``label`` is its step name
     title-cased (``manager_approval`` -> ``Manager Approval``), its markers are ``is_initial`` /
     ``is_terminal`` (and ``initial`` / ``terminal``), and an edge without a condition has no
-    ``condition`` key (a callable condition is labelled with its function's name).
+    ``condition`` key. A string condition is its expression; a callable one is ``"conditional"``
+    (the reference's marker: code, not an expression), with the function's name in
+    ``condition_name``.
     """
     graph = graph_to_dict(definition)
     for node in graph["nodes"]:
         node["label"] = str(node["id"]).replace("_", " ").title()
         node["is_initial"] = node.get("initial", False)
         node["is_terminal"] = node.get("terminal", False)
-    for edge in graph["edges"]:
+    for edge, source in zip(graph["edges"], definition.edges, strict=True):
         if edge.get("condition") is None:
             edge.pop("condition", None)
+        elif callable(source.condition):
+            edge["condition_name"] = edge["condition"]
+            edge["condition"] = CALLABLE_CONDITION
     return graph

@@ -139,7 +139,12 @@ def _graph(definition: WorkflowDefinition, mermaid: str, states: dict[str, str])
         mermaid=mermaid,
         nodes=[_node(node) for node in graph["nodes"]],
         edges=[
-            GraphEdge(source=edge["source"], target=edge["target"], condition=edge.get("condition"))
+            # The API keeps naming a callable condition by its function (parse_graph_to_dict marks it).
+            GraphEdge(
+                source=edge["source"],
+                target=edge["target"],
+                condition=edge.get("condition_name", edge.get("condition")),
+            )
             for edge in graph["edges"]
         ],
         states=states,
