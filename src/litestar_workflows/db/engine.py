@@ -17,13 +17,20 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
+from advanced_alchemy.exceptions import NotFoundError
+
+from litestar_workflows.core.errors import WorkflowInstanceNotFoundError
 from litestar_workflows.db.store import SQLAlchemyStore, store_from
 from litestar_workflows.engine.local import LocalExecutionEngine
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from uuid import UUID
+
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from litestar_workflows.core.events import EventBus
+    from litestar_workflows.core.models import WorkflowInstanceData
     from litestar_workflows.engine.registry import WorkflowRegistry
 
 
@@ -38,6 +45,25 @@ _RUNNERS: Final[
 """Background runners (per event loop), by database."""
 _STARTING: Final[set[asyncio.Task[None]]] = set()
 """Runner start-ups in flight (the loop keeps only weak references to tasks)."""
+
+
+class StoredInstanceNotFoundError(WorkflowInstanceNotFoundError, NotFoundError):
+    """No workflow instance has that id in the database.
+
+    Also advanced-alchemy's ``NotFoundError``: the reference package's persistent engine read
+    instances through a repository and let its ``NotFoundError`` through, and code written for it
+    catches that. Still a :class:`WorkflowInstanceNotFoundError` (and a ``KeyError``).
+    """
+
+
+@contextlib.contextmanager
+def _stored_not_found() -> Iterator[None]:
+    try:
+        yield
+    except StoredInstanceNotFoundError:
+        raise
+    except WorkflowInstanceNotFoundError as error:
+        raise StoredInstanceNotFoundError(error.instance_id).with_traceback(error.__traceback__) from None
 
 
 class PersistentExecutionEngine(LocalExecutionEngine):
@@ -100,6 +126,48 @@ class PersistentExecutionEngine(LocalExecutionEngine):
         if background and url is None:
             _ensure_runner(self)
 
+    # An unknown instance id raises StoredInstanceNotFoundError from every method taking one.
+
+    async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
+        """The instance (see :class:`LocalExecutionEngine`); unknown: :class:`StoredInstanceNotFoundError`."""
+        with _stored_not_found():
+            return await super().get_instance(instance_id)
+
+    async def complete_human_task(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Complete a pending task (see :class:`LocalExecutionEngine`)."""
+        with _stored_not_found():
+            return await super().complete_human_task(*args, **kwargs)
+
+    async def cancel_workflow(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Cancel an instance (see :class:`LocalExecutionEngine`)."""
+        with _stored_not_found():
+            return await super().cancel_workflow(*args, **kwargs)
+
+    async def retry(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Restart a failed instance (see :class:`LocalExecutionEngine`)."""
+        with _stored_not_found():
+            return await super().retry(*args, **kwargs)
+
+    async def pause_workflow(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Hold an instance (see :class:`LocalExecutionEngine`)."""
+        with _stored_not_found():
+            return await super().pause_workflow(*args, **kwargs)
+
+    async def resume_workflow(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Continue a paused instance (see :class:`LocalExecutionEngine`)."""
+        with _stored_not_found():
+            return await super().resume_workflow(*args, **kwargs)
+
+    async def deliver_webhook(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Hand a payload to a webhook step (see :class:`LocalExecutionEngine`)."""
+        with _stored_not_found():
+            return await super().deliver_webhook(*args, **kwargs)
+
+    async def wait(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Wait for an instance's status (see :class:`LocalExecutionEngine`)."""
+        with _stored_not_found():
+            return await super().wait(*args, **kwargs)
+
     @property
     def _database_key(self) -> _Key:
         return id(self.sql_store.db_engine)
@@ -153,4 +221,4 @@ async def stop_background_runners() -> None:
         await LocalExecutionEngine.stop(runner)  # the store engine is shared: leave it open
 
 
-__all__ = ("PersistentExecutionEngine", "stop_background_runners")
+__all__ = ("PersistentExecutionEngine", "StoredInstanceNotFoundError", "stop_background_runners")
