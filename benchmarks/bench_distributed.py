@@ -1,20 +1,24 @@
-"""Throughput of SAQExecutionEngine with 1, 2 and 4 worker processes, against the broker-only rate.
+"""Throughput of the SAQ and Celery engines with 1, 2 and 4 worker processes, against the broker-only rate.
 
-Run: ``.venv/bin/python benchmarks/bench_distributed.py [--n 1000] [--workers 1 2 4]``
+Run: ``.venv/bin/python benchmarks/bench_distributed.py [--n 1000] [--workers 1 2 4] [--backend saq celery]``
 
 For each worker count it starts that many ``saq`` worker processes and measures, in the same run:
-  broker  -- N concurrent broker-only chains of 10 SAQ jobs (each job enqueues the next; no
-             database): the transitions/s that SAQ and Redis allow here;
-  engine  -- N concurrent instances of the 10-step chain of ``bench_engine.py`` started by this
-             process on ``SAQExecutionEngine`` and run by the workers on PostgreSQL (every step
-             claimed and committed in the database).
-``ratio`` = engine / broker. The clock runs from the first start to the last completion seen
-(completions are counted every 20 ms). Each run has its own Redis (``redis-server`` on a free port,
-no persistence) and its own PostgreSQL schema on ``WORKFLOWS_POSTGRES_URL`` (default
-``postgresql+asyncpg://postgres@127.0.0.1:5432/test``), both removed afterwards. ``--backend celery``
-measures ``CeleryExecutionEngine`` the same way (``celery worker`` processes, prefork pool with one
-child each, so that N workers are N processes as with SAQ; broker-only chains of Celery tasks with
-the engine's task settings).
+  broker-only -- N concurrent broker-only chains of 10 SAQ jobs (each job enqueues the next; no
+                 database): the transitions/s that SAQ and Redis allow here;
+  chain       -- N concurrent instances of the 10-step chain of ``bench_engine.py`` started by this
+                 process on ``SAQExecutionEngine`` and run by the workers on PostgreSQL (every step
+                 claimed and committed in the database; a chain continues on its step's worker);
+  fan-out     -- then, on the same workers, N concurrent instances of fork -> 8 parallel branches
+                 -> join (10 steps, ``bench_shapes.py``): branches go through the broker and spread
+                 over the workers, and each join is decided in the database;
+  crossed     -- the share of fan-out instances whose branches ran in more than one worker process.
+Each ``ratio`` is that rate / broker-only. The clock runs from the first start to the last
+completion seen (completions are counted every 20 ms). Each run has its own Redis (``redis-server``
+on a free port, no persistence) and its own PostgreSQL schema on ``WORKFLOWS_POSTGRES_URL``
+(default ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``), both removed afterwards.
+``--backend celery`` measures ``CeleryExecutionEngine`` the same way (``celery worker`` processes,
+prefork pool with one child each, so that N workers are N processes as with SAQ; broker-only chains
+of Celery tasks with the engine's task settings).
 """
 
 from __future__ import annotations
@@ -32,13 +36,12 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_engine import chain
+from bench_shapes import registry
 from saq import Queue
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from litestar_workflows import WorkflowRegistry
 from litestar_workflows.contrib.saq import SAQExecutionEngine
 from litestar_workflows.db import create_store_engine, upgrade_database_async
 
@@ -163,32 +166,72 @@ async def broker_only(redis_url: str, n: int, count: int, env: dict[str, str]) -
     return n * STEPS / (ended - began)
 
 
-async def engine_rate(redis_url: str, db_url: str, n: int, count: int, env: dict[str, str]) -> float:
+async def run_shape(engine: Any, db_engine: Any, workflow: str, n: int) -> float:
+    """Start ``n`` instances of ``workflow`` at once; transitions/s until the last one completed."""
+
+    async def completed() -> int:
+        async with db_engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT count(*) FROM workflow_instances"
+                    " WHERE status = 'completed' AND workflow_name = :w"
+                ),
+                {"w": workflow},
+            )
+            return int(found.scalar_one())
+
+    before = await completed()
+    began = time.monotonic()
+    await asyncio.gather(*(engine.start_workflow(workflow) for _ in range(n)))
+
+    async def done() -> bool:
+        return await completed() >= before + n
+
+    ended = await until(done, f"{workflow} instances")
+    return n * STEPS / (ended - began)
+
+
+async def spread(db_engine: Any) -> float:
+    """The share of fan-out instances whose branches ran in more than one worker process."""
+    async with db_engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT instance_id FROM workflow_step_executions"
+                " WHERE step_name LIKE 'b%' GROUP BY instance_id"
+                " HAVING count(DISTINCT result::text) > 1) AS s"
+            )
+        )
+        crossed = int(found.scalar_one())
+        total = await conn.execute(
+            text("SELECT count(*) FROM workflow_instances WHERE workflow_name = 'fan_out'")
+        )
+        return crossed / max(1, int(total.scalar_one()))
+
+
+async def measure_shapes(engine: Any, db_engine: Any, n: int) -> dict[str, float]:
+    """Chains first, then fan-outs, on the same workers: their rates and the fan-outs' spread."""
+    return {
+        "chain": await run_shape(engine, db_engine, "chain", n),
+        "fan_out": await run_shape(engine, db_engine, "fan_out", n),
+        "spread": await spread(db_engine),
+    }
+
+
+async def engine_rate(
+    redis_url: str, db_url: str, n: int, count: int, env: dict[str, str]
+) -> dict[str, float]:
     async with postgres_schema(db_url) as schema:
         db_engine = create_store_engine(db_url, connect_args={"server_settings": {"search_path": schema}})
         await upgrade_database_async(db_engine)
         queue = Queue.from_url(redis_url, name=f"engine{count}")
-        registry = WorkflowRegistry()
-        registry.register(chain())
-        engine = SAQExecutionEngine(queue=queue, persistence=db_engine, registry=registry)
+        engine = SAQExecutionEngine(queue=queue, persistence=db_engine, registry=registry())
         worker_env = {**env, "BENCH_QUEUE": f"engine{count}", "BENCH_SCHEMA": schema}
         try:
             async with engine, Workers("engine_settings", count, worker_env):
                 await ready(queue, count)
-                began = time.monotonic()
-                await asyncio.gather(*(engine.start_workflow("chain") for _ in range(n)))
-
-                async def done() -> bool:
-                    async with db_engine.connect() as conn:
-                        finished = await conn.execute(
-                            text("SELECT count(*) FROM workflow_instances WHERE status = 'completed'")
-                        )
-                        return int(finished.scalar_one()) >= n
-
-                ended = await until(done, "engine chains")
+                return await measure_shapes(engine, db_engine, n)
         finally:
             await db_engine.dispose()
-    return n * STEPS / (ended - began)
 
 
 class CeleryWorkers(Workers):
@@ -249,7 +292,19 @@ async def celery_broker_only(redis_url: str, n: int, count: int, env: dict[str, 
     return n * STEPS / (ended - began)
 
 
-async def celery_engine_rate(redis_url: str, db_url: str, n: int, count: int, env: dict[str, str]) -> float:
+async def celery_consuming(app: Any, count: int) -> None:
+    """Every worker answers a broadcast ping, so the clock does not run while workers boot."""
+
+    async def all_up() -> bool:
+        replies = await asyncio.to_thread(app.control.ping, timeout=0.5)
+        return len(replies or []) >= count
+
+    await until(all_up, f"{count} celery workers", 120)
+
+
+async def celery_engine_rate(
+    redis_url: str, db_url: str, n: int, count: int, env: dict[str, str]
+) -> dict[str, float]:
     import redis as redis_client
     from celery import Celery
 
@@ -259,32 +314,22 @@ async def celery_engine_rate(redis_url: str, db_url: str, n: int, count: int, en
     async with postgres_schema(db_url) as schema:
         db_engine = create_store_engine(db_url, connect_args={"server_settings": {"search_path": schema}})
         await upgrade_database_async(db_engine)
-        registry = WorkflowRegistry()
-        registry.register(chain())
-        engine = CeleryExecutionEngine(Celery("bench_client", broker=redis_url), db_engine, registry)
+        engine = CeleryExecutionEngine(Celery("bench_client", broker=redis_url), db_engine, registry())
         try:
             async with engine, CeleryWorkers("engine_app", count, {**env, "BENCH_SCHEMA": schema}):
-                began = time.monotonic()
-                await asyncio.gather(*(engine.start_workflow("chain") for _ in range(n)))
-
-                async def done() -> bool:
-                    async with db_engine.connect() as conn:
-                        finished = await conn.execute(
-                            text("SELECT count(*) FROM workflow_instances WHERE status = 'completed'")
-                        )
-                        return int(finished.scalar_one()) >= n
-
-                ended = await until(done, "engine chains")
+                await celery_consuming(engine.celery_app, count)
+                return await measure_shapes(engine, db_engine, n)
         finally:
             await db_engine.dispose()
-    return n * STEPS / (ended - began)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=1000, help="concurrent chains (default 1000)")
+    parser.add_argument(
+        "--n", type=int, default=1000, help="concurrent instances of each shape (default 1000)"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--backend", choices=["saq", "celery"], nargs="+", default=["saq", "celery"])
     args = parser.parse_args()
@@ -297,16 +342,24 @@ async def main() -> None:
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         }
         for backend in args.backend:
-            print(f"{backend}, {args.n} concurrent 10-step chains, PostgreSQL; transitions/s", flush=True)
-            print(f"{'workers':>8} {'broker-only':>12} {'engine':>10} {'ratio':>6}", flush=True)
+            print(
+                f"{backend}, {args.n} concurrent instances of 10 steps, PostgreSQL; transitions/s", flush=True
+            )
+            header = ("workers", "broker-only", "chain", "ratio", "fan-out", "ratio", "crossed")
+            print("{:>8} {:>12} {:>8} {:>6} {:>8} {:>6} {:>8}".format(*header), flush=True)
             for count in args.workers:
                 if backend == "saq":
                     broker = await broker_only(redis_url, args.n, count, env)
-                    engine = await engine_rate(redis_url, db_url, args.n, count, env)
+                    rates = await engine_rate(redis_url, db_url, args.n, count, env)
                 else:
                     broker = await celery_broker_only(redis_url, args.n, count, env)
-                    engine = await celery_engine_rate(redis_url, db_url, args.n, count, env)
-                print(f"{count:>8} {broker:>12,.0f} {engine:>10,.0f} {engine / broker:>6.0%}", flush=True)
+                    rates = await celery_engine_rate(redis_url, db_url, args.n, count, env)
+                chain_rate, fan_rate = rates["chain"], rates["fan_out"]
+                print(
+                    f"{count:>8} {broker:>12,.0f} {chain_rate:>8,.0f} {chain_rate / broker:>6.0%}"
+                    f" {fan_rate:>8,.0f} {fan_rate / broker:>6.0%} {rates['spread']:>8.0%}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Celery worker modules of ``bench_distributed.py`` (``celery -A celery_bench_worker:<app> worker``).
 
-``engine_app``: a ``CeleryExecutionEngine`` worker on the benchmark's database (10-step chain).
+``engine_app``: a ``CeleryExecutionEngine`` worker on the benchmark's database (``bench_shapes``).
 ``broker_app``: broker-only chains, each task sending the next and the last one counting itself
 done in Redis, with the same task settings as the engine's (acks late, prefetch 1, no result).
 """
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 
-from bench_engine import chain
+from bench_shapes import registry
 from celery import Celery
 
-from litestar_workflows import WorkflowRegistry
 from litestar_workflows.contrib.celery import TASK_OPTIONS, CeleryExecutionEngine
 from litestar_workflows.db import create_store_engine
 
@@ -34,10 +33,8 @@ def hop(left: int) -> None:
 
 engine_app = Celery("bench_engine", broker=REDIS_URL)
 if os.environ.get("BENCH_SCHEMA"):
-    _registry = WorkflowRegistry()
-    _registry.register(chain())
     _db = create_store_engine(
         os.environ["BENCH_DB_URL"],
         connect_args={"server_settings": {"search_path": os.environ["BENCH_SCHEMA"]}},
     )
-    engine = CeleryExecutionEngine(engine_app, _db, _registry)
+    engine = CeleryExecutionEngine(engine_app, _db, registry())

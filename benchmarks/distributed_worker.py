@@ -1,6 +1,6 @@
 """Worker modules of ``bench_distributed.py`` (run by ``saq``; configured by environment variables).
 
-``engine_settings``: a ``SAQExecutionEngine`` worker on the benchmark's database (10-step chain).
+``engine_settings``: a ``SAQExecutionEngine`` worker on the benchmark's database (``bench_shapes``).
 ``broker_settings``: broker-only chains, each job enqueueing the next and the last one counting
 itself done in Redis: the rate SAQ and Redis allow on this machine, with no database at all.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bench_engine import chain
+from bench_shapes import registry
 from saq import Queue
 
-from litestar_workflows import WorkflowRegistry
 from litestar_workflows.contrib.saq import SAQExecutionEngine
 from litestar_workflows.db import create_store_engine
 
@@ -22,14 +21,12 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
 
 
 def engine_settings() -> dict[str, Any]:
-    registry = WorkflowRegistry()
-    registry.register(chain())
     schema = os.environ["BENCH_SCHEMA"]
     db_engine = create_store_engine(
         os.environ["BENCH_DB_URL"], connect_args={"server_settings": {"search_path": schema}}
     )
     engine = SAQExecutionEngine(
-        queue=QUEUE, persistence=db_engine, registry=registry, concurrency=CONCURRENCY
+        queue=QUEUE, persistence=db_engine, registry=registry(), concurrency=CONCURRENCY
     )
     return engine.worker_settings()
 
