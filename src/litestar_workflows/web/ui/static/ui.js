@@ -75,6 +75,10 @@
     };
   }
 
+  // A refused form: take keyboard and screen-reader users straight to the list of problems.
+  var problems = document.getElementById("form-errors");
+  if (problems) { problems.focus(); }
+
   localise(document);
   follow();
 })();
