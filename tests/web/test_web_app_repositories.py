@@ -28,6 +28,7 @@ from web_helpers import (
 )
 
 from litestar_workflows import LocalExecutionEngine, WorkflowPlugin, WorkflowPluginConfig, WorkflowStatus
+from litestar_workflows.db import PersistentExecutionEngine
 from litestar_workflows.db.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 from litestar_workflows.db.repositories import (
     HumanTaskRepository,
@@ -44,6 +45,8 @@ from litestar_workflows.web.controllers.reads import instance_reads, task_reads
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from uuid import UUID
+
+    from conftest import ScratchDatabase
 
 
 @pytest.fixture
@@ -231,6 +234,63 @@ def test_tenants_stay_apart_when_reading_through_app_repositories(tmp_path: Path
         other = client.get("/workflows/tasks", params={"instance_id": ids["globex"]}, headers=acme)
         assert other.json() == []
         client.blocking_portal.call(app_db.dispose)
+
+
+def test_the_full_documented_setup_with_repositories(scratch_database: ScratchDatabase) -> None:
+    """An engine per request on the request's session, and the repositories on that same session."""
+    registry = build_registry()
+    db_engine = create_async_engine(scratch_database.url, **scratch_database.engine_options)
+    sessions = async_sessionmaker(db_engine, expire_on_commit=False)
+
+    async def create_tables() -> None:
+        async with db_engine.begin() as conn:
+            await conn.run_sync(UUIDAuditBase.metadata.create_all)
+
+    async def provide_engine(session: AsyncSession) -> PersistentExecutionEngine:
+        return PersistentExecutionEngine(registry=registry, session=session)
+
+    app = Litestar(
+        plugins=[
+            WorkflowPlugin(
+                WorkflowPluginConfig(
+                    user_resolver=header_user, groups_resolver=header_groups, enable_ui=False
+                )
+            )
+        ],
+        dependencies={
+            **repository_dependencies(sessions),
+            "workflow_engine": Provide(provide_engine),
+            "workflow_registry": Provide(lambda: registry, sync_to_thread=False),
+        },
+        on_startup=[create_tables],
+        on_shutdown=[db_engine.dispose],
+    )
+    with TestClient(app) as client:
+        started = client.post(
+            "/workflows/instances",
+            json={"definition_name": "approval", "input_data": {"amount": 5}},
+            headers=as_user("erik"),
+        )
+        assert started.status_code == 201, started.text
+        instance_id = started.json()["id"]
+        # Later requests read through the repositories' session what the engines committed.
+        waiting = client.get(f"/workflows/instances/{instance_id}", params={"wait": 20, "until": "waiting"})
+        assert waiting.json()["status"] == "waiting", waiting.text
+        assert [i["id"] for i in client.get("/workflows/instances").json()] == [instance_id]
+        [task] = client.get("/workflows/tasks", params={"instance_id": instance_id}).json()
+        assert (task["step_name"], task["assignee"]) == ("review", "maria")
+        done = client.post(
+            f"/workflows/tasks/{task['id']}/complete",
+            json={"output_data": {"approved": True}},
+            headers=as_user("maria"),
+        )
+        assert done.status_code == 200, done.text
+        finished = client.get(
+            f"/workflows/instances/{instance_id}", params={"wait": 20, "until": "completed"}
+        )
+        assert finished.json()["status"] == "completed", finished.text
+        assert finished.json()["context_data"]["outcome"] == "approve"
+        assert client.get(f"/workflows/tasks/{task['id']}").json()["status"] == "completed"
 
 
 def test_a_dependency_that_is_not_a_repository_is_named() -> None:
