@@ -96,6 +96,10 @@ class WorkflowPluginConfig:
     ui_user_picker: Sequence[str] = ()
     """User ids offered by a "Act as" picker on every UI page, which reloads the page with
     ``?as=<id>``; for demos whose fake login reads ``?as=`` (never for a real login)."""
+    offline_openapi_pages: bool = True
+    """Serve the app's OpenAPI pages (Swagger UI, ReDoc, RapiDoc, Stoplight Elements) with the
+    scripts vendored in this package instead of Litestar's CDN defaults, so they work offline.
+    Asset URLs the app configured itself are kept; ``False`` leaves every page as configured."""
     user_resolver: UserResolver = default_user_resolver
     """The acting user's id from the request; default: ``request.user`` (a string, or its ``id``,
     ``username`` or ``email``). Never taken from a request body."""

@@ -159,6 +159,11 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         from litestar_workflows.web.ui.router import build_static_router, build_ui_router
 
         app_config.route_handlers.append(build_static_router(self._config))
+        if self._config.offline_openapi_pages:
+            from litestar_workflows.web.openapi_pages import offline_openapi_config
+
+            static_root = self._config.ui_root.rstrip("/") + "/static"
+            app_config.openapi_config = offline_openapi_config(app_config.openapi_config, static_root)
         if self._config.enable_ui:
             app_config.route_handlers.append(build_ui_router(self._config, self._engine, self._registry))
 
