@@ -1,0 +1,120 @@
+"""An expense claim clicked through in Chromium by three people, as they would in the demo.
+
+erik starts a claim of 2500 (above 1000, so finance signs off too), maria (his manager) approves
+it from her inbox, fiona (finance) signs it off from hers, and the instance page shows it
+completed with its graph drawn. Each person has a browser context of their own, signed in with
+the demo's ``?as=`` cookie. No test sleeps: each step waits for the page to show the state.
+"""
+
+from __future__ import annotations
+
+import re
+
+from browser_kit import (
+    GREEN,
+    INSTANCE_URL,
+    UI,
+    Demo,
+    approve,
+    graph_fill_of,
+    open_task_from_inbox,
+    start_claim,
+)
+from playwright.sync_api import expect
+
+
+def test_a_large_claim_started_approved_and_signed_off_by_three_people(demo: Demo) -> None:
+    erik = demo.as_user("erik")
+    instance_url = start_claim(erik, "2500")
+    erik.locator('[data-status="waiting"]').wait_for()
+    expect(erik.get_by_role("link", name="Approve expense claim")).to_be_visible()
+
+    maria = demo.as_user("maria")
+    open_task_from_inbox(maria, "Approve expense claim")
+    approve(maria, "fine by me")
+    assert maria.url == instance_url
+
+    fiona = demo.as_user("fiona")
+    open_task_from_inbox(fiona, "Finance sign-off for a large expense")
+    approve(fiona, "budget ok")
+    fiona.locator('[data-status="completed"]').wait_for()
+    fiona.locator("[data-graph][data-rendered='true'] svg").wait_for()
+    assert graph_fill_of(fiona, "close") == GREEN
+    timeline = fiona.locator("table.timeline").inner_text()
+    assert "maria" in timeline
+    assert "fiona" in timeline
+
+    with demo.api() as api:
+        body = api.get(instance_url.replace("/ui/", "/"), headers={"X-User": "erik"}).json()
+    assert body["status"] == "completed"
+    assert body["data"]["decision"] == "approved"
+
+
+def test_a_refused_start_names_the_field_and_keeps_what_was_entered(demo: Demo) -> None:
+    erik = demo.as_user("erik")
+    erik.goto(f"{UI}/workflows/expense_approval/start")
+    erik.get_by_label(re.compile("^Amount")).fill("0")
+    erik.get_by_label(re.compile("^Category")).select_option("equipment")
+    erik.get_by_label(re.compile("^What it was for")).fill("a monitor")
+    erik.get_by_role("button", name="Start").click()
+
+    alert = erik.get_by_role("alert")
+    expect(alert).to_contain_text("amount")
+    expect(alert).to_contain_text("0")
+    assert INSTANCE_URL.match(erik.url) is None
+    expect(erik.get_by_label(re.compile("^Amount"))).to_have_value("0")
+    expect(erik.get_by_label(re.compile("^Amount"))).to_have_attribute("aria-invalid", "true")
+    expect(erik.get_by_label(re.compile("^Category"))).to_have_value("equipment")
+    expect(erik.get_by_label(re.compile("^What it was for"))).to_have_value("a monitor")
+
+    erik.get_by_label(re.compile("^Amount")).fill("40")
+    erik.get_by_role("button", name="Start").click()
+    erik.wait_for_url(INSTANCE_URL)
+    with demo.api() as api:
+        assert api.get("/workflows/instances").headers["x-total-count"] == "1"
+
+
+def test_the_graph_turns_green_live_as_the_instance_finishes(demo: Demo) -> None:
+    erik = demo.as_user("erik")
+    instance_url = start_claim(erik, "50")
+    erik.locator('[data-status="waiting"]').wait_for()
+    erik.locator("[data-graph][data-rendered='true'] svg").wait_for()
+    assert graph_fill_of(erik, "close") != GREEN
+    erik.evaluate("() => { window.stillTheSamePage = true; }")
+
+    maria = demo.as_user("maria")
+    open_task_from_inbox(maria, "Approve expense claim")
+    approve(maria, "ok")
+
+    # erik's page was not reloaded by anyone: the server's events brought the new state.
+    erik.locator('[data-status="completed"]').wait_for()
+    erik.wait_for_function(
+        """() => [...document.querySelectorAll('[data-graph] svg g.node')]
+                 .some((node) => /-flowchart-close-[0-9]+$/.test(node.id)
+                      && node.classList.contains('wf_completed'))"""
+    )
+    assert graph_fill_of(erik, "close") == GREEN
+    assert erik.evaluate("() => window.stillTheSamePage") is True
+    assert erik.url == instance_url
+
+
+def test_a_manager_reassigns_a_task_to_someone_else(demo: Demo) -> None:
+    erik = demo.as_user("erik")
+    instance_url = start_claim(erik, "300")
+
+    maria = demo.as_user("maria")
+    open_task_from_inbox(maria, "Approve expense claim")
+    maria.get_by_label(re.compile("^New assignee")).fill("ada")
+    maria.get_by_label(re.compile("^Reason")).fill("on leave")
+    maria.get_by_role("button", name="Reassign").click()
+    expect(maria.locator(".facts")).to_contain_text("ada")
+    expect(maria.get_by_role("button", name="Complete task")).to_have_count(0)
+    maria.goto(f"{UI}/tasks")
+    expect(maria.get_by_role("link", name="Approve expense claim")).to_have_count(0)
+
+    ada = demo.as_user("ada")
+    open_task_from_inbox(ada, "Approve expense claim")
+    approve(ada, "approved in maria's place")
+    assert ada.url == instance_url
+    ada.locator('[data-status="completed"]').wait_for()
+    expect(ada.locator("table.timeline")).to_contain_text("ada")
