@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -287,6 +288,19 @@ def takes_named_events(bus: object) -> bool:
     """
     if isinstance(bus, EventBus):
         return False
+    if "emit" in getattr(bus, "__dict__", ()):  # set on the object itself (a mock): ask every time
+        return _emit_takes_keywords(bus)
+    kind = type(bus)
+    answer = _NAMED_BY_CLASS.get(kind)
+    if answer is None:  # a class's emit does not change: inspect it once (signature() is slow)
+        answer = _NAMED_BY_CLASS[kind] = _emit_takes_keywords(bus)
+    return answer
+
+
+_NAMED_BY_CLASS: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _emit_takes_keywords(bus: object) -> bool:
     try:
         parameters = inspect.signature(bus.emit).parameters.values()  # type: ignore[attr-defined]
     except (AttributeError, TypeError, ValueError):

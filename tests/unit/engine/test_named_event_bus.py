@@ -7,6 +7,7 @@ named announcements with exactly their keywords; every other bus gets the docume
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import AsyncMock
 from uuid import UUID
 
 import pytest
@@ -124,6 +125,23 @@ async def test_documented_buses_keep_getting_event_objects(
     assert all(isinstance(event, WorkflowEvent) for event in bus.events)
     assert isinstance(bus.events[0], WorkflowStarted)
     assert bus.events[0].instance_id == instance.id
+
+
+async def test_a_mock_bus_gets_the_named_calls() -> None:
+    bus = AsyncMock()
+    engine = engine_with(bus)
+    instance = await engine.start_workflow("named_failure")
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    bus.emit.assert_any_await("workflow.started", instance_id=instance.id)
+    bus.emit.assert_any_await("workflow.failed", instance_id=instance.id)
+
+
+def test_an_emit_set_on_the_object_is_inspected_each_time() -> None:
+    bus = ObjectBus()
+    assert not takes_named_events(bus)
+    bus.emit = NamedBus().emit  # type: ignore[method-assign]
+    assert takes_named_events(bus)
+    assert not takes_named_events(ObjectBus())  # the class's own emit is unchanged
 
 
 def test_which_buses_take_named_events() -> None:
