@@ -23,8 +23,9 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from litestar_workflows.db.shared_memory import can_share, shared_memory_engine
 
@@ -37,6 +38,7 @@ __all__ = (
     "WRITE_OPTION",
     "configure_engine",
     "create_store_engine",
+    "dispose_store_engine",
     "enable_sqlite_foreign_keys",
     "is_store_engine",
     "release_store_engine",
@@ -49,6 +51,8 @@ WRITE_OPTION = "workflows_write"
 """Execution option that marks a SQLite transaction as a writer (``BEGIN IMMEDIATE``)."""
 
 _CONFIGURED = "_workflows_configured"
+_HOLDER = "_workflows_memory_holder"
+"""The engine holding the in-memory database of a store engine made from an in-memory URL."""
 _SQLITE_READONLY = 8
 """SQLite's primary result code for "attempt to write a readonly database" (and its variants)."""
 
@@ -58,12 +62,41 @@ def _json_dumps(value: Any) -> str:
 
 
 def create_store_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine set up as the store needs it (SQLite: busy timeout, WAL, FULL sync, FKs)."""
+    """An async engine set up as the store needs it (SQLite: busy timeout, WAL, FULL sync, FKs).
+
+    An in-memory SQLite URL gives a database of the store's own, held in one connection that
+    every connection of the returned engine leases in turn (:mod:`.shared_memory`): the store's
+    concurrent transactions could not share that connection otherwise. It lives until
+    :func:`dispose_store_engine`.
+    """
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not _is_file_database(parsed.database, parsed.query):
+        return _own_memory_engine(url, **kwargs)
     db_engine = create_async_engine(url, **kwargs)
     configure_engine(db_engine)
     return db_engine
+
+
+def _own_memory_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    serializers = {k: kwargs.pop(k) for k in ("json_serializer", "json_deserializer")}
+    holder = create_async_engine(url, poolclass=StaticPool, **kwargs)
+    enable_sqlite_foreign_keys(holder)
+    if not can_share(holder):
+        raise ValueError(f"an in-memory SQLite database needs the aiosqlite driver, not {url!r}")
+    db_engine = shared_memory_engine(holder, owned=True, **serializers)
+    setattr(db_engine.sync_engine, _CONFIGURED, True)
+    setattr(db_engine.sync_engine, _HOLDER, holder)
+    return db_engine
+
+
+async def dispose_store_engine(db_engine: AsyncEngine) -> None:
+    """Dispose of a store engine, and of the database it holds in memory, if any."""
+    await db_engine.dispose()
+    holder: AsyncEngine | None = getattr(db_engine.sync_engine, _HOLDER, None)
+    if holder is not None:
+        await holder.dispose()
 
 
 def is_store_engine(db_engine: AsyncEngine) -> bool:
@@ -198,13 +231,13 @@ async def release_store_engine(db_engine: AsyncEngine, user: object) -> None:
     """
     shared = _by_engine.get(id(db_engine))
     if shared is None or shared.engine is not db_engine:
-        await db_engine.dispose()
+        await dispose_store_engine(db_engine)
         return
     shared.users.discard(user)
     if shared.users:
         return
     _forget(shared)
-    await db_engine.dispose()
+    await dispose_store_engine(db_engine)
 
 
 def _forget(shared: _Shared) -> None:
@@ -221,7 +254,7 @@ def _dispose_at_exit() -> None:
         engine = shared.engine
         if engine.dialect.name == "sqlite":  # aiosqlite closes from any loop: checkpoint the WAL
             try:
-                asyncio.run(engine.dispose())
+                asyncio.run(dispose_store_engine(engine))
                 continue
             except Exception:
                 logger.debug("closing %s at exit failed", engine.url, exc_info=True)

@@ -62,15 +62,28 @@ def can_share(source: AsyncEngine) -> bool:
     return source.dialect.driver == "aiosqlite" and isinstance(source.sync_engine.pool, StaticPool)
 
 
-def shared_memory_engine(source: AsyncEngine, **kwargs: Any) -> AsyncEngine:
+def shared_memory_engine(source: AsyncEngine, *, owned: bool = False, **kwargs: Any) -> AsyncEngine:
     """An engine whose every connection is a lease on the only connection of ``source``.
 
     Its pool opens a lease per checkout and closing it ends the lease; nothing it does closes
     or reconfigures the application's connection (pragmas, isolation level, listeners).
+
+    Args:
+        source: The engine holding the database in its one connection.
+        owned: ``source`` is the store's own (an in-memory URL given to the store): its connection
+            is opened by the first lease, instead of being required open.
+        **kwargs: Passed to ``create_async_engine``.
     """
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    first = asyncio.Lock()
+
     async def lease() -> _Lease:
+        if owned and "connection" not in source.sync_engine.pool.__dict__:
+            async with first:  # one connection, or two databases
+                if "connection" not in source.sync_engine.pool.__dict__:
+                    async with source.connect() as conn:  # the database begins with its connection
+                        await conn.exec_driver_sql("SELECT 1")
         return _Lease(source)
 
     url = source.sync_engine.url.render_as_string(hide_password=False)

@@ -33,6 +33,7 @@ from litestar_workflows import (
 from litestar_workflows.core.errors import StoreError
 from litestar_workflows.db import PersistentExecutionEngine
 from litestar_workflows.db.engine import stop_background_runners
+from litestar_workflows.db.migrate import upgrade_database_async
 from litestar_workflows.db.models import (
     HumanTaskModel,
     StepExecutionModel,
@@ -308,3 +309,21 @@ async def test_foreign_keys_hold_on_a_sqlite_file(tmp_path: Path) -> None:
     finally:
         await stop_background_runners()
         await app.dispose()
+
+
+async def test_an_in_memory_url_gives_the_store_a_database_of_its_own_in_one_connection() -> None:
+    """``url="sqlite+aiosqlite:///:memory:"``: the store's many concurrent transactions (group
+    commits, reads, sweeps) take turns on the one connection that holds the database."""
+    engine = PersistentExecutionEngine(registry(), url="sqlite+aiosqlite:///:memory:")
+    store_engine = engine.sql_store.db_engine
+    await upgrade_database_async(store_engine)
+    async with engine:
+        started = [(await engine.start_workflow("chain", {})).id for _ in range(40)]
+        results = [await engine.wait(i, until=FINISHED, timeout=60) for i in started]
+        async with store_engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+            steps = text("SELECT count(*) FROM workflow_step_executions WHERE status = 'succeeded'")
+            assert (await conn.execute(steps)).scalar_one() == 40 * len(CHAIN)
+    assert {r.context.get("steps") for r in results} == {len(CHAIN)}
+    holder = store_engine.sync_engine._workflows_memory_holder  # type: ignore[attr-defined]
+    assert "connection" not in holder.sync_engine.pool.__dict__  # closed with the last store
