@@ -79,7 +79,9 @@ class PersistentExecutionEngine(LocalExecutionEngine):
         session: An ``AsyncSession``; only its engine's database is used: the store connects to
             it as that engine does, through an engine of its own (shared by every workflow
             engine built for it, so building one per request is cheap), and leaves the
-            application's engine unchanged.
+            application's engine unchanged. An in-memory SQLite database lives in that engine's
+            only connection, which the store then shares (:mod:`.shared_memory` says how: its
+            commits also commit what the session wrote there and had not committed).
         session_factory: An ``async_sessionmaker`` (its bound engine's database, likewise).
         event_bus: Receives events of every transition.
         url: A database URL, instead of a session (e.g. ``sqlite+aiosqlite:///workflows.db``).
