@@ -1,10 +1,12 @@
 """The documented ``web.exceptions`` names: the database requirement of repository routes.
 
 Our REST API serves instances and tasks through the engine, whatever its store, so nothing here
-is needed by the plugin. These are for applications that inject the documented repositories into
-their own routes: the providers build a repository on the request's ``db_session`` (the session
-advanced-alchemy's ``SQLAlchemyPlugin`` provides), and raise :class:`DatabaseRequiredError` -- which
+is needed by the plugin. These are for applications that inject the documented repositories: the
+providers build a repository on the request's ``db_session`` (the session advanced-alchemy's
+``SQLAlchemyPlugin`` provides), and raise :class:`DatabaseRequiredError` -- which
 :func:`database_required_handler` answers with 501 -- only when the ``db`` extra is missing.
+Registered as ``workflow_instance_repo`` / ``human_task_repo``, they also serve the API's read
+routes (see :mod:`litestar_workflows.web.controllers.reads`).
 """
 
 from __future__ import annotations
