@@ -119,9 +119,7 @@ async def _saq_worker(engine: SAQExecutionEngine) -> AsyncIterator[None]:
         await startup(ctx)
         ready.set()
 
-    # No grace at teardown: the test's steps are done (or abandoned) by then, and SAQ's grace also
-    # waits for its own idle upkeep loops, so any grace would cost its full length every time.
-    worker = Worker(**{**settings, "startup": started, "shutdown_grace_period_s": 0})
+    worker = Worker(**{**settings, "startup": started})
     worker.SIGNALS = []  # the test runner owns SIGINT/SIGTERM, not a worker inside it
     await engine.queue.connect()
     running = asyncio.create_task(worker.start())

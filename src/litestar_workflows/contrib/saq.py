@@ -126,15 +126,20 @@ class SAQExecutionEngine(DistributedExecutionEngine):
         )
         self.queue = queue
         self.concurrency = concurrency
+        self.grace = min(lease_seconds, 30.0)
+        """Seconds the steps still running when the worker stops get to finish."""
         self._connected_here = False
         self._in_worker = False
+        self._running: set[asyncio.Task[None]] = set()
 
     def worker_settings(self) -> dict[str, Any]:
         """The settings dict SAQ's CLI takes: ``settings = engine.worker_settings()``.
 
         The worker's startup starts this engine (database check, sweep) and its shutdown stops
         it; on shutdown, running steps get ``lease_seconds`` (at most 30) to finish, then are
-        cancelled and published again for another worker.
+        cancelled and published again for another worker. That grace is ours, not SAQ's
+        (``shutdown_grace_period_s`` is 0): SAQ's would also wait for its own idle upkeep loops,
+        which sleep up to a minute, so that every stop, even of an idle worker, took all of it.
         """
         self._in_worker = True
         return {
@@ -144,7 +149,7 @@ class SAQExecutionEngine(DistributedExecutionEngine):
             "dequeue_timeout": 1,  # idle job slots look up now and then, so a shutdown is prompt
             "startup": self._worker_startup,
             "shutdown": self._worker_shutdown,
-            "shutdown_grace_period_s": int(min(self.lease_seconds, 30)),
+            "shutdown_grace_period_s": 0,  # SAQ cancels its tasks at once; our steps go on (_run_job)
             # SAQ's own sweep only cleans up after dead workers' jobs; ours publishes the work again.
             "timers": {"sweep": max(60, int(self.lease_seconds))},
         }
@@ -164,12 +169,36 @@ class SAQExecutionEngine(DistributedExecutionEngine):
             await self.queue.disconnect()
 
     async def _run_job(self, ctx: dict[str, Any], *, message: str) -> bool:
-        return await self.handle(message)
+        """The SAQ job: claim and run the step, which SAQ's cancelling on shutdown does not reach.
+
+        When the worker stops, SAQ cancels this job (and enqueues it again, which then claims
+        nothing while our lease holds); the step goes on until the shutdown hook's grace ends.
+        """
+        drive = await self.accept(message)
+        if drive is None:
+            return False
+        self._running.add(drive)
+        drive.add_done_callback(self._running.discard)
+        try:
+            await asyncio.shield(drive)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the worker stops; the step runs on through the grace (_worker_shutdown)
+            return False  # abandoned here: cancelled, or taken over by another worker
+        return True
 
     async def _worker_startup(self, ctx: dict[str, Any]) -> None:
         await self.start()
 
     async def _worker_shutdown(self, ctx: dict[str, Any]) -> None:
+        """Let the steps still running finish (up to :attr:`grace`), then stop the engine.
+
+        Stopping cancels what still runs, releases its leases and publishes it again at once.
+        """
+        if self._running:
+            logger.info("waiting up to %ss for %d running steps", self.grace, len(self._running))
+            await asyncio.wait(set(self._running), timeout=self.grace)
         await self.stop()
 
     async def open_transport(self) -> None:
