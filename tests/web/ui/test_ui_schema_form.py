@@ -1,0 +1,90 @@
+"""Form fields from JSON Schema properties, and browser form text back into JSON values."""
+
+from __future__ import annotations
+
+from litestar_workflows.web.ui.schema_form import form_fields, parse_form, parse_json_object
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "count": {"type": "integer", "minimum": 1},
+        "ratio": {"type": ["number", "null"]},
+        "level": {"enum": [1, 2, 3], "title": "Level of care"},
+        "when": {"type": "string", "format": "date"},
+        "email": {"type": "string", "format": "email"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "ok": {"type": "boolean", "default": True},
+        "story": {"type": "string", "format": "textarea"},
+    },
+    "required": ["count"],
+}
+
+
+def test_field_kinds_labels_and_defaults() -> None:
+    fields = {f.name: f for f in form_fields(SCHEMA)}
+    assert [f.kind for f in fields.values()] == [
+        "number",
+        "number",
+        "select",
+        "date",
+        "email",
+        "json",
+        "checkbox",
+        "textarea",
+    ]
+    assert fields["count"].attributes == {"step": "1", "min": "1"}
+    assert fields["ratio"].attributes == {"step": "any"}
+    assert fields["level"].label == "Level of care"
+    assert fields["level"].options == [("1", "1"), ("2", "2"), ("3", "3")]
+    assert fields["ok"].checked  # the schema's default
+    assert fields["count"].required and not fields["ratio"].required
+    assert form_fields(None) == [] and form_fields({"type": "object"}) == []
+
+
+def test_entered_values_are_shown_again() -> None:
+    fields = {f.name: f for f in form_fields(SCHEMA, {"count": "x", "tags": ["a"], "ok": None})}
+    assert fields["count"].value == "x"
+    assert fields["tags"].value == '[\n  "a"\n]'
+
+
+def test_text_becomes_the_types_the_schema_asks_for() -> None:
+    data, problems = parse_form(
+        SCHEMA,
+        {
+            "count": "3",
+            "ratio": "0.5",
+            "level": "2",
+            "when": "2024-05-01",
+            "tags": '["a", "b"]',
+            "story": " x ",
+            "csrf": "dropped",
+            "email": "",
+        },
+    )
+    assert problems == []
+    assert data == {
+        "count": 3,
+        "ratio": 0.5,
+        "level": 2,
+        "when": "2024-05-01",
+        "tags": ["a", "b"],
+        "ok": False,
+        "story": " x ",
+    }
+    assert isinstance(data["count"], int) and isinstance(data["level"], int)
+
+
+def test_unreadable_text_is_reported_per_field() -> None:
+    data, problems = parse_form(SCHEMA, {"count": "three", "tags": "[1,", "ok": "on"})
+    assert {p.field for p in problems} == {"count", "tags"}
+    assert data == {"ok": True}
+    assert "not valid JSON" in next(p.message for p in problems if p.field == "tags")
+
+
+def test_the_json_editor_wants_an_object() -> None:
+    assert parse_json_object("  ") == ({}, [])
+    assert parse_json_object('{"a": 1}') == ({"a": 1}, [])
+    _, problems = parse_json_object("[]")
+    assert problems[0].field == "input_data"
+    _, problems = parse_json_object("{")
+    assert "line 1" in problems[0].message
