@@ -121,6 +121,9 @@ class WorkflowPluginConfig:
         prefix = "/" + self.api_path_prefix.strip("/")
         self.api_path_prefix = prefix
         self.ui_path = "/" + self.ui_path.strip("/")
+        if self.ui_path == "/":
+            msg = "ui_path must name a path below api_path_prefix, such as '/ui': '/' is the REST API's"
+            raise ValueError(msg)
         if not self.dependency_key_engine.isidentifier() or not self.dependency_key_registry.isidentifier():
             msg = "dependency keys must be valid Python identifiers (they name handler parameters)"
             raise ValueError(msg)

@@ -127,3 +127,8 @@ def test_the_ui_can_be_turned_off(engine: Any) -> None:
 def test_identity_is_the_configured_resolver_not_a_query(engine: Any) -> None:
     with TestClient(make_app(engine, user_resolver=header_user)) as client:
         assert "Not signed in" in page(client.get("/workflows/ui/tasks", params={"user": "maria"})).text
+
+
+def test_the_ui_cannot_take_the_api_s_root(engine: Any) -> None:
+    with pytest.raises(ValueError, match="ui_path must name a path below api_path_prefix"):
+        WorkflowPluginConfig(engine=engine, ui_path="/")
