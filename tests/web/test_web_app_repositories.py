@@ -41,6 +41,10 @@ from litestar_workflows.web.controllers import (
     WorkflowInstanceController,
 )
 from litestar_workflows.web.controllers.reads import instance_reads, task_reads
+from litestar_workflows.web.exceptions import (
+    provide_human_task_repository,
+    provide_workflow_instance_repository,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -188,6 +192,33 @@ async def test_the_read_routes_show_the_app_repositories(db: AsyncEngine) -> Non
         assert (await client.get(f"/workflows/instances/{started.json()['id']}")).status_code == 404
         canceled = await client.post(f"/workflows/instances/{instance_id}/cancel", json={"reason": "x"})
         assert canceled.status_code == 404
+
+
+async def test_the_web_exceptions_providers_serve_the_read_routes(db: AsyncEngine) -> None:
+    sessions = async_sessionmaker(db, expire_on_commit=False)
+    instance_id, task_id = await seed_waiting_instance(sessions)
+    registry = build_registry()
+    workflow_engine = LocalExecutionEngine(registry)
+
+    async def provide_db_session() -> AsyncIterator[AsyncSession]:
+        async with sessions() as session:
+            yield session
+
+    app = Litestar(
+        route_handlers=[
+            Router("/workflows", route_handlers=[WorkflowInstanceController, HumanTaskController])
+        ],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "workflow_instance_repo": Provide(provide_workflow_instance_repository),
+            "human_task_repo": Provide(provide_human_task_repository),
+            "workflow_engine": Provide(lambda: workflow_engine, sync_to_thread=False),
+            "workflow_registry": Provide(lambda: registry, sync_to_thread=False),
+        },
+    )
+    async with AsyncTestClient(app) as client:
+        assert [i["id"] for i in (await client.get("/workflows/instances")).json()] == [str(instance_id)]
+        assert [t["id"] for t in (await client.get("/workflows/tasks")).json()] == [str(task_id)]
 
 
 def test_tenants_stay_apart_when_reading_through_app_repositories(tmp_path: Path) -> None:

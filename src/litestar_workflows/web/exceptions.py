@@ -24,6 +24,16 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from litestar_workflows.db.repositories import HumanTaskRepository, WorkflowInstanceRepository
+else:
+    # Litestar resolves the providers' annotations at runtime, in this module's namespace: the
+    # names must exist here. Without the ``db`` extra they stand for anything, and the providers
+    # raise DatabaseRequiredError when called.
+    try:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from litestar_workflows.db.repositories import HumanTaskRepository, WorkflowInstanceRepository
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        AsyncSession = HumanTaskRepository = WorkflowInstanceRepository = Any
 
 __all__ = (
     "DatabaseRequiredError",
