@@ -4,9 +4,10 @@
 The UI and the OpenAPI pages must work without internet, so every third-party file they load
 ships inside the package (``src/litestar_workflows/web/ui/static/vendor/``). This script is the
 only way those files change: it downloads each package with ``npm pack`` into a temporary
-directory, copies the few files the pages need plus the package's licence files, and rewrites
-``VERSIONS.txt`` (package, version, tarball integrity, files). Bump a version here, run it, look at
-the diff, run the browser tests (``tests/browser``), commit.
+directory, copies the few files the pages need plus the package's licence files, applies the
+few ``PATCHES`` that keep a file from reaching the internet (ReDoc's footer logo), and rewrites
+``VERSIONS.txt`` (package, version, tarball integrity, files with their sha256, patches). Bump a
+version here, run it, look at the diff, run the browser tests (``tests/browser``), commit.
 
 Usage: ``python scripts/vendor_ui_assets.py`` (needs ``npm`` on the PATH and access to the npm
 registry). ``--check`` compares the shipped files with freshly packed ones and exits 1 on a
@@ -28,6 +29,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_DIR = ROOT / "src" / "litestar_workflows" / "web" / "ui" / "static" / "vendor"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A change to a vendored file that keeps it from reaching the internet; recorded in VERSIONS.txt."""
+
+    directory: str
+    file: str
+    old: bytes
+    new: bytes
+    why: str
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,30 @@ PACKAGES: tuple[Package, ...] = (
 )
 
 
+# Each patch must match exactly once, or the refresh stops: a new upstream version needs a look.
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "redoc",
+        "redoc.standalone.js",
+        b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"',
+        b"src:\"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E\"",
+        "the 'API docs by Redocly' footer loads its logo from cdn.redoc.ly; an empty inline image instead",
+    ),
+)
+
+
+def apply_patches(package: Package, files: dict[str, bytes]) -> list[Patch]:
+    """Apply the patches of ``package`` to ``files`` in place; return them."""
+    applied = [patch for patch in PATCHES if patch.directory == package.directory]
+    for patch in applied:
+        count = files[patch.file].count(patch.old)
+        if count != 1:
+            msg = f"patch for {patch.directory}/{patch.file} matches {count} times, not once: update PATCHES"
+            raise SystemExit(msg)
+        files[patch.file] = files[patch.file].replace(patch.old, patch.new)
+    return applied
+
+
 def npm_pack(package: Package, into: Path) -> tuple[Path, str]:
     """Download ``package`` as a tarball into ``into``; return its path and npm's integrity string."""
     spec = f"{package.npm_name}@{package.version}"
@@ -125,6 +161,11 @@ def versions_text(rows: list[tuple[Package, str, dict[str, bytes]]]) -> str:
     for package, integrity, files in rows:
         lines.append(f"{package.npm_name}@{package.version}  {package.directory}/  {integrity}")
         lines.extend(f"  {name}  {hashlib.sha256(data).hexdigest()}" for name, data in sorted(files.items()))
+        lines.extend(
+            f"  patched {patch.file}: {patch.why}"
+            for patch in PATCHES
+            if patch.directory == package.directory
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -140,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vendor-ui-") as temp:
         for package in PACKAGES:
             tarball, integrity = npm_pack(package, Path(temp))
-            rows.append((package, integrity, extract(tarball, package)))
+            files = extract(tarball, package)
+            apply_patches(package, files)
+            rows.append((package, integrity, files))
     differences = [
         f"{package.directory}/{name}"
         for package, _, files in rows

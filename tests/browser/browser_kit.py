@@ -37,6 +37,8 @@ class Demo:
     base: str
     browser: Browser
     requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """Responses of 400 and above, and requests that failed: ``"<status> <url>"``."""
     contexts: list[BrowserContext] = field(default_factory=list)
 
     def as_user(self, user: str, *, viewport: dict[str, int] | None = None) -> Page:
@@ -48,6 +50,13 @@ class Demo:
         )
         context.set_default_timeout(TIMEOUT_MS)
         context.on("request", lambda request: self.requests.append(request.url))
+        context.on(
+            "response",
+            lambda response: (
+                self.errors.append(f"{response.status} {response.url}") if response.status >= 400 else None
+            ),
+        )
+        context.on("requestfailed", lambda request: self.errors.append(f"failed {request.url}"))
         self.contexts.append(context)
         page = context.new_page()
         page.goto(f"{UI}/?as={user}")

@@ -4,16 +4,18 @@ Litestar's render plugins load Swagger UI, ReDoc, RapiDoc and Stoplight Elements
 favicon, and Google fonts for ReDoc): without internet ``/schema/swagger`` renders blank. The
 workflow plugin passes the app's :class:`~litestar.openapi.OpenAPIConfig` through
 :func:`offline_openapi_config`, which points every asset URL that is still Litestar's CDN default
-at the copy under ``static/vendor/`` (served at ``{ui_root}/static``), drops the CDN favicon and turns
-ReDoc's Google fonts off. URLs the app configured itself are its choice and stay; so do render
-plugins of other kinds (Scalar is not vendored: give it a ``js_url`` of your own to use it offline).
-The app's config object is never changed: a copy with copied render plugins is returned.
+at the copy under ``static/vendor/`` (served at ``{ui_root}/static``), drops the CDN favicon, turns
+ReDoc's Google fonts off and tells RapiDoc not to fetch its fonts from Google (``load-fonts``).
+URLs the app configured itself are its choice and stay; so do render plugins of other kinds
+(Scalar is not vendored: give it a ``js_url`` of your own to use it offline). The app's config
+object is never changed: a copy with copied render plugins is returned.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from litestar.openapi.plugins import (
@@ -24,6 +26,10 @@ from litestar.openapi.plugins import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from litestar import Request
     from litestar.openapi import OpenAPIConfig
     from litestar.openapi.plugins import OpenAPIRenderPlugin
 
@@ -117,4 +123,16 @@ def _offline_plugin(plugin: OpenAPIRenderPlugin, vendor: str) -> OpenAPIRenderPl
     offline = copy.copy(plugin)
     for attribute, value in changes.items():
         setattr(offline, attribute, value)
+    if isinstance(plugin, RapidocRenderPlugin):
+        # RapiDoc loads Open Sans from fonts.gstatic.com unless its element says load-fonts="false";
+        # Litestar's page has no setting for it, so the attribute is added to the page it renders.
+        offline.render = partial(_without_rapidoc_fonts, offline.render)  # type: ignore[method-assign]
     return offline
+
+
+def _without_rapidoc_fonts(
+    render: Callable[[Request[Any, Any, Any], dict[str, Any]], bytes],
+    request: Request[Any, Any, Any],
+    openapi_schema: dict[str, Any],
+) -> bytes:
+    return render(request, openapi_schema).replace(b"<rapi-doc ", b'<rapi-doc load-fonts="false" ', 1)
