@@ -6,7 +6,9 @@ An app that mounts the REST controllers may provide its own repositories (``work
 :class:`SessionReader` answers the four read calls the controllers make (``get_instance``,
 ``find_instances``, ``get_task``, ``find_tasks``) with the same objects and the same filters and
 order as the store does. It only issues ``SELECT`` statements: it never flushes, commits or closes
-the session, which stays the application's.
+the session, which stays the application's -- and so does its isolation level: an instance's row,
+history and tasks are read in three statements, which see one snapshot only if the app's session
+does (the store's own reads always do).
 """
 
 from __future__ import annotations
