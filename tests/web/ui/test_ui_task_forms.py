@@ -46,7 +46,9 @@ def test_fields_follow_the_schema(ui_client: TestClient[Litestar], engine: Any) 
     assert (amount.attrs["type"], amount.attrs["min"], amount.attrs["max"]) == ("number", "0", "100")
     assert "required" in amount.attrs
     category = form.find("select", name="category")
-    assert [o.attrs["value"] for o in category.find_all("option")] == ["travel", "equipment"]
+    # Nothing chosen for you: a required select starts on "Choose…" (and the schema refuses it).
+    assert [o.attrs["value"] for o in category.find_all("option")] == ["", "travel", "equipment"]
+    assert "selected" in category.find_all("option")[0].attrs
     assert form.find("textarea", name="notes")  # maxLength 2000: long text
     code = form.find("input", name="code")
     assert code.attrs["type"] == "text" and "required" not in code.attrs
