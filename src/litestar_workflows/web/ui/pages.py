@@ -45,6 +45,8 @@ HISTORY_PAGE: Final = 50
 """Step executions per page of an instance's timeline."""
 MAX_CONTEXT_CHARS: Final = 20_000
 """Longest context data shown on an instance page (the API has all of it)."""
+MAX_PENDING_SHOWN: Final = 20
+"""Pending tasks an instance page lists (a wide fan-out of approvals shows its first ones)."""
 _RECENT_COMPLETIONS: Final = 500
 """How many of the newest completed tasks of a queue "Completed today" looks at."""
 
@@ -124,11 +126,12 @@ async def instance_page(
     # Newest first: the page that matters while an instance runs is the latest one.
     newest_first = history[::-1][history_offset : history_offset + HISTORY_PAGE]
     context_text, truncated = _context_text(instance.data)
-    tasks = await engine.find_tasks(
-        TaskQuery(
-            instance_id=instance.id, tenant_id=actor.tenant_id, status=HumanTaskStatus.PENDING, limit=20
-        )
-    )
+    # The instance's own pending tasks: a driving engine's live copy can be ahead of its store
+    # for a moment, and the page must show the task its status says it waits for.
+    tasks = list(instance.runtime.pending_tasks.values())
+    if not tasks and instance.status is WorkflowStatus.WAITING:
+        query = TaskQuery(instance_id=instance.id, status=HumanTaskStatus.PENDING, limit=MAX_PENDING_SHOWN)
+        tasks = (await engine.find_tasks(query)).items
     return {
         "instance": instance,
         "status": str(instance.status),
@@ -140,7 +143,7 @@ async def instance_page(
         "context_text": context_text,
         "context_truncated": truncated,
         "actions": await instance_actions(engine, actor, instance),
-        "pending_tasks": tasks.items,
+        "pending_tasks": tasks[:MAX_PENDING_SHOWN],
         "live": not instance.is_finished,
     }
 
