@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from litestar.testing import TestClient
 from ui_helpers import page
-from web_helpers import as_user, settle
+from web_helpers import as_user, make_app, settle
 
+from litestar_workflows.store.base import TaskQuery
+from litestar_workflows.web.controllers.deps import OPT_KEY
+from litestar_workflows.web.long_poll import LongPollLimiter
 from litestar_workflows.web.ui.live import instance_changes
 
 if TYPE_CHECKING:
@@ -16,7 +21,6 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
     from litestar.response import ServerSentEventMessage
-    from litestar.testing import TestClient
 
 UI = "/workflows/ui"
 
@@ -93,3 +97,28 @@ def test_a_finished_instance_streams_once_and_ends(ui_client: TestClient[Litesta
 
 def test_the_stream_of_an_unknown_instance_is_a_404(ui_client: TestClient[Litestar]) -> None:
     assert ui_client.get(f"{UI}/instances/{UUID(int=7)}/events").status_code == 404
+
+
+def test_an_open_stream_counts_as_one_of_the_client_s_long_polls(engine: Any) -> None:
+    with TestClient(make_app(engine, max_waits_per_client=1)) as client:
+        instance_id = start(client, engine)
+        [route] = [r for r in client.app.routes if r.path == f"{UI}/instances/{{instance_id:uuid}}/events"]
+        limiter: LongPollLimiter = route.route_handlers[0].opt[OPT_KEY].wait_limiter
+        with limiter.slot("user:erik"):  # erik already follows another instance
+            refused = client.get(f"{UI}/instances/{instance_id}/events", headers=as_user("erik"))
+            assert refused.status_code == 429
+            assert "Too many long polls" in page(refused).find(role="alert").text
+
+        async def follow() -> list[int]:
+            instance = await engine.get_instance(UUID(instance_id))
+            messages = instance_changes(
+                engine, instance, heartbeat=5, hold=partial(limiter.slot, "user:erik")
+            )
+            await anext(messages)
+            held = [limiter.open_for("user:erik")]
+            [task] = (await engine.find_tasks(TaskQuery(instance_id=UUID(instance_id)))).items
+            await engine.complete_task(task.id, "maria", {"approved": True})
+            [_ async for _ in messages]
+            return [*held, limiter.open_for("user:erik")]
+
+        assert client.blocking_portal.call(follow) == [1, 0]  # held while open, released at the end

@@ -10,10 +10,12 @@ No ``from __future__ import annotations``: Litestar reads handler annotations at
 """
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any, Final
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.middleware.base import DefineMiddleware
 from litestar.params import FromPath, QueryParameter
@@ -26,6 +28,7 @@ from litestar_workflows.store.base import InstanceQuery
 from litestar_workflows.web.access import load_instance, load_task, require_instance_user, require_user
 from litestar_workflows.web.controllers.deps import CONTROLLER_DEPENDENCIES
 from litestar_workflows.web.controllers.params import Acting, Engine, Registry
+from litestar_workflows.web.long_poll import LongPollLimiter, client_of
 from litestar_workflows.web.ui.csrf import UiCSRFMiddleware
 from litestar_workflows.web.ui.errors import ui_exception_handlers
 from litestar_workflows.web.ui.live import instance_events
@@ -301,11 +304,24 @@ class UIPagesController(Controller):
 
     @get("/instances/{instance_id:uuid}/events")
     async def instance_stream(
-        self, workflow_engine: Engine, actor: Acting, instance_id: InstanceId
+        self,
+        *,
+        request: Request[Any, Any, Any],
+        workflow_engine: Engine,
+        actor: Acting,
+        instance_id: InstanceId,
+        wait_limiter: NamedDependency[LongPollLimiter],
     ) -> ServerSentEvent:
-        """Server-sent events while the instance changes (the page reloads its live part on each)."""
+        """Server-sent events while the instance changes (the page reloads its live part on each).
+
+        An open stream counts as one of the client's long polls (``max_waits_per_client``): one
+        more answers 429 at once, and the page falls back to reloading now and then.
+        """
         found = await load_instance(workflow_engine, actor, instance_id)
-        return instance_events(workflow_engine, found)
+        client = client_of(request, actor)
+        with wait_limiter.slot(client):  # 429 now when the client holds as many as it may
+            pass
+        return instance_events(workflow_engine, found, hold=partial(wait_limiter.slot, client))
 
     async def _instance_action(
         self,

@@ -15,15 +15,17 @@ stream fails, it falls back to reloading it every few seconds.
 from __future__ import annotations
 
 import json
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import TYPE_CHECKING, Final
 
+from litestar.exceptions import TooManyRequestsException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from litestar_workflows.core.types import TERMINAL_WORKFLOW_STATUSES, WorkflowStatus
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
+    from uuid import UUID
 
     from litestar_workflows.core.models import WorkflowInstanceData
     from litestar_workflows.web.engine import WorkflowEngine
@@ -42,16 +44,34 @@ def _message(status: WorkflowStatus, version: int) -> ServerSentEventMessage:
 
 
 async def instance_changes(
-    engine: WorkflowEngine, instance: WorkflowInstanceData, heartbeat: float = HEARTBEAT_SECONDS
+    engine: WorkflowEngine,
+    instance: WorkflowInstanceData,
+    heartbeat: float = HEARTBEAT_SECONDS,
+    hold: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """The messages of the stream: the instance now, each change, ``finished`` at the end."""
+    """The messages of the stream: the instance now, each change, ``finished`` at the end.
+
+    ``hold`` is entered for as long as the stream waits: the client's long-poll slot, so that one
+    client cannot hold more open streams than it may hold long polls.
+    """
     # A memory engine hands out its live object, which changes under us: keep copied values.
     seen = (instance.status, instance.version)
-    yield _message(*seen)
+    try:
+        with hold():
+            yield _message(*seen)
+            async for message in _follow(engine, instance.id, seen, heartbeat):
+                yield message
+    except TooManyRequestsException:  # the client opened others meanwhile: this one ends
+        yield ServerSentEventMessage(event="busy", data="too many open streams for this client")
+
+
+async def _follow(
+    engine: WorkflowEngine, instance_id: UUID, seen: tuple[WorkflowStatus, int], heartbeat: float
+) -> AsyncIterator[ServerSentEventMessage]:
     while seen[0] not in TERMINAL_WORKFLOW_STATUSES:
         with suppress(TimeoutError):
-            await engine.wait(instance.id, until=frozenset(WorkflowStatus) - {seen[0]}, timeout=heartbeat)
-        fresh = await engine.get_instance(instance.id)
+            await engine.wait(instance_id, until=frozenset(WorkflowStatus) - {seen[0]}, timeout=heartbeat)
+        fresh = await engine.get_instance(instance_id)
         now = (fresh.status, fresh.version)
         if now != seen:
             seen = now
@@ -62,11 +82,15 @@ async def instance_changes(
 
 
 def instance_events(
-    engine: WorkflowEngine, instance: WorkflowInstanceData, *, heartbeat: float = HEARTBEAT_SECONDS
+    engine: WorkflowEngine,
+    instance: WorkflowInstanceData,
+    *,
+    heartbeat: float = HEARTBEAT_SECONDS,
+    hold: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> ServerSentEvent:
     """The event stream of ``instance`` (already checked visible to the requester)."""
     return ServerSentEvent(
-        instance_changes(engine, instance, heartbeat),
+        instance_changes(engine, instance, heartbeat, hold),
         retry_duration=RETRY_MILLISECONDS,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
