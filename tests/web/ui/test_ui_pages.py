@@ -170,3 +170,17 @@ def test_static_files_are_served_and_traversal_is_not(ui_client: TestClient[Lite
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
     assert ui_client.get(f"{UI}/static/../rendering.py").status_code == 404
+
+
+def test_an_older_version_can_be_started_from_its_page(ui_client: TestClient[Litestar]) -> None:
+    older = page(ui_client.get(f"{UI}/workflows/approval", params={"version": "1.0.0"}))
+    start_link = older.find("a", href=f"{UI}/workflows/approval/start?version=1.0.0")
+    assert "of version 1.0.0" in start_link.text
+    form = page(ui_client.get(start_link.attrs["href"])).find("form", method="post")
+    assert form.find("input", name="version").attrs["value"] == "1.0.0"
+    started = post_form(ui_client, f"{UI}/workflows/approval/start", {"version": "1.0.0", "input_data": "{}"})
+    assert started.status_code == 303
+    instance_id = started.headers["location"].rsplit("/", 1)[1]
+    assert ui_client.get(f"/workflows/instances/{instance_id}").json()["workflow_version"] == "1.0.0"
+    newest = page(ui_client.get(f"{UI}/workflows/approval"))
+    assert newest.find("a", href=f"{UI}/workflows/approval/start").text.strip() == "Start new instance"

@@ -162,10 +162,16 @@ class UIPagesController(Controller):
 
     @get("/workflows/{name:str}/start")
     async def start_form(
-        self, request: Request[Any, Any, Any], workflow_registry: Registry, actor: Acting, name: FromPath[str]
+        self,
+        *,
+        request: Request[Any, Any, Any],
+        workflow_registry: Registry,
+        actor: Acting,
+        name: FromPath[str],
+        version: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> Response[str]:
-        """The start form: fields from the workflow's input schema, or a JSON editor."""
-        definition = workflow_registry.get_definition(name)
+        """The start form (newest version unless ``version``): fields from its input schema, or JSON."""
+        definition = workflow_registry.get_definition(name, version)
         return self._start_page(
             request=request,
             registry=workflow_registry,
@@ -173,6 +179,7 @@ class UIPagesController(Controller):
             name=definition.name,
             values={},
             errors=[],
+            version=definition.version,
         )
 
     def _start_page(
