@@ -124,9 +124,21 @@ def error_body(error: WorkflowsError, status_code: int) -> ErrorBody:
     return ErrorBody(
         status_code=status_code,
         detail=not_found_detail(error) if status_code == HTTP_404_NOT_FOUND else error.detail,
-        error=type(error).__name__,
+        error=public_name(error),
         errors=field_errors(error),
     )
+
+
+def public_name(error: WorkflowsError) -> str:
+    """The class name an answer gives: the nearest of the documented error classes.
+
+    A subclass made elsewhere (the persistent engine's ``StoredInstanceNotFoundError``, a user's)
+    answers as the documented class it refines, so clients see one name per kind of error.
+    """
+    for cls in type(error).__mro__:
+        if cls.__module__ == WorkflowsError.__module__:
+            return cls.__name__
+    return type(error).__name__  # pragma: no cover - every error derives from WorkflowsError
 
 
 def _status_of(error: WorkflowsError) -> int:
@@ -143,7 +155,7 @@ def _handle(request: Request[Any, Any, Any], error: Exception) -> Response[Error
     if status == HTTP_503_SERVICE_UNAVAILABLE:
         # What the driver says can name hosts, files and SQL: useful to the operator, not the caller.
         logger.error("%s %s answered 503: %s", request.method, request.url.path, error, exc_info=error)
-        body = ErrorBody(status_code=status, detail=STORE_UNAVAILABLE, error=type(error).__name__, errors=[])
+        body = ErrorBody(status_code=status, detail=STORE_UNAVAILABLE, error=public_name(error), errors=[])
         return Response(body, status_code=status, media_type=MediaType.JSON)
     return Response(error_body(error, status), status_code=status, media_type=MediaType.JSON)
 
