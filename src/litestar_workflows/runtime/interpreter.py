@@ -717,6 +717,7 @@ class Interpreter:
         active = instance.runtime.active
         if not active:
             instance.status = WorkflowStatus.COMPLETED
+            instance.current_step = None  # nothing is current any more (the reference's value too)
             instance.completed_at = self.clock()
             if self.record_events:
                 tr.add_event(self._wf_event(WorkflowCompleted, instance))
