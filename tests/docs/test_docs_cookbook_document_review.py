@@ -566,10 +566,6 @@ if __name__ == "__main__":
 
 import pytest
 
-NO_ARGUMENT_CONTEXT = "core: WorkflowContext() with no arguments (the cookbook builds bare contexts)"
-
-
-@pytest.mark.xfail(strict=True, reason=NO_ARGUMENT_CONTEXT)
 async def test_consolidate_all_approved():
     """All approvals should consolidate to approved."""
     context = WorkflowContext()
@@ -582,7 +578,6 @@ async def test_consolidate_all_approved():
     assert context.get("consolidated_decision") == "approved"
 
 
-@pytest.mark.xfail(strict=True, reason=NO_ARGUMENT_CONTEXT)
 async def test_consolidate_any_rejection():
     """Any rejection should consolidate to rejected."""
     context = WorkflowContext()
@@ -595,7 +590,6 @@ async def test_consolidate_any_rejection():
     assert context.get("consolidated_decision") == "rejected"
 
 
-@pytest.mark.xfail(strict=True, reason=NO_ARGUMENT_CONTEXT)
 async def test_revision_limit():
     """Exceeding revision limit should trigger rejection."""
     context = WorkflowContext()

@@ -155,10 +155,6 @@ async def approve_expense(instance_id: str, manager_id: str, approved: bool, com
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="start_workflow(workflow_name=...): the keyword is 'workflow' here (core engine names)",
-)
 async def test_step_by_step() -> None:
     instance = await submit_expense("alice@example.com", 6000.0, "New laptop")
     await engine.wait(instance.id)  # (added: reach the human step whatever start_workflow does)

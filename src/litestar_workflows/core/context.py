@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from uuid import UUID, uuid4
 
 from litestar_workflows.core.types import StepStatus, StepType
-
-if TYPE_CHECKING:
-    from uuid import UUID
-
 
 utcnow = partial(datetime.now, UTC)
 """Return the current time, timezone-aware in UTC (the clock engines use by default).
@@ -58,8 +55,9 @@ class WorkflowContext:
     is committed, so a failing step never leaves half its writes behind.
     """
 
-    workflow_id: str
-    instance_id: UUID
+    workflow_id: str = ""
+    instance_id: UUID = field(default_factory=uuid4)
+    """Engines always pass both; the defaults make a bare ``WorkflowContext()`` for testing a step."""
     data: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     current_step: str | None = None

@@ -63,13 +63,15 @@ class ExecutionEngine(Protocol):
 
     async def start_workflow(
         self,
-        workflow: Any,
+        workflow: Any = None,
         initial_data: dict[str, Any] | None = None,
         *,
         version: str | None = None,
         tenant_id: str | None = None,
         created_by: str | None = None,
         metadata: dict[str, Any] | None = None,
+        workflow_name: str | None = None,
+        data: dict[str, Any] | None = None,
     ) -> WorkflowInstanceData:
         """Start an instance; execution continues in the background."""
 

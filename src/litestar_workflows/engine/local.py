@@ -248,13 +248,15 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
     async def start_workflow(
         self,
-        workflow: Any,
+        workflow: Any = None,
         initial_data: dict[str, Any] | None = None,
         *,
         version: str | None = None,
         tenant_id: str | None = None,
         created_by: str | None = None,
         metadata: dict[str, Any] | None = None,
+        workflow_name: str | None = None,
+        data: dict[str, Any] | None = None,
     ) -> WorkflowInstanceData:
         """Start an instance of ``workflow`` (a registered name, a workflow class or a definition).
 
@@ -264,13 +266,20 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         Everything after that suspension continues in the background. With an event bus, the
         first step starts on the next turn of the event loop instead, so events stay in order.
 
+        ``workflow_name=`` and ``data=`` are keyword spellings of ``workflow`` and ``initial_data``
+        that the documentation's examples use; each value may be given one way only.
+
         Raises:
+            TypeError: No workflow given, or a value given both ways.
             WorkflowNotFoundError: Unknown name or version.
             WorkflowValidationError: Invalid definition, initial data that is not JSON, or that
                 fails the definition's ``input_schema`` (``errors`` names each field).
         """
+        workflow = _one_of(workflow, "workflow", workflow_name, "workflow_name")
+        if workflow is None:
+            raise TypeError("start_workflow() needs the workflow to start (a name, class or definition)")
         definition = self.resolve_definition(workflow, version)
-        data = normalize_mapping(initial_data, "initial_data")
+        data = normalize_mapping(_one_of(initial_data, "initial_data", data, "data"), "initial_data")
         definition.check_input(data)  # before anything is stored, on every engine (they start here)
         if self._memory is None:
             await self.store.save_definition(definition)
@@ -871,3 +880,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
 
 __all__ = ("SETTLED", "LocalExecutionEngine")
+
+
+def _one_of(value: Any, name: str, alias_value: Any, alias: str) -> Any:
+    """``value``, or ``alias_value`` when only the alias keyword was given; both at once is an error."""
+    if alias_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"start_workflow() got both {name} and {alias}: give one")
+    return alias_value

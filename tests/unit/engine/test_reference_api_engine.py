@@ -130,3 +130,35 @@ def test_reference_module_paths() -> None:
     assert FromTypes is StepExecution
     assert WorkflowInstance is FromInstance is WorkflowInstanceData
     assert WorkflowGraph is FromGraph
+
+
+async def test_start_workflow_takes_the_documented_keyword_spellings() -> None:
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(
+            name="keywords",
+            steps={"copy": Fn("copy", lambda ctx: ctx.set("seen", ctx.get("user")))},
+            edges=[],
+            initial_step="copy",
+        )
+    )
+    async with LocalExecutionEngine(registry) as engine:
+        instance = await engine.start_workflow(workflow_name="keywords", data={"user": "alice"})
+        done = await engine.wait(instance.id)
+        assert done.status is WorkflowStatus.COMPLETED
+        assert done.context.get("seen") == "alice"
+        with pytest.raises(TypeError, match="both workflow and workflow_name"):
+            await engine.start_workflow("keywords", workflow_name="keywords")
+        with pytest.raises(TypeError, match="both initial_data and data"):
+            await engine.start_workflow("keywords", {"user": "a"}, data={"user": "b"})
+        with pytest.raises(TypeError, match="needs the workflow to start"):
+            await engine.start_workflow()
+        assert len((await engine.find_instances()).items) == 1  # the refused calls stored nothing
+
+
+async def test_a_bare_context_is_enough_to_test_a_step() -> None:
+    first, second = WorkflowContext(), WorkflowContext()
+    first.set("decision", "approve")
+    assert first.get("decision") == "approve"
+    assert second.data == {}  # no data shared between bare contexts
+    assert first.instance_id != second.instance_id
