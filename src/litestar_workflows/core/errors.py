@@ -137,10 +137,12 @@ class StepCancelledError(_DetailedStepError):
     """A step raised ``asyncio.CancelledError`` the engine did not ask for: a failure, retried as such."""
 
 
-class InvalidTransitionError(WorkflowsError):
+class InvalidTransitionError(WorkflowsError, ValueError):
     """The requested operation is not allowed in the instance's current state.
 
     ``InvalidTransitionError(detail)`` or the reference's ``(from_step, to_step, reason=None)``.
+    Also a ``ValueError``: the reference's engines raised that for such misuse (completing a task
+    of an instance that is not waiting).
     """
 
     def __init__(self, detail: str = "", to_step: str | None = None, reason: str | None = None) -> None:
@@ -198,8 +200,8 @@ class _TaskError(HumanTaskError):
         return (self.__class__, (self.detail if self.task_id is None else self.task_id,))
 
 
-class TaskNotFoundError(_TaskError, KeyError):
-    """No human task matches."""
+class TaskNotFoundError(_TaskError, KeyError, ValueError):
+    """No human task matches (also a ``ValueError``, as the reference raised for an unknown step)."""
 
     _template = "task {task_id} not found"
 

@@ -415,11 +415,22 @@ class Interpreter:
 
     def find_pending_task(self, instance: WorkflowInstanceData, step_name: str) -> HumanTask:
         """The pending task of ``step_name``, or a clear error saying why there is none."""
-        for task in instance.runtime.pending_tasks.values():
+        pending = instance.runtime.pending_tasks.values()
+        for task in pending:
             if task.step_name == step_name:
                 return task
+        waiting = sorted({task.step_name for task in pending})
+        where = (
+            f"instance {instance.id} is waiting at step {' / '.join(map(repr, waiting))}, not {step_name!r}"
+            if waiting
+            else f"instance {instance.id} is not waiting (status: {instance.status})"
+        )
         if step_name not in self.definition.steps:
-            raise TaskNotFoundError(f"workflow {instance.workflow_name!r} has no step {step_name!r}")
+            raise TaskNotFoundError(
+                f"workflow {instance.workflow_name!r} has no step {step_name!r} ({where})"
+            )
+        if self._types[step_name] is not StepType.HUMAN:
+            raise InvalidTransitionError(f"step {step_name!r} is not a human task: {where}")
         if any(e.step_name == step_name and e.status is StepStatus.SUCCEEDED for e in instance.step_history):
             raise TaskAlreadyCompletedError(
                 f"the task of {step_name!r} in instance {instance.id} is already completed"
