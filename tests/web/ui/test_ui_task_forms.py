@@ -58,6 +58,8 @@ def test_fields_follow_the_schema(ui_client: TestClient[Litestar], engine: Any) 
         assert ("(required)" in label.text) == (name in required), name
     assert form.find("button", type="submit")
     assert form.find("p", id="help-approved").text == "Approve the request"
+    case = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria"))).find("dl", class_="case")
+    assert [(d.find("dt").text, d.find("dd").text) for d in case.find_all("div")] == [("Checker", "maria")]
     # Identity is never a form field.
     assert not form.find_all("input", name="completed_by")
     assert not form.find_all("input", name="user_id")

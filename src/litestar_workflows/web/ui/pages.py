@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar_workflows.core.errors import WorkflowNotFoundError
-from litestar_workflows.core.types import HumanTaskStatus, StepType, WorkflowStatus
+from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery, TaskQuery
 from litestar_workflows.web.presenters import instance_graph
 from litestar_workflows.web.ui.permissions import instance_actions, task_actions
@@ -47,6 +47,10 @@ MAX_CONTEXT_CHARS: Final = 20_000
 """Longest context data shown on an instance page (the API has all of it)."""
 MAX_PENDING_SHOWN: Final = 20
 """Pending tasks an instance page lists (a wide fan-out of approvals shows its first ones)."""
+MAX_CASE_FACTS: Final = 50
+"""Instance data entries a task page shows beside its form."""
+MAX_FACT_CHARS: Final = 500
+"""Longest text of one entry there."""
 _RECENT_COMPLETIONS: Final = 500
 """How many of the newest completed tasks of a queue "Completed today" looks at."""
 
@@ -230,12 +234,27 @@ async def task_page(
     values: dict[str, Any] | None = None,
     errors: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """The task page: its form (with a refused submission's values and errors), what the actor may do."""
+    """The task page: the case, the form (a refused submission's values and errors), the actions."""
     allowed = await task_actions(engine, actor, task)
+    instance = await engine.get_instance(task.instance_id)  # the task's tenant is the instance's
     return {
         "task": task,
+        "case": case_facts(instance.data),
         "fields": form_fields(task.form_schema, values if values is not None else task.data),
         "errors": list(errors),
         "allowed": allowed,
-        "human": StepType.HUMAN,
     }
+
+
+def case_facts(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The instance data a person decides on, as ``(key, text)`` rows (nested values as JSON)."""
+    rows = []
+    for key, value in list(data.items())[:MAX_CASE_FACTS]:
+        if isinstance(value, dict | list):
+            text = json.dumps(value, default=str)
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = "" if value is None else str(value)
+        rows.append((str(key), text if len(text) <= MAX_FACT_CHARS else text[:MAX_FACT_CHARS] + "…"))
+    return rows
