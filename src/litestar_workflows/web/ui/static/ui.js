@@ -37,7 +37,14 @@
         if (!html) { return false; }
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
         if (!fresh) { return false; }
+        // Keep the keyboard where it was: refocus the same control in the new region.
+        var active = document.activeElement;
+        var form = active && live.contains(active) && active.form ? active.form.getAttribute("action") : null;
         live.replaceWith(fresh);
+        if (form) {
+          var again = fresh.querySelector('form[action="' + form + '"] button');
+          if (again) { again.focus(); } else { fresh.focus(); }
+        }
         localise(fresh);
         if (window.workflowGraphs && window.workflowGraphs.render) { window.workflowGraphs.render(fresh); }
         document.title = new DOMParser().parseFromString(html, "text/html").title || document.title;
