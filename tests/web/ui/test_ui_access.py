@@ -187,3 +187,13 @@ def test_ui_guards_protect_the_pages_only(engine: Any) -> None:
         assert client.get(f"{UI}/tasks", headers=as_user("maria")).status_code == 200
         assert client.get("/workflows/definitions").status_code == 200
         assert client.get(f"{UI}/static/ui.css").status_code == 200
+
+
+def test_a_form_larger_than_max_body_size_is_refused(engine: Any) -> None:
+    with TestClient(make_app(engine, max_body_size=2048)) as client:
+        client.get(f"{UI}/")
+        refused = post_form(
+            client, f"{UI}/workflows/approval/start", {"input_data": "x" * 4096}, headers=as_user("erik")
+        )
+        assert refused.status_code == 413
+        assert client.get("/workflows/instances").json() == []

@@ -16,6 +16,7 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
+from litestar.types import Empty
 
 from litestar_workflows.web.api import ENGINE_KEY, REGISTRY_KEY
 from litestar_workflows.web.controllers.deps import OPT_KEY, ApiSettings
@@ -37,7 +38,7 @@ STATIC_ROUTER_NAME: Final = "workflows-ui-static"
 def build_ui_router(
     config: WorkflowPluginConfig, engine: WorkflowEngine, registry: WorkflowRegistry
 ) -> Router:
-    """The UI's pages at ``config.ui_root``, guarded by ``config.ui_guards``."""
+    """The UI's pages at ``config.ui_root``: ``ui_guards`` apply, forms up to ``max_body_size``."""
     dependencies: dict[str, Provide] = {}
     if config.dependency_key_engine != ENGINE_KEY:
 
@@ -59,6 +60,7 @@ def build_ui_router(
         dependencies=dependencies,
         opt={OPT_KEY: settings, UI_OPT_KEY: options},
         guards=list(config.ui_guards),
+        request_max_body_size=Empty if config.max_body_size is None else config.max_body_size,
         include_in_schema=False,
     )
 
