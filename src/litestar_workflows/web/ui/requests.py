@@ -1,0 +1,55 @@
+"""What the UI's routes share about requests: form fields, dates from a query, links, error pairs."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import ValidationException
+
+from litestar_workflows.core.errors import WorkflowValidationError
+from litestar_workflows.web.ui.rendering import ui_root_of
+from litestar_workflows.web.ui.schema_form import FormProblem
+
+__all__ = ("field_errors", "form_of", "moment_of", "problems_of", "ui_url")
+
+
+def field_errors(error: WorkflowValidationError) -> list[tuple[str, str]]:
+    """``(field, message)`` pairs of a validation error; the field is the top-level property."""
+    pairs = []
+    for entry in error.errors or [error.detail]:
+        where, sep, message = entry.partition(": ")
+        if not sep:
+            pairs.append(("", entry))
+            continue
+        top = where.split("/", 1)[0]
+        pairs.append(("" if top in {"(root)", "$"} else top, message))
+    return pairs
+
+
+def problems_of(problems: list[FormProblem]) -> list[tuple[str, str]]:
+    """``(field, message)`` pairs of values the form could not read."""
+    return [(problem.field, problem.message) for problem in problems]
+
+
+def ui_url(request: Request[Any, Any, Any], *parts: object) -> str:
+    """A path inside the UI the request was made to (``ui_url(request, "instances", id)``)."""
+    return ui_root_of(request).rstrip("/") + "/" + "/".join(str(part) for part in parts)
+
+
+def moment_of(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
+    """A date (``2024-05-01``, the filter form's) or date-time from the query; UTC without a zone."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationException(f"{name} must be a date such as 2024-05-01") from None
+    if end_of_day and len(value) == 10:  # a date: up to the end of that day
+        moment = moment.replace(hour=23, minute=59, second=59, microsecond=999_999)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The submitted form's text fields (the CSRF middleware has read and cached it already)."""
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
