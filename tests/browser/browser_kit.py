@@ -38,7 +38,7 @@ class Demo:
     browser: Browser
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    """Responses of 400 and above, and requests that failed: ``"<status> <url>"``."""
+    """Responses of 400 and above (``"<status> <url>"``) and failed requests (``"failed <url> <why>"``)."""
     contexts: list[BrowserContext] = field(default_factory=list)
 
     def as_user(self, user: str, *, viewport: dict[str, int] | None = None) -> Page:
@@ -56,7 +56,9 @@ class Demo:
                 self.errors.append(f"{response.status} {response.url}") if response.status >= 400 else None
             ),
         )
-        context.on("requestfailed", lambda request: self.errors.append(f"failed {request.url}"))
+        context.on(
+            "requestfailed", lambda request: self.errors.append(f"failed {request.url} {request.failure}")
+        )
         self.contexts.append(context)
         page = context.new_page()
         page.goto(f"{UI}/?as={user}")
