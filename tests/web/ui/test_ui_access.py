@@ -197,3 +197,16 @@ def test_a_form_larger_than_max_body_size_is_refused(engine: Any) -> None:
         )
         assert refused.status_code == 413
         assert client.get("/workflows/instances").json() == []
+
+
+def test_cancel_asks_first_and_keeps_the_reason(ui_client: TestClient[Litestar], engine: Any) -> None:
+    instance_id = start(ui_client, engine)
+    url = f"{UI}/instances/{instance_id}"
+    confirm = page(ui_client.get(url, headers=as_user("erik"))).find("details", class_="confirm")
+    assert confirm.find("summary").text == "Cancel…"
+    assert confirm.find("form").attrs["action"] == f"{url}/cancel"
+    done = post_form(ui_client, f"{url}/cancel", {"reason": "sent twice"}, headers=as_user("erik"))
+    assert done.status_code == 303
+    canceled = ui_client.get(f"/workflows/instances/{instance_id}").json()
+    assert canceled["status"] == "canceled"
+    assert canceled["error"] == "sent twice"
