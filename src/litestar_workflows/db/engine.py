@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from advanced_alchemy.exceptions import NotFoundError
 
 from litestar_workflows.core.errors import WorkflowInstanceNotFoundError
+from litestar_workflows.db.shared_memory import memory_database_closed
 from litestar_workflows.db.store import SQLAlchemyStore, store_from
 from litestar_workflows.engine.local import LocalExecutionEngine
 
@@ -206,10 +207,13 @@ def _ensure_runner(engine: PersistentExecutionEngine) -> None:
         try:
             await runner.start()
         except Exception:
+            runners.pop(key, None)
+            if memory_database_closed(runner.sql_store.db_engine):  # e.g. a test's fixture ended first
+                logger.debug("an in-memory workflows database closed before its background runner started")
+                return
             logger.exception(
                 "the background runner of a workflows database failed to start; the next engine retries"
             )
-            runners.pop(key, None)
 
     task = loop.create_task(run(), name="litestar-workflows background runner")
     _STARTING.add(task)

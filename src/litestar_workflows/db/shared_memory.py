@@ -47,9 +47,11 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ("can_share", "shared_memory_engine")
+__all__ = ("can_share", "memory_database_closed", "shared_memory_engine")
 
 _SAVEPOINT: Final = "litestar_workflows_store"
+_SOURCE: Final = "_workflows_shared_source"
+"""Attribute of a lease engine's sync engine: the engine whose connection it leases."""
 _RELEASE: Final = None
 """Sent on a lease's command queue when the store returns its connection."""
 
@@ -87,7 +89,21 @@ def shared_memory_engine(source: AsyncEngine, *, owned: bool = False, **kwargs: 
         return _Lease(source)
 
     url = source.sync_engine.url.render_as_string(hide_password=False)
-    return create_async_engine(url, async_creator=lease, poolclass=NullPool, **kwargs)
+    db_engine = create_async_engine(url, async_creator=lease, poolclass=NullPool, **kwargs)
+    setattr(db_engine.sync_engine, _SOURCE, source)
+    return db_engine
+
+
+def memory_database_closed(db_engine: AsyncEngine) -> bool:
+    """Whether ``db_engine`` leases an in-memory database whose connection is closed for good."""
+    source: AsyncEngine | None = getattr(db_engine.sync_engine, _SOURCE, None)
+    if source is None or "connection" not in source.sync_engine.pool.__dict__:
+        return source is not None  # never connected, or disposed of (a new pool, no connection)
+    try:
+        _driver_connection(source)
+    except sqlite3.OperationalError:
+        return True
+    return False
 
 
 def _driver_connection(source: AsyncEngine) -> Any:

@@ -327,3 +327,21 @@ async def test_an_in_memory_url_gives_the_store_a_database_of_its_own_in_one_con
     assert {r.context.get("steps") for r in results} == {len(CHAIN)}
     holder = store_engine.sync_engine._workflows_memory_holder  # type: ignore[attr-defined]
     assert "connection" not in holder.sync_engine.pool.__dict__  # closed with the last store
+
+
+async def test_a_background_runner_whose_in_memory_database_closed_first_stays_quiet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A test's fixture disposing of its engine before the runner got going is not an error."""
+    from litestar_workflows.db import engine as engine_module
+
+    app = create_async_engine("sqlite+aiosqlite:///:memory:")
+    await create_tables(app)
+    await app.dispose()
+    caplog.set_level(logging.DEBUG, logger="litestar_workflows.db")
+    engine = PersistentExecutionEngine(registry(), session=AsyncSession(app))  # starts a runner
+    starting = list(engine_module._STARTING)
+    assert starting
+    await asyncio.gather(*starting)
+    assert [r.levelname for r in caplog.records if "background runner" in r.getMessage()] == ["DEBUG"]
+    await engine.stop()
