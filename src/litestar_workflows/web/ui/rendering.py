@@ -125,8 +125,8 @@ def get_template_config() -> TemplateConfig[JinjaTemplateEngine]:
     """The UI's templates as a Litestar ``TemplateConfig`` (Jinja, autoescaped).
 
     The UI renders through this configuration whatever the application's own is; passing it to
-    ``Litestar(template_config=...)`` (as the documented full setup does) is harmless and lets the
-    app's own handlers extend the UI's ``workflows/base.html``.
+    ``Litestar(template_config=...)``, as the documented full setup does, is accepted and changes
+    nothing for the UI (its templates expect the ``ui`` object its routes pass them).
     """
     return TemplateConfig(instance=_engine())
 
