@@ -170,3 +170,17 @@ def test_claim_an_open_group_task(ui_client: TestClient[Litestar], engine: Any) 
     after = page(ui_client.get(url, headers=as_user("fiona")))
     assert not after.find_all("form", action=f"{url}/claim")  # taken: no claim any more
     assert after.find("form", action=f"{url}/complete")
+
+
+def test_failing_fields_point_at_their_messages(ui_client: TestClient[Litestar], engine: Any) -> None:
+    _, task_id = waiting_task(ui_client, engine)
+    refused = page(
+        post_form(ui_client, f"{UI}/tasks/{task_id}/complete", {"amount": "500"}, headers=as_user("maria"))
+    )
+    amount = refused.find("input", name="amount")
+    assert amount.attrs["aria-describedby"] == "error-amount"
+    assert refused.find("p", id="error-amount").text == "500 is greater than the maximum of 100"
+    category = refused.find("select", name="category")
+    assert category.attrs["aria-describedby"] == "error-category"
+    approved = refused.find("input", name="approved")
+    assert approved.attrs["aria-describedby"] == "help-approved"
