@@ -176,14 +176,21 @@ class _Lease:
     # ------------------------------------------------------------------ the lease
 
     def _start(self) -> SimpleQueue[_Command]:
+        """Queue the lease's job on aiosqlite's thread (called from the event loop)."""
         driver = _driver_connection(self._source)
         commands: SimpleQueue[_Command] = SimpleQueue()
         # The job references the queue and the transaction, not the lease: a lease nobody closed
         # is still collected, and its finalizer ends the job.
         job = partial(_hold, driver, commands, self._transaction)
         # The queue of aiosqlite's worker thread, fed as aiosqlite's own methods feed it
-        # (SQLAlchemy's adapter does so too, to set the isolation level).
-        driver._tx.put_nowait((None, job))
+        # (SQLAlchemy's adapter does so too, to set the isolation level). aiosqlite from 0.22
+        # (the one with ``stop``) takes a job without a future: then nothing is sent back to an
+        # event loop that may be closed by the time the lease ends; older ones need one.
+        done: asyncio.Future[None] | None = None
+        if not hasattr(type(driver), "stop"):
+            done = asyncio.get_running_loop().create_future()
+            done.add_done_callback(_consume)
+        driver._tx.put_nowait((done, job))
         weakref.finalize(self, commands.put, _RELEASE)
         self._commands = commands
         return commands
@@ -332,6 +339,12 @@ class _Cursor:
     @property
     def lastrowid(self) -> int | None:
         return self._cursor().lastrowid
+
+
+def _consume(future: asyncio.Future[None]) -> None:
+    """Retrieve a finished lease job's outcome (its failures were handed to its commands)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(future: asyncio.Future[Any], result: Any, failure: BaseException | None) -> None:
