@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ("HEARTBEAT_SECONDS", "instance_changes", "instance_events")
 
-HEARTBEAT_SECONDS: Final = 15.0
+HEARTBEAT_SECONDS: Final = 5.0
 """Longest the stream stays silent; also how soon a change within one status is noticed at worst."""
 RETRY_MILLISECONDS: Final = 3000
 """How long a browser waits before reconnecting a dropped stream."""
