@@ -62,7 +62,8 @@ class Demo:
         self.contexts.append(context)
         page = context.new_page()
         page.goto(f"{UI}/?as={user}")
-        assert page.locator(".identity").inner_text().find(user) >= 0, page.content()
+        page.goto(f"{UI}/tasks")  # no ?as= any more: the session cookie keeps the choice
+        assert page.locator("#act-as").input_value() == user, page.content()
         return page
 
     def outside(self) -> list[str]:
