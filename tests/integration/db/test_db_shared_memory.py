@@ -345,3 +345,22 @@ async def test_a_background_runner_whose_in_memory_database_closed_first_stays_q
     await asyncio.gather(*starting)
     assert [r.levelname for r in caplog.records if "background runner" in r.getMessage()] == ["DEBUG"]
     await engine.stop()
+
+
+def test_the_plugin_on_an_in_memory_database_url_migrates_and_serves() -> None:
+    """``WorkflowPluginConfig(database_url="sqlite+aiosqlite:///:memory:")``: migrated at startup
+    through the store's one connection, then requests start, list and complete through it."""
+    from litestar import Litestar
+    from litestar.testing import TestClient
+
+    from litestar_workflows import WorkflowPlugin, WorkflowPluginConfig
+
+    config = WorkflowPluginConfig(registry=registry(), database_url="sqlite+aiosqlite:///:memory:")
+    with TestClient(Litestar(plugins=[WorkflowPlugin(config)])) as client:
+        started = client.post("/workflows/instances", json={"definition_name": "review", "input_data": {}})
+        assert started.status_code == 201, started.text
+        instance_id = started.json()["id"]
+        waiting = client.get(f"/workflows/instances/{instance_id}", params={"wait": 30})  # a long poll
+        assert waiting.json()["status"] == "waiting", waiting.text
+        tasks = client.get("/workflows/tasks", params={"instance_id": instance_id}).json()
+        assert [t["step_name"] for t in tasks] == ["approve"]
