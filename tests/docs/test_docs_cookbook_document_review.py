@@ -566,6 +566,7 @@ if __name__ == "__main__":
 
 import pytest
 
+
 async def test_consolidate_all_approved():
     """All approvals should consolidate to approved."""
     context = WorkflowContext()
