@@ -160,6 +160,14 @@ def test_instance_list_filters_and_paginates(ui_client: TestClient[Litestar], en
         )
     )
     assert len(today.find("tbody").find_all("tr")) == 4
+    # The filter form as a browser submits it: every field, "Any" as an empty value.
+    form = {"status": "", "workflow": "", "creator": "", "started_after": "", "started_before": ""}
+    assert len(page(ui_client.get(f"{UI}/instances", params=form)).find("tbody").find_all("tr")) == 4
+    failed_only = page(ui_client.get(f"{UI}/instances", params={**form, "status": "failed"}))
+    assert failed_only.find("option", value="failed").attrs.get("selected") is not None
+    bad_status = ui_client.get(f"{UI}/instances", params={"status": "lost"})
+    assert bad_status.status_code == 400
+    assert "status must be one of" in page(bad_status).find(role="alert").text
     bad_date = ui_client.get(f"{UI}/instances", params={"started_after": "yesterday"})
     assert bad_date.status_code == 400
     assert "started_after must be a date" in page(bad_date).find(role="alert").text

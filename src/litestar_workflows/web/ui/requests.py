@@ -7,10 +7,11 @@ from litestar import Request
 from litestar.exceptions import ValidationException
 
 from litestar_workflows.core.errors import WorkflowValidationError
+from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.web.ui.rendering import ui_root_of
 from litestar_workflows.web.ui.schema_form import FormProblem
 
-__all__ = ("field_errors", "form_of", "moment_of", "problems_of", "ui_url")
+__all__ = ("field_errors", "form_of", "moment_of", "problems_of", "status_of", "ui_url")
 
 
 def field_errors(error: WorkflowValidationError) -> list[tuple[str, str]]:
@@ -53,3 +54,18 @@ async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The submitted form's text fields (the CSRF middleware has read and cached it already)."""
     form = await request.form()
     return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def status_of(value: str | None) -> WorkflowStatus | None:
+    """The status filter of the instance list; the filter form's "Any" sends it empty.
+
+    Raises:
+        ValidationException: Not a workflow status (400, naming the valid ones).
+    """
+    if not value:
+        return None
+    try:
+        return WorkflowStatus(value)
+    except ValueError:
+        valid = ", ".join(str(status) for status in WorkflowStatus)
+        raise ValidationException(f"status must be one of {valid}, not {value!r}") from None

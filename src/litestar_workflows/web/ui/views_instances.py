@@ -14,7 +14,6 @@ from litestar.response import Redirect, ServerSentEvent
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from litestar_workflows.core.errors import InvalidTransitionError
-from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery
 from litestar_workflows.web.access import load_instance, require_instance_user
 from litestar_workflows.web.controllers.params import Acting, Engine, Registry
@@ -27,7 +26,7 @@ from litestar_workflows.web.ui.pages import (
 )
 from litestar_workflows.web.ui.permissions import ENGINE_METHOD
 from litestar_workflows.web.ui.rendering import page
-from litestar_workflows.web.ui.requests import form_of, moment_of, ui_url
+from litestar_workflows.web.ui.requests import form_of, moment_of, status_of, ui_url
 
 __all__ = ("InstancePages",)
 
@@ -46,7 +45,7 @@ class InstancePages:
         workflow_engine: Engine,
         workflow_registry: Registry,
         actor: Acting,
-        status: Annotated[WorkflowStatus | None, QueryParameter()] = None,
+        status: Annotated[str | None, QueryParameter(max_length=20)] = None,
         workflow: Annotated[str | None, QueryParameter(max_length=200)] = None,
         creator: Annotated[str | None, QueryParameter(max_length=200)] = None,
         started_after: Annotated[str | None, QueryParameter(max_length=40)] = None,
@@ -55,7 +54,7 @@ class InstancePages:
     ) -> Response[str]:
         """Instances of the acting tenant, newest first, filtered by status, workflow, creator and date."""
         query = InstanceQuery(
-            status=status,
+            status=status_of(status),
             workflow_name=workflow or None,
             created_by=creator or None,
             started_after=moment_of(started_after, "started_after"),
@@ -67,7 +66,7 @@ class InstancePages:
         context = await instance_list(workflow_engine, actor, query)
         context["workflow_names"] = sorted({d.name for d in workflow_registry.list_definitions()})
         context["filters"] = {
-            "status": str(status) if status else "",
+            "status": status or "",
             "workflow": workflow or "",
             "creator": creator or "",
             "started_after": started_after or "",
