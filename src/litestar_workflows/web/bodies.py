@@ -7,7 +7,8 @@ handler does not decode it again) and answers:
 
 * 413 when the body is larger than the API's ``max_body_size`` (Litestar's own limit, named);
 * 400 when it nests deeper than :data:`MAX_BODY_DEPTH`, is not valid JSON, or holds an escaped
-  UTF-16 surrogate without its pair (``"\ud800"``), said in those words.
+  UTF-16 surrogate without its pair (``"\ud800"``), said in those words;
+* 400 naming every field the route's request class does not have (``inputs`` for ``input_data``).
 
 It is a guard, not a request class, so that an application's own request class stays in use.
 """
@@ -22,6 +23,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 from litestar_workflows.runtime.jsondata import MAX_NESTING_DEPTH, may_be_too_deep, too_deep
+from litestar_workflows.web.strict_bodies import check_known_fields
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -114,3 +116,4 @@ async def check_json_body(connection: ASGIConnection[Any, Any, Any, Any], handle
         where = too_deep(value, MAX_BODY_DEPTH)
         if where is not None:
             raise _too_deep(where)
+    check_known_fields(handler, value)

@@ -42,10 +42,18 @@ class _Body(msgspec.Struct, kw_only=True):
     """Base of every body: keyword-only fields, so adding one never breaks callers."""
 
 
+class _Request(_Body, forbid_unknown_fields=True):
+    """Base of request bodies: a field the API does not know is refused (400 naming it).
+
+    A misspelled field (``inputs`` for ``input_data``) would otherwise be dropped silently and
+    the request would go ahead without what the caller meant to send.
+    """
+
+
 # ---------------------------------------------------------------------- requests
 
 
-class StartWorkflowRequest(_Body):
+class StartWorkflowRequest(_Request):
     """Start an instance of a registered workflow."""
 
     definition_name: NonEmpty
@@ -59,19 +67,19 @@ class StartWorkflowRequest(_Body):
     """Must be the request's tenant when the app resolves tenants (else 403)."""
 
 
-class CancelRequest(_Body):
+class CancelRequest(_Request):
     """Cancel an unfinished instance."""
 
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
-class RetryRequest(_Body):
+class RetryRequest(_Request):
     """Restart a failed instance from its failed step, or from ``from_step``."""
 
     from_step: NonEmpty | None = None
 
 
-class CompleteTaskRequest(_Body):
+class CompleteTaskRequest(_Request):
     """Complete a human task. ``completed_by`` may only repeat the authenticated user."""
 
     output_data: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -79,7 +87,7 @@ class CompleteTaskRequest(_Body):
     completed_by: str | None = None
 
 
-class ReassignTaskRequest(_Body):
+class ReassignTaskRequest(_Request):
     """Give a pending task to another user."""
 
     new_assignee: NonEmpty

@@ -1,0 +1,68 @@
+"""Request bodies name what they do not know: a 400 listing every unknown field, with a hint.
+
+The request classes refuse unknown fields themselves (``forbid_unknown_fields``), but msgspec
+names only the first one, inside Litestar's generic "Validation failed" answer. The API's body
+guard calls :func:`check_known_fields` with the decoded body first, so a client that sends
+``{"definition_name": ..., "inputs": {...}}`` learns at once that ``inputs`` is not a field and
+that ``input_data`` is the one it meant, instead of starting a workflow with empty data.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar.exceptions import ValidationException
+
+if TYPE_CHECKING:
+    from litestar.handlers import BaseRouteHandler
+
+__all__ = ("body_struct", "check_known_fields", "unknown_fields")
+
+
+def body_struct(handler: BaseRouteHandler) -> type[msgspec.Struct] | None:
+    """The msgspec class a handler's ``data`` is decoded into (``X | None`` too), if it has one."""
+    parameter = handler.parsed_fn_signature.parameters.get("data")
+    if parameter is None:
+        return None
+    candidates = [parameter.annotation, *(inner.annotation for inner in parameter.inner_types)]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, msgspec.Struct):
+            return candidate
+    return None
+
+
+def unknown_fields(struct: type[msgspec.Struct], body: dict[str, Any]) -> list[str]:
+    """The keys of ``body`` that are not fields of ``struct``, in the order they were sent."""
+    known = set(struct.__struct_encode_fields__)
+    return [key for key in body if key not in known]
+
+
+def _message(struct: type[msgspec.Struct], unknown: list[str]) -> str:
+    known = list(struct.__struct_encode_fields__)
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        parts.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    noun = "field" if len(unknown) == 1 else "fields"
+    return f"Unknown {noun} in the request body: {', '.join(parts)}; this route accepts {', '.join(known)}"
+
+
+def check_known_fields(handler: BaseRouteHandler, body: object) -> None:
+    """Refuse a JSON object body holding fields the route's request class does not have.
+
+    Raises:
+        ValidationException: 400, naming every unknown field (``extra`` lists them one by one).
+    """
+    if not isinstance(body, dict):
+        return
+    struct = body_struct(handler)
+    if struct is None or not struct.__struct_config__.forbid_unknown_fields:
+        return
+    unknown = unknown_fields(struct, body)
+    if unknown:
+        raise ValidationException(
+            _message(struct, unknown),
+            extra=[{"key": name, "message": "unknown field", "source": "body"} for name in unknown],
+        )
