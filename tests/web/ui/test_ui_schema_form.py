@@ -15,6 +15,7 @@ SCHEMA = {
         "tags": {"type": "array", "items": {"type": "string"}},
         "ok": {"type": "boolean", "default": True},
         "story": {"type": "string", "format": "textarea"},
+        "at": {"type": "string", "format": "date-time"},
     },
     "required": ["count"],
 }
@@ -31,12 +32,14 @@ def test_field_kinds_labels_and_defaults() -> None:
         "json",
         "checkbox",
         "textarea",
+        "text",
     ]
     assert fields["count"].attributes == {"step": "1", "min": "1"}
     assert fields["ratio"].attributes == {"step": "any"}
     assert fields["level"].label == "Level of care"
     assert fields["level"].options == [("1", "1"), ("2", "2"), ("3", "3")]
     assert fields["ok"].checked  # the schema's default
+    assert fields["at"].attributes == {"placeholder": "2024-05-01T12:00:00Z"}  # RFC 3339, typed
     assert fields["count"].required and not fields["ratio"].required
     assert form_fields(None) == [] and form_fields({"type": "object"}) == []
 

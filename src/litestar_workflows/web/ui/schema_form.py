@@ -51,7 +51,9 @@ class FormProblem:
     message: str
 
 
-_TEXT_FORMATS: Final = {"date": "date", "date-time": "datetime-local", "email": "email", "uri": "url"}
+_TEXT_FORMATS: Final = {"date": "date", "email": "email", "uri": "url"}
+"""Input types for string formats. ``date-time`` stays a text input: a browser's ``datetime-local``
+sends neither seconds nor a zone, which is not the RFC 3339 time the schema means."""
 
 
 def _label(name: str, schema: Mapping[str, Any]) -> str:
@@ -120,6 +122,8 @@ def _text_field(entry: FormField, schema: Mapping[str, Any]) -> None:
         entry.kind = "textarea"
     elif isinstance(text_format, str) and text_format in _TEXT_FORMATS:
         entry.kind = _TEXT_FORMATS[text_format]
+    elif text_format == "date-time":
+        entry.attributes["placeholder"] = "2024-05-01T12:00:00Z"
     if isinstance(max_length, int):
         entry.attributes["maxlength"] = str(max_length)
     if isinstance(schema.get("minLength"), int):
