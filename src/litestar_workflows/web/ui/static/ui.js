@@ -4,6 +4,7 @@
  * 2. keeps a live instance page current: it listens to the page's server-sent events and
  *    reloads the live region on each update, or reloads it every few seconds when the browser
  *    has no EventSource or the stream fails; graphs in the new region are drawn by graphs.js.
+ * 3. disables a posted form's submit button until the next page, so a double click posts once.
  * Without JavaScript the pages work as they are (times in UTC, a <noscript> refresh).
  */
 (function () {
@@ -81,6 +82,15 @@
       if (source.readyState === EventSource.CLOSED) { poll(); }
     };
   }
+
+  // A form posts once: a second click while the first is on its way would only meet a 409.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form || (form.getAttribute("method") || "").toLowerCase() !== "post") { return; }
+    form.querySelectorAll("button[type=submit]").forEach(function (button) {
+      window.setTimeout(function () { button.disabled = true; }, 0); // after the browser took its value
+    });
+  });
 
   // A refused form: take keyboard and screen-reader users straight to the list of problems.
   var problems = document.getElementById("form-errors");
