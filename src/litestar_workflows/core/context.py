@@ -44,6 +44,10 @@ class StepExecution:
     completed_by: str | None = None
     context_changes: dict[str, Any] | None = None
     """What the step changed in the context: ``{"set": {...}, "deleted": [...]}``."""
+    error_type: str | None = None
+    """Class of the exception a failed (or retried) attempt raised, e.g. ``"ConnectionError"``."""
+    stack_trace: str | None = None
+    """Its traceback: the innermost frames, at most 8 KB, without local variables."""
 
 
 @dataclass(slots=True, eq=False)

@@ -117,6 +117,9 @@ class WorkflowInstanceData:
     version: int = 0
     """Optimistic concurrency counter: incremented by every committed transition."""
     runtime: RuntimeState = field(default_factory=RuntimeState, repr=False)
+    key: str | None = None
+    """The key it was started with (``start_workflow(..., key=...)``): at most one instance of a
+    workflow has a given key, and starting again with it returns that instance."""
 
     @property
     def data(self) -> dict[str, Any]:

@@ -118,6 +118,10 @@ class WorkflowInstanceModel(WorkflowBase):
         Index("ix_workflow_instances_tenant_status", "tenant_id", "status"),
         Index("ix_workflow_instances_created_by", "created_by"),
         Index("ix_workflow_instances_started_at", "started_at"),
+        # At most one instance per key of a workflow, ever; instances without a key (NULL) are
+        # free, as NULLs never collide. A unique index rather than a constraint: SQLite adds an
+        # index in place, where a constraint would mean rebuilding the table.
+        Index("uq_workflow_instances_workflow_name_key", "workflow_name", "key", unique=True),
     )
 
     definition_id: Mapped[UUID | None] = mapped_column(
@@ -145,6 +149,8 @@ class WorkflowInstanceModel(WorkflowBase):
     runtime_state: Mapped[dict[str, Any]] = mapped_column(
         JsonB, default=dict, server_default=_EMPTY_JSON_OBJECT
     )
+    key: Mapped[str | None] = mapped_column(String(_NAME_LENGTH), nullable=True)
+    """The caller's idempotency key (``start_workflow(..., key=...)``; REST: ``correlation_id``)."""
 
     # Loaded eagerly with one extra SELECT ... IN per query, so reading them never does implicit IO in
     # async code. The database cascades deletes (passive_deletes), the ORM does not load to delete.
@@ -198,6 +204,8 @@ class StepExecutionModel(WorkflowBase):
     input_data: Mapped[dict[str, Any] | None] = mapped_column(JsonB, nullable=True)
     output_data: Mapped[dict[str, Any] | None] = mapped_column(JsonB, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_type: Mapped[str | None] = mapped_column(String(_NAME_LENGTH), nullable=True)
+    stack_trace: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     completed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     assigned_to: Mapped[str | None] = mapped_column(String(_NAME_LENGTH), nullable=True)

@@ -33,6 +33,7 @@ def instance_row(instance: WorkflowInstanceData, now: datetime, definition_id: U
         "created_by": instance.created_by,
         "version": instance.version,
         "runtime_state": instance.runtime.to_json(),
+        "key": instance.key,
         "created_at": instance.started_at,
         "updated_at": now,
     }
@@ -51,6 +52,8 @@ def run_row(
         "input_data": run.input_data,
         "output_data": run.output_data,
         "error": run.error,
+        "error_type": run.error_type,
+        "stack_trace": run.stack_trace,
         "started_at": run.started_at,
         "completed_at": run.completed_at,
         "assigned_to": run.assigned_to,
@@ -108,6 +111,8 @@ def run_from_row(row: Mapping[Any, Any]) -> StepExecution:
         assigned_to=row["assigned_to"],
         completed_by=row["completed_by"],
         context_changes=row["context_changes"],
+        error_type=row.get("error_type"),
+        stack_trace=row.get("stack_trace"),
     )
 
 
@@ -190,6 +195,7 @@ def instance_from_rows(
         created_by=row["created_by"],
         version=row["version"],
         runtime=runtime,
+        key=row.get("key"),
     )
 
 

@@ -45,6 +45,7 @@ INSTANCE_COLUMNS = (
     "created_by",
     "version",
     "runtime_state",
+    "key",
     "created_at",
     "updated_at",
 )
@@ -67,6 +68,8 @@ RUN_COLUMNS = (
     "input_data",
     "output_data",
     "error",
+    "error_type",
+    "stack_trace",
     "started_at",
     "completed_at",
     "assigned_to",
@@ -216,7 +219,7 @@ class RowWriter:
         return (
             u(i.id), u(definition_id), i.workflow_name, i.workflow_version, self.text(i.status),
             i.current_step, j(c.data), j(c.metadata), i.error, t(i.started_at), t(i.completed_at),
-            i.tenant_id, i.created_by, i.version, j(i.runtime.to_json()), t(i.started_at), t(now),
+            i.tenant_id, i.created_by, i.version, j(i.runtime.to_json()), i.key, t(i.started_at), t(now),
         )  # fmt: skip
 
     def instance_update(self, i: WorkflowInstanceData, now: datetime) -> tuple[Any, ...]:
@@ -239,9 +242,9 @@ class RowWriter:
         stamp = t(now)
         return (
             u(r.id), u(instance_id), r.step_name, text(r.step_type), text(r.status), j(r.input_data),
-            j(r.output_data), r.error, t(r.started_at), t(r.completed_at), r.assigned_to, r.completed_by,
-            r.attempt, r.iteration, j(r.result), j(r.context_changes), t(r.scheduled_for),
-            owner, t(expiry), stamp, stamp,
+            j(r.output_data), r.error, r.error_type, r.stack_trace, t(r.started_at), t(r.completed_at),
+            r.assigned_to, r.completed_by, r.attempt, r.iteration, j(r.result), j(r.context_changes),
+            t(r.scheduled_for), owner, t(expiry), stamp, stamp,
         )  # fmt: skip
 
     def task(self, k: HumanTask, now: datetime) -> tuple[Any, ...]:
@@ -343,6 +346,8 @@ class SqliteRowWriter(RowWriter):
             "" if given is None else dumps(given).decode(),
             "" if made is None else dumps(made).decode(),
             r.error,
+            r.error_type,
+            r.stack_trace,
             "" if started is None else t(started),
             "" if completed is None else t(completed),
             r.assigned_to,

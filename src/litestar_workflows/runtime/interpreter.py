@@ -320,14 +320,38 @@ class Interpreter:
         self._advance(instance, run, tr, None)
         return self._settle(tr)
 
-    def step_failed(
-        self, instance: WorkflowInstanceData, run_id: UUID, error: str, retry_at: datetime | None = None
+    def step_failed(  # noqa: PLR0917 - a runner outcome's arguments, in its order
+        self,
+        instance: WorkflowInstanceData,
+        run_id: UUID,
+        error: str,
+        retry_at: datetime | None = None,
+        error_type: str | None = None,
+        stack_trace: str | None = None,
     ) -> Transition:
-        """A step attempt raised: schedule the next attempt at ``retry_at``, or fail the instance."""
+        """A step attempt raised: schedule the next attempt at ``retry_at``, or fail the instance.
+
+        ``error`` is ``"Type: message"``; ``error_type`` and ``stack_trace`` (bounded, see
+        :mod:`litestar_workflows.runtime.failures`) are kept beside it in the step's history.
+        """
         run = self._active_run(instance, run_id)
         tr = Transition(instance)
+        run.error_type = error_type
+        run.stack_trace = stack_trace
         if retry_at is not None:
             run.error = error
+            if self.record_events:  # the attempt that failed, before it is counted up
+                tr.add_event(
+                    self.step_event(
+                        StepFailed,
+                        instance,
+                        run,
+                        error=error,
+                        will_retry=True,
+                        error_type=error_type,
+                        retry_count=run.attempt - 1,
+                    )
+                )
             run.attempt += 1
             run.status = StepStatus.SCHEDULED
             run.scheduled_for = retry_at
@@ -336,13 +360,22 @@ class Interpreter:
                 instance.runtime.held += (run.id,)  # type: ignore[operator]
             else:
                 tr.start.append(run)
-            if self.record_events:
-                tr.add_event(self.step_event(StepFailed, instance, run, error=error, will_retry=True))
             return self._settle(tr)
         self._finish(instance, run, StepStatus.FAILED, tr, None, error)
         if self.record_events:
-            tr.add_event(self.step_event(StepFailed, instance, run, error=error))
-        self._fail(instance, run.step_name, f"step {run.step_name!r} failed: {error}", tr)
+            tr.add_event(
+                self.step_event(
+                    StepFailed, instance, run, error=error, error_type=error_type, retry_count=run.attempt - 1
+                )
+            )
+        self._fail(
+            instance,
+            run.step_name,
+            f"step {run.step_name!r} failed: {error}",
+            tr,
+            error_type=error_type,
+            stack_trace=stack_trace,
+        )
         return self._bump(tr)
 
     def step_waiting(
@@ -545,6 +578,8 @@ class Interpreter:
             run.started_at = now
         run.result = result
         run.error = error
+        if run.error_type is not None and error is None:  # succeeded after failed attempts
+            run.error_type = run.stack_trace = None
         if changes:
             data = instance.context.data
             data.update(changes.set)
@@ -671,7 +706,16 @@ class Interpreter:
                 for source in [s for s in arrived if s in body]:
                     del arrived[source]
 
-    def _fail(self, instance: WorkflowInstanceData, step_name: str, error: str, tr: Transition) -> None:
+    def _fail(
+        self,
+        instance: WorkflowInstanceData,
+        step_name: str,
+        error: str,
+        tr: Transition,
+        *,
+        error_type: str | None = None,
+        stack_trace: str | None = None,
+    ) -> None:
         runtime = instance.runtime
         runtime.interrupted = tuple(self._abandon_active(instance, tr))
         runtime.held = ()
@@ -681,7 +725,16 @@ class Interpreter:
         instance.current_step = step_name
         instance.completed_at = self.clock()
         if self.record_events:
-            tr.add_event(self._wf_event(WorkflowFailed, instance, error=error, failed_step=step_name))
+            tr.add_event(
+                self._wf_event(
+                    WorkflowFailed,
+                    instance,
+                    error=error,
+                    failed_step=step_name,
+                    error_type=error_type,
+                    stack_trace=stack_trace,
+                )
+            )
 
     def _abandon_active(self, instance: WorkflowInstanceData, tr: Transition) -> list[str]:
         """Cancel every active execution and pending task; return the canceled steps' names."""

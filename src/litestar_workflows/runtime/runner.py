@@ -23,6 +23,7 @@ from litestar_workflows.core.errors import (
 )
 from litestar_workflows.core.events import cancel_requested
 from litestar_workflows.core.types import StepType
+from litestar_workflows.runtime.failures import error_type_of, format_trace, log_step_failure
 from litestar_workflows.runtime.interpreter import ContextChanges
 from litestar_workflows.runtime.jsondata import WatchedData, copy_data, normalize, normalize_mapping
 
@@ -139,7 +140,7 @@ class StepRunner:
             if result is not None:
                 result = normalize(result, f"the result of step {run.step_name!r}")
         except (Exception, asyncio.CancelledError) as error:
-            return await self._failure(step, context, run, error)
+            return await self._failure(step, instance, context, run, error)
         return (SUCCEEDED, run_id, result, changes, route)
 
     async def execute(self, step: Step, context: WorkflowContext) -> Any:
@@ -204,7 +205,12 @@ class StepRunner:
         }
 
     async def _failure(
-        self, step: Step, context: WorkflowContext, run: StepExecution, error: BaseException
+        self,
+        step: Step,
+        instance: WorkflowInstanceData,
+        context: WorkflowContext,
+        run: StepExecution,
+        error: BaseException,
     ) -> Outcome:
         if not isinstance(error, Exception):  # asyncio.CancelledError
             if cancel_requested():
@@ -222,6 +228,7 @@ class StepRunner:
             if isinstance(hook_error, asyncio.CancelledError) and cancel_requested():
                 raise
             error = NonRetryableError(f"{_describe(error)}; on_failure hook raised {_describe(hook_error)}")
+            error.__cause__ = hook_error  # its traceback, and the step's error it happened during
         policy = getattr(step, "retry_policy", None)
         retry_at: datetime | None = None
         if (
@@ -230,7 +237,9 @@ class StepRunner:
             and policy.should_retry(error, run.attempt)
         ):
             retry_at = self.clock() + timedelta(seconds=policy.delay_for(run.attempt, self.rng))
-        return (FAILED, run.id, _describe(error), retry_at)
+        description = _describe(error)
+        log_step_failure(instance, run, error, description, retry_at)
+        return (FAILED, run.id, description, retry_at, error_type_of(error), format_trace(error))
 
 
 def _describe(error: BaseException) -> str:

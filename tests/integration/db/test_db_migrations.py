@@ -31,7 +31,6 @@ from litestar_workflows.db import (
     upgrade_database_async,
     workflow_metadata,
 )
-from litestar_workflows.db import migrate as migrate_module
 from litestar_workflows.db.migrate import MIGRATIONS_DIR, alembic_config, migration_context_options
 
 if TYPE_CHECKING:
@@ -76,12 +75,13 @@ def test_shipped_files_and_metadata_isolation() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0002_failures_and_keys.py").is_file()
     assert set(workflow_metadata.tables) == MODEL_TABLES
     assert MODEL_TABLES | {VERSION_TABLE} == WORKFLOW_TABLE_NAMES
     # The models are on advanced-alchemy's shared metadata (the documented create_all works); the
     # migrations' own metadata is a copy of exactly our tables.
     assert set(orm_registry.metadata.tables) >= MODEL_TABLES
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 async def test_upgrade_to_head_creates_exactly_the_models(async_engine: AsyncEngine) -> None:
@@ -144,12 +144,8 @@ async def test_check_schema_current_on_empty_database_names_the_fix(async_engine
     assert repr(head_revision()) in message
 
 
-async def test_check_schema_current_when_behind(
-    sqlite_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await upgrade_database_async(sqlite_engine)
-    # Pretend this release ships a newer revision than the database has.
-    monkeypatch.setattr(migrate_module, "head_revision", lambda: "0002")
+async def test_check_schema_current_when_behind(sqlite_engine: AsyncEngine) -> None:
+    await upgrade_database_async(sqlite_engine, "0001")  # what the previous release left
 
     with pytest.raises(
         StoreError, match=r"at revision '0001', expected '0002': run `litestar workflows migrate`"
