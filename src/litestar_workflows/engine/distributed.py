@@ -172,6 +172,8 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         Every other execution (parallel branches, anything a client starts) is published.
         """
         follow = continued_run(tr) if inline else None
+        if self.telemetry is not None:
+            self.telemetry.committed(live.instance, tr)
         if tr.cancel:
             self._abandon(live, tr.cancel)
         for run in tr.timers:
@@ -193,7 +195,10 @@ class DistributedExecutionEngine(LocalExecutionEngine):
     def _spawn(self, live: Live, run: StepExecution, *, eager: bool = False) -> None:
         """Publish ``run`` (its transition has committed) instead of running it here."""
         live.timers.pop(run.id.int, None)  # type: ignore[union-attr]
-        self._outbox.append(StepMessage(run.id, run.attempt))  # type: ignore[arg-type]
+        message = StepMessage(run.id, run.attempt)  # type: ignore[arg-type]
+        if self.telemetry is not None:  # the worker's span joins the instance's trace
+            message = self.telemetry.stamp(message, live.instance)
+        self._outbox.append(message)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
 
@@ -254,6 +259,8 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         except MalformedMessageError as error:
             logger.warning("dropping a malformed broker message: %s", error)
             return None
+        if self.telemetry is not None:
+            self.telemetry.received(message)
         instance_id = await self.ledger.claim(message.execution_id, message.attempt)
         if instance_id is None:
             await self._log_unclaimed(message)

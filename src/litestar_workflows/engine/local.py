@@ -37,6 +37,7 @@ from litestar_workflows.engine.recovery import RecoveryOperations
 from litestar_workflows.engine.tasks import HumanTaskOperations
 from litestar_workflows.engine.watch import InstanceWatcher
 from litestar_workflows.engine.watchdog import watch_loop
+from litestar_workflows.observability import resolve_telemetry
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
 from litestar_workflows.runtime.instance_access import CreatorOrAdminAuthorizer, authorize_instance_action
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from litestar_workflows.core.protocols import Step
     from litestar_workflows.engine.registry import WorkflowRegistry
     from litestar_workflows.engine.watchdog import LoopWatchdog
+    from litestar_workflows.observability.otel import Telemetry
     from litestar_workflows.runtime.human import TaskAuthorizer
     from litestar_workflows.runtime.instance_access import InstanceAction, InstanceAuthorizer
     from litestar_workflows.runtime.runner import StepPlan
@@ -128,6 +130,10 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         blocked_loop_warning: Seconds: from ``start()`` to ``stop()``, a warning naming the step is
             logged when the event loop stays blocked longer than this (a step calling blocking
             code); ``None`` turns the watch off.
+        telemetry: OpenTelemetry spans and metrics (the ``otel`` extra): ``None`` turns them on
+            when the application configured a global tracer or meter provider (checked here and
+            again in ``start()``), ``True`` always, ``False`` never; or a
+            :class:`~litestar_workflows.observability.otel.Telemetry` with its own providers.
 
     Examples:
         >>> engine = LocalExecutionEngine(registry)  # doctest: +SKIP
@@ -149,6 +155,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         poll_interval: float = 1.0,
         idle_cache_size: int = 10_000,
         blocked_loop_warning: float | None = 1.0,
+        telemetry: Telemetry | bool | None = None,
     ) -> None:
         self._mirror: Any = None
         if persistence is not None and not isinstance(persistence, WorkflowStore):
@@ -177,6 +184,13 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         """Looks at the store for the instances waiters wait on, once per ``poll_interval`` for all."""
         self.blocked_loop_warning = blocked_loop_warning
         self._watchdog: LoopWatchdog | None = None
+        self._telemetry_option = telemetry
+        self.telemetry = self._resolve_telemetry()
+        """Spans and metrics (``None``: off, and the hot path only checks that)."""
+
+    def _resolve_telemetry(self) -> Telemetry | None:
+        telemetry = resolve_telemetry(self._telemetry_option)
+        return None if telemetry is None else telemetry.bind(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,6 +212,10 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             self._sweeper = asyncio.create_task(self._sweep())
         if self._watchdog is None and self.blocked_loop_warning:
             self._watchdog = watch_loop(self.blocked_loop_warning)
+        if self.telemetry is None and self._telemetry_option is None:
+            self.telemetry = self._resolve_telemetry()  # OpenTelemetry configured since __init__
+        if self.telemetry is not None:
+            await self.telemetry.start()
 
     async def stop(self) -> None:
         """Abandon in-flight work of this process: cancel running steps and timers.
@@ -208,6 +226,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if self._watchdog is not None:
             self._watchdog.release()
             self._watchdog = None
+        if self.telemetry is not None:
+            await self.telemetry.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
@@ -290,6 +310,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             created_by=created_by,
             metadata=normalize_mapping(metadata, "metadata"),
         )
+        if self.telemetry is not None:
+            self.telemetry.instance_started(tr.instance)  # its trace context goes into the metadata
         live = Live(tr.instance, pair)
         self._live[tr.instance.id.int] = live
         await self._transact(live, lambda _interpreter, _instance: tr)
@@ -467,6 +489,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
     def _dispatch(self, live: Live, tr: Transition, inline: bool) -> StepExecution | None:
         """Start what a committed transition asks for and wake waiters (no awaiting)."""
+        if self.telemetry is not None:
+            self.telemetry.committed(live.instance, tr)
         if tr.cancel:
             self._abandon(live, tr.cancel)
         for run in tr.timers:
@@ -514,7 +538,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         so that nothing takes this instance for idle in between.
         """
         interpreter, plans, running = live.interpreter, live.plans, live.running
-        bus, clock, run_step = self.event_bus, self.clock, self.runner.run
+        bus, clock, run_step = self.event_bus, self.clock, self._step_runner()
         memory, dispatch = self._memory, self._dispatch
         synchronous = memory is not None and bus is None and self._mirror is None
         task = asyncio.current_task()
@@ -565,6 +589,11 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         finally:
             running.pop(key, None)
             self._release_if_idle(live)
+
+    def _step_runner(self) -> Callable[[StepPlan, WorkflowInstanceData, StepExecution], Awaitable[Outcome]]:
+        """What runs a step: the runner, inside a span of its own when telemetry is on."""
+        run_step = self.runner.run
+        return run_step if self.telemetry is None else self.telemetry.traced(run_step)
 
     def _spawn(self, live: Live, run: StepExecution, *, eager: bool = False) -> None:
         """Start ``run`` in a task of its own.

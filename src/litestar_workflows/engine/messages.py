@@ -8,6 +8,7 @@ nothing to do). JSON keeps it readable in any broker's tools.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
 
@@ -29,14 +30,27 @@ class MalformedMessageError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class StepMessage:
-    """Run step execution ``execution_id`` at ``attempt`` (a worker claims it in the database first)."""
+    """Run step execution ``execution_id`` at ``attempt`` (a worker claims it in the database first).
+
+    ``traceparent`` (the instance's W3C trace context) and ``scheduled_at`` (when the step became
+    ready, for the queue-lag metric) are set by an engine with telemetry on. Both are optional in
+    the JSON, so workers and publishers of older versions understand each other; a malformed
+    value of either is ignored rather than dropping the step.
+    """
 
     execution_id: UUID
     attempt: int
+    traceparent: str | None = None
+    scheduled_at: datetime | None = None
 
     def to_json(self) -> str:
         """The message as the broker carries it."""
-        return orjson.dumps({"execution": str(self.execution_id), "attempt": self.attempt}).decode()
+        data: dict[str, Any] = {"execution": str(self.execution_id), "attempt": self.attempt}
+        if self.traceparent is not None:
+            data["traceparent"] = self.traceparent
+        if self.scheduled_at is not None:
+            data["scheduled_at"] = self.scheduled_at.isoformat()
+        return orjson.dumps(data).decode()
 
     @classmethod
     def parse(cls, raw: str | bytes | dict[str, Any] | StepMessage) -> StepMessage:
@@ -52,9 +66,27 @@ class StepMessage:
             execution, attempt = data["execution"], data["attempt"]
             if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
                 raise TypeError(attempt)
-            return cls(UUID(str(execution)), attempt)
+            execution_id = UUID(str(execution))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             raise MalformedMessageError(f"not a step message: {raw!r:.200}") from error
+        traceparent = data.get("traceparent")
+        return cls(
+            execution_id,
+            attempt,
+            traceparent if isinstance(traceparent, str) else None,
+            _moment(data.get("scheduled_at")),
+        )
+
+
+def _moment(value: Any) -> datetime | None:
+    """An aware datetime from ISO text; ``None`` for anything else (tracing data never drops a step)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 @runtime_checkable

@@ -1,0 +1,460 @@
+"""OpenTelemetry traces and metrics of workflow engines.
+
+Traces: an instance lives for days and across processes, so no span can stay open for it. At
+``start_workflow`` a short ``workflow.start <name>`` span is recorded (a child of the caller's
+current span, e.g. the HTTP request) and its W3C ``traceparent`` is stored in the instance's
+metadata. Every later span of the instance is a child of that one, in whichever process and after
+whatever restart it happens: a ``workflow.step <step>`` span per step execution (each retry
+attempt its own span), and a ``workflow.task <step>`` span per human task, recorded when the task
+is completed or canceled with the task's stored creation time as its start. Distributed engines
+also put the ``traceparent`` (and the time the step was scheduled) in the broker message.
+
+Metrics: counters of steps started, succeeded, failed (for good) and retried; histograms of step
+duration, queue lag (scheduled to started) and human-task wait; gauges of instances by status and
+of open and overdue tasks, read from the store (at most every ``gauge_interval`` seconds for a
+database, live for the memory store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+
+from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
+from litestar_workflows.runtime.runner import FAILED, SKIPPED, SUCCEEDED
+from litestar_workflows.store.base import InstanceQuery, TaskQuery
+from litestar_workflows.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
+    from datetime import datetime
+
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import Span, TracerProvider
+
+    from litestar_workflows.core.context import StepExecution
+    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+    from litestar_workflows.engine.local import LocalExecutionEngine
+    from litestar_workflows.engine.messages import StepMessage
+    from litestar_workflows.runtime.runner import Outcome, StepPlan
+    from litestar_workflows.runtime.transition import Transition
+
+    StepRun = Callable[[StepPlan, WorkflowInstanceData, StepExecution], Awaitable[Outcome]]
+
+logger = logging.getLogger("litestar_workflows.observability")
+
+TRACEPARENT = "traceparent"
+"""The instance-metadata key (and broker-message field) holding the instance's W3C trace context."""
+SCOPE = "litestar_workflows"
+_MAX_PENDING = 100_000
+"""Bound of the per-execution notes (schedule times, message parents) of work that never started here."""
+_FINISHED_TASK = frozenset({HumanTaskStatus.COMPLETED, HumanTaskStatus.CANCELED})
+
+
+def providers_configured() -> bool:
+    """Whether the application set a global tracer or meter provider (not the API's placeholders)."""
+    from opentelemetry.metrics._internal import NoOpMeterProvider, _ProxyMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
+
+    tracer_provider = trace.get_tracer_provider()
+    meter_provider = metrics.get_meter_provider()
+    return not isinstance(tracer_provider, ProxyTracerProvider | NoOpTracerProvider) or not isinstance(
+        meter_provider, _ProxyMeterProvider | NoOpMeterProvider
+    )
+
+
+def format_traceparent(span_context: SpanContext) -> str | None:
+    """The W3C ``traceparent`` header value of ``span_context`` (``None`` when it is invalid)."""
+    if not span_context.is_valid:
+        return None
+    return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{int(span_context.trace_flags):02x}"
+
+
+def parse_traceparent(value: Any) -> SpanContext | None:
+    """The remote span context a ``traceparent`` value names; ``None`` for anything malformed."""
+    if not isinstance(value, str) or len(value) != 55:
+        return None
+    version, trace_id, span_id, flags = (value[:2], value[3:35], value[36:52], value[53:])
+    if version != "00" or value[2] != "-" or value[35] != "-" or value[52] != "-":
+        return None
+    try:
+        context = SpanContext(
+            int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(int(flags, 16))
+        )
+    except ValueError:
+        return None
+    return context if context.is_valid else None
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp() * 1e9)
+
+
+class Telemetry:
+    """Spans and metrics of one engine, on the given providers (the global ones by default).
+
+    Pass one as ``telemetry=`` to an engine to choose providers explicitly (tests use the SDK's
+    in-memory exporter and reader this way); ``telemetry=None`` (the default) makes one on the
+    global providers when the application configured OpenTelemetry.
+
+    Args:
+        tracer_provider: Where spans go (default: the global provider).
+        meter_provider: Where metrics go (default: the global provider).
+        gauge_interval: Seconds between store queries behind the instance and task gauges of a
+            database-backed engine (counted in the database: every process reports the same figure).
+
+    Examples:
+        >>> from opentelemetry.sdk.trace import TracerProvider  # doctest: +SKIP
+        >>> engine = LocalExecutionEngine(registry, telemetry=Telemetry(TracerProvider()))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        *,
+        gauge_interval: float = 15.0,
+    ) -> None:
+        from litestar_workflows import __version__
+
+        self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
+        meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
+        self.gauge_interval = gauge_interval
+        self.steps_started = meter.create_counter("workflow.steps.started", "{step}", "Step executions begun")
+        self.steps_succeeded = meter.create_counter(
+            "workflow.steps.succeeded", "{step}", "Step executions that succeeded"
+        )
+        self.steps_failed = meter.create_counter(
+            "workflow.steps.failed", "{step}", "Step executions that failed for good (the instance fails)"
+        )
+        self.steps_retried = meter.create_counter(
+            "workflow.steps.retried", "{step}", "Step attempts that failed and will be retried"
+        )
+        self.step_duration = meter.create_histogram(
+            "workflow.step.duration", "s", "Time a step execution ran (its own code, hooks included)"
+        )
+        self.queue_lag = meter.create_histogram(
+            "workflow.step.queue_lag", "s", "Time from a step execution being scheduled to its start"
+        )
+        self.task_wait = meter.create_histogram(
+            "workflow.task.wait", "s", "Time a human task stayed open (created to completed or canceled)"
+        )
+        meter.create_observable_gauge(
+            "workflow.instances", [self._observe_instances], "{instance}", "Workflow instances by status"
+        )
+        meter.create_observable_gauge(
+            "workflow.tasks.open", [self._observe_open], "{task}", "Pending human tasks"
+        )
+        meter.create_observable_gauge(
+            "workflow.tasks.overdue",
+            [self._observe_overdue],
+            "{task}",
+            "Pending human tasks past their due time",
+        )
+        self._engine: LocalExecutionEngine | None = None
+        self._ready: dict[int, datetime] = {}
+        self._parents: dict[int, str] = {}
+        self._counts: dict[str, int] = {}
+        self._refresher: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ engine wiring
+
+    def bind(self, engine: LocalExecutionEngine) -> Telemetry:
+        """Observe ``engine`` (its clock and store feed the metrics); returns ``self``."""
+        self._engine = engine
+        return self
+
+    async def start(self) -> None:
+        """Keep the gauges of a database-backed engine fresh (the memory store is read live)."""
+        engine = self._engine
+        if engine is None or isinstance(engine.store, MemoryStore) or self._refresher is not None:
+            return
+        await self.refresh()
+        self._refresher = asyncio.create_task(self._refresh_loop())
+
+    async def stop(self) -> None:
+        """Stop refreshing the gauges."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
+            self._refresher = None
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.gauge_interval)
+            try:
+                await self.refresh()
+            except Exception:  # the database may be briefly away; the gauges keep their last values
+                logger.warning("could not count instances and tasks for the gauges", exc_info=True)
+
+    async def refresh(self) -> None:
+        """Count instances by status and open and overdue tasks in the engine's store now."""
+        engine = self._engine
+        if engine is None:
+            return
+        store = engine.store
+        counts = {}
+        for status in WorkflowStatus:
+            counts[status.value] = (await store.find_instances(InstanceQuery(status=status, limit=0)))[1]
+        pending = HumanTaskStatus.PENDING
+        counts["tasks.open"] = (await store.find_tasks(TaskQuery(status=pending, limit=0)))[1]
+        overdue = TaskQuery(status=pending, due_before=engine.clock(), limit=0)
+        counts["tasks.overdue"] = (await store.find_tasks(overdue))[1]
+        self._counts = counts
+
+    # ------------------------------------------------------------------ instances
+
+    def instance_started(self, instance: WorkflowInstanceData) -> None:
+        """Record the ``workflow.start`` span and store its trace context in the instance's metadata.
+
+        A ``traceparent`` the caller put in ``metadata`` is honoured as the parent; otherwise the
+        caller's current span is.
+        """
+        metadata = instance.context.metadata
+        given = parse_traceparent(metadata.get(TRACEPARENT))
+        parent = trace.set_span_in_context(NonRecordingSpan(given)) if given is not None else None
+        attributes = {
+            "workflow.name": instance.workflow_name,
+            "workflow.version": instance.workflow_version,
+            "workflow.instance_id": str(instance.id),
+        }
+        if instance.created_by is not None:
+            attributes["workflow.created_by"] = instance.created_by
+        span = self.tracer.start_span(
+            f"workflow.start {instance.workflow_name}", parent, attributes=attributes
+        )
+        span.end()
+        traceparent = format_traceparent(span.get_span_context())
+        if traceparent is not None:
+            metadata[TRACEPARENT] = traceparent
+
+    def _parent(self, traceparent: Any) -> otel_context.Context | None:
+        remote = parse_traceparent(traceparent)
+        if remote is None:
+            return None
+        return trace.set_span_in_context(NonRecordingSpan(remote))
+
+    # ------------------------------------------------------------------ steps
+
+    def traced(self, run_step: StepRun) -> StepRun:
+        """``run_step`` (a step runner's ``run``) inside a ``workflow.step`` span, counted."""
+
+        async def run(plan: StepPlan, instance: WorkflowInstanceData, execution: StepExecution) -> Outcome:
+            return await self.run_step(run_step, plan, instance, execution)
+
+        return run
+
+    async def run_step(
+        self, run_step: StepRun, plan: StepPlan, instance: WorkflowInstanceData, execution: StepExecution
+    ) -> Outcome:
+        """Run one step execution through ``run_step`` in its span; record its metrics."""
+        key = execution.id.int  # type: ignore[union-attr]
+        parent = self._parent(self._parents.pop(key, None) or instance.context.metadata.get(TRACEPARENT))
+        kind = {"workflow.name": instance.workflow_name, "workflow.step.name": execution.step_name}
+        kind["workflow.step.type"] = str(execution.step_type)
+        attributes: dict[str, Any] = {
+            **kind,
+            "workflow.version": instance.workflow_version,
+            "workflow.instance_id": str(instance.id),
+            "workflow.step.execution_id": str(execution.id),
+            "workflow.step.attempt": execution.attempt,
+        }
+        self.steps_started.add(1, kind)
+        self._record_lag(key, execution, kind)
+        span = self.tracer.start_span(f"workflow.step {execution.step_name}", parent, attributes=attributes)
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        began = asyncio.get_running_loop().time()
+        try:
+            outcome = await run_step(plan, instance, execution)
+        except BaseException:
+            span.set_attribute("workflow.step.outcome", "abandoned")  # canceled, taken over, shut down
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        label = self._close(span, outcome)
+        self.count_outcome(kind, label)
+        kind["workflow.step.outcome"] = label
+        self.step_duration.record(asyncio.get_running_loop().time() - began, kind)
+        return outcome
+
+    def _close(self, span: Span, outcome: Outcome) -> str:
+        """End ``span`` as ``outcome`` says; count it; return the outcome's label."""
+        kind = outcome[0]
+        label = kind if kind in {SUCCEEDED, SKIPPED} else "waiting"
+        if kind is FAILED:
+            retried = len(outcome) > 3 and outcome[3] is not None
+            label = "retried" if retried else "failed"
+            span.set_status(Status(StatusCode.ERROR, str(outcome[2])))
+            span.add_event("exception", _exception_attributes(outcome))
+        span.set_attribute("workflow.step.outcome", label)
+        span.end()
+        return label
+
+    def _record_lag(self, key: int, execution: StepExecution, kind: dict[str, Any]) -> None:
+        ready = self._ready.pop(key, None) or execution.scheduled_for
+        started = execution.started_at
+        if ready is not None and started is not None:
+            self.queue_lag.record(max((started - ready).total_seconds(), 0.0), kind)
+
+    def count_outcome(self, kind: dict[str, Any], label: str) -> None:
+        """Add one to the counter of ``label`` (succeeded, failed, retried)."""
+        counter = {
+            "succeeded": self.steps_succeeded,
+            "failed": self.steps_failed,
+            "retried": self.steps_retried,
+        }.get(label)
+        if counter is not None:
+            counter.add(1, kind)
+
+    # ------------------------------------------------------------------ transitions
+
+    def committed(self, instance: WorkflowInstanceData, tr: Transition) -> None:
+        """A transition committed: note when its executions became ready; record ended tasks."""
+        if tr.start:
+            self._scheduled(tr.start)
+        for task in tr.tasks:
+            if task.status in _FINISHED_TASK:
+                self._task_ended(instance, task)
+
+    def _scheduled(self, runs: Iterable[StepExecution]) -> None:
+        ready = self._ready
+        if len(ready) > _MAX_PENDING:
+            ready.clear()  # notes of work that never started here (canceled, run elsewhere)
+        now = self._now()
+        for run in runs:
+            due = run.scheduled_for
+            ready[run.id.int] = now if due is None or due < now else due  # type: ignore[union-attr]
+
+    def _task_ended(self, instance: WorkflowInstanceData, task: HumanTask) -> None:
+        ended = task.completed_at or self._now()
+        attributes: dict[str, Any] = {
+            "workflow.name": instance.workflow_name,
+            "workflow.version": instance.workflow_version,
+            "workflow.instance_id": str(instance.id),
+            "workflow.step.name": task.step_name,
+            "workflow.step.execution_id": str(task.step_execution_id),
+            "workflow.task.id": str(task.id),
+            "workflow.task.status": str(task.status),
+        }
+        for name, value in (
+            ("workflow.task.assignee", task.assignee_id),
+            ("workflow.task.group", task.assignee_group),
+            ("workflow.task.completed_by", task.completed_by),
+        ):
+            if value is not None:
+                attributes[name] = value
+        parent = self._parent(instance.context.metadata.get(TRACEPARENT))
+        span = self.tracer.start_span(
+            f"workflow.task {task.step_name}", parent, attributes=attributes, start_time=_ns(task.created_at)
+        )
+        span.end(end_time=_ns(ended))
+        self.task_wait.record(
+            max((ended - task.created_at).total_seconds(), 0.0),
+            {
+                "workflow.name": instance.workflow_name,
+                "workflow.step.name": task.step_name,
+                "workflow.task.status": str(task.status),
+            },
+        )
+
+    # ------------------------------------------------------------------ distributed messages
+
+    def stamp(self, message: StepMessage, instance: WorkflowInstanceData) -> StepMessage:
+        """``message`` with the instance's trace context and the time its step became ready."""
+        from litestar_workflows.engine.messages import StepMessage
+
+        traceparent = instance.context.metadata.get(TRACEPARENT)
+        return StepMessage(
+            message.execution_id,
+            message.attempt,
+            traceparent if isinstance(traceparent, str) else None,
+            self._ready.get(message.execution_id.int) or self._now(),
+        )
+
+    def received(self, message: StepMessage) -> None:
+        """A worker accepted ``message``: its step runs under the message's trace context."""
+        key = message.execution_id.int
+        if len(self._parents) > _MAX_PENDING:
+            self._parents.clear()
+        if message.traceparent is not None:
+            self._parents[key] = message.traceparent
+        if message.scheduled_at is not None:
+            self._ready[key] = message.scheduled_at
+
+    # ------------------------------------------------------------------ gauges
+
+    def _now(self) -> datetime:
+        engine = self._engine
+        if engine is not None:
+            return engine.clock()
+        from litestar_workflows.core.context import utcnow
+
+        return utcnow()
+
+    def _memory(self) -> MemoryStore | None:
+        engine = self._engine
+        store = None if engine is None else engine.store
+        return store if isinstance(store, MemoryStore) else None
+
+    def _observe_instances(self, _options: CallbackOptions) -> Iterable[Observation]:
+        memory = self._memory()
+        if memory is not None:
+            counts = dict.fromkeys((status.value for status in WorkflowStatus), 0)
+            for instance in _snapshot(memory.instances.values()):
+                counts[instance.status.value] += 1
+        else:
+            counts = {status.value: self._counts.get(status.value, 0) for status in WorkflowStatus}
+        return [Observation(n, {"workflow.status": status}) for status, n in counts.items()]
+
+    def _observe_open(self, _options: CallbackOptions) -> Iterable[Observation]:
+        memory = self._memory()
+        if memory is None:
+            return [Observation(self._counts.get("tasks.open", 0))]
+        return [Observation(len(_pending(memory)))]
+
+    def _observe_overdue(self, _options: CallbackOptions) -> Iterable[Observation]:
+        memory = self._memory()
+        if memory is None:
+            return [Observation(self._counts.get("tasks.overdue", 0))]
+        now = self._now()
+        return [
+            Observation(sum(1 for task in _pending(memory) if task.due_at is not None and task.due_at < now))
+        ]
+
+
+def _exception_attributes(outcome: Outcome) -> dict[str, str]:
+    """The semantic-convention ``exception`` event of a failed outcome.
+
+    ``(FAILED, run_id, "Type: message", retry_at[, error_type, stack_trace])``: the runner keeps no
+    exception object, only what the step history stores.
+    """
+    described = str(outcome[2])
+    error_type = outcome[4] if len(outcome) > 4 and outcome[4] else described.partition(":")[0]
+    message = described.partition(": ")[2] or described
+    attributes = {"exception.type": str(error_type), "exception.message": message}
+    if len(outcome) > 5 and outcome[5]:
+        attributes["exception.stacktrace"] = str(outcome[5])
+    return attributes
+
+
+def _snapshot(values: Any) -> list[Any]:
+    """A list of a dictionary's values that the event loop's thread may be changing meanwhile."""
+    for _ in range(5):
+        with contextlib.suppress(RuntimeError):  # changed size while copied: copy again
+            return list(values)
+    return []
+
+
+def _pending(memory: MemoryStore) -> Sequence[HumanTask]:
+    return [task for task in _snapshot(memory.tasks.values()) if task.status is HumanTaskStatus.PENDING]
+
+
+__all__ = ("TRACEPARENT", "Telemetry", "format_traceparent", "parse_traceparent", "providers_configured")
