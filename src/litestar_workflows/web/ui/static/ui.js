@@ -92,6 +92,12 @@
     });
   });
 
+  window.addEventListener("pageshow", function (event) { // back to a page kept in the history cache
+    if (event.persisted) {
+      document.querySelectorAll("button[disabled]").forEach(function (button) { button.disabled = false; });
+    }
+  });
+
   // A refused form: take keyboard and screen-reader users straight to the list of problems.
   var problems = document.getElementById("form-errors");
   if (problems) { problems.focus(); }
