@@ -61,6 +61,19 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    """``orjson.loads``, passing through a number SQLite already decoded.
+
+    SQLite gives a ``JSON`` column NUMERIC affinity: the text ``1`` of a step that returned ``1``
+    comes back as an integer. SQLAlchemy's SQLite JSON type passes numbers through when the
+    deserializer raises ``TypeError`` (as ``json.loads`` does), but ``orjson`` raises a
+    ``ValueError`` subclass instead, which failed every read of such an instance.
+    """
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def create_store_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine set up as the store needs it (SQLite: busy timeout, WAL, FULL sync, FKs).
 
@@ -70,7 +83,7 @@ def create_store_engine(url: str, **kwargs: Any) -> AsyncEngine:
     :func:`dispose_store_engine`.
     """
     kwargs.setdefault("json_serializer", _json_dumps)
-    kwargs.setdefault("json_deserializer", orjson.loads)
+    kwargs.setdefault("json_deserializer", _json_loads)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not _is_file_database(parsed.database, parsed.query):
         return _own_memory_engine(url, **kwargs)
@@ -209,7 +222,7 @@ def _engine_beside(source: AsyncEngine) -> AsyncEngine:
                 "shares only an aiosqlite engine's single connection (the StaticPool SQLAlchemy gives "
                 "in-memory databases); give it a database file (url=...)"
             )
-        shared = shared_memory_engine(source, json_serializer=_json_dumps, json_deserializer=orjson.loads)
+        shared = shared_memory_engine(source, json_serializer=_json_dumps, json_deserializer=_json_loads)
         setattr(shared.sync_engine, _CONFIGURED, True)  # its transactions are the lease's own
         return shared
     # The pool's connection factory carries the application's URL and connect arguments (a

@@ -168,3 +168,28 @@ async def test_rows_after_each_step(scratch_database: ScratchDatabase) -> None:
             assert definitions == [{"name": "rows", "version": "1.0.0"}]
     finally:
         await check.dispose()
+
+
+async def test_number_results_and_data_read_back_from_a_fresh_engine(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """SQLite stores a JSON column holding a bare number as a number (NUMERIC affinity); it reads back."""
+    await scratch_database.migrate()
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(
+            name="numbers",
+            steps=[Fn("one", lambda ctx: 1), Fn("half", lambda ctx: 2.5), Fn("text", lambda ctx: "7")],
+            edges=[Edge("one", "half"), Edge("half", "text")],
+            initial_step="one",
+        )
+    )
+    async with running_engine(scratch_database, registry) as engine:
+        started = await engine.start_workflow("numbers", {"n": 3})
+        await engine.wait(started.id, until=FINISHED)
+    async with running_engine(scratch_database, registry) as fresh:
+        instance = await fresh.get_instance(started.id)
+        assert instance.status is WorkflowStatus.COMPLETED
+        results = {e.step_name: e.result for e in instance.step_history}
+        assert results == {"one": 1, "half": 2.5, "text": "7"}
+        assert instance.context.data["n"] == 3
