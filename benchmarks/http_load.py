@@ -64,7 +64,7 @@ def build_app(database_url: str, poll_interval: float) -> Any:
         name = "review"
         title = "Review"
         form_schema = {"type": "object"}
-        assignee_id = "boss"
+        assignee = "boss"
 
     class Close(BaseMachineStep):
         name = "close"
