@@ -37,7 +37,8 @@ def error_type_of(error: BaseException) -> str:
     """The exception's class as users import it: ``ValueError``, ``httpx.ConnectError``."""
     cls = type(error)
     module = cls.__module__
-    return cls.__qualname__ if module in {"builtins", "__main__"} else f"{module}.{cls.__qualname__}"
+    name = cls.__qualname__ if module in {"builtins", "__main__"} else f"{module}.{cls.__qualname__}"
+    return name[:255]  # the width of its column
 
 
 def format_trace(error: BaseException) -> str:
