@@ -1,0 +1,67 @@
+"""The instance's trace context crosses the broker: workers' step spans join the client's trace.
+
+A client engine and two worker engines (in-process broker, PostgreSQL), each with its own
+OpenTelemetry providers as separate processes would have: the client records only the
+``workflow.start`` span, the published messages carry its ``traceparent`` and the time each step
+became ready, and every step span the workers record is a child of the client's span.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from inprocess_broker import inprocess_cluster
+from litestar_workflows import Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
+from otel_kit import Recorder, parent_id, span_id, trace_id
+from step_kit import Fn
+
+if TYPE_CHECKING:
+    from conftest import ScratchDatabase
+
+pytestmark = pytest.mark.postgres
+
+
+def fan_out() -> WorkflowRegistry:
+    registry = WorkflowRegistry()
+    steps = {name: Fn(name, lambda ctx: None) for name in ("fork", "left", "right", "join")}
+    edges = [Edge("fork", "left"), Edge("fork", "right"), Edge("left", "join"), Edge("right", "join")]
+    registry.register_definition(
+        WorkflowDefinition(name="fan", steps=steps, edges=edges, initial_step="fork")
+    )
+    return registry
+
+
+async def test_worker_step_spans_are_children_of_the_clients_instance_span(
+    scratch_postgres: ScratchDatabase,
+) -> None:
+    client_side = Recorder()
+    worker_side = [Recorder(), Recorder()]
+    async with inprocess_cluster(scratch_postgres, fan_out(), workers=2) as cluster:
+        cluster.client.telemetry = client_side.telemetry().bind(cluster.client)
+        for worker, recorder in zip(cluster.workers, worker_side, strict=True):
+            worker.telemetry = recorder.telemetry().bind(worker)
+        instance = await cluster.client.start_workflow("fan", {})
+        done = await cluster.client.wait(instance.id, timeout=30)
+        assert done.status is WorkflowStatus.COMPLETED
+        traceparent = instance.context.metadata["traceparent"]
+
+    (start,) = client_side.spans()
+    assert start.name == "workflow.start fan"
+    published = cluster.transport.published
+    assert published  # at least the first step and one branch went through the broker
+    assert {message.traceparent for message in published} == {traceparent}
+    assert all(message.scheduled_at is not None for message in published)
+
+    steps = [span for recorder in worker_side for span in recorder.spans("workflow.step")]
+    assert sorted(span.name for span in steps) == [
+        "workflow.step fork",
+        "workflow.step join",
+        "workflow.step left",
+        "workflow.step right",
+    ]
+    assert {trace_id(span) for span in steps} == {trace_id(start)}
+    assert {parent_id(span) for span in steps} == {span_id(start)}
+    lags = sum(sum(recorder.points("workflow.step.queue_lag").values()) for recorder in worker_side)
+    assert lags == 4  # every step knew when it became ready: from its message or from its worker
