@@ -269,10 +269,27 @@ class LeaseLostError(ConcurrencyError):
     """
 
 
+class InstanceKeyTakenError(WorkflowsError):
+    """An instance of the workflow already has this start key: the start that raised it lost.
+
+    Raised by stores when they are asked to create a second instance with one
+    ``(workflow_name, key)``; ``start_workflow`` answers it with the instance that has the key.
+    """
+
+    def __init__(self, workflow_name: str = "", key: str = "") -> None:
+        super().__init__(f"workflow {workflow_name!r} already has an instance with key {key!r}")
+        self.workflow_name = workflow_name
+        self.key = key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.workflow_name, self.key))
+
+
 __all__ = (
     "ConcurrencyError",
     "ContextSerializationError",
     "HumanTaskError",
+    "InstanceKeyTakenError",
     "InvalidTransitionError",
     "LeaseLostError",
     "NonRetryableError",

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from litestar_workflows.core.context import utcnow
-from litestar_workflows.core.errors import ConcurrencyError, LeaseLostError, StoreError
+from litestar_workflows.core.errors import ConcurrencyError, InstanceKeyTakenError, LeaseLostError, StoreError
 from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
 from litestar_workflows.db.connection import (
     WRITE_OPTION,
@@ -345,6 +345,9 @@ class SQLAlchemyStore:
         return kept
 
     async def _write_rows(self, conn: AsyncConnection, batch: list[_Pending]) -> bool:
+        batch = [item for item in batch if not item.future.done()]  # lost a key in an earlier try
+        if any(item.created and item.instance.key is not None for item in batch):
+            batch = await self._insert_keyed(conn, batch)
         inserted: dict[int, tuple[Any, ...]] = {}
         updated: dict[int, tuple[Any, ...]] = {}
         expected: dict[int, int] = {}
@@ -353,7 +356,8 @@ class SQLAlchemyStore:
         for item in batch:  # later rows of the same object replace earlier ones
             key = item.instance.id.int
             if item.created:
-                inserted[key] = item.instance_row
+                if item.instance.key is None:  # keyed rows are in already (_insert_keyed)
+                    inserted[key] = item.instance_row
                 expected[key] = item.expected + 1  # the version the inserted row carries
             else:  # an instance created in this batch is inserted first, then updated
                 expected.setdefault(key, item.expected)
@@ -364,6 +368,41 @@ class SQLAlchemyStore:
         if self._postgres:  # every statement locks rows in id order: two never wait for each other
             return await self.row_writer.write(conn, *([r[k] for k in sorted(r)] for r in rows))
         return await self.row_writer.write(conn, *(list(r.values()) for r in rows))
+
+    async def _insert_keyed(self, conn: AsyncConnection, batch: list[_Pending]) -> list[_Pending]:
+        """Insert the new instances that have a start key; drop those whose key is taken.
+
+        One statement per keyed instance, in (workflow, key) order so that two transactions
+        never wait for each other's keys. A start that lost (its workflow has an instance with
+        that key, committed or earlier in this batch) is told so with ``InstanceKeyTakenError``;
+        the rest of the batch goes on.
+        """
+        keyed = sorted(
+            (item for item in batch if item.created and item.instance.key is not None),
+            key=lambda item: (item.instance.workflow_name, item.instance.key),
+        )
+        lost: set[int] = set()
+        for item in keyed:
+            if not await self.row_writer.insert_keyed(conn, item.instance_row):
+                instance = item.instance
+                lost.add(instance.id.int)
+                instance.runtime.stale = True
+                item.future.set_exception(InstanceKeyTakenError(instance.workflow_name, instance.key or ""))
+        if not lost:
+            return batch
+        return [item for item in batch if item.instance.id.int not in lost]
+
+    async def instance_with_key(self, workflow_name: str, key: str) -> WorkflowInstanceData | None:
+        """The instance of ``workflow_name`` started with ``key`` (with its history), or ``None``."""
+        query = select(instances.c.id).where(
+            instances.c.workflow_name == workflow_name, instances.c.key == key
+        )
+        try:
+            async with self.db_engine.connect() as conn:
+                found: UUID | None = (await conn.execute(query)).scalar()
+        except (SQLAlchemyError, OSError) as error:
+            raise _store_error(error) from error
+        return None if found is None else await self.load_instance(found)
 
     async def _leases_lost(self, conn: AsyncConnection, batch: list[_Pending]) -> set[UUID]:
         """The executions of the batch whose outcome this process may no longer commit.

@@ -202,6 +202,11 @@ class RowWriter:
         self.text: Callable[[Any], Any] = _same if postgres else _sqlite_text
         mark = _numbered_mark if postgres else _sqlite_mark
         self.insert_instances = _insert("workflow_instances", INSTANCE_COLUMNS, mark)
+        # A keyed instance is inserted on its own: the unique index on (workflow_name, key) may
+        # refuse it, and that must not fail the other rows of the batch. No row back: it lost.
+        self.insert_keyed_instance = (
+            f"{self.insert_instances} ON CONFLICT (workflow_name, key) DO NOTHING RETURNING id"
+        )
         assignments = ", ".join(f"{c} = {mark(i + 1, c)}" for i, c in enumerate(INSTANCE_CHANGING))
         n = len(INSTANCE_CHANGING)
         # The key and version are never NULL: plain parameters, so the primary key index is used.
@@ -275,6 +280,15 @@ class RowWriter:
         statement = f"SELECT id FROM workflow_step_executions WHERE id IN ({marks}) AND lease_owner <> ?"
         rows = await conn.exec_driver_sql(statement, (*(_sqlite_uuid(i) for i in ids), owner))
         return {UUID(bytes=bytes(row[0])) for row in rows}
+
+    async def insert_keyed(self, conn: AsyncConnection, row: tuple[Any, ...]) -> bool:
+        """Insert an instance row that has a key; ``False`` when its workflow has that key already.
+
+        On PostgreSQL a concurrent transaction inserting the same key is waited for: if it
+        commits, this insert does nothing; if it rolls back, this one goes ahead.
+        """
+        result = await conn.exec_driver_sql(self.insert_keyed_instance, row)
+        return result.first() is not None
 
     async def write(
         self,

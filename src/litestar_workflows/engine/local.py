@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from litestar_workflows.core.context import WorkflowContext, utcnow
 from litestar_workflows.core.errors import (
     ConcurrencyError,
+    InstanceKeyTakenError,
     InvalidTransitionError,
     LeaseLostError,
     StoreError,
@@ -77,6 +78,10 @@ _EAGER_DEPTH_LIMIT = 16
 """Eager starts nested deeper than this start on the next loop turn (see ``_spawn``)."""
 _INLINE_STEPS_PER_TURN = 64
 """Steps one driver runs inline before it lets the event loop run others (see ``_drive``)."""
+_MAX_KEY_LENGTH = 255
+"""Longest start key (the width of its database column)."""
+_KEY_ATTEMPTS = 5
+"""Starts with one key that collide with a start that then failed to commit, before giving up."""
 
 
 def _is_mirror(persistence: Any) -> bool:
@@ -277,6 +282,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         metadata: dict[str, Any] | None = None,
         workflow_name: str | None = None,
         data: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> WorkflowInstanceData:
         """Start an instance of ``workflow`` (a registered name, a workflow class or a definition).
 
@@ -289,18 +295,109 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         ``workflow_name=`` and ``data=`` are keyword spellings of ``workflow`` and ``initial_data``
         that the documentation's examples use; each value may be given one way only.
 
+        ``key`` makes the start idempotent: a workflow has at most one instance per key, ever.
+        When one exists (whatever its status), it is returned and nothing runs; concurrent starts
+        with one key, in this process or others sharing the database, make one instance.
+        :meth:`start_or_get` also tells which happened.
+
         Raises:
             TypeError: No workflow given, or a value given both ways.
             WorkflowNotFoundError: Unknown name or version.
             WorkflowValidationError: Invalid definition, initial data that is not JSON, or that
-                fails the definition's ``input_schema`` (``errors`` names each field).
+                fails the definition's ``input_schema`` (``errors`` names each field), or a
+                ``key`` that is not a non-empty string of at most 255 characters.
         """
+        if key is not None:
+            started, _ = await self.start_or_get(
+                workflow,
+                initial_data,
+                key=key,
+                version=version,
+                tenant_id=tenant_id,
+                created_by=created_by,
+                metadata=metadata,
+                workflow_name=workflow_name,
+                data=data,
+            )
+            return started
+        definition, data = self._prepare_start(workflow, workflow_name, initial_data, data, version)
+        return await self._create(definition, data, tenant_id, created_by, metadata, None)
+
+    async def start_or_get(
+        self,
+        workflow: Any = None,
+        initial_data: dict[str, Any] | None = None,
+        *,
+        key: str,
+        version: str | None = None,
+        tenant_id: str | None = None,
+        created_by: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        workflow_name: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> tuple[WorkflowInstanceData, bool]:
+        """Start an instance with ``key`` unless the workflow has one already; tell which happened.
+
+        Returns ``(instance, created)``: the new instance and ``True``, or the workflow's existing
+        instance with this key and ``False`` (then nothing ran, and the arguments but ``key`` and
+        the workflow were not used beyond validation). Keys are per workflow name, across
+        versions. The same arguments and errors as :meth:`start_workflow`.
+
+        Examples:
+            >>> started, created = await engine.start_or_get("expense", key="order-7")  # doctest: +SKIP
+        """
+        definition, data = self._prepare_start(workflow, workflow_name, initial_data, data, version)
+        if not isinstance(key, str) or not key or len(key) > _MAX_KEY_LENGTH:
+            raise WorkflowValidationError(
+                f"key must be a non-empty string of at most {_MAX_KEY_LENGTH} characters, not {key!r:.80}"
+            )
+        find: Callable[[str, str], Awaitable[WorkflowInstanceData | None]] | None = getattr(
+            self.store, "instance_with_key", None
+        )
+        if find is None:
+            raise NotImplementedError(
+                f"the store {type(self.store).__name__} cannot find instances by key "
+                "(it has no instance_with_key method): start without key="
+            )
+        for _ in range(_KEY_ATTEMPTS):
+            existing = await find(definition.name, key)
+            if existing is not None:
+                live = self._live.get(existing.id.int)  # the live object when it runs here
+                return (existing if live is None else live.instance), False
+            try:
+                return await self._create(definition, data, tenant_id, created_by, metadata, key), True
+            except InstanceKeyTakenError:
+                continue  # another start with this key committed first: answer with its instance
+        raise ConcurrencyError(
+            f"starting {definition.name!r} with key {key!r} kept colliding with a start that did not commit"
+        )
+
+    def _prepare_start(
+        self,
+        workflow: Any,
+        workflow_name: str | None,
+        initial_data: dict[str, Any] | None,
+        data: dict[str, Any] | None,
+        version: str | None,
+    ) -> tuple[WorkflowDefinition, dict[str, Any]]:
+        """The definition to start and its checked initial data (before anything is stored)."""
         workflow = _one_of(workflow, "workflow", workflow_name, "workflow_name")
         if workflow is None:
             raise TypeError("start_workflow() needs the workflow to start (a name, class or definition)")
         definition = self.resolve_definition(workflow, version)
-        data = normalize_mapping(_one_of(initial_data, "initial_data", data, "data"), "initial_data")
-        definition.check_input(data)  # before anything is stored, on every engine (they start here)
+        checked = normalize_mapping(_one_of(initial_data, "initial_data", data, "data"), "initial_data")
+        definition.check_input(checked)  # on every engine: they all start here
+        return definition, checked
+
+    async def _create(  # noqa: PLR0917 - internal, called from the two start methods only
+        self,
+        definition: WorkflowDefinition,
+        data: dict[str, Any],
+        tenant_id: str | None,
+        created_by: str | None,
+        metadata: dict[str, Any] | None,
+        key: str | None,
+    ) -> WorkflowInstanceData:
         if self._memory is None:
             await self.store.save_definition(definition)
         pair = self._interpreter_for(definition)
@@ -309,12 +406,17 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             tenant_id=tenant_id,
             created_by=created_by,
             metadata=normalize_mapping(metadata, "metadata"),
+            key=key,
         )
         if self.telemetry is not None:
             self.telemetry.instance_started(tr.instance)  # its trace context goes into the metadata
         live = Live(tr.instance, pair)
         self._live[tr.instance.id.int] = live
-        await self._transact(live, lambda _interpreter, _instance: tr)
+        try:
+            await self._transact(live, lambda _interpreter, _instance: tr)
+        except InstanceKeyTakenError:
+            del self._live[tr.instance.id.int]  # never stored: the key's instance is another one
+            raise
         return tr.instance
 
     def resolve_definition(self, workflow: Any, version: str | None = None) -> WorkflowDefinition:

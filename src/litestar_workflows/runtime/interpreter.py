@@ -145,8 +145,9 @@ class Interpreter:
         tenant_id: str | None = None,
         created_by: str | None = None,
         metadata: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> Transition:
-        """Create a new instance and schedule its initial step."""
+        """Create a new instance (with its start ``key``, if any) and schedule its initial step."""
         now = self.clock()
         definition = self.definition
         iid = instance_id or self.new_id()
@@ -176,6 +177,7 @@ class Interpreter:
             created_by,
             0,
             RuntimeState.fresh(),
+            key,
         )
         tr = Transition(instance, created=True)
         if self.record_events:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from litestar_workflows.core.errors import InstanceKeyTakenError
+
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Sequence
     from uuid import UUID
@@ -26,6 +28,8 @@ class MemoryStore:
         self.instances: dict[int, WorkflowInstanceData] = {}
         self.tasks: dict[int, HumanTask] = {}
         self.definitions: dict[tuple[str, str], WorkflowDefinition] = {}
+        self.keys: dict[tuple[str, str], WorkflowInstanceData] = {}
+        """Instances started with a key, by (workflow name, key): one each, ever."""
 
     async def commit(self, transitions: Sequence[Transition]) -> None:
         """Remember new instances and tasks (everything else changed in place)."""
@@ -33,9 +37,19 @@ class MemoryStore:
             self.record(tr)
 
     def record(self, tr: Transition) -> None:
-        """Synchronous form of :meth:`commit` for one transition (the local engine's fast path)."""
+        """Synchronous form of :meth:`commit` for one transition (the local engine's fast path).
+
+        Raises:
+            InstanceKeyTakenError: A new instance has a key another instance of its workflow has.
+        """
         if tr.created:
-            self.instances[tr.instance.id.int] = tr.instance
+            instance = tr.instance
+            if instance.key is not None:
+                ident = (instance.workflow_name, instance.key)
+                if ident in self.keys:
+                    raise InstanceKeyTakenError(*ident)
+                self.keys[ident] = instance
+            self.instances[instance.id.int] = instance
         for task in tr.tasks:
             self.tasks[task.id.int] = task
 
@@ -46,6 +60,10 @@ class MemoryStore:
     async def load_instance(self, instance_id: UUID) -> WorkflowInstanceData | None:
         """The live instance object, or ``None``."""
         return self.instances.get(instance_id.int)
+
+    async def instance_with_key(self, workflow_name: str, key: str) -> WorkflowInstanceData | None:
+        """The instance of ``workflow_name`` started with ``key``, or ``None``."""
+        return self.keys.get((workflow_name, key))
 
     async def find_instances(self, query: InstanceQuery) -> tuple[list[WorkflowInstanceData], int]:
         """Instances matching ``query``, newest first."""
