@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from litestar_workflows.core.types import WorkflowStatus
     from litestar_workflows.engine.registry import WorkflowRegistry
 
-__all__ = ("EngineRunner", "WorkflowEngine", "build_engine", "database_of", "settled")
+__all__ = (
+    "EngineRunner",
+    "WorkflowEngine",
+    "build_engine",
+    "database_of",
+    "settled",
+    "start_key",
+    "start_or_get",
+)
 
 
 WorkflowEngine = ExecutionEngine
@@ -47,6 +55,33 @@ async def settled(
         else:
             await engine.wait(instance.id, timeout=wait)
     return await engine.get_instance(instance.id)
+
+
+def start_key(correlation_id: str, tenant_id: str | None) -> str:
+    """The engine's start key for a request's ``correlation_id``, private to the request's tenant.
+
+    Keys are unique per workflow across the whole engine; two tenants using the same
+    ``correlation_id`` must neither collide nor be answered each other's instance. The tenant's
+    length comes first, so no pair of tenant and id can spell another pair's key.
+    """
+    return correlation_id if tenant_id is None else f"{len(tenant_id)}:{tenant_id}:{correlation_id}"
+
+
+async def start_or_get(
+    engine: WorkflowEngine, workflow_name: str, data: dict[str, Any], *, key: str, **options: Any
+) -> tuple[WorkflowInstanceData, bool]:
+    """Start with ``key`` unless the workflow has an instance with it: ``(instance, created)``.
+
+    Raises:
+        NotImplementedError: The engine cannot start with a key (it has no ``start_or_get``).
+    """
+    starter = getattr(engine, "start_or_get", None)
+    if starter is None:
+        raise NotImplementedError(
+            f"{type(engine).__name__} has no start_or_get(): it cannot start with a correlation_id"
+        )
+    result: tuple[WorkflowInstanceData, bool] = await starter(workflow_name, data, key=key, **options)
+    return result
 
 
 def build_engine(

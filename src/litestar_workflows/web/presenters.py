@@ -169,6 +169,8 @@ def _node(node: dict[str, Any]) -> GraphNode:
 
 def _summary_fields(instance: WorkflowInstanceData) -> dict[str, Any]:
     correlation = instance.context.metadata.get(CORRELATION_KEY)
+    if correlation is None:  # started by code with a key: the key is its correlation id
+        correlation = instance.key
     return {
         "id": instance.id,
         "definition_name": instance.workflow_name,
@@ -211,6 +213,8 @@ def _execution(execution: StepExecution) -> StepExecutionOut:
         started_at=execution.started_at,
         completed_at=execution.completed_at,
         error=execution.error,
+        error_type=execution.error_type,
+        stack_trace=execution.stack_trace,
         result=execution.result,
         output_data=execution.output_data,
         assigned_to=execution.assigned_to,

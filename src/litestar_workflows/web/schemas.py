@@ -194,6 +194,10 @@ class StepExecutionOut(_Body):
     output_data: dict[str, Any] | None = None
     assigned_to: str | None = None
     completed_by: str | None = None
+    error_type: str | None = None
+    """Class of the exception a failed (or retried) attempt raised, e.g. ``"ConnectionError"``."""
+    stack_trace: str | None = None
+    """Its traceback (innermost frames, at most 8 KB, no local variables)."""
 
 
 class InstanceSummary(_Body):

@@ -11,6 +11,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -30,7 +31,7 @@ from litestar_workflows.web.controllers.params import (
     total_header,
 )
 from litestar_workflows.web.controllers.reads import InstanceReads, InstanceRepo, instance_reads
-from litestar_workflows.web.engine import WorkflowEngine, settled
+from litestar_workflows.web.engine import WorkflowEngine, settled, start_key, start_or_get
 from litestar_workflows.web.errors import error_responses, exception_handlers
 from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.long_poll import LongPollLimiter, client_of
@@ -160,29 +161,43 @@ class WorkflowInstanceController(Controller):
         operation_id="startWorkflowInstance",
         summary="Start a workflow instance",
         status_code=HTTP_201_CREATED,
-        responses=error_responses(403, 404, 422, 503),
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=InstanceDetail,
+                description="The workflow already has an instance with this correlation_id: that instance "
+                "(nothing was started)",
+                generate_examples=False,
+            ),
+            **error_responses(403, 404, 422, 503),
+        },
     )
     async def start_instance(
         self, data: JSONBody[StartWorkflowRequest], workflow_engine: Engine, actor: Acting
-    ) -> InstanceDetail:
+    ) -> Response[InstanceDetail]:
         """Start ``definition_name`` (newest version unless ``version``) with ``input_data``.
 
-        Answers at once; the instance runs on in the background. The acting user becomes its
+        Answers at once (201); the instance runs on in the background. The acting user becomes its
         creator and the acting tenant its tenant (a body's ``user_id`` / ``tenant_id`` may only
-        repeat them, or name the creator of an anonymous request); ``correlation_id`` is kept in
-        its metadata.
+        repeat them, or name the creator of an anonymous request). ``correlation_id`` makes the
+        start idempotent: a workflow has at most one instance per ``correlation_id`` (and tenant);
+        when it has one already, that instance is answered with 200 and nothing starts.
         """
         creator, tenant = _creator(data, actor)
-        correlation = None if data.correlation_id is None else {CORRELATION_KEY: data.correlation_id}
-        instance = await workflow_engine.start_workflow(
+        options: dict[str, Any] = {"version": data.version, "tenant_id": tenant, "created_by": creator}
+        if data.correlation_id is None:
+            instance = await workflow_engine.start_workflow(
+                data.definition_name, data.input_data or {}, **options
+            )
+            return Response(instance_detail(instance), status_code=HTTP_201_CREATED)
+        instance, created = await start_or_get(
+            workflow_engine,
             data.definition_name,
             data.input_data or {},
-            version=data.version,
-            tenant_id=tenant,
-            created_by=creator,
-            metadata=correlation,
+            key=start_key(data.correlation_id, tenant),
+            metadata={CORRELATION_KEY: data.correlation_id},
+            **options,
         )
-        return instance_detail(instance)
+        return Response(instance_detail(instance), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get(
         "/",
