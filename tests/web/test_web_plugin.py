@@ -36,11 +36,16 @@ API_ROUTES = [
     ("GET", "/instances/{id}/graph"),
     ("POST", "/instances/{id}/cancel"),
     ("POST", "/instances/{id}/retry"),
+    ("POST", "/instances/{id}/pause"),
+    ("POST", "/instances/{id}/resume"),
     ("GET", "/tasks"),
     ("GET", "/tasks/{id}"),
+    ("POST", "/tasks/{id}/claim"),
     ("POST", "/tasks/{id}/complete"),
     ("POST", "/tasks/{id}/reassign"),
 ]
+WEBHOOK_ROUTE = ("POST", "/webhooks/{id}/{step_name}")
+"""Signed by the sender instead: the app's API guards do not apply (test_web_webhooks.py)."""
 SOME_ID = "00000000-0000-0000-0000-000000000001"
 
 
@@ -249,13 +254,15 @@ def test_guards_apply_to_every_api_route() -> None:
         for route in app.routes
         if route.path.startswith("/workflows") and not route.path.startswith("/workflows/ui")
     }  # the web UI under /workflows/ui has guards of its own (ui_guards)
-    assert len(api_paths) == 12  # every one of them is tried below (13 operations)
+    assert len(api_paths) == 16  # every one but the webhook route is tried below (16 operations)
     with TestClient(app) as client:
         for method, path in API_ROUTES:
             url = "/workflows" + path.format(id=SOME_ID)
             assert client.request(method, url, json={}).status_code == 401, (method, path)
         assert client.get("/workflows/definitions", headers={"x-key": "secret"}).status_code == 200
         assert client.get("/open").status_code == 200
+        # The webhook route authenticates by signature, not by the app's guards: unknown instance.
+        assert client.post(f"/workflows/webhooks/{SOME_ID}/paid", json={}).status_code == 404
 
 
 def test_openapi_schema_is_complete() -> None:
@@ -267,7 +274,7 @@ def test_openapi_schema_is_complete() -> None:
         for path, item in schema["paths"].items()
         for method, operation in item.items()
     }
-    expected = {(method, path.replace("approval", "{name}")) for method, path in API_ROUTES}
+    expected = {(method, path.replace("approval", "{name}")) for method, path in [*API_ROUTES, WEBHOOK_ROUTE]}
     assert {
         (m, p.replace("{instance_id}", "{id}").replace("{task_id}", "{id}")) for m, p in operations
     } == expected

@@ -110,6 +110,19 @@ class ExecutionEngine(Protocol):
     ) -> WorkflowInstanceData:
         """Restart a failed instance; with ``user_id``, only if that user may."""
 
+    async def pause_workflow(
+        self, instance_id: UUID, *, user_id: str | None = None, groups: Collection[str] = ()
+    ) -> WorkflowInstanceData:
+        """Hold an instance; with ``user_id``, only if that user may."""
+
+    async def resume_workflow(
+        self, instance_id: UUID, *, user_id: str | None = None, groups: Collection[str] = ()
+    ) -> WorkflowInstanceData:
+        """Continue a paused instance; with ``user_id``, only if that user may."""
+
+    async def deliver_webhook(self, instance_id: UUID, step_name: str, payload: Any) -> WorkflowInstanceData:
+        """Hand a payload to the webhook step the instance waits at."""
+
     async def get_task(self, task_id: UUID) -> HumanTask:
         """The human task with this id."""
 
@@ -133,6 +146,9 @@ class ExecutionEngine(Protocol):
         self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
     ) -> WorkflowInstanceData:
         """Complete a human task as ``user_id`` with ``data``."""
+
+    async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
+        """Take an unassigned (group) task for ``user_id``."""
 
     async def reassign_task(
         self,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from litestar_workflows.core.types import StepType
 from litestar_workflows.steps.base import BaseStep
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from litestar_workflows.core.context import WorkflowContext
+
+WebhookSecret: TypeAlias = "str | bytes | Callable[[], str | bytes]"
+"""A webhook step's signing secret, or a function returning it (read from the environment or a vault)."""
 
 
 class WebhookStep(BaseStep):
@@ -20,11 +25,20 @@ class WebhookStep(BaseStep):
     webhook steps in one workflow never overwrite each other's payload. ``payload_schema`` (JSON
     Schema), when given, is checked on delivery: a payload that does not match is rejected and
     the step keeps waiting.
+
+    ``secret`` makes the step reachable over HTTP by an outside system (``POST
+    {api}/webhooks/{instance_id}/{step_name}``): each delivery must be signed with it (HMAC-SHA256
+    over the timestamp and the raw body, see :mod:`litestar_workflows.web.webhooks`) and at most
+    ``max_age`` seconds old. Without a secret the step takes deliveries only through the engine
+    (``engine.deliver_webhook``) or the CLI, never from the network.
     """
 
     step_type: ClassVar[StepType] = StepType.WEBHOOK
     payload_key: str | None = None
     payload_schema: dict[str, Any] | None = None
+    secret: WebhookSecret | None = None
+    max_age: float = 300.0
+    """Seconds a signed HTTP delivery stays acceptable (replays of older ones are refused)."""
 
     def __init__(
         self,
@@ -34,6 +48,8 @@ class WebhookStep(BaseStep):
         *,
         payload_key: str | None = None,
         payload_schema: dict[str, Any] | None = None,
+        secret: WebhookSecret | None = None,
+        max_age: float | None = None,
     ) -> None:
         super().__init__(name, description)
         if callback_key is not None and payload_key is not None and callback_key != payload_key:
@@ -43,6 +59,22 @@ class WebhookStep(BaseStep):
             self.payload_key = key
         if payload_schema is not None:
             self.payload_schema = payload_schema
+        if secret is not None:
+            if not secret:
+                raise ValueError(f"webhook step {name!r}: secret must not be empty")
+            self.secret = secret
+        if max_age is not None:
+            if max_age <= 0:
+                raise ValueError(f"webhook step {name!r}: max_age must be positive seconds, got {max_age!r}")
+            self.max_age = max_age
+
+    def signing_key(self) -> bytes | None:
+        """The secret as bytes (called at each delivery, so a rotated secret applies at once)."""
+        secret = self.secret
+        if secret is None:
+            return None
+        value = secret() if callable(secret) else secret
+        return value.encode() if isinstance(value, str) else value
 
     @property
     def target_key(self) -> str:

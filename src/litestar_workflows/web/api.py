@@ -22,6 +22,7 @@ from litestar_workflows.web.controllers import (
     WorkflowInstanceController,
 )
 from litestar_workflows.web.controllers.deps import OPT_KEY, ApiSettings
+from litestar_workflows.web.controllers.webhooks import WebhookController
 from litestar_workflows.web.errors import exception_handlers
 from litestar_workflows.web.long_poll import LongPollLimiter
 
@@ -54,12 +55,18 @@ def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry:
 
         dependencies[REGISTRY_KEY] = Provide(provide_registry, sync_to_thread=False, use_cache=True)
     settings = ApiSettings(config, LongPollLimiter(config.max_waits_per_client))
+    users = Router(
+        path="/",
+        route_handlers=[WorkflowDefinitionController, WorkflowInstanceController, HumanTaskController],
+        guards=[*config.api_guards, check_json_body],  # the caller's guards decide first
+    )
+    # Signed webhook deliveries come from other systems, not users: the caller's guards do not apply.
+    webhooks = Router(path="/", route_handlers=[WebhookController], guards=[check_json_body])
     return Router(
         path=config.api_path_prefix,
-        route_handlers=[WorkflowDefinitionController, WorkflowInstanceController, HumanTaskController],
+        route_handlers=[users, webhooks],
         dependencies=dependencies,
         opt={OPT_KEY: settings},
-        guards=[*config.api_guards, check_json_body],  # the caller's guards decide first
         request_max_body_size=Empty if config.max_body_size is None else config.max_body_size,
         tags=list(config.api_tags),
         include_in_schema=config.include_api_in_schema,

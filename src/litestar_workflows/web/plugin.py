@@ -149,8 +149,10 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
             app_config.lifespan.append(self.lifespan)
         if config.enable_api:
             from litestar_workflows.web.api import build_router
+            from litestar_workflows.web.strict_bodies import add_schema_plugin
 
             app_config.route_handlers.append(build_router(config, engine, registry))
+            add_schema_plugin(app_config.plugins)
         self._mount_ui(app_config)
         return app_config
 

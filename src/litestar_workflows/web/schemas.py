@@ -33,6 +33,7 @@ __all__ = (
     "StepInfo",
     "TaskOut",
     "TaskPage",
+    "WebhookAccepted",
 )
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
@@ -267,6 +268,17 @@ class TaskPage(_Body):
     total: int
     limit: int
     offset: int
+
+
+# ---------------------------------------------------------------------- webhooks
+
+
+class WebhookAccepted(_Body):
+    """A signed delivery the instance took: where it stands now (not its data: the sender is no user)."""
+
+    instance_id: UUID
+    step_name: str
+    status: WorkflowStatus
 
 
 # ---------------------------------------------------------------------- errors

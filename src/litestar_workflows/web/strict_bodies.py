@@ -13,12 +13,23 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.exceptions import ValidationException
 
 if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
     from litestar.handlers import BaseRouteHandler
+    from litestar.openapi.spec import Schema
+    from litestar.plugins import PluginProtocol
+    from litestar.typing import FieldDefinition
 
-__all__ = ("body_struct", "check_known_fields", "unknown_fields")
+__all__ = (
+    "StrictBodySchemaPlugin",
+    "add_schema_plugin",
+    "body_struct",
+    "check_known_fields",
+    "unknown_fields",
+)
 
 
 def body_struct(handler: BaseRouteHandler) -> type[msgspec.Struct] | None:
@@ -66,3 +77,42 @@ def check_known_fields(handler: BaseRouteHandler, body: object) -> None:
             _message(struct, unknown),
             extra=[{"key": name, "message": "unknown field", "source": "body"} for name in unknown],
         )
+
+
+class StrictBodySchemaPlugin(StructSchemaPlugin):
+    """OpenAPI for request classes that refuse unknown fields: ``additionalProperties: false``.
+
+    So the schema says what the API does, and clients generated from it (or fuzzers) do not send
+    extra fields the API would refuse.
+    """
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        """Only msgspec classes configured with ``forbid_unknown_fields``."""
+        annotation = field_definition.annotation
+        return (
+            super().is_plugin_supported_field(field_definition)
+            and isinstance(annotation, type)
+            and issubclass(annotation, msgspec.Struct)
+            and annotation.__struct_config__.forbid_unknown_fields
+        )
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        """Litestar's own schema of the class, closed to other properties."""
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
+        return schema
+
+
+def add_schema_plugin(plugins: list[PluginProtocol]) -> None:
+    """Put :class:`StrictBodySchemaPlugin` before Litestar's own struct plugin (the first match wins).
+
+    Called from the workflow plugin's ``on_app_init``: Litestar's default schema plugins are in
+    the list already, after the app's own plugins, so inserting there leaves the plugins whose
+    ``on_app_init`` still runs in their order.
+    """
+    if any(isinstance(plugin, StrictBodySchemaPlugin) for plugin in plugins):
+        return
+    position = next(
+        (i for i, plugin in enumerate(plugins) if type(plugin) is StructSchemaPlugin), len(plugins)
+    )
+    plugins.insert(position, StrictBodySchemaPlugin())

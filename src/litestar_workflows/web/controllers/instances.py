@@ -1,4 +1,4 @@
-"""``/instances``: start, list, inspect, cancel and retry workflow instances.
+"""``/instances``: start, list, inspect, cancel, retry, pause and resume workflow instances.
 
 No ``from __future__ import annotations``: Litestar reads handler annotations at runtime.
 """
@@ -336,3 +336,39 @@ class WorkflowInstanceController(Controller):
         from_step = data.from_step if data is not None else None
         retried = await workflow_engine.retry(instance_id, from_step, user_id=user, groups=actor.groups)
         return instance_detail(retried)
+
+    @post(
+        "/{instance_id:uuid}/pause",
+        operation_id="pauseWorkflowInstance",
+        summary="Pause a workflow instance",
+        status_code=HTTP_200_OK,
+        responses=error_responses(403, 404, 409, 503),
+    )
+    async def pause_instance(
+        self, workflow_engine: Engine, actor: Acting, instance_id: InstanceId
+    ) -> InstanceDetail:
+        """Hold a running or waiting instance: steps already running finish, nothing new starts.
+
+        Allowed to the same users as cancel (by default the creator and administrators); a
+        finished or already paused instance answers 409.
+        """
+        await load_instance(workflow_engine, actor, instance_id)
+        user = require_instance_user(actor, "pause")
+        paused = await workflow_engine.pause_workflow(instance_id, user_id=user, groups=actor.groups)
+        return instance_detail(paused)
+
+    @post(
+        "/{instance_id:uuid}/resume",
+        operation_id="resumeWorkflowInstance",
+        summary="Resume a paused workflow instance",
+        status_code=HTTP_200_OK,
+        responses=error_responses(403, 404, 409, 503),
+    )
+    async def resume_instance(
+        self, workflow_engine: Engine, actor: Acting, instance_id: InstanceId
+    ) -> InstanceDetail:
+        """Continue a paused instance where it stopped (409 when it is not paused)."""
+        await load_instance(workflow_engine, actor, instance_id)
+        user = require_instance_user(actor, "resume")
+        resumed = await workflow_engine.resume_workflow(instance_id, user_id=user, groups=actor.groups)
+        return instance_detail(resumed)

@@ -1,4 +1,4 @@
-"""``/tasks``: the human tasks people work on: list, inspect, complete, reassign.
+"""``/tasks``: the human tasks people work on: list, inspect, claim, complete, reassign.
 
 No ``from __future__ import annotations``: Litestar reads handler annotations at runtime.
 """
@@ -166,3 +166,20 @@ class HumanTaskController(Controller):
         user = require_user(actor, "reassign")
         await workflow_engine.reassign_task(task_id, data.new_assignee, user_id=user, reason=data.reason)
         return task_out(await workflow_engine.get_task(task_id))
+
+    @post(
+        "/{task_id:uuid}/claim",
+        operation_id="claimTask",
+        summary="Claim a group task",
+        status_code=HTTP_200_OK,
+        responses=error_responses(403, 404, 409, 503),
+    )
+    async def claim_task(self, workflow_engine: Engine, actor: Acting, task_id: TaskId) -> TaskOut:
+        """Take an unassigned task open to one of the acting user's groups; it becomes theirs.
+
+        Claiming a task already assigned to the acting user changes nothing; one assigned to
+        someone else answers 409, one the user may not work on 403.
+        """
+        await load_task(workflow_engine, actor, task_id)
+        user = require_user(actor, "claim")
+        return task_out(await workflow_engine.claim_task(task_id, user))
