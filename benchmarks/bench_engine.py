@@ -8,6 +8,10 @@ Workloads, each with N concurrent instances:
   human   -- start -> human task (instance waits) -> complete -> finish
 Prints wall time, instances/s, microseconds per step transition, peak RSS and, for the human
 workload, memory per waiting instance.
+
+``--telemetry`` measures the cost of OpenTelemetry: ``off`` (the default when no provider is
+configured: one ``None`` check per step), ``noop`` (``telemetry=True`` on the API's no-op
+providers) and ``sdk`` (the SDK recording every span, which no processor exports, and the metrics).
 """
 
 from __future__ import annotations
@@ -63,6 +67,24 @@ def human() -> WorkflowDefinition:
     return WorkflowDefinition(name="human", steps=steps, edges=edges, initial_step="submit")
 
 
+ENGINE_OPTIONS: dict = {}
+
+
+def telemetry_option(mode: str) -> object:
+    """The engine's ``telemetry=`` value for a ``--telemetry`` mode."""
+    if mode == "off":
+        return False
+    if mode == "noop":
+        return True
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from litestar_workflows.observability.otel import Telemetry
+
+    return Telemetry(TracerProvider(), MeterProvider(metric_readers=[InMemoryMetricReader()]))
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -70,7 +92,7 @@ def rss_mb() -> float:
 async def run_plain(definition: WorkflowDefinition, n: int, transitions: int) -> dict[str, float]:
     registry = WorkflowRegistry()
     registry.register_definition(definition)
-    engine = LocalExecutionEngine(registry)
+    engine = LocalExecutionEngine(registry, **ENGINE_OPTIONS)
     gc.collect()
     t0 = time.perf_counter()
     instances = [await engine.start_workflow(definition.name, {"i": i}) for i in range(n)]
@@ -97,7 +119,7 @@ async def memory_per_waiting(n: int) -> float:
     """Bytes allocated per instance left waiting at a human task (tracemalloc, separate run)."""
     registry = WorkflowRegistry()
     registry.register_definition(human())
-    engine = LocalExecutionEngine(registry)
+    engine = LocalExecutionEngine(registry, **ENGINE_OPTIONS)
     await start_waiting(engine, 100)  # warm caches so they do not count
     gc.collect()
     tracemalloc.start()
@@ -113,7 +135,7 @@ async def memory_per_waiting(n: int) -> float:
 async def run_human(n: int) -> dict[str, float]:
     registry = WorkflowRegistry()
     registry.register_definition(human())
-    engine = LocalExecutionEngine(registry)
+    engine = LocalExecutionEngine(registry, **ENGINE_OPTIONS)
     gc.collect()
     t0 = time.perf_counter()
     instances = await start_waiting(engine, n)
@@ -137,7 +159,9 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--telemetry", choices=["off", "noop", "sdk"], default="off")
     args = parser.parse_args()
+    ENGINE_OPTIONS["telemetry"] = telemetry_option(args.telemetry)
     print(
         f"{'workload':<8} {'N':>6} {'wall s':>8} {'inst/s':>9} {'µs/trans':>9} "
         f"{'peak RSS MB':>12} {'B/waiting':>10}"

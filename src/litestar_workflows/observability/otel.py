@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -127,16 +129,19 @@ class Telemetry:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
         self.gauge_interval = gauge_interval
-        self.steps_started = meter.create_counter("workflow.steps.started", "{step}", "Step executions begun")
-        self.steps_succeeded = meter.create_counter(
-            "workflow.steps.succeeded", "{step}", "Step executions that succeeded"
-        )
-        self.steps_failed = meter.create_counter(
-            "workflow.steps.failed", "{step}", "Step executions that failed for good (the instance fails)"
-        )
-        self.steps_retried = meter.create_counter(
-            "workflow.steps.retried", "{step}", "Step attempts that failed and will be retried"
-        )
+        # Step counts are kept in plain integers and read at collection (observable counters):
+        # an SDK measurement costs microseconds, an integer increment nothing.
+        for index, (name, description) in enumerate(
+            (
+                ("workflow.steps.started", "Step executions begun"),
+                ("workflow.steps.succeeded", "Step executions that succeeded"),
+                ("workflow.steps.failed", "Step executions that failed for good (the instance fails)"),
+                ("workflow.steps.retried", "Step attempts that failed and will be retried"),
+            )
+        ):
+            meter.create_observable_counter(
+                name, [partial(self._observe_steps, index)], "{step}", description
+            )
         self.step_duration = meter.create_histogram(
             "workflow.step.duration", "s", "Time a step execution ran (its own code, hooks included)"
         )
@@ -158,6 +163,9 @@ class Telemetry:
             "{task}",
             "Pending human tasks past their due time",
         )
+        self._recording = tracer_provider is not None or meter_provider is not None
+        self._steps: dict[tuple[str, str], _StepStats] = {}
+        self._parent_contexts: dict[str, otel_context.Context] = {}
         self._engine: LocalExecutionEngine | None = None
         self._ready: dict[int, datetime] = {}
         self._parents: dict[int, str] = {}
@@ -217,6 +225,8 @@ class Telemetry:
         A ``traceparent`` the caller put in ``metadata`` is honoured as the parent; otherwise the
         caller's current span is.
         """
+        if not self.recording():
+            return
         metadata = instance.context.metadata
         given = parse_traceparent(metadata.get(TRACEPARENT))
         parent = trace.set_span_in_context(NonRecordingSpan(given)) if given is not None else None
@@ -236,20 +246,37 @@ class Telemetry:
             metadata[TRACEPARENT] = traceparent
 
     def _parent(self, traceparent: Any) -> otel_context.Context | None:
-        remote = parse_traceparent(traceparent)
-        if remote is None:
+        """The context whose span is the remote ``traceparent`` (cached: one per instance, many steps)."""
+        if not isinstance(traceparent, str):
             return None
-        return trace.set_span_in_context(NonRecordingSpan(remote))
+        cache = self._parent_contexts
+        parent = cache.get(traceparent)
+        if parent is None:
+            remote = parse_traceparent(traceparent)
+            if remote is None:
+                return None
+            if len(cache) > _MAX_PENDING:
+                cache.clear()
+            parent = cache[traceparent] = trace.set_span_in_context(NonRecordingSpan(remote))
+        return parent
+
+    def recording(self) -> bool:
+        """Whether spans and metrics go anywhere: explicit providers, or global ones set by the app.
+
+        On the API's placeholders (``telemetry=True`` before OpenTelemetry is configured) steps run
+        unwrapped; once the application sets a provider, they are traced from their next run on.
+        """
+        if not self._recording:
+            self._recording = providers_configured()
+        return self._recording
 
     # ------------------------------------------------------------------ steps
 
     def traced(self, run_step: StepRun) -> StepRun:
         """``run_step`` (a step runner's ``run``) inside a ``workflow.step`` span, counted."""
-
-        async def run(plan: StepPlan, instance: WorkflowInstanceData, execution: StepExecution) -> Outcome:
-            return await self.run_step(run_step, plan, instance, execution)
-
-        return run
+        if not self.recording():
+            return run_step
+        return partial(self.run_step, run_step)
 
     async def run_step(
         self, run_step: StepRun, plan: StepPlan, instance: WorkflowInstanceData, execution: StepExecution
@@ -257,20 +284,20 @@ class Telemetry:
         """Run one step execution through ``run_step`` in its span; record its metrics."""
         key = execution.id.int  # type: ignore[union-attr]
         parent = self._parent(self._parents.pop(key, None) or instance.context.metadata.get(TRACEPARENT))
-        kind = {"workflow.name": instance.workflow_name, "workflow.step.name": execution.step_name}
-        kind["workflow.step.type"] = str(execution.step_type)
-        attributes: dict[str, Any] = {
-            **kind,
-            "workflow.version": instance.workflow_version,
-            "workflow.instance_id": str(instance.id),
-            "workflow.step.execution_id": str(execution.id),
-            "workflow.step.attempt": execution.attempt,
-        }
-        self.steps_started.add(1, kind)
-        self._record_lag(key, execution, kind)
+        stats = self._stats(instance, execution)
+        kind, counts = stats.kind, stats.counts
+        counts[0] += 1
+        attributes: dict[str, Any] = kind.copy()
+        attributes["workflow.version"] = instance.workflow_version
+        attributes["workflow.instance_id"] = str(instance.id)
+        attributes["workflow.step.execution_id"] = str(execution.id)
+        attributes["workflow.step.attempt"] = execution.attempt
+        ready = self._ready.pop(key, None) or execution.scheduled_for
+        if ready is not None and execution.started_at is not None:
+            self.queue_lag.record(max((execution.started_at - ready).total_seconds(), 0.0), kind)
         span = self.tracer.start_span(f"workflow.step {execution.step_name}", parent, attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
-        began = asyncio.get_running_loop().time()
+        began = perf_counter()
         try:
             outcome = await run_step(plan, instance, execution)
         except BaseException:
@@ -280,13 +307,30 @@ class Telemetry:
         finally:
             otel_context.detach(token)
         label = self._close(span, outcome)
-        self.count_outcome(kind, label)
-        kind["workflow.step.outcome"] = label
-        self.step_duration.record(asyncio.get_running_loop().time() - began, kind)
+        counted = _COUNTED.get(label)
+        if counted is not None:
+            counts[counted] += 1
+        self.step_duration.record(perf_counter() - began, stats.by_outcome[label])
         return outcome
 
-    def _close(self, span: Span, outcome: Outcome) -> str:
-        """End ``span`` as ``outcome`` says; count it; return the outcome's label."""
+    def _stats(self, instance: WorkflowInstanceData, execution: StepExecution) -> _StepStats:
+        step = (instance.workflow_name, execution.step_name)
+        stats = self._steps.get(step)
+        if stats is None:
+            stats = self._steps[step] = _StepStats(instance.workflow_name, execution)
+        return stats
+
+    def _observe_steps(self, index: int, _options: CallbackOptions) -> Iterable[Observation]:
+        # A series appears with its first count, as it would with a synchronous counter.
+        return [
+            Observation(stats.counts[index], stats.kind)
+            for stats in _snapshot(self._steps.values())
+            if stats.counts[index]
+        ]
+
+    @staticmethod
+    def _close(span: Span, outcome: Outcome) -> str:
+        """End ``span`` as ``outcome`` says; return the outcome's label."""
         kind = outcome[0]
         label = kind if kind in {SUCCEEDED, SKIPPED} else "waiting"
         if kind is FAILED:
@@ -298,26 +342,12 @@ class Telemetry:
         span.end()
         return label
 
-    def _record_lag(self, key: int, execution: StepExecution, kind: dict[str, Any]) -> None:
-        ready = self._ready.pop(key, None) or execution.scheduled_for
-        started = execution.started_at
-        if ready is not None and started is not None:
-            self.queue_lag.record(max((started - ready).total_seconds(), 0.0), kind)
-
-    def count_outcome(self, kind: dict[str, Any], label: str) -> None:
-        """Add one to the counter of ``label`` (succeeded, failed, retried)."""
-        counter = {
-            "succeeded": self.steps_succeeded,
-            "failed": self.steps_failed,
-            "retried": self.steps_retried,
-        }.get(label)
-        if counter is not None:
-            counter.add(1, kind)
-
     # ------------------------------------------------------------------ transitions
 
     def committed(self, instance: WorkflowInstanceData, tr: Transition) -> None:
         """A transition committed: note when its executions became ready; record ended tasks."""
+        if not self._recording:
+            return
         if tr.start:
             self._scheduled(tr.start)
         for task in tr.tasks:
@@ -428,6 +458,27 @@ class Telemetry:
         return [
             Observation(sum(1 for task in _pending(memory) if task.due_at is not None and task.due_at < now))
         ]
+
+
+_COUNTED = {"succeeded": 1, "failed": 2, "retried": 3}
+"""Index in :attr:`_StepStats.counts` of each counted outcome (0 is started)."""
+
+
+class _StepStats:
+    """Metric attributes and counts of one step of one workflow, made once."""
+
+    __slots__ = ("by_outcome", "counts", "kind")
+
+    def __init__(self, workflow_name: str, execution: StepExecution) -> None:
+        self.kind: dict[str, Any] = {
+            "workflow.name": workflow_name,
+            "workflow.step.name": execution.step_name,
+            "workflow.step.type": str(execution.step_type),
+        }
+        labels = ("succeeded", "failed", "retried", "skipped", "waiting")
+        self.by_outcome = {label: {**self.kind, "workflow.step.outcome": label} for label in labels}
+        self.counts = [0, 0, 0, 0]
+        """Started, succeeded, failed, retried."""
 
 
 def _exception_attributes(outcome: Outcome) -> dict[str, str]:
