@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from litestar_workflows.observability.otel import Telemetry
 
 _INSTALL_HINT = (
-    "telemetry=True needs the OpenTelemetry API: pip install 'litestar-workflows[otel]' "
+    "telemetry=True needs the OpenTelemetry API (opentelemetry-api): pip install 'litestar-workflows[otel]' "
     "(and an SDK or distro that configures a tracer/meter provider)"
 )
 _api_state: list[bool] = []
