@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from litestar_workflows.core.models import WorkflowInstanceData
     from litestar_workflows.core.types import WorkflowStatus
+    from litestar_workflows.engine.clock import TimerHandle
     from litestar_workflows.runtime.interpreter import Interpreter
     from litestar_workflows.runtime.runner import StepPlan
 
@@ -36,7 +37,7 @@ class Live:
         self.interpreter, self.plans = pair
         # Keyed by execution ``id.int``: cheaper to hash than UUIDs on the hot path.
         self.running: dict[int, asyncio.Task[Any]] = {}
-        self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.timers: dict[int, TimerHandle] = {}
         self.waiters: list[tuple[Collection[WorkflowStatus], asyncio.Future[None]]] = []
         self.unverified = False
         """Taken from the idle cache: another process may have moved the stored instance since."""

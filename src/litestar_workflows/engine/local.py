@@ -32,6 +32,7 @@ from litestar_workflows.core.events import StepStarted, deliver
 from litestar_workflows.core.ids import new_uuid7
 from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import definition_of
+from litestar_workflows.engine.clock import timers_for
 from litestar_workflows.engine.eager import start_eager
 from litestar_workflows.engine.live import Live, as_uuid
 from litestar_workflows.engine.recovery import RecoveryOperations
@@ -129,7 +130,9 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         instance_authorizer: Decides who may cancel, retry, pause and resume an instance when
             those calls name the acting user (default: its creator; see
             :class:`~litestar_workflows.runtime.instance_access.CreatorOrAdminAuthorizer`).
-        clock: The time source (timezone-aware); tests may pass a fake one.
+        clock: The time source (timezone-aware). Timers are armed through it too when it
+            schedules them (it has ``call_at``, see :mod:`litestar_workflows.engine.clock`):
+            :class:`~litestar_workflows.testing.ManualClock` makes time a test controls.
         id_factory: Makes ids of instances, step executions and tasks.
         rng: Random source for retry jitter.
         blocked_loop_warning: Seconds: from ``start()`` to ``stop()``, a warning naming the step is
@@ -174,6 +177,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         self.authorizer: TaskAuthorizer = authorizer or AssigneeAuthorizer()
         self.instance_authorizer: InstanceAuthorizer = instance_authorizer or CreatorOrAdminAuthorizer()
         self.clock = clock or utcnow
+        self.timers = timers_for(self.clock)
+        """Arms timers at moments of ``clock`` (timer steps, retry back-offs)."""
         self.new_id = id_factory or new_uuid7
         self.runner = StepRunner(self.clock, rng)
         self._memory = self.store if isinstance(self.store, MemoryStore) else None
@@ -727,9 +732,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             running[key] = task
 
     def _arm(self, live: Live, run: StepExecution, action: Callable[[Live, StepExecution], Any]) -> None:
-        delay = 0.0 if run.scheduled_for is None else (run.scheduled_for - self.clock()).total_seconds()
-        loop = asyncio.get_running_loop()
-        live.timers[run.id.int] = loop.call_later(max(delay, 0.0), action, live, run)  # type: ignore[union-attr]
+        when = run.scheduled_for or self.clock()
+        live.timers[run.id.int] = self.timers.call_at(when, action, live, run)  # type: ignore[union-attr]
 
     def _fire_timer(self, live: Live, run: StepExecution) -> None:
         key = run.id.int  # type: ignore[union-attr]
