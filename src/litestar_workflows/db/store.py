@@ -345,9 +345,9 @@ class SQLAlchemyStore:
         return kept
 
     async def _write_rows(self, conn: AsyncConnection, batch: list[_Pending]) -> bool:
-        batch = [item for item in batch if not item.future.done()]  # lost a key in an earlier try
-        if any(item.created and item.instance.key is not None for item in batch):
-            batch = await self._insert_keyed(conn, batch)
+        keyed = [item for item in batch if item.created and item.instance.key is not None]
+        if keyed:
+            batch = await self._insert_keyed(conn, batch, keyed)
         inserted: dict[int, tuple[Any, ...]] = {}
         updated: dict[int, tuple[Any, ...]] = {}
         expected: dict[int, int] = {}
@@ -369,25 +369,28 @@ class SQLAlchemyStore:
             return await self.row_writer.write(conn, *([r[k] for k in sorted(r)] for r in rows))
         return await self.row_writer.write(conn, *(list(r.values()) for r in rows))
 
-    async def _insert_keyed(self, conn: AsyncConnection, batch: list[_Pending]) -> list[_Pending]:
-        """Insert the new instances that have a start key; drop those whose key is taken.
+    async def _insert_keyed(
+        self, conn: AsyncConnection, batch: list[_Pending], keyed: list[_Pending]
+    ) -> list[_Pending]:
+        """Insert the new instances that have a start key (``keyed``); drop those whose key is taken.
 
         One statement per keyed instance, in (workflow, key) order so that two transactions
         never wait for each other's keys. A start that lost (its workflow has an instance with
         that key, committed or earlier in this batch) is told so with ``InstanceKeyTakenError``;
-        the rest of the batch goes on.
+        the rest of the batch goes on. (A start whose caller stopped waiting, its future
+        cancelled, is written all the same, like every other transition.)
         """
-        keyed = sorted(
-            (item for item in batch if item.created and item.instance.key is not None),
-            key=lambda item: (item.instance.workflow_name, item.instance.key),
-        )
+        keyed.sort(key=lambda item: (item.instance.workflow_name, item.instance.key))
         lost: set[int] = set()
         for item in keyed:
-            if not await self.row_writer.insert_keyed(conn, item.instance_row):
-                instance = item.instance
+            instance = item.instance
+            # Stale: it lost in an earlier attempt at this batch, and was told so then.
+            if instance.runtime.stale or not await self.row_writer.insert_keyed(conn, item.instance_row):
                 lost.add(instance.id.int)
                 instance.runtime.stale = True
-                item.future.set_exception(InstanceKeyTakenError(instance.workflow_name, instance.key or ""))
+                if not item.future.done():
+                    taken = InstanceKeyTakenError(instance.workflow_name, instance.key or "")
+                    item.future.set_exception(taken)
         if not lost:
             return batch
         return [item for item in batch if item.instance.id.int not in lost]
@@ -532,9 +535,9 @@ class SQLAlchemyStore:
                     executions.c.status.in_((StepStatus.SCHEDULED.value, StepStatus.RUNNING.value)),
                     or_(executions.c.scheduled_for.is_(None), executions.c.scheduled_for <= now),
                 ),
-                and_(
+                and_(  # timer steps, and human tasks' deadlines (runtime/deadlines.py)
                     executions.c.status == StepStatus.WAITING.value,
-                    executions.c.step_type == StepType.TIMER.value,
+                    executions.c.step_type.in_((StepType.TIMER.value, StepType.HUMAN.value)),
                     executions.c.scheduled_for <= now,
                 ),
             ),

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from litestar_workflows.core.types import StepStatus
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from datetime import datetime
@@ -169,6 +171,12 @@ def print_instance(instance: InstanceDetail) -> None:
     )
     columns = ("Step", "Type", "Status", "Attempt", "Started (UTC)", "Completed", "User", "Error")
     console.print(_table("Step history", columns, rows))
+    for e in instance.step_history:  # where each failure happened, below the table that names it
+        if e.stack_trace:
+            failed = e.status == StepStatus.FAILED  # else an attempt failed and the next is scheduled
+            attempt = f"attempt {e.attempt}" if failed else f"attempt {e.attempt - 1}, to be retried"
+            console.print(Text(f"Traceback of step {e.step_name} ({attempt}):", style="bold"))
+            console.print(Text(e.stack_trace.rstrip()))
 
 
 def print_tasks(items: Sequence[TaskOut], total: int, offset: int) -> None:

@@ -221,3 +221,16 @@ async def test_several_processes_make_one_instance(shared_database: ScratchDatab
         await db_engine.dispose()
     assert rows == [{"key": "processes"}]
     assert runs == [{"step_name": "record"}]  # its step ran once, in one process
+
+
+async def test_what_ran_before_a_prompt_stop_is_kept(shared_database: ScratchDatabase) -> None:
+    # The engine stops right after the starts return: the commits of what their first steps did
+    # (awaited by drivers that stop() cancels) are still written, keyed start or not.
+    CALLS.clear()
+    async with engine_for(shared_database, registry(), poll_interval=0.2) as engine:
+        plain = await engine.start_workflow("refund", {"order": "p"})
+        keyed = await engine.start_workflow("refund", {"order": "k"}, key="prompt-stop")
+        assert plain.status is keyed.status is WorkflowStatus.COMPLETED  # in this process's copy
+    async with engine_for(shared_database, registry(), poll_interval=0.2) as later:
+        for instance in (plain, keyed):
+            assert (await stored(later, instance.id)).status is WorkflowStatus.COMPLETED
