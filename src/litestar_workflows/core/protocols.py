@@ -72,8 +72,13 @@ class ExecutionEngine(Protocol):
         metadata: dict[str, Any] | None = None,
         workflow_name: str | None = None,
         data: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> WorkflowInstanceData:
-        """Start an instance; execution continues in the background."""
+        """Start an instance; execution continues in the background.
+
+        With ``key``, at most one instance of the workflow ever has it: a start with a taken key
+        returns that instance and runs nothing.
+        """
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """The instance with its step history."""
