@@ -58,6 +58,7 @@ def cli(tmp_path: Path) -> Any:
         assert result.exit_code == code, (args, result.stdout, result.stderr, result.exception)
         return result
 
+    invoke("migrate")  # commands other than migrate refuse to create the database file
     return invoke
 
 

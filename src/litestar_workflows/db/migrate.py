@@ -60,6 +60,7 @@ __all__ = (
     "downgrade_database_async",
     "head_revision",
     "migration_context_options",
+    "revision_history",
     "upgrade_database",
     "upgrade_database_async",
 )
@@ -178,6 +179,18 @@ def head_revision() -> str:
         msg = f"no migrations found in {MIGRATIONS_DIR}; the litestar-workflows installation is broken"
         raise StoreError(msg)
     return head
+
+
+def revision_history() -> list[tuple[str, str | None, str]]:
+    """The shipped migrations, newest first: each revision, the one it follows and what it does.
+
+    For ``litestar workflows migrate history``; the descriptions are the first line of each
+    migration's docstring.
+    """
+    return [
+        (script.revision, script.down_revision if isinstance(script.down_revision, str) else None, script.doc)
+        for script in _script_directory().walk_revisions()
+    ]
 
 
 def _redacted(url: URL) -> str:

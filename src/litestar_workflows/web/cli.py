@@ -17,6 +17,7 @@ import json
 import logging
 import signal
 from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import rich_click as click
@@ -45,8 +46,9 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from litestar import Litestar
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from litestar_workflows.core.models import WorkflowInstanceData
+    from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
     from litestar_workflows.store.base import Page
     from litestar_workflows.web.engine import WorkflowEngine
 
@@ -95,13 +97,41 @@ def _plugin(app: Litestar) -> WorkflowPlugin:
         _fail("the app has no WorkflowPlugin; add WorkflowPlugin(...) to its plugins")
 
 
+def missing_sqlite_file(engine: object) -> Path | None:
+    """The SQLite file the engine would use when it does not exist yet (else ``None``).
+
+    Opening it would create an empty database: a command run from the wrong directory (with a
+    relative path in the URL) would then show nothing, or start work nobody else sees.
+    """
+    db_engine = database_of(engine)
+    if db_engine is None or db_engine.url.get_backend_name() != "sqlite":
+        return None
+    database = db_engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None  # in memory, or a URI filename whose mode says what to do
+    path = Path(database).resolve()
+    return None if path.exists() else path
+
+
+def _require_database(plugin: WorkflowPlugin) -> None:
+    missing = missing_sqlite_file(plugin.engine)
+    if missing is not None:
+        _fail(
+            f"the workflows database {missing} does not exist (the app's database URL, resolved from "
+            f"{Path.cwd()}); run the command where the database is, or create it with "
+            "'litestar workflows migrate'"
+        )
+
+
 def _run(app: Litestar, work: Callable[[WorkflowEngine], Awaitable[T]], *, background: bool = False) -> T:
     """Run ``work`` with the plugin's engine, turning workflow errors into one line and an exit code.
 
     The engine is opened for the command (migrated first when the plugin is configured to) and
-    stopped after it; only with ``background`` (the worker) does it also recover due work.
+    stopped after it; only with ``background`` (the worker) does it also recover due work. A
+    SQLite database file that does not exist is refused rather than created empty.
     """
     plugin = _plugin(app)
+    _require_database(plugin)
 
     async def main() -> T:
         with _quiet_migrations():
@@ -256,6 +286,7 @@ def start_command(
     help="Only this status (repeatable).",
 )
 @click.option("--workflow", default=None, help="Only instances of this workflow.")
+@click.option("--version", "workflow_version", default=None, help="Only instances of this workflow version.")
 @click.option("--created-by", default=None, help="Only instances started by this user.")
 @click.option("--tenant", default=None, help="Only instances of this tenant.")
 @click.option("--started-after", type=click.DateTime(), default=None, help="Started at or after (UTC).")
@@ -268,6 +299,7 @@ def instances_command(
     app: Litestar,
     statuses: tuple[str, ...],
     workflow: str | None,
+    workflow_version: str | None,
     created_by: str | None,
     tenant: str | None,
     started_after: datetime | None,
@@ -280,6 +312,7 @@ def instances_command(
     query = InstanceQuery(
         status=[WorkflowStatus(s) for s in statuses] or None,
         workflow_name=workflow,
+        workflow_version=workflow_version,
         created_by=created_by,
         tenant_id=tenant,
         started_after=None if started_after is None else started_after.replace(tzinfo=UTC),
@@ -427,9 +460,128 @@ def retry_command(
     _show_instance(_run(app, work), as_json)
 
 
-@click.command(name="migrate")
-def migrate_command(app: Litestar) -> None:
-    """Upgrade the workflows database schema to the latest version."""
+def _instance_action(
+    app: Litestar,
+    user: str | None,
+    groups: tuple[str, ...],
+    as_json: bool,
+    act: Callable[[WorkflowEngine], Awaitable[WorkflowInstanceData]],
+) -> None:
+    _check_acting(user, groups)
+    _show_instance(_run(app, act), as_json)
+
+
+@click.command(name="pause")
+@click.argument("instance_id", type=click.UUID)
+@_ACTING_USER
+@_ACTING_GROUPS
+@_JSON
+def pause_command(
+    *, app: Litestar, instance_id: UUID, user: str | None, groups: tuple[str, ...], as_json: bool
+) -> None:
+    """Pause an instance: running steps finish, nothing new starts until resumed."""
+    _instance_action(
+        app,
+        user,
+        groups,
+        as_json,
+        lambda engine: engine.pause_workflow(instance_id, user_id=user, groups=groups),
+    )
+
+
+@click.command(name="resume")
+@click.argument("instance_id", type=click.UUID)
+@_ACTING_USER
+@_ACTING_GROUPS
+@_WAIT
+@_JSON
+def resume_command(
+    *, app: Litestar, instance_id: UUID, user: str | None, groups: tuple[str, ...], wait: float, as_json: bool
+) -> None:
+    """Resume a paused instance where it stopped."""
+
+    async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
+        instance = await engine.resume_workflow(instance_id, user_id=user, groups=groups)
+        return await settled(engine, instance, wait)
+
+    _instance_action(app, user, groups, as_json, work)
+
+
+def _show_task(task: HumanTask, as_json: bool) -> None:
+    body = task_out(task)
+    if as_json:
+        out.print_json(body)
+    else:
+        out.print_tasks([body], 1, 0)
+
+
+@click.command(name="claim")
+@click.argument("task_id", type=click.UUID)
+@click.option(
+    "--user", required=True, help="Claim the task for this user (who must be allowed to work on it)."
+)
+@_JSON
+def claim_command(*, app: Litestar, task_id: UUID, user: str, as_json: bool) -> None:
+    """Take an unassigned group task for --user."""
+    _check_acting(user, ())
+
+    async def work(engine: WorkflowEngine) -> HumanTask:
+        return await engine.claim_task(task_id, user)
+
+    _show_task(_run(app, work), as_json)
+
+
+@click.command(name="reassign")
+@click.argument("task_id", type=click.UUID)
+@click.argument("new_assignee")
+@click.option("--reason", default=None, help="Why; kept with the task's events.")
+@click.option(
+    "--user",
+    default=None,
+    help="Act as this user, who must be allowed to; without it the command acts as the operator, unchecked.",
+)
+@_JSON
+def reassign_command(
+    *, app: Litestar, task_id: UUID, new_assignee: str, reason: str | None, user: str | None, as_json: bool
+) -> None:
+    """Give pending task TASK_ID to NEW_ASSIGNEE."""
+    _check_acting(user, ())
+    if not new_assignee.strip():
+        _fail("NEW_ASSIGNEE must name a user", EXIT_USAGE)
+
+    async def work(engine: WorkflowEngine) -> HumanTask:
+        return await engine.reassign_task(task_id, new_assignee, user_id=user, reason=reason)
+
+    _show_task(_run(app, work), as_json)
+
+
+@click.command(name="webhook")
+@click.argument("instance_id", type=click.UUID)
+@click.argument("step_name")
+@click.option("--data", "raw_data", required=True, help="The payload, as JSON.")
+@_WAIT
+@_JSON
+def webhook_command(
+    *, app: Litestar, instance_id: UUID, step_name: str, raw_data: str, wait: float, as_json: bool
+) -> None:
+    """Deliver a payload to webhook step STEP_NAME, where the instance waits (as the operator, unsigned)."""
+    try:
+        payload = json.loads(raw_data)
+    except json.JSONDecodeError as error:
+        _fail(f"--data is not valid JSON: {error}", EXIT_USAGE)
+
+    async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
+        instance = await engine.deliver_webhook(instance_id, step_name, payload)
+        return await settled(engine, instance, wait)
+
+    _show_instance(_run(app, work), as_json)
+
+
+@click.group(name="migrate", cls=LitestarGroup, invoke_without_command=True)
+def migrate_command(ctx: click.Context, app: Litestar) -> None:
+    """Upgrade the workflows database schema to the latest version (or: current, history, downgrade)."""
+    if ctx.invoked_subcommand is not None:
+        return
     runner = _plugin(app).runner
 
     async def main() -> bool:
@@ -448,6 +600,84 @@ def migrate_command(app: Litestar) -> None:
         out.print_raw("nothing to migrate: the engine keeps its state in memory")
 
 
+def _migration_work(app: Litestar, work: Callable[[AsyncEngine], Awaitable[T]]) -> T | None:
+    """Run ``work`` on the engine's database (``None``: the engine keeps its state in memory)."""
+    plugin = _plugin(app)
+    db_engine = database_of(plugin.engine)
+    if db_engine is None:
+        out.print_raw("nothing to migrate: the engine keeps its state in memory")
+        return None
+    _require_database(plugin)
+
+    async def main() -> T:
+        try:
+            return await work(db_engine)
+        finally:
+            await plugin.runner.stop()  # releases the connections it opened
+
+    try:
+        return asyncio.run(main())
+    except WorkflowsError as error:
+        _fail(error.detail)
+
+
+@click.command(name="current")
+def migrate_current_command(app: Litestar) -> None:
+    """Show the schema revision the database is at, and whether it is the newest."""
+    from litestar_workflows.db.migrate import current_revision, head_revision
+
+    revision = _migration_work(app, current_revision)
+    if database_of(_plugin(app).engine) is None:
+        return
+    head = head_revision()
+    if revision == head:
+        out.print_raw(f"{revision} (head: up to date)")
+    elif revision is None:
+        out.print_raw(f"no workflows schema yet (head is {head}); run 'litestar workflows migrate'")
+    else:
+        out.print_raw(f"{revision} (head is {head}); run 'litestar workflows migrate' to upgrade")
+
+
+@click.command(name="history")
+def migrate_history_command(app: Litestar) -> None:
+    """List the schema revisions, newest first, marking the head and the database's current one."""
+    from litestar_workflows.db.migrate import current_revision, revision_history
+
+    plugin = _plugin(app)
+    current = None
+    if database_of(plugin.engine) is not None and missing_sqlite_file(plugin.engine) is None:
+        current = _migration_work(app, current_revision)
+    for position, (revision, down, doc) in enumerate(revision_history()):
+        marks = [m for m, on in (("head", position == 0), ("current", revision == current)) if on]
+        label = f" ({', '.join(marks)})" if marks else ""
+        out.print_raw(f"{down or '<base>'} -> {revision}{label}: {doc}")
+
+
+@click.command(name="downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Go ahead: a downgrade drops tables or columns and their data.")
+def migrate_downgrade_command(app: Litestar, revision: str, yes: bool) -> None:
+    """Migrate the schema down to REVISION ('base' removes every workflows table and its data)."""
+    from litestar_workflows.db.migrate import current_revision, downgrade_database_async
+
+    if not yes:
+        _fail(
+            f"downgrading to {revision!r} drops tables or columns and their data; add --yes to go ahead",
+            EXIT_USAGE,
+        )
+
+    async def work(db_engine: AsyncEngine) -> str | None:
+        with _quiet_migrations():
+            await downgrade_database_async(db_engine, revision)
+        return await current_revision(db_engine)
+
+    if database_of(_plugin(app).engine) is None:
+        out.print_raw("nothing to migrate: the engine keeps its state in memory")
+        return
+    now = _migration_work(app, work)
+    out.print_raw(f"the workflows database is now at {now or '<base> (no workflows tables)'}")
+
+
 @click.command(name="worker")
 def worker_command(app: Litestar) -> None:
     """Run the engine without the web server (recovery, due timers) until interrupted.
@@ -456,6 +686,7 @@ def worker_command(app: Litestar) -> None:
     """
     run_worker = getattr(_plugin(app).engine, "run_worker", None)
     if run_worker is not None:
+        _require_database(_plugin(app))
         out.print_raw("workflow worker running; Ctrl+C (or SIGTERM) stops it")
         try:
             asyncio.run(run_worker())
@@ -501,9 +732,16 @@ for _command in (
     instance_command,
     tasks_command,
     complete_command,
+    claim_command,
+    reassign_command,
     cancel_command,
     retry_command,
+    pause_command,
+    resume_command,
+    webhook_command,
     migrate_command,
     worker_command,
 ):
     workflows_group.add_command(_command)
+for _command in (migrate_current_command, migrate_history_command, migrate_downgrade_command):
+    migrate_command.add_command(_command)

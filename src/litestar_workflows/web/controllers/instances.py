@@ -60,6 +60,9 @@ Statuses = Annotated[
     list[WorkflowStatus] | None, QueryParameter(description="Only these statuses (repeatable)")
 ]
 WorkflowName = Annotated[str | None, QueryParameter(description="Only instances of this workflow")]
+WorkflowVersion = Annotated[
+    str | None, QueryParameter(description="Only instances of this version of the workflow", max_length=255)
+]
 CreatedBy = Annotated[str | None, QueryParameter(description="Only instances started by this user")]
 After = Annotated[
     str | None,
@@ -214,6 +217,7 @@ class WorkflowInstanceController(Controller):
         workflow_instance_repo: InstanceRepo = None,
         status: Statuses = None,
         workflow_name: WorkflowName = None,
+        workflow_version: WorkflowVersion = None,
         created_by: CreatedBy = None,
         started_after: After = None,
         started_before: Before = None,
@@ -228,6 +232,7 @@ class WorkflowInstanceController(Controller):
         query = InstanceQuery(
             status=status or None,
             workflow_name=workflow_name,
+            workflow_version=workflow_version,
             created_by=created_by,
             started_after=_moment(started_after, "started_after"),
             started_before=_moment(started_before, "started_before"),
