@@ -65,3 +65,18 @@ def test_action_bodies_name_their_unknown_fields_and_leave_the_task_pending(
     assert unknown in response.json()["detail"]
     assert client.get(f"/workflows/tasks/{task['id']}").json()["status"] == "pending"
     assert client.get(f"/workflows/instances/{started['id']}").json()["status"] == "waiting"
+
+
+def test_instances_filter_by_workflow_version(client: TestClient[Litestar], engine: Any) -> None:
+    for version in ("1.0.0", "2.0.0", "2.0.0"):
+        started = client.post(
+            "/workflows/instances",
+            json={"definition_name": "approval", "version": version},
+            headers=as_user("erik"),
+        )
+        assert started.status_code == 201, started.text
+    listed = client.get("/workflows/instances", params={"workflow_version": "2.0.0"}, headers=as_user("erik"))
+    assert listed.headers["X-Total-Count"] == "2"
+    assert {i["workflow_version"] for i in listed.json()} == {"2.0.0"}
+    none = client.get("/workflows/instances", params={"workflow_version": "3.0.0"}, headers=as_user("erik"))
+    assert none.json() == []

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from litestar.testing import TestClient
-from web_helpers import as_user, make_app, settle
+from web_helpers import as_user, header_tenant, make_app, settle
 
 from litestar_workflows import (
     BaseMachineStep,
@@ -192,3 +192,68 @@ def test_a_paused_instance_refuses_the_delivery_until_resumed(
     accepted = _deliver(hooks, instance_id, body, signature_headers(SECRET, body))
     assert accepted.status_code == 200, accepted.text
     assert settle(hooks, webhook_engine, instance_id).status is WorkflowStatus.COMPLETED
+
+
+def test_the_payload_schema_and_a_rotated_secret_apply_under_tenancy(engine_factory: EngineFactory) -> None:
+    secrets = ["first"]
+    checked = WorkflowDefinition(
+        name="checked",
+        version="1.0.0",
+        description="A webhook with a payload schema and a secret read at each delivery",
+        steps={
+            "paid": WebhookStep(
+                "paid",
+                secret=lambda: secrets[-1],
+                payload_schema={
+                    "type": "object",
+                    "required": ["ref"],
+                    "properties": {"ref": {"type": "string"}},
+                },
+            ),
+            "record": Record("record"),
+        },
+        edges=[Edge("paid", "record")],
+        initial_step="paid",
+    )
+    registry = WorkflowRegistry()
+    registry.register_definition(checked)
+    engine = engine_factory(registry)
+    with TestClient(make_app(engine, tenant_resolver=header_tenant)) as client:
+        started = client.post(
+            "/workflows/instances",
+            json={"definition_name": "checked"},
+            headers=as_user("erik", tenant="acme"),
+        ).json()
+        instance_id = started["id"]
+        settle(client, engine, instance_id)
+        # Tenancy fails closed for users; a signed delivery carries no tenant and needs none.
+        bad = b'{"ref": 7}'
+        refused = _deliver(client, instance_id, bad, signature_headers("first", bad))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "ref"
+        secrets.append("second")
+        good = b'{"ref": "r-1"}'
+        assert _deliver(client, instance_id, good, signature_headers("first", good)).status_code == 401
+        waiting = client.get(
+            f"/workflows/instances/{instance_id}", headers=as_user("erik", tenant="acme")
+        ).json()
+        assert (waiting["status"], waiting["current_step"]) == ("waiting", "paid")
+        accepted = _deliver(client, instance_id, good, signature_headers("second", good))
+        assert accepted.status_code == 200, accepted.text
+        done = settle(client, engine, instance_id)
+        assert (done.status, done.context.get("paid")) == (WorkflowStatus.COMPLETED, {"ref": "r-1"})
+
+
+def test_signatures_refuse_future_timestamps_and_accept_within_max_age() -> None:
+    from litestar_workflows.web.webhooks import BadSignatureError, sign, verify
+
+    body = b"{}"
+    now = 1_700_000_000
+    verify(b"k", body, sign(b"k", now - 299, body), str(now - 299), max_age=300, now=now)
+    for moment in (now + 301, now - 301):
+        with pytest.raises(BadSignatureError, match="seconds away from now"):
+            verify(b"k", body, sign(b"k", moment, body), str(moment), max_age=300, now=now)
+    with pytest.raises(BadSignatureError, match="whole seconds"):
+        verify(b"k", body, sign(b"k", now, body), "1.7e9", max_age=300, now=now)
+    with pytest.raises(ValueError, match="secret must not be empty"):
+        WebhookStep("paid", secret="")

@@ -5,12 +5,14 @@ or let :class:`~litestar_workflows.WorkflowPlugin` mount them (``enable_api=True
 When the app also provides ``workflow_instance_repo`` / ``human_task_repo`` (repositories on its
 session), the read routes read through them (see :mod:`~litestar_workflows.web.controllers.reads`).
 ``DefinitionController``, ``InstanceController`` and ``TaskController`` are earlier names of the same
-classes.
+classes. ``WebhookController`` takes signed deliveries from other systems: mount it outside guards
+that require a signed-in user.
 """
 
 from litestar_workflows.web.controllers.definitions import WorkflowDefinitionController
 from litestar_workflows.web.controllers.instances import WorkflowInstanceController
 from litestar_workflows.web.controllers.tasks import HumanTaskController
+from litestar_workflows.web.controllers.webhooks import WebhookController
 
 DefinitionController = WorkflowDefinitionController
 InstanceController = WorkflowInstanceController
@@ -21,6 +23,7 @@ __all__ = (
     "HumanTaskController",
     "InstanceController",
     "TaskController",
+    "WebhookController",
     "WorkflowDefinitionController",
     "WorkflowInstanceController",
 )
