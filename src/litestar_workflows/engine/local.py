@@ -99,7 +99,16 @@ def _adapt_store(persistence: Any) -> WorkflowStore:
     return store_from(persistence)
 
 
-def _reapply(interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome) -> Transition:
+def _reapply(
+    interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome, attempt: int
+) -> Transition:
+    run = instance.runtime.active.get(outcome[1].int)
+    if run is not None and run.attempt != attempt:
+        # The copy was reloaded after the lease ran out here: the sweep made the execution its
+        # next attempt (maybe running elsewhere, or here again). Only that attempt's outcome counts.
+        raise StaleOutcomeError(
+            f"execution {outcome[1]} of instance {instance.id} is at attempt {run.attempt}, not {attempt}"
+        )
     tr = apply_outcome(interpreter, instance, outcome)
     tr.leased = outcome[1]  # this process ran it: committed only while it holds the lease
     return tr
@@ -364,15 +373,18 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                 f"the store {type(self.store).__name__} cannot find instances by key "
                 "(it has no instance_with_key method): start without key="
             )
+        # Created first, looked up only when the key is taken: a new key (the common case) costs
+        # no extra query, and the store's unique key decides races between concurrent starts.
         for _ in range(_KEY_ATTEMPTS):
+            try:
+                return await self._create(definition, data, tenant_id, created_by, metadata, key), True
+            except InstanceKeyTakenError:
+                pass
             existing = await find(definition.name, key)
             if existing is not None:
                 live = self._live.get(existing.id.int)  # the live object when it runs here
                 return (existing if live is None else live.instance), False
-            try:
-                return await self._create(definition, data, tenant_id, created_by, metadata, key), True
-            except InstanceKeyTakenError:
-                continue  # another start with this key committed first: answer with its instance
+            # The start that took the key did not commit after all (its batch failed): try again.
         raise ConcurrencyError(
             f"starting {definition.name!r} with key {key!r} kept colliding with a start that did not commit"
         )
@@ -675,7 +687,9 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                             memory.record(tr)  # type: ignore[union-attr]
                         follow = dispatch(live, tr, True)
                     else:
-                        follow = await self._transact(live, partial(_reapply, outcome=outcome), inline=True)
+                        follow = await self._transact(
+                            live, partial(_reapply, outcome=outcome, attempt=run.attempt), inline=True
+                        )
                 except (StaleOutcomeError, LeaseLostError):  # abandoned, or taken over elsewhere
                     follow = None
                 running.pop(key, None)
