@@ -99,16 +99,7 @@ def _adapt_store(persistence: Any) -> WorkflowStore:
     return store_from(persistence)
 
 
-def _reapply(
-    interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome, attempt: int
-) -> Transition:
-    run = instance.runtime.active.get(outcome[1].int)
-    if run is not None and run.attempt != attempt:
-        # The copy was reloaded after the lease ran out here: the sweep made the execution its
-        # next attempt (maybe running elsewhere, or here again). Only that attempt's outcome counts.
-        raise StaleOutcomeError(
-            f"execution {outcome[1]} of instance {instance.id} is at attempt {run.attempt}, not {attempt}"
-        )
+def _reapply(interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome) -> Transition:
     tr = apply_outcome(interpreter, instance, outcome)
     tr.leased = outcome[1]  # this process ran it: committed only while it holds the lease
     return tr
@@ -687,9 +678,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                             memory.record(tr)  # type: ignore[union-attr]
                         follow = dispatch(live, tr, True)
                     else:
-                        follow = await self._transact(
-                            live, partial(_reapply, outcome=outcome, attempt=run.attempt), inline=True
-                        )
+                        follow = await self._transact(live, partial(_reapply, outcome=outcome), inline=True)
                 except (StaleOutcomeError, LeaseLostError):  # abandoned, or taken over elsewhere
                     follow = None
                 running.pop(key, None)
