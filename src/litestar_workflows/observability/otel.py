@@ -21,13 +21,22 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.metrics import CallbackOptions, NoOpMeterProvider, Observation
+from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    SpanContext,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
 from litestar_workflows.runtime.runner import FAILED, SKIPPED, SUCCEEDED
@@ -57,18 +66,18 @@ TRACEPARENT = "traceparent"
 SCOPE = "litestar_workflows"
 _MAX_PENDING = 100_000
 """Bound of the per-execution notes (schedule times, message parents) of work that never started here."""
+_PLACEHOLDER_TRACER_PROVIDERS = (ProxyTracerProvider, NoOpTracerProvider)
+_PLACEHOLDER_METER_PROVIDERS = (_ProxyMeterProvider, NoOpMeterProvider)
+"""What the API returns until the application sets a provider (the proxy) or sets a no-op one."""
 _FINISHED_TASK = frozenset({HumanTaskStatus.COMPLETED, HumanTaskStatus.CANCELED})
 
 
 def providers_configured() -> bool:
     """Whether the application set a global tracer or meter provider (not the API's placeholders)."""
-    from opentelemetry.metrics._internal import NoOpMeterProvider, _ProxyMeterProvider
-    from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider
-
     tracer_provider = trace.get_tracer_provider()
     meter_provider = metrics.get_meter_provider()
-    return not isinstance(tracer_provider, ProxyTracerProvider | NoOpTracerProvider) or not isinstance(
-        meter_provider, _ProxyMeterProvider | NoOpMeterProvider
+    return not isinstance(tracer_provider, _PLACEHOLDER_TRACER_PROVIDERS) or not isinstance(
+        meter_provider, _PLACEHOLDER_METER_PROVIDERS
     )
 
 
@@ -164,6 +173,7 @@ class Telemetry:
             "Pending human tasks past their due time",
         )
         self._recording = tracer_provider is not None or meter_provider is not None
+        self._next_look = 0.0
         self._steps: dict[tuple[str, str], _StepStats] = {}
         self._parent_contexts: dict[str, otel_context.Context] = {}
         self._engine: LocalExecutionEngine | None = None
@@ -264,10 +274,14 @@ class Telemetry:
         """Whether spans and metrics go anywhere: explicit providers, or global ones set by the app.
 
         On the API's placeholders (``telemetry=True`` before OpenTelemetry is configured) steps run
-        unwrapped; once the application sets a provider, they are traced from their next run on.
+        unwrapped; once the application sets a provider, they are traced within a second. (Asking
+        the API costs microseconds, so a negative answer is kept for that second.)
         """
         if not self._recording:
-            self._recording = providers_configured()
+            now = monotonic()
+            if now >= self._next_look:
+                self._next_look = now + 1.0
+                self._recording = providers_configured()
         return self._recording
 
     # ------------------------------------------------------------------ steps
