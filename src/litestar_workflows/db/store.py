@@ -374,18 +374,22 @@ class SQLAlchemyStore:
     ) -> list[_Pending]:
         """Insert the new instances that have a start key (``keyed``); drop those whose key is taken.
 
-        One statement per keyed instance, in (workflow, key) order so that two transactions
+        In one statement (per 200), rows in (workflow, key) order so that two transactions
         never wait for each other's keys. A start that lost (its workflow has an instance with
         that key, committed or earlier in this batch) is told so with ``InstanceKeyTakenError``;
         the rest of the batch goes on. (A start whose caller stopped waiting, its future
         cancelled, is written all the same, like every other transition.)
         """
-        keyed.sort(key=lambda item: (item.instance.workflow_name, item.instance.key))
+        # Stale: it lost in an earlier attempt at this batch, and was told so then.
+        tried = sorted(
+            (item for item in keyed if not item.instance.runtime.stale),
+            key=lambda item: (item.instance.workflow_name, item.instance.key),
+        )
+        written = await self.row_writer.insert_keyed(conn, [item.instance_row for item in tried])
         lost: set[int] = set()
         for item in keyed:
             instance = item.instance
-            # Stale: it lost in an earlier attempt at this batch, and was told so then.
-            if instance.runtime.stale or not await self.row_writer.insert_keyed(conn, item.instance_row):
+            if instance.runtime.stale or self.row_writer.bound_id(item.instance_row) not in written:
                 lost.add(instance.id.int)
                 instance.runtime.stale = True
                 if not item.future.done():

@@ -125,6 +125,8 @@ _PLAIN_TEXT: dict[Any, str] = {
     for member in enum
 }
 _TIME_CACHE_SIZE = 1024
+_KEYED_CHUNK = 200
+"""Keyed instance rows per INSERT (18 parameters each: far below SQLite's and asyncpg's limits)."""
 
 
 def _json(value: Any) -> str | None:
@@ -175,6 +177,11 @@ class _SqliteTimes:
         return text
 
 
+def _hashable(value: Any) -> Any:
+    """An id as bound or returned by a driver, comparable and hashable (SQLite binds bytearrays)."""
+    return bytes(value) if isinstance(value, (bytearray, memoryview)) else value
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -202,11 +209,8 @@ class RowWriter:
         self.text: Callable[[Any], Any] = _same if postgres else _sqlite_text
         mark = _numbered_mark if postgres else _sqlite_mark
         self.insert_instances = _insert("workflow_instances", INSTANCE_COLUMNS, mark)
-        # A keyed instance is inserted on its own: the unique index on (workflow_name, key) may
-        # refuse it, and that must not fail the other rows of the batch. No row back: it lost.
-        self.insert_keyed_instance = (
-            f"{self.insert_instances} ON CONFLICT (workflow_name, key) DO NOTHING RETURNING id"
-        )
+        self._mark = mark
+        self._keyed_inserts: dict[int, str] = {}
         assignments = ", ".join(f"{c} = {mark(i + 1, c)}" for i, c in enumerate(INSTANCE_CHANGING))
         n = len(INSTANCE_CHANGING)
         # The key and version are never NULL: plain parameters, so the primary key index is used.
@@ -281,14 +285,42 @@ class RowWriter:
         rows = await conn.exec_driver_sql(statement, (*(_sqlite_uuid(i) for i in ids), owner))
         return {UUID(bytes=bytes(row[0])) for row in rows}
 
-    async def insert_keyed(self, conn: AsyncConnection, row: tuple[Any, ...]) -> bool:
-        """Insert an instance row that has a key; ``False`` when its workflow has that key already.
+    async def insert_keyed(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> set[Any]:
+        """Insert instance rows that have a start key; return the ids (as bound) of those written.
 
+        Apart from the batch's other rows: the unique index on ``(workflow_name, key)`` may refuse
+        some, and that must fail only them (``ON CONFLICT ... DO NOTHING``; a later row with the
+        key of an earlier one is refused too). One multi-row statement per ``_KEYED_CHUNK`` rows.
         On PostgreSQL a concurrent transaction inserting the same key is waited for: if it
-        commits, this insert does nothing; if it rolls back, this one goes ahead.
+        commits, the row here is refused; if it rolls back, the row goes in.
         """
-        result = await conn.exec_driver_sql(self.insert_keyed_instance, row)
-        return result.first() is not None
+        written: set[Any] = set()
+        for start in range(0, len(rows), _KEYED_CHUNK):
+            chunk = rows[start : start + _KEYED_CHUNK]
+            parameters = tuple(value for row in chunk for value in row)
+            result = await conn.exec_driver_sql(self._keyed_insert(len(chunk)), parameters)
+            written.update(_hashable(row[0]) for row in result)
+        return written
+
+    @staticmethod
+    def bound_id(row: tuple[Any, ...]) -> Any:
+        """The id of an instance row as :meth:`insert_keyed` reports it (bytes on SQLite, a UUID)."""
+        return _hashable(row[0])
+
+    def _keyed_insert(self, count: int) -> str:
+        statement = self._keyed_inserts.get(count)
+        if statement is None:
+            width = len(INSTANCE_COLUMNS)
+            mark = self._mark
+            values = ", ".join(
+                "(" + ", ".join(mark(r * width + i + 1, c) for i, c in enumerate(INSTANCE_COLUMNS)) + ")"
+                for r in range(count)
+            )
+            statement = self._keyed_inserts[count] = (
+                f"INSERT INTO workflow_instances ({', '.join(INSTANCE_COLUMNS)}) VALUES {values} "
+                "ON CONFLICT (workflow_name, key) DO NOTHING RETURNING id"
+            )
+        return statement
 
     async def write(
         self,
