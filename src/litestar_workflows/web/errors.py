@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from litestar import MediaType, Response
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
@@ -79,6 +80,7 @@ STATUS_OF: Final[dict[type[WorkflowsError], int]] = {
 """HTTP status of each workflow error the API can meet; subclasses inherit their parent's."""
 
 _DESCRIPTIONS: Final = {
+    HTTP_401_UNAUTHORIZED: "The delivery's signature is missing, stale or wrong",
     HTTP_403_FORBIDDEN: "The acting user may not do this",
     HTTP_404_NOT_FOUND: "No such workflow, instance or task (or it belongs to another tenant)",
     HTTP_409_CONFLICT: "Not possible in the current state (finished, completed already, changed meanwhile)",

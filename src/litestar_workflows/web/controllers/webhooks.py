@@ -8,12 +8,12 @@ delivery's outcome, never the instance's data. A refused delivery changes nothin
 No ``from __future__ import annotations``: Litestar reads handler annotations at runtime.
 """
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, post
 from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from litestar_workflows.core.types import StepType
@@ -23,6 +23,21 @@ from litestar_workflows.web.schemas import WebhookAccepted
 from litestar_workflows.web.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, BadSignatureError, verify
 
 __all__ = ("WebhookController",)
+
+Signature = Annotated[
+    str | None,
+    Parameter(
+        header=SIGNATURE_HEADER,
+        description="sha256=<hex HMAC-SHA256 keyed with the step's secret of '<timestamp>.' + the raw body>",
+    ),
+]
+Timestamp = Annotated[
+    str | None,
+    Parameter(
+        header=TIMESTAMP_HEADER,
+        description="When it was sent, in whole seconds since the Unix epoch; signed with the body",
+    ),
+]
 
 
 class WebhookController(Controller):
@@ -36,15 +51,18 @@ class WebhookController(Controller):
         operation_id="deliverWebhook",
         summary="Deliver a signed payload to a waiting webhook step",
         status_code=HTTP_200_OK,
-        responses=error_responses(404, 409, 422, 503),
+        responses=error_responses(401, 404, 409, 422, 503),
     )
     async def deliver(
         self,
+        *,
         request: Request[Any, Any, Any],
         workflow_engine: Engine,
         workflow_registry: Registry,
         instance_id: FromPath[UUID],
         step_name: FromPath[str],
+        signature: Signature = None,
+        timestamp: Timestamp = None,
     ) -> WebhookAccepted:
         """Hand the JSON body to ``step_name`` of the instance, which must be waiting for it.
 
@@ -65,13 +83,7 @@ class WebhookController(Controller):
                 "signed deliveries (a WebhookStep with a secret)"
             )
         try:
-            verify(
-                key,
-                body,
-                request.headers.get(SIGNATURE_HEADER),
-                request.headers.get(TIMESTAMP_HEADER),
-                max_age=step.max_age,
-            )
+            verify(key, body, signature, timestamp, max_age=step.max_age)
         except BadSignatureError as error:
             raise NotAuthorizedException(str(error)) from None
         if not body:
