@@ -250,11 +250,22 @@ def _run_alembic(connection: Connection, action: _AlembicAction) -> None:
         action(config)
 
 
-def _matches_models(connection: Connection) -> bool:
+_COLUMNS_ADDED: Final[dict[str, dict[str, frozenset[str]]]] = {
+    "0002": {
+        "workflow_instances": frozenset({"key"}),
+        "workflow_step_executions": frozenset({"error_type", "stack_trace"}),
+    },
+}
+"""Columns each revision after 0001 added, newest last: to tell which release's ``create_all``
+made an unversioned schema."""
+
+
+def _matches_models(connection: Connection, without: Mapping[str, frozenset[str]] | None = None) -> bool:
     """Tell whether every one of our tables exists with every column of the models.
 
     That is what ``UUIDAuditBase.metadata.create_all`` (the documented way) leaves behind: our
-    current schema, without our revision table.
+    current schema, without our revision table. ``without`` leaves out columns of later revisions
+    (per table): the schema an older release's ``create_all`` made.
     """
     inspector = inspect(connection)
     existing = set(inspector.get_table_names())
@@ -262,19 +273,37 @@ def _matches_models(connection: Connection) -> bool:
         if table.name not in existing:
             return False
         columns = {column["name"] for column in inspector.get_columns(table.name)}
-        if not set(table.columns.keys()) <= columns:
+        wanted = set(table.columns.keys()) - (without or {}).get(table.name, frozenset())
+        if not wanted <= columns:
             return False
     return True
 
 
-def _adopt_created_schema(config: Config) -> None:
-    """Stamp our head revision on a schema made by ``create_all`` (unversioned, matching the models).
+def _created_revision(connection: Connection) -> str | None:
+    """The revision an unversioned schema made by ``create_all`` is at, or ``None`` if it is not one."""
+    if _matches_models(connection):
+        return "head"
+    later: dict[str, set[str]] = {}
+    revisions = list(_COLUMNS_ADDED)
+    for index in range(len(revisions) - 1, -1, -1):  # newest first: 0002 back to 0001
+        for table, columns in _COLUMNS_ADDED[revisions[index]].items():
+            later.setdefault(table, set()).update(columns)
+        if _matches_models(connection, {t: frozenset(c) for t, c in later.items()}):
+            return revisions[index - 1] if index else "0001"
+    return None
 
-    Without it the first migration would try to create tables that exist already.
+
+def _adopt_created_schema(config: Config) -> None:
+    """Stamp the revision of a schema made by ``create_all`` (unversioned, matching some release's models).
+
+    Without it the first migration would try to create tables that exist already. A schema an
+    older release created is stamped at that release's revision, and the upgrade adds the rest.
     """
     connection = config.attributes["connection"]
-    if _read_revision(connection) is None and _matches_models(connection):
-        command.stamp(config, "head")
+    if _read_revision(connection) is None:
+        revision = _created_revision(connection)
+        if revision is not None:
+            command.stamp(config, revision)
 
 
 def _upgrade(config: Config, revision: str) -> None:

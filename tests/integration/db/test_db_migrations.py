@@ -296,3 +296,18 @@ def test_offline_sql_script(url: str, json_type: str) -> None:
     assert f"context_data {json_type} DEFAULT '{{}}' NOT NULL" in script
     assert f"CREATE TABLE {VERSION_TABLE}" in script
     assert "alembic_version " not in script.replace(VERSION_TABLE, "")
+
+
+async def test_a_schema_an_older_release_created_is_stamped_at_its_revision_and_upgraded(
+    async_engine: AsyncEngine,
+) -> None:
+    # What create_all of the release before 0002 left: 0001's tables, and no revision table.
+    await upgrade_database_async(async_engine, "0001")
+    async with async_engine.begin() as connection:
+        await connection.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+    assert await current_revision(async_engine) is None
+
+    await upgrade_database_async(async_engine)
+
+    assert await current_revision(async_engine) == head_revision()
+    assert await _differences(async_engine) == []
