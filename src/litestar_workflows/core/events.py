@@ -214,6 +214,34 @@ class HumanTaskReassigned(StepEvent):
         self.new_assignee = self.new_assignee if self.new_assignee is not None else self.to_assignee
 
 
+@dataclass(slots=True, kw_only=True)
+class HumanTaskReminder(StepEvent):
+    """A pending task reached its ``reminder_at``: time to nudge whoever holds it (once per task)."""
+
+    task_id: UUID | None = None
+    assignee_id: str | None = None
+    assignee_group: str | None = None
+    title: str = ""
+    reminder_at: datetime | None = None
+    due_at: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class HumanTaskOverdue(StepEvent):
+    """A pending task passed its ``due_at`` (once per task).
+
+    ``escalated_to`` names where the step's ``escalate_to`` moved it (a user id, or
+    ``"group:<name>"``); a :class:`HumanTaskReassigned` event follows in that case.
+    """
+
+    task_id: UUID | None = None
+    assignee_id: str | None = None
+    assignee_group: str | None = None
+    title: str = ""
+    due_at: datetime | None = None
+    escalated_to: str | None = None
+
+
 EventHandler = Callable[[WorkflowEvent], "Awaitable[None] | None"]
 
 
@@ -349,7 +377,9 @@ __all__ = (
     "EventHandler",
     "HumanTaskCompleted",
     "HumanTaskCreated",
+    "HumanTaskOverdue",
     "HumanTaskReassigned",
+    "HumanTaskReminder",
     "InMemoryEventBus",
     "StepCompleted",
     "StepEvent",

@@ -234,13 +234,16 @@ class ClaimLedger:
         return await self._take(lost, limit, owner=None, expires=None, attempt=rerun)
 
     async def due_timers(self, limit: int = 500) -> list[tuple[UUID, int, UUID]]:
-        """Timers whose time came and that nobody holds, leased to us to fire them now."""
+        """Timers whose time came and that nobody holds, leased to us to fire them now.
+
+        Timer steps, and the deadlines of human tasks (see ``runtime/deadlines.py``).
+        """
         store = self.store
         now = store.clock()
         due = and_(
             instances.c.status.in_(_ACTIVE),
             executions.c.status == StepStatus.WAITING.value,
-            executions.c.step_type == StepType.TIMER.value,
+            executions.c.step_type.in_((StepType.TIMER.value, StepType.HUMAN.value)),
             executions.c.scheduled_for <= now,
             or_(executions.c.lease_expires_at.is_(None), executions.c.lease_expires_at < now),
         )

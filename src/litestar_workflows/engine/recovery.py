@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("litestar_workflows.engine")
 
+_TIMED = (StepType.TIMER, StepType.HUMAN)
+"""Waiting steps whose ``scheduled_for`` is a timer: timer steps, and task deadlines."""
+
 CLAIM_BATCH = 500
 """Executions claimed per query; recovery repeats until a batch comes back short."""
 
@@ -69,8 +72,8 @@ class RecoveryOperations:
         run = live.instance.runtime.active.get(run_id.int)
         if run is None or run_id.int in live.running or run_id.int in live.timers:
             return
-        if run.status is StepStatus.WAITING and run.step_type is StepType.TIMER:
-            self._fire_timer(live, run)
+        if run.status is StepStatus.WAITING and run.step_type in _TIMED:
+            self._fire_timer(live, run)  # a timer step, or a human task's deadline
         elif run.status is not StepStatus.WAITING:
             self._spawn(live, run)
 

@@ -45,6 +45,7 @@ from litestar_workflows.core.events import (
 )
 from litestar_workflows.core.models import HumanTask, RuntimeState, WorkflowInstanceData
 from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
+from litestar_workflows.runtime.deadlines import fire_due, next_deadline
 from litestar_workflows.runtime.transition import Transition
 
 if TYPE_CHECKING:
@@ -412,6 +413,9 @@ class Interpreter:
             run.assigned_to = human.assignee_id
             instance.runtime.pending_tasks[human.id.int] = human
             tr.add_task(human)
+            run.scheduled_for = next_deadline(human)  # its reminder and due time (runtime/deadlines.py)
+            if run.scheduled_for is not None:
+                tr.add_timer(run)
             if self.record_events:
                 tr.add_event(
                     self.step_event(
@@ -427,8 +431,16 @@ class Interpreter:
         return self._settle(tr)
 
     def timer_fired(self, instance: WorkflowInstanceData, run_id: UUID) -> Transition:
-        """A timer step's time has come: it succeeds and the flow continues."""
+        """A timer step's time has come: it succeeds and the flow continues.
+
+        For a waiting human step, the deadlines of its task that came due fire instead.
+        """
         run = self._active_run(instance, run_id)
+        if run.step_type is StepType.HUMAN and run.status is StepStatus.WAITING:
+            fired = fire_due(self, instance, run)
+            if fired is None:
+                raise StaleOutcomeError(f"no deadline of the task of {run.step_name!r} is due")
+            return fired
         if run.status is not StepStatus.WAITING or run.step_type is not StepType.TIMER:
             raise StaleOutcomeError(f"execution {run_id} of {run.step_name!r} is not a waiting timer")
         return self.step_succeeded(instance, run_id)
@@ -491,6 +503,9 @@ class Interpreter:
         run.completed_by = user_id
         run.output_data = data
         tr = Transition(instance)
+        if run.scheduled_for is not None:  # deadlines not fired yet: disarm them
+            run.scheduled_for = None
+            tr.add_cancel(run)
         tr.add_task(task)
         if self.record_events:
             tr.add_event(

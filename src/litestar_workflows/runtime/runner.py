@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from operator import is_
 from typing import TYPE_CHECKING, Any
 
@@ -185,11 +185,8 @@ class StepRunner:
 
     async def _task_fields(self, step: Any, context: WorkflowContext) -> dict[str, Any]:
         now = self.clock()
-        due_at = getattr(step, "due_at", None)
-        due_in: timedelta | None = getattr(step, "due_in", None)
-        reminder_in: timedelta | None = getattr(step, "reminder_in", None)
-        if due_at is None and due_in is not None:
-            due_at = now + due_in
+        due_at = await _deadline(step, context, "get_due_date", "due_at", "due_in", now)
+        reminder_at = await _deadline(step, context, "get_reminder_date", "reminder_at", "reminder_in", now)
         run_step = context.current_step  # its key in the definition, which wins over ``step.name``
         get_title = getattr(step, "get_title", None)
         get_schema = getattr(step, "get_form_schema", None)
@@ -201,7 +198,7 @@ class StepRunner:
             "assignee_id": await get_assignee(context) if get_assignee else getattr(step, "assignee", None),
             "assignee_group": getattr(step, "assignee_group", None),
             "due_at": due_at,
-            "reminder_at": None if reminder_in is None else now + reminder_in,
+            "reminder_at": reminder_at,
         }
 
     async def _failure(
@@ -240,6 +237,23 @@ class StepRunner:
         description = _describe(error)
         log_step_failure(instance, run, error, description, retry_at)
         return (FAILED, run.id, description, retry_at, error_type_of(error), format_trace(error))
+
+
+async def _deadline(  # noqa: PLR0917 - one call per deadline, all positional
+    step: Any, context: WorkflowContext, getter: str, at: str, within: str, now: datetime
+) -> datetime | None:
+    """A task deadline: the step's ``get_*_date`` hook (the reference's), else ``*_at``, else now + ``*_in``.
+
+    A naive datetime (``datetime.now() + ...`` in the reference's examples) is taken as local time.
+    """
+    hook = getattr(step, getter, None)
+    when: datetime | None = await hook(context) if hook is not None else getattr(step, at, None)
+    if when is None:
+        delta: timedelta | None = getattr(step, within, None)
+        return None if delta is None else now + delta
+    if not isinstance(when, datetime):
+        raise TypeError(f"{getter}() of step {context.current_step!r} returned {when!r}, not a datetime")
+    return when.astimezone(UTC) if when.tzinfo is None else when
 
 
 def _describe(error: BaseException) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from litestar_workflows.core.escalation import escalation_target
 from litestar_workflows.core.types import StepType
 
 if TYPE_CHECKING:
@@ -80,8 +81,13 @@ class BaseHumanStep(BaseStep):
 
     The task's data, validated against ``form_schema`` (JSON Schema), is merged into the context
     when the task is completed. The assignee is ``assignee`` (a user id), or the context value at
-    ``assignee_key``; ``assignee_group`` lets any member of a group act. ``due_in`` / ``due_at``
-    and ``reminder_in`` set the task's deadlines.
+    ``assignee_key``; ``assignee_group`` lets any member of a group act.
+
+    Deadlines: ``due_in`` / ``due_at`` set the task's due time and ``reminder_in`` /
+    ``reminder_at`` its reminder (override :meth:`get_due_date` / :meth:`get_reminder_date` to
+    compute them from the context). Each fires once, durably (see ``runtime/deadlines.py``): a
+    ``HumanTaskReminder`` event, then a ``HumanTaskOverdue`` event, and with ``escalate_to`` the
+    task is reassigned at its due time to that user, or to a group written ``"group:<name>"``.
     """
 
     step_type: ClassVar[StepType] = StepType.HUMAN
@@ -93,6 +99,8 @@ class BaseHumanStep(BaseStep):
     due_in: timedelta | None = None
     due_at: datetime | None = None
     reminder_in: timedelta | None = None
+    reminder_at: datetime | None = None
+    escalate_to: str | None = None
 
     def __init__(
         self,
@@ -107,6 +115,8 @@ class BaseHumanStep(BaseStep):
         due_in: timedelta | None = _UNSET,
         due_at: datetime | None = _UNSET,
         reminder_in: timedelta | None = _UNSET,
+        reminder_at: datetime | None = _UNSET,
+        escalate_to: str | None = _UNSET,
         retry_policy: RetryPolicy | None = _UNSET,
         timeout: float | None = _UNSET,
     ) -> None:
@@ -121,9 +131,13 @@ class BaseHumanStep(BaseStep):
             ("due_in", due_in),
             ("due_at", due_at),
             ("reminder_in", reminder_in),
+            ("reminder_at", reminder_at),
+            ("escalate_to", escalate_to),
         ):
             if value is not _UNSET:
                 setattr(self, attr, value)
+        if self.escalate_to is not None:
+            escalation_target(self.escalate_to)  # a bad target fails here, not days later
 
     async def get_assignee(self, context: WorkflowContext) -> str | None:
         """Return the user the task is assigned to (override for custom routing)."""
@@ -135,6 +149,14 @@ class BaseHumanStep(BaseStep):
     async def get_form_schema(self, context: WorkflowContext) -> dict[str, Any] | None:
         """Return the JSON Schema of the task's form (override to build it from the context)."""
         return self.form_schema
+
+    async def get_due_date(self, context: WorkflowContext) -> datetime | None:
+        """Return when the task is due (default: ``due_at``; ``due_in`` counts from its creation)."""
+        return self.due_at
+
+    async def get_reminder_date(self, context: WorkflowContext) -> datetime | None:
+        """Return when to remind (default: ``reminder_at``; ``reminder_in`` counts from its creation)."""
+        return self.reminder_at
 
     async def get_title(self, context: WorkflowContext) -> str:
         """Return the task's title; defaults to the step's title, or its name."""
