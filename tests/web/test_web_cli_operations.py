@@ -125,6 +125,8 @@ def test_a_parcel_through_pause_resume_webhook_claim_and_reassign(cli: Callable[
     delivered = as_json(cli("webhook", instance_id, "paid", "--data", '{"ref": "p-1"}', "--json"))
     assert (delivered["status"], delivered["current_step"]) == ("waiting", "pack")
     assert delivered["data"]["payment"] == {"ref": "p-1"}
+    assert [i["id"] for i in as_json(cli("instances", "--step", "pack", "--json"))["items"]] == [instance_id]
+    assert as_json(cli("instances", "--step", "paid", "--json"))["total"] == 0
 
     [task] = as_json(cli("tasks", "--group", "warehouse", "--json"))["items"]
     assert task["assignee_id"] is None

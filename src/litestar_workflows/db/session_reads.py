@@ -97,6 +97,7 @@ class SessionReader:
             (_instances.c.workflow_version, query.workflow_version),
             (_instances.c.tenant_id, query.tenant_id),
             (_instances.c.created_by, query.created_by),
+            (_instances.c.current_step, query.current_step),
         ):
             if value is not None:
                 conditions.append(column == value)

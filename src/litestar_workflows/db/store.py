@@ -679,6 +679,7 @@ class SQLAlchemyStore:
             (instances.c.workflow_version, query.workflow_version),
             (instances.c.tenant_id, query.tenant_id),
             (instances.c.created_by, query.created_by),
+            (instances.c.current_step, query.current_step),
         ):
             if value is not None:
                 conditions.append(column == value)

@@ -51,6 +51,8 @@ class InstanceQuery:
     created_by: str | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
+    current_step: str | None = None
+    """Instances whose current step (where they run, wait or failed) is this one."""
     limit: int = 50
     offset: int = 0
 

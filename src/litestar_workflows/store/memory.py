@@ -76,6 +76,7 @@ class MemoryStore:
             and (query.workflow_version is None or i.workflow_version == query.workflow_version)
             and (query.tenant_id is None or i.tenant_id == query.tenant_id)
             and (query.created_by is None or i.created_by == query.created_by)
+            and (query.current_step is None or i.current_step == query.current_step)
             and (query.started_after is None or i.started_at >= query.started_after)
             and (query.started_before is None or i.started_at < query.started_before)
         ]

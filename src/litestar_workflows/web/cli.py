@@ -288,6 +288,7 @@ def start_command(
 @click.option("--workflow", default=None, help="Only instances of this workflow.")
 @click.option("--version", "workflow_version", default=None, help="Only instances of this workflow version.")
 @click.option("--created-by", default=None, help="Only instances started by this user.")
+@click.option("--step", default=None, help="Only instances at this step (running, waiting or failed there).")
 @click.option("--tenant", default=None, help="Only instances of this tenant.")
 @click.option("--started-after", type=click.DateTime(), default=None, help="Started at or after (UTC).")
 @click.option("--started-before", type=click.DateTime(), default=None, help="Started before (UTC).")
@@ -301,6 +302,7 @@ def instances_command(
     workflow: str | None,
     workflow_version: str | None,
     created_by: str | None,
+    step: str | None,
     tenant: str | None,
     started_after: datetime | None,
     started_before: datetime | None,
@@ -314,6 +316,7 @@ def instances_command(
         workflow_name=workflow,
         workflow_version=workflow_version,
         created_by=created_by,
+        current_step=step,
         tenant_id=tenant,
         started_after=None if started_after is None else started_after.replace(tzinfo=UTC),
         started_before=None if started_before is None else started_before.replace(tzinfo=UTC),

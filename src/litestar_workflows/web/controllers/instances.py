@@ -63,6 +63,9 @@ WorkflowName = Annotated[str | None, QueryParameter(description="Only instances 
 WorkflowVersion = Annotated[
     str | None, QueryParameter(description="Only instances of this version of the workflow", max_length=255)
 ]
+CurrentStep = Annotated[
+    str | None, QueryParameter(description="Only instances at this step (running, waiting or failed there)")
+]
 CreatedBy = Annotated[str | None, QueryParameter(description="Only instances started by this user")]
 After = Annotated[
     str | None,
@@ -219,6 +222,7 @@ class WorkflowInstanceController(Controller):
         workflow_name: WorkflowName = None,
         workflow_version: WorkflowVersion = None,
         created_by: CreatedBy = None,
+        current_step: CurrentStep = None,
         started_after: After = None,
         started_before: Before = None,
         limit: Limit = 50,
@@ -234,6 +238,7 @@ class WorkflowInstanceController(Controller):
             workflow_name=workflow_name,
             workflow_version=workflow_version,
             created_by=created_by,
+            current_step=current_step,
             started_after=_moment(started_after, "started_after"),
             started_before=_moment(started_before, "started_before"),
             tenant_id=actor.tenant_id,
