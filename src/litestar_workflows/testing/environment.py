@@ -211,7 +211,7 @@ class WorkflowTestEnvironment:
                 task
                 for live in list(self.engine._live.values())
                 for task in list(live.running.values())
-                if isinstance(task, asyncio.Future) and not task.done() and task is not current
+                if asyncio.isfuture(task) and not task.done() and task is not current
             ]
             if not running:
                 return
