@@ -179,6 +179,7 @@ class Telemetry:
         self._engine: LocalExecutionEngine | None = None
         self._ready: dict[int, datetime] = {}
         self._parents: dict[int, str] = {}
+        self._ended: set[int] = set()
         self._counts: dict[str, int] = {}
         self._refresher: asyncio.Task[None] | None = None
 
@@ -365,7 +366,10 @@ class Telemetry:
         if tr.start:
             self._scheduled(tr.start)
         for task in tr.tasks:
-            if task.status in _FINISHED_TASK:
+            if task.status in _FINISHED_TASK and task.id.int not in self._ended:
+                if len(self._ended) > _MAX_PENDING:
+                    self._ended.clear()
+                self._ended.add(task.id.int)  # a later transition writing it again is no new end
                 self._task_ended(instance, task)
 
     def _scheduled(self, runs: Iterable[StepExecution]) -> None:

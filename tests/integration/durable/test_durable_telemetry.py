@@ -127,6 +127,7 @@ async def test_step_spans_are_children_of_the_instance_span_in_the_callers_trace
     assert event.attributes is not None
     assert event.attributes["exception.type"].endswith("ConnectionError")  # type: ignore[union-attr]
     assert event.attributes["exception.message"] == "gateway down"
+    assert "ConnectionError: gateway down" in event.attributes["exception.stacktrace"]  # type: ignore[operator]
     assert second.status.status_code is StatusCode.UNSET
 
     assert recorder.by("workflow.steps.started", "workflow.step.name") == {"check": 1, "charge": 2}
@@ -184,7 +185,9 @@ async def test_a_human_task_wait_is_a_span_from_creation_to_completion(
         assert recorder.by("workflow.tasks.overdue", "") == {None: 0}
 
     (start,) = recorder.spans("workflow.start")
-    (wait,) = recorder.spans("workflow.task")
+    waits = recorder.spans("workflow.task")
+    assert len(waits) == 1, [(s.name, dict(s.attributes or {})) for s in waits]
+    wait = waits[0]
     assert wait.name == "workflow.task approve"
     assert parent_id(wait) == span_id(start)
     assert wait.start_time == int(task.created_at.timestamp() * 1e9)
@@ -250,3 +253,26 @@ async def test_a_caller_given_traceparent_is_the_parent_of_the_instance_span() -
     assert trace_id(start) == 0x0AF7651916CD43DD8448EB211C80319C
     assert parent_id(start) == 0xB7AD6B7169203331
     assert instance.context.metadata["traceparent"] == format_traceparent(start.get_span_context())
+
+
+async def test_spans_the_steps_own_code_makes_are_children_of_its_step_span(
+    database: ScratchDatabase | None,
+) -> None:
+    recorder = Recorder()
+    library = recorder.tracer_provider.get_tracer("http-client")
+
+    def call_gateway(context: WorkflowContext) -> None:
+        with library.start_as_current_span("POST /charges"):
+            pass
+
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(name="pay", steps={"pay": Fn("pay", call_gateway)}, initial_step="pay")
+    )
+    async with engine_for(database, registry, telemetry=recorder.telemetry()) as engine:
+        await engine.wait((await engine.start_workflow("pay", {})).id, timeout=30)
+
+    (step,) = recorder.spans("workflow.step")
+    (call,) = recorder.spans("POST /charges")
+    assert parent_id(call) == span_id(step)
+    assert trace_id(call) == trace_id(step)
