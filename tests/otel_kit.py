@@ -30,8 +30,8 @@ class Recorder:
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
 
-    def telemetry(self) -> Telemetry:
-        return Telemetry(self.tracer_provider, self.meter_provider)
+    def telemetry(self, **options: Any) -> Telemetry:
+        return Telemetry(self.tracer_provider, self.meter_provider, **options)
 
     def spans(self, prefix: str = "") -> list[ReadableSpan]:
         """Finished spans whose name starts with ``prefix``, in the order they ended."""

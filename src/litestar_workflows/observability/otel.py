@@ -120,6 +120,10 @@ class Telemetry:
         meter_provider: Where metrics go (default: the global provider).
         gauge_interval: Seconds between store queries behind the instance and task gauges of a
             database-backed engine (counted in the database: every process reports the same figure).
+        gauges: Report those gauges; ``False`` on processes that need not count the database too
+            (workers: nine ``COUNT`` queries per interval each).
+
+    Give each engine its own: the gauges read the store of the engine it was last given to.
 
     Examples:
         >>> from opentelemetry.sdk.trace import TracerProvider  # doctest: +SKIP
@@ -132,6 +136,7 @@ class Telemetry:
         meter_provider: MeterProvider | None = None,
         *,
         gauge_interval: float = 15.0,
+        gauges: bool = True,
     ) -> None:
         from litestar_workflows import __version__
 
@@ -160,18 +165,19 @@ class Telemetry:
         self.task_wait = meter.create_histogram(
             "workflow.task.wait", "s", "Time a human task stayed open (created to completed or canceled)"
         )
-        meter.create_observable_gauge(
-            "workflow.instances", [self._observe_instances], "{instance}", "Workflow instances by status"
-        )
-        meter.create_observable_gauge(
-            "workflow.tasks.open", [self._observe_open], "{task}", "Pending human tasks"
-        )
-        meter.create_observable_gauge(
-            "workflow.tasks.overdue",
-            [self._observe_overdue],
-            "{task}",
-            "Pending human tasks past their due time",
-        )
+        self.gauges = gauges
+        if gauges:
+            for name, callback, unit, description in (
+                ("workflow.instances", self._observe_instances, "{instance}", "Workflow instances by status"),
+                ("workflow.tasks.open", self._observe_open, "{task}", "Pending human tasks"),
+                (
+                    "workflow.tasks.overdue",
+                    self._observe_overdue,
+                    "{task}",
+                    "Pending tasks past their due time",
+                ),
+            ):
+                meter.create_observable_gauge(name, [callback], unit, description)
         self._recording = tracer_provider is not None or meter_provider is not None
         self._next_look = 0.0
         self._steps: dict[tuple[str, str], _StepStats] = {}
@@ -193,9 +199,8 @@ class Telemetry:
     async def start(self) -> None:
         """Keep the gauges of a database-backed engine fresh (the memory store is read live)."""
         engine = self._engine
-        if engine is None or isinstance(engine.store, MemoryStore) or self._refresher is not None:
+        if not self.gauges or engine is None or isinstance(engine.store, MemoryStore) or self._refresher:
             return
-        await self.refresh()
         self._refresher = asyncio.create_task(self._refresh_loop())
 
     async def stop(self) -> None:
@@ -207,11 +212,11 @@ class Telemetry:
 
     async def _refresh_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.gauge_interval)
             try:
                 await self.refresh()
             except Exception:  # the database may be briefly away; the gauges keep their last values
                 logger.warning("could not count instances and tasks for the gauges", exc_info=True)
+            await asyncio.sleep(self.gauge_interval)
 
     async def refresh(self) -> None:
         """Count instances by status and open and overdue tasks in the engine's store now."""

@@ -120,3 +120,12 @@ def test_malformed_trace_fields_never_drop_the_step() -> None:
         assert (message.execution_id, message.attempt) == (UUID(execution), 1)
         assert message.traceparent is None
         assert message.scheduled_at is None
+
+
+async def test_gauges_false_reports_no_store_counts_but_still_counts_steps() -> None:
+    recorder = Recorder()
+    engine = LocalExecutionEngine(registry(), telemetry=recorder.telemetry(gauges=False))
+    await engine.wait((await engine.start_workflow("two", {})).id)
+    assert recorder.points("workflow.instances") == {}
+    assert recorder.points("workflow.tasks.open") == {}
+    assert recorder.by("workflow.steps.succeeded", "workflow.step.name") == {"a": 1, "b": 1}
