@@ -257,3 +257,19 @@ def test_signatures_refuse_future_timestamps_and_accept_within_max_age() -> None
         verify(b"k", body, sign(b"k", now, body), "1.7e9", max_age=300, now=now)
     with pytest.raises(ValueError, match="secret must not be empty"):
         WebhookStep("paid", secret="")
+
+
+def _read_secret() -> str:
+    return SECRET
+
+
+class Paid(WebhookStep):
+    """A class-based webhook step whose secret is a function set in the class body."""
+
+    name = "paid"
+    secret = _read_secret
+
+
+def test_a_secret_function_in_a_class_body_is_not_bound_as_a_method() -> None:
+    assert Paid().signing_key() == SECRET.encode()
+    assert WebhookStep("plain").signing_key() is None

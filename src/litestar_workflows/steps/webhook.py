@@ -70,11 +70,22 @@ class WebhookStep(BaseStep):
 
     def signing_key(self) -> bytes | None:
         """The secret as bytes (called at each delivery, so a rotated secret applies at once)."""
-        secret = self.secret
+        secret = self._raw_secret()
         if secret is None:
             return None
         value = secret() if callable(secret) else secret
         return value.encode() if isinstance(value, str) else value
+
+    def _raw_secret(self) -> WebhookSecret | None:
+        """``secret`` as set, unbound: a function assigned in a subclass body is not a method."""
+        if "secret" in vars(self):
+            found: WebhookSecret | None = vars(self)["secret"]
+            return found
+        for cls in type(self).__mro__:
+            if "secret" in vars(cls):
+                value = vars(cls)["secret"]
+                return value.__func__ if isinstance(value, staticmethod) else value
+        return None  # pragma: no cover - the class attribute always exists
 
     @property
     def target_key(self) -> str:

@@ -76,7 +76,8 @@ class WebhookController(Controller):
         instance = await workflow_engine.get_instance(instance_id)
         definition = workflow_registry.get_definition(instance.workflow_name, instance.workflow_version)
         step: Any = definition.steps.get(step_name)
-        key = step.signing_key() if step is not None and step.step_type is StepType.WEBHOOK else None
+        signing_key = getattr(step, "signing_key", None) if step is not None else None
+        key = signing_key() if signing_key is not None and step.step_type is StepType.WEBHOOK else None
         if key is None:
             raise NotFoundException(
                 f"Workflow {instance.workflow_name!r} has no webhook step {step_name!r} that accepts "
