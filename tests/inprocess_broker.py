@@ -69,6 +69,11 @@ class Cluster:
         if not task.cancelled() and task.exception() is None and task.result():
             self.handled[owner] += 1
 
+    async def idle(self) -> None:
+        """Until every message taken so far is handled: its step ran and its outcome settled."""
+        while self._handling:
+            await asyncio.wait(set(self._handling))
+
     async def stop_consumers(self) -> None:
         for task in [*self._consumers, *self._handling]:
             task.cancel()

@@ -36,6 +36,8 @@ _RUNNABLE = (StepStatus.SCHEDULED.value, StepStatus.RUNNING.value)
 _ACTIVE = (WorkflowStatus.RUNNING.value, WorkflowStatus.WAITING.value)
 _CLAIMABLE = (*_ACTIVE, WorkflowStatus.PAUSED.value)
 """A paused instance's executions started before the pause still run (the driver skips held ones)."""
+SWEPT_OWNER = "(swept: awaiting its next attempt's claim)"
+"""Lease owner of an execution the sweep took from a holder whose lease ran out: no process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class Unclaimed:
             return f"it is at attempt {self.stored_attempt}"
         if self.status not in _RUNNABLE:
             return f"it is {self.status}"
+        if self.lease_owner == SWEPT_OWNER:
+            return "the sweep published it again"
         return f"{self.lease_owner} holds its lease"
 
 
@@ -228,10 +232,13 @@ class ClaimLedger:
         # A run whose lease ran out was claimed and maybe ran: its re-run is the next attempt,
         # so that step code sees ``context.attempt`` change and a late message of the old one
         # claims nothing. Work that was never claimed keeps its attempt.
-        rerun = case(
-            (executions.c.lease_expires_at.is_not(None), executions.c.attempt + 1), else_=executions.c.attempt
-        )
-        return await self._take(lost, limit, owner=None, expires=None, attempt=rerun)
+        expired = executions.c.lease_expires_at.is_not(None)
+        rerun = case((expired, executions.c.attempt + 1), else_=executions.c.attempt)
+        # The old holder may still be running it (its renewals failed while the database was
+        # away). Its commit must find its own name on the lease, and an empty lease would pass
+        # for anyone's: so the lease names no process but is not empty until the next claim.
+        owner = case((expired, SWEPT_OWNER), else_=executions.c.lease_owner)
+        return await self._take(lost, limit, owner=owner, expires=None, attempt=rerun)
 
     async def due_timers(self, limit: int = 500) -> list[tuple[UUID, int, UUID]]:
         """Timers whose time came and that nobody holds, leased to us to fire them now.
@@ -282,4 +289,4 @@ class ClaimLedger:
             raise _store_error(error) from error
 
 
-__all__ = ("ClaimLedger", "Unclaimed")
+__all__ = ("SWEPT_OWNER", "ClaimLedger", "Unclaimed")

@@ -99,7 +99,15 @@ def _adapt_store(persistence: Any) -> WorkflowStore:
     return store_from(persistence)
 
 
-def _reapply(interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome) -> Transition:
+def _reapply(
+    interpreter: Interpreter, instance: WorkflowInstanceData, *, outcome: Outcome, attempt: int
+) -> Transition:
+    run = instance.runtime.active.get(outcome[1].int)
+    if run is not None and run.attempt != attempt:
+        # A copy reloaded after the sweep made this execution its next attempt. The commit lands
+        # only while no other process holds that attempt (the lease check), so the outcome is
+        # this attempt's: the record names the attempt that produced it.
+        run.attempt = attempt
     tr = apply_outcome(interpreter, instance, outcome)
     tr.leased = outcome[1]  # this process ran it: committed only while it holds the lease
     return tr
@@ -678,7 +686,9 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                             memory.record(tr)  # type: ignore[union-attr]
                         follow = dispatch(live, tr, True)
                     else:
-                        follow = await self._transact(live, partial(_reapply, outcome=outcome), inline=True)
+                        follow = await self._transact(
+                            live, partial(_reapply, outcome=outcome, attempt=run.attempt), inline=True
+                        )
                 except (StaleOutcomeError, LeaseLostError):  # abandoned, or taken over elsewhere
                     follow = None
                 running.pop(key, None)

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = {"WF_LEASE_SECONDS": "2", "WF_SWEEP_SECONDS": "0.5"}
+STEADY = {"WF_LEASE_SECONDS": "10", "WF_SWEEP_SECONDS": "0.5"}
+"""For workers that must never lose a lease while alive, even on a loaded machine: a lapsed lease is
+taken by the sweep and its step re-run (its late outcome is refused), which tests that count re-runs
+would see."""
 CHAIN = ["s0", "s1", "s2", "s3"]
 FAN = ["fork", "a", "b", "c", "join", "approve", "close"]
 SUCCEEDED = "SELECT count(*) FROM workflow_step_executions WHERE status = 'succeeded'"
@@ -131,7 +135,7 @@ def assert_no_transition_twice(
 async def test_kill_9_of_a_prefork_pool_child_mid_step_with_200_instances_in_flight(
     scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
 ) -> None:
-    celery_worker(workers, "w1", "prefork", WF_STEP_SECONDS="0.05", **LEASE)
+    celery_worker(workers, "w1", "prefork", WF_STEP_SECONDS="0.05", **STEADY)
     async with web_app(scratch_postgres, redis_server) as (engine, db_engine):
         ids = [(await engine.start_workflow("chain")).id for _ in range(200)]
         victim: list[str] = []
@@ -156,8 +160,9 @@ async def test_kill_9_of_a_prefork_pool_child_mid_step_with_200_instances_in_fli
         done = await load_all(engine, ids)
     ran = effects(tmp_path / "effects.log")
     assert_no_transition_twice(done, ran)
-    reruns = [runs for runs in ran.values() if len(runs) > 1]
-    assert len(reruns) <= held  # only what the dead child ran re-ran, each as a new attempt
+    # What the dead child ran re-ran, each as a new attempt (a live sibling's lease may also lapse
+    # on a loaded machine; its re-runs are new attempts too, as assert_no_transition_twice checks).
+    assert len([runs for runs in ran.values() if len(runs) > 1 and runs[0][2] == owner]) <= held
     assert workers.processes["w1"].poll() is None  # the worker itself never stopped
 
 
@@ -177,7 +182,7 @@ async def test_kill_9_of_a_whole_worker_mid_step_with_200_instances_in_flight(
         assert held > 0
         # Its unacknowledged messages come back from Redis only after the visibility timeout (an
         # hour): finishing in this test's deadline shows that the engine's sweep brought them back.
-        celery_worker(workers, "replacement", "prefork", WF_STEP_SECONDS="0.05", **LEASE)
+        celery_worker(workers, "replacement", "prefork", WF_STEP_SECONDS="0.05", **STEADY)
         await all_finished(db_engine, 200)
         done = await load_all(engine, ids)
     ran = effects(tmp_path / "effects.log")
@@ -194,7 +199,7 @@ async def test_kill_9_of_a_whole_worker_mid_step_with_200_instances_in_flight(
 async def test_redis_restarted_empty_mid_run_on_the_threads_pool(
     scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
 ) -> None:
-    celery_worker(workers, "w1", "threads", WF_STEP_SECONDS="0.02", **LEASE)
+    celery_worker(workers, "w1", "threads", WF_STEP_SECONDS="0.02", **STEADY)
     async with web_app(scratch_postgres, redis_server) as (engine, db_engine):
         ids = [(await engine.start_workflow("chain")).id for _ in range(200)]
 

@@ -11,9 +11,10 @@ import asyncio
 import logging
 from collections import Counter
 from typing import TYPE_CHECKING
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
+from sqlalchemy import text
 
 from inprocess_broker import inprocess_cluster
 from litestar_workflows import (
@@ -272,3 +273,91 @@ async def test_a_step_held_by_a_pause_runs_after_a_resume_made_elsewhere(
         await client.resume_workflow(instance.id)
         done = await client.wait(instance.id, until=FINISHED, timeout=TIMEOUT)
         assert (done.status, done.data) == ("completed", {"b": 1})
+
+
+def outlived_step(gate: asyncio.Event, attempts: list[int], began: asyncio.Event) -> WorkflowRegistry:
+    """A workflow whose step ``a`` records its attempt and waits for ``gate``; ``b`` counts its runs."""
+
+    async def slow(ctx: WorkflowContext) -> int:
+        attempts.append(ctx.attempt)
+        began.set()
+        await gate.wait()
+        return ctx.attempt
+
+    registry = WorkflowRegistry()
+    registry.register(
+        WorkflowDefinition(
+            name="outlived",
+            steps=[Fn("a", slow), Fn("b", lambda ctx: ctx.set("b", ctx.get("b", 0) + 1))],
+            edges=[Edge("a", "b")],
+            initial_step="a",
+        )
+    )
+    return registry
+
+
+async def lease_runs_out(client: DistributedExecutionEngine, instance_id: UUID) -> UUID:
+    """Expire the lease of step ``a`` (as when its holder's renewals failed); returns its id."""
+    [run] = (await client.get_instance(instance_id)).executions_of("a")
+    async with client.sql_store.db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE workflow_step_executions SET lease_expires_at = now() - interval '1 minute' WHERE id = :id"
+            ),
+            {"id": run.id},
+        )
+    assert run.id is not None
+    return run.id
+
+
+async def test_a_holder_whose_lease_the_sweep_took_does_not_commit(scratch_postgres: ScratchDatabase) -> None:
+    """The sweep made ``a`` its next attempt: the old holder's late outcome is dropped, not written
+    (before, an emptied lease passed for anyone's), and the next attempt is the one recorded."""
+    gate, began, attempts = asyncio.Event(), asyncio.Event(), []
+    registry = outlived_step(gate, attempts, began)
+    async with inprocess_cluster(
+        scratch_postgres, registry, workers=1, lease_seconds=30, sweep_interval=60
+    ) as cluster:
+        client = cluster.client
+        instance = await client.start_workflow("outlived", {})
+        await asyncio.wait_for(began.wait(), TIMEOUT)
+        run_id = await lease_runs_out(client, instance.id)
+        cluster.transport.drop = True  # the sweep's message waits (as if lost in the broker)
+        assert await client.recover() == 1
+        gate.set()  # the old holder finishes attempt 1 now
+        await cluster.idle()
+        [a] = (await client.get_instance(instance.id)).executions_of("a")
+        assert (a.status, a.attempt) == ("scheduled", 2)
+        cluster.transport.drop = False
+        await client.transport.publish([StepMessage(run_id, 2)])  # type: ignore[attr-defined]
+        done = await client.wait(instance.id, until=FINISHED, timeout=TIMEOUT)
+    [a] = done.executions_of("a")
+    assert (done.status, attempts, a.status, a.attempt, a.result, done.data) == (
+        "completed", [1, 2], "succeeded", 2, 2, {"b": 1}
+    )  # fmt: skip
+
+
+async def test_the_next_attempt_handed_to_the_worker_still_running_the_first(
+    scratch_postgres: ScratchDatabase,
+) -> None:
+    """The sweep's message reaches the worker that still runs attempt 1: it releases the claim
+    rather than run the step twice at once, and attempt 1's outcome, applied to the reloaded copy,
+    is recorded as attempt 1 (before, as attempt 2, which never ran)."""
+    gate, began, attempts = asyncio.Event(), asyncio.Event(), []
+    registry = outlived_step(gate, attempts, began)
+    async with inprocess_cluster(
+        scratch_postgres, registry, workers=1, lease_seconds=30, sweep_interval=60
+    ) as cluster:
+        client, [worker] = cluster.client, cluster.workers
+        instance = await client.start_workflow("outlived", {})
+        await asyncio.wait_for(began.wait(), TIMEOUT)
+        run_id = await lease_runs_out(client, instance.id)
+        cluster.transport.drop = True
+        assert await client.recover() == 1
+        assert await worker.handle(StepMessage(run_id, 2).to_json()) is False  # released, not run
+        gate.set()
+        done = await client.wait(instance.id, until=FINISHED, timeout=TIMEOUT)
+    [a] = done.executions_of("a")
+    assert (done.status, attempts, a.status, a.attempt, a.result, done.data) == (
+        "completed", [1], "succeeded", 1, 1, {"b": 1}
+    )  # fmt: skip

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = {"WF_LEASE_SECONDS": "2", "WF_SWEEP_SECONDS": "0.5"}
+STEADY = {"WF_LEASE_SECONDS": "10", "WF_SWEEP_SECONDS": "0.5"}
+"""For a worker that must never lose a lease while alive (a test that counts re-runs): see the Celery tests."""
 CHAIN = ["s0", "s1", "s2", "s3"]
 FAN = ["fork", "a", "b", "c", "join", "approve", "close"]
 
@@ -157,7 +159,7 @@ async def test_kill_9_of_a_worker_mid_step_with_200_instances_in_flight(
 async def test_redis_restarted_empty_mid_run(
     scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
 ) -> None:
-    workers.saq("w1", WF_STEP_SECONDS="0.02", **LEASE)
+    workers.saq("w1", WF_STEP_SECONDS="0.02", **STEADY)
     async with web_app(scratch_postgres, redis_server) as (engine, db_engine):
         ids = [(await engine.start_workflow("chain")).id for _ in range(200)]
 
