@@ -429,7 +429,7 @@ class Telemetry:
             message.execution_id,
             message.attempt,
             traceparent if isinstance(traceparent, str) else None,
-            self._ready.get(message.execution_id.int) or self._now(),
+            self._ready.pop(message.execution_id.int, None) or self._now(),
         )
 
     def received(self, message: StepMessage) -> None:
