@@ -24,11 +24,6 @@ from litestar_workflows.testing import WorkflowTestEnvironment
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 
-class Record(BaseMachineStep):
-    async def execute(self, context):
-        context.set(f"{self.name}_at", context.get("now")())
-
-
 class Stamp(BaseMachineStep):
     """Writes the engine clock's time (passed in by the test through a closure)."""
 
@@ -223,3 +218,40 @@ async def test_a_temporary_database_is_removed_when_the_environment_stops() -> N
     assert _exists(path)
     await env.stop()
     assert not _exists(path.parent)
+
+
+class Sign(BaseHumanStep):
+    title = "Sign"
+    assignee = "ann"
+    reminder_in = timedelta(days=1)
+    due_in = timedelta(days=2)
+    escalate_to = "bob"
+
+
+@pytest.mark.parametrize("sqlite", [False, True], ids=["memory", "sqlite"])
+async def test_a_task_reminder_and_due_date_fire_as_time_advances(sqlite: bool) -> None:
+    from litestar_workflows import EventBus, HumanTaskOverdue, HumanTaskReminder
+
+    definition = WorkflowDefinition(name="sign", steps={"sign": Sign("sign")}, initial_step="sign")
+    seen: list[tuple[str, datetime]] = []
+    bus = EventBus()
+    env = await WorkflowTestEnvironment.start(definition, sqlite=sqlite, start_time=T0, event_bus=bus)
+
+    async def record(event) -> None:
+        seen.append((type(event).__name__, env.clock()))
+
+    bus.subscribe(record, (HumanTaskReminder, HumanTaskOverdue))
+    async with env:
+        instance = await env.start_workflow("sign")
+        (task,) = await env.pending_tasks(instance)
+        assert (task.assignee_id, task.due_at) == ("ann", T0 + timedelta(days=2))
+
+        await env.advance(timedelta(days=1))
+        assert seen == [("HumanTaskReminder", T0 + timedelta(days=1))]
+        await env.advance(timedelta(days=5))
+        assert seen[1:] == [("HumanTaskOverdue", T0 + timedelta(days=2))]  # once, at its due time
+        (task,) = await env.pending_tasks(instance)
+        assert task.assignee_id == "bob"  # escalated
+
+        done = await env.complete_task(instance, "sign")  # as bob, the assignee now
+        assert done.status is WorkflowStatus.COMPLETED
