@@ -220,3 +220,16 @@ async def test_two_engines_on_one_database_fire_each_deadline_once(scratch_datab
         assert await a.recover() == await b.recover() == 0
         [task] = await b.get_pending_tasks("lead")
         assert task.instance_id == instance.id
+
+
+async def test_escalation_happens_without_an_event_bus(database: ScratchDatabase | None) -> None:
+    clock = TestClock()
+    async with engine_for(database, registry_of(review("group:finance")), clock=clock) as engine:
+        instance = await engine.start_workflow("review")
+        await engine.wait(instance.id)
+        clock.advance(2 * HOUR)
+        await settled(engine)
+        [task] = await engine.get_pending_tasks("cy", groups=["finance"])
+        assert (task.instance_id, task.assignee_id) == (instance.id, None)
+        run = (await stored(engine, instance.id)).executions_of("approve")[0]
+        assert (run.assigned_to, run.scheduled_for) == (None, None)  # every deadline fired
