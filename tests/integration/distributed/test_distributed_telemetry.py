@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from inprocess_broker import inprocess_cluster
+from inprocess_workers import BROKER_KINDS, broker_cluster, skip_without_redis
 from litestar_workflows import Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
 from otel_kit import Recorder, parent_id, span_id, trace_id
 from step_kit import Fn
@@ -69,3 +70,21 @@ async def test_worker_step_spans_are_children_of_the_clients_instance_span(
             lags[step] = lags.get(step, 0) + count
     assert lags["fork"] == 1  # published by the client: the worker read when it became ready from the message
     assert set(lags) <= {"fork", "left", "right", "join"}
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("broker", BROKER_KINDS)
+async def test_the_trace_crosses_a_real_broker(scratch_postgres: ScratchDatabase, broker: str) -> None:
+    """SAQ jobs and Celery tasks through Redis carry the trace fields as JSON to the backends' workers."""
+    skip_without_redis()
+    recorder = Recorder()  # one set of providers for the client and its in-process workers
+    async with broker_cluster(broker, scratch_postgres, fan_out(), telemetry=recorder.telemetry()) as client:
+        instance = await client.start_workflow("fan", {})
+        assert (await client.wait(instance.id, timeout=60)).status is WorkflowStatus.COMPLETED
+
+    (start,) = recorder.spans("workflow.start")
+    steps = recorder.spans("workflow.step")
+    assert sorted(span.name.split()[1] for span in steps) == ["fork", "join", "left", "right"]
+    assert {parent_id(span) for span in steps} == {span_id(start)}
+    assert {trace_id(span) for span in steps} == {trace_id(start)}
+    assert recorder.by("workflow.step.queue_lag", "workflow.step.name")["fork"] == 1
