@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, NoOpMeterProvider, Observation
-from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.trace import (
     NonRecordingSpan,
     NoOpTracerProvider,
@@ -67,8 +66,9 @@ SCOPE = "litestar_workflows"
 _MAX_PENDING = 100_000
 """Bound of the per-execution notes (schedule times, message parents) of work that never started here."""
 _PLACEHOLDER_TRACER_PROVIDERS = (ProxyTracerProvider, NoOpTracerProvider)
-_PLACEHOLDER_METER_PROVIDERS = (_ProxyMeterProvider, NoOpMeterProvider)
-"""What the API returns until the application sets a provider (the proxy) or sets a no-op one."""
+_PLACEHOLDER_METER_PROVIDERS = frozenset({"_ProxyMeterProvider", NoOpMeterProvider.__name__})
+"""What the API returns until the application sets a provider (the proxy) or sets a no-op one; the
+meter providers by name, as the API keeps its proxy private (``opentelemetry.metrics._internal``)."""
 _FINISHED_TASK = frozenset({HumanTaskStatus.COMPLETED, HumanTaskStatus.CANCELED})
 
 
@@ -76,8 +76,8 @@ def providers_configured() -> bool:
     """Whether the application set a global tracer or meter provider (not the API's placeholders)."""
     tracer_provider = trace.get_tracer_provider()
     meter_provider = metrics.get_meter_provider()
-    return not isinstance(tracer_provider, _PLACEHOLDER_TRACER_PROVIDERS) or not isinstance(
-        meter_provider, _PLACEHOLDER_METER_PROVIDERS
+    return not isinstance(tracer_provider, _PLACEHOLDER_TRACER_PROVIDERS) or (
+        type(meter_provider).__name__ not in _PLACEHOLDER_METER_PROVIDERS
     )
 
 
