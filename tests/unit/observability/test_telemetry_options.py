@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -129,3 +132,41 @@ async def test_gauges_false_reports_no_store_counts_but_still_counts_steps() -> 
     assert recorder.points("workflow.instances") == {}
     assert recorder.points("workflow.tasks.open") == {}
     assert recorder.by("workflow.steps.succeeded", "workflow.step.name") == {"a": 1, "b": 1}
+
+
+def test_without_the_opentelemetry_package_engines_run_and_never_import_the_hooks() -> None:
+    """A fresh interpreter in which ``import opentelemetry`` fails, as when the extra is not installed."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        sys.modules["opentelemetry"] = None  # import opentelemetry... raises ImportError from here on
+        from litestar_workflows import Edge, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
+        from litestar_workflows.steps.base import BaseMachineStep
+
+        class Noop(BaseMachineStep):
+            async def execute(self, context):
+                return None
+
+        async def main():
+            registry = WorkflowRegistry()
+            registry.register_definition(WorkflowDefinition(
+                name="two", steps={"a": Noop("a"), "b": Noop("b")}, edges=[Edge("a", "b")], initial_step="a"
+            ))
+            engine = LocalExecutionEngine(registry)
+            assert engine.telemetry is None
+            instance = await engine.wait((await engine.start_workflow("two", {})).id)
+            assert instance.status == "completed", instance.status
+            try:
+                LocalExecutionEngine(registry, telemetry=True)
+            except ImportError as error:
+                print("refused:", error)
+            assert "litestar_workflows.observability.otel" not in sys.modules
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused: telemetry=True needs the OpenTelemetry API" in done.stdout
