@@ -9,6 +9,8 @@ Workloads, each with N concurrent instances:
 Prints wall time, instances/s, microseconds per step transition, peak RSS and, for the human
 workload, memory per waiting instance.
 
+``--loop uvloop`` runs on uvloop (what uvicorn picks when it is installed) instead of asyncio's loop.
+
 ``--telemetry`` measures the cost of OpenTelemetry: ``off`` (the default when no provider is
 configured: one ``None`` check per step), ``noop`` (``telemetry=True`` on the API's no-op
 providers) and ``sdk`` (the SDK recording every span, which no processor exports, and the metrics).
@@ -154,13 +156,7 @@ async def run_human(n: int) -> dict[str, float]:
     }
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--telemetry", choices=["off", "noop", "sdk"], default="off")
-    args = parser.parse_args()
+async def main(args: argparse.Namespace) -> None:
     ENGINE_OPTIONS["telemetry"] = telemetry_option(args.telemetry)
     print(
         f"{'workload':<8} {'N':>6} {'wall s':>8} {'inst/s':>9} {'µs/trans':>9} "
@@ -184,5 +180,21 @@ async def main() -> None:
             )
 
 
+def cli() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--telemetry", choices=["off", "noop", "sdk"], default="off")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main(args))
+    else:
+        asyncio.run(main(args))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    cli()
