@@ -177,7 +177,8 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         if tr.cancel:
             self._abandon(live, tr.cancel)
         for run in tr.timers:
-            self._arm(live, run, self._fire_timer)
+            if self._arms_here(run):  # a far task deadline is left to the sweep (recovery.py)
+                self._arm(live, run, self._fire_timer)
         now = self.clock()
         for run in tr.start:
             if run is follow:

@@ -612,7 +612,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if tr.cancel:
             self._abandon(live, tr.cancel)
         for run in tr.timers:
-            self._arm(live, run, self._fire_timer)
+            if self._arms_here(run):  # a far task deadline is left to the sweep (recovery.py)
+                self._arm(live, run, self._fire_timer)
         follow: StepExecution | None = None
         # Started work runs at once, up to its first suspension (see _spawn): the first step of
         # a new instance too, so that start_workflow returns an instance already waiting at its

@@ -11,21 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from litestar_workflows.core.errors import WorkflowsError
 from litestar_workflows.core.types import StepStatus, StepType
+from litestar_workflows.engine.clock import LoopTimers
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
     from litestar_workflows.core.context import StepExecution
+    from litestar_workflows.engine.clock import Timers
     from litestar_workflows.engine.live import Live
     from litestar_workflows.store.base import WorkflowStore
+    from litestar_workflows.store.memory import MemoryStore
 
 logger = logging.getLogger("litestar_workflows.engine")
 
 _TIMED = (StepType.TIMER, StepType.HUMAN)
 """Waiting steps whose ``scheduled_for`` is a timer: timer steps, and task deadlines."""
+
+DEADLINE_HORIZON = timedelta(minutes=5)
+"""Task deadlines further away than this are left to the sweep instead of armed here."""
 
 CLAIM_BATCH = 500
 """Executions claimed per query; recovery repeats until a batch comes back short."""
@@ -39,11 +49,30 @@ class RecoveryOperations:
         poll_interval: float
         _live: dict[int, Live]
 
+        clock: Callable[[], datetime]
+        timers: Timers
+        _memory: MemoryStore | None
+
         async def _live_instance(self, instance_id: UUID) -> Live: ...
 
         def _fire_timer(self, live: Live, run: StepExecution) -> None: ...
 
         def _spawn(self, live: Live, run: StepExecution, *, eager: bool = False) -> None: ...
+
+    def _arms_here(self, run: StepExecution) -> bool:
+        """Tell whether to arm the timer of ``run`` in this process, or leave it to the sweep.
+
+        An armed timer keeps its instance in this process's memory until it fires: for a human
+        task's deadline days away, that is every waiting instance for days. On a durable store the
+        row is leased to this process only until it is due, and the sweep (this engine's or any
+        other's) claims it then, so a far deadline is left to it. Timer steps, the memory store
+        and a clock that schedules its own timers (a test clock) always arm.
+        """
+        if self._memory is not None or run.step_type is not StepType.HUMAN or run.scheduled_for is None:
+            return True
+        if not isinstance(self.timers, LoopTimers):
+            return True
+        return run.scheduled_for - self.clock() <= DEADLINE_HORIZON
 
     async def recover(self) -> int:
         """Claim and continue due work nobody holds (crashed processes' steps, due timers).

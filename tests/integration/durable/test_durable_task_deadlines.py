@@ -233,3 +233,15 @@ async def test_escalation_happens_without_an_event_bus(database: ScratchDatabase
         assert (task.instance_id, task.assignee_id) == (instance.id, None)
         run = (await stored(engine, instance.id)).executions_of("approve")[0]
         assert (run.assigned_to, run.scheduled_for) == (None, None)  # every deadline fired
+
+
+async def test_a_far_deadline_does_not_keep_its_instance_in_memory(scratch_database: ScratchDatabase) -> None:
+    await scratch_database.migrate()
+    async with running_engine(scratch_database, registry_of(review())) as engine:  # a real clock
+        instance = await engine.start_workflow("review")
+        await engine.wait(instance.id, timeout=20)
+        # Due in hours: left to the sweep (the row is leased here until then), not armed here.
+        assert instance.id.int not in engine._live
+        run = (await stored(engine, instance.id)).executions_of("approve")[0]
+        assert run.scheduled_for is not None
+        assert await engine.recover() == 0
