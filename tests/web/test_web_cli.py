@@ -255,3 +255,16 @@ async def wait_until_completed(path: Path, instance_id: str) -> Any:
         return await engine.wait(uuid.UUID(instance_id), until=WorkflowStatus.COMPLETED, timeout=30)
     finally:
         await engine.stop()
+
+
+def test_start_with_a_correlation_id_is_idempotent(cli: Any) -> None:
+    args = ("start", "expense_approval", "--data", '{"amount": 40}', "--user", "erik", "--json")
+    first = cli(*args, "--correlation-id", "claim-7")
+    assert "already started" not in first.stderr
+    again = cli(*args, "--correlation-id", "claim-7")
+    assert as_json(again)["id"] == as_json(first)["id"]
+    assert "already started with correlation id 'claim-7'" in again.stderr
+    other = cli(*args, "--correlation-id", "claim-8")
+    assert as_json(other)["id"] != as_json(first)["id"]
+    listed = as_json(cli("instances", "--workflow", "expense_approval", "--json"))
+    assert listed["total"] == 2

@@ -28,7 +28,7 @@ from litestar_workflows.core.errors import WorkflowsError
 from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery, TaskQuery
 from litestar_workflows.web import cli_output as out
-from litestar_workflows.web.engine import database_of, settled
+from litestar_workflows.web.engine import database_of, settled, start_key, start_or_get
 from litestar_workflows.web.plugin import WorkflowPlugin
 from litestar_workflows.web.presenters import (
     CORRELATION_KEY,
@@ -249,7 +249,12 @@ def show_command(app: Litestar, name: str, version: str | None, as_json: bool) -
 @click.option("--version", "version", default=None, help="A registered version (default: the newest).")
 @click.option("--user", default=None, help="Record this user as the creator.")
 @click.option("--tenant", default=None, help="Start the instance for this tenant.")
-@click.option("--correlation-id", default=None, help="An id of yours, kept in the instance's metadata.")
+@click.option(
+    "--correlation-id",
+    default=None,
+    help="An id of yours (kept in the metadata) that makes the start idempotent: a second start with "
+    "it shows the instance the first one started.",
+)
 @_WAIT
 @_JSON
 def start_command(
@@ -269,9 +274,20 @@ def start_command(
     metadata = {CORRELATION_KEY: correlation_id} if correlation_id is not None else None
 
     async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
-        instance = await engine.start_workflow(
-            name, data, version=version, tenant_id=tenant, created_by=user, metadata=metadata
-        )
+        options: dict[str, Any] = {
+            "version": version,
+            "tenant_id": tenant,
+            "created_by": user,
+            "metadata": metadata,
+        }
+        if correlation_id is None:
+            instance = await engine.start_workflow(name, data, **options)
+        else:  # as over REST: one instance per workflow, correlation id and tenant
+            instance, created = await start_or_get(
+                engine, name, data, key=start_key(correlation_id, tenant), **options
+            )
+            if not created:
+                click.echo(f"already started with correlation id {correlation_id!r}: {instance.id}", err=True)
         return await settled(engine, instance, wait)
 
     _show_instance(_run(app, work), as_json)
