@@ -13,7 +13,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, post
 from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, HeaderParameter
 from litestar.status_codes import HTTP_200_OK
 
 from litestar_workflows.core.types import StepType
@@ -26,15 +26,15 @@ __all__ = ("WebhookController",)
 
 Signature = Annotated[
     str | None,
-    Parameter(
-        header=SIGNATURE_HEADER,
+    HeaderParameter(
+        name=SIGNATURE_HEADER,
         description="sha256=<hex HMAC-SHA256 keyed with the step's secret of '<timestamp>.' + the raw body>",
     ),
 ]
 Timestamp = Annotated[
     str | None,
-    Parameter(
-        header=TIMESTAMP_HEADER,
+    HeaderParameter(
+        name=TIMESTAMP_HEADER,
         description="When it was sent, in whole seconds since the Unix epoch; signed with the body",
     ),
 ]
