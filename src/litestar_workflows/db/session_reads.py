@@ -15,20 +15,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from litestar_workflows.core.errors import StoreError, TaskNotFoundError, WorkflowInstanceNotFoundError
-from litestar_workflows.core.types import HumanTaskStatus
-from litestar_workflows.db.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
-from litestar_workflows.db.rows import instance_from_rows, task_from_row
+from litestar_workflows.db.queries import (
+    executions,
+    instances,
+    instances_page,
+    task_conditions,
+    tasks,
+    tasks_from_rows,
+    tasks_page,
+)
+from litestar_workflows.db.rows import instance_from_rows
 from litestar_workflows.store.base import Page
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from uuid import UUID
 
-    from sqlalchemy import ColumnElement, Table
+    from sqlalchemy import ColumnElement
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
@@ -36,9 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ("SessionReader",)
 
-_instances: Table = WorkflowInstanceModel.__table__  # type: ignore[assignment]
-_executions: Table = StepExecutionModel.__table__  # type: ignore[assignment]
-_tasks: Table = HumanTaskModel.__table__  # type: ignore[assignment]
 _READ_FAILED = "reading the workflow tables through the app's session failed"
 
 
@@ -75,44 +79,22 @@ class SessionReader:
         Raises:
             WorkflowInstanceNotFoundError: No such instance in the session's database.
         """
-        rows = await self._rows(select(_instances).where(_instances.c.id == instance_id))
+        rows = await self._rows(select(instances).where(instances.c.id == instance_id))
         if not rows:
             raise WorkflowInstanceNotFoundError(instance_id)
         runs = await self._rows(
-            select(_executions)
-            .where(_executions.c.instance_id == instance_id)
-            .order_by(_executions.c.created_at, _executions.c.id)
+            select(executions)
+            .where(executions.c.instance_id == instance_id)
+            .order_by(executions.c.created_at, executions.c.id)
         )
-        task_rows = await self._rows(select(_tasks).where(_tasks.c.instance_id == instance_id))
+        task_rows = await self._rows(select(tasks).where(tasks.c.instance_id == instance_id))
         return instance_from_rows(rows[0], runs, task_rows)
 
     async def find_instances(self, query: InstanceQuery) -> Page[WorkflowInstanceData]:
         """A page of instances (without history), newest first, with the total number of matches."""
-        conditions: list[ColumnElement[bool]] = []
-        if query.status is not None:
-            statuses = [query.status] if isinstance(query.status, str) else list(query.status)
-            conditions.append(_instances.c.status.in_([str(s) for s in statuses]))
-        for column, value in (
-            (_instances.c.workflow_name, query.workflow_name),
-            (_instances.c.workflow_version, query.workflow_version),
-            (_instances.c.tenant_id, query.tenant_id),
-            (_instances.c.created_by, query.created_by),
-            (_instances.c.current_step, query.current_step),
-        ):
-            if value is not None:
-                conditions.append(column == value)
-        if query.started_after is not None:
-            conditions.append(_instances.c.started_at >= query.started_after)
-        if query.started_before is not None:
-            conditions.append(_instances.c.started_at < query.started_before)
-        rows = await self._rows(
-            select(_instances)
-            .where(*conditions)
-            .order_by(_instances.c.started_at.desc(), _instances.c.id.desc())
-            .limit(query.limit)
-            .offset(query.offset)
-        )
-        total = await self._count(select(func.count()).select_from(_instances).where(*conditions))
+        page, count = instances_page(query)
+        rows = await self._rows(page)
+        total = await self._count(count)
         return Page([instance_from_rows(row) for row in rows], total, query.limit, query.offset)
 
     async def get_task(self, task_id: UUID) -> HumanTask:
@@ -121,58 +103,17 @@ class SessionReader:
         Raises:
             TaskNotFoundError: No such task in the session's database.
         """
-        page = await self._tasks([_tasks.c.id == task_id], 1, 0)
+        page = await self._tasks([tasks.c.id == task_id], 1, 0)
         if not page.items:
             raise TaskNotFoundError(f"task {task_id} does not exist")
         return page.items[0]
 
     async def find_tasks(self, query: TaskQuery) -> Page[HumanTask]:
         """A page of tasks, oldest first, with the total number of matches."""
-        conditions: list[ColumnElement[bool]] = []
-        if query.status is not None:
-            conditions.append(_tasks.c.status == HumanTaskStatus(query.status).value)
-        if query.assignee_id is not None:
-            conditions.append(_tasks.c.assignee_id == query.assignee_id)
-        if query.assignee_group is not None:
-            groups = [query.assignee_group] if isinstance(query.assignee_group, str) else query.assignee_group
-            conditions.append(_tasks.c.assignee_group.in_(list(groups)))
-        if query.instance_id is not None:
-            conditions.append(_tasks.c.instance_id == query.instance_id)
-        if query.workflow_name is not None:
-            conditions.append(_instances.c.workflow_name == query.workflow_name)
-        if query.tenant_id is not None:
-            conditions.append(_instances.c.tenant_id == query.tenant_id)
-        if query.due_before is not None:
-            conditions.append(_tasks.c.due_at < query.due_before)
-        if query.workable_by is not None or query.workable_groups:
-            conditions.append(_workable(query.workable_by, query.workable_groups))
-        return await self._tasks(conditions, query.limit, query.offset)
+        return await self._tasks(task_conditions(query), query.limit, query.offset)
 
     async def _tasks(self, conditions: list[ColumnElement[bool]], limit: int, offset: int) -> Page[HumanTask]:
-        joined = _tasks.join(_instances, _instances.c.id == _tasks.c.instance_id).outerjoin(
-            _executions, _executions.c.id == _tasks.c.step_execution_id
-        )
-        rows = await self._rows(
-            select(_tasks, _instances.c.workflow_name, _instances.c.tenant_id, _executions.c.output_data)
-            .select_from(joined)
-            .where(*conditions)
-            .order_by(_tasks.c.created_at, _tasks.c.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        total = await self._count(select(func.count()).select_from(joined).where(*conditions))
-        completed = HumanTaskStatus.COMPLETED.value
-        items = [
-            task_from_row(row, row["output_data"] if row["status"] == completed else None) for row in rows
-        ]
-        return Page(items, total, limit, offset)
-
-
-def _workable(user_id: str | None, groups: Sequence[str]) -> ColumnElement[bool]:
-    """A person's queue: tasks assigned to them, or unassigned and open to one of their groups."""
-    queue: list[ColumnElement[bool]] = []
-    if user_id is not None:
-        queue.append(_tasks.c.assignee_id == user_id)
-    if groups:
-        queue.append(and_(_tasks.c.assignee_id.is_(None), _tasks.c.assignee_group.in_(list(groups))))
-    return or_(*queue)
+        page, count = tasks_page(conditions, limit, offset)
+        rows = await self._rows(page)
+        total = await self._count(count)
+        return Page(tasks_from_rows(rows), total, limit, offset)

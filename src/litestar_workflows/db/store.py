@@ -23,14 +23,14 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from litestar_workflows.core.context import utcnow
 from litestar_workflows.core.errors import ConcurrencyError, InstanceKeyTakenError, LeaseLostError, StoreError
-from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
+from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.db.connection import (
     WRITE_OPTION,
     configure_engine,
@@ -46,7 +46,8 @@ from litestar_workflows.db.models import (
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
 )
-from litestar_workflows.db.rows import instance_from_rows, task_from_row
+from litestar_workflows.db.queries import instances_page, task_conditions, tasks_from_rows, tasks_page
+from litestar_workflows.db.rows import instance_from_rows
 from litestar_workflows.db.writer import row_writer
 
 if TYPE_CHECKING:
@@ -670,32 +671,7 @@ class SQLAlchemyStore:
 
     async def find_instances(self, query: InstanceQuery) -> tuple[list[WorkflowInstanceData], int]:
         """A page of instances (status and data, without history), newest first, and the total."""
-        conditions: list[ColumnElement[bool]] = []
-        if query.status is not None:
-            statuses = [query.status] if isinstance(query.status, str) else list(query.status)
-            conditions.append(instances.c.status.in_([str(s) for s in statuses]))
-        for column, value in (
-            (instances.c.workflow_name, query.workflow_name),
-            (instances.c.workflow_version, query.workflow_version),
-            (instances.c.tenant_id, query.tenant_id),
-            (instances.c.created_by, query.created_by),
-            (instances.c.current_step, query.current_step),
-        ):
-            if value is not None:
-                conditions.append(column == value)
-        if query.started_after is not None:
-            conditions.append(instances.c.started_at >= query.started_after)
-        if query.started_before is not None:
-            conditions.append(instances.c.started_at < query.started_before)
-        page = (
-            select(instances)
-            .where(*conditions)
-            .order_by(instances.c.started_at.desc(), instances.c.id.desc())
-            .limit(query.limit)
-            .offset(query.offset)
-        )
-        count = select(func.count()).select_from(instances).where(*conditions)
-        rows, total = await self._page(page, count)
+        rows, total = await self._page(*instances_page(query))
         return [instance_from_rows(row) for row in rows], total
 
     async def _page(self, page: Any, count: Any) -> tuple[Sequence[Any], int]:
@@ -715,59 +691,11 @@ class SQLAlchemyStore:
 
     async def find_tasks(self, query: TaskQuery) -> tuple[list[HumanTask], int]:
         """A page of tasks, oldest first, and the total."""
-        conditions: list[ColumnElement[bool]] = []
-        if query.status is not None:
-            conditions.append(tasks.c.status == HumanTaskStatus(query.status).value)
-        if query.assignee_id is not None:
-            conditions.append(tasks.c.assignee_id == query.assignee_id)
-        if query.assignee_group is not None:
-            groups = (
-                [query.assignee_group]
-                if isinstance(query.assignee_group, str)
-                else list(query.assignee_group)
-            )
-            conditions.append(tasks.c.assignee_group.in_(groups))
-        if query.instance_id is not None:
-            conditions.append(tasks.c.instance_id == query.instance_id)
-        if query.workflow_name is not None:
-            conditions.append(instances.c.workflow_name == query.workflow_name)
-        if query.tenant_id is not None:
-            conditions.append(instances.c.tenant_id == query.tenant_id)
-        if query.due_before is not None:
-            conditions.append(tasks.c.due_at < query.due_before)
-        if query.workable_by is not None or query.workable_groups:
-            queue: list[ColumnElement[bool]] = []
-            if query.workable_by is not None:
-                queue.append(tasks.c.assignee_id == query.workable_by)
-            if query.workable_groups:
-                queue.append(
-                    and_(
-                        tasks.c.assignee_id.is_(None), tasks.c.assignee_group.in_(list(query.workable_groups))
-                    )
-                )
-            conditions.append(or_(*queue))
-        return await self._tasks(conditions, query.limit, query.offset)
+        return await self._tasks(task_conditions(query), query.limit, query.offset)
 
     async def _tasks(self, conditions: list[Any], limit: int, offset: int) -> tuple[list[HumanTask], int]:
-        joined = tasks.join(instances, instances.c.id == tasks.c.instance_id).outerjoin(
-            executions, executions.c.id == tasks.c.step_execution_id
-        )
-        page = (
-            select(tasks, instances.c.workflow_name, instances.c.tenant_id, executions.c.output_data)
-            .select_from(joined)
-            .where(*conditions)
-            .order_by(tasks.c.created_at, tasks.c.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        count = select(func.count()).select_from(joined).where(*conditions)
-        rows, total = await self._page(page, count)
-        return [
-            task_from_row(
-                row, row["output_data"] if row["status"] == HumanTaskStatus.COMPLETED.value else None
-            )
-            for row in rows
-        ], total
+        rows, total = await self._page(*tasks_page(conditions, limit, offset))
+        return tasks_from_rows(rows), total
 
     async def instance_versions(self, instance_ids: Collection[UUID]) -> dict[UUID, int]:
         """The stored version of each instance that exists, in one query per 500 ids.
