@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from litestar_workflows.core.errors import StoreError
+from litestar_workflows.db.connection import WRITE_OPTION
 from litestar_workflows.db.models import workflow_metadata
 
 if TYPE_CHECKING:
@@ -246,6 +247,10 @@ def _run_alembic(connection: Connection, action: _AlembicAction) -> None:
     """
     config = alembic_config()
     config.attributes["connection"] = connection
+    # On a store engine (see configure_engine), SQLite then begins with BEGIN IMMEDIATE: the write
+    # lock is waited for up front. A deferred transaction that read the revision table first failed
+    # with "database is locked" at its first DDL when another connection had written meanwhile.
+    connection.execution_options(**{WRITE_OPTION: True})
     with _ALEMBIC_PROCESS_LOCK, _sqlite_foreign_keys_off(connection), connection.begin():
         action(config)
 
