@@ -63,7 +63,15 @@ def complete(client: TestClient[Litestar], task: dict[str, Any], user: str) -> i
 
 def test_a_claim_cannot_name_its_own_approver(demo: tuple[TestClient[Litestar], Any]) -> None:
     client, engine = demo
-    claim = start(demo, "erik", "expense_approval", amount=999, manager="erik", finance_approver="erik")
+    claim = start(
+        demo,
+        "erik",
+        "expense_approval",
+        amount=999,
+        manager="erik",
+        finance_approver="erik",
+        reminder_seconds=0,
+    )
     assert claim["data"]["manager"] == "maria"  # from the directory, not the request
     task = pending_task(client, claim["id"])
     assert (task["step_name"], task["assignee_id"]) == ("manager_approval", "maria")
