@@ -105,7 +105,14 @@ def serve(database_url: str, port: int, poll_interval: float) -> None:
     app = build_app(database_url, poll_interval)
     # Keep-alive outlasts the client's (KEEPALIVE_SECONDS), so the server never closes a
     # connection the client is about to reuse.
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=60)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_keep_alive=60,
+        timeout_graceful_shutdown=2,
+    )
 
 
 def free_port() -> int:
@@ -268,7 +275,7 @@ async def run_load(
         _client(server, polls + 5, timeout) as pollers,
         _client(server, clients + 5, timeout) as client,
     ):
-        polled = [await _start(client, result, -i - 1, f"poller-{i}") for i in range(polls)]
+        polled = await asyncio.gather(*(_start(client, result, -i - 1, f"poller-{i}") for i in range(polls)))
         poll_tasks = [
             asyncio.create_task(_long_poll(pollers, result, instance_id, f"poller-{i}"))
             for i, instance_id in enumerate(polled)

@@ -1,4 +1,4 @@
-"""A bounded load over real HTTP: 2,000 starts from 20 concurrent clients while 300 idle long polls
+"""A bounded load over real HTTP: 1,000 starts from 20 concurrent clients while 200 idle long polls
 are open, on a uvicorn server with a durable SQLite engine. Nothing answers 5xx and nothing is lost.
 
 How fast is for ``benchmarks/bench_http.py`` to print (same load code), never asserted here.
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from types import ModuleType
 
-N, CLIENTS, POLLS = 2_000, 20, 300
+N, CLIENTS, POLLS = 1_000, 20, 200
 
 
 def load_module() -> ModuleType:

@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     base = f"http://{args.host}:{args.port}"
     print(f"litestar-workflows demo on {base}  (web UI: {base}/workflows/ui/, API docs: {base}/schema)")
     print(f"act as a user with the header '{USER_HEADER}: maria'; users: {', '.join(DEMO_USERS)}")
-    uvicorn.run(_APP, host=args.host, port=args.port)
+    # Open pages keep live-update streams (and long polls) open: without a bound, stopping the
+    # server would wait for every browser tab to close.
+    uvicorn.run(_APP, host=args.host, port=args.port, timeout_graceful_shutdown=3)
 
 
 if __name__ == "__main__":
