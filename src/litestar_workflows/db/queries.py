@@ -72,21 +72,22 @@ def task_conditions(query: TaskQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if query.status is not None:
         conditions.append(tasks.c.status == HumanTaskStatus(query.status).value)
-    if query.assignee_id is not None:
-        conditions.append(tasks.c.assignee_id == query.assignee_id)
+    for column, value in (
+        (tasks.c.assignee_id, query.assignee_id),
+        (tasks.c.instance_id, query.instance_id),
+        (instances.c.workflow_name, query.workflow_name),
+        (instances.c.tenant_id, query.tenant_id),
+        (tasks.c.completed_by, query.completed_by),
+    ):
+        if value is not None:
+            conditions.append(column == value)
     if query.assignee_group is not None:
-        groups = (
-            [query.assignee_group] if isinstance(query.assignee_group, str) else list(query.assignee_group)
-        )
-        conditions.append(tasks.c.assignee_group.in_(groups))
-    if query.instance_id is not None:
-        conditions.append(tasks.c.instance_id == query.instance_id)
-    if query.workflow_name is not None:
-        conditions.append(instances.c.workflow_name == query.workflow_name)
-    if query.tenant_id is not None:
-        conditions.append(instances.c.tenant_id == query.tenant_id)
+        group = query.assignee_group
+        conditions.append(tasks.c.assignee_group.in_([group] if isinstance(group, str) else list(group)))
     if query.due_before is not None:
         conditions.append(tasks.c.due_at < query.due_before)
+    if query.completed_after is not None:
+        conditions.append(tasks.c.completed_at >= query.completed_after)
     if query.workable_by is not None or query.workable_groups:
         # A person's queue: tasks assigned to them, or unassigned and open to one of their groups.
         queue: list[ColumnElement[bool]] = []

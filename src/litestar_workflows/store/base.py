@@ -72,6 +72,9 @@ class TaskQuery:
     """With ``workable_groups``, a person's queue: tasks assigned to this user, or unassigned and
     open to one of the groups (no filter when both are empty)."""
     workable_groups: Sequence[str] = ()
+    completed_by: str | None = None
+    completed_after: datetime | None = None
+    """Tasks completed at or after this moment (a person's "completed today")."""
     limit: int = 50
     offset: int = 0
 

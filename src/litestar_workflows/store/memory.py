@@ -107,6 +107,11 @@ class MemoryStore:
             and (query.workflow_name is None or t.workflow_name == query.workflow_name)
             and (query.tenant_id is None or t.tenant_id == query.tenant_id)
             and (query.due_before is None or (t.due_at is not None and t.due_at < query.due_before))
+            and (query.completed_by is None or t.completed_by == query.completed_by)
+            and (
+                query.completed_after is None
+                or (t.completed_at is not None and t.completed_at >= query.completed_after)
+            )
         ]
         matches.sort(key=lambda t: t.created_at)
         return matches[query.offset : query.offset + query.limit], len(matches)

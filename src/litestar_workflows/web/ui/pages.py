@@ -51,8 +51,6 @@ MAX_CASE_FACTS: Final = 50
 """Instance data entries a task page shows beside its form."""
 MAX_FACT_CHARS: Final = 500
 """Longest text of one entry there."""
-_RECENT_COMPLETIONS: Final = 500
-"""How many of the newest completed tasks of a queue "Completed today" looks at."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,36 +164,25 @@ async def instance_list(
     }
 
 
-def _start_of_today() -> datetime:
-    return datetime.combine(datetime.now(UTC).date(), time(), tzinfo=UTC)
+def _now(engine: WorkflowEngine) -> datetime:
+    """The engine's time (a test clock's, when it has one), else the wall clock's, in UTC."""
+    clock = getattr(engine, "clock", None)
+    now = clock() if callable(clock) else datetime.now(UTC)
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
-async def _completed_today(engine: WorkflowEngine, actor: Actor) -> int:
-    """Tasks of the actor's queue they completed today, among the newest completed ones."""
+async def _completed_today(engine: WorkflowEngine, actor: Actor, now: datetime) -> int:
+    """Tasks the actor completed since midnight (UTC) of their tenant."""
     if actor.user_id is None:
         return 0
     done = TaskQuery(
         status=HumanTaskStatus.COMPLETED,
-        workable_by=actor.user_id,
-        workable_groups=tuple(actor.groups),
+        completed_by=actor.user_id,
+        completed_after=datetime.combine(now.date(), time(), tzinfo=UTC),
         tenant_id=actor.tenant_id,
         limit=1,
     )
-    counted = await engine.find_tasks(done)
-    offset = max(counted.total - _RECENT_COMPLETIONS, 0)  # oldest first: the newest are at the end
-    recent = await engine.find_tasks(replace(done, limit=_RECENT_COMPLETIONS, offset=offset))
-    since = _start_of_today()
-    return sum(
-        1
-        for task in recent.items
-        if task.completed_by == actor.user_id
-        and task.completed_at is not None
-        and _utc(task.completed_at) >= since
-    )
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (await engine.find_tasks(done)).total
 
 
 async def inbox(engine: WorkflowEngine, actor: Actor, offset: int) -> dict[str, Any]:
@@ -212,14 +199,19 @@ async def inbox(engine: WorkflowEngine, actor: Actor, offset: int) -> dict[str, 
         offset=offset,
     )
     page = await engine.find_tasks(queue)
-    overdue = await engine.find_tasks(replace(queue, due_before=datetime.now(UTC), limit=1, offset=0))
+    now = _now(engine)
+    overdue = await engine.find_tasks(replace(queue, due_before=now, limit=1, offset=0))
     return {
         "tasks": page.items,
         "pager": Pager(offset, LIST_PAGE, page.total),
         "pending": page.total,
         "overdue": overdue.total,
-        "completed_today": await _completed_today(engine, actor),
+        "completed_today": await _completed_today(engine, actor, now),
     }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def is_overdue(task: HumanTask, now: datetime) -> bool:
