@@ -31,13 +31,21 @@
     document.querySelectorAll("[data-zone]").forEach(function (node) { node.textContent = zone; });
   }
 
-  function reload(live) {
+  // Reloads can overlap (an update, then "finished", each start one) and answer out of order:
+  // the newest request wins, and the region replaced is the one on the page when it answers.
+  var reloadsAsked = 0, reloadShown = 0;
+
+  function reload() {
+    var mine = ++reloadsAsked;
     return fetch(window.location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html) { return false; }
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
-        if (!fresh) { return false; }
+        var live = document.getElementById("live");
+        if (!fresh || !live) { return false; }
+        if (mine < reloadShown) { return live.hasAttribute("data-live"); } // a newer one is shown
+        reloadShown = mine;
         // Keep the keyboard where it was: refocus the same control in the new region.
         var active = document.activeElement;
         var form = active && live.contains(active) && active.form ? active.form.getAttribute("action") : null;
@@ -57,7 +65,7 @@
     var timer = window.setInterval(function () {
       var live = document.getElementById("live");
       if (!live || !live.hasAttribute("data-live")) { window.clearInterval(timer); return; }
-      reload(live).then(function (still) { if (!still) { window.clearInterval(timer); } });
+      reload().then(function (still) { if (!still) { window.clearInterval(timer); } });
     }, FALLBACK_MS);
   }
 
@@ -71,12 +79,11 @@
       var version = null;
       try { version = String(JSON.parse(event.data).version); } catch (e) { version = null; }
       // The stream starts with the state the page may already show: reload only on news.
-      if (current && version !== current.getAttribute("data-version")) { reload(current); }
+      if (current && version !== current.getAttribute("data-version")) { reload(); }
     });
     source.addEventListener("finished", function () {
       source.close();
-      var current = document.getElementById("live");
-      if (current) { reload(current); }
+      if (document.getElementById("live")) { reload(); }
     });
     source.onerror = function () {
       if (source.readyState === EventSource.CLOSED) { poll(); }
