@@ -34,7 +34,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Numeric, create_engine, inspect
+from sqlalchemy import Numeric, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -311,7 +311,23 @@ def _adopt_created_schema(config: Config) -> None:
             command.stamp(config, revision)
 
 
+MIGRATION_LOCK_KEY: Final = 0x6C77_6D69_6772
+"""Names the PostgreSQL advisory lock that serialises migrations across processes ("lwmigr")."""
+
+
+def lock_migrations(connection: Connection) -> None:
+    """On PostgreSQL, wait for other processes' migrations; held until this transaction ends.
+
+    Re-entrant within the transaction (``env.py`` takes it again around the migrations).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
 def _upgrade(config: Config, revision: str) -> None:
+    # Under the lock: deciding which release made an unversioned schema while another process
+    # commits its migration would stamp it older than it is, and the upgrade would add columns twice.
+    lock_migrations(config.attributes["connection"])
     _adopt_created_schema(config)
     command.upgrade(config, revision)
 

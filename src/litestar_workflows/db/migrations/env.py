@@ -12,27 +12,24 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from alembic import context
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from litestar_workflows.core.errors import StoreError
-from litestar_workflows.db.migrate import migration_context_options
+from litestar_workflows.db.migrate import lock_migrations, migration_context_options
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
-
-_MIGRATION_LOCK_KEY = 0x6C77_6D69_6772  # arbitrary constant ("lwmigr"): names our advisory lock
 
 
 def _run_online(connection: Connection) -> None:
     context.configure(connection=connection, **migration_context_options(connection.dialect.name))
     with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            # Several app processes commonly migrate at start-up at once; serialise them so the later
-            # ones find the schema current instead of racing on CREATE TABLE. Released at commit.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        # Several app processes commonly migrate at start-up at once; serialise them so the later
+        # ones find the schema current instead of racing on CREATE TABLE. Released at commit.
+        lock_migrations(connection)
         context.run_migrations()
 
 
