@@ -884,9 +884,16 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             self._release_if_idle(live)
 
     def _install_stored(self, live: Live, stored: WorkflowInstanceData) -> None:
-        """Take the stored instance that another process moved on as our copy; wake its waiters."""
+        """Take the stored instance that another process moved on as our copy; wake its waiters.
+
+        Timers armed here for executions the stored instance no longer has (a task completed or
+        an instance canceled elsewhere) are canceled: they would only be refused when they fire.
+        """
         live.instance = stored
         live.unverified = False
+        active = stored.runtime.active
+        for key in [key for key in live.timers if key not in active]:
+            live.timers.pop(key).cancel()
         if live.waiters:
             self._notify(live)
 

@@ -7,8 +7,9 @@ polls cost a whole core. Instead the waiters of a process share this watcher: on
 asks the store for the versions of every watched instance in one query (``instance_versions``) and
 reloads only those whose version moved; reloading wakes their waiters.
 
-Instances this process is driving (a step running, a timer armed, a commit in flight) are left
-out: their own transitions wake their waiters.
+Instances this process is driving (a step running, a commit in flight) are left out: their own
+transitions wake their waiters. An armed timer does not count: a timer step or a task deadline may
+be days away, and meanwhile another process may well complete the task or cancel the instance.
 """
 
 from __future__ import annotations
@@ -143,4 +144,4 @@ class InstanceWatcher:
 
 
 def _idle_here(live: Live) -> bool:
-    return not (live.running or live.timers or live.committing)
+    return not (live.running or live.committing)

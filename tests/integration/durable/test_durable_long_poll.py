@@ -4,12 +4,20 @@ wait on, reloading only those another process moved (SQLite file and PostgreSQL)
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from durable_support import running_engine
 from sqlalchemy import event
 
-from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
+from litestar_workflows import (
+    BaseHumanStep,
+    Edge,
+    TimerStep,
+    WorkflowDefinition,
+    WorkflowRegistry,
+    WorkflowStatus,
+)
 from step_kit import Set
 
 if TYPE_CHECKING:
@@ -137,3 +145,34 @@ async def test_the_watcher_polls_on_its_own_and_a_wait_times_out_cleanly(
         else:
             raise AssertionError("the wait should have timed out")
         assert len(here.watcher) == 0
+
+
+async def test_a_waiter_sees_another_process_cancel_an_instance_whose_timer_is_armed_here(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """An armed timer (a day away here) does not hide the instance from the watcher."""
+    await scratch_database.migrate()
+    reg = WorkflowRegistry()
+    reg.register(
+        WorkflowDefinition(
+            name="delayed",
+            steps=[TimerStep("pause", timedelta(days=1)), Set("end", ended=True)],
+            edges=[Edge("pause", "end")],
+            initial_step="pause",
+        )
+    )
+    async with (
+        running_engine(scratch_database, reg, poll_interval=3600) as here,
+        running_engine(scratch_database, reg, poll_interval=3600) as elsewhere,
+    ):
+        instance = await here.start_workflow("delayed")
+        assert (await here.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
+        live = here._live[instance.id.int]
+        assert len(live.timers) == 1  # the day-long timer is armed in this process
+        waiter = asyncio.create_task(here.wait(instance.id, until=WorkflowStatus.CANCELED, timeout=60))
+        await until(lambda: len(here.watcher) == 1)
+
+        await elsewhere.cancel_workflow(instance.id, "no longer needed")
+        assert await here.watcher.poll_once() == 1
+        assert (await waiter).status is WorkflowStatus.CANCELED
+        assert not live.timers  # the timer of the canceled execution is disarmed, not left to fire
