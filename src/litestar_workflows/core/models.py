@@ -100,7 +100,8 @@ class WorkflowInstanceData:
     """One instance of a workflow: its status, its context and where it stands.
 
     The local engine returns the live object, so ``instance.status`` always shows the current
-    status; engines backed by a database return a snapshot (call ``get_instance`` again).
+    status; engines backed by a database return the copy they hold, current when returned
+    (another process's changes show on the next ``get_instance``). Treat it as read-only.
     """
 
     id: UUID

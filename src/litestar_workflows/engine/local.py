@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +33,7 @@ from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import definition_of
 from litestar_workflows.engine.clock import timers_for
 from litestar_workflows.engine.eager import start_eager
+from litestar_workflows.engine.idle_cache import IdleCache
 from litestar_workflows.engine.live import Live, as_uuid
 from litestar_workflows.engine.recovery import RecoveryOperations
 from litestar_workflows.engine.tasks import HumanTaskOperations
@@ -194,8 +194,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         # Keyed by ``instance_id.int``: UUID.__hash__ is Python code, an int hashes in C.
         self._live: dict[int, Live] = {}
         self.poll_interval = poll_interval
-        self.idle_cache_size = idle_cache_size
-        self._idle: OrderedDict[int, Live] = OrderedDict()
+        self._idle = IdleCache(idle_cache_size, self.store)
+        """Copies of the instances this engine released (with a database; see ``engine/idle_cache.py``)."""
         self._sweeper: asyncio.Task[None] | None = None
         self._eager_depth = 0
         self.watcher = InstanceWatcher(self.store, poll_interval, self._install_stored)
@@ -645,10 +645,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         key = live.instance.id.int
         if self._live.get(key) is live:
             del self._live[key]
-            if self._memory is None and not live.instance.is_finished and not live.instance.runtime.stale:
-                self._idle[key] = live
-                if len(self._idle) > self.idle_cache_size:
-                    self._idle.popitem(last=False)
+            if self._memory is None:
+                self._idle.keep(live)
 
     async def _drive(self, live: Live, run: StepExecution | None) -> None:
         """Run ``run`` and then, inline, the first execution each transition starts.
@@ -798,9 +796,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         live = self._live.get(key)
         if live is not None:
             return live
-        cached = self._idle.pop(key, None)
+        cached = self._idle.take(key)
         if cached is not None:
-            cached.unverified = True
             return self._live.setdefault(key, cached)
         instance = await self.store.load_instance(instance_id)
         if instance is None:
@@ -829,12 +826,33 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         live = self._live.get(instance_id.int)
         if live is not None:
             return live.instance
+        if self._memory is None:
+            cached = await self._idle.current(instance_id)
+            if cached is not None:
+                return cached
         instance = await self.store.load_instance(instance_id)
         if instance is None and self._mirror is not None:
             instance = await self._mirror.load_instance(instance_id)
         if instance is None:
             raise WorkflowInstanceNotFoundError(instance_id)
+        if self._memory is None:
+            self._keep_loaded(instance)
         return instance
+
+    def _keep_loaded(self, instance: WorkflowInstanceData) -> None:
+        """Cache a copy just read from the database, so that reading it again costs one query.
+
+        Not when an operation of this engine took the instance up meanwhile (its copy is newer),
+        nor for a workflow this engine has no definition of (a process that only reads).
+        """
+        key = instance.id.int
+        if key in self._live:
+            return
+        try:
+            definition = self.registry.get_definition(instance.workflow_name, instance.workflow_version)
+        except WorkflowsError:
+            return
+        self._idle.keep(Live(instance, self._interpreter_for(definition)))
 
     async def wait(
         self,

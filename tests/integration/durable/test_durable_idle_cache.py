@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sqlalchemy import event
 
 from litestar_workflows import (
     BaseHumanStep,
@@ -104,3 +105,82 @@ async def test_task_reassigned_elsewhere_is_completed_by_the_new_assignee(scratc
         await b.reassign_task(task2.id, "bob")
         with pytest.raises(UnauthorizedTaskError):
             await a.complete_human_task(instance_id2, "approve", "ann", {})
+
+
+class Statements:
+    """The SQL statements an engine's store runs while in the ``with`` block (a real listener)."""
+
+    def __init__(self, engine: LocalExecutionEngine) -> None:
+        self.sync_engine = engine.store.db_engine.sync_engine  # type: ignore[attr-defined]
+        self.seen: list[str] = []
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.seen.append(" ".join(statement.split()))
+
+    def __enter__(self) -> Statements:
+        event.listen(self.sync_engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.sync_engine, "before_cursor_execute", self._record)
+
+    def reading(self, table: str) -> list[str]:
+        return [s for s in self.seen if s.upper().startswith("SELECT") and f"FROM {table}" in s]
+
+
+async def test_reading_back_a_finished_instance_asks_the_database_nothing(scratch_database: Any) -> None:
+    async with two_engines(scratch_database) as (a, _):
+        instance_id = await started_and_cached(a)
+        await a.complete_human_task(instance_id, "approve", "ann", {"by": "a"})
+        await a.wait(instance_id, until=FINISHED, timeout=10)
+        with Statements(a) as statements:
+            for _ in range(3):
+                read = await a.get_instance(instance_id)
+                assert read.status is WorkflowStatus.COMPLETED
+                assert read.data == {"by": "a", "done": True}
+            assert (await a.wait(instance_id, timeout=10)).status is WorkflowStatus.COMPLETED
+        assert statements.seen == []
+
+
+async def test_a_waiting_instance_is_read_with_one_version_query_and_reloaded_once_moved(
+    scratch_database: Any,
+) -> None:
+    async with two_engines(scratch_database) as (a, b):
+        instance_id = await started_and_cached(a)
+        with Statements(a) as statements:
+            assert (await a.get_instance(instance_id)).status is WorkflowStatus.WAITING
+        [query] = [s for s in statements.seen if s.upper().startswith("SELECT")]  # BEGIN aside
+        assert query.startswith("SELECT workflow_instances.id, workflow_instances.version FROM"), query
+
+        await b.complete_human_task(instance_id, "approve", "ann", {"by": "b"})
+        await b.wait(instance_id, until=FINISHED, timeout=10)
+        with Statements(a) as statements:
+            moved = await a.get_instance(instance_id)  # the version moved: loaded again
+        assert moved.status is WorkflowStatus.COMPLETED
+        assert moved.data == {"by": "b", "done": True}
+        assert statements.reading("workflow_step_executions")
+        with Statements(a) as statements:
+            assert (await a.get_instance(instance_id)).data == {"by": "b", "done": True}
+        assert statements.seen == []  # the loaded copy is kept, and it is final
+
+
+async def test_the_cache_keeps_only_the_most_recently_used_copies(scratch_database: Any) -> None:
+    await scratch_database.migrate()
+    registry = WorkflowRegistry()
+    registry.register_definition(approval())
+    engine = LocalExecutionEngine(
+        registry, SQLAlchemyStore(scratch_database.create_engine(), dispose=True), idle_cache_size=2
+    )
+    await engine.start()
+    try:
+        ids = []
+        for _ in range(3):
+            instance = await engine.start_workflow("cached")
+            await engine.wait(instance.id, timeout=10)
+            ids.append(instance.id)
+        assert [i.int in engine._idle for i in ids] == [False, True, True]
+        await engine.get_instance(ids[0])  # loaded, kept, and the oldest other copy goes
+        assert [i.int in engine._idle for i in ids] == [True, False, True]
+    finally:
+        await engine.stop()
+        await engine.store.close()  # type: ignore[attr-defined]
