@@ -121,6 +121,36 @@ class _Pending:
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+class _Lane:
+    """Transitions waiting to be written, and the task writing them one batch at a time.
+
+    Everything submitted while a batch is being written goes into the next one: the group
+    commit. ``write`` settles the futures of a batch's transitions.
+    """
+
+    __slots__ = ("_queue", "_task", "_write")
+
+    def __init__(self, write: Callable[[list[_Pending]], Awaitable[None]]) -> None:
+        self._write = write
+        self._queue: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, items: list[_Pending]) -> None:
+        self._queue.extend(items)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            await self._write(batch)
+
+    async def settled(self) -> None:
+        """Until the batches submitted so far are written (their failures go to their futures)."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 def continued_run(tr: Transition) -> StepExecution | None:
     """The execution that continues a chain where the step whose outcome ``tr`` records ran.
 
@@ -186,13 +216,17 @@ class SQLAlchemyStore:
         self.clock = clock
         self.definition_ids: dict[tuple[str, str], UUID] = {}
         self._dispose = dispose
-        self._queue: list[_Pending] = []
         self._now: tuple[datetime, datetime] | None = None
-        self._writer: asyncio.Task[None] | None = None
+        dialect = db_engine.dialect.name
+        self._lane = _Lane(self._write_batch)
+        # PostgreSQL takes concurrent transactions: a new instance's rows (which no other
+        # transition touches until they are committed) are written beside the group commit in
+        # flight instead of after it, so a start awaited on its own costs its own small commit.
+        # SQLite has one writer at a time: there a second lane would only wait for the lock.
+        self._creations = _Lane(self._write_batch) if dialect == "postgresql" else self._lane
         # Executions leased here whose outcome failed to commit: nothing runs them any more, so
         # the next claim takes them back without waiting for the lease to run out.
         self._orphaned: set[UUID] = set()
-        dialect = db_engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._postgres = dialect == "postgresql"
         self.row_writer = row_writer(dialect)
@@ -208,8 +242,7 @@ class SQLAlchemyStore:
 
     async def close(self) -> None:
         """Wait for pending commits, then release the engine if this store created it."""
-        if self._writer is not None:
-            await asyncio.shield(self._writer)
+        await asyncio.shield(self._settled())
         if self._dispose:
             self._dispose = False  # stopping twice gives the share back once
             await release_store_engine(self.db_engine, self)
@@ -233,9 +266,8 @@ class SQLAlchemyStore:
                 raise ConcurrencyError(f"instance {tr.instance.id} changed elsewhere; reload it")
         now, expiry = self._moment()
         items = [_Pending(self, tr, now, expiry) for tr in transitions]
-        self._queue.extend(items)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
+        lane = self._creations if all(item.created for item in items) else self._lane
+        lane.submit(items)
         if len(items) == 1:
             return items[0].future
         return _all_of([item.future for item in items])
@@ -257,23 +289,27 @@ class SQLAlchemyStore:
     def _next_turn(self) -> None:
         self._now = None
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                await self._write_again_if_transient(batch)
-            except Exception as error:
-                failure = error if isinstance(error, StoreError) else _store_error(error)
-                for item in batch:
-                    item.instance.runtime.stale = True
-                    if not item.future.done():
-                        item.future.set_exception(failure)
-                        if item.leased is not None and not isinstance(failure, ConcurrencyError):
-                            self._orphaned.add(item.leased)
-            else:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_result(None)
+    async def _settled(self) -> None:
+        """Until every transition submitted so far is written (or failed)."""
+        await self._lane.settled()
+        await self._creations.settled()
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        """Write one batch of a lane and settle each transition's future with the outcome."""
+        try:
+            await self._write_again_if_transient(batch)
+        except Exception as error:
+            failure = error if isinstance(error, StoreError) else _store_error(error)
+            for item in batch:
+                item.instance.runtime.stale = True
+                if not item.future.done():
+                    item.future.set_exception(failure)
+                    if item.leased is not None and not isinstance(failure, ConcurrencyError):
+                        self._orphaned.add(item.leased)
+        else:
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result(None)
 
     async def _write_again_if_transient(self, batch: list[_Pending]) -> None:
         """Write a batch; one that lost a deadlock or a connection is written again at once.
@@ -595,8 +631,7 @@ class SQLAlchemyStore:
             .where(self._locked_in_order(executions.c.lease_owner == self.owner))
             .values(lease_owner=None, lease_expires_at=None, updated_at=self.clock())
         )
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)  # pending commits first
+        await self._settled()  # pending commits first
         try:
             async with self._writes.begin() as conn:
                 await conn.execute(statement)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from litestar_workflows.core.types import WorkflowStatus
+from litestar_workflows.core.types import StepStatus, WorkflowStatus
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection
@@ -87,9 +87,12 @@ class IdleCache:
     async def current(self, instance_id: UUID) -> WorkflowInstanceData | None:
         """The cached copy of the instance if it is known to be the stored one, else ``None``.
 
-        A completed or canceled copy is current without asking; any other is checked against
-        the stored version (one query). A copy found outdated is dropped: the caller loads the
-        instance and may :meth:`refresh` it.
+        A completed or canceled copy is current without asking; one whose steps all wait (for a
+        person, a timer, a webhook) or that has none left (failed, paused) is checked against the
+        stored version (one query). One with a step scheduled or running is not served: another
+        process's sweep may claim that step again, moving its attempt on without a new version.
+        A copy found outdated is dropped: the caller loads the instance again (and may
+        :meth:`keep` the fresh copy).
 
         Raises:
             StoreError: The version could not be read.
@@ -100,7 +103,7 @@ class IdleCache:
             return None
         instance = live.instance
         if instance.status not in FINAL:
-            if self._versions is None:
+            if self._versions is None or _steps_in_flight(instance):
                 return None
             stored = (await self._versions((instance_id,))).get(instance_id)
             live = self._copies.get(key)
@@ -111,3 +114,9 @@ class IdleCache:
                 return None
         self._copies.move_to_end(key)
         return instance
+
+
+def _steps_in_flight(instance: WorkflowInstanceData) -> bool:
+    """Whether an execution of the instance is scheduled or running (not waiting for an event)."""
+    waiting = StepStatus.WAITING
+    return any(run.status is not waiting for run in instance.runtime.active.values())
