@@ -54,12 +54,14 @@ class Edge:
 
     def __post_init__(self) -> None:
         condition: Any = self.condition  # typed loosely: users may pass anything here
+        if condition is None:
+            return
         if isinstance(condition, str):
             try:
                 self._compiled = compile_condition(condition)
             except WorkflowValidationError as error:
                 self._problem = error.detail
-        elif condition is not None and not callable(condition):
+        elif not callable(condition):
             self._problem = f"edge condition {condition!r} is neither a string nor a callable"
 
     def get_source_name(self) -> str:
@@ -145,7 +147,10 @@ class WorkflowDefinition:
 
     def __post_init__(self) -> None:
         given: Any = self.steps  # a mapping of name to step, or a list of named steps
-        self.steps = dict(given) if isinstance(given, Mapping) else {step_name_of(s): s for s in given}
+        if type(given) is dict or isinstance(given, Mapping):  # the exact type first: ABC checks cost
+            self.steps = dict(given)
+        else:
+            self.steps = {step_name_of(s): s for s in given}
         self.edges = list(self.edges)
         self.terminal_steps = set(self.terminal_steps)
         for key, step in self.steps.items():
@@ -271,6 +276,47 @@ class WorkflowDefinition:
         if self.input_schema is not None:
             described["input_schema"] = self.input_schema
         return described
+
+    def describes_same(self, other: WorkflowDefinition) -> bool:
+        """Tell whether :meth:`to_dict` describes ``other`` exactly as it describes this definition.
+
+        A start by workflow class calls the class's ``get_definition()``, which the documented
+        examples write to build a new definition on every call, and compares it with the
+        registered one: on every start. Comparing the fields directly costs a fraction of building
+        both descriptions; only when that finds a difference (steps of other classes, edges
+        between step objects, callables made afresh) do the descriptions decide.
+        """
+        return other is self or _same_fields(self, other) or self.to_dict() == other.to_dict()
+
+
+def _same_fields(mine: WorkflowDefinition, theirs: WorkflowDefinition) -> bool:
+    """Whether two definitions have equal fields where :meth:`~WorkflowDefinition.to_dict` looks.
+
+    ``True`` implies equal descriptions; ``False`` may still describe the same workflow.
+    """
+    if not (
+        mine.name == theirs.name
+        and mine.version == theirs.version
+        and mine.description == theirs.description
+        and mine.initial_step == theirs.initial_step
+        and mine.terminal_steps == theirs.terminal_steps
+        and mine.input_schema == theirs.input_schema
+        and len(mine.steps) == len(theirs.steps)
+        and len(mine.edges) == len(theirs.edges)
+    ):
+        return False
+    for edge, other in zip(mine.edges, theirs.edges):  # noqa: B905 - lengths checked above
+        if edge.source != other.source or edge.target != other.target or edge.condition != other.condition:
+            return False
+    for (name_a, a), (name_b, b) in zip(mine.steps.items(), theirs.steps.items()):  # noqa: B905
+        if (
+            name_a != name_b
+            or type(a) is not type(b)
+            or a.step_type is not b.step_type
+            or (getattr(a, "description", "") or "") != (getattr(b, "description", "") or "")
+        ):
+            return False
+    return True
 
 
 def _problems_of(definition: WorkflowDefinition) -> list[str]:

@@ -445,7 +445,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if not self.registry.has_definition(definition.name, definition.version):
             return self.registry.register_definition(definition)
         registered = self.registry.get_definition(definition.name, definition.version)
-        if registered is not definition and registered.to_dict() != definition.to_dict():
+        if not registered.describes_same(definition):
             raise WorkflowValidationError(
                 f"workflow {definition.name!r} version {definition.version!r} is registered with other "
                 "steps or edges; give the changed definition a new version"

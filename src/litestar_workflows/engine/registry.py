@@ -43,7 +43,7 @@ class WorkflowRegistry:
         definition.ensure_valid()
         versions = self._definitions.setdefault(definition.name, {})
         existing = versions.get(definition.version)
-        if existing is definition or (existing is not None and existing.to_dict() == definition.to_dict()):
+        if existing is not None and existing.describes_same(definition):
             return existing
         if existing is not None:
             raise WorkflowValidationError(

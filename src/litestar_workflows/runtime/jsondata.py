@@ -122,7 +122,7 @@ def may_be_too_deep(raw: bytes, limit: int = MAX_NESTING_DEPTH) -> bool:
 
     Counting bytes runs at C speed, so ordinary data never pays for :func:`too_deep`'s walk.
     """
-    return raw.count(b"[") + raw.count(b"{") > limit
+    return len(raw) > limit and raw.count(b"[") + raw.count(b"{") > limit
 
 
 def _loads_bounded(raw: bytes, what: str) -> Any:
@@ -140,6 +140,27 @@ def _depth_message(what: str, where: str) -> str:
         f"{what} nests objects and arrays more than {MAX_NESTING_DEPTH} levels deep (at {where}); "
         f"workflow data may nest at most {MAX_NESTING_DEPTH} levels"
     )
+
+
+def normalize_result(value: Any, step_name: str) -> Any:
+    """:func:`normalize` for the result of step ``step_name``, which runs once per step.
+
+    The text naming the result is built only when the result fails: formatting it on every
+    step cost a third of normalising a small dict.
+
+    Raises:
+        ContextSerializationError: As :func:`normalize`.
+    """
+    try:
+        raw = _dumps(value)
+    except TypeError:
+        return normalize(value, f"the result of step {step_name!r}")  # raises, naming what is wrong
+    decoded = _loads(raw)
+    if may_be_too_deep(raw):
+        where = too_deep(decoded)
+        if where is not None:
+            raise ContextSerializationError(_depth_message(f"the result of step {step_name!r}", where))
+    return decoded
 
 
 def normalize(value: Any, what: str) -> Any:
@@ -214,5 +235,6 @@ __all__ = (
     "may_be_too_deep",
     "normalize",
     "normalize_mapping",
+    "normalize_result",
     "too_deep",
 )

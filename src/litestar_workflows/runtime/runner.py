@@ -25,7 +25,7 @@ from litestar_workflows.core.events import cancel_requested
 from litestar_workflows.core.types import StepType
 from litestar_workflows.runtime.failures import error_type_of, format_trace, log_step_failure
 from litestar_workflows.runtime.interpreter import ContextChanges
-from litestar_workflows.runtime.jsondata import WatchedData, copy_data, normalize, normalize_mapping
+from litestar_workflows.runtime.jsondata import WatchedData, copy_data, normalize_mapping, normalize_result
 
 if TYPE_CHECKING:
     from litestar_workflows.core.context import StepExecution
@@ -138,7 +138,7 @@ class StepRunner:
                 given = watched if watched.original is None else watched.original
                 changes = _changes(given, current, run.step_name)
             if result is not None:
-                result = normalize(result, f"the result of step {run.step_name!r}")
+                result = normalize_result(result, run.step_name)
         except (Exception, asyncio.CancelledError) as error:
             return await self._failure(step, instance, context, run, error)
         return (SUCCEEDED, run_id, result, changes, route)
