@@ -472,7 +472,13 @@ class SQLAlchemyStore:
             if item.instance.id not in created and item.instance.id not in expected:
                 expected[item.instance.id] = item.expected
         conflicts: set[UUID] = set()
-        if expected:  # instance rows are locked before execution rows, as the writer does
+        leased = [item.leased for item in batch if item.leased is not None]
+        if expected and leased and self._postgres:  # both checks in one round trip
+            found, lost = await self.row_writer.versions_and_leases(
+                conn, sorted(expected), self.owner, leased
+            )
+            conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
+        elif expected:  # instance rows are locked before execution rows, as the writer does
             query = (
                 select(instances.c.id, instances.c.version)
                 .where(instances.c.id.in_(sorted(expected)))
@@ -482,7 +488,9 @@ class SQLAlchemyStore:
                 query = query.with_for_update()
             found = {row.id: row.version for row in await conn.execute(query)}
             conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
-        lost = await self._leases_lost(conn, batch)
+            lost = await self._leases_lost(conn, batch)
+        else:
+            lost = await self._leases_lost(conn, batch)
         if not conflicts and not lost:
             return batch
         kept = []
