@@ -25,7 +25,7 @@ from litestar_workflows.core.events import cancel_requested
 from litestar_workflows.core.types import StepType
 from litestar_workflows.runtime.failures import error_type_of, format_trace, log_step_failure
 from litestar_workflows.runtime.interpreter import ContextChanges
-from litestar_workflows.runtime.jsondata import WatchedData, copy_data, normalize_mapping, normalize_result
+from litestar_workflows.runtime.jsondata import WatchedData, copy_data, normalize_result, normalize_written
 
 if TYPE_CHECKING:
     from litestar_workflows.core.context import StepExecution
@@ -260,22 +260,24 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+_MISSING = object()
+
+
 def _changes(base: dict[str, Any], data: dict[str, Any], step_name: str) -> ContextChanges | None:
     """Keys the step set to a new value or deleted, compared with the data it was given."""
     if len(data) == len(base) and all(map(is_, data.values(), base.values())) and data.keys() == base.keys():
         return None  # untouched: every value is still the very object it was given (C-speed check)
     changed: dict[str, Any] | None = None
-    missing = object()
     for key, value in data.items():
-        old = base.get(key, missing)
-        if old is missing or type(value) is not type(old) or value != old:
+        old = base.get(key, _MISSING)
+        if old is _MISSING or type(value) is not type(old) or value != old:
             if changed is None:
                 changed = {}
             changed[key] = value
     deleted = [key for key in base if key not in data] if len(data) < len(base) or changed else []
     if changed is None and not deleted:
         return None
-    return ContextChanges(normalize_mapping(changed or {}, f"step {step_name!r} context"), deleted)
+    return ContextChanges(normalize_written(changed or {}, step_name), deleted)
 
 
 __all__ = ("Outcome", "StepPlan", "StepRunner", "apply_outcome", "plans_for")

@@ -173,3 +173,43 @@ async def test_a_result_that_is_not_json_fails_the_step_naming_it(result: Any, n
     assert "the result of step 'produce'" in (instance.error or "")
     assert named in (instance.error or "")
     assert "ContextSerializationError" in (instance.error or "")
+
+
+async def test_changes_to_wide_context_data_are_recorded_key_by_key() -> None:
+    """Data of many scalar keys: only what the step set or deleted is its change set."""
+
+    def edit(context: WorkflowContext) -> None:
+        context.set("k3", "changed")
+        context.set("new", [1, 2])
+        del context.data["k7"]
+
+    definition = WorkflowDefinition(
+        name="wide",
+        steps=[Fn("edit", edit), Fn("read", lambda ctx: sorted(ctx.data))],
+        edges=[Edge("edit", "read")],
+        initial_step="edit",
+    )
+    data = {f"k{i}": i for i in range(40)}
+    engine = LocalExecutionEngine(WorkflowRegistry())
+    instance = await engine.start_workflow(definition, data)
+    await engine.wait(instance.id, until=FINISHED)
+    assert instance.status is WorkflowStatus.COMPLETED
+    assert instance.step_history[0].context_changes == {
+        "set": {"k3": "changed", "new": [1, 2]},
+        "deleted": ["k7"],
+    }
+    assert instance.data["k3"] == "changed"
+    assert "k7" not in instance.data
+    assert data["k3"] == 3  # the caller's dict is not the instance's
+
+
+async def test_a_non_json_value_written_to_wide_context_data_names_the_key() -> None:
+    definition = WorkflowDefinition(
+        name="wide_bad", steps=[Fn("store", lambda ctx: ctx.set("handle", object()))], initial_step="store"
+    )
+    engine = LocalExecutionEngine(WorkflowRegistry())
+    instance = await engine.start_workflow(definition, {f"k{i}": i for i in range(40)})
+    await engine.wait(instance.id, until=FINISHED)
+    assert instance.status is WorkflowStatus.FAILED
+    assert "step 'store' context key 'handle'" in (instance.error or "")
+    assert "handle" not in instance.data
