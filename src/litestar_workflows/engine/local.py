@@ -869,6 +869,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         statuses: Collection[WorkflowStatus] = (until,) if isinstance(until, WorkflowStatus) else until
         instance_id = as_uuid(instance_id)
         live = self._live.get(instance_id.int)
+        if live is None and self._memory is not None:
+            # Nothing runs or waits for it here: the memory store holds the current object.
+            # Waiting on each of thousands of finished instances costs one lookup apiece.
+            settled = self._memory.instances.get(instance_id.int)
+            if settled is not None and settled.status in statuses:
+                return settled
         if live is None:
             instance = await self.get_instance(instance_id)
             if instance.status in statuses:
