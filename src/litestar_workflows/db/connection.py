@@ -231,6 +231,12 @@ def _engine_beside(source: AsyncEngine) -> AsyncEngine:
     return create_store_engine(url.render_as_string(hide_password=False), creator=creator)
 
 
+def is_file_database(db_engine: AsyncEngine) -> bool:
+    """Whether ``db_engine`` is on a SQLite database file (not in memory)."""
+    url = db_engine.url
+    return url.get_backend_name() == "sqlite" and _is_file_database(url.database, url.query)
+
+
 def _is_file_database(database: str | None, query: Any) -> bool:
     if not database or database == ":memory:":
         return False

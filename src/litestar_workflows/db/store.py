@@ -35,6 +35,7 @@ from litestar_workflows.db.connection import (
     WRITE_OPTION,
     configure_engine,
     create_store_engine,
+    is_file_database,
     is_store_engine,
     release_store_engine,
     shared_store_engine,
@@ -48,6 +49,7 @@ from litestar_workflows.db.models import (
 )
 from litestar_workflows.db.queries import instances_page, task_conditions, tasks_from_rows, tasks_page
 from litestar_workflows.db.rows import instance_from_rows
+from litestar_workflows.db.sqlite_batch import Rows, one_call_supported, write_in_one_call
 from litestar_workflows.db.writer import row_writer
 
 if TYPE_CHECKING:
@@ -229,6 +231,8 @@ class SQLAlchemyStore:
         self._orphaned: set[UUID] = set()
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._postgres = dialect == "postgresql"
+        self._one_call = is_file_database(db_engine) and one_call_supported()
+        """Write SQLite batches as one job on the driver's thread (:mod:`.sqlite_batch`)."""
         self.row_writer = row_writer(dialect)
 
     @classmethod
@@ -338,6 +342,12 @@ class SQLAlchemyStore:
         """
         batch = self._drop_forks(batch)
         if not self._postgres:
+            if self._one_call and not any(item.created and item.instance.key is not None for item in batch):
+                leased = [item.leased for item in batch if item.leased is not None]
+                check = self.row_writer.sqlite_lease_check(self.owner, leased) if leased else None
+                async with self._writes.connect() as conn:
+                    if await write_in_one_call(conn, self.row_writer.statements, check, self._rows(batch)):
+                        return
             async with self._writes.connect() as conn:
                 transaction = await conn.begin()
                 if not await self._leases_lost(conn, batch) and await self._write_rows(conn, batch):
@@ -385,6 +395,10 @@ class SQLAlchemyStore:
         keyed = [item for item in batch if item.created and item.instance.key is not None]
         if keyed:
             batch = await self._insert_keyed(conn, batch, keyed)
+        return await self.row_writer.write(conn, *self._rows(batch))
+
+    def _rows(self, batch: list[_Pending]) -> Rows:
+        """The batch's rows per statement, each row once with its latest values (keyed inserts aside)."""
         inserted: dict[int, tuple[Any, ...]] = {}
         updated: dict[int, tuple[Any, ...]] = {}
         expected: dict[int, int] = {}
@@ -401,10 +415,13 @@ class SQLAlchemyStore:
                 updated[key] = (*item.instance_row, expected[key])
             runs.update(item.runs)
             human.update(item.tasks)
-        rows = (inserted, updated, runs, human)
-        if self._postgres:  # every statement locks rows in id order: two never wait for each other
-            return await self.row_writer.write(conn, *([r[k] for k in sorted(r)] for r in rows))
-        return await self.row_writer.write(conn, *(list(r.values()) for r in rows))
+        postgres = self._postgres
+
+        def listed(rows: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+            # On PostgreSQL every statement locks rows in id order: two never wait for each other.
+            return [rows[k] for k in sorted(rows)] if postgres else list(rows.values())
+
+        return listed(inserted), listed(updated), listed(runs), listed(human)
 
     async def _insert_keyed(
         self, conn: AsyncConnection, batch: list[_Pending], keyed: list[_Pending]

@@ -218,6 +218,8 @@ class RowWriter:
         self.update_instances = f"UPDATE workflow_instances SET {assignments} WHERE {where}"
         self.upsert_runs = _upsert("workflow_step_executions", RUN_COLUMNS, mark)
         self.upsert_tasks = _upsert("workflow_human_tasks", TASK_COLUMNS, mark)
+        self.statements = (self.insert_instances, self.update_instances, self.upsert_runs, self.upsert_tasks)
+        """The four statements of :meth:`write`, in its order."""
         self._postgres = postgres
 
     def instance_insert(
@@ -265,6 +267,13 @@ class RowWriter:
             self.text(k.status), t(k.completed_at), k.completed_by, t(k.created_at), t(now),
         )  # fmt: skip
 
+    @staticmethod
+    def sqlite_lease_check(owner: str, ids: Sequence[UUID]) -> tuple[str, tuple[Any, ...]]:
+        """SQLite: the query (and its parameters) of :meth:`leased_elsewhere`."""
+        marks = ", ".join("?" * len(ids))
+        statement = f"SELECT id FROM workflow_step_executions WHERE id IN ({marks}) AND lease_owner <> ?"
+        return statement, (*(_sqlite_uuid(i) for i in ids), owner)
+
     async def leased_elsewhere(self, conn: AsyncConnection, owner: str, ids: Sequence[UUID]) -> set[UUID]:
         """Those of the executions ``ids`` whose lease another owner than ``owner`` holds.
 
@@ -280,9 +289,8 @@ class RowWriter:
             )
             rows = await conn.exec_driver_sql(statement, (list(ids), owner))
             return {row[0] for row in rows}
-        marks = ", ".join("?" * len(ids))
-        statement = f"SELECT id FROM workflow_step_executions WHERE id IN ({marks}) AND lease_owner <> ?"
-        rows = await conn.exec_driver_sql(statement, (*(_sqlite_uuid(i) for i in ids), owner))
+        statement, parameters = self.sqlite_lease_check(owner, ids)
+        rows = await conn.exec_driver_sql(statement, parameters)
         return {UUID(bytes=bytes(row[0])) for row in rows}
 
     async def versions_and_leases(
@@ -304,7 +312,8 @@ class RowWriter:
         rows = await conn.exec_driver_sql(statement, (list(instance_ids), list(leased), owner))
         versions: dict[UUID, int] = {}
         elsewhere: set[UUID] = set()
-        for row_id, version in rows:
+        for row in rows:
+            row_id, version = row._mapping["id"], row._mapping["version"]
             if version is None:
                 elsewhere.add(row_id)
             else:

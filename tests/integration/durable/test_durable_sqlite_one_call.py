@@ -1,0 +1,98 @@
+"""SQLite: a group commit runs as one job on the driver's thread, and steps aside when it must.
+
+The fast way (``db/sqlite_batch.py``) issues no statement through SQLAlchemy; these tests watch
+SQLAlchemy's statement events to tell which way a batch went, and read the file through a
+connection of their own to check what was committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from durable_support import running_engine
+from sqlalchemy import event
+
+from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
+from litestar_workflows.db.sqlite_batch import write_in_one_call
+from step_kit import FINISHED, Set
+
+if TYPE_CHECKING:
+    from conftest import ScratchDatabase
+
+
+def registry() -> WorkflowRegistry:
+    reg = WorkflowRegistry()
+    reg.register(
+        WorkflowDefinition(
+            name="one_call",
+            steps=[
+                Set("begin", began=True),
+                BaseHumanStep("approve", assignee="ann"),
+                Set("done", done=True),
+            ],
+            edges=[Edge("begin", "approve"), Edge("approve", "done")],
+            initial_step="begin",
+        )
+    )
+    return reg
+
+
+def stored_status(db: ScratchDatabase, instance_id: Any) -> str:
+    path = db.url.split("///", 1)[1]
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(
+            "SELECT status FROM workflow_instances WHERE id = ?", (instance_id.bytes,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_a_workflow_runs_without_a_statement_through_sqlalchemy(
+    scratch_sqlite: ScratchDatabase,
+) -> None:
+    await scratch_sqlite.migrate()
+    async with running_engine(scratch_sqlite, registry()) as engine:
+        await engine.start_workflow("one_call")  # the definition row is saved through SQLAlchemy
+        seen: list[str] = []
+        sync_engine = engine.sql_store.db_engine.sync_engine
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            seen.append(statement)
+
+        event.listen(sync_engine, "before_cursor_execute", record)
+        try:
+            instance = await engine.start_workflow("one_call")
+            assert (await engine.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
+            await engine.complete_human_task(instance.id, "approve", "ann", {"ok": True})
+            done = await engine.wait(instance.id, until=FINISHED, timeout=30)
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", record)
+        assert [s for s in seen if not s.lstrip().upper().startswith("SELECT")] == []
+        assert done.data == {"began": True, "ok": True, "done": True}
+        assert stored_status(scratch_sqlite, instance.id) == "completed"
+
+
+async def test_a_failed_check_rolls_back_and_leaves_the_batch_to_the_careful_way(
+    scratch_sqlite: ScratchDatabase,
+) -> None:
+    await scratch_sqlite.migrate()
+    async with running_engine(scratch_sqlite, registry()) as engine:
+        instance = await engine.start_workflow("one_call")
+        await engine.wait(instance.id, timeout=30)
+        writer = engine.sql_store.row_writer
+        row = list(writer.instance_update(instance, instance.started_at))
+        row[0] = "completed"
+        stale = (*row, instance.version - 1)  # a version the row no longer has
+        always_leased = ("SELECT 1", ())
+        async with engine.sql_store.db_engine.connect() as conn:
+            refused = [
+                await write_in_one_call(conn, writer.statements, None, ((), [stale], (), ())),
+                await write_in_one_call(
+                    conn, writer.statements, always_leased, ((), [(*row, instance.version)], (), ())
+                ),
+            ]
+        assert refused == [False, False]
+        assert stored_status(scratch_sqlite, instance.id) == "waiting"  # nothing of either written
+        await engine.complete_human_task(instance.id, "approve", "ann", {})  # the connection is fine
+        assert (await engine.wait(instance.id, until=FINISHED, timeout=30)).status is WorkflowStatus.COMPLETED
