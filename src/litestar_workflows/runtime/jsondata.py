@@ -159,7 +159,7 @@ def normalize_result(value: Any, step_name: str) -> Any:
     except TypeError:
         return normalize(value, f"the result of step {step_name!r}")  # raises, naming what is wrong
     decoded = _loads(raw)
-    if may_be_too_deep(raw):
+    if len(raw) > MAX_NESTING_DEPTH and may_be_too_deep(raw):  # the length first: no call for short text
         where = too_deep(decoded)
         if where is not None:
             raise ContextSerializationError(_depth_message(f"the result of step {step_name!r}", where))
