@@ -148,7 +148,9 @@ def compare(args: argparse.Namespace, pythons: dict[str, Path], url: str) -> Non
                         run = run_point(python, engine, workload, n, url, args.serial)
                         results.setdefault((package, engine, workload, n), []).append(run)
                         shown = (
-                            f"{run['transitions_per_s']:,.0f} transitions/s" if run["ok"] else run["reason"]
+                            f"{run['transitions_per_s']:,.0f} transitions/s"
+                            if run["ok"]
+                            else run["reason"].splitlines()[0]
                         )
                         print(
                             f"  round {round_number}: {package:<9} {engine:<10} {workload:<6} N={n}: {shown}"
@@ -192,7 +194,7 @@ def scaling(args: argparse.Namespace, pythons: dict[str, Path]) -> None:
     columns = f"{'transitions/s':>14} {'µs/trans':>9} {'peak RSS MB':>12} {'KB/instance':>12}"
     print(f"{'package':<10} {'engine':<7} {'N':>8} {columns}")
     markdown = []
-    for engine in ("memory", "sqlite"):
+    for engine in args.scaling_engines:
         for n in args.scaling_n:
             for package, python in pythons.items():
                 if package == "reference" and engine != "memory":
@@ -229,6 +231,9 @@ def main() -> None:
     parser.add_argument("--reference-venv", type=Path, default=Path("/tmp/lw-ref"))
     parser.add_argument("--scaling", action="store_true", help="the linear workload at growing N (see above)")
     parser.add_argument("--scaling-n", type=int, nargs="+", default=[100, 1000, 10_000, 100_000])
+    parser.add_argument(
+        "--scaling-engines", nargs="+", choices=("memory", "sqlite"), default=["memory", "sqlite"]
+    )
     parser.add_argument("--no-compare", action="store_true", help="only the --scaling table")
     parser.add_argument("--serial", action="store_true", help="one instance at a time (see above)")
     args = parser.parse_args()
