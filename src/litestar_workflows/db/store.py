@@ -47,10 +47,11 @@ from litestar_workflows.db.models import (
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
 )
+from litestar_workflows.db.postgres_batch import MAX_PARAMETERS, write_creations
 from litestar_workflows.db.queries import instances_page, task_conditions, tasks_from_rows, tasks_page
 from litestar_workflows.db.rows import instance_from_rows
 from litestar_workflows.db.sqlite_batch import Rows, one_call_supported, write_in_one_call
-from litestar_workflows.db.writer import row_writer
+from litestar_workflows.db.writer import INSTANCE_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, row_writer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
@@ -167,6 +168,11 @@ def continued_run(tr: Transition) -> StepExecution | None:
         if run.scheduled_for is None:
             return run
     return None
+
+
+def _only_new_unkeyed(batch: list[_Pending]) -> bool:
+    """Whether the batch only creates instances, none of them with a start key (and is not empty)."""
+    return bool(batch) and all(item.created and item.instance.key is None for item in batch)
 
 
 async def _all_of(futures: list[asyncio.Future[None]]) -> None:
@@ -354,10 +360,39 @@ class SQLAlchemyStore:
                     await transaction.commit()
                     return
                 await transaction.rollback()
+        elif (
+            batch
+            and all(item.created and item.instance.key is None for item in batch)
+            and await self._created(batch)
+        ):
+            return
         async with self._writes.begin() as conn:
             batch = await self._drop_conflicts(conn, batch)
             if not await self._write_rows(conn, batch):
                 raise ConcurrencyError("an instance changed while its row was locked")  # pragma: no cover
+
+    async def _created(self, batch: list[_Pending]) -> bool:
+        """PostgreSQL: write a batch of new instances in one statement (:mod:`.postgres_batch`).
+
+        Returns ``False`` when the batch must go the usual way: too large, or the statement failed
+        (the usual way then reports the error, or writes what the failure left unwritten).
+        """
+        inserted, updated, runs, human = self._rows(batch)
+        width = (
+            len(inserted) * len(INSTANCE_COLUMNS)
+            + len(runs) * len(RUN_COLUMNS)
+            + len(human) * len(TASK_COLUMNS)
+        )
+        if updated or width > MAX_PARAMETERS:
+            return False
+        async with self._writes.connect() as conn:
+            try:
+                await write_creations(conn, inserted, runs, human)
+            except Exception as error:
+                logger.debug("writing new instances in one statement failed (%s); writing them again", error)
+                await conn.invalidate()
+                return False
+        return True
 
     @staticmethod
     def _drop_forks(batch: list[_Pending]) -> list[_Pending]:

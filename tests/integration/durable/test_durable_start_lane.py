@@ -10,10 +10,10 @@ lock is gone.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from durable_support import running_engine
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
 from step_kit import FINISHED, Set
@@ -67,3 +67,41 @@ async def test_starts_commit_while_the_group_commit_waits_for_a_lock(
         assert (done.status, done.data) == (WorkflowStatus.COMPLETED, {"done": True})
         for instance in started:
             assert (await engine.wait(instance.id, timeout=TIMEOUT)).status is WorkflowStatus.WAITING
+
+
+async def test_a_start_is_one_statement_that_commits_itself(scratch_postgres: ScratchDatabase) -> None:
+    await scratch_postgres.migrate()
+    async with running_engine(scratch_postgres, registry()) as engine:
+        await engine.start_workflow("lane")  # the definition row goes in through SQLAlchemy
+        seen: list[str] = []
+        sync_engine = engine.sql_store.db_engine.sync_engine
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            seen.append(statement)
+
+        event.listen(sync_engine, "before_cursor_execute", record)
+        try:
+            started = [await engine.start_workflow("lane", {"n": n}) for n in range(3)]
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", record)
+        # Not through SQLAlchemy (the first step's transitions are, in the group commit).
+        assert not [s for s in seen if "INSERT INTO workflow_instances" in s], seen
+        reader = scratch_postgres.create_engine()
+        try:
+            async with reader.connect() as conn:
+                rows = await conn.execute(
+                    text(
+                        "SELECT i.context_data, count(e.id) FROM workflow_instances i"
+                        " JOIN workflow_step_executions e ON e.instance_id = i.id"
+                        " WHERE i.id = ANY(:ids) GROUP BY i.id ORDER BY i.id"
+                    ),
+                    {"ids": [instance.id for instance in started]},
+                )
+                # Committed when the start returned: each instance with its first execution.
+                assert [tuple(row) for row in rows] == [({"n": n}, 1) for n in range(3)]
+        finally:
+            await reader.dispose()
+        for instance in started:
+            await engine.complete_human_task(instance.id, "approve", "ann", {})
+            done = await engine.wait(instance.id, until=FINISHED, timeout=TIMEOUT)
+            assert done.status is WorkflowStatus.COMPLETED
