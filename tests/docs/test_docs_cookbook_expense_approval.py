@@ -528,9 +528,12 @@ async def test_small_expense_auto_approved(test_client):
 
 
 @pytest.mark.xfail(
-    strict=True,
+    # Not strict: a race, not a certainty. The start answers once the instance is committed;
+    # whether its automatic steps have reached the manager's task by the next request depends on
+    # the machine's load (it passes now and then on a busy one).
+    strict=False,
     reason="per-request PersistentExecutionEngine (web/db owner): the start answers before the "
-    "instance reaches its first wait, so the next request reads it 'running'",
+    "instance reaches its first wait, so the next request may read it 'running'",
 )
 async def test_medium_expense_requires_manager(test_client):
     """Expenses $1,000-$4,999 require manager approval."""
