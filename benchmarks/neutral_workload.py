@@ -6,7 +6,7 @@ every name used from ``litestar_workflows`` is one the documentation shows (quic
 simple-workflow and persistence guides, execution concepts page). Prints one JSON line.
 
 ``python benchmarks/neutral_workload.py --engine memory|sqlite|postgresql --workload
-linear|fanout|human --n 1000 [--url URL] [--timeout S]``
+linear|fanout|human --n 1000 [--url URL] [--timeout S] [--serial]``
 
 What a user following the documentation writes:
 - steps subclass ``BaseMachineStep`` / ``BaseHumanStep`` and return a small dict; they are built
@@ -26,7 +26,9 @@ What a user following the documentation writes:
   memory, 5 ms on a database; an instance that stays at the same status and step for 10 s "never
   completes"); then each instance is read back with ``get_instance``. The human
   workload waits for every instance to reach its task, completes the tasks one ``await`` at a
-  time with ``complete_human_task``, then waits again.
+  time with ``complete_human_task``, then waits again. ``--serial`` instead runs each instance to
+  its end before starting the next; a durable engine without ``wait`` is then polled through a
+  second engine on its own session (see ``run_durable``).
 
 Correctness is checked inside the measurement: every instance COMPLETED, every step ran exactly
 once (the steps count their executions), and the final data right (the last step writes a result
