@@ -9,18 +9,38 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from litestar_workflows.db.store import create_store_engine
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+@contextmanager
+def sql_statements(engine: Any) -> Iterator[list[str]]:
+    """The SQL statements the store of ``engine`` sends through SQLAlchemy inside the block.
+
+    A real listener on the store's database engine; statements a store sends to the driver
+    directly (``db/sqlite_batch.py``, ``db/postgres_batch.py``) do not show.
+    """
+    seen: list[str] = []
+    sync_engine = engine.store.db_engine.sync_engine
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
 
 
 def store_engine(url: str, schema: str | None = None) -> AsyncEngine:

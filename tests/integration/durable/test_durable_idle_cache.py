@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import event
+from durable_support import sql_statements
 
 from litestar_workflows import (
     BaseHumanStep,
@@ -107,39 +107,18 @@ async def test_task_reassigned_elsewhere_is_completed_by_the_new_assignee(scratc
             await a.complete_human_task(instance_id2, "approve", "ann", {})
 
 
-class Statements:
-    """The SQL statements an engine's store runs while in the ``with`` block (a real listener)."""
-
-    def __init__(self, engine: LocalExecutionEngine) -> None:
-        self.sync_engine = engine.store.db_engine.sync_engine  # type: ignore[attr-defined]
-        self.seen: list[str] = []
-
-    def _record(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.seen.append(" ".join(statement.split()))
-
-    def __enter__(self) -> Statements:
-        event.listen(self.sync_engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        event.remove(self.sync_engine, "before_cursor_execute", self._record)
-
-    def reading(self, table: str) -> list[str]:
-        return [s for s in self.seen if s.upper().startswith("SELECT") and f"FROM {table}" in s]
-
-
 async def test_reading_back_a_finished_instance_asks_the_database_nothing(scratch_database: Any) -> None:
     async with two_engines(scratch_database) as (a, _):
         instance_id = await started_and_cached(a)
         await a.complete_human_task(instance_id, "approve", "ann", {"by": "a"})
         await a.wait(instance_id, until=FINISHED, timeout=10)
-        with Statements(a) as statements:
+        with sql_statements(a) as statements:
             for _ in range(3):
                 read = await a.get_instance(instance_id)
                 assert read.status is WorkflowStatus.COMPLETED
                 assert read.data == {"by": "a", "done": True}
             assert (await a.wait(instance_id, timeout=10)).status is WorkflowStatus.COMPLETED
-        assert statements.seen == []
+        assert statements == []
 
 
 async def test_a_waiting_instance_is_read_with_one_version_query_and_reloaded_once_moved(
@@ -147,21 +126,21 @@ async def test_a_waiting_instance_is_read_with_one_version_query_and_reloaded_on
 ) -> None:
     async with two_engines(scratch_database) as (a, b):
         instance_id = await started_and_cached(a)
-        with Statements(a) as statements:
+        with sql_statements(a) as statements:
             assert (await a.get_instance(instance_id)).status is WorkflowStatus.WAITING
-        [query] = [s for s in statements.seen if s.upper().startswith("SELECT")]  # BEGIN aside
+        [query] = [s for s in statements if s.upper().startswith("SELECT")]  # BEGIN aside
         assert query.startswith("SELECT workflow_instances.id, workflow_instances.version FROM"), query
 
         await b.complete_human_task(instance_id, "approve", "ann", {"by": "b"})
         await b.wait(instance_id, until=FINISHED, timeout=10)
-        with Statements(a) as statements:
+        with sql_statements(a) as statements:
             moved = await a.get_instance(instance_id)  # the version moved: loaded again
         assert moved.status is WorkflowStatus.COMPLETED
         assert moved.data == {"by": "b", "done": True}
-        assert statements.reading("workflow_step_executions")
-        with Statements(a) as statements:
+        assert [s for s in statements if s.startswith("SELECT") and "FROM workflow_step_executions" in s]
+        with sql_statements(a) as statements:
             assert (await a.get_instance(instance_id)).data == {"by": "b", "done": True}
-        assert statements.seen == []  # the loaded copy is kept, and it is final
+        assert statements == []  # the loaded copy is kept, and it is final
 
 
 async def test_the_cache_keeps_only_the_most_recently_used_copies(scratch_database: Any) -> None:

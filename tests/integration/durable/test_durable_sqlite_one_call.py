@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from durable_support import running_engine
-from sqlalchemy import event
+from durable_support import running_engine, sql_statements
 
 from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
 from litestar_workflows.db.sqlite_batch import write_in_one_call
@@ -54,20 +53,11 @@ async def test_a_workflow_runs_without_a_statement_through_sqlalchemy(
     await scratch_sqlite.migrate()
     async with running_engine(scratch_sqlite, registry()) as engine:
         await engine.start_workflow("one_call")  # the definition row is saved through SQLAlchemy
-        seen: list[str] = []
-        sync_engine = engine.sql_store.db_engine.sync_engine
-
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            seen.append(statement)
-
-        event.listen(sync_engine, "before_cursor_execute", record)
-        try:
+        with sql_statements(engine) as seen:
             instance = await engine.start_workflow("one_call")
             assert (await engine.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
             await engine.complete_human_task(instance.id, "approve", "ann", {"ok": True})
             done = await engine.wait(instance.id, until=FINISHED, timeout=30)
-        finally:
-            event.remove(sync_engine, "before_cursor_execute", record)
         assert [s for s in seen if not s.lstrip().upper().startswith("SELECT")] == []
         assert done.data == {"began": True, "ok": True, "done": True}
         assert stored_status(scratch_sqlite, instance.id) == "completed"

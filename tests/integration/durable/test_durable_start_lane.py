@@ -10,10 +10,10 @@ lock is gone.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from durable_support import running_engine
-from sqlalchemy import event, text
+from durable_support import running_engine, sql_statements
+from sqlalchemy import text
 
 from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
 from step_kit import FINISHED, Set
@@ -73,17 +73,8 @@ async def test_a_start_is_one_statement_that_commits_itself(scratch_postgres: Sc
     await scratch_postgres.migrate()
     async with running_engine(scratch_postgres, registry()) as engine:
         await engine.start_workflow("lane")  # the definition row goes in through SQLAlchemy
-        seen: list[str] = []
-        sync_engine = engine.sql_store.db_engine.sync_engine
-
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            seen.append(statement)
-
-        event.listen(sync_engine, "before_cursor_execute", record)
-        try:
+        with sql_statements(engine) as seen:
             started = [await engine.start_workflow("lane", {"n": n}) for n in range(3)]
-        finally:
-            event.remove(sync_engine, "before_cursor_execute", record)
         # Not through SQLAlchemy (the first step's transitions are, in the group commit).
         assert not [s for s in seen if "INSERT INTO workflow_instances" in s], seen
         reader = scratch_postgres.create_engine()
