@@ -19,9 +19,10 @@ import asyncio
 import logging
 import os
 import socket
+import weakref
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -78,6 +79,17 @@ _ACTIVE_INSTANCE = (WorkflowStatus.RUNNING.value, WorkflowStatus.WAITING.value)
 _BATCH_ATTEMPTS = 3
 """How often a batch is written before its failure is reported (see ``_transient``)."""
 _RETRYABLE_SQLSTATES = {"40P01": "lost a deadlock", "40001": "lost a serialization conflict"}
+
+
+_LISTENERS = "_workflows_commit_listeners"
+"""Attribute of a (shared) store engine: the :class:`CommitListener` objects of its stores."""
+
+
+class CommitListener(Protocol):
+    """Told of the batches the stores of this process commit to one database."""
+
+    def committed(self, store: SQLAlchemyStore, instance_keys: set[int]) -> None:
+        """``store`` committed transitions of these instances (``instance_id.int``)."""
 
 
 class _Pending:
@@ -320,6 +332,32 @@ class SQLAlchemyStore:
             for item in batch:
                 if not item.future.done():
                     item.future.set_result(None)
+            self._announce(batch)
+
+    def subscribe(self, listener: CommitListener) -> None:
+        """Tell ``listener`` of every batch any store of this process commits to this database.
+
+        Engines built per request each have a store of their own on one shared database engine:
+        a waiter of one learns of another's commit at once instead of at its next poll. Held
+        weakly; the listener is called on the committing store's event loop, with the ids
+        (``id.int``) of the instances the batch wrote.
+        """
+        shared = self.db_engine.sync_engine
+        listeners: weakref.WeakSet[CommitListener] | None = getattr(shared, _LISTENERS, None)
+        if listeners is None:
+            listeners = weakref.WeakSet()
+            setattr(shared, _LISTENERS, listeners)
+        listeners.add(listener)
+
+    def _announce(self, batch: list[_Pending]) -> None:
+        listeners: weakref.WeakSet[CommitListener] | None = getattr(
+            self.db_engine.sync_engine, _LISTENERS, None
+        )
+        if not listeners:
+            return
+        written = {item.instance.id.int for item in batch if not item.instance.runtime.stale}
+        for listener in list(listeners):
+            listener.committed(self, written)
 
     async def _write_again_if_transient(self, batch: list[_Pending]) -> None:
         """Write a batch; one that lost a deadlock or a connection is written again at once.

@@ -15,6 +15,7 @@ be days away, and meanwhile another process may well complete the task or cancel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,11 @@ class InstanceWatcher:
         """Watched instances by ``id.int``: their ``Live`` and how many waiters watch it."""
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._nudged = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        subscribe: Callable[[Any], None] | None = getattr(store, "subscribe", None)
+        if subscribe is not None:
+            subscribe(self)
 
     def __len__(self) -> int:
         """How many instances are watched."""
@@ -87,9 +93,23 @@ class InstanceWatcher:
             await asyncio.gather(task, return_exceptions=True)
         self._watched.clear()
 
+    def committed(self, store: object, instance_keys: set[int]) -> None:
+        """Another store of this process committed these instances: look at once if one is watched.
+
+        (Engines built per request share a database engine; their stores tell each other.)
+        """
+        if store is self.store or self._loop is not asyncio.get_running_loop():
+            return
+        if not instance_keys.isdisjoint(self._watched):
+            self._nudged.set()
+
     async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         while self._watched:
-            await asyncio.sleep(self.interval)
+            if not self._nudged.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudged.wait(), self.interval)
+            self._nudged.clear()
             await self.poll_once()
 
     async def poll_once(self) -> int:

@@ -176,3 +176,39 @@ async def test_a_waiter_sees_another_process_cancel_an_instance_whose_timer_is_a
         assert await here.watcher.poll_once() == 1
         assert (await waiter).status is WorkflowStatus.CANCELED
         assert not live.timers  # the timer of the canceled execution is disarmed, not left to fire
+
+
+async def test_engines_of_one_process_wake_each_others_waiters_at_once(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """Engines built per request share the database's store engine: a waiter on one is woken by
+    another's commit without waiting for its next poll (an hour here)."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from litestar_workflows.db import PersistentExecutionEngine
+
+    await scratch_database.migrate()
+    app_engine = scratch_database.create_engine()
+    sessions = async_sessionmaker(app_engine, expire_on_commit=False)
+    reg = registry()
+    try:
+        async with sessions() as first_session, sessions() as second_session:
+            first = PersistentExecutionEngine(
+                reg, session=first_session, poll_interval=3600, background=False
+            )
+            second = PersistentExecutionEngine(
+                reg, session=second_session, poll_interval=3600, background=False
+            )
+            assert first.sql_store is not second.sql_store
+            assert first.sql_store.db_engine is second.sql_store.db_engine
+            instance = await first.start_workflow("reviewed")
+            assert (await first.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
+            waiter = asyncio.create_task(second.wait(instance.id, until=WorkflowStatus.COMPLETED, timeout=30))
+            await until(lambda: len(second.watcher) == 1)
+            await first.complete_human_task(instance.id, "review", "ann", {})
+            done = await waiter  # an hour's poll interval: only the other store's signal wakes it
+            assert (done.status, done.data["ended"]) == (WorkflowStatus.COMPLETED, True)
+            for engine in (first, second):
+                await engine.stop()
+    finally:
+        await app_engine.dispose()
