@@ -182,6 +182,11 @@ def continued_run(tr: Transition) -> StepExecution | None:
     return None
 
 
+def _keyed(batch: list[_Pending]) -> list[_Pending]:
+    """The new instances of the batch that have a start key (written apart: ``_insert_keyed``)."""
+    return [item for item in batch if item.created and item.instance.key is not None]
+
+
 def _only_new_unkeyed(batch: list[_Pending]) -> bool:
     """Whether the batch only creates instances, none of them with a start key (and is not empty)."""
     return bool(batch) and all(item.created and item.instance.key is None for item in batch)
@@ -342,17 +347,20 @@ class SQLAlchemyStore:
         weakly; the listener is called on the committing store's event loop, with the ids
         (``id.int``) of the instances the batch wrote.
         """
+        self._listeners(create=True).add(listener)
+
+    def _listeners(self, *, create: bool = False) -> weakref.WeakSet[CommitListener]:
+        """The commit listeners of this database in this process (kept on its shared engine)."""
         shared = self.db_engine.sync_engine
         listeners: weakref.WeakSet[CommitListener] | None = getattr(shared, _LISTENERS, None)
         if listeners is None:
             listeners = weakref.WeakSet()
-            setattr(shared, _LISTENERS, listeners)
-        listeners.add(listener)
+            if create:
+                setattr(shared, _LISTENERS, listeners)
+        return listeners
 
     def _announce(self, batch: list[_Pending]) -> None:
-        listeners: weakref.WeakSet[CommitListener] | None = getattr(
-            self.db_engine.sync_engine, _LISTENERS, None
-        )
+        listeners = self._listeners()
         if not listeners:
             return
         written = {item.instance.id.int for item in batch if not item.instance.runtime.stale}
@@ -386,7 +394,7 @@ class SQLAlchemyStore:
         """
         batch = self._drop_forks(batch)
         if not self._postgres:
-            if self._one_call and not any(item.created and item.instance.key is not None for item in batch):
+            if self._one_call and not _keyed(batch):
                 leased = [item.leased for item in batch if item.leased is not None]
                 check = self.row_writer.sqlite_lease_check(self.owner, leased) if leased else None
                 async with self._writes.connect() as conn:
@@ -398,11 +406,7 @@ class SQLAlchemyStore:
                     await transaction.commit()
                     return
                 await transaction.rollback()
-        elif (
-            batch
-            and all(item.created and item.instance.key is None for item in batch)
-            and await self._created(batch)
-        ):
+        elif _only_new_unkeyed(batch) and await self._created(batch):
             return
         async with self._writes.begin() as conn:
             batch = await self._drop_conflicts(conn, batch)
@@ -465,7 +469,7 @@ class SQLAlchemyStore:
         return kept
 
     async def _write_rows(self, conn: AsyncConnection, batch: list[_Pending]) -> bool:
-        keyed = [item for item in batch if item.created and item.instance.key is not None]
+        keyed = _keyed(batch)
         if keyed:
             batch = await self._insert_keyed(conn, batch, keyed)
         return await self.row_writer.write(conn, *self._rows(batch))
@@ -561,26 +565,24 @@ class SQLAlchemyStore:
         for item in batch:
             if item.instance.id not in created and item.instance.id not in expected:
                 expected[item.instance.id] = item.expected
-        conflicts: set[UUID] = set()
         leased = [item.leased for item in batch if item.leased is not None]
+        found: dict[UUID, int] = {}
         if expected and leased and self._postgres:  # both checks in one round trip
             found, lost = await self.row_writer.versions_and_leases(
                 conn, sorted(expected), self.owner, leased
             )
-            conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
-        elif expected:  # instance rows are locked before execution rows, as the writer does
-            query = (
-                select(instances.c.id, instances.c.version)
-                .where(instances.c.id.in_(sorted(expected)))
-                .order_by(instances.c.id)
-            )
-            if self._postgres:
-                query = query.with_for_update()
-            found = {row.id: row.version for row in await conn.execute(query)}
-            conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
-            lost = await self._leases_lost(conn, batch)
         else:
+            if expected:  # instance rows are locked before execution rows, as the writer does
+                query = (
+                    select(instances.c.id, instances.c.version)
+                    .where(instances.c.id.in_(sorted(expected)))
+                    .order_by(instances.c.id)
+                )
+                if self._postgres:
+                    query = query.with_for_update()
+                found = {row.id: row.version for row in await conn.execute(query)}
             lost = await self._leases_lost(conn, batch)
+        conflicts = {iid for iid, version in expected.items() if found.get(iid) != version}
         if not conflicts and not lost:
             return batch
         kept = []
