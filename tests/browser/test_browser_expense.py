@@ -39,6 +39,13 @@ def test_a_large_claim_started_approved_and_signed_off_by_three_people(demo: Dem
     approve(fiona, "budget ok")
     fiona.locator('[data-status="completed"]').wait_for()
     fiona.locator("[data-graph][data-rendered='true'] svg").wait_for()
+    # The status and the graph are separate regions of the page: the graph's redraw for the
+    # finished instance may land after the status (it failed once in CI, read before it did).
+    fiona.wait_for_function(
+        """() => [...document.querySelectorAll('[data-graph] svg g.node')]
+                 .some((node) => /-flowchart-close-[0-9]+$/.test(node.id)
+                      && node.classList.contains('wf_completed'))"""
+    )
     assert graph_fill_of(fiona, "close") == GREEN
     timeline = fiona.locator("table.timeline").inner_text()
     assert "maria" in timeline
