@@ -121,7 +121,8 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
     Args:
         celery_app: The Celery app step tasks go through; its task is registered here.
         persistence: A database URL, an ``AsyncEngine``, an ``async_sessionmaker``, an
-            ``AsyncSession`` or a ``SQLAlchemyStore`` (the same database for every process).
+            ``AsyncSession`` or a ``SQLAlchemyStore`` (the same database for every process); a
+            store then leases for this engine's ``lease_seconds`` and ``owner``.
         registry: Where workflows are looked up; when omitted the engine starts with an empty
             one: register your workflows on ``engine.registry`` in a module the web app and the
             workers both import.

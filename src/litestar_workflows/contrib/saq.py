@@ -84,7 +84,8 @@ class SAQExecutionEngine(DistributedExecutionEngine):
     Args:
         queue: The SAQ queue step jobs go to (``saq.Queue.from_url("redis://...")``).
         persistence: A database URL, an ``AsyncEngine``, an ``async_sessionmaker``, an
-            ``AsyncSession`` or a ``SQLAlchemyStore`` (the same database for every process).
+            ``AsyncSession`` or a ``SQLAlchemyStore`` (the same database for every process); a
+            store then leases for this engine's ``lease_seconds`` and ``owner``.
         registry: Where workflows are looked up; when omitted the engine starts with an empty
             one: register your workflows on ``engine.registry`` in a module the web app and the
             workers both import.

@@ -67,10 +67,30 @@ class _TrackingRunner(StepRunner):
             self.executing.pop(key, None)
 
 
-def _store_for(persistence: Any, **options: Any) -> SQLAlchemyStore:
+def _store_for(persistence: Any, lease_seconds: float, owner: str | None, **options: Any) -> SQLAlchemyStore:
+    """The store on ``persistence``, leasing for ``lease_seconds`` under ``owner`` (when given).
+
+    A store passed in was built with its own lease (30 s unless told otherwise) and a random
+    owner; the engine's ``lease_seconds`` replaces that lease, because the renewals, the sweep
+    of unclaimed work and the shutdown grace are all timed from it: a store leasing for less
+    would lose steps that are still running, one leasing for more would hold a dead worker's
+    steps past the sweep that is meant to bring them back. A differing lease is logged.
+    """
     if isinstance(persistence, str):
-        return SQLAlchemyStore.from_url(persistence, **options)
-    return store_from(persistence, **options)
+        return SQLAlchemyStore.from_url(persistence, lease_seconds=lease_seconds, owner=owner, **options)
+    if not isinstance(persistence, SQLAlchemyStore):
+        return store_from(persistence, lease_seconds=lease_seconds, owner=owner, **options)
+    lease = timedelta(seconds=lease_seconds)
+    if persistence.lease != lease:
+        logger.warning(
+            "the store given as persistence leased for %ss; it now leases for the engine's lease_seconds=%s",
+            persistence.lease.total_seconds(),
+            lease_seconds,
+        )
+        persistence.lease = lease
+    if owner is not None:
+        persistence.owner = owner
+    return persistence
 
 
 class DistributedExecutionEngine(LocalExecutionEngine):
@@ -81,7 +101,9 @@ class DistributedExecutionEngine(LocalExecutionEngine):
 
     Args:
         persistence: A database URL, an ``AsyncEngine``, an ``async_sessionmaker``, an
-            ``AsyncSession`` or a :class:`~litestar_workflows.db.store.SQLAlchemyStore`.
+            ``AsyncSession`` or a :class:`~litestar_workflows.db.store.SQLAlchemyStore`. A store
+            is set up for this engine: it leases for ``lease_seconds`` (a different lease it was
+            built with is replaced, with a warning) and, when ``owner`` is given, under that name.
         transport: Publishes step messages to the broker.
         registry: Where workflows are looked up; a new empty one when omitted (register the
             workflows on ``engine.registry`` in the module that workers import too).
@@ -107,10 +129,8 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         owner: str | None = None,
         **options: Any,
     ) -> None:
-        store_options: dict[str, Any] = {"lease_seconds": lease_seconds, "owner": owner}
-        if "clock" in options:
-            store_options["clock"] = options["clock"]
-        store = _store_for(persistence, **store_options)
+        store_options: dict[str, Any] = {"clock": options["clock"]} if "clock" in options else {}
+        store = _store_for(persistence, lease_seconds, owner, **store_options)
         store.lease_started = False  # started executions wait, unleased, for a worker's claim
         store.lease_continued = True  # except the next step of a chain, run by the step's worker
         super().__init__(

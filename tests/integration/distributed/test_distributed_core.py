@@ -26,6 +26,7 @@ from litestar_workflows import (
     WorkflowDefinition,
     WorkflowRegistry,
 )
+from litestar_workflows.db.store import SQLAlchemyStore
 from litestar_workflows.engine.distributed import DistributedExecutionEngine
 from litestar_workflows.engine.messages import StepMessage
 from step_kit import FINISHED, Fn, statuses
@@ -205,6 +206,36 @@ async def test_a_worker_without_the_workflow_leaves_it_to_one_that_has_it(
         raw = await asyncio.wait_for(transport.queue.get(), TIMEOUT)
         assert await knowing.handle(raw) is True
         await knowing.sql_store.close()
+        await db_engine.dispose()
+
+
+async def test_a_store_given_as_persistence_leases_for_the_engine(
+    scratch_postgres: ScratchDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine's ``lease_seconds`` and ``owner`` are what a claim through a given store writes."""
+    registry = WorkflowRegistry()
+    registry.register(fan_out_join(Counter()))
+    async with inprocess_cluster(scratch_postgres, registry, workers=0) as cluster:
+        db_engine = scratch_postgres.create_engine()
+        store = SQLAlchemyStore(db_engine, lease_seconds=600)
+        worker = DistributedExecutionEngine(store, cluster.transport, registry, lease_seconds=3, owner="w")
+        instance = await cluster.client.start_workflow("fan", {"n": 0})
+        message = StepMessage.parse(await asyncio.wait_for(cluster.transport.queue.get(), TIMEOUT))
+        assert await worker.ledger.claim(message.execution_id, message.attempt) == instance.id
+        async with db_engine.connect() as conn:
+            owner, seconds = (
+                await conn.execute(
+                    text(
+                        "SELECT lease_owner, EXTRACT(EPOCH FROM lease_expires_at - now()) "
+                        "FROM workflow_step_executions WHERE id = :id"
+                    ),
+                    {"id": message.execution_id},
+                )
+            ).one()
+        assert owner == "w"
+        assert 0 < seconds <= 3  # not the store's own 600 s
+        assert "leased for 600.0s; it now leases for the engine's lease_seconds=3" in caplog.text
+        await store.close()
         await db_engine.dispose()
 
 
