@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -278,45 +279,162 @@ class WorkflowDefinition:
         return described
 
     def describes_same(self, other: WorkflowDefinition) -> bool:
-        """Tell whether :meth:`to_dict` describes ``other`` exactly as it describes this definition.
+        """Tell whether ``other`` is this workflow again, as far as running it is concerned.
 
-        A start by workflow class calls the class's ``get_definition()``, which the documented
-        examples write to build a new definition on every call, and compares it with the
-        registered one: on every start. Comparing the fields directly costs a fraction of building
-        both descriptions; only when that finds a difference (steps of other classes, edges
-        between step objects, callables made afresh) do the descriptions decide.
+        The documented setup registers ``X.get_definition()`` and then the class ``X``, whose
+        ``get_definition()`` builds new, equal objects; a start by class builds one more. Those
+        must count as the same, while a changed timer, form or retry policy under an old version
+        must not (the registry would keep the old one silently). :meth:`difference_from` says
+        what is compared.
         """
-        return other is self or _same_fields(self, other) or self.to_dict() == other.to_dict()
+        return other is self or self.difference_from(other) is None
 
+    def difference_from(self, other: WorkflowDefinition) -> str | None:
+        """The first difference that matters for running ``other`` instead of this definition.
 
-def _same_fields(mine: WorkflowDefinition, theirs: WorkflowDefinition) -> bool:
-    """Whether two definitions have equal fields where :meth:`~WorkflowDefinition.to_dict` looks.
+        Compared: name, version, description, initial and terminal steps, ``input_schema``,
+        ``max_iterations``, the steps (by key: class, step type and their settings such as a
+        timer's duration, a task's form, assignee and group, retry policy and timeout, webhook
+        settings, and the steps a group holds) and the edges in order, with their conditions.
+        Callables (conditions, durations computed from the context) compare by their code and
+        the values they close over, so one made afresh from the same source is the same. A
+        step's other attributes (clients, caches) are not compared: its class carries its code.
 
-    ``True`` implies equal descriptions; ``False`` may still describe the same workflow.
-    """
-    if not (
-        mine.name == theirs.name
-        and mine.version == theirs.version
-        and mine.description == theirs.description
-        and mine.initial_step == theirs.initial_step
-        and mine.terminal_steps == theirs.terminal_steps
-        and mine.input_schema == theirs.input_schema
-        and len(mine.steps) == len(theirs.steps)
-        and len(mine.edges) == len(theirs.edges)
-    ):
-        return False
-    for edge, other in zip(mine.edges, theirs.edges):  # noqa: B905 - lengths checked above
-        if edge.source != other.source or edge.target != other.target or edge.condition != other.condition:
-            return False
-    for (name_a, a), (name_b, b) in zip(mine.steps.items(), theirs.steps.items()):  # noqa: B905
-        if (
-            name_a != name_b
-            or type(a) is not type(b)
-            or a.step_type is not b.step_type
-            or (getattr(a, "description", "") or "") != (getattr(b, "description", "") or "")
+        Returns:
+            ``None`` when nothing that matters differs; otherwise a short description of the
+            first difference found, for the error that refuses the other definition.
+        """
+        for label, mine, theirs in (
+            ("name", self.name, other.name),
+            ("version", self.version, other.version),
+            ("description", self.description, other.description),
+            ("initial_step", self.initial_step, other.initial_step),
+            ("terminal_steps", self.terminal_steps, other.terminal_steps),
+            ("input_schema", self.input_schema, other.input_schema),
+            ("max_iterations", self.max_iterations, other.max_iterations),
         ):
-            return False
-    return True
+            if mine != theirs:
+                return _differs(label, mine, theirs)
+        if self.steps.keys() != other.steps.keys():
+            return _differs("the step names", sorted(self.steps), sorted(other.steps))
+        for key, step in self.steps.items():
+            found = _step_difference(step, other.steps[key])
+            if found is not None:
+                return f"step {key!r}: {found}"
+        return _edge_difference(self.edges, other.edges)
+
+
+_STEP_SETTINGS = (
+    "step_type",
+    "description",
+    "title",
+    "form_schema",
+    "assignee",
+    "assignee_key",
+    "assignee_group",
+    "due_in",
+    "due_at",
+    "reminder_in",
+    "reminder_at",
+    "escalate_to",
+    "retry_policy",
+    "timeout",
+    "duration",
+    "at",
+    "payload_key",
+    "payload_schema",
+    "secret",
+    "max_age",
+    "condition",
+    "branches",
+    "steps",
+    "callback",
+    "if_true",
+    "if_false",
+)
+"""The step attributes :meth:`WorkflowDefinition.difference_from` compares (those a step has)."""
+
+_ABSENT: Any = object()
+
+
+def _differs(label: str, mine: Any, theirs: Any) -> str:
+    return f"{label} differs ({reprlib.repr(mine)} registered, {reprlib.repr(theirs)} given)"
+
+
+def _class_name(step: Any) -> str:
+    kind = type(step)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _step_difference(mine: Any, theirs: Any) -> str | None:
+    """What differs between two steps: their class (by name: one made afresh is the same) or a setting."""
+    if mine is theirs:
+        return None
+    if type(mine) is not type(theirs) and _class_name(mine) != _class_name(theirs):
+        return _differs("the step class", _class_name(mine), _class_name(theirs))
+    for setting in _STEP_SETTINGS:
+        value = getattr(mine, setting, _ABSENT)
+        other = getattr(theirs, setting, _ABSENT)
+        if not _same_setting(value, other):
+            return _differs(setting, value, other)
+    return None
+
+
+def _is_step(value: Any) -> bool:
+    return callable(getattr(value, "execute", None)) and isinstance(
+        getattr(value, "step_type", None), StepType
+    )
+
+
+def _same_setting(mine: Any, theirs: Any) -> bool:
+    """Equal values, or steps, callables and containers of them that would behave alike."""
+    if mine is theirs:
+        return True
+    with contextlib.suppress(Exception):  # a value whose == raises or is not a truth value
+        if mine == theirs:
+            return True
+    if _is_step(mine) and _is_step(theirs):
+        return _step_difference(mine, theirs) is None
+    code = getattr(mine, "__code__", None)
+    if code is not None or getattr(theirs, "__code__", None) is not None:
+        return (
+            code == getattr(theirs, "__code__", None)
+            and _same_setting(_closed_over(mine), _closed_over(theirs))
+            and _same_setting(getattr(mine, "__defaults__", None), getattr(theirs, "__defaults__", None))
+        )
+    if isinstance(mine, (list, tuple)) and isinstance(theirs, (list, tuple)):
+        return len(mine) == len(theirs) and all(map(_same_setting, mine, theirs))
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        return mine.keys() == theirs.keys() and all(_same_setting(v, theirs[k]) for k, v in mine.items())
+    return False
+
+
+def _closed_over(function: Any) -> list[Any]:
+    """The values a function's closure holds (an empty cell reads as absent)."""
+    values = []
+    for cell in getattr(function, "__closure__", None) or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:
+            values.append(_ABSENT)
+    return values
+
+
+def _edge_difference(mine: list[Edge], theirs: list[Edge]) -> str | None:
+    if len(mine) != len(theirs):
+        return f"the number of edges differs ({len(mine)} registered, {len(theirs)} given)"
+    for index, (edge, other) in enumerate(zip(mine, theirs, strict=True)):
+        pair = (edge.get_source_name(), edge.get_target_name())
+        other_pair = (other.get_source_name(), other.get_target_name())
+        if pair != other_pair:
+            return _differs(f"edge #{index}", "{} -> {}".format(*pair), "{} -> {}".format(*other_pair))
+        if not _same_setting(edge.condition, other.condition):
+            return _differs(
+                f"the condition of edge {pair[0]!r} -> {pair[1]!r}",
+                edge.condition_label(),
+                other.condition_label(),
+            )
+    return None
 
 
 def _problems_of(definition: WorkflowDefinition) -> list[str]:

@@ -445,10 +445,11 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if not self.registry.has_definition(definition.name, definition.version):
             return self.registry.register_definition(definition)
         registered = self.registry.get_definition(definition.name, definition.version)
-        if not registered.describes_same(definition):
+        difference = None if registered is definition else registered.difference_from(definition)
+        if difference is not None:
             raise WorkflowValidationError(
                 f"workflow {definition.name!r} version {definition.version!r} is registered with other "
-                "steps or edges; give the changed definition a new version"
+                f"steps or edges ({difference}); give the changed definition a new version"
             )
         return registered
 

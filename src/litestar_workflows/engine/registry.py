@@ -29,10 +29,11 @@ class WorkflowRegistry:
     def register_definition(self, definition: WorkflowDefinition) -> WorkflowDefinition:
         """Add ``definition`` after validating it; registering the same definition again is a no-op.
 
-        "The same" means the same name, version and structure (steps, edges, initial and terminal
-        steps, as :meth:`WorkflowDefinition.to_dict` describes them): the documented setup calls
-        ``register_definition(X.get_definition())`` and then ``register_workflow_class(X)``, with
-        two equal definition objects. The first one registered stays the registered one.
+        "The same" means nothing that matters for running it differs (steps with their settings,
+        edges with their conditions, see :meth:`WorkflowDefinition.difference_from`): the
+        documented setup calls ``register_definition(X.get_definition())`` and then
+        ``register_workflow_class(X)``, with two equal definition objects. The first one
+        registered stays the registered one.
 
         Raises:
             WorkflowValidationError: The definition is invalid (every problem is listed), or
@@ -43,12 +44,13 @@ class WorkflowRegistry:
         definition.ensure_valid()
         versions = self._definitions.setdefault(definition.name, {})
         existing = versions.get(definition.version)
-        if existing is not None and existing.describes_same(definition):
-            return existing
         if existing is not None:
+            difference = None if existing is definition else existing.difference_from(definition)
+            if difference is None:
+                return existing
             raise WorkflowValidationError(
-                f"workflow {definition.name!r} version {definition.version!r} is already registered; "
-                "give the new definition a new version"
+                f"workflow {definition.name!r} version {definition.version!r} is already registered "
+                f"with another definition ({difference}); give the new definition a new version"
             )
         versions[definition.version] = definition
         self._newest[definition.name] = versions[max(versions, key=version_key)]
