@@ -1,4 +1,5 @@
-"""Fixtures of the distributed tests: a private Redis and worker processes, all stopped after."""
+"""Fixtures of the distributed tests: a private Redis, a private PostgreSQL server and worker
+processes, all stopped after."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from broker_processes import HERE, TESTS, RedisServer, Workers, free_port
+from private_postgres import PrivatePostgres, unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,6 +33,24 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the test's own, which it may stop and start (an outage).
+
+    Where the shared server runs locally (CI starts it with ``pg_ctlcluster``), the server
+    binaries this needs are installed too, so ``WORKFLOWS_REQUIRE_SERVICES=1`` fails the test
+    without them rather than letting the outage test skip unnoticed.
+    """
+    reason = unavailable()
+    _skip_unless(None if reason is None else f"no private PostgreSQL for the restart test: {reason}")
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
 
 
 @pytest.fixture

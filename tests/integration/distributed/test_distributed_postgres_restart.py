@@ -1,11 +1,12 @@
 """PostgreSQL restarted mid-run: workers reconnect; everything completes.
 
 A PostgreSQL server private to the test (initdb + pg_ctl in a temp dir, on a free port; see
-``private_postgres.py``) is stopped with ``-m immediate`` (every connection dropped at once, as a
-crash does) while two worker processes run 100 chains, and started again: two ``saq`` workers,
-or a prefork and a solo ``celery`` worker. Commits that
-were on their way fail or are written again; steps whose commit failed are re-run once their
-lease runs out (as a new attempt). Every instance completes with each step succeeded once.
+``private_postgres.py`` and the ``private_postgres`` fixture of ``conftest.py``) is stopped with
+``-m immediate`` (every connection dropped at once, as a crash does) while two worker processes
+run 100 chains, and started again: two ``saq`` workers, or a prefork and a solo ``celery``
+worker. Commits that were on their way fail or are written again; steps whose commit failed are
+re-run once their lease runs out (as a new attempt). Every instance completes with each step
+succeeded once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from broker_processes import BIN, HERE, TESTS, Workers
 from broker_support import assert_once_each, count, effects, finished, load_all, until
 from celery import Celery
 from distributed_flows import registry
-from private_postgres import PrivatePostgres, unavailable
 from saq import Queue
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -28,10 +28,10 @@ from litestar_workflows.contrib.saq import SAQExecutionEngine
 from litestar_workflows.db import create_store_engine, upgrade_database_async
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from broker_processes import RedisServer
+    from private_postgres import PrivatePostgres
 
     from litestar_workflows.engine.distributed import DistributedExecutionEngine
 
@@ -39,19 +39,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CHAIN = ["s0", "s1", "s2", "s3"]
 INSTANCES = 100
 WORKER_ENV = {"WF_STEP_SECONDS": "0.02", "WF_LEASE_SECONDS": "2", "WF_SWEEP_SECONDS": "0.5"}
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    reason = unavailable()
-    if reason is not None:
-        pytest.skip(f"no private PostgreSQL for the restart test: {reason}")
-    server = PrivatePostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 def start_workers(backend: str, workers: Workers) -> None:
