@@ -448,14 +448,10 @@ class NotifyRejection(BaseMachineStep):
 # =============================================================================
 
 # Create parallel review group
-try:
-    parallel_review = ParallelGroup(
-        TechnicalReview(),
-        EditorialReview(),
-    )
-except NotImplementedError as refused:  # (added: a group cannot wait for people: refused, not skipped)
-    PARALLEL_REVIEW_REFUSED = refused
-    parallel_review = SubmitDocument()  # (added: a stand-in, so that the rest of the module loads)
+parallel_review = ParallelGroup(
+    TechnicalReview(),
+    EditorialReview(),
+)
 
 
 document_review_workflow = WorkflowDefinition(
@@ -609,9 +605,60 @@ async def test_revision_limit():
 from litestar_workflows import LocalExecutionEngine
 
 
-def test_the_parallel_group_of_reviewers_is_refused_rather_than_skipped() -> None:
-    # A group runs inside one step execution: its human steps would never create their tasks.
-    assert "cannot hold the human step" in str(PARALLEL_REVIEW_REFUSED)
+def _runs(instance, step: str) -> int:
+    return [execution.step_name for execution in instance.context.step_history].count(step)
+
+
+async def _review_round(engine, instance_id, technical: str, editorial: str) -> None:
+    """Both reviewers answer; each form also names the decision under the key the consolidator reads."""
+    instance = await engine.get_instance(instance_id)
+    consolidated = _runs(instance, "consolidate_reviews")
+    pending = sorted(task.step_name for task in instance.runtime.pending_tasks.values())
+    assert pending == ["editorial_review", "technical_review"]
+    await engine.complete_human_task(
+        instance_id,
+        "technical_review",
+        "tina",
+        {
+            "decision": technical,
+            "technical_accuracy": 4,
+            "completeness": 4,
+            "technical_review_decision": technical,
+        },
+    )
+    # One review done: the group still waits for the other, nothing after it has run.
+    assert _runs(await engine.get_instance(instance_id), "consolidate_reviews") == consolidated
+    await engine.complete_human_task(
+        instance_id,
+        "editorial_review",
+        "eddie",
+        {"decision": editorial, "clarity": 5, "style_compliance": 5, "editorial_review_decision": editorial},
+    )
+
+
+async def test_the_parallel_reviews_wait_for_both_reviewers_and_loop_on_changes() -> None:
+    # (added) The group of two human reviews waits for both people; a request for changes goes
+    # round the revision cycle back into the group, which asks both reviewers again.
+    registry = WorkflowRegistry()
+    registry.register_definition(document_review_workflow)
+    engine = LocalExecutionEngine(registry)
+    started = await engine.start_workflow(
+        "document_review",
+        initial_data={"document_title": "Guide", "document_url": "https://example.com/g", "author": "ann"},
+    )
+    await _review_round(engine, started.id, "request_changes", "approve")
+    revision = await engine.get_instance(started.id)
+    assert revision.context.data["consolidated_decision"] == "changes_requested"
+    assert [task.step_name for task in revision.runtime.pending_tasks.values()] == ["author_revision"]
+    await engine.complete_human_task(started.id, "author_revision", "ann", {"revision_notes": "x" * 60})
+    await _review_round(engine, started.id, "approve", "approve")
+    done = await engine.wait(started.id, timeout=5)
+    assert str(done.status) == "completed"
+    assert done.context.data["status"] == "published"
+    assert done.context.data["revision_count"] == 1
+    ran = [execution.step_name for execution in done.context.step_history]
+    assert ran.count("technical_review") == ran.count("editorial_review") == ran.count("parallel_review") == 2
+    assert ran.count("publish_document") == 1
 
 
 def test_the_cookbook_app_builds(tmp_path, monkeypatch) -> None:

@@ -546,15 +546,11 @@ class SendDeadlineReminder(BaseMachineStep):
 # =============================================================================
 
 # Create parallel setup group
-try:
-    parallel_setup = ParallelGroup(
-        ITSetup(),
-        HRPaperwork(),
-        ManagerPreparation(),
-    )
-except NotImplementedError as refused:  # (added: a group cannot wait for people: refused, not skipped)
-    PARALLEL_SETUP_REFUSED = refused
-    parallel_setup = ManagerPreparation()  # (added: a stand-in, so that the rest of the module loads)
+parallel_setup = ParallelGroup(
+    ITSetup(),
+    HRPaperwork(),
+    ManagerPreparation(),
+)
 
 
 onboarding_workflow = WorkflowDefinition(
@@ -656,9 +652,63 @@ if __name__ == "__main__":
 # =============================================================================
 
 
-def test_the_parallel_group_of_setup_tasks_is_refused_rather_than_skipped() -> None:
-    # A group runs inside one step execution: its human steps would never create their tasks.
-    assert "cannot hold the human step" in str(PARALLEL_SETUP_REFUSED)
+async def test_the_three_setup_tasks_run_side_by_side_and_orientation_follows_all_of_them() -> None:
+    # (added) The group of three human steps gives three tasks at once, to their own people; the
+    # steps after the group run once all three are done, while the reminder timer still waits.
+    from litestar_workflows import LocalExecutionEngine
+
+    registry = WorkflowRegistry()
+    registry.register_definition(onboarding_workflow)
+    engine = LocalExecutionEngine(registry)
+    started = await engine.start_workflow(
+        "employee_onboarding",
+        initial_data={
+            "employee_name": "Nia",
+            "start_date": "2030-01-10T09:00:00+00:00",
+            "manager_email": "mo@example.com",
+        },
+    )
+    instance = await engine.get_instance(started.id)
+    tasks = {task.step_name: task for task in instance.runtime.pending_tasks.values()}
+    assert sorted(tasks) == ["hr_paperwork", "it_setup", "manager_preparation"]
+    assert (tasks["it_setup"].assignee_group, tasks["hr_paperwork"].assignee_group) == (
+        "it-support",
+        "hr-team",
+    )
+    assert tasks["manager_preparation"].assignee_id == "mo@example.com"
+    answers = {
+        "it_setup": {
+            "email_created": True,
+            "email_address": "nia@example.com",
+            "ad_account": True,
+            "laptop_model": "ThinkPad X1",
+            "laptop_asset_tag": "IT000123",
+            "it_setup_email_created": True,
+        },
+        "hr_paperwork": {
+            "i9_verified": True,
+            "w4_completed": True,
+            "direct_deposit": True,
+            "background_check_status": "passed",
+            "hr_paperwork_i9_verified": True,
+        },
+        "manager_preparation": {
+            "workspace_ready": True,
+            "buddy_assigned": True,
+            "training_plan_created": True,
+            "team_notified": True,
+            "manager_preparation_workspace_ready": True,
+        },
+    }
+    for step, answer in answers.items():
+        before = await engine.get_instance(started.id)
+        assert "all_tasks_complete" not in before.context.data  # the group is not done yet
+        await engine.complete_human_task(started.id, step, tasks[step].assignee_id or "someone", answer)
+    after = await engine.get_instance(started.id)
+    assert after.context.data["all_tasks_complete"] is True
+    pending = sorted(task.step_name for task in after.runtime.pending_tasks.values())
+    assert pending == ["orientation"]
+    assert str(after.status) == "waiting"  # orientation, and the reminder timer, still to come
 
 
 def test_the_cookbook_app_builds(tmp_path, monkeypatch) -> None:

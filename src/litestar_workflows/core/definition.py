@@ -158,6 +158,9 @@ class WorkflowDefinition:
             if not getattr(step, "name", None):
                 with contextlib.suppress(AttributeError):  # a step with a read-only name keeps it
                     step.name = key
+        from litestar_workflows.core.group_expansion import unfold_waiting_groups
+
+        unfold_waiting_groups(self)
 
     def validate(self) -> list[str]:
         """Every problem of this definition, in a stable order; empty when it can run.

@@ -191,12 +191,19 @@ class StepRunner:
         get_title = getattr(step, "get_title", None)
         get_schema = getattr(step, "get_form_schema", None)
         get_assignee = getattr(step, "get_assignee", None)
+        get_group = getattr(step, "get_assignee_group", None)
+        get_description = getattr(step, "get_description", None)
+        description = (
+            await get_description(context) if get_description else getattr(step, "description", None)
+        )
         return {
             "title": await get_title(context) if get_title else getattr(step, "title", "") or run_step,
-            "description": getattr(step, "description", None) or None,
+            "description": description or None,
             "form_schema": await get_schema(context) if get_schema else getattr(step, "form_schema", None),
             "assignee_id": await get_assignee(context) if get_assignee else getattr(step, "assignee", None),
-            "assignee_group": getattr(step, "assignee_group", None),
+            "assignee_group": await get_group(context)
+            if get_group
+            else getattr(step, "assignee_group", None),
             "due_at": due_at,
             "reminder_at": reminder_at,
         }

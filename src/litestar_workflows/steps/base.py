@@ -146,6 +146,14 @@ class BaseHumanStep(BaseStep):
             return None if value is None else str(value)
         return self.assignee
 
+    async def get_assignee_group(self, context: WorkflowContext) -> str | None:
+        """Return the group whose members may take the task (override for custom routing)."""
+        return self.assignee_group
+
+    async def get_description(self, context: WorkflowContext) -> str | None:
+        """Return the task's description, shown to the person (override to build it from the context)."""
+        return self.description or None
+
     async def get_form_schema(self, context: WorkflowContext) -> dict[str, Any] | None:
         """Return the JSON Schema of the task's form (override to build it from the context)."""
         return self.form_schema

@@ -1,7 +1,10 @@
 """Step groups: several steps composed into one step of a definition.
 
-A group runs inside one step execution, so it is retried, timed out and recorded as one unit;
-inner steps share the group's context and their changes become the group's change set.
+A group of steps that only compute runs inside one step execution, so it is retried, timed out and
+recorded as one unit; inner steps share the group's context and their changes become the group's
+change set. A parallel or sequential group holding a step that waits (a person, a timer, a webhook)
+is unfolded by the definition into steps of their own (see
+:mod:`litestar_workflows.core.group_expansion`); a conditional group cannot hold one.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from litestar_workflows.core.types import StepType
+from litestar_workflows.core.group_expansion import waits
 from litestar_workflows.steps.base import BaseMachineStep, BaseStep
 
 if TYPE_CHECKING:
@@ -40,19 +43,16 @@ def _split(args: tuple[Any, ...], name: str | None) -> tuple[str | None, list[An
     for step in args:
         if not callable(getattr(step, "execute", None)):
             raise TypeError(f"a step group holds steps, not {step!r}")
-        kind = getattr(step, "step_type", StepType.MACHINE)
-        if kind in _WAITING_KINDS:
-            # Running it here would skip the wait silently (no task, no timer, no webhook).
-            raise NotImplementedError(
-                f"a step group cannot hold the {kind} step {getattr(step, 'name', None) or step!r}: "
-                "a group runs inside one step execution and cannot wait for a person, a timer or a "
-                "webhook. Give each such step its own key in the definition (parallel edges from one "
-                "step to each of them, joined by the step after them)"
-            )
     return name, list(args)
 
 
-_WAITING_KINDS = frozenset({StepType.HUMAN, StepType.TIMER, StepType.WEBHOOK})
+def _refuse_waiting(group: StepGroup) -> None:
+    """A group run as one step execution cannot wait: running a waiting member here would skip it."""
+    if waits(group):
+        raise NotImplementedError(
+            f"step group {group.name!r} holds a step that waits (for a person, a timer or a webhook), "
+            "so it runs only as part of a workflow definition, which unfolds it into steps of their own"
+        )
 
 
 class StepGroup(BaseMachineStep):
@@ -82,6 +82,7 @@ class SequentialGroup(StepGroup):
 
     async def execute(self, context: WorkflowContext, engine: Any = None) -> list[Any]:
         """Run each inner step in order; the first failure stops the group."""
+        _refuse_waiting(self)
         return [await _run_inner(step, context) for step in self.steps]
 
 
@@ -104,6 +105,7 @@ class ParallelGroup(StepGroup):
 
     async def execute(self, context: WorkflowContext, engine: Any = None) -> Any:
         """Run all inner steps at once; any failure fails the group after all have finished."""
+        _refuse_waiting(self)
         results = await asyncio.gather(
             *(_run_inner(step, context) for step in self.steps), return_exceptions=True
         )
@@ -156,6 +158,14 @@ class ConditionalGroup(StepGroup):
         if not self.branches and self.if_true is None:
             raise TypeError("ConditionalGroup needs branches={...} or an if_true step")
         super().__init__(name, description)
+        waiting = [step for step in self.steps if waits(step)]
+        if waiting:
+            # Run here, its wait would be skipped silently (no task, no timer, no webhook).
+            named = getattr(waiting[0], "name", None) or waiting[0]
+            raise NotImplementedError(
+                f"a ConditionalGroup cannot hold a step that waits ({named!r}): route to it with a "
+                "gateway or conditional edges instead, so it gets a step execution of its own"
+            )
 
     @property
     def steps(self) -> list[Any]:  # type: ignore[override]

@@ -300,9 +300,18 @@ async def test_conditional_group_branches() -> None:
 
 
 @pytest.mark.parametrize("group", [SequentialGroup, ParallelGroup])
-def test_a_group_refuses_steps_that_wait_instead_of_skipping_their_wait(group: Any) -> None:
+async def test_a_waiting_group_run_on_its_own_refuses_instead_of_skipping_the_wait(group: Any) -> None:
+    # Only a definition can give each waiting member a step execution of its own.
     class Review(BaseHumanStep):
         title = "Review"
 
-    with pytest.raises(NotImplementedError, match="cannot hold the human step 'legal'"):
-        group(Review("legal"), Review("tech"))
+    with pytest.raises(NotImplementedError, match="holds a step that waits"):
+        await group(Review("legal"), Review("tech"), name="reviews").execute(ctx())
+
+
+def test_a_conditional_group_refuses_a_step_that_waits() -> None:
+    class Review(BaseHumanStep):
+        title = "Review"
+
+    with pytest.raises(NotImplementedError, match=r"cannot hold a step that waits \('legal'\)"):
+        ConditionalGroup("cond", lambda c: True, Review("legal"))
