@@ -62,6 +62,8 @@ def test_every_ui_page_renders_from_the_server_alone(demo: Demo, tmp_path: Path)
     shoot(maria, shots, "instance")
     maria.goto(f"{UI}/tasks")
     expect(maria.get_by_role("link", name="Approve expense claim")).to_have_count(1)
+    # ui.js told the server the browser's zone: "Completed today" counts her day in Berlin.
+    expect(maria.locator("[data-today-zone]")).to_have_text("(Europe/Berlin)")
     shoot(maria, shots, "inbox")
     maria.get_by_role("link", name="Approve expense claim").click()
     expect(maria.get_by_role("button", name="Complete task")).to_be_visible()

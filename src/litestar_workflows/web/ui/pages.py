@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, tzinfo
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar_workflows.core.errors import WorkflowNotFoundError
@@ -171,23 +171,30 @@ def _now(engine: WorkflowEngine) -> datetime:
     return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
-async def _completed_today(engine: WorkflowEngine, actor: Actor, now: datetime) -> int:
-    """Tasks the actor completed since midnight (UTC) of their tenant."""
+def _start_of_day(now: datetime, zone: tzinfo) -> datetime:
+    """The midnight that began ``now``'s day in ``zone``, in UTC (what the store compares)."""
+    local = now.astimezone(zone)
+    return datetime.combine(local.date(), time(), tzinfo=zone).astimezone(UTC)
+
+
+async def _completed_today(engine: WorkflowEngine, actor: Actor, now: datetime, zone: tzinfo) -> int:
+    """Tasks the actor completed (in their tenant) since midnight in the user's time zone."""
     if actor.user_id is None:
         return 0
     done = TaskQuery(
         status=HumanTaskStatus.COMPLETED,
         completed_by=actor.user_id,
-        completed_after=datetime.combine(now.date(), time(), tzinfo=UTC),
+        completed_after=_start_of_day(now, zone),
         tenant_id=actor.tenant_id,
         limit=1,
     )
     return (await engine.find_tasks(done)).total
 
 
-async def inbox(engine: WorkflowEngine, actor: Actor, offset: int) -> dict[str, Any]:
+async def inbox(engine: WorkflowEngine, actor: Actor, offset: int, zone: tzinfo = UTC) -> dict[str, Any]:
     """The actor's queue (assigned to them or open to their groups), a page of it, and its counters.
 
+    "Completed today" counts from midnight in ``zone``, the user's time zone (the page names it).
     An anonymous request sees every pending task of its tenant, as the API's ``GET /tasks`` does.
     """
     queue = TaskQuery(
@@ -206,7 +213,8 @@ async def inbox(engine: WorkflowEngine, actor: Actor, offset: int) -> dict[str, 
         "pager": Pager(offset, LIST_PAGE, page.total),
         "pending": page.total,
         "overdue": overdue.total,
-        "completed_today": await _completed_today(engine, actor, now),
+        "completed_today": await _completed_today(engine, actor, now, zone),
+        "today_zone": str(zone),
     }
 
 

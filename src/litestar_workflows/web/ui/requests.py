@@ -1,7 +1,9 @@
 """What the UI's routes share about requests: form fields, dates from a query, links, error pairs."""
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, tzinfo
+from functools import cache
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from litestar import Request
 from litestar.exceptions import ValidationException
@@ -11,7 +13,21 @@ from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.web.ui.rendering import ui_root_of
 from litestar_workflows.web.ui.schema_form import FormProblem
 
-__all__ = ("field_errors", "form_of", "moment_of", "problems_of", "status_of", "ui_url")
+__all__ = (
+    "TZ_COOKIE",
+    "field_errors",
+    "form_of",
+    "moment_of",
+    "problems_of",
+    "status_of",
+    "ui_url",
+    "zone_of",
+)
+
+TZ_COOKIE: Final = "workflows_tz"
+"""The cookie in which ``ui.js`` keeps the browser's IANA time zone (``Europe/Berlin``)."""
+MAX_ZONE_NAME: Final = 64
+"""Longest zone name read from that cookie (the longest IANA name is about 30 characters)."""
 
 
 def field_errors(error: WorkflowValidationError) -> list[tuple[str, str]]:
@@ -69,3 +85,25 @@ def status_of(value: str | None) -> WorkflowStatus | None:
     except ValueError:
         valid = ", ".join(str(status) for status in WorkflowStatus)
         raise ValidationException(f"status must be one of {valid}, not {value!r}") from None
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    """The zone names of the system's (or the ``tzdata`` package's) time zone database, read once."""
+    return frozenset(available_timezones())
+
+
+def zone_of(request: Request[Any, Any, Any]) -> tzinfo:
+    """The user's time zone, so that "today" on a page is their day and not UTC's.
+
+    The name comes from a cookie the browser's script sets, so it is untrusted: only a name the
+    time zone database lists is opened (no path or other file name reaches ``ZoneInfo``), and
+    anything else, or no cookie yet, is UTC. ``str()`` of the result names the zone for the page.
+    """
+    name = request.cookies.get(TZ_COOKIE, "")
+    if not name or len(name) > MAX_ZONE_NAME or name not in _known_zones():
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # listed, yet unreadable: keep to UTC
+        return UTC

@@ -21,7 +21,7 @@ from litestar_workflows.web.ui.pages import (
     task_page,
 )
 from litestar_workflows.web.ui.rendering import page
-from litestar_workflows.web.ui.requests import field_errors, form_of, problems_of, ui_url
+from litestar_workflows.web.ui.requests import field_errors, form_of, problems_of, ui_url, zone_of
 from litestar_workflows.web.ui.schema_form import parse_form
 
 __all__ = ("TaskPages",)
@@ -40,7 +40,7 @@ class TaskPages:
         self, request: Request[Any, Any, Any], workflow_engine: Engine, actor: Acting, offset: Offset = 0
     ) -> Response[str]:
         """The acting user's queue: tasks assigned to them or open to their groups, oldest first."""
-        context = await inbox(workflow_engine, actor, offset)
+        context = await inbox(workflow_engine, actor, offset, zone_of(request))
         now = datetime.now(UTC)
         context["overdue_ids"] = {task.id for task in context["tasks"] if is_overdue(task, now)}
         return page(request, actor, "workflows/tasks.html", context)

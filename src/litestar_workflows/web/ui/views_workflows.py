@@ -19,7 +19,7 @@ from litestar_workflows.web.ui.pages import (
     workflow_card,
 )
 from litestar_workflows.web.ui.rendering import page
-from litestar_workflows.web.ui.requests import field_errors, form_of, problems_of, ui_url
+from litestar_workflows.web.ui.requests import field_errors, form_of, problems_of, ui_url, zone_of
 from litestar_workflows.web.ui.schema_form import form_fields, parse_form, parse_json_object
 
 __all__ = ("WorkflowPages",)
@@ -38,7 +38,7 @@ class WorkflowPages:
     ) -> Response[str]:
         """The workflows as cards, and the acting user's queue and running instances at a glance."""
         cards = [workflow_card(workflow_registry, d) for d in workflow_registry.list_definitions()]
-        queue = await inbox(workflow_engine, actor, 0)
+        queue = await inbox(workflow_engine, actor, 0, zone_of(request))
         running = await workflow_engine.find_instances(
             InstanceQuery(
                 status=[WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.PAUSED],

@@ -1,6 +1,7 @@
 /*
  * The UI's own script (small, no dependencies):
- * 1. shows every <time datetime="..."> in the browser's time zone, naming the zone;
+ * 1. shows every <time datetime="..."> in the browser's time zone, naming the zone, and keeps
+ *    that zone's IANA name in a cookie (workflows_tz) so the server counts "today" in it;
  * 2. keeps a live instance page current: it listens to the page's server-sent events and
  *    reloads the live region on each update, or reloads it every few seconds when the browser
  *    has no EventSource or the stream fails; graphs in the new region are drawn by graphs.js.
@@ -29,6 +30,20 @@
       }
     });
     document.querySelectorAll("[data-zone]").forEach(function (node) { node.textContent = zone; });
+  }
+
+  // The server reads the zone back from this cookie for the inbox's "Completed today" (it names the
+  // zone it used, UTC until the cookie exists). Only a plain IANA name is stored.
+  function rememberZone() {
+    var zone;
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    } catch (e) {
+      return;
+    }
+    if (!zone || !/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) { return; }
+    var root = document.body.getAttribute("data-ui-root") || "/";
+    document.cookie = "workflows_tz=" + zone + "; path=" + root + "; max-age=31536000; SameSite=Lax";
   }
 
   // Reloads can overlap (an update, then "finished", each start one) and answer out of order:
@@ -109,6 +124,7 @@
   var problems = document.getElementById("form-errors");
   if (problems) { problems.focus(); }
 
+  rememberZone();
   localise(document);
   follow();
 })();
