@@ -22,6 +22,12 @@ from browser_kit import (
 )
 from playwright.sync_api import expect
 
+CLOSE_IS_COMPLETED = """() => [...document.querySelectorAll('[data-graph] svg g.node')]
+    .some((node) => /-flowchart-close-[0-9]+$/.test(node.id) && node.classList.contains('wf_completed'))"""
+"""The graph's ``close`` node is drawn as completed (the graph may be redrawn after the status)."""
+FALLBACK_TICK = 6_000
+"""A little more than ``ui.js``'s FALLBACK_MS: one tick of the live page's periodic reload."""
+
 
 def test_a_large_claim_started_approved_and_signed_off_by_three_people(demo: Demo) -> None:
     erik = demo.as_user("erik")
@@ -41,11 +47,7 @@ def test_a_large_claim_started_approved_and_signed_off_by_three_people(demo: Dem
     fiona.locator("[data-graph][data-rendered='true'] svg").wait_for()
     # The status and the graph are separate regions of the page: the graph's redraw for the
     # finished instance may land after the status (it failed once in CI, read before it did).
-    fiona.wait_for_function(
-        """() => [...document.querySelectorAll('[data-graph] svg g.node')]
-                 .some((node) => /-flowchart-close-[0-9]+$/.test(node.id)
-                      && node.classList.contains('wf_completed'))"""
-    )
+    fiona.wait_for_function(CLOSE_IS_COMPLETED)
     assert graph_fill_of(fiona, "close") == GREEN
     timeline = fiona.locator("table.timeline").inner_text()
     assert "maria" in timeline
@@ -89,20 +91,36 @@ def test_the_graph_turns_green_live_as_the_instance_finishes(demo: Demo) -> None
     assert graph_fill_of(erik, "close") != GREEN
     erik.evaluate("() => { window.stillTheSamePage = true; }")
 
+    # The same page in a browser without server-sent events: it falls back to reloading its live
+    # region every few seconds. Its clock is Playwright's, so the test skips the wait, not sleeps.
+    polling = demo.as_user("erik")
+    polling.add_init_script("delete window.EventSource;")
+    polling.clock.install()
+    streams: list[str] = []
+    polling.on("request", lambda request: streams.append(request.url) if "/events" in request.url else None)
+    polling.goto(instance_url)
+    polling.locator("[data-graph][data-rendered='true'] svg").wait_for()
+    assert polling.evaluate("() => typeof window.EventSource") == "undefined"
+    polling.evaluate("() => { window.stillTheSamePage = true; }")
+
     maria = demo.as_user("maria")
     open_task_from_inbox(maria, "Approve expense claim")
     approve(maria, "ok")
 
     # erik's page was not reloaded by anyone: the server's events brought the new state.
     erik.locator('[data-status="completed"]').wait_for()
-    erik.wait_for_function(
-        """() => [...document.querySelectorAll('[data-graph] svg g.node')]
-                 .some((node) => /-flowchart-close-[0-9]+$/.test(node.id)
-                      && node.classList.contains('wf_completed'))"""
-    )
+    erik.wait_for_function(CLOSE_IS_COMPLETED)
     assert graph_fill_of(erik, "close") == GREEN
     assert erik.evaluate("() => window.stillTheSamePage") is True
     assert erik.url == instance_url
+
+    # The instance has finished (erik's page says so); the polling page sees it at its next tick.
+    polling.clock.fast_forward(FALLBACK_TICK)
+    polling.locator('[data-status="completed"]').wait_for()
+    polling.wait_for_function(CLOSE_IS_COMPLETED)
+    assert graph_fill_of(polling, "close") == GREEN
+    assert polling.evaluate("() => window.stillTheSamePage") is True
+    assert streams == []
 
 
 def test_a_manager_reassigns_a_task_to_someone_else(demo: Demo) -> None:
