@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 from litestar import Litestar, get
 from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
@@ -197,20 +197,50 @@ def test_a_given_engine_is_migrated_only_when_asked(tmp_path: Path) -> None:
         assert c.get("/workflows/instances").status_code == 200
 
 
+def warnings_of_an_app(
+    caplog: pytest.LogCaptureFixture, config: WorkflowPluginConfig | None = None, **app: Any
+) -> tuple[str, WorkflowPlugin]:
+    """What the workflow loggers warn while a plugin of ``config`` and ``Litestar(**app)`` are built.
+
+    Built without Litestar's logging configuration: applying it replaces the root logger's
+    handlers, caplog's among them, and nothing logged after that would be seen.
+    """
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="litestar_workflows.web"):
+        plugin = WorkflowPlugin(config)
+        Litestar(plugins=[plugin], logging_config=None, **app)
+    return caplog.text, plugin
+
+
 def test_without_a_database_url_state_stays_in_memory_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="litestar_workflows.web"):
-        plugin = WorkflowPlugin()  # no engine, no database_url: the default
-    assert "lost when the process stops" in caplog.text
-    Litestar(plugins=[plugin])
+    warned, plugin = warnings_of_an_app(caplog)  # no engine, no database_url: the default
+    assert "lost when the process stops" in warned
     assert type(plugin.engine) is LocalExecutionEngine
     assert plugin.registry is plugin.engine.registry
 
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="litestar_workflows.web"):
-        WorkflowPlugin(WorkflowPluginConfig(engine=LocalExecutionEngine(WorkflowRegistry())))
-    assert caplog.text == ""  # an engine of the app's own: its choice, no warning
+    own = WorkflowPluginConfig(engine=LocalExecutionEngine(WorkflowRegistry()))
+    assert warnings_of_an_app(caplog, own)[0] == ""  # an engine of the app's own: no warning
+
+
+@pytest.mark.parametrize("key", ["workflow_engine", "my_engine"])
+def test_no_in_memory_warning_when_the_app_provides_its_own_engine(
+    caplog: pytest.LogCaptureFixture, key: str
+) -> None:
+    """The guides' setup: the app provides ``workflow_engine`` (per request); the plugin's is unused."""
+    engine = LocalExecutionEngine(WorkflowRegistry())
+
+    def provide_engine() -> LocalExecutionEngine:
+        return engine
+
+    config = WorkflowPluginConfig(dependency_key_engine=key)
+    provided = {key: Provide(provide_engine, sync_to_thread=False)}
+    assert warnings_of_an_app(caplog, config, dependencies=provided)[0] == ""
+    # Provided under another name than the plugin's key: the plugin's in-memory engine is served.
+    unrelated = {"unrelated": Provide(provide_engine, sync_to_thread=False)}
+    warned, _ = warnings_of_an_app(caplog, config, dependencies=unrelated)
+    assert "lost when the process stops" in warned
 
 
 def test_registry_and_engine_are_available_once_the_plugin_is_part_of_an_app() -> None:

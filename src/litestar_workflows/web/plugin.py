@@ -43,7 +43,8 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
 
     Args:
         config: What to register and serve; by default an in-memory engine (with a warning in
-            the log that its state is lost on restart).
+            the log, when the plugin joins an app that provides no ``workflow_engine`` of its
+            own, that its state is lost on restart).
 
     ``registry``, ``engine`` and ``runner`` are available once the plugin is part of an app
     (``Litestar(plugins=[plugin])``); before that they raise ``RuntimeError``. Configuration
@@ -76,8 +77,6 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         auto_migrate = config.auto_migrate if config.auto_migrate is not None else config.engine is None
         self._runner = EngineRunner(self._engine, auto_migrate=auto_migrate)
         self._initialized = False
-        if config.engine is None and config.database_url is None:
-            logger.warning(IN_MEMORY_WARNING)
 
     @property
     def config(self) -> WorkflowPluginConfig:
@@ -131,6 +130,14 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         self._initialized = True
         config = self._config
         engine, registry = self._engine, self._registry
+        if (
+            config.engine is None
+            and config.database_url is None
+            and config.dependency_key_engine not in app_config.dependencies
+        ):
+            # Only now is it known whether the app serves its own engine (e.g. a persistent one
+            # per request); then the plugin's in-memory default holds nothing worth warning about.
+            logger.warning(IN_MEMORY_WARNING)
         app_config.dependencies.setdefault(
             config.dependency_key_registry, Provide(lambda: registry, sync_to_thread=False, use_cache=True)
         )
