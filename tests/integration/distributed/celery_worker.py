@@ -2,7 +2,8 @@
 
 Configured by environment variables: ``WF_DB_URL``/``WF_DB_SCHEMA`` name the test's database,
 ``WF_REDIS_URL`` its Redis, ``WF_OWNER`` the worker's lease owner (prefork children add their
-pid), ``WF_LEASE_SECONDS``/``WF_SWEEP_SECONDS`` the lease and the sweep.
+pid), ``WF_LEASE_SECONDS``/``WF_SWEEP_SECONDS`` the lease and the sweep, ``WF_CONCURRENCY`` the
+steps one process runs at once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ engine = CeleryExecutionEngine(
     lease_seconds=float(os.environ.get("WF_LEASE_SECONDS", "30")),
     sweep_interval=float(os.environ.get("WF_SWEEP_SECONDS", "5")),
     owner=os.environ.get("WF_OWNER"),
+    max_running=int(os.environ.get("WF_CONCURRENCY", "64")),
 )
 
 

@@ -110,9 +110,36 @@ async def test_fan_out_join_and_human_step_on_prefork_and_solo_workers_with_ever
     assert all(len(runs) == 1 for runs in ran.values())  # duplicates claimed nothing
     # Which process takes which message is up to Redis and the free pool slots, and a worker
     # continues the chains it began, so nothing makes the work spread here: the test asks only
-    # that every step and join ran once. That branches of one instance can run on different
-    # workers is shown deterministically by test_saq_engine's
-    # test_branches_of_one_instance_run_on_different_workers (the same core).
+    # that every step and join ran once. That branches of one instance run on different
+    # workers is shown deterministically by test_branches_of_one_instance_run_on_different_workers.
+
+
+async def test_branches_of_one_instance_run_on_different_workers(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    """Two solo workers that run one step at a time; each branch of ``meet`` waits until a sibling
+    branch runs on another worker. The fork's worker runs the first branch itself (a chain goes on
+    where it is) and cannot run the second while the first waits. Celery may still hand it the
+    second branch's message, which it then holds unclaimed (its task waits for the busy slot):
+    the web app's sweep publishes that execution again once it stayed unclaimed for the lease
+    (2 s), and only the other worker is free to take it. So the join is reached only through a
+    branch on each worker, whichever way Redis hands the messages out."""
+    meet_dir = tmp_path / "meet"
+    meet_dir.mkdir()
+    for name in ("w1", "w2"):
+        celery_worker(workers, name, "solo", WF_CONCURRENCY="1", WF_MEET_DIR=str(meet_dir), **STEADY)
+    async with web_app(scratch_postgres, redis_server) as (engine, _):
+        ids = []
+        for _ in range(3):  # one at a time: two instances could hold one slot each and wait forever
+            instance = await engine.start_workflow("meet")
+            done = await engine.wait(instance.id, until=FINISHED, timeout=60)
+            assert done.status == "completed", (done.status, done.error)
+            ids.append(instance.id)
+        loaded = await load_all(engine, ids)
+    ran = effects(tmp_path / "effects.log")
+    assert_once_each(loaded, ["fork", "a", "b", "join"], ran)
+    for instance in loaded:
+        assert {ran[(str(instance.id), branch)][0][2] for branch in "ab"} == {"w1", "w2"}
 
 
 async def held_by(db_engine: AsyncEngine, owner_like: str) -> int:
