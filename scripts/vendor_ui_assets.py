@@ -54,8 +54,6 @@ class Package:
 
 
 PACKAGES: tuple[Package, ...] = (
-    Package("htmx.org", "2.0.11", "htmx", ("dist/htmx.min.js",), ("LICENSE",)),
-    Package("htmx-ext-sse", "2.2.4", "htmx-ext-sse", ("dist/sse.js",), ("LICENSE",)),
     # The IIFE build: every diagram type in one file, no chunks fetched later. 11.17.2 is the
     # version .ci/run installs for the Mermaid parser tests, so the syntax checked is the one drawn.
     Package("mermaid", "11.17.2", "mermaid", ("dist/mermaid.min.js",), ("LICENSE",)),

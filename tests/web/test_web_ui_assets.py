@@ -32,7 +32,7 @@ def recorded() -> dict[str, dict[str, str]]:
 
 def test_every_vendored_file_is_the_one_versions_txt_records() -> None:
     listed = recorded()
-    assert set(listed) == {"htmx", "htmx-ext-sse", "mermaid", "swagger-ui", "redoc", "rapidoc", "elements"}
+    assert set(listed) == {"mermaid", "swagger-ui", "redoc", "rapidoc", "elements"}
     for directory, files in listed.items():
         shipped = {path.name for path in (VENDOR / directory).iterdir()}
         assert shipped == set(files), directory
@@ -47,9 +47,7 @@ def test_the_openapi_pages_point_at_files_that_exist() -> None:
             assert (VENDOR / local).is_file(), local
 
 
-@pytest.mark.parametrize(
-    "script", ["mermaid/mermaid.min.js", "htmx/htmx.min.js", "redoc/redoc.standalone.js"]
-)
+@pytest.mark.parametrize("script", ["mermaid/mermaid.min.js", "redoc/redoc.standalone.js"])
 def test_scripts_load_no_chunks_and_name_no_cdn(script: str) -> None:
     text = (VENDOR / script).read_text(encoding="utf-8")
     if not script.startswith("redoc/"):  # ReDoc's bundle has "import(" in a syntax highlighter's regex

@@ -3,8 +3,8 @@
 Both live under the UI's root (``{api_path_prefix}{ui_path}``, ``/workflows/ui`` by default). The
 pages get the API's settings (resolvers, tenancy) through the same route ``opt`` entry the API's
 router carries, so the acting user, their groups and their tenant are found exactly as the API
-finds them. The static files (the UI's CSS and scripts, and the vendored htmx, Mermaid and OpenAPI
-page assets) are served by Litestar's static-files router, also when the UI itself is turned off:
+finds them. The static files (the UI's CSS and scripts, and the vendored Mermaid and OpenAPI page
+assets) are served by Litestar's static-files router, also when the UI itself is turned off:
 the OpenAPI pages load their scripts from there.
 """
 

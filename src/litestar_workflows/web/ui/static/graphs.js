@@ -2,9 +2,9 @@
  * Draws the workflow graphs of a UI page with the vendored Mermaid (no CDN).
  *
  * Each graph is a <pre class="mermaid"> holding Mermaid text inside an element with a
- * data-graph attribute. Drawing happens once the page has loaded, again for whatever htmx swaps
- * in (a live instance page replaces its graph as steps finish), and on demand through
- * window.workflowGraphs.render(root). A drawn graph's data-graph element gets
+ * data-graph attribute. Drawing happens once the page has loaded, and on demand through
+ * window.workflowGraphs.render(root) (ui.js calls it when a live instance page replaces its
+ * graph as steps finish). A drawn graph's data-graph element gets
  * data-rendered="true" so that tests and scripts can wait for the SVG instead of guessing a delay.
  * The Mermaid text comes from the server, escaped by the template; securityLevel "strict" keeps
  * labels as text and turns click directives off.
@@ -36,7 +36,7 @@
     });
   }
 
-  // Mermaid renders one batch at a time; chaining keeps two swaps from drawing the same node.
+  // Mermaid renders one batch at a time; chaining keeps two reloads from drawing the same node.
   function render(root) {
     queue = queue.then(function () {
       var nodes = pending(root);
@@ -72,7 +72,4 @@
   } else {
     render(document);
   }
-  document.addEventListener("htmx:afterSettle", function (event) {
-    render(event.target);
-  });
 })();
