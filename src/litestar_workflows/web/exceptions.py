@@ -15,6 +15,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any, Final
 
 from litestar import MediaType, Response
+from litestar.di import NamedDependency  # noqa: TC002 - marks db_session as injected by name, read at runtime
 from litestar.status_codes import HTTP_501_NOT_IMPLEMENTED
 
 from litestar_workflows.core.errors import WorkflowsError
@@ -76,7 +77,9 @@ def require_db() -> None:
         raise DatabaseRequiredError
 
 
-async def provide_workflow_instance_repository(db_session: AsyncSession) -> WorkflowInstanceRepository:
+async def provide_workflow_instance_repository(
+    db_session: NamedDependency[AsyncSession],
+) -> WorkflowInstanceRepository:
     """A ``WorkflowInstanceRepository`` on the request's session (dependency ``workflow_instance_repo``)."""
     require_db()
     from litestar_workflows.db.repositories import WorkflowInstanceRepository
@@ -84,7 +87,7 @@ async def provide_workflow_instance_repository(db_session: AsyncSession) -> Work
     return WorkflowInstanceRepository(session=db_session)
 
 
-async def provide_human_task_repository(db_session: AsyncSession) -> HumanTaskRepository:
+async def provide_human_task_repository(db_session: NamedDependency[AsyncSession]) -> HumanTaskRepository:
     """A ``HumanTaskRepository`` on the request's session (dependency ``human_task_repo``)."""
     require_db()
     from litestar_workflows.db.repositories import HumanTaskRepository

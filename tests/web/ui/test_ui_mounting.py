@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from litestar import Litestar, Router, get
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 from litestar.testing import TestClient

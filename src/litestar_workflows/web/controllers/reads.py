@@ -11,19 +11,22 @@ tenant and visibility checks (:mod:`litestar_workflows.web.access`) whichever so
 No ``from __future__ import annotations``: Litestar reads these annotations at runtime.
 """
 
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
-from litestar.params import Dependency
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
 from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
 from litestar_workflows.store.base import InstanceQuery, Page, TaskQuery
 
 __all__ = ("InstanceReads", "InstanceRepo", "TaskReads", "TaskRepo", "instance_reads", "task_reads")
 
-InstanceRepo = Annotated[Any, Dependency(default=None, skip_validation=True)]
+# Injected by parameter name and optional: a handler declares ``workflow_instance_repo: InstanceRepo = None``
+# (the default lives on the parameter, as Litestar wants it) and gets None when the app provides none.
+InstanceRepo = NamedDependency[SkipValidation[Any]]
 """The app's ``workflow_instance_repo`` dependency, if it provides one (a ``WorkflowInstanceRepository``)."""
-TaskRepo = Annotated[Any, Dependency(default=None, skip_validation=True)]
+TaskRepo = NamedDependency[SkipValidation[Any]]
 """The app's ``human_task_repo`` dependency, if it provides one (a ``HumanTaskRepository``)."""
 
 
