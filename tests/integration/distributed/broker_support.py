@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from litestar_workflows import WorkflowStatus
-from step_kit import statuses
+from step_kit import FINISHED, statuses
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
+    from broker_processes import Workers
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from litestar_workflows import LocalExecutionEngine, WorkflowInstanceData
+    from litestar_workflows.engine.distributed import DistributedExecutionEngine
 
 DEADLINE = 90.0
 
@@ -83,3 +85,39 @@ def assert_once_each(
             [execution] = instance.executions_of(step)
             assert {e for e, _, _ in runs} == {str(execution.id)}
             assert execution.attempt == max(attempts)
+
+
+async def left_to_a_worker_that_has_it(
+    engine: DistributedExecutionEngine,
+    db_engine: AsyncEngine,
+    workers: Workers,
+    start_worker: Callable[..., object],
+    effects_path: Path,
+) -> None:
+    """A worker whose registry lacks ``chain`` logs its step and lets it go; one that has it runs it.
+
+    ``start_worker(name, **env)`` starts a worker of the backend under test. The one without the
+    workflow is killed once it has refused the step (the sweep publishes it to that worker again
+    while it lives), so that the next message can only go to the one that has it.
+    """
+    start_worker("ignorant", WF_LACKS="chain")
+    instance = await engine.start_workflow("chain")
+    refusal = (
+        "workflow 'chain' is not registered in this worker's registry; released for a worker that has it"
+    )
+
+    async def refused_and_released() -> bool:
+        leased = "SELECT count(*) FROM workflow_step_executions WHERE lease_owner IS NOT NULL"
+        return refusal in workers.log("ignorant") and await count(db_engine, leased) == 0
+
+    await until(refused_and_released, "the worker without the workflow to log and release its step")
+    stored = await engine.store.load_instance(instance.id)  # type: ignore[attr-defined]
+    assert stored is not None
+    assert (stored.version, statuses(stored)) == (instance.version, {"s0": ["scheduled"]})
+    assert workers.processes["ignorant"].poll() is None  # it goes on serving other messages
+    workers.kill("ignorant")
+    start_worker("knowing")
+    done = await engine.wait(instance.id, until=FINISHED, timeout=DEADLINE)
+    ran = effects(effects_path)
+    assert_once_each([done], ["s0", "s1", "s2", "s3"], ran)
+    assert {worker for runs in ran.values() for _, _, worker in runs} == {"knowing"}

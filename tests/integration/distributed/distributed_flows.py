@@ -119,8 +119,10 @@ def meet() -> WorkflowDefinition:
 
 
 def registry() -> WorkflowRegistry:
+    """Every workflow above, but those ``WF_LACKS`` names (a worker deployed without them)."""
+    lacks = os.environ.get("WF_LACKS", "").split()
     made = WorkflowRegistry()
-    made.register(chain())
-    made.register(fan())
-    made.register(meet())
+    for definition in (chain(), fan(), meet()):
+        if definition.name not in lacks:
+            made.register(definition)
     return made

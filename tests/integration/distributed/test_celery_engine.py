@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from broker_processes import BIN, free_port
-from broker_support import assert_once_each, count, effects, finished, load_all, until
+from broker_support import (
+    assert_once_each,
+    count,
+    effects,
+    finished,
+    left_to_a_worker_that_has_it,
+    load_all,
+    until,
+)
 from celery import Celery
 from distributed_flows import registry
 from sqlalchemy import text
@@ -277,6 +285,16 @@ async def test_bad_input_is_logged_acknowledged_and_harmless(
         assert (after.version, after.status, after.data) == (before.version, before.status, before.data)
         assert [e.attempt for e in after.executions_of("s3")] == [last.attempt]
     assert len(effects(tmp_path / "effects.log")[(str(instance.id), "s3")]) == 1
+
+
+async def test_a_worker_without_the_workflow_leaves_it_to_one_that_has_it(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    def start(name: str, **env: str) -> None:
+        celery_worker(workers, name, "solo", **env, **LEASE)
+
+    async with web_app(scratch_postgres, redis_server) as (engine, db_engine):
+        await left_to_a_worker_that_has_it(engine, db_engine, workers, start, tmp_path / "effects.log")
 
 
 def redis_server_client(server: RedisServer) -> Any:

@@ -11,16 +11,26 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 import pytest
-from broker_processes import free_port
-from broker_support import assert_once_each, count, effects, finished, load_all, until
+from broker_processes import BIN, free_port
+from broker_support import (
+    assert_once_each,
+    count,
+    effects,
+    finished,
+    left_to_a_worker_that_has_it,
+    load_all,
+    until,
+)
 from distributed_flows import registry
-from saq import Queue
+from saq import Job, Queue
+from saq.job import TERMINAL_STATUSES, Status
 
 from litestar_workflows import WorkflowStatus
-from litestar_workflows.contrib.saq import SAQExecutionEngine
-from litestar_workflows.engine.messages import BrokerUnavailableError
+from litestar_workflows.contrib.saq import JOB_FUNCTION, SAQExecutionEngine
+from litestar_workflows.engine.messages import BrokerUnavailableError, StepMessage
 from step_kit import FINISHED
 
 if TYPE_CHECKING:
@@ -31,7 +41,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from conftest import ScratchDatabase
-    from litestar_workflows.engine.messages import StepMessage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = {"WF_LEASE_SECONDS": "2", "WF_SWEEP_SECONDS": "0.5"}
@@ -179,6 +188,56 @@ async def test_redis_restarted_empty_mid_run(
     ran = effects(tmp_path / "effects.log")
     assert_once_each(done, CHAIN, ran)
     assert all(len(runs) == 1 for runs in ran.values())  # lost jobs were never running: no re-runs
+
+
+async def test_bad_input_is_logged_acknowledged_and_harmless(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    """A malformed job, one for an unknown execution and one for a finished instance's step."""
+    workers.start("w1", [str(BIN / "saq"), "saq_worker.settings", "-vv"], **LEASE)  # logs debug too
+    async with web_app(scratch_postgres, redis_server) as (engine, _):
+        instance = await engine.start_workflow("chain")
+        await engine.wait(instance.id, until=FINISHED, timeout=60)
+        before = await engine.store.load_instance(instance.id)  # type: ignore[attr-defined]
+        assert before is not None
+        last = before.executions_of("s3")[0]
+        unknown = StepMessage(uuid4(), 1)
+        bodies = ["not json", unknown.to_json(), StepMessage(last.id, last.attempt).to_json()]  # type: ignore[arg-type]
+        jobs = [Job(JOB_FUNCTION, kwargs={"message": body}, timeout=0, retries=1) for body in bodies]
+        for job in jobs:  # as the engine enqueues them, but kept in Redis after they end (ttl)
+            await engine.queue.enqueue(job)
+
+        async def all_ended() -> bool:
+            for job in jobs:
+                await job.refresh()
+            return all(job.status in TERMINAL_STATUSES for job in jobs)
+
+        await until(all_ended, "the bad jobs to end")
+        # Acknowledged: each job ended without an error (none is tried again), nothing waits.
+        assert [(job.status, job.result, job.error) for job in jobs] == [(Status.COMPLETE, False, None)] * 3
+        assert await engine.queue.count("incomplete") == 0
+        log = workers.log("w1")
+        assert "dropping a malformed broker message" in log
+        assert f"dropping a message for unknown execution {unknown.execution_id}" in log
+        assert (
+            f"dropping a message for execution {last.id} attempt {last.attempt}: its instance is completed"
+            in log
+        )
+        after = await engine.store.load_instance(instance.id)  # type: ignore[attr-defined]
+        assert after is not None
+        assert (after.version, after.status, after.data) == (before.version, before.status, before.data)
+        assert [e.attempt for e in after.executions_of("s3")] == [last.attempt]
+    assert len(effects(tmp_path / "effects.log")[(str(instance.id), "s3")]) == 1
+
+
+async def test_a_worker_without_the_workflow_leaves_it_to_one_that_has_it(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    def start(name: str, **env: str) -> None:
+        workers.saq(name, **env, **LEASE)
+
+    async with web_app(scratch_postgres, redis_server) as (engine, db_engine):
+        await left_to_a_worker_that_has_it(engine, db_engine, workers, start, tmp_path / "effects.log")
 
 
 async def test_a_broker_that_is_down_at_start_is_named(scratch_postgres: ScratchDatabase) -> None:
