@@ -1,13 +1,15 @@
-"""The CLI's operations beyond start/complete/cancel/retry, and its database safety, on a SQLite file.
+"""The CLI's operations beyond start/complete/cancel/retry, and its database safety.
 
 Pause, resume, claim, reassign and webhook delivery; instance filters; ``migrate current``,
-``history`` and ``downgrade``; and a command run where the database file is not, which must
-refuse to create an empty one.
+``history`` and ``downgrade`` -- on a SQLite file and on a private PostgreSQL schema, each command
+a new process's worth of work (its own event loop, connections opened and released); and a
+command run where the database file is not, which must refuse to create an empty one.
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,6 +17,8 @@ from click.testing import CliRunner, Result
 from litestar import Litestar
 from litestar.cli._utils import LitestarEnv
 from litestar.cli.main import litestar_group
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from litestar_workflows import (
     AssigneeAuthorizer,
@@ -25,13 +29,17 @@ from litestar_workflows import (
     WebhookStep,
     WorkflowContext,
     WorkflowDefinition,
+    WorkflowRegistry,
 )
+from litestar_workflows.db import PersistentExecutionEngine
 from litestar_workflows.db.migrate import head_revision, revision_history
 from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+    from conftest import ScratchDatabase
 
 GROUPS = {"wally": ("warehouse",), "wendy": ("warehouse",), "ada": ("admins",)}
 
@@ -58,24 +66,52 @@ parcel = WorkflowDefinition(
 )
 
 
+def groups_of(user: str | None) -> tuple[str, ...]:
+    return GROUPS.get(user or "", ())
+
+
 def parcel_app(url: str) -> Litestar:
     config = WorkflowPluginConfig(
         database_url=url,
         auto_register_workflows=[parcel],
-        engine_options={
-            "authorizer": AssigneeAuthorizer(groups_of=lambda user: GROUPS.get(user, ())),
-            "lease_seconds": 0.0,
-        },
-        instance_authorizer=CreatorOrAdminAuthorizer(["admins"], groups_of=lambda user: GROUPS.get(user, ())),
+        engine_options={"authorizer": AssigneeAuthorizer(groups_of=groups_of), "lease_seconds": 0.0},
+        instance_authorizer=CreatorOrAdminAuthorizer(["admins"], groups_of=groups_of),
     )
     return Litestar(plugins=[WorkflowPlugin(config)])
 
 
-def invoker(url: str, cwd: Path) -> Callable[..., Result]:
+def schema_app(database: ScratchDatabase) -> Callable[[], Litestar]:
+    """Apps on a PostgreSQL schema, reached through the one SQLAlchemy engine the apps share.
+
+    A URL cannot name a schema, so an app that keeps its tables in one hands the plugin an engine
+    on its own SQLAlchemy engine (whose connections set the search path) and asks it to migrate.
+    The apps share that engine as apps built from one URL share the store's engine of that URL.
+    """
+    app_db = create_async_engine(database.url, poolclass=NullPool, **database.engine_options)
+
+    def build() -> Litestar:
+        engine = PersistentExecutionEngine(
+            WorkflowRegistry(),
+            session_factory=async_sessionmaker(app_db),
+            authorizer=AssigneeAuthorizer(groups_of=groups_of),
+            instance_authorizer=CreatorOrAdminAuthorizer(["admins"], groups_of=groups_of),
+            lease_seconds=0.0,
+        )
+        config = WorkflowPluginConfig(engine=engine, auto_register_workflows=[parcel], auto_migrate=True)
+        return Litestar(plugins=[WorkflowPlugin(config)])
+
+    return build
+
+
+def invoker(database: str | ScratchDatabase, cwd: Path) -> Callable[..., Result]:
+    """Run one CLI command on a new app each time, as a separate process would (``database``: its URL)."""
     runner = CliRunner()
+    build = partial(parcel_app, database if isinstance(database, str) else database.url)
+    if not isinstance(database, str) and database.schema is not None:
+        build = schema_app(database)
 
     def invoke(*args: str, code: int = 0) -> Result:
-        env = LitestarEnv(app_path="tests:parcel_app", app=parcel_app(url), cwd=cwd)
+        env = LitestarEnv(app_path="tests:parcel_app", app=build(), cwd=cwd)
         result = runner.invoke(litestar_group, ["workflows", *args], obj=env)
         assert result.exit_code == code, (args, result.stdout, result.stderr, result.exception)
         return result
@@ -84,8 +120,9 @@ def invoker(url: str, cwd: Path) -> Callable[..., Result]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Callable[..., Result]:
-    invoke = invoker(f"sqlite+aiosqlite:///{tmp_path / 'parcels.db'}", tmp_path)
+def cli(scratch_database: ScratchDatabase, tmp_path: Path) -> Callable[..., Result]:
+    """The CLI on a migrated database of the test's own: a SQLite file, then a PostgreSQL schema."""
+    invoke = invoker(scratch_database, tmp_path)
     invoke("migrate")
     return invoke
 
@@ -142,6 +179,19 @@ def test_a_parcel_through_pause_resume_webhook_claim_and_reassign(cli: Callable[
     )
     done = as_json(cli("complete", task["id"], "--user", "wendy", "--data", '{"weight": 2}', "--json"))
     assert (done["status"], done["data"]["shipped"]) == ("completed", "p-1")
+
+
+def test_commands_run_one_after_another_in_one_process(cli: Callable[..., Result]) -> None:
+    # Each command runs in an event loop of its own. ``list`` and ``show`` never touch the database,
+    # so their apps never stop their engines and keep a share of the process's database engine:
+    # a PostgreSQL connection pooled by one command must not be handed to the next one's loop.
+    instance_id = as_json(cli("start", "parcel", "--user", "erik", "--json"))["id"]
+    assert [d["name"] for d in as_json(cli("list", "--json"))] == ["parcel"]
+    assert as_json(cli("show", "parcel", "--json"))["definition"]["name"] == "parcel"
+    assert as_json(cli("instance", instance_id, "--json"))["status"] == "waiting"
+    assert as_json(cli("pause", instance_id, "--user", "erik", "--json"))["status"] == "paused"
+    assert cli("migrate", "current").stdout.strip() == f"{head_revision()} (head: up to date)"
+    assert as_json(cli("instances", "--status", "paused", "--json"))["total"] == 1
 
 
 def test_migrate_current_history_and_downgrade(cli: Callable[..., Result]) -> None:

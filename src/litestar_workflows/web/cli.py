@@ -123,6 +123,28 @@ def _require_database(plugin: WorkflowPlugin) -> None:
         )
 
 
+def _in_own_loop(plugin: WorkflowPlugin, main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main`` in a new event loop and close the database connections it pooled before the loop ends.
+
+    A PostgreSQL (asyncpg) connection works only on the loop that opened it, and the store's
+    database engine is shared by every store of the process: when another app's store still holds
+    a share (one whose command never ran the engine, or failed before it did), that engine is not
+    disposed when this command's engine stops. A program or test that runs several commands in
+    one process would then hand the next command's loop a connection of a loop that is gone.
+    aiosqlite connections run on threads of their own and serve any loop, so SQLite keeps its pool.
+    """
+
+    async def run_and_close() -> T:
+        try:
+            return await main()
+        finally:
+            db_engine = database_of(plugin.engine)
+            if db_engine is not None and db_engine.dialect.name != "sqlite":
+                await db_engine.dispose()
+
+    return asyncio.run(run_and_close())
+
+
 def _run(app: Litestar, work: Callable[[WorkflowEngine], Awaitable[T]], *, background: bool = False) -> T:
     """Run ``work`` with the plugin's engine, turning workflow errors into one line and an exit code.
 
@@ -140,7 +162,7 @@ def _run(app: Litestar, work: Callable[[WorkflowEngine], Awaitable[T]], *, backg
                 return await work(engine)
 
     try:
-        return asyncio.run(main())
+        return _in_own_loop(plugin, main)
     except WorkflowsError as error:
         _fail(error.detail)
 
@@ -601,7 +623,8 @@ def migrate_command(ctx: click.Context, app: Litestar) -> None:
     """Upgrade the workflows database schema to the latest version (or: current, history, downgrade)."""
     if ctx.invoked_subcommand is not None:
         return
-    runner = _plugin(app).runner
+    plugin = _plugin(app)
+    runner = plugin.runner
 
     async def main() -> bool:
         try:
@@ -610,7 +633,7 @@ def migrate_command(ctx: click.Context, app: Litestar) -> None:
             await runner.stop()  # releases the connections the migration opened
 
     try:
-        migrated = asyncio.run(main())
+        migrated = _in_own_loop(plugin, main)
     except WorkflowsError as error:
         _fail(error.detail)
     if migrated:
@@ -635,7 +658,7 @@ def _migration_work(app: Litestar, work: Callable[[AsyncEngine], Awaitable[T]]) 
             await plugin.runner.stop()  # releases the connections it opened
 
     try:
-        return asyncio.run(main())
+        return _in_own_loop(plugin, main)
     except WorkflowsError as error:
         _fail(error.detail)
 
