@@ -3,7 +3,7 @@
 A test starts an instance, lets it run until nothing more happens without a person or the
 passage of time (:meth:`WorkflowTestEnvironment.run_until_settled`), completes a task, skips
 three days (:meth:`WorkflowTestEnvironment.advance`) and looks at the result: no sleeping and no
-polling, on the memory store or a temporary SQLite database.
+polling, on the memory store, a temporary SQLite database or a throwaway PostgreSQL schema.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from types import TracebackType
 
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
 
 _FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED})
@@ -39,9 +42,10 @@ _QUIET_POLL = 3600.0
 class WorkflowTestEnvironment:
     """A workflow engine whose time a test controls, and helpers to drive instances through it.
 
-    Build one with :meth:`start` (memory store) or ``start(sqlite=True)`` (a migrated SQLite
-    database in a temporary directory, removed by :meth:`stop`), or wrap an engine built on a
-    :class:`ManualClock` yourself. Use it as an async context manager or call :meth:`stop`.
+    Build one with :meth:`start` (memory store), ``start(sqlite=True)`` (a migrated SQLite
+    database in a temporary directory, removed by :meth:`stop`) or ``start(database_url=...)``
+    (on PostgreSQL: a migrated schema of its own, dropped by :meth:`stop`), or wrap an engine built
+    on a :class:`ManualClock` yourself. Use it as an async context manager or call :meth:`stop`.
 
     Examples:
         >>> async with await WorkflowTestEnvironment.start(definition) as env:  # doctest: +SKIP
@@ -59,6 +63,7 @@ class WorkflowTestEnvironment:
         self.registry = engine.registry
         self._directory = directory
         self._engine_options: dict[str, Any] = {}
+        self._database: _Database | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -67,6 +72,7 @@ class WorkflowTestEnvironment:
         cls,
         *workflows: Any,
         sqlite: bool | str | Path = False,
+        database_url: str | None = None,
         registry: WorkflowRegistry | None = None,
         start_time: datetime | None = None,
         **engine_options: Any,
@@ -78,18 +84,28 @@ class WorkflowTestEnvironment:
             sqlite: ``True``: a new SQLite database in a temporary directory (needs the ``db``
                 extra), migrated to the latest schema; a path: that database file (migrated).
                 ``False`` (default): the memory store.
+            database_url: Run on this database instead (needs the ``db`` extra). A PostgreSQL
+                URL (e.g. ``postgresql+asyncpg://...``) gets a schema of the environment's own,
+                with a random name, migrated, and dropped with everything in it by :meth:`stop`:
+                tests share one server without seeing each other's rows. Any other URL (a SQLite
+                file) is used as it is, migrated.
             registry: The registry to use (default: a new one).
             start_time: What the clock shows first (default: the real time now).
             **engine_options: More keyword arguments for the engine (``authorizer``...).
 
         Returns:
             The started environment.
+
+        Raises:
+            ValueError: Both ``sqlite`` and ``database_url`` were given.
         """
+        if sqlite is not False and database_url is not None:
+            raise ValueError("give sqlite=... or database_url=..., not both")
         registry = registry or WorkflowRegistry()
         for workflow in workflows:
             registry.register(workflow)
         clock = ManualClock(start_time)
-        if not sqlite:
+        if sqlite is False and database_url is None:
             engine = LocalExecutionEngine(registry, clock=clock, **engine_options)
             env = cls(engine, clock)
         else:
@@ -97,9 +113,19 @@ class WorkflowTestEnvironment:
             if sqlite is True:
                 directory = Path(tempfile.mkdtemp(prefix="workflows-test-"))
                 sqlite = directory / "workflows.sqlite3"
-            engine = await _sqlite_engine(registry, clock, Path(sqlite), engine_options)
+            if database_url is None:
+                database_url = f"sqlite+aiosqlite:///{sqlite}"
+            database = await _Database.open(database_url)
+            try:
+                engine = await _persistent_engine(registry, clock, database, engine_options)
+            except BaseException:
+                await database.close()
+                if directory is not None:
+                    shutil.rmtree(directory, ignore_errors=True)
+                raise
             env = cls(engine, clock, directory=directory)
             env._engine_options = engine_options
+            env._database = database
         try:
             await env.engine.start()
         except BaseException:
@@ -109,9 +135,16 @@ class WorkflowTestEnvironment:
 
     @property
     def database_url(self) -> str | None:
-        """The SQLite URL of a persistent environment (``None`` on the memory store)."""
+        """The database URL of a persistent environment (``None`` on the memory store)."""
+        if self._database is not None:
+            return self._database.url
         store = getattr(self.engine, "sql_store", None)
         return None if store is None else str(store.db_engine.url)
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema the environment made for itself (``None`` elsewhere)."""
+        return None if self._database is None else self._database.schema
 
     async def restart(self) -> None:
         """Stop the engine and start a new one on the same database and clock (a process restart).
@@ -123,19 +156,33 @@ class WorkflowTestEnvironment:
         """
         url = self.database_url
         if url is None:
-            raise RuntimeError("restart() needs a persistent environment: start(sqlite=True)")
+            raise RuntimeError("restart() needs a persistent environment: start(sqlite=True) or database_url")
         await self.engine.stop()
-        self.engine = await _sqlite_engine(self.registry, self.clock, None, self._engine_options, url=url)
+        if self._database is None:  # an engine the test built and wrapped: a new one on its URL
+            from litestar_workflows.db.engine import PersistentExecutionEngine
+
+            options = {"poll_interval": _QUIET_POLL, **self._engine_options}
+            self.engine = PersistentExecutionEngine(
+                self.registry, url=url, clock=self.clock, background=False, **options
+            )
+        else:
+            self.engine = await _persistent_engine(
+                self.registry, self.clock, self._database, self._engine_options, migrate=False
+            )
         await self.engine.start()
 
     async def stop(self) -> None:
-        """Stop the engine and remove the temporary database, if this environment made one."""
+        """Stop the engine and remove the temporary database or schema, if this environment made one."""
         try:
             await self.engine.stop()
         finally:
-            if self._directory is not None:
-                shutil.rmtree(self._directory, ignore_errors=True)
-                self._directory = None
+            try:
+                if self._database is not None:
+                    await self._database.close()
+            finally:
+                if self._directory is not None:
+                    shutil.rmtree(self._directory, ignore_errors=True)
+                    self._directory = None
 
     async def __aenter__(self) -> WorkflowTestEnvironment:
         return self
@@ -280,29 +327,102 @@ def _assignee(tasks: Iterable[HumanTask], step: str, instance_id: UUID) -> str:
     raise TaskNotFoundError(f"instance {instance_id} has no pending task at step {step!r}")
 
 
-async def _sqlite_engine(
+class _Database:
+    """The database of a persistent environment: its store engine, and the schema made for it.
+
+    The environment owns the store engine (so a :meth:`WorkflowTestEnvironment.restart` keeps the
+    database and only replaces the workflow engine) and disposes of it, then drops its schema.
+    """
+
+    def __init__(self, url: str, db_engine: AsyncEngine, schema: str | None) -> None:
+        self.url = url
+        self.db_engine = db_engine
+        self.schema = schema
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str) -> _Database:
+        try:
+            from sqlalchemy import make_url
+
+            from litestar_workflows.db.connection import create_store_engine
+        except ImportError as error:  # pragma: no cover - depends on the installed extras
+            msg = "a persistent test environment needs the db extra: pip install 'litestar-workflows[db]'"
+            raise ImportError(msg) from error
+        if make_url(url).get_backend_name() != "postgresql":
+            return cls(url, create_store_engine(url), None)
+        schema = f"workflows_test_{uuid.uuid4().hex[:16]}"
+        await _execute(url, f'CREATE SCHEMA "{schema}"')
+        return cls(url, create_store_engine(url, connect_args=_search_path(url, schema)), schema)
+
+    async def close(self) -> None:
+        """Dispose of the store engine and drop the schema this environment made (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        from litestar_workflows.db.connection import dispose_store_engine
+
+        try:
+            await dispose_store_engine(self.db_engine)
+        finally:
+            if self.schema is not None:
+                await _execute(self.url, f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+def _search_path(url: str, schema: str) -> dict[str, Any]:
+    """Connect arguments that put each connection's ``search_path`` on ``schema`` (asyncpg or psycopg).
+
+    Raises:
+        ValueError: A PostgreSQL driver this kit does not know how to confine to a schema.
+    """
+    from sqlalchemy import make_url
+
+    driver = make_url(url).get_driver_name()
+    if driver == "asyncpg":
+        return {"server_settings": {"search_path": schema}}
+    if driver.startswith("psycopg"):
+        return {"options": f"-csearch_path={schema}"}
+    msg = f"a PostgreSQL test environment needs the asyncpg or psycopg driver, not {driver!r}"
+    raise ValueError(msg)
+
+
+async def _execute(url: str, statement: str) -> None:
+    """Run one statement on a connection of its own (creating or dropping the environment's schema)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    admin = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with admin.begin() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
+async def _persistent_engine(
     registry: WorkflowRegistry,
     clock: ManualClock,
-    path: Path | None,
+    database: _Database,
     options: dict[str, Any],
     *,
-    url: str | None = None,
+    migrate: bool = True,
 ) -> LocalExecutionEngine:
-    try:
-        from litestar_workflows.db.engine import PersistentExecutionEngine
-        from litestar_workflows.db.migrate import upgrade_database_async
-    except ImportError as error:  # pragma: no cover - depends on the installed extras
-        msg = "start(sqlite=...) needs the db extra: pip install 'litestar-workflows[db]'"
-        raise ImportError(msg) from error
-    url = url or f"sqlite+aiosqlite:///{path}"
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from litestar_workflows.db.engine import PersistentExecutionEngine
+    from litestar_workflows.db.migrate import upgrade_database_async
+
+    if migrate:
+        await upgrade_database_async(database.db_engine)
     options = {"poll_interval": _QUIET_POLL, **options}
-    engine = PersistentExecutionEngine(registry, url=url, clock=clock, background=False, **options)
-    try:
-        await upgrade_database_async(engine.sql_store.db_engine)
-    except BaseException:
-        await engine.stop()
-        raise
-    return engine
+    return PersistentExecutionEngine(
+        registry,
+        session_factory=async_sessionmaker(database.db_engine),
+        clock=clock,
+        background=False,
+        **options,
+    )
 
 
 __all__ = ("WorkflowTestEnvironment",)

@@ -1,10 +1,11 @@
-"""The testing kit: an engine on a manual clock skips timers and back-offs, on memory and SQLite."""
+"""The testing kit: an engine on a manual clock skips timers and back-offs, on memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,9 +62,26 @@ class GroupApprove(BaseHumanStep):
     assignee_group = "finance"
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowTestEnvironment]:
-    environment = await WorkflowTestEnvironment.start(sqlite=request.param == "sqlite", start_time=T0)
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def where(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """How the environment is started: memory, a temporary SQLite file, or a PostgreSQL server."""
+    if request.param == "postgresql":
+        # The scratch fixture skips when the server is down; the environment makes its own schema.
+        return {"database_url": request.getfixturevalue("scratch_postgres").url}
+    return {"sqlite": request.param == "sqlite"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def durable(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """How a persistent environment is started: a temporary SQLite file, or a PostgreSQL server."""
+    if request.param == "postgresql":
+        return {"database_url": request.getfixturevalue("scratch_postgres").url}
+    return {"sqlite": True}
+
+
+@pytest.fixture
+async def env(where: dict[str, Any]) -> AsyncIterator[WorkflowTestEnvironment]:
+    environment = await WorkflowTestEnvironment.start(**where, start_time=T0)
     async with environment:
         yield environment
 
@@ -187,8 +205,10 @@ async def test_complete_task_names_a_missing_task_and_a_group_task_without_a_use
     assert await env.pending_tasks() == []
 
 
-async def test_a_timer_armed_before_a_restart_fires_when_time_advances_after_it() -> None:
-    async with await WorkflowTestEnvironment.start(sqlite=True, start_time=T0) as env:
+async def test_a_timer_armed_before_a_restart_fires_when_time_advances_after_it(
+    durable: dict[str, Any],
+) -> None:
+    async with await WorkflowTestEnvironment.start(**durable, start_time=T0) as env:
         cooling_off(env)
         instance = await env.start_workflow("cooling-off")
         await env.restart()
@@ -220,6 +240,57 @@ async def test_a_temporary_database_is_removed_when_the_environment_stops() -> N
     assert not _exists(path.parent)
 
 
+async def schemas_of(url: str) -> set[str]:
+    """The schemas on the PostgreSQL server, as another connection sees them."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT table_schema FROM information_schema.tables WHERE table_name = 'workflow_instances'"
+                )
+            )
+            return {row[0] for row in rows}
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_environment_keeps_its_rows_in_a_schema_it_drops_when_it_stops(
+    scratch_postgres: Any,
+) -> None:
+    url = scratch_postgres.url
+    env = await WorkflowTestEnvironment.start(database_url=url, start_time=T0)
+    try:
+        assert env.database_url == url
+        schema = env.schema
+        assert schema is not None
+        assert schema.startswith("workflows_test_")
+        assert schema in await schemas_of(url)
+        cooling_off(env)
+        instance = await env.start_workflow("cooling-off")
+        async with await WorkflowTestEnvironment.start(database_url=url) as neighbour:
+            assert neighbour.schema not in (None, schema)
+            assert (await neighbour.engine.find_instances()).total == 0  # the other test's rows are apart
+        assert await env.advance(timedelta(days=3)) == T0 + timedelta(days=3)  # no sleeping
+        done = await env.run_until_settled(instance)
+        assert done.status is WorkflowStatus.COMPLETED
+        assert done.data["ship_at"] == (T0 + timedelta(days=3)).isoformat()
+    finally:
+        await env.stop()
+    assert schema not in await schemas_of(url)
+    await env.stop()  # twice: nothing left to drop, no error
+
+
+async def test_sqlite_and_a_database_url_are_one_choice() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        await WorkflowTestEnvironment.start(sqlite=True, database_url="sqlite+aiosqlite:///x.db")
+
+
 class Sign(BaseHumanStep):
     title = "Sign"
     assignee = "ann"
@@ -228,14 +299,13 @@ class Sign(BaseHumanStep):
     escalate_to = "bob"
 
 
-@pytest.mark.parametrize("sqlite", [False, True], ids=["memory", "sqlite"])
-async def test_a_task_reminder_and_due_date_fire_as_time_advances(sqlite: bool) -> None:
+async def test_a_task_reminder_and_due_date_fire_as_time_advances(where: dict[str, Any]) -> None:
     from litestar_workflows import EventBus, HumanTaskOverdue, HumanTaskReminder
 
     definition = WorkflowDefinition(name="sign", steps={"sign": Sign("sign")}, initial_step="sign")
     seen: list[tuple[str, datetime]] = []
     bus = EventBus()
-    env = await WorkflowTestEnvironment.start(definition, sqlite=sqlite, start_time=T0, event_bus=bus)
+    env = await WorkflowTestEnvironment.start(definition, **where, start_time=T0, event_bus=bus)
 
     async def record(event) -> None:
         seen.append((type(event).__name__, env.clock()))
