@@ -224,9 +224,12 @@ def test_without_a_database_url_state_stays_in_memory_with_a_warning(
     assert warnings_of_an_app(caplog, own)[0] == ""  # an engine of the app's own: no warning
 
 
-@pytest.mark.parametrize("key", ["workflow_engine", "my_engine"])
+@pytest.mark.parametrize(
+    ("key", "served"),
+    [("workflow_engine", {}), ("my_engine", {"enable_api": False, "enable_ui": False})],
+)
 def test_no_in_memory_warning_when_the_app_provides_its_own_engine(
-    caplog: pytest.LogCaptureFixture, key: str
+    caplog: pytest.LogCaptureFixture, key: str, served: dict[str, bool]
 ) -> None:
     """The guides' setup: the app provides ``workflow_engine`` (per request); the plugin's is unused."""
     engine = LocalExecutionEngine(WorkflowRegistry())
@@ -234,12 +237,22 @@ def test_no_in_memory_warning_when_the_app_provides_its_own_engine(
     def provide_engine() -> LocalExecutionEngine:
         return engine
 
-    config = WorkflowPluginConfig(dependency_key_engine=key)
+    config = WorkflowPluginConfig(dependency_key_engine=key, **served)
     provided = {key: Provide(provide_engine, sync_to_thread=False)}
     assert warnings_of_an_app(caplog, config, dependencies=provided)[0] == ""
     # Provided under another name than the plugin's key: the plugin's in-memory engine is served.
     unrelated = {"unrelated": Provide(provide_engine, sync_to_thread=False)}
     warned, _ = warnings_of_an_app(caplog, config, dependencies=unrelated)
+    assert "lost when the process stops" in warned
+
+
+def test_an_engine_under_another_key_still_leaves_the_api_on_the_plugins_engine(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The REST API reads ``workflow_engine``: an app engine under another key does not reach it."""
+    config = WorkflowPluginConfig(dependency_key_engine="my_engine")
+    app_engine = {"my_engine": Provide(lambda: None, sync_to_thread=False)}
+    warned, _ = warnings_of_an_app(caplog, config, dependencies=app_engine)
     assert "lost when the process stops" in warned
 
 

@@ -133,7 +133,7 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         if (
             config.engine is None
             and config.database_url is None
-            and config.dependency_key_engine not in app_config.dependencies
+            and not _app_serves_its_engine(config, app_config)
         ):
             # Only now is it known whether the app serves its own engine (e.g. a persistent one
             # per request); then the plugin's in-memory default holds nothing worth warning about.
@@ -190,6 +190,19 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         from litestar_workflows.web.cli import workflows_group
 
         cli.add_command(workflows_group)
+
+
+def _app_serves_its_engine(config: WorkflowPluginConfig, app_config: AppConfig) -> bool:
+    """Whether everything that would use the plugin's engine gets the app's own instead.
+
+    The REST API and the UI read the app's engine under ``workflow_engine`` only; under another
+    ``dependency_key_engine`` they are given the plugin's engine, so it serves them.
+    """
+    if config.dependency_key_engine not in app_config.dependencies:
+        return False
+    from litestar_workflows.web.api import ENGINE_KEY
+
+    return config.dependency_key_engine == ENGINE_KEY or not (config.enable_api or config.enable_ui)
 
 
 def _registry_for(config: WorkflowPluginConfig) -> WorkflowRegistry:
