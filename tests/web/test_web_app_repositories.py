@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 from advanced_alchemy.base import UUIDAuditBase
 from litestar import Litestar, Router
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.testing import AsyncTestClient, TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from web_helpers import (
@@ -70,10 +70,10 @@ def repository_dependencies(sessions: async_sessionmaker[AsyncSession]) -> dict[
         async with sessions() as session:
             yield session
 
-    async def provide_instance_repo(session: AsyncSession) -> WorkflowInstanceRepository:
+    async def provide_instance_repo(session: NamedDependency[AsyncSession]) -> WorkflowInstanceRepository:
         return WorkflowInstanceRepository(session=session)
 
-    async def provide_task_repo(session: AsyncSession) -> HumanTaskRepository:
+    async def provide_task_repo(session: NamedDependency[AsyncSession]) -> HumanTaskRepository:
         return HumanTaskRepository(session=session)
 
     return {
@@ -277,7 +277,7 @@ def test_the_full_documented_setup_with_repositories(scratch_database: ScratchDa
         async with db_engine.begin() as conn:
             await conn.run_sync(UUIDAuditBase.metadata.create_all)
 
-    async def provide_engine(session: AsyncSession) -> PersistentExecutionEngine:
+    async def provide_engine(session: NamedDependency[AsyncSession]) -> PersistentExecutionEngine:
         return PersistentExecutionEngine(registry=registry, session=session)
 
     app = Litestar(
