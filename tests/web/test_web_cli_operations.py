@@ -9,6 +9,7 @@ command run where the database file is not, which must refuse to create an empty
 from __future__ import annotations
 
 import json
+import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from litestar_workflows.db.migrate import head_revision, revision_history
 from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from conftest import ScratchDatabase
@@ -194,7 +195,31 @@ def test_commands_run_one_after_another_in_one_process(cli: Callable[..., Result
     assert as_json(cli("instances", "--status", "paused", "--json"))["total"] == 1
 
 
-def test_migrate_current_history_and_downgrade(cli: Callable[..., Result]) -> None:
+class Records(logging.Handler):
+    """Keeps the records of one logger (each app the CLI builds configures the root logger anew)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def warnings_logged() -> Iterator[list[logging.LogRecord]]:
+    handler = Records()
+    logger = logging.getLogger("litestar_workflows")
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_migrate_current_history_and_downgrade(
+    cli: Callable[..., Result], warnings_logged: list[logging.LogRecord]
+) -> None:
     head = head_revision()
     assert cli("migrate", "current").stdout.strip() == f"{head} (head: up to date)"
     history = cli("migrate", "history").stdout.strip().splitlines()
@@ -211,6 +236,8 @@ def test_migrate_current_history_and_downgrade(cli: Callable[..., Result]) -> No
     )
     assert f"{first} (head is {head})" in cli("migrate", "current").stdout
     assert "no workflows tables" in cli("migrate", "downgrade", "base", "--yes").stdout
+    # The commands ran no workflow, so nothing tried to release leases in the tables just dropped.
+    assert [r.getMessage() for r in warnings_logged] == []
     assert "no workflows schema yet" in cli("migrate", "current").stdout
     assert "nope" in error_of(cli("migrate", "downgrade", "nope", "--yes", code=1))
     cli("migrate")

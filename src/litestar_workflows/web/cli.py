@@ -642,6 +642,19 @@ def migrate_command(ctx: click.Context, app: Litestar) -> None:
         out.print_raw("nothing to migrate: the engine keeps its state in memory")
 
 
+async def _close_store(plugin: WorkflowPlugin) -> None:
+    """Give back the store's database connections without stopping an engine that never ran.
+
+    Stopping the engine would release its leases, in tables a downgrade may just have dropped
+    (it logged a warning after every ``migrate downgrade base``); a migration command leases nothing.
+    """
+    close = getattr(getattr(plugin.engine, "store", None), "close", None)
+    if close is None:
+        await plugin.runner.stop()
+        return
+    await close()
+
+
 def _migration_work(app: Litestar, work: Callable[[AsyncEngine], Awaitable[T]]) -> T | None:
     """Run ``work`` on the engine's database (``None``: the engine keeps its state in memory)."""
     plugin = _plugin(app)
@@ -655,7 +668,7 @@ def _migration_work(app: Litestar, work: Callable[[AsyncEngine], Awaitable[T]]) 
         try:
             return await work(db_engine)
         finally:
-            await plugin.runner.stop()  # releases the connections it opened
+            await _close_store(plugin)
 
     try:
         return _in_own_loop(plugin, main)
