@@ -503,8 +503,8 @@ async def test_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
 
 @pytest.mark.xfail(
     strict=True,
-    reason="web (POST /instances answers 201 Created; the cookbook asserts 200) and the per-request "
-    "engine's start returning before the instance finishes (it reads 'running')",
+    reason="POST /instances answers 201 Created for a new instance (200 means an existing one, see "
+    "correlation_id); the cookbook asserts 200",
 )
 async def test_small_expense_auto_approved(test_client):
     """Expenses under $1,000 should be auto-approved."""
@@ -527,14 +527,6 @@ async def test_small_expense_auto_approved(test_client):
     assert response.json()["status"] == "completed"
 
 
-@pytest.mark.xfail(
-    # Not strict: a race, not a certainty. The start answers once the instance is committed;
-    # whether its automatic steps have reached the manager's task by the next request depends on
-    # the machine's load (it passes now and then on a busy one).
-    strict=False,
-    reason="per-request PersistentExecutionEngine (web/db owner): the start answers before the "
-    "instance reaches its first wait, so the next request may read it 'running'",
-)
 async def test_medium_expense_requires_manager(test_client):
     """Expenses $1,000-$4,999 require manager approval."""
     response = await test_client.post(

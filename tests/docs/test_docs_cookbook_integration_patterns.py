@@ -395,7 +395,7 @@ async def test_start_workflow_api(client):
 @pytest.mark.xfail(
     strict=True,
     reason="an anonymous request may not complete a task (403; 'completed_by' in the body is not an "
-    "identity), and the start answers before the instance reaches its task (README, Compatibility)",
+    "identity) (README, Compatibility)",
 )
 @pytest.mark.asyncio
 async def test_complete_task_api(client):

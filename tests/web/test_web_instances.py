@@ -164,7 +164,13 @@ def test_graph_shows_failed_and_current_steps(client: TestClient[Litestar], engi
 
     key = str(uuid.uuid4())
     gate = GATES[key] = Gate()
-    running = start(client, "gated", input_data={"gate": key})["id"]
+    response = client.post(
+        URL,
+        params={"wait": 0},
+        json={"definition_name": "gated", "input_data": {"gate": key}},
+        headers=as_user("erik"),
+    )
+    running = response.json()["id"]
     assert gate.started.wait(10)
     graph = client.get(f"{URL}/{running}/graph").json()
     assert graph["states"] == {"begin": "completed", "hold": "current"}

@@ -20,7 +20,7 @@ from litestar_workflows.core.models import WorkflowInstanceData
 from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery
 from litestar_workflows.web.access import load_instance, require_instance_user
-from litestar_workflows.web.controllers.deps import CONTROLLER_DEPENDENCIES
+from litestar_workflows.web.controllers.deps import CONTROLLER_DEPENDENCIES, settings_of
 from litestar_workflows.web.controllers.params import (
     TOTAL_HEADER,
     Acting,
@@ -85,6 +85,15 @@ Wait = Annotated[
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="Seconds to wait for the instance to settle (finish or wait for input) before answering",
+    ),
+]
+StartWait = Annotated[
+    float | None,
+    QueryParameter(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds to wait for the new instance to settle (wait for input or finish) before "
+        "answering; default: the plugin's `start_settle_seconds` (2); 0 answers once it is stored",
     ),
 ]
 Reason = Annotated[
@@ -155,6 +164,18 @@ async def _settled(
     return await source.get_instance(instance.id)
 
 
+async def _settled_start(
+    engine: WorkflowEngine, instance: WorkflowInstanceData, wait: float
+) -> WorkflowInstanceData:
+    """A new instance once it waits or has finished, or as it is after ``wait`` seconds.
+
+    An app's own engine without ``wait`` (the documented API does not require one) answers at once.
+    """
+    if not callable(getattr(engine, "wait", None)):
+        return instance
+    return await settled(engine, instance, wait)
+
+
 class WorkflowInstanceController(Controller):
     """Workflow instances of the acting tenant."""
 
@@ -178,22 +199,32 @@ class WorkflowInstanceController(Controller):
         },
     )
     async def start_instance(
-        self, data: JSONBody[StartWorkflowRequest], workflow_engine: Engine, actor: Acting
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[StartWorkflowRequest],
+        workflow_engine: Engine,
+        actor: Acting,
+        wait: StartWait = None,
     ) -> Response[InstanceDetail]:
         """Start ``definition_name`` (newest version unless ``version``) with ``input_data``.
 
-        Answers at once (201); the instance runs on in the background. The acting user becomes its
-        creator and the acting tenant its tenant (a body's ``user_id`` / ``tenant_id`` may only
-        repeat them, or name the creator of an anonymous request). ``correlation_id`` makes the
-        start idempotent: a workflow has at most one instance per ``correlation_id`` (and tenant);
-        when it has one already, that instance is answered with 200 and nothing starts.
+        Answers 201 once the new instance waits (for a task, a timer, a webhook) or has finished,
+        or after ``wait`` seconds (the plugin's ``start_settle_seconds``, 2 by default) while its
+        steps still run: the answer says where it stands, whichever engine runs it. The acting
+        user becomes its creator and the acting tenant its tenant (a body's ``user_id`` /
+        ``tenant_id`` may only repeat them, or name the creator of an anonymous request).
+        ``correlation_id`` makes the start idempotent: a workflow has at most one instance per
+        ``correlation_id`` (and tenant); when it has one already, that instance is answered at
+        once with 200 and nothing starts.
         """
         creator, tenant = _creator(data, actor)
         options: dict[str, Any] = {"version": data.version, "tenant_id": tenant, "created_by": creator}
+        settle = settings_of(request).config.start_settle_seconds if wait is None else wait
         if data.correlation_id is None:
             instance = await workflow_engine.start_workflow(
                 data.definition_name, data.input_data or {}, **options
             )
+            instance = await _settled_start(workflow_engine, instance, settle)
             return Response(instance_detail(instance), status_code=HTTP_201_CREATED)
         instance, created = await start_or_get(
             workflow_engine,
@@ -203,6 +234,8 @@ class WorkflowInstanceController(Controller):
             metadata={CORRELATION_KEY: data.correlation_id},
             **options,
         )
+        if created:
+            instance = await _settled_start(workflow_engine, instance, settle)
         return Response(instance_detail(instance), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get(
