@@ -83,11 +83,6 @@ class WorkflowPluginConfig:
     max_waits_per_client: int = DEFAULT_MAX_WAITS_PER_CLIENT
     """Long polls (``GET /instances/{id}?wait=``) one client -- the acting user, or the address of an
     anonymous one -- may hold open at once (default 10); one more answers 429 at once."""
-    start_settle_seconds: float = 2.0
-    """How long ``POST /instances`` waits, after storing a new instance, for it to reach a wait (a
-    task, a timer, a webhook) or to finish, so that its answer says where the instance stands
-    (``waiting`` at ``manager_approval`` rather than ``running``) on every engine. The instance runs
-    on either way; ``0`` answers as soon as the start is stored."""
     enable_ui: bool = True
     """Serve the web UI (task inbox, task forms, instances with their live graph) at ``ui_path``."""
     ui_path: str = "/ui"

@@ -20,7 +20,7 @@ from litestar_workflows.core.models import WorkflowInstanceData
 from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery
 from litestar_workflows.web.access import load_instance, require_instance_user
-from litestar_workflows.web.controllers.deps import CONTROLLER_DEPENDENCIES, settings_of
+from litestar_workflows.web.controllers.deps import CONTROLLER_DEPENDENCIES
 from litestar_workflows.web.controllers.params import (
     TOTAL_HEADER,
     Acting,
@@ -87,13 +87,15 @@ Wait = Annotated[
         description="Seconds to wait for the instance to settle (finish or wait for input) before answering",
     ),
 ]
+START_SETTLE_SECONDS = 2.0
+"""How long a start waits by default for the new instance to wait for input or finish."""
 StartWait = Annotated[
-    float | None,
+    float,
     QueryParameter(
         ge=0,
         le=MAX_WAIT_SECONDS,
         description="Seconds to wait for the new instance to settle (wait for input or finish) before "
-        "answering; default: the plugin's `start_settle_seconds` (2); 0 answers once it is stored",
+        "answering; 0 answers once it is stored. It runs on either way",
     ),
 ]
 Reason = Annotated[
@@ -200,16 +202,15 @@ class WorkflowInstanceController(Controller):
     )
     async def start_instance(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[StartWorkflowRequest],
         workflow_engine: Engine,
         actor: Acting,
-        wait: StartWait = None,
+        wait: StartWait = START_SETTLE_SECONDS,
     ) -> Response[InstanceDetail]:
         """Start ``definition_name`` (newest version unless ``version``) with ``input_data``.
 
         Answers 201 once the new instance waits (for a task, a timer, a webhook) or has finished,
-        or after ``wait`` seconds (the plugin's ``start_settle_seconds``, 2 by default) while its
+        or after ``wait`` seconds (2 by default, 0 for at once) while its
         steps still run: the answer says where it stands, whichever engine runs it. The acting
         user becomes its creator and the acting tenant its tenant (a body's ``user_id`` /
         ``tenant_id`` may only repeat them, or name the creator of an anonymous request).
@@ -219,12 +220,11 @@ class WorkflowInstanceController(Controller):
         """
         creator, tenant = _creator(data, actor)
         options: dict[str, Any] = {"version": data.version, "tenant_id": tenant, "created_by": creator}
-        settle = settings_of(request).config.start_settle_seconds if wait is None else wait
         if data.correlation_id is None:
             instance = await workflow_engine.start_workflow(
                 data.definition_name, data.input_data or {}, **options
             )
-            instance = await _settled_start(workflow_engine, instance, settle)
+            instance = await _settled_start(workflow_engine, instance, wait)
             return Response(instance_detail(instance), status_code=HTTP_201_CREATED)
         instance, created = await start_or_get(
             workflow_engine,
@@ -235,7 +235,7 @@ class WorkflowInstanceController(Controller):
             **options,
         )
         if created:
-            instance = await _settled_start(workflow_engine, instance, settle)
+            instance = await _settled_start(workflow_engine, instance, wait)
         return Response(instance_detail(instance), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get(
