@@ -31,6 +31,7 @@ from litestar_workflows.web.controllers.params import (
     total_header,
 )
 from litestar_workflows.web.controllers.reads import InstanceReads, InstanceRepo, instance_reads
+from litestar_workflows.web.disconnect import unless_client_leaves
 from litestar_workflows.web.engine import WorkflowEngine, settled, start_key, start_or_get
 from litestar_workflows.web.errors import error_responses, exception_handlers
 from litestar_workflows.web.identity import Actor
@@ -308,7 +309,10 @@ class WorkflowInstanceController(Controller):
         if wait <= 0 or instance.is_finished:
             return instance_detail(instance)
         with wait_limiter.slot(client_of(request, actor)):
-            return instance_detail(await _settled(source, workflow_engine, instance, wait, until))
+            waited = _settled(source, workflow_engine, instance, wait, until)
+            settled_instance = await unless_client_leaves(request, waited)
+        # A client that left gets no answer; the slot and the engine's waiter are free again.
+        return instance_detail(instance if settled_instance is None else settled_instance)
 
     @get(
         "/{instance_id:uuid}/graph",
