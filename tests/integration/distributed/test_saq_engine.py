@@ -131,7 +131,9 @@ async def test_branches_of_one_instance_run_on_different_workers(
 async def test_kill_9_of_a_worker_mid_step_with_200_instances_in_flight(
     scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
 ) -> None:
-    workers.saq("doomed", WF_STEP_SECONDS="0.05", **LEASE)
+    # Eight job slots: the 2,000 steps take the doomed worker over ten seconds, so it is still
+    # mid-run when the test looks, however long the 200 starts took on a loaded machine.
+    workers.saq("doomed", WF_STEP_SECONDS="0.05", WF_CONCURRENCY="8", **LEASE)
     async with web_app(scratch_postgres, redis_server) as (engine, db_engine):
         ids = [(await engine.start_workflow("chain")).id for _ in range(200)]
 
