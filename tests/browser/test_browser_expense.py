@@ -20,11 +20,25 @@ from browser_kit import (
     open_task_from_inbox,
     start_claim,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 CLOSE_IS_COMPLETED = """() => [...document.querySelectorAll('[data-graph] svg g.node')]
     .some((node) => /-flowchart-close-[0-9]+$/.test(node.id) && node.classList.contains('wf_completed'))"""
 """The graph's ``close`` node is drawn as completed (the graph may be redrawn after the status)."""
+GRAPH_STATE = """() => {
+    const live = document.getElementById('live');
+    const graph = document.querySelector('[data-graph]');
+    const nodes = [...document.querySelectorAll('[data-graph] svg g.node')].map((n) => n.id + ':' + n.getAttribute('class'));
+    return {
+        status: document.querySelector('[data-status]')?.getAttribute('data-status'),
+        version: live?.getAttribute('data-version'),
+        rendered: graph?.getAttribute('data-rendered'),
+        nodes,
+        source: graph?.querySelector('pre')?.textContent?.slice(0, 1500),
+    };
+}"""
+"""What the page shows of the instance and its graph, for a failure message."""
 FALLBACK_TICK = 6_000
 """A little more than ``ui.js``'s FALLBACK_MS: one tick of the live page's periodic reload."""
 
@@ -47,7 +61,11 @@ def test_a_large_claim_started_approved_and_signed_off_by_three_people(demo: Dem
     fiona.locator("[data-graph][data-rendered='true'] svg").wait_for()
     # The status and the graph are separate regions of the page: the graph's redraw for the
     # finished instance may land after the status (it failed once in CI, read before it did).
-    fiona.wait_for_function(CLOSE_IS_COMPLETED)
+    try:
+        fiona.wait_for_function(CLOSE_IS_COMPLETED)
+    except PlaywrightTimeoutError as error:  # say what the page showed instead (it failed rarely)
+        shown = fiona.evaluate(GRAPH_STATE)
+        raise AssertionError(f"the graph never showed 'close' completed; the page had: {shown}") from error
     assert graph_fill_of(fiona, "close") == GREEN
     timeline = fiona.locator("table.timeline").inner_text()
     assert "maria" in timeline
