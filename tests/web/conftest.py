@@ -49,6 +49,15 @@ def _load_db_helpers() -> Any:
 
 db_helpers = _load_db_helpers()
 
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI output (Rich tables, tracebacks) as wide as it needs: the width a test process is given
+    depends on how it was started (a terminal, a pipe, a worker process), and narrow tables cut
+    the values the CLI tests look for."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 # ---------------------------------------------------------------------- databases
 
 

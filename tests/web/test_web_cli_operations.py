@@ -106,7 +106,7 @@ def schema_app(database: ScratchDatabase) -> Callable[[], Litestar]:
 
 def invoker(database: str | ScratchDatabase, cwd: Path) -> Callable[..., Result]:
     """Run one CLI command on a new app each time, as a separate process would (``database``: its URL)."""
-    runner = CliRunner(env={"COLUMNS": "200"})  # tables as wide as they need, whatever the terminal
+    runner = CliRunner()
     build = partial(parcel_app, database if isinstance(database, str) else database.url)
     if not isinstance(database, str) and database.schema is not None:
         build = schema_app(database)
