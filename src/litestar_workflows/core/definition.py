@@ -488,7 +488,9 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
 
 def _shape_problems(definition: WorkflowDefinition) -> list[str]:
     """Problems of a definition whose names all resolve: terminals, gateways, reachability."""
-    problems: list[str] = []
+    from litestar_workflows.core.group_expansion import folded_waiting_groups
+
+    problems: list[str] = folded_waiting_groups(definition)
     steps = definition.steps
     graph = definition.graph
     for name in sorted(definition.terminal_steps):

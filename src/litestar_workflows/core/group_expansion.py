@@ -95,6 +95,23 @@ def unfold_waiting_groups(definition: WorkflowDefinition) -> None:
             _unfold_sequence(definition, key, group)
 
 
+def folded_waiting_groups(definition: WorkflowDefinition) -> list[str]:
+    """Problems for waiting groups still folded: put into ``steps`` after the definition was built.
+
+    Unfolding happens when a definition is built; a group added later would run inside one step
+    execution and could not wait, so :meth:`WorkflowDefinition.validate` reports it instead.
+    """
+    from litestar_workflows.steps.groups import ParallelGroup, SequentialGroup
+
+    return [
+        f"step group {key!r} holds a step that waits (a person, a timer or a webhook) but was added "
+        "after the definition was built: such groups are unfolded into steps of their own when the "
+        "definition is built, so build it with the group in its steps"
+        for key, step in definition.steps.items()
+        if isinstance(step, (ParallelGroup, SequentialGroup)) and waits(step)
+    ]
+
+
 def _member_keys(definition: WorkflowDefinition, key: str, members: list[Any]) -> list[str]:
     """Keys for a group's members: their own names where free, else ``<group>.<index>``."""
     keys: list[str] = []
@@ -166,4 +183,11 @@ def _unfold_sequence(definition: WorkflowDefinition, key: str, group: Any) -> No
     _link(definition, list(zip(keys, [*keys[1:], key], strict=True)))
 
 
-__all__ = ("WAITING_KINDS", "GroupFork", "GroupJoin", "unfold_waiting_groups", "waits")
+__all__ = (
+    "WAITING_KINDS",
+    "GroupFork",
+    "GroupJoin",
+    "folded_waiting_groups",
+    "unfold_waiting_groups",
+    "waits",
+)

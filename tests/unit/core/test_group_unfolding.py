@@ -122,3 +122,12 @@ def test_the_same_class_built_twice_describes_the_same_unfolded_workflow() -> No
         )
 
     assert build().describes_same(build())
+
+
+def test_a_waiting_group_added_after_the_definition_was_built_is_reported_not_run() -> None:
+    definition = WorkflowDefinition(name="w", steps={"first": Note()}, edges=[], initial_step="first")
+    definition.steps["late"] = ParallelGroup(Review("a"), Review("b"))
+    definition.edges.append(Edge("first", "late"))
+    problems = definition.validate()
+    assert len(problems) == 1
+    assert "step group 'late' holds a step that waits" in problems[0]
