@@ -290,7 +290,7 @@ class WorkflowDefinition:
         must not (the registry would keep the old one silently). :meth:`difference_from` says
         what is compared.
         """
-        return other is self or self.difference_from(other) is None
+        return self.difference_from(other) is None
 
     def difference_from(self, other: WorkflowDefinition) -> str | None:
         """The first difference that matters for running ``other`` instead of this definition.
@@ -307,6 +307,8 @@ class WorkflowDefinition:
             ``None`` when nothing that matters differs; otherwise a short description of the
             first difference found, for the error that refuses the other definition.
         """
+        if other is self:
+            return None
         for label, mine, theirs in (
             ("name", self.name, other.name),
             ("version", self.version, other.version),

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from litestar_workflows.core.types import StepType
 
 if TYPE_CHECKING:
-    from litestar_workflows.core.context import WorkflowContext
     from litestar_workflows.core.definition import Edge, WorkflowDefinition
 
 WAITING_KINDS = frozenset({StepType.HUMAN, StepType.TIMER, StepType.WEBHOOK})
@@ -41,33 +40,6 @@ def waits(step: Any) -> bool:
     from litestar_workflows.steps.groups import StepGroup
 
     return isinstance(step, StepGroup) and any(waits(member) for member in step.steps)
-
-
-class GroupFork:
-    """The step a waiting parallel group starts with: it does nothing, its edges start the members."""
-
-    step_type = StepType.MACHINE
-
-    def __init__(self, name: str, description: str = "") -> None:
-        self.name = name
-        self.description = description
-
-    async def can_execute(self, context: WorkflowContext) -> bool:
-        """Always runs: the group was entered."""
-        return True
-
-    async def execute(self, context: WorkflowContext) -> None:
-        """Nothing to do: starting the members is the graph's work."""
-
-    async def on_success(self, context: WorkflowContext, result: Any) -> None:
-        """No hook."""
-
-    async def on_failure(self, context: WorkflowContext, error: Exception) -> None:
-        """No hook."""
-
-
-class GroupJoin(GroupFork):
-    """The step a waiting group ends with (when it has no callback): it runs once every member is done."""
 
 
 def unfold_waiting_groups(definition: WorkflowDefinition) -> None:
@@ -164,6 +136,8 @@ def _link(definition: WorkflowDefinition, pairs: list[tuple[str, str]]) -> None:
 
 
 def _unfold_parallel(definition: WorkflowDefinition, key: str, group: Any) -> None:
+    from litestar_workflows.steps.groups import GroupFork, GroupJoin
+
     members: list[Any] = list(group.steps)
     entry = f"{key}.start"
     keys = _member_keys(definition, key, members)
@@ -175,6 +149,8 @@ def _unfold_parallel(definition: WorkflowDefinition, key: str, group: Any) -> No
 
 
 def _unfold_sequence(definition: WorkflowDefinition, key: str, group: Any) -> None:
+    from litestar_workflows.steps.groups import GroupJoin
+
     members: list[Any] = list(group.steps)
     keys = _member_keys(definition, key, members)
     join = GroupJoin(key, getattr(group, "description", "") or "")
@@ -185,8 +161,6 @@ def _unfold_sequence(definition: WorkflowDefinition, key: str, group: Any) -> No
 
 __all__ = (
     "WAITING_KINDS",
-    "GroupFork",
-    "GroupJoin",
     "folded_waiting_groups",
     "unfold_waiting_groups",
     "waits",

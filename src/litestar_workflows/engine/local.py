@@ -445,7 +445,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if not self.registry.has_definition(definition.name, definition.version):
             return self.registry.register_definition(definition)
         registered = self.registry.get_definition(definition.name, definition.version)
-        difference = None if registered is definition else registered.difference_from(definition)
+        difference = registered.difference_from(definition)
         if difference is not None:
             raise WorkflowValidationError(
                 f"workflow {definition.name!r} version {definition.version!r} is registered with other "

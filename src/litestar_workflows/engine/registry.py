@@ -45,7 +45,7 @@ class WorkflowRegistry:
         versions = self._definitions.setdefault(definition.name, {})
         existing = versions.get(definition.version)
         if existing is not None:
-            difference = None if existing is definition else existing.difference_from(definition)
+            difference = existing.difference_from(definition)
             if difference is None:
                 return existing
             raise WorkflowValidationError(

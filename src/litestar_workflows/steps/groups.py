@@ -55,6 +55,14 @@ def _refuse_waiting(group: StepGroup) -> None:
         )
 
 
+class GroupFork(BaseMachineStep):
+    """The step an unfolded parallel group starts with: it does nothing, its edges start the members."""
+
+
+class GroupJoin(BaseMachineStep):
+    """The step an unfolded group without a callback ends with: it runs once every member is done."""
+
+
 class StepGroup(BaseMachineStep):
     """Base of step groups: several steps run inside one step execution of a definition.
 
@@ -184,4 +192,4 @@ class ConditionalGroup(StepGroup):
         return None if branch is None else await _run_inner(branch, context)
 
 
-__all__ = ("ConditionalGroup", "ParallelGroup", "SequentialGroup", "StepGroup")
+__all__ = ("ConditionalGroup", "GroupFork", "GroupJoin", "ParallelGroup", "SequentialGroup", "StepGroup")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar_workflows import BaseHumanStep, BaseMachineStep, Edge, WorkflowDefinition
-from litestar_workflows.core.group_expansion import GroupFork, GroupJoin
 from litestar_workflows.steps import ParallelGroup, SequentialGroup, TimerStep
+from litestar_workflows.steps.groups import GroupFork, GroupJoin
 
 
 class Review(BaseHumanStep):
