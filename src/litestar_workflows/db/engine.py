@@ -176,10 +176,21 @@ class PersistentExecutionEngine(LocalExecutionEngine):
         return id(self.sql_store.db_engine)
 
     async def start(self) -> None:
-        """Start background work (see :class:`LocalExecutionEngine`); this engine then sweeps its database."""
-        await super().start()
+        """Start background work (see :class:`LocalExecutionEngine`); this engine then sweeps its database.
+
+        The database is marked as swept before the start awaits anything: a background runner
+        that building this engine (or another) scheduled then sees it and does not start beside it.
+        """
+        started: set[_Key] | None = None
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to record
-            _STARTED.setdefault(asyncio.get_running_loop(), set()).add(self._database_key)
+            started = _STARTED.setdefault(asyncio.get_running_loop(), set())
+            started.add(self._database_key)
+        try:
+            await super().start()
+        except BaseException:
+            if started is not None:
+                started.discard(self._database_key)
+            raise
 
     async def stop(self) -> None:
         """Stop background work and release the database connections the engine opened."""
@@ -204,6 +215,9 @@ def _ensure_runner(engine: PersistentExecutionEngine) -> None:
     runners[key] = runner
 
     async def run() -> None:
+        if key in _STARTED.get(loop, set()):  # an engine of this database started meanwhile: it sweeps
+            runners.pop(key, None)
+            return
         try:
             await runner.start()
         except Exception:

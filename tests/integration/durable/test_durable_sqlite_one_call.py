@@ -87,3 +87,30 @@ async def test_a_failed_check_rolls_back_and_leaves_the_batch_to_the_careful_way
         assert stored_status(scratch_sqlite, instance.id) == "waiting"  # nothing of either written
         await engine.complete_human_task(instance.id, "approve", "ann", {})  # the connection is fine
         assert (await engine.wait(instance.id, until=FINISHED, timeout=30)).status is WorkflowStatus.COMPLETED
+
+
+async def test_an_engine_started_right_after_it_was_built_leaves_no_background_runner_beside_it(
+    scratch_sqlite: ScratchDatabase,
+) -> None:
+    # Building an engine on a running loop schedules a background runner for its database (for
+    # the guides' engines that nobody starts); starting the engine at once makes it the sweeper.
+    # The runner used to start anyway while start() awaited, and its first claim could land in
+    # the middle of a test's (or an app's) work: the test above saw its UPDATE now and then.
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from litestar_workflows.db import PersistentExecutionEngine
+    from litestar_workflows.db import engine as engine_module
+
+    await scratch_sqlite.migrate()
+    db_engine = scratch_sqlite.create_engine()
+    engine = PersistentExecutionEngine(registry(), session_factory=async_sessionmaker(db_engine))
+    try:
+        await engine.start()
+        await asyncio.gather(*engine_module._STARTING)  # the scheduled runner had its turn
+        runners = engine_module._RUNNERS.get(asyncio.get_running_loop(), {})
+        assert engine._database_key not in runners
+    finally:
+        await engine.stop()
+        await db_engine.dispose()
