@@ -3,12 +3,14 @@
 Configured by environment variables: ``WF_DB_URL``/``WF_DB_SCHEMA`` name the test's database,
 ``WF_REDIS_URL`` its Redis, ``WF_OWNER`` the worker's lease owner (prefork children add their
 pid), ``WF_LEASE_SECONDS``/``WF_SWEEP_SECONDS`` the lease and the sweep, ``WF_CONCURRENCY`` the
-steps one process runs at once.
+steps one process runs at once. With ``WF_READY_DIR``, the worker creates a file named after its
+owner there once Celery says it is ready, so a test can wait for it.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from celery import Celery, signals
 from distributed_flows import registry
@@ -39,3 +41,10 @@ def _name_the_process(**_: object) -> None:
     """Effects name the process that ran a step: ``w1/<pid>`` in a prefork child (see the tests)."""
     if os.getpid() != _PARENT:
         os.environ["WF_OWNER"] = f"{os.environ.get('WF_OWNER', 'test')}/{os.getpid()}"
+
+
+@signals.worker_ready.connect
+def _say_ready(**_: object) -> None:
+    ready_dir = os.environ.get("WF_READY_DIR")
+    if ready_dir:
+        Path(ready_dir, os.environ.get("WF_OWNER", "worker")).touch()

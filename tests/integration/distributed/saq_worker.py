@@ -1,12 +1,16 @@
 """A SAQ worker module as a user writes one: ``saq saq_worker.settings`` (configured by env vars).
 
 ``WF_DB_URL``/``WF_DB_SCHEMA`` name the test's database, ``WF_REDIS_URL`` its Redis, ``WF_OWNER``
-the worker's lease owner, ``WF_LEASE_SECONDS`` the lease, ``WF_CONCURRENCY`` its job slots.
+the worker's lease owner, ``WF_LEASE_SECONDS`` the lease, ``WF_CONCURRENCY`` its job slots. With
+``WF_READY_DIR``, the worker creates a file named after its owner there once its startup (the
+engine's start, with its database check) is done, so a test can wait for it.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 from distributed_flows import registry
 from saq import Queue
@@ -29,3 +33,13 @@ engine = SAQExecutionEngine(
     concurrency=int(os.environ.get("WF_CONCURRENCY", "64")),
 )
 settings = engine.worker_settings()
+
+_READY_DIR = os.environ.get("WF_READY_DIR")
+if _READY_DIR:
+    _engine_startup = settings["startup"]
+
+    async def _startup_then_say_ready(ctx: Any) -> None:
+        await _engine_startup(ctx)
+        Path(_READY_DIR, os.environ.get("WF_OWNER", "worker")).touch()  # noqa: ASYNC240 - once, tiny
+
+    settings["startup"] = _startup_then_say_ready

@@ -65,6 +65,7 @@ async def test_postgres_restarted_mid_run_workers_reconnect_and_everything_compl
         "WF_DB_SCHEMA": "",
         "WF_REDIS_URL": redis_server.url,
         "WF_EFFECTS": str(tmp_path / "effects.log"),
+        "WF_READY_DIR": str(tmp_path),
     }
     workers = Workers(env, tmp_path)
     # The test's own looks at the database open a connection each time (no pool to go stale).
@@ -81,6 +82,11 @@ async def test_postgres_restarted_mid_run_workers_reconnect_and_everything_compl
         )
     try:
         start_workers(backend, workers)
+
+        async def both_up() -> bool:  # a worker starting during the restart would exit, not reconnect
+            return all((tmp_path / name).exists() for name in ("w1", "w2"))
+
+        await until(both_up, "both workers to be up")
         async with engine:
             ids = [(await engine.start_workflow("chain")).id for _ in range(INSTANCES)]
             await engine.flush()
