@@ -1,7 +1,8 @@
 """The store's own database engines: set up as the store needs them, never the application's.
 
 The store needs settings of its own on every connection (on SQLite: a busy timeout, WAL, full
-sync, ``BEGIN IMMEDIATE`` for writers). Applied to an engine the application passed in, they
+sync, ``BEGIN IMMEDIATE`` for writers; with relaxed commits, ``synchronous=NORMAL`` on SQLite and
+``synchronous_commit = off`` on PostgreSQL). Applied to an engine the application passed in, they
 would change how the application's own transactions behave, so the store never touches such an
 engine: it opens a second engine on the same database, connecting exactly as the application's
 does (same URL, same connect arguments, same ``do_connect`` hooks), and keeps its settings there.
@@ -10,8 +11,9 @@ connection: the store then leases that connection (:mod:`litestar_workflows.db.s
 
 Engines of the same database are shared by every store of the process: frameworks build a
 workflow engine per request from a request-scoped session, and that must not open a connection
-pool per request. A shared engine is disposed of when the last store using it closes, or at
-process exit.
+pool per request. The commit durability (``synchronous_commit``) is part of what is shared: stores
+of one database that differ in it get one engine per setting, each setting its own connections.
+A shared engine is disposed of when the last store using it closes, or at process exit.
 """
 
 from __future__ import annotations
@@ -36,13 +38,16 @@ if TYPE_CHECKING:
 
 __all__ = (
     "WRITE_OPTION",
+    "check_synchronous_commit",
     "configure_engine",
     "create_store_engine",
+    "database_state",
     "dispose_store_engine",
     "enable_sqlite_foreign_keys",
     "is_store_engine",
     "release_store_engine",
     "shared_store_engine",
+    "synchronous_commit_of",
 )
 
 logger = logging.getLogger("litestar_workflows.store")
@@ -53,6 +58,9 @@ WRITE_OPTION = "workflows_write"
 _CONFIGURED = "_workflows_configured"
 _HOLDER = "_workflows_memory_holder"
 """The engine holding the in-memory database of a store engine made from an in-memory URL."""
+_SYNCHRONOUS = "_workflows_synchronous_commit"
+"""How a store engine commits: ``True`` (waits for the disk), ``False`` (relaxed), ``None`` (in memory)."""
+_STATE = "_workflows_database_state"
 _SQLITE_READONLY = 8
 """SQLite's primary result code for "attempt to write a readonly database" (and its variants)."""
 
@@ -74,21 +82,44 @@ def _json_loads(value: Any) -> Any:
     return orjson.loads(value)
 
 
-def create_store_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def check_synchronous_commit(value: object) -> None:
+    """Refuse a ``synchronous_commit`` that is not a bool (``"off"`` or ``0`` would read as a choice).
+
+    Raises:
+        TypeError: ``value`` is not ``True`` or ``False``.
+    """
+    if not isinstance(value, bool):
+        msg = f"synchronous_commit must be True or False, not {value!r}"
+        raise TypeError(msg)
+
+
+def create_store_engine(url: str, *, synchronous_commit: bool = True, **kwargs: Any) -> AsyncEngine:
     """An async engine set up as the store needs it (SQLite: busy timeout, WAL, FULL sync, FKs).
 
     An in-memory SQLite URL gives a database of the store's own, held in one connection that
     every connection of the returned engine leases in turn (:mod:`.shared_memory`): the store's
     concurrent transactions could not share that connection otherwise. It lives until
     :func:`dispose_store_engine`.
+
+    Args:
+        url: The database URL.
+        synchronous_commit: ``True`` (the default): a commit returns once the database has it on
+            disk. ``False``: relaxed commits (SQLite ``synchronous=NORMAL``, PostgreSQL
+            ``synchronous_commit = off``), see :class:`~litestar_workflows.db.SQLAlchemyStore`.
+            Nothing changes for an in-memory database.
+        **kwargs: Passed to ``create_async_engine``.
+
+    Raises:
+        TypeError: ``synchronous_commit`` is not a bool.
     """
+    check_synchronous_commit(synchronous_commit)
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", _json_loads)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not _is_file_database(parsed.database, parsed.query):
         return _own_memory_engine(url, **kwargs)
     db_engine = create_async_engine(url, **kwargs)
-    configure_engine(db_engine)
+    configure_engine(db_engine, synchronous_commit=synchronous_commit)
     return db_engine
 
 
@@ -100,6 +131,7 @@ def _own_memory_engine(url: str, **kwargs: Any) -> AsyncEngine:
         raise ValueError(f"an in-memory SQLite database needs the aiosqlite driver, not {url!r}")
     db_engine = shared_memory_engine(holder, owned=True, **serializers)
     setattr(db_engine.sync_engine, _CONFIGURED, True)
+    setattr(db_engine.sync_engine, _SYNCHRONOUS, None)  # nothing of it reaches a disk
     setattr(db_engine.sync_engine, _HOLDER, holder)
     return db_engine
 
@@ -117,7 +149,30 @@ def is_store_engine(db_engine: AsyncEngine) -> bool:
     return bool(getattr(db_engine.sync_engine, _CONFIGURED, False))
 
 
-def configure_engine(db_engine: AsyncEngine) -> None:
+def synchronous_commit_of(db_engine: AsyncEngine) -> bool | None:
+    """How a store engine commits (see :func:`create_store_engine`); ``None``: in memory, either will do."""
+    value: bool | None = getattr(db_engine.sync_engine, _SYNCHRONOUS, True)
+    return value
+
+
+def database_state(db_engine: AsyncEngine) -> dict[str, Any]:
+    """A dict for what the stores of this process keep per database (their commit listeners).
+
+    Shared by the store engines of one database whatever their ``synchronous_commit``: a store
+    committing relaxed and one committing in full still hear of each other's commits.
+    """
+    shared = _by_engine.get(id(db_engine))
+    if shared is not None and shared.engine is db_engine:
+        return shared.state
+    sync_engine = db_engine.sync_engine
+    state: dict[str, Any] | None = getattr(sync_engine, _STATE, None)
+    if state is None:
+        state = {}
+        setattr(sync_engine, _STATE, state)
+    return state
+
+
+def configure_engine(db_engine: AsyncEngine, *, synchronous_commit: bool = True) -> None:
     """Set up an engine the store owns: on SQLite WAL, ``BEGIN IMMEDIATE``, busy timeout first.
 
     A deferred SQLite transaction that reads and then writes can fail with "database is locked"
@@ -127,19 +182,32 @@ def configure_engine(db_engine: AsyncEngine) -> None:
     the file was read-only stays read-only for good: the error invalidates the pool, so that
     connections are opened again once the file is writable. Call it only on engines the store
     owns: it changes how every transaction of the engine begins.
+
+    With ``synchronous_commit=False`` every connection commits relaxed: SQLite syncs its WAL at
+    checkpoints instead of at each commit (``synchronous=NORMAL``), PostgreSQL returns before the
+    commit record is flushed (``synchronous_commit = off`` for the connection's session). The
+    setting is per connection, so it needs an engine of its own: a shared engine serves stores of
+    one setting only (:func:`shared_store_engine`).
     """
+    check_synchronous_commit(synchronous_commit)
     sync_engine = db_engine.sync_engine
     if getattr(sync_engine, _CONFIGURED, False):
         return
     setattr(sync_engine, _CONFIGURED, True)
+    setattr(sync_engine, _SYNCHRONOUS, synchronous_commit)
+    if sync_engine.dialect.name == "postgresql":
+        if not synchronous_commit:
+            event.listen(sync_engine, "connect", _postgres_relaxed)
+        return
     if sync_engine.dialect.name != "sqlite":
         return
+    sync = "synchronous=FULL" if synchronous_commit else "synchronous=NORMAL"
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        for pragma in ("busy_timeout=30000", "journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        for pragma in ("busy_timeout=30000", "journal_mode=WAL", sync, "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -155,6 +223,20 @@ def configure_engine(db_engine: AsyncEngine) -> None:
             context.is_disconnect = True  # drop this pool's connections: they may all be read-only
 
 
+def _postgres_relaxed(dbapi_connection: Any, _record: Any) -> None:
+    """Make a new PostgreSQL connection's commits return before their WAL record is flushed.
+
+    Set for the session and committed at once: the driver adapters run a statement inside a
+    transaction, and a ``SET`` rolled back with it (as the pool's first reset would) is undone.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET synchronous_commit TO off")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+
+
 def _opened_read_only(error: BaseException) -> bool:
     code = getattr(error, "sqlite_errorcode", None)
     if isinstance(code, int):
@@ -168,12 +250,15 @@ def _opened_read_only(error: BaseException) -> bool:
 class _Shared:
     """A store engine and the stores that use it (held weakly: a store nobody closes may vanish)."""
 
-    __slots__ = ("engine", "key", "source", "users")
+    __slots__ = ("engine", "key", "source", "state", "users")
 
-    def __init__(self, key: tuple[Any, ...], engine: AsyncEngine, source: object) -> None:
+    def __init__(
+        self, key: tuple[Any, ...], engine: AsyncEngine, source: object, state: dict[str, Any]
+    ) -> None:
         self.key = key
         self.engine = engine
         self.source = source  # keeps what the key names alive, so its id is never reused
+        self.state = state  # database_state(): one dict for the engines of both settings
         self.users: weakref.WeakSet[object] = weakref.WeakSet()
 
 
@@ -181,7 +266,9 @@ _shared: dict[tuple[Any, ...], _Shared] = {}
 _by_engine: dict[int, _Shared] = {}
 
 
-def shared_store_engine(source: AsyncEngine | str, user: object) -> AsyncEngine:
+def shared_store_engine(
+    source: AsyncEngine | str, user: object, *, synchronous_commit: bool = True
+) -> AsyncEngine:
     """The store engine of ``source``'s database, shared by every store of this process.
 
     Args:
@@ -189,6 +276,9 @@ def shared_store_engine(source: AsyncEngine | str, user: object) -> AsyncEngine:
             through that engine's connection factory (same URL, connect arguments and
             ``do_connect`` hooks) without changing the application's engine.
         user: The store taking a share; give it back with :func:`release_store_engine`.
+        synchronous_commit: How the engine's connections commit (:func:`create_store_engine`).
+            Stores of one database that differ in it get an engine each (it is part of the
+            key), except on an in-memory database, where it changes nothing.
 
     An in-memory SQLite database (which no second engine can open) is used through the
     application's own connection: see :mod:`litestar_workflows.db.shared_memory`.
@@ -197,20 +287,31 @@ def shared_store_engine(source: AsyncEngine | str, user: object) -> AsyncEngine:
         ValueError: ``source`` is an in-memory SQLite database the store cannot share (not on
             aiosqlite's single pooled connection).
     """
+    check_synchronous_commit(synchronous_commit)
     if isinstance(source, str):
-        key: tuple[Any, ...] = ("url", source)
+        base: tuple[Any, ...] = ("url", source)
+        url = make_url(source)
     else:
-        key = ("engine", id(source.sync_engine))
+        base = ("engine", id(source.sync_engine))
+        url = source.sync_engine.url
+    durable = url.get_backend_name() != "sqlite" or _is_file_database(url.database, url.query)
+    setting = synchronous_commit if durable else None
+    key = (*base, setting)
     shared = _shared.get(key)
     if shared is None:
-        engine = create_store_engine(source) if isinstance(source, str) else _engine_beside(source)
-        shared = _shared[key] = _Shared(key, engine, source)
+        if isinstance(source, str):
+            engine = create_store_engine(source, synchronous_commit=synchronous_commit)
+        else:
+            engine = _engine_beside(source, synchronous_commit)
+        other = _shared.get((*base, not setting)) if durable else None
+        state: dict[str, Any] = other.state if other is not None else {}
+        shared = _shared[key] = _Shared(key, engine, source, state)
         _by_engine[id(engine)] = shared
     shared.users.add(user)
     return shared.engine
 
 
-def _engine_beside(source: AsyncEngine) -> AsyncEngine:
+def _engine_beside(source: AsyncEngine, synchronous_commit: bool) -> AsyncEngine:
     """A store engine on the database of ``source`` that connects exactly as ``source`` does."""
     sync_engine: Engine = source.sync_engine
     url = sync_engine.url
@@ -224,11 +325,14 @@ def _engine_beside(source: AsyncEngine) -> AsyncEngine:
             )
         shared = shared_memory_engine(source, json_serializer=_json_dumps, json_deserializer=_json_loads)
         setattr(shared.sync_engine, _CONFIGURED, True)  # its transactions are the lease's own
+        setattr(shared.sync_engine, _SYNCHRONOUS, None)
         return shared
     # The pool's connection factory carries the application's URL and connect arguments (a
     # PostgreSQL search_path, say); a new engine on the bare URL would lose them.
     creator = sync_engine.pool._creator  # no public accessor; the same attribute since SQLAlchemy 1.x
-    return create_store_engine(url.render_as_string(hide_password=False), creator=creator)
+    return create_store_engine(
+        url.render_as_string(hide_password=False), creator=creator, synchronous_commit=synchronous_commit
+    )
 
 
 def is_file_database(db_engine: AsyncEngine) -> bool:

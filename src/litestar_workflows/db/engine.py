@@ -89,6 +89,17 @@ class PersistentExecutionEngine(LocalExecutionEngine):
         background: Built from a session or session factory inside a running event loop (the
             per-request pattern), start this database's background runner unless an engine of
             it runs already (default ``True``; see the module documentation).
+        synchronous_commit: What a call that returned (``start_workflow``,
+            ``complete_human_task``...) has made durable. ``True`` (the default): its commit is
+            on disk, and survives a crash of the process, of the operating system or of the
+            machine. ``False`` (relaxed commits, opt-in): the commit is in the database (in its
+            log, or the operating system's cache) and every other connection sees it at once;
+            it survives a crash of the process, but a power loss or an operating system crash
+            may lose the last commits (SQLite: those since the write-ahead log was last synced;
+            PostgreSQL: up to three times ``wal_writer_delay``, 600 ms by default). The database
+            stays consistent and a lost commit is lost whole: an instance is never half-written.
+            Commits then wait for no fsync, which makes them much cheaper. See
+            :class:`~litestar_workflows.db.SQLAlchemyStore`.
         **options: Passed to :class:`LocalExecutionEngine` (``authorizer``, ``clock``,
             ``poll_interval``...) and, for ``owner`` and ``lease_seconds``, to the store.
 
@@ -107,11 +118,13 @@ class PersistentExecutionEngine(LocalExecutionEngine):
         event_bus: EventBus | None = None,
         url: str | None = None,
         background: bool = True,
+        synchronous_commit: bool = True,
         **options: Any,
     ) -> None:
         store_options: dict[str, Any] = {
             k: options.pop(k) for k in ("owner", "lease_seconds") if k in options
         }
+        store_options["synchronous_commit"] = synchronous_commit
         if "clock" in options:
             store_options["clock"] = options["clock"]
         sibling: SQLAlchemyStore | None = options.pop("_store", None)
@@ -120,7 +133,8 @@ class PersistentExecutionEngine(LocalExecutionEngine):
             raise TypeError("PersistentExecutionEngine needs exactly one of session, session_factory or url")
         if url is not None:
             store = SQLAlchemyStore.from_url(url, **store_options)
-        elif sibling is not None:
+        elif sibling is not None:  # a background runner: on its engine's database engine, as it is
+            store_options["synchronous_commit"] = sibling.synchronous_commit
             store = SQLAlchemyStore(sibling.db_engine, **store_options)
         else:
             store = store_from(given[0], **store_options)

@@ -34,12 +34,15 @@ from litestar_workflows.core.errors import ConcurrencyError, InstanceKeyTakenErr
 from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.db.connection import (
     WRITE_OPTION,
+    check_synchronous_commit,
     configure_engine,
     create_store_engine,
+    database_state,
     is_file_database,
     is_store_engine,
     release_store_engine,
     shared_store_engine,
+    synchronous_commit_of,
 )
 from litestar_workflows.db.migrate import check_schema_current
 from litestar_workflows.db.models import (
@@ -82,7 +85,7 @@ _RETRYABLE_SQLSTATES = {"40P01": "lost a deadlock", "40001": "lost a serializati
 
 
 _LISTENERS = "_workflows_commit_listeners"
-"""Attribute of a (shared) store engine: the :class:`CommitListener` objects of its stores."""
+"""Key in the database's state (``database_state``): the :class:`CommitListener` objects of its stores."""
 
 
 class CommitListener(Protocol):
@@ -216,6 +219,24 @@ class SQLAlchemyStore:
         lease_continued: With ``lease_started`` off, still lease to this process the execution
             that continues a step's chain (:func:`continued_run`): the distributed worker that
             ran the step runs it next, without a message.
+        synchronous_commit: What a commit the store reports has survived. ``True`` (the default):
+            the database has it on disk, so it survives a crash of this process, of the
+            operating system or of the machine (power loss). ``False`` (relaxed commits, opt-in):
+            the database has it, but may not have flushed it to disk yet; it survives a crash of
+            this process and every other connection sees it at once, but a power loss or an
+            operating system crash may lose the commits of the last moments: on SQLite those
+            since the write-ahead log was last synced (``PRAGMA synchronous=NORMAL``, WAL kept),
+            on PostgreSQL up to three times ``wal_writer_delay`` (600 ms by default;
+            ``synchronous_commit = off`` on the store's connections). The database stays
+            consistent either way, and a lost commit is lost whole: no instance is ever left
+            half-written. Commits cost much less, since none waits for an fsync. On an
+            in-memory SQLite database it changes nothing. Stores of one database that differ in
+            this setting each get an engine of their own; an engine made by
+            :func:`create_store_engine` with the other setting is left unchanged (the store
+            connects beside it).
+
+    Raises:
+        TypeError: ``synchronous_commit`` is not a bool.
     """
 
     def __init__(
@@ -228,9 +249,19 @@ class SQLAlchemyStore:
         dispose: bool = False,
         lease_started: bool = True,
         lease_continued: bool = False,
+        synchronous_commit: bool = True,
     ) -> None:
-        if isinstance(db_engine, str) or not is_store_engine(db_engine):
-            db_engine, dispose = shared_store_engine(db_engine, self), True
+        check_synchronous_commit(synchronous_commit)
+        if (
+            isinstance(db_engine, str)
+            or not is_store_engine(db_engine)
+            or synchronous_commit_of(db_engine) not in (None, synchronous_commit)
+        ):
+            shared = shared_store_engine(db_engine, self, synchronous_commit=synchronous_commit)
+            db_engine, dispose = shared, True
+        self.synchronous_commit = synchronous_commit
+        """Whether a commit waits for the disk (see the class's ``synchronous_commit`` argument)."""
+        self._state = database_state(db_engine)
         self.lease_started = lease_started
         self.lease_continued = lease_continued
         self.db_engine = db_engine
@@ -259,9 +290,13 @@ class SQLAlchemyStore:
         self.row_writer = row_writer(dialect)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> SQLAlchemyStore:
-        """A store on the store engine of ``url`` (shared in this process; released by :meth:`close`)."""
-        return cls(url, **kwargs)
+    def from_url(cls, url: str, *, synchronous_commit: bool = True, **kwargs: Any) -> SQLAlchemyStore:
+        """A store on the store engine of ``url`` (shared in this process; released by :meth:`close`).
+
+        ``synchronous_commit`` and the other keywords are the class's own (``False``: relaxed
+        commits, see :class:`SQLAlchemyStore`).
+        """
+        return cls(url, synchronous_commit=synchronous_commit, **kwargs)
 
     async def check(self) -> None:
         """Fail with a message naming the fix unless the database is reachable and migrated."""
@@ -350,13 +385,12 @@ class SQLAlchemyStore:
         self._listeners(create=True).add(listener)
 
     def _listeners(self, *, create: bool = False) -> weakref.WeakSet[CommitListener]:
-        """The commit listeners of this database in this process (kept on its shared engine)."""
-        shared = self.db_engine.sync_engine
-        listeners: weakref.WeakSet[CommitListener] | None = getattr(shared, _LISTENERS, None)
+        """The commit listeners of this database in this process (kept in its ``database_state``)."""
+        listeners: weakref.WeakSet[CommitListener] | None = self._state.get(_LISTENERS)
         if listeners is None:
             listeners = weakref.WeakSet()
             if create:
-                setattr(shared, _LISTENERS, listeners)
+                self._state[_LISTENERS] = listeners
         return listeners
 
     def _announce(self, batch: list[_Pending]) -> None:
@@ -910,10 +944,12 @@ def store_from(persistence: Any, **kwargs: Any) -> SQLAlchemyStore:
 
     The store never uses the session itself (one session cannot serve many concurrent
     instances) nor changes its engine: it connects to the same database through a store engine
-    of its own, shared by every store of the process built for that engine.
+    of its own, shared by every store of the process built for that engine. ``kwargs`` go to
+    :class:`SQLAlchemyStore` (``synchronous_commit=False`` for relaxed commits, ...); a store
+    given as ``persistence`` is returned as it is, with the settings it was built with.
 
     Raises:
-        TypeError: ``persistence`` is none of those.
+        TypeError: ``persistence`` is none of those, or ``synchronous_commit`` is not a bool.
     """
     if isinstance(persistence, SQLAlchemyStore):
         return persistence

@@ -54,6 +54,13 @@ class WorkflowPluginConfig:
     database_url: str | None = None
     """Database of the engine built when ``engine`` is not given (e.g. :data:`DEFAULT_DATABASE_URL`);
     ``None`` (the default) keeps state in memory, lost on restart."""
+    synchronous_commit: bool = True
+    """How the engine built on ``database_url`` commits. ``True`` (the default): a call that
+    returned has its commit on disk, surviving a crash of the process, the OS or the machine.
+    ``False`` (relaxed commits): the commit survives a crash of the process and is visible to every
+    connection at once, but a power loss or OS crash may lose the last moments of commits (see
+    ``PersistentExecutionEngine``); commits get much cheaper. Applies only to the engine the plugin
+    builds from ``database_url``: setting it otherwise is refused."""
     engine_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the engine the plugin builds (``authorizer``, ``event_bus``...)."""
     auto_migrate: bool | None = None
@@ -131,6 +138,7 @@ class WorkflowPluginConfig:
             msg = "dependency_key_engine and dependency_key_registry must differ"
             raise ValueError(msg)
         self._check_instance_authorization()
+        self._check_synchronous_commit()
 
     @property
     def ui_root(self) -> str:
@@ -145,6 +153,8 @@ class WorkflowPluginConfig:
     def engine_keywords(self) -> dict[str, Any]:
         """Keyword arguments for the engine the plugin builds: ``engine_options`` plus the authorizers."""
         options = dict(self.engine_options)
+        if not self.synchronous_commit:
+            options["synchronous_commit"] = False
         if self.instance_authorizer is not None:
             options["instance_authorizer"] = self.instance_authorizer
         elif self.admin_groups:
@@ -152,6 +162,26 @@ class WorkflowPluginConfig:
 
             options["instance_authorizer"] = CreatorOrAdminAuthorizer(self.admin_groups)
         return options
+
+    def _check_synchronous_commit(self) -> None:
+        """Refuse a relaxed ``synchronous_commit`` the plugin would not apply (no engine of its own)."""
+        value: object = self.synchronous_commit  # a dataclass field: any value may arrive
+        if not isinstance(value, bool):
+            msg = f"synchronous_commit must be True or False, not {value!r}"
+            raise TypeError(msg)
+        if self.synchronous_commit:
+            return
+        if self.engine is not None or self.database_url is None:
+            fix = (
+                "pass synchronous_commit=False to the engine you built instead"
+                if self.engine is not None
+                else "set database_url (an in-memory engine keeps nothing on disk)"
+            )
+            msg = f"synchronous_commit=False applies to the engine the plugin builds from database_url; {fix}"
+            raise ValueError(msg)
+        if "synchronous_commit" in self.engine_options:
+            msg = "give only one of synchronous_commit and engine_options['synchronous_commit']"
+            raise ValueError(msg)
 
     def _check_instance_authorization(self) -> None:
         """Refuse settings that would be silently ignored, since each would leave instances less guarded."""
