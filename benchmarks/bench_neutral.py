@@ -1,6 +1,6 @@
 """The neutral benchmark: the engines driven only through the documented API, ours against the reference.
 
-Run: ``.venv/bin/python benchmarks/bench_neutral.py [--n 1000] [--reference] [--scaling]``
+Run: ``.venv/bin/python benchmarks/bench_neutral.py [--n 1000] [--reference] [--scaling] [--relaxed]``
 
 Every figure comes from ``neutral_workload.py``, run in a fresh process per measurement. That
 module imports only documented names, so the very same code runs under this project and under the
@@ -32,6 +32,14 @@ an engine without ``wait`` then polls through a second engine on its own session
 ``--scaling`` runs the linear workload in memory and on SQLite at N = 100, 1,000, 10,000 and
 100,000 (``--scaling-n`` to choose), one fresh process per point, and prints transitions/s, µs per
 transition, peak RSS and the peak RSS growth per instance in flight.
+
+``--relaxed`` measures relaxed commits on the durable engines: ``neutral_workload.py --relaxed``
+builds ours with ``synchronous_commit=False`` and measures the raw commit rate with the same
+relaxed setting (SQLite ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit`` off), so that
+ours / raw compares like with like; the rows and the raw column are labelled "relaxed commits".
+A commit then survives a crash of the process but not a power loss (README, "Relaxed commits").
+The reference has no such option, so with ``--reference`` it runs in memory only (the harness
+says so); in-memory rows are unaffected.
 """
 
 from __future__ import annotations
@@ -57,6 +65,13 @@ ENGINE_LABELS = {
     "sqlite": "SQLite file, transitions/s",
     "postgresql": "PostgreSQL, transitions/s",
 }
+RELAXED_LABELS = {
+    "memory": ENGINE_LABELS["memory"],
+    "sqlite": "SQLite file, relaxed commits (synchronous=NORMAL), transitions/s",
+    "postgresql": "PostgreSQL, relaxed commits (synchronous_commit=off), transitions/s",
+}
+NO_RELAXED_REFERENCE = "not run: no relaxed commits"
+"""The reference column of a durable engine under ``--relaxed``: 0.3.3 has no such option."""
 
 
 def reference_python(venv: Path) -> Path:
@@ -77,12 +92,16 @@ def timeout_for(engine: str, n: int) -> float:
 
 
 def run_point(
-    python: Path, engine: str, workload: str, n: int, url: str, serial: bool = False
+    python: Path, engine: str, workload: str, n: int, url: str, serial: bool = False, relaxed: bool = False
 ) -> dict[str, Any]:
-    """One measurement in a fresh process: its JSON line (``ok`` false with a reason on failure)."""
+    """One measurement in a fresh process: its JSON line (``ok`` false with a reason on failure).
+
+    ``relaxed``: relaxed commits on a durable engine (``neutral_workload.py --relaxed``).
+    """
     command = [str(python), str(WORKLOAD), "--engine", engine, "--workload", workload, "--n", str(n)]
     command += ["--timeout", str(timeout_for(engine, n) * (20 if serial else 1))]
     command += ["--serial"] if serial else []
+    command += ["--relaxed"] if relaxed and engine != "memory" else []
     if engine == "postgresql":
         command += ["--url", url]
     limit = timeout_for(engine, n) * (20 if serial else 1) + 60
@@ -116,10 +135,10 @@ def failure(runs: list[dict[str, Any]]) -> str:
     return f"wrong result ({short})"
 
 
-def figure(runs: list[dict[str, Any]], engine: str) -> str:
+def figure(runs: list[dict[str, Any]], engine: str, missing: str = "-") -> str:
     """µs per transition in memory, transitions/s on a database; or why there is no figure."""
     if not runs:
-        return "-"
+        return missing
     if engine == "memory":
         value = median_of(runs, "us_per_transition")
         return failure(runs) if value is None else f"{value:.2f}"
@@ -137,15 +156,28 @@ def commit_figures(runs: list[dict[str, Any]]) -> tuple[str, str]:
     return f"{commits:,.0f}", "-" if ours is None else f"{ours / commits:.1f}x"
 
 
-def compare(args: argparse.Namespace, pythons: dict[str, Path], url: str) -> None:
-    """Interleaved rounds over engines and workloads; prints the medians as text and Markdown."""
-    results: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
+Results = dict[tuple[str, str, str, int], list[dict[str, Any]]]
+"""The runs of each (package, engine, workload, N)."""
+
+
+def measure_rounds(args: argparse.Namespace, pythons: dict[str, Path], url: str) -> Results:
+    """Interleaved rounds over engines and workloads, each run printed as it ends."""
+    results: Results = {}
+    relaxed = args.relaxed
+    durable = [engine for engine in args.engines if engine != "memory"]
+    if relaxed and "reference" in pythons and durable:
+        print(
+            f"--relaxed: {REFERENCE} is not run on {' and '.join(durable)}: it has no relaxed-commit "
+            "option (synchronous_commit), so it would commit in full and the rows would not compare"
+        )
     for round_number in range(1, args.rounds + 1):
         for n in args.n:
             for engine in args.engines:
                 for workload in args.workloads:
                     for package, python in pythons.items():
-                        run = run_point(python, engine, workload, n, url, args.serial)
+                        if relaxed and package == "reference" and engine != "memory":
+                            continue
+                        run = run_point(python, engine, workload, n, url, args.serial, relaxed)
                         results.setdefault((package, engine, workload, n), []).append(run)
                         shown = (
                             f"{run['transitions_per_s']:,.0f} transitions/s"
@@ -155,7 +187,15 @@ def compare(args: argparse.Namespace, pythons: dict[str, Path], url: str) -> Non
                         print(
                             f"  round {round_number}: {package:<9} {engine:<10} {workload:<6} N={n}: {shown}"
                         )
-    header = ("engine", "workload", "N", "ours", "reference 0.3.3", "raw commits/s", "ours / raw")
+    return results
+
+
+def compare(args: argparse.Namespace, pythons: dict[str, Path], url: str) -> None:
+    """Interleaved rounds over engines and workloads; prints the medians as text and Markdown."""
+    results = measure_rounds(args, pythons, url)
+    relaxed = args.relaxed
+    raw = "raw relaxed commits/s" if relaxed else "raw commits/s"
+    header = ("engine", "workload", "N", "ours", "reference 0.3.3", raw, "ours / raw")
     rows = []
     for n in args.n:
         for engine in args.engines:
@@ -163,13 +203,14 @@ def compare(args: argparse.Namespace, pythons: dict[str, Path], url: str) -> Non
                 ours = results[("ours", engine, workload, n)]
                 reference = results.get(("reference", engine, workload, n), [])
                 commits, ratio = commit_figures(ours) if engine != "memory" else ("", "")
+                skipped = relaxed and engine != "memory" and "reference" in pythons
                 rows.append(
                     (
                         engine,
                         workload,
                         f"{n:,}",
                         figure(ours, engine),
-                        figure(reference, engine),
+                        figure(reference, engine, NO_RELAXED_REFERENCE if skipped else "-"),
                         commits,
                         ratio,
                     )
@@ -178,19 +219,27 @@ def compare(args: argparse.Namespace, pythons: dict[str, Path], url: str) -> Non
     print(
         f"\nmedians of {args.rounds} round(s), {mode}; µs/transition in memory, transitions/s on a database"
     )
+    if relaxed:
+        print(
+            "relaxed commits (--relaxed): ours with synchronous_commit=False, raw commits with SQLite "
+            "synchronous=NORMAL / PostgreSQL synchronous_commit=off; a commit survives a process crash, "
+            "not a power loss"
+        )
     for row in (header, *rows):
         print(f"{row[0]:<10} {row[1]:<8} {row[2]:>7} {row[3]:>10} {row[4]:>18} {row[5]:>13} {row[6]:>10}")
     print("\nMarkdown:\n")
     print("| " + " | ".join(header) + " |")
     print("|" + " --- |" * len(header))
+    labels = RELAXED_LABELS if relaxed else ENGINE_LABELS
     for row in rows:
-        label = ENGINE_LABELS[row[0]]
+        label = labels[row[0]]
         print(f"| {label} | {row[1]} | {row[2]} | {row[3]} | {row[4]} | {row[5] or '-'} | {row[6] or '-'} |")
 
 
 def scaling(args: argparse.Namespace, pythons: dict[str, Path]) -> None:
     """Linear workload at growing N, in memory and on SQLite: throughput and memory per instance."""
-    print("\nscaling, linear workload (one fresh process per point; medians of the rounds)")
+    commits = ", SQLite with relaxed commits" if args.relaxed else ""
+    print(f"\nscaling, linear workload (one fresh process per point; medians of the rounds{commits})")
     columns = f"{'transitions/s':>14} {'µs/trans':>9} {'peak RSS MB':>12} {'KB/instance':>12}"
     print(f"{'package':<10} {'engine':<7} {'N':>8} {columns}")
     markdown = []
@@ -199,7 +248,8 @@ def scaling(args: argparse.Namespace, pythons: dict[str, Path]) -> None:
             for package, python in pythons.items():
                 if package == "reference" and engine != "memory":
                     continue  # its durable engine fails with instances in flight (see the comparison)
-                runs = [run_point(python, engine, "linear", n, "") for _ in range(args.rounds)]
+                point = (python, engine, "linear", n, "")
+                runs = [run_point(*point, relaxed=args.relaxed) for _ in range(args.rounds)]
                 if not all(run["ok"] for run in runs):
                     print(f"{package:<10} {engine:<7} {n:>8,} {failure(runs)}")
                     markdown.append(f"| {package} | {engine} | {n:,} | {failure(runs)} | | |")
@@ -236,6 +286,11 @@ def main() -> None:
     )
     parser.add_argument("--no-compare", action="store_true", help="only the --scaling table")
     parser.add_argument("--serial", action="store_true", help="one instance at a time (see above)")
+    parser.add_argument(
+        "--relaxed",
+        action="store_true",
+        help="durable engines with relaxed commits, ours and raw (see above)",
+    )
     args = parser.parse_args()
     url = os.environ.get("WORKFLOWS_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     pythons = {"ours": Path(sys.executable)}

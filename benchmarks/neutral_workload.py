@@ -6,7 +6,7 @@ every name used from ``litestar_workflows`` is one the documentation shows (quic
 simple-workflow and persistence guides, execution concepts page). Prints one JSON line.
 
 ``python benchmarks/neutral_workload.py --engine memory|sqlite|postgresql --workload
-linear|fanout|human --n 1000 [--url URL] [--timeout S] [--serial]``
+linear|fanout|human --n 1000 [--url URL] [--timeout S] [--serial] [--relaxed]``
 
 What a user following the documentation writes:
 - steps subclass ``BaseMachineStep`` / ``BaseHumanStep`` and return a small dict; they are built
@@ -39,6 +39,14 @@ For a durable engine the same process also measures the raw commit rate of the s
 sequential one-row INSERT + COMMIT into a scratch table through the same driver (SQLAlchemy on
 aiosqlite with WAL and synchronous=FULL -- one fsync per commit, the best a commit-per-transition
 design gets -- or on asyncpg), before and after the workload.
+
+``--relaxed`` (durable engines, this project only: the reference 0.3.3 has no such option) measures
+relaxed commits: the engine is built as ``PersistentExecutionEngine(registry=..., session=...,
+synchronous_commit=False)``, and the raw commit rate is measured with the same relaxed setting
+(SQLite ``PRAGMA synchronous=NORMAL``, WAL kept; PostgreSQL ``SET synchronous_commit TO off`` on
+the connection), so that ours / raw still compares like with like. A commit then waits for no
+fsync: it survives a crash of the process, not a power loss (see the README, "Relaxed commits").
+Ignored in memory.
 """
 
 from __future__ import annotations
@@ -323,20 +331,34 @@ async def database(kind: str, url: str | None) -> Any:
         await admin.dispose()
 
 
-async def commit_rate(url: str, options: dict[str, Any]) -> float:
-    """Sequential one-row INSERT + COMMIT per second, through the same driver (scratch table)."""
+async def commit_rate(url: str, options: dict[str, Any], relaxed: bool = False) -> float:
+    """Sequential one-row INSERT + COMMIT per second, through the same driver (scratch table).
+
+    ``relaxed``: with the setting of relaxed commits (SQLite ``synchronous=NORMAL``, PostgreSQL
+    ``synchronous_commit`` off for the connection), as the engine under ``--relaxed`` commits.
+    """
     from sqlalchemy import event, text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     db_engine = create_async_engine(url, **options)
     if url.startswith("sqlite"):
+        sync = "NORMAL" if relaxed else "FULL"
 
         @event.listens_for(db_engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={sync}")
             cursor.close()
+
+    elif relaxed:
+
+        @event.listens_for(db_engine.sync_engine, "connect")
+        def _relaxed(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SET synchronous_commit TO off")
+            cursor.close()
+            dbapi_connection.commit()  # the driver ran it in a transaction: keep it for the session
 
     table = f"raw_commit_{uuid.uuid4().hex[:8]}"
     insert = text(f"INSERT INTO {table} (id, payload) VALUES (:id, :payload)")
@@ -375,13 +397,18 @@ async def run_durable(args: argparse.Namespace, poll: float) -> dict[str, Any]:
         async with setup.begin() as conn:
             await conn.run_sync(UUIDAuditBase.metadata.create_all)
         await setup.dispose()
-        before = await commit_rate(url, options)
+        before = await commit_rate(url, options, args.relaxed)
         db_engine = create_async_engine(url, **options)
         session_factory = async_sessionmaker(db_engine, expire_on_commit=False)
         try:
             async with session_factory() as session, session_factory() as reads:
                 registry = registry_for(args.workload)
-                engine = PersistentExecutionEngine(registry=registry, session=session)
+                if args.relaxed:
+                    engine = PersistentExecutionEngine(
+                        registry=registry, session=session, synchronous_commit=False
+                    )
+                else:
+                    engine = PersistentExecutionEngine(registry=registry, session=session)
                 # Serial runs of an engine without ``wait`` poll through a second engine on its own
                 # session, as the guide's "session per request" advice has it: the reference's one
                 # session cannot serve a read while its background task uses it, even for one instance.
@@ -390,8 +417,9 @@ async def run_durable(args: argparse.Namespace, poll: float) -> dict[str, Any]:
                 figures = await measure(engine, args, poll, reader)
         finally:
             await db_engine.dispose()
-        after = await commit_rate(url, options)
+        after = await commit_rate(url, options, args.relaxed)
     figures["commits_per_s"] = (before + after) / 2
+    figures["relaxed"] = args.relaxed
     return figures
 
 
@@ -412,6 +440,9 @@ def cli() -> None:
     parser.add_argument("--url", help="PostgreSQL URL (a fresh schema is made in it and dropped)")
     parser.add_argument("--serial", action="store_true", help="one instance at a time (start, wait, read)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before 'never completes'")
+    parser.add_argument(
+        "--relaxed", action="store_true", help="durable engines: relaxed commits, ours and raw (see above)"
+    )
     args = parser.parse_args()
     import litestar_workflows
 

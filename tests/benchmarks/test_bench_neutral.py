@@ -25,11 +25,11 @@ BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 WORKLOADS = ("linear", "fanout", "human")
 
 
-def run_harness(engine: str, env: dict[str, str] | None = None) -> list[list[str]]:
+def run_harness(engine: str, env: dict[str, str] | None = None, *options: str) -> list[list[str]]:
     """The harness's Markdown rows for ``engine`` (one round, N = 5), split into cells."""
     command = [sys.executable, str(BENCHMARKS / "bench_neutral.py"), "--n", "5", "--rounds", "1"]
     done = subprocess.run(
-        [*command, "--engines", engine],
+        [*command, "--engines", engine, *options],
         capture_output=True,
         text=True,
         check=False,
@@ -59,6 +59,15 @@ def test_harness_measures_the_durable_engine(scratch_database: ScratchDatabase) 
     assert_measured(rows)
     for row in rows:
         assert float(row[5].replace(",", "")) > 0, row  # the raw commit rate of the same database
+        assert row[6].endswith("x"), row
+
+
+def test_harness_measures_the_durable_engine_with_relaxed_commits(scratch_database: ScratchDatabase) -> None:
+    rows = run_harness(scratch_database.kind, {"WORKFLOWS_POSTGRES_URL": scratch_database.url}, "--relaxed")
+    assert_measured(rows)
+    for row in rows:
+        assert "relaxed commits" in row[0], row  # labelled as what was measured
+        assert float(row[5].replace(",", "")) > 0, row  # the raw rate, with the same relaxed setting
         assert row[6].endswith("x"), row
 
 
