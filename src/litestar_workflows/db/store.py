@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import weakref
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,6 +55,7 @@ from litestar_workflows.db.postgres_batch import MAX_PARAMETERS, write_creations
 from litestar_workflows.db.queries import instances_page, task_conditions, tasks_from_rows, tasks_page
 from litestar_workflows.db.rows import instance_from_rows
 from litestar_workflows.db.sqlite_batch import Rows, one_call_supported, write_in_one_call
+from litestar_workflows.db.sqlite_reads import OneCallReader, ReadFellThrough
 from litestar_workflows.db.writer import INSTANCE_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, row_writer
 
 if TYPE_CHECKING:
@@ -287,6 +288,8 @@ class SQLAlchemyStore:
         self._postgres = dialect == "postgresql"
         self._one_call = is_file_database(db_engine) and one_call_supported()
         """Write SQLite batches as one job on the driver's thread (:mod:`.sqlite_batch`)."""
+        self._reads = OneCallReader(db_engine.dialect) if self._one_call else None
+        """Read instances from SQLite in one job on the driver's thread (:mod:`.sqlite_reads`)."""
         self.row_writer = row_writer(dialect)
 
     @classmethod
@@ -792,6 +795,16 @@ class SQLAlchemyStore:
         The three reads share one snapshot (REPEATABLE READ on PostgreSQL; SQLite transactions
         are serialized anyway), so a transition committed meanwhile is seen entirely or not at all.
         """
+        if self._reads is not None:
+            try:
+                async with self.db_engine.connect() as conn:
+                    found = await self._reads.load(conn, instance_id)
+            except ReadFellThrough:
+                pass  # read again below, where an error that persists is reported as usual
+            except (SQLAlchemyError, OSError) as error:
+                raise _store_error(error) from error
+            else:
+                return None if found is None else instance_from_rows(*found)
         try:
             async with self._snapshot() as conn:
                 row = (
@@ -833,6 +846,9 @@ class SQLAlchemyStore:
         query = select(instances.c.version).where(instances.c.id == instance_id)
         try:
             async with self.db_engine.connect() as conn:
+                if self._reads is not None:
+                    with suppress(ReadFellThrough):  # else asked again below, through SQLAlchemy
+                        return await self._reads.version(conn, instance_id)
                 version: int | None = (await conn.execute(query)).scalar()
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error

@@ -43,6 +43,27 @@ def sql_statements(engine: Any) -> Iterator[list[str]]:
         event.remove(sync_engine, "before_cursor_execute", record)
 
 
+@contextmanager
+def counted_loads(store: Any) -> Iterator[list[Any]]:
+    """The ids the store's ``load_instance`` is asked for inside the block (the real reads run).
+
+    For what :func:`sql_statements` cannot see: on a SQLite file the store reads an instance on
+    the driver's thread, without a statement through SQLAlchemy (``db/sqlite_reads.py``).
+    """
+    loads: list[Any] = []
+    load_instance = store.load_instance
+
+    async def counted(instance_id: Any) -> Any:
+        loads.append(instance_id)
+        return await load_instance(instance_id)
+
+    store.load_instance = counted
+    try:
+        yield loads
+    finally:
+        del store.load_instance
+
+
 def store_engine(url: str, schema: str | None = None) -> AsyncEngine:
     """A store engine on ``url``, confined to ``schema`` (PostgreSQL) when one is given."""
     if schema:

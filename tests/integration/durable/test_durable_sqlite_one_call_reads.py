@@ -1,0 +1,160 @@
+"""SQLite: reading an instance runs as one job on the driver's thread, with the rows SQLAlchemy gives.
+
+The fast way (``db/sqlite_reads.py``) issues no statement through SQLAlchemy; these tests watch
+SQLAlchemy's statement events to tell which way a read went, and compare what it returns with the
+careful way's answer for the same stored instance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from durable_support import running_engine, sql_statements
+
+from litestar_workflows import (
+    BaseHumanStep,
+    BaseMachineStep,
+    Edge,
+    WorkflowContext,
+    WorkflowDefinition,
+    WorkflowRegistry,
+    WorkflowStatus,
+)
+from step_kit import FINISHED, Set
+
+if TYPE_CHECKING:
+    from conftest import ScratchDatabase
+    from litestar_workflows.core.models import WorkflowInstanceData
+
+
+class Nested(BaseMachineStep):
+    """Writes nested data and returns a result with a float and a list, to cover JSON columns."""
+
+    async def execute(self, context: WorkflowContext) -> dict[str, Any]:
+        context.set("order", {"lines": [{"sku": "a-1", "qty": 2}], "total": 12.5})
+        return {"checked": [1, 2, 3], "ratio": 0.25, "note": "ünïcode"}
+
+
+def registry() -> WorkflowRegistry:
+    reg = WorkflowRegistry()
+    reg.register(
+        WorkflowDefinition(
+            name="reads",
+            steps=[
+                Set("begin", began=True),
+                Nested("nested"),
+                BaseHumanStep("approve", title="Approve it", assignee="ann", assignee_group="finance"),
+                Set("done", done=True),
+            ],
+            edges=[Edge("begin", "nested"), Edge("nested", "approve"), Edge("approve", "done")],
+            initial_step="begin",
+        )
+    )
+    return reg
+
+
+def snapshot(instance: WorkflowInstanceData) -> dict[str, Any]:
+    """Everything a reader of an instance sees, as plain values."""
+    runtime = instance.runtime
+    return {
+        "fields": (
+            instance.id,
+            instance.workflow_name,
+            instance.workflow_version,
+            instance.status,
+            instance.current_step,
+            instance.error,
+            instance.started_at,
+            instance.completed_at,
+            instance.tenant_id,
+            instance.created_by,
+            instance.version,
+            instance.key,
+        ),
+        "data": instance.context.data,
+        "metadata": instance.context.metadata,
+        "history": [dataclasses.astuple(run) for run in instance.context.step_history],
+        "active": sorted(runtime.active),
+        "tasks": {key: dataclasses.asdict(task) for key, task in runtime.pending_tasks.items()},
+        "activations": runtime.activations,
+    }
+
+
+async def careful_load(store: Any, instance_id: Any) -> WorkflowInstanceData | None:
+    """The same read through SQLAlchemy (the way taken when the fast one is unavailable)."""
+    reads, store._reads = store._reads, None
+    try:
+        loaded: WorkflowInstanceData | None = await store.load_instance(instance_id)
+        return loaded
+    finally:
+        store._reads = reads
+
+
+async def test_a_read_takes_no_statement_through_sqlalchemy_and_matches_the_careful_way(
+    scratch_sqlite: ScratchDatabase,
+) -> None:
+    await scratch_sqlite.migrate()
+    async with running_engine(scratch_sqlite, registry(), poll_interval=3600) as engine:
+        store = engine.sql_store
+        assert store._reads is not None  # a SQLite file on aiosqlite: the fast way is on
+        waiting = await engine.start_workflow("reads", {"who": "bo"}, tenant_id="t1", created_by="bo")
+        assert (await engine.wait(waiting.id, timeout=30)).status is WorkflowStatus.WAITING
+        done = await engine.start_workflow("reads")
+        await engine.wait(done.id, timeout=30)
+        await engine.complete_human_task(done.id, "approve", "ann", {"ok": True})
+        await engine.wait(done.id, until=FINISHED, timeout=30)
+
+        for instance_id, status in (
+            (waiting.id, WorkflowStatus.WAITING),
+            (done.id, WorkflowStatus.COMPLETED),
+        ):
+            with sql_statements(engine) as seen:
+                fast = await store.load_instance(instance_id)
+                version = await store.instance_version(instance_id)
+            assert seen == []
+            careful = await careful_load(store, instance_id)
+            assert fast is not None
+            assert careful is not None
+            assert fast.status is status
+            assert snapshot(fast) == snapshot(careful)
+            assert version == careful.version
+
+        waiting_copy = await store.load_instance(waiting.id)
+        assert waiting_copy is not None
+        assert waiting_copy.context.data["order"] == {"lines": [{"sku": "a-1", "qty": 2}], "total": 12.5}
+        nested_run = next(r for r in waiting_copy.context.step_history if r.step_name == "nested")
+        assert nested_run.result == {"checked": [1, 2, 3], "ratio": 0.25, "note": "ünïcode"}
+        [task] = waiting_copy.runtime.pending_tasks.values()
+        assert (task.title, task.assignee_id, task.assignee_group) == ("Approve it", "ann", "finance")
+
+
+async def test_an_unknown_instance_reads_as_none_either_way(scratch_sqlite: ScratchDatabase) -> None:
+    await scratch_sqlite.migrate()
+    async with running_engine(scratch_sqlite, registry(), poll_interval=3600) as engine:
+        store = engine.sql_store
+        missing = uuid4()
+        with sql_statements(engine) as seen:
+            assert await store.load_instance(missing) is None
+            assert await store.instance_version(missing) is None
+        assert seen == []
+        assert await careful_load(store, missing) is None
+
+
+async def test_a_failing_fast_read_falls_back_to_the_careful_way(scratch_sqlite: ScratchDatabase) -> None:
+    await scratch_sqlite.migrate()
+    async with running_engine(scratch_sqlite, registry(), poll_interval=3600) as engine:
+        store = engine.sql_store
+        instance = await engine.start_workflow("reads")
+        await engine.wait(instance.id, timeout=30)
+        expected = snapshot(await careful_load(store, instance.id))  # type: ignore[arg-type]
+        # SQLite refuses the history query inside the job: the job rolls back, the store reads again.
+        store._reads._runs.sql = "SELECT * FROM no_such_table WHERE x = ?"
+        with sql_statements(engine) as seen:
+            again = await store.load_instance(instance.id)
+        assert again is not None
+        assert snapshot(again) == expected
+        assert any("FROM workflow_step_executions" in statement for statement in seen)
+        # The connection the failed job used is still good for the next read.
+        assert await store.instance_version(instance.id) == instance.version
