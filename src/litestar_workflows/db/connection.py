@@ -34,7 +34,7 @@ from litestar_workflows.db.shared_memory import can_share, shared_memory_engine
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.engine.interfaces import ExceptionContext
-    from sqlalchemy.pool import ConnectionPoolEntry
+    from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection, PoolResetState
 
 __all__ = (
     "WRITE_OPTION",
@@ -118,9 +118,44 @@ def create_store_engine(url: str, *, synchronous_commit: bool = True, **kwargs: 
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not _is_file_database(parsed.database, parsed.query):
         return _own_memory_engine(url, **kwargs)
+    own_reset = parsed.get_backend_name() == "sqlite" and "pool_reset_on_return" not in kwargs
+    if own_reset:
+        kwargs["pool_reset_on_return"] = None  # done by _reset_unless_ended instead
     db_engine = create_async_engine(url, **kwargs)
+    if own_reset:
+        event.listen(db_engine.sync_engine, "reset", _reset_unless_ended)
     configure_engine(db_engine, synchronous_commit=synchronous_commit)
     return db_engine
+
+
+_ENDED = "litestar_workflows.transaction_ended"
+
+
+def mark_transaction_ended(raw_connection: PoolProxiedConnection) -> None:
+    """Note that a job on ``raw_connection``'s driver thread ended its own transaction.
+
+    For the jobs of :mod:`.sqlite_batch` and :mod:`.sqlite_reads`: each ends with ``COMMIT`` or
+    ``ROLLBACK`` on that thread, so the pool need not roll back when the connection comes back
+    (one more round trip to the driver's thread, as long as the job itself for a short read).
+    """
+    raw_connection.info[_ENDED] = True
+
+
+def _reset_unless_ended(
+    dbapi_connection: Any, connection_record: ConnectionPoolEntry, reset_state: PoolResetState
+) -> None:
+    """The pool's rollback on return (``reset_on_return="rollback"``), but for connections a job ended.
+
+    A SQLite store engine is made with ``pool_reset_on_return=None`` and this listener: every
+    connection coming back is rolled back as before, except one whose last use was a job that
+    ended its transaction itself (:func:`mark_transaction_ended`) or whose SQLAlchemy
+    transaction was rolled back already.
+    """
+    ended = connection_record.info.pop(_ENDED, False)
+    if ended or reset_state.transaction_was_reset or reset_state.terminate_only:
+        return
+    if reset_state.asyncio_safe:  # else (garbage collected) the pool discards the connection anyway
+        dbapi_connection.rollback()
 
 
 def _own_memory_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -22,6 +22,8 @@ import sqlite3
 from collections.abc import Sequence  # noqa: TC003 - the Rows alias is built at run time
 from typing import TYPE_CHECKING, Any
 
+from litestar_workflows.db.connection import mark_transaction_ended
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,6 +68,7 @@ async def write_in_one_call(
         written: bool = await driver._execute(_write, driver._conn, statements, lease_check, rows)
     except sqlite3.Error:
         return False
+    mark_transaction_ended(raw)
     return written
 
 

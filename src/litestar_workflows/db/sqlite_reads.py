@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, bindparam, select
 
+from litestar_workflows.db.connection import mark_transaction_ended
 from litestar_workflows.db.queries import executions, instances, tasks
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ async def _run(
         )
     except sqlite3.Error as error:
         raise ReadFellThrough(str(error)) from error
+    mark_transaction_ended(raw)
     return rows
 
 

@@ -7,11 +7,14 @@ careful way's answer for the same stored instance.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sqlite3
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from durable_support import running_engine, sql_statements
+from sqlalchemy.dialects.sqlite import aiosqlite as aiosqlite_dialect
 
 from litestar_workflows import (
     BaseHumanStep,
@@ -25,6 +28,8 @@ from litestar_workflows import (
 from step_kit import FINISHED, Set
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from conftest import ScratchDatabase
     from litestar_workflows.core.models import WorkflowInstanceData
 
@@ -158,3 +163,55 @@ async def test_a_failing_fast_read_falls_back_to_the_careful_way(scratch_sqlite:
         assert any("FROM workflow_step_executions" in statement for statement in seen)
         # The connection the failed job used is still good for the next read.
         assert await store.instance_version(instance.id) == instance.version
+
+
+@contextlib.contextmanager
+def driver_rollbacks() -> Iterator[list[object]]:
+    """Each ``rollback()`` SQLAlchemy's aiosqlite adapter is asked for in the block (it still runs)."""
+    adapter = aiosqlite_dialect.AsyncAdapt_aiosqlite_connection
+    rollback = adapter.rollback
+    seen: list[object] = []
+
+    def counted(self: Any) -> None:
+        seen.append(self)
+        rollback(self)
+
+    adapter.rollback = counted  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        adapter.rollback = rollback  # type: ignore[method-assign]
+
+
+async def test_a_connection_a_job_ended_goes_back_to_the_pool_without_another_rollback(
+    scratch_sqlite: ScratchDatabase,
+) -> None:
+    await scratch_sqlite.migrate()
+    async with running_engine(scratch_sqlite, registry(), poll_interval=3600) as engine:
+        store = engine.sql_store
+        instance = await engine.start_workflow("reads")
+        await engine.wait(instance.id, timeout=30)
+        with driver_rollbacks() as rollbacks:
+            assert await store.load_instance(instance.id) is not None
+            assert await store.instance_version(instance.id) == instance.version
+            await engine.complete_human_task(instance.id, "approve", "ann", {"ok": True})  # a one-call commit
+            await engine.wait(instance.id, until=FINISHED, timeout=30)
+        assert rollbacks == []
+
+
+async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(
+    scratch_sqlite: ScratchDatabase,
+) -> None:
+    await scratch_sqlite.migrate()
+    async with running_engine(scratch_sqlite, registry(), poll_interval=3600) as engine:
+        db_engine = engine.sql_store.db_engine
+        with driver_rollbacks() as rollbacks:
+            async with db_engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.execute("BEGIN IMMEDIATE")  # left open by its user
+        assert len(rollbacks) == 1  # the pool rolled it back on return
+        path = scratch_sqlite.url.split("///", 1)[1]
+        with sqlite3.connect(path, timeout=0.5) as other:  # the write lock is free again
+            other.execute("CREATE TABLE lock_probe (x INTEGER)")
+        instance = await engine.start_workflow("reads")  # and the store's pool still works
+        assert (await engine.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
