@@ -134,7 +134,7 @@ _ENDED = "litestar_workflows.transaction_ended"
 def mark_transaction_ended(raw_connection: PoolProxiedConnection) -> None:
     """Note that a job on ``raw_connection``'s driver thread ended its own transaction.
 
-    For the jobs of :mod:`.sqlite_batch` and :mod:`.sqlite_reads`: each ends with ``COMMIT`` or
+    For the jobs of :mod:`.sqlite_batch` and :mod:`.direct_reads`: each ends with ``COMMIT`` or
     ``ROLLBACK`` on that thread, so the pool need not roll back when the connection comes back
     (one more round trip to the driver's thread, as long as the job itself for a short read).
     """

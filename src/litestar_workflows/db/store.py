@@ -44,6 +44,7 @@ from litestar_workflows.db.connection import (
     shared_store_engine,
     synchronous_commit_of,
 )
+from litestar_workflows.db.direct_reads import ReadFellThrough, reader_for
 from litestar_workflows.db.migrate import check_schema_current
 from litestar_workflows.db.models import (
     HumanTaskModel,
@@ -55,7 +56,6 @@ from litestar_workflows.db.postgres_batch import MAX_PARAMETERS, write_creations
 from litestar_workflows.db.queries import instances_page, task_conditions, tasks_from_rows, tasks_page
 from litestar_workflows.db.rows import instance_from_rows
 from litestar_workflows.db.sqlite_batch import Rows, one_call_supported, write_in_one_call
-from litestar_workflows.db.sqlite_reads import OneCallReader, ReadFellThrough
 from litestar_workflows.db.writer import INSTANCE_COLUMNS, RUN_COLUMNS, TASK_COLUMNS, row_writer
 
 if TYPE_CHECKING:
@@ -288,8 +288,8 @@ class SQLAlchemyStore:
         self._postgres = dialect == "postgresql"
         self._one_call = is_file_database(db_engine) and one_call_supported()
         """Write SQLite batches as one job on the driver's thread (:mod:`.sqlite_batch`)."""
-        self._reads = OneCallReader(db_engine.dialect) if self._one_call else None
-        """Read instances from SQLite in one job on the driver's thread (:mod:`.sqlite_reads`)."""
+        self._reads = reader_for(db_engine, self._one_call)
+        """Read instances in one call to the driver, SQLite or PostgreSQL (:mod:`.direct_reads`)."""
         self.row_writer = row_writer(dialect)
 
     @classmethod

@@ -48,7 +48,7 @@ def counted_loads(store: Any) -> Iterator[list[Any]]:
     """The ids the store's ``load_instance`` is asked for inside the block (the real reads run).
 
     For what :func:`sql_statements` cannot see: on a SQLite file the store reads an instance on
-    the driver's thread, without a statement through SQLAlchemy (``db/sqlite_reads.py``).
+    the driver's thread, without a statement through SQLAlchemy (``db/direct_reads.py``).
     """
     loads: list[Any] = []
     load_instance = store.load_instance

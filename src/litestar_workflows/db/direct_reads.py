@@ -1,0 +1,253 @@
+"""The store's reads of an instance straight through the driver, in one call.
+
+Through SQLAlchemy's async adapters a read costs several round trips to the driver per statement,
+and a consistent read of an instance (``BEGIN``, its row, its history, its tasks, ``ROLLBACK``)
+a dozen or more: each a few tenths of a millisecond of Python and waiting, for what the database
+answers in microseconds. So the store reads an instance here in one call:
+
+- **SQLite** (aiosqlite): the statements run as one job on the connection's own thread, inside
+  one read transaction (one snapshot, as before), instead of some twenty hand-overs to that
+  thread and back. Like :mod:`.sqlite_batch`, this relies on ``aiosqlite.Connection._execute``.
+- **PostgreSQL** (asyncpg): one statement returns the instance's row with its executions and
+  tasks as arrays of table rows (one statement sees one snapshot), which asyncpg decodes with
+  the same codecs as plain columns.
+
+Either way the values are then converted by the result processors of the tables' own column
+types on the store engine's dialect, so the rows are those SQLAlchemy would have returned. When
+the driver raises anything, the store reads the careful way, through SQLAlchemy, which reports
+errors and invalidates broken connections as usual.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, bindparam, select
+
+from litestar_workflows.db.connection import mark_transaction_ended
+from litestar_workflows.db.queries import executions, instances, tasks
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from uuid import UUID
+
+    from sqlalchemy import BindParameter, ColumnElement
+    from sqlalchemy.engine import Dialect
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+__all__ = ("InstanceRows", "OneCallReader", "PostgresReader", "ReadFellThrough", "reader_for")
+
+InstanceRows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
+"""An instance's row, its executions' rows (oldest first) and its tasks' rows, keyed by column."""
+
+
+class ReadFellThrough(Exception):  # noqa: N818 - a signal to read the careful way, not an error
+    """The driver refused the read (nothing was read): read the careful way, which reports a lasting error."""
+
+
+class _Columns:
+    """A converter per selected column: the column type's result processor on the store's dialect."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, selected: Iterable[ColumnElement[Any]], dialect: Dialect) -> None:
+        self.columns: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (column.name, column.type.dialect_impl(dialect).result_processor(dialect, None))
+            for column in selected
+        ]
+
+    def rows(self, raw: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Rows whose values come in the order of the columns."""
+        columns = self.columns
+        return [
+            {name: value if convert is None or value is None else convert(value) for (name, convert), value in
+             zip(columns, row, strict=True)}
+            for row in raw
+        ]  # fmt: skip
+
+    def records(self, raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Rows whose values are found by column name (asyncpg records of a table's row type)."""
+        converted = []
+        for row in raw:
+            item = {}
+            for name, convert in self.columns:
+                value = row[name]
+                item[name] = value if convert is None or value is None else convert(value)
+            converted.append(item)
+        return converted
+
+
+class _Query(_Columns):
+    """One statement compiled for the store's dialect, with a converter per selected column."""
+
+    __slots__ = ("sql",)
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        super().__init__(statement.selected_columns, dialect)
+        self.sql = str(statement.compile(dialect=dialect))
+
+
+def reader_for(db_engine: AsyncEngine, one_call_sqlite: bool) -> OneCallReader | PostgresReader | None:
+    """The direct reader for a store engine: SQLite files with ``one_call_sqlite``, PostgreSQL on asyncpg."""
+    dialect = db_engine.dialect
+    if one_call_sqlite:
+        return OneCallReader(dialect)
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        return PostgresReader(dialect)
+    return None
+
+
+class OneCallReader:
+    """The instance reads of a store on a SQLite file, each in one call to the driver's thread.
+
+    Args:
+        dialect: The store engine's dialect (its JSON deserializer is the one the store set up).
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        instance_id: BindParameter[Any] = bindparam("instance_id")
+        self._instance = _Query(select(instances).where(instances.c.id == instance_id), dialect)
+        self._runs = _Query(
+            select(executions)
+            .where(executions.c.instance_id == instance_id)
+            .order_by(executions.c.created_at, executions.c.id),
+            dialect,
+        )
+        self._tasks = _Query(select(tasks).where(tasks.c.instance_id == instance_id), dialect)
+        self._version = _Query(select(instances.c.version).where(instances.c.id == instance_id), dialect)
+        bind = instances.c.id.type.dialect_impl(dialect).bind_processor(dialect)
+        self._bind_id: Callable[[Any], Any] = bind if bind is not None else _same
+
+    async def load(self, conn: AsyncConnection, instance_id: UUID) -> InstanceRows | None:
+        """The instance's rows, or ``None`` when it does not exist.
+
+        Args:
+            conn: A connection of the store's SQLite engine, with no transaction open.
+            instance_id: The instance to read.
+
+        Raises:
+            ReadFellThrough: SQLite raised an error; nothing was read.
+        """
+        key = (self._bind_id(instance_id),)
+        statements = ((self._instance.sql, key), (self._runs.sql, key), (self._tasks.sql, key))
+        raw = await _run(conn, statements, stop_if_first_empty=True)
+        if not raw[0]:
+            return None
+        row = self._instance.rows(raw[0])[0]
+        return row, self._runs.rows(raw[1]), self._tasks.rows(raw[2])
+
+    async def version(self, conn: AsyncConnection, instance_id: UUID) -> int | None:
+        """The stored version of the instance, or ``None`` when it does not exist.
+
+        Raises:
+            ReadFellThrough: SQLite raised an error; nothing was read.
+        """
+        raw = await _run(
+            conn, ((self._version.sql, (self._bind_id(instance_id),)),), stop_if_first_empty=False
+        )
+        version: int | None = raw[0][0][0] if raw[0] else None
+        return version
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+async def _run(
+    conn: AsyncConnection, statements: Sequence[tuple[str, tuple[Any, ...]]], *, stop_if_first_empty: bool
+) -> list[list[tuple[Any, ...]]]:
+    """Raw rows of each statement, read in one transaction on ``conn``'s thread."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        rows: list[list[tuple[Any, ...]]] = await driver._execute(
+            _read, driver._conn, statements, stop_if_first_empty
+        )
+    except sqlite3.Error as error:
+        raise ReadFellThrough(str(error)) from error
+    mark_transaction_ended(raw)
+    return rows
+
+
+def _read(
+    db: sqlite3.Connection, statements: Sequence[tuple[str, tuple[Any, ...]]], stop_if_first_empty: bool
+) -> list[list[tuple[Any, ...]]]:
+    """The read itself, on the connection's thread (no event loop here).
+
+    A deferred transaction: in WAL mode a reader takes no lock that writers wait for, and all
+    statements see the database as it was at the first one.
+    """
+    if len(statements) == 1:  # one statement is a snapshot by itself
+        return [db.execute(*statements[0]).fetchall()]
+    results: list[list[tuple[Any, ...]]] = []
+    db.execute("BEGIN")
+    try:
+        for sql, parameters in statements:
+            rows = db.execute(sql, parameters).fetchall()
+            results.append(rows)
+            if stop_if_first_empty and not rows:
+                break
+    finally:
+        db.execute("ROLLBACK")
+    return results
+
+
+class PostgresReader:
+    """The instance reads of a store on PostgreSQL (asyncpg), each one statement.
+
+    Args:
+        dialect: The store engine's dialect.
+    """
+
+    _LOAD = (
+        "SELECT i.*,"
+        " ARRAY(SELECT e FROM workflow_step_executions e WHERE e.instance_id = i.id"
+        " ORDER BY e.created_at, e.id) AS history,"
+        " ARRAY(SELECT t FROM workflow_human_tasks t WHERE t.instance_id = i.id) AS tasks"
+        " FROM workflow_instances i WHERE i.id = $1"
+    )
+    _VERSION = "SELECT version FROM workflow_instances WHERE id = $1"
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._instance = _Columns(instances.columns, dialect)
+        self._runs = _Columns(executions.columns, dialect)
+        self._tasks = _Columns(tasks.columns, dialect)
+
+    async def load(self, conn: AsyncConnection, instance_id: UUID) -> InstanceRows | None:
+        """The instance's rows, or ``None`` when it does not exist.
+
+        Args:
+            conn: A connection of the store's PostgreSQL engine, with no transaction open.
+            instance_id: The instance to read.
+
+        Raises:
+            ReadFellThrough: The driver raised an error; nothing was read.
+        """
+        row = await _fetchrow(conn, self._LOAD, instance_id)
+        if row is None:
+            return None
+        return (
+            self._instance.records([row])[0],
+            self._runs.records(row["history"]),
+            self._tasks.records(row["tasks"]),
+        )
+
+    async def version(self, conn: AsyncConnection, instance_id: UUID) -> int | None:
+        """The stored version of the instance, or ``None`` when it does not exist.
+
+        Raises:
+            ReadFellThrough: The driver raised an error; nothing was read.
+        """
+        row = await _fetchrow(conn, self._VERSION, instance_id)
+        return None if row is None else int(row[0])
+
+
+async def _fetchrow(conn: AsyncConnection, sql: str, *arguments: Any) -> Any:
+    """One row of ``sql`` straight from asyncpg, outside any transaction (the statement is its snapshot)."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        return await driver.fetchrow(sql, *arguments)
+    except Exception as error:
+        raise ReadFellThrough(str(error)) from error
