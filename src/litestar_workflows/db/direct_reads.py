@@ -116,6 +116,7 @@ class OneCallReader:
         )
         self._tasks = _Query(select(tasks).where(tasks.c.instance_id == instance_id), dialect)
         self._version = _Query(select(instances.c.version).where(instances.c.id == instance_id), dialect)
+        self._versions = _Columns((instances.c.id, instances.c.version), dialect)
         bind = instances.c.id.type.dialect_impl(dialect).bind_processor(dialect)
         self._bind_id: Callable[[Any], Any] = bind if bind is not None else _same
 
@@ -148,6 +149,21 @@ class OneCallReader:
         )
         version: int | None = raw[0][0][0] if raw[0] else None
         return version
+
+    async def versions(self, conn: AsyncConnection, ids: Sequence[UUID], chunk: int) -> dict[UUID, int]:
+        """The stored version of each of the instances that exists (``chunk`` ids per statement).
+
+        Raises:
+            ReadFellThrough: SQLite raised an error; nothing was read.
+        """
+        bind = self._bind_id
+        statements = []
+        for start in range(0, len(ids), chunk):
+            keys = tuple(bind(i) for i in ids[start : start + chunk])
+            marks = ", ".join("?" * len(keys))
+            statements.append((f"SELECT id, version FROM workflow_instances WHERE id IN ({marks})", keys))
+        raw = await _run(conn, statements, stop_if_first_empty=False)
+        return {row["id"]: row["version"] for rows in raw for row in self._versions.rows(rows)}
 
 
 def _same(value: Any) -> Any:
@@ -208,11 +224,13 @@ class PostgresReader:
         " FROM workflow_instances i WHERE i.id = $1"
     )
     _VERSION = "SELECT version FROM workflow_instances WHERE id = $1"
+    _VERSIONS = "SELECT id, version FROM workflow_instances WHERE id = ANY($1::uuid[])"
 
     def __init__(self, dialect: Dialect) -> None:
         self._instance = _Columns(instances.columns, dialect)
         self._runs = _Columns(executions.columns, dialect)
         self._tasks = _Columns(tasks.columns, dialect)
+        self._versions = _Columns((instances.c.id, instances.c.version), dialect)
 
     async def load(self, conn: AsyncConnection, instance_id: UUID) -> InstanceRows | None:
         """The instance's rows, or ``None`` when it does not exist.
@@ -242,12 +260,30 @@ class PostgresReader:
         row = await _fetchrow(conn, self._VERSION, instance_id)
         return None if row is None else int(row[0])
 
+    async def versions(self, conn: AsyncConnection, ids: Sequence[UUID], chunk: int) -> dict[UUID, int]:
+        """The stored version of each of the instances that exists (``chunk`` ids per statement).
+
+        Raises:
+            ReadFellThrough: The driver raised an error; nothing was read.
+        """
+        found: dict[UUID, int] = {}
+        for start in range(0, len(ids), chunk):
+            rows = await _fetch(conn, self._VERSIONS, list(ids[start : start + chunk]))
+            found.update((row["id"], row["version"]) for row in self._versions.records(rows))
+        return found
+
 
 async def _fetchrow(conn: AsyncConnection, sql: str, *arguments: Any) -> Any:
     """One row of ``sql`` straight from asyncpg, outside any transaction (the statement is its snapshot)."""
+    rows = await _fetch(conn, sql, *arguments)
+    return rows[0] if rows else None
+
+
+async def _fetch(conn: AsyncConnection, sql: str, *arguments: Any) -> Any:
+    """The rows of ``sql`` straight from asyncpg, outside any transaction."""
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     try:
-        return await driver.fetchrow(sql, *arguments)
+        return await driver.fetch(sql, *arguments)
     except Exception as error:
         raise ReadFellThrough(str(error)) from error

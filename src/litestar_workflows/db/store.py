@@ -892,6 +892,9 @@ class SQLAlchemyStore:
         found: dict[UUID, int] = {}
         try:
             async with self.db_engine.connect() as conn:
+                if self._reads is not None and ids:
+                    with suppress(ReadFellThrough):  # else asked again below, through SQLAlchemy
+                        return await self._reads.versions(conn, ids, _VERSIONS_CHUNK)
                 for start in range(0, len(ids), _VERSIONS_CHUNK):
                     chunk = ids[start : start + _VERSIONS_CHUNK]
                     query = select(instances.c.id, instances.c.version).where(instances.c.id.in_(chunk))

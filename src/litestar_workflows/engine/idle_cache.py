@@ -50,9 +50,7 @@ class IdleCache:
     def __init__(self, size: int, store: Any) -> None:
         self.size = size
         self._copies: OrderedDict[int, Live] = OrderedDict()
-        self._versions: Callable[[Collection[UUID]], Awaitable[dict[UUID, int]]] | None = getattr(
-            store, "instance_versions", None
-        )
+        self._store = store
 
     def __len__(self) -> int:
         return len(self._copies)
@@ -103,9 +101,12 @@ class IdleCache:
             return None
         instance = live.instance
         if instance.status not in FINAL:
-            if self._versions is None or _steps_in_flight(instance):
+            versions: Callable[[Collection[UUID]], Awaitable[dict[UUID, int]]] | None = getattr(
+                self._store, "instance_versions", None
+            )
+            if versions is None or _steps_in_flight(instance):
                 return None
-            stored = (await self._versions((instance_id,))).get(instance_id)
+            stored = (await versions((instance_id,))).get(instance_id)
             live = self._copies.get(key)
             if live is None or live.instance is not instance:  # taken or replaced meanwhile
                 return None

@@ -44,24 +44,27 @@ def sql_statements(engine: Any) -> Iterator[list[str]]:
 
 
 @contextmanager
-def counted_loads(store: Any) -> Iterator[list[Any]]:
-    """The ids the store's ``load_instance`` is asked for inside the block (the real reads run).
+def counted_calls(store: Any, method: str) -> Iterator[list[Any]]:
+    """The first argument of each call of ``store``'s ``method`` inside the block (the calls run).
 
-    For what :func:`sql_statements` cannot see: on a SQLite file the store reads an instance on
-    the driver's thread, without a statement through SQLAlchemy (``db/direct_reads.py``).
+    For what :func:`sql_statements` cannot see: the store reads instances and versions straight
+    through the driver, without a statement through SQLAlchemy (``db/direct_reads.py``). The
+    class's method is wrapped, since engines keep bound methods of their store.
     """
-    loads: list[Any] = []
-    load_instance = store.load_instance
+    calls: list[Any] = []
+    cls = type(store)
+    real = cls.__dict__[method]
 
-    async def counted(instance_id: Any) -> Any:
-        loads.append(instance_id)
-        return await load_instance(instance_id)
+    async def counted(self: Any, first: Any, *args: Any) -> Any:
+        if self is store:
+            calls.append(first)
+        return await real(self, first, *args)
 
-    store.load_instance = counted
+    setattr(cls, method, counted)
     try:
-        yield loads
+        yield calls
     finally:
-        del store.load_instance
+        setattr(cls, method, real)
 
 
 def store_engine(url: str, schema: str | None = None) -> AsyncEngine:

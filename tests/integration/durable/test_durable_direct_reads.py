@@ -127,6 +127,20 @@ async def test_a_read_takes_no_statement_through_sqlalchemy_and_matches_the_care
             assert snapshot(fast) == snapshot(careful)
             assert version == careful.version
 
+        ids = [waiting.id, done.id, uuid4()]  # the last one does not exist
+        with sql_statements(engine) as seen:
+            versions = await store.instance_versions(ids)
+            async with store.db_engine.connect() as conn:
+                in_chunks_of_two = await store._reads.versions(conn, ids, 2)
+        assert seen == []
+        assert in_chunks_of_two == versions
+        reads, store._reads = store._reads, None
+        try:
+            assert versions == await store.instance_versions(ids)
+        finally:
+            store._reads = reads
+        assert set(versions) == {waiting.id, done.id}
+
         waiting_copy = await store.load_instance(waiting.id)
         assert waiting_copy is not None
         assert waiting_copy.context.data["order"] == {"lines": [{"sku": "a-1", "qty": 2}], "total": 12.5}

@@ -7,7 +7,7 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from durable_support import counted_loads, running_engine
+from durable_support import counted_calls, running_engine
 from sqlalchemy import event
 
 from litestar_workflows import (
@@ -95,15 +95,20 @@ async def test_waiters_share_one_query_per_round_and_reload_only_what_changed(
         await until(lambda: len(here.watcher) == N)
         counter = StatementCounter(here)
         try:
-            assert await here.watcher.poll_once() == 0  # nothing moved: nothing reloaded
-            assert len(counter.selects_of("workflow_instances")) == 1, counter.statements  # one for all
-            assert not counter.selects_of("workflow_step_executions")  # nothing loaded
+            with (
+                counted_calls(here.store, "instance_versions") as asked,
+                counted_calls(here.store, "load_instance") as loads,
+            ):
+                assert await here.watcher.poll_once() == 0  # nothing moved: nothing reloaded
+            assert [sorted(ids) for ids in asked] == [sorted(i.id for i in started)]  # one query for all
+            assert loads == []
+            assert not counter.selects_of("workflow_step_executions")  # nor through SQLAlchemy
 
             # Another process (engine) completes three of the reviews.
             for instance in started[:CHANGED]:
                 await elsewhere.complete_human_task(instance.id, "review", "ann", {"ok": True})
                 assert (await elsewhere.wait(instance.id, timeout=30)).status is WorkflowStatus.COMPLETED
-            with counted_loads(here.store) as loads:
+            with counted_calls(here.store, "load_instance") as loads:
                 assert await here.watcher.poll_once() == CHANGED  # only the three are reloaded
             assert sorted(loads) == sorted(instance.id for instance in started[:CHANGED])
         finally:
