@@ -136,7 +136,7 @@ def mark_transaction_ended(raw_connection: PoolProxiedConnection) -> None:
 
     For the jobs of :mod:`.sqlite_batch` and :mod:`.direct_reads`: each ends with ``COMMIT`` or
     ``ROLLBACK`` on that thread, so the pool need not roll back when the connection comes back
-    (one more round trip to the driver's thread, as long as the job itself for a short read).
+    (a rollback costs one more round trip to the driver's thread, as long as a short read takes).
     """
     raw_connection.info[_ENDED] = True
 
