@@ -245,11 +245,14 @@ class PostgresReader:
         row = await _fetchrow(conn, self._LOAD, instance_id)
         if row is None:
             return None
-        return (
-            self._instance.records([row])[0],
-            self._runs.records(row["history"]),
-            self._tasks.records(row["tasks"]),
-        )
+        try:
+            return (
+                self._instance.records([row])[0],
+                self._runs.records(row["history"]),
+                self._tasks.records(row["tasks"]),
+            )
+        except KeyError as error:  # the table lacks a column the models have: an older schema
+            raise ReadFellThrough(f"no column {error} in the stored rows") from error
 
     async def version(self, conn: AsyncConnection, instance_id: UUID) -> int | None:
         """The stored version of the instance, or ``None`` when it does not exist.

@@ -14,7 +14,9 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+import pytest
 from durable_support import running_engine, sql_statements
+from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import aiosqlite as aiosqlite_dialect
 
 from litestar_workflows import (
@@ -26,6 +28,7 @@ from litestar_workflows import (
     WorkflowRegistry,
     WorkflowStatus,
 )
+from litestar_workflows.core.errors import StoreError
 from step_kit import FINISHED, Set
 
 if TYPE_CHECKING:
@@ -234,3 +237,17 @@ async def test_a_connection_returned_inside_a_transaction_is_still_rolled_back(
             other.execute("CREATE TABLE lock_probe (x INTEGER)")
         instance = await engine.start_workflow("reads")  # and the store's pool still works
         assert (await engine.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
+
+
+async def test_a_table_without_a_column_of_the_models_fails_as_a_store_error(
+    scratch_database: ScratchDatabase,
+) -> None:
+    await scratch_database.migrate()
+    async with running_engine(scratch_database, registry(), poll_interval=3600) as engine:
+        store = engine.sql_store
+        instance = await engine.start_workflow("reads")
+        await engine.wait(instance.id, timeout=30)
+        async with store.db_engine.begin() as conn:  # a schema behind the models (a column gone)
+            await conn.execute(text("ALTER TABLE workflow_step_executions DROP COLUMN stack_trace"))
+        with pytest.raises(StoreError, match="stack_trace"):
+            await store.load_instance(instance.id)
