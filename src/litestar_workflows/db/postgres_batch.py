@@ -12,10 +12,16 @@ Used by the store's lane of new instances (``SQLAlchemyStore``), for batches wit
 (those need ``ON CONFLICT`` on the key and go the usual way) and of moderate size (the
 statement's parameters stay far below the protocol's limit of 32,767). Any error makes the store
 write the batch the usual way, which reports it as it always did.
+
+Every other batch without start keys first tries :func:`write_in_one_transaction`: the same checks
+(instance versions and leases, rows locked in id order) and the same statements as the usual way,
+sent straight through asyncpg. Through SQLAlchemy each statement costs a few tenths of a
+millisecond of Python on top of its round trip, which the group commit pays on every batch.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +32,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ("MAX_PARAMETERS", "insert_statement", "write_creations")
+__all__ = ("MAX_PARAMETERS", "insert_statement", "write_creations", "write_in_one_transaction")
 
 MAX_PARAMETERS = 20_000
 """Batches with more parameters than this are written the usual way."""
@@ -81,3 +87,76 @@ async def write_creations(
     statement = insert_statement((len(instances), len(runs), len(tasks)))
     parameters = [value for rows in (instances, runs, tasks) for row in rows for value in row]
     await driver.execute(statement, *parameters)
+
+
+_CHECK = (
+    "WITH v AS (SELECT id, version FROM workflow_instances WHERE id = ANY($1)"
+    " ORDER BY id FOR UPDATE),"
+    " l AS (SELECT id FROM workflow_step_executions WHERE id = ANY($2) AND lease_owner <> $3"
+    " ORDER BY id FOR UPDATE)"
+    " SELECT id, version FROM v UNION ALL SELECT id, NULL FROM l"
+)
+"""The versions of the batch's instances and its executions leased elsewhere, rows locked in id order."""
+
+
+async def write_in_one_transaction(  # noqa: PLR0917 - the batch's parts, as the careful way takes them
+    conn: AsyncConnection,
+    statements: tuple[str, str, str, str],
+    expected: dict[Any, int],
+    owner: str,
+    leased: Sequence[Any],
+    rows: tuple[Sequence[tuple[Any, ...]], ...],
+) -> bool:
+    """Write a batch in one transaction straight through asyncpg; ``False`` (rolled back) if it cannot.
+
+    The common case of the group commit: every instance row still has the version the batch
+    expects and no execution whose outcome it records is leased to another process. Then the
+    rows are written exactly as the careful way writes them (the same statements and parameters,
+    the same locks in the same order), without SQLAlchemy's work around each statement. Anything
+    else (a conflict, a lease lost, an error) rolls back and returns ``False``: the store then
+    writes the batch the careful way, which sorts out conflicts and reports errors. A connection
+    whose transaction could not be ended is invalidated, never handed back to the pool.
+
+    Args:
+        conn: A connection of the store's PostgreSQL engine, with no transaction open.
+        statements: The row writer's insert, update, execution upsert and task upsert statements.
+        expected: The version each updated instance's row must have, by instance id.
+        owner: This process's lease owner name.
+        leased: The executions whose outcome the batch records (leased here).
+        rows: Instance rows to insert, to update, execution rows, task rows (sorted by id).
+    """
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    transaction = driver.transaction()
+    try:
+        await transaction.start()
+        if expected or leased:
+            found = await driver.fetch(_CHECK, sorted(expected), list(leased), owner)
+            versions = {row["id"]: row["version"] for row in found if row["version"] is not None}
+            if len(versions) < len(found) or any(versions.get(i) != v for i, v in expected.items()):
+                await transaction.rollback()
+                return False
+        for statement, parameters in zip(statements, rows, strict=True):
+            if parameters:
+                await driver.executemany(statement, list(parameters))
+        await transaction.commit()
+    except BaseException:
+        await _abandon(conn, driver, transaction)
+        raise
+    return True
+
+
+async def _abandon(conn: AsyncConnection, driver: Any, transaction: Any) -> None:
+    """End a direct transaction that failed; invalidate the connection if it is still in one.
+
+    A connection must never go back to the pool inside a transaction (or with asyncpg still
+    holding this transaction as its current one): SQLAlchemy, which did not begin it, would not
+    end it either.
+    """
+    try:
+        with suppress(Exception):  # not started, ended already, or the connection broke: checked next
+            await transaction.rollback()
+        if driver.is_in_transaction():
+            raise RuntimeError("the connection is still in a transaction")
+    except BaseException:
+        await conn.invalidate()

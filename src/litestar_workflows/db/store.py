@@ -52,7 +52,7 @@ from litestar_workflows.db.models import (
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
 )
-from litestar_workflows.db.postgres_batch import MAX_PARAMETERS, write_creations
+from litestar_workflows.db.postgres_batch import MAX_PARAMETERS, write_creations, write_in_one_transaction
 from litestar_workflows.db.queries import instances_page, task_conditions, tasks_from_rows, tasks_page
 from litestar_workflows.db.rows import instance_from_rows
 from litestar_workflows.db.sqlite_batch import Rows, one_call_supported, write_in_one_call
@@ -288,6 +288,8 @@ class SQLAlchemyStore:
         self._postgres = dialect == "postgresql"
         self._one_call = is_file_database(db_engine) and one_call_supported()
         """Write SQLite batches as one job on the driver's thread (:mod:`.sqlite_batch`)."""
+        self._direct_writes = self._postgres and db_engine.dialect.driver == "asyncpg"
+        """PostgreSQL batches go straight through asyncpg when nothing conflicts (:mod:`.postgres_batch`)."""
         self._reads = reader_for(db_engine, self._one_call)
         """Read instances in one call to the driver, SQLite or PostgreSQL (:mod:`.direct_reads`)."""
         self.row_writer = row_writer(dialect)
@@ -443,12 +445,36 @@ class SQLAlchemyStore:
                     await transaction.commit()
                     return
                 await transaction.rollback()
-        elif _only_new_unkeyed(batch) and await self._created(batch):
+        elif (_only_new_unkeyed(batch) and await self._created(batch)) or (
+            self._direct_writes and not _keyed(batch) and await self._written_directly(batch)
+        ):
             return
         async with self._writes.begin() as conn:
             batch = await self._drop_conflicts(conn, batch)
             if not await self._write_rows(conn, batch):
                 raise ConcurrencyError("an instance changed while its row was locked")  # pragma: no cover
+
+    async def _written_directly(self, batch: list[_Pending]) -> bool:
+        """PostgreSQL: write a batch without conflicts in one transaction straight through asyncpg.
+
+        Returns ``False`` when the batch must go the careful way: an instance changed elsewhere,
+        a lease was lost, or the driver raised (the careful way meets the error again, retries
+        it if it is transient, and reports it otherwise).
+        """
+        created = {item.instance.id for item in batch if item.created}
+        expected: dict[UUID, int] = {}
+        for item in batch:
+            if item.instance.id not in created:
+                expected.setdefault(item.instance.id, item.expected)
+        leased = [item.leased for item in batch if item.leased is not None]
+        async with self._writes.connect() as conn:
+            try:
+                return await write_in_one_transaction(
+                    conn, self.row_writer.statements, expected, self.owner, leased, self._rows(batch)
+                )
+            except Exception as error:
+                logger.debug("writing a batch straight through asyncpg failed (%s); writing it again", error)
+                return False
 
     async def _created(self, batch: list[_Pending]) -> bool:
         """PostgreSQL: write a batch of new instances in one statement (:mod:`.postgres_batch`).

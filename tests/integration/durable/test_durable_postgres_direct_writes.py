@@ -1,0 +1,116 @@
+"""PostgreSQL: a group commit without conflicts goes straight through asyncpg, and steps aside when it must.
+
+The direct way (``db/postgres_batch.py``, ``write_in_one_transaction``) sends no statement through
+SQLAlchemy; these tests watch SQLAlchemy's statement events to tell which way a batch went.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from durable_support import running_engine, sql_statements
+
+import litestar_workflows.db.postgres_batch as postgres_batch
+from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
+from step_kit import FINISHED, Set
+
+if TYPE_CHECKING:
+    import pytest
+
+    from conftest import ScratchDatabase
+
+
+def registry() -> WorkflowRegistry:
+    reg = WorkflowRegistry()
+    reg.register(
+        WorkflowDefinition(
+            name="direct_writes",
+            steps=[
+                Set("begin", began=True),
+                BaseHumanStep("approve", assignee="ann"),
+                Set("done", done=True),
+            ],
+            edges=[Edge("begin", "approve"), Edge("approve", "done")],
+            initial_step="begin",
+        )
+    )
+    return reg
+
+
+def writes(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.split()[0].upper() in {"INSERT", "UPDATE", "WITH"}]
+
+
+async def test_step_outcomes_and_task_completions_are_written_without_sqlalchemy(
+    scratch_postgres: ScratchDatabase,
+) -> None:
+    await scratch_postgres.migrate()
+    async with running_engine(scratch_postgres, registry(), poll_interval=3600) as engine:
+        await engine.start_workflow("direct_writes")  # the definition row goes through SQLAlchemy
+        with sql_statements(engine) as seen:
+            instance = await engine.start_workflow("direct_writes")
+            assert (await engine.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
+            await engine.complete_human_task(instance.id, "approve", "ann", {"ok": True})
+            done = await engine.wait(instance.id, until=FINISHED, timeout=30)
+        assert writes(seen) == []
+        assert done.data == {"began": True, "ok": True, "done": True}
+        fresh = await engine.sql_store.load_instance(instance.id)
+        assert fresh is not None
+        assert (fresh.status, fresh.version) == (WorkflowStatus.COMPLETED, done.version)
+
+
+async def test_an_instance_changed_elsewhere_goes_the_careful_way_and_is_refused(
+    scratch_postgres: ScratchDatabase,
+) -> None:
+    await scratch_postgres.migrate()
+    async with (
+        running_engine(scratch_postgres, registry(), poll_interval=3600) as here,
+        running_engine(scratch_postgres, registry(), poll_interval=3600) as elsewhere,
+    ):
+        instance = await here.start_workflow("direct_writes")
+        await here.wait(instance.id, timeout=30)
+        await elsewhere.complete_human_task(instance.id, "approve", "ann", {"by": "elsewhere"})
+        await elsewhere.wait(instance.id, until=FINISHED, timeout=30)
+        # ``here`` still holds the waiting copy: its direct write finds another version, rolls back,
+        # and the careful way refuses the stale transition; the engine reloads and says why.
+        with sql_statements(here) as seen:
+            try:
+                await here.complete_human_task(instance.id, "approve", "ann", {"by": "here"})
+            except Exception as error:  # noqa: BLE001 - which refusal it is is not the point here
+                refusal: Exception | None = error
+            else:
+                refusal = None
+        assert refusal is not None
+        assert any("FOR UPDATE" in s for s in seen)  # the careful way ran
+        stored = await here.sql_store.load_instance(instance.id)
+        assert stored is not None
+        assert stored.data["by"] == "elsewhere"
+
+
+async def test_a_failing_direct_write_leaves_no_transaction_behind_and_the_careful_way_writes(
+    scratch_postgres: ScratchDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await scratch_postgres.migrate()
+    async with running_engine(scratch_postgres, registry(), poll_interval=3600) as engine:
+        first = await engine.start_workflow("direct_writes")
+        await engine.wait(first.id, timeout=30)
+        # The server refuses the check statement inside the direct transaction.
+        monkeypatch.setattr(postgres_batch, "_CHECK", "SELECT * FROM no_such_table WHERE $1 AND $2 AND $3")
+        with sql_statements(engine) as seen:
+            await engine.complete_human_task(first.id, "approve", "ann", {"ok": True})
+            assert (
+                await engine.wait(first.id, until=FINISHED, timeout=30)
+            ).status is WorkflowStatus.COMPLETED
+        assert writes(seen)  # written the careful way
+        monkeypatch.undo()
+        # Every pooled connection is usable: none was handed back inside the failed transaction.
+        for _ in range(5):
+            again = await engine.start_workflow("direct_writes")
+            assert (await engine.wait(again.id, timeout=30)).status is WorkflowStatus.WAITING
+            await engine.complete_human_task(again.id, "approve", "ann", {"ok": True})
+            assert (
+                await engine.wait(again.id, until=FINISHED, timeout=30)
+            ).status is WorkflowStatus.COMPLETED
+        async with engine.sql_store.db_engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            assert not raw.driver_connection.is_in_transaction()
