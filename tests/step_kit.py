@@ -9,7 +9,15 @@ import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from litestar_workflows import BaseMachineStep, StepStatus, WorkflowStatus
+from litestar_workflows import (
+    BaseHumanStep,
+    BaseMachineStep,
+    Edge,
+    StepStatus,
+    WorkflowDefinition,
+    WorkflowRegistry,
+    WorkflowStatus,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,3 +78,21 @@ def statuses(instance: WorkflowInstanceData) -> dict[str, list[StepStatus]]:
 def succeeded(instance: WorkflowInstanceData) -> list[str]:
     """Names of the steps that succeeded, in history order."""
     return [run.step_name for run in instance.step_history if run.status == StepStatus.SUCCEEDED]
+
+
+def approval_registry(name: str) -> WorkflowRegistry:
+    """A registry with one workflow ``name``: ``begin`` sets ``began``, ann approves, ``done`` sets ``done``."""
+    registry = WorkflowRegistry()
+    registry.register(
+        WorkflowDefinition(
+            name=name,
+            steps=[
+                Set("begin", began=True),
+                BaseHumanStep("approve", assignee="ann"),
+                Set("done", done=True),
+            ],
+            edges=[Edge("begin", "approve"), Edge("approve", "done")],
+            initial_step="begin",
+        )
+    )
+    return registry

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from durable_support import running_engine, sql_statements
 
 import litestar_workflows.db.postgres_batch as postgres_batch
-from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
-from step_kit import FINISHED, Set
+from litestar_workflows import WorkflowRegistry, WorkflowStatus
+from step_kit import FINISHED, approval_registry
 
 if TYPE_CHECKING:
     import pytest
@@ -21,20 +21,7 @@ if TYPE_CHECKING:
 
 
 def registry() -> WorkflowRegistry:
-    reg = WorkflowRegistry()
-    reg.register(
-        WorkflowDefinition(
-            name="direct_writes",
-            steps=[
-                Set("begin", began=True),
-                BaseHumanStep("approve", assignee="ann"),
-                Set("done", done=True),
-            ],
-            edges=[Edge("begin", "approve"), Edge("approve", "done")],
-            initial_step="begin",
-        )
-    )
-    return reg
+    return approval_registry("direct_writes")
 
 
 def writes(statements: list[str]) -> list[str]:

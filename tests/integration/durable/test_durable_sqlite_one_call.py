@@ -12,29 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from durable_support import running_engine, sql_statements
 
-from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
+from litestar_workflows import WorkflowRegistry, WorkflowStatus
 from litestar_workflows.db.sqlite_batch import write_in_one_call
-from step_kit import FINISHED, Set
+from step_kit import FINISHED, approval_registry
 
 if TYPE_CHECKING:
     from conftest import ScratchDatabase
 
 
 def registry() -> WorkflowRegistry:
-    reg = WorkflowRegistry()
-    reg.register(
-        WorkflowDefinition(
-            name="one_call",
-            steps=[
-                Set("begin", began=True),
-                BaseHumanStep("approve", assignee="ann"),
-                Set("done", done=True),
-            ],
-            edges=[Edge("begin", "approve"), Edge("approve", "done")],
-            initial_step="begin",
-        )
-    )
-    return reg
+    return approval_registry("one_call")
 
 
 def stored_status(db: ScratchDatabase, instance_id: Any) -> str:

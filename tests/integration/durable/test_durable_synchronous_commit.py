@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
+from litestar_workflows import WorkflowRegistry, WorkflowStatus
 from litestar_workflows.db import PersistentExecutionEngine, SQLAlchemyStore
 from litestar_workflows.db.connection import WRITE_OPTION, create_store_engine
 from litestar_workflows.web.config import WorkflowPluginConfig
-from step_kit import FINISHED, Set
+from step_kit import FINISHED, approval_registry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -35,20 +35,7 @@ FULL, NORMAL = 2, 1
 
 
 def registry() -> WorkflowRegistry:
-    reg = WorkflowRegistry()
-    reg.register(
-        WorkflowDefinition(
-            name="relaxed",
-            steps=[
-                Set("begin", began=True),
-                BaseHumanStep("approve", assignee="ann"),
-                Set("done", done=True),
-            ],
-            edges=[Edge("begin", "approve"), Edge("approve", "done")],
-            initial_step="begin",
-        )
-    )
-    return reg
+    return approval_registry("relaxed")
 
 
 def app_engine(db: ScratchDatabase) -> AsyncEngine:
