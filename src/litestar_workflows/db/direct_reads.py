@@ -59,23 +59,19 @@ class _Columns:
 
     def rows(self, raw: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
         """Rows whose values come in the order of the columns."""
-        columns = self.columns
-        return [
-            {name: value if convert is None or value is None else convert(value) for (name, convert), value in
-             zip(columns, row, strict=True)}
-            for row in raw
-        ]  # fmt: skip
+        return [_converted(zip(self.columns, row, strict=True)) for row in raw]
 
     def records(self, raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Rows whose values are found by column name (asyncpg records of a table's row type)."""
-        converted = []
-        for row in raw:
-            item = {}
-            for name, convert in self.columns:
-                value = row[name]
-                item[name] = value if convert is None or value is None else convert(value)
-            converted.append(item)
-        return converted
+        return [_converted((column, row[column[0]]) for column in self.columns) for row in raw]
+
+
+def _converted(pairs: Iterable[tuple[tuple[str, Callable[[Any], Any] | None], Any]]) -> dict[str, Any]:
+    """A row keyed by column name, each value made a Python one by its column's converter."""
+    return {
+        name: value if convert is None or value is None else convert(value)
+        for (name, convert), value in pairs
+    }
 
 
 class _Query(_Columns):

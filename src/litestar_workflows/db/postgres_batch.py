@@ -25,7 +25,13 @@ from contextlib import suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from litestar_workflows.db.writer import IMMUTABLE, INSTANCE_COLUMNS, RUN_COLUMNS, TASK_COLUMNS
+from litestar_workflows.db.writer import (
+    IMMUTABLE,
+    INSTANCE_COLUMNS,
+    RUN_COLUMNS,
+    TASK_COLUMNS,
+    VERSIONS_AND_LEASES,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -89,16 +95,6 @@ async def write_creations(
     await driver.execute(statement, *parameters)
 
 
-_CHECK = (
-    "WITH v AS (SELECT id, version FROM workflow_instances WHERE id = ANY($1)"
-    " ORDER BY id FOR UPDATE),"
-    " l AS (SELECT id FROM workflow_step_executions WHERE id = ANY($2) AND lease_owner <> $3"
-    " ORDER BY id FOR UPDATE)"
-    " SELECT id, version FROM v UNION ALL SELECT id, NULL FROM l"
-)
-"""The versions of the batch's instances and its executions leased elsewhere, rows locked in id order."""
-
-
 async def write_in_one_transaction(  # noqa: PLR0917 - the batch's parts, as the careful way takes them
     conn: AsyncConnection,
     statements: tuple[str, str, str, str],
@@ -131,7 +127,7 @@ async def write_in_one_transaction(  # noqa: PLR0917 - the batch's parts, as the
     try:
         await transaction.start()
         if expected or leased:
-            found = await driver.fetch(_CHECK, sorted(expected), list(leased), owner)
+            found = await driver.fetch(VERSIONS_AND_LEASES, sorted(expected), list(leased), owner)
             versions = {row["id"]: row["version"] for row in found if row["version"] is not None}
             if len(versions) < len(found) or any(versions.get(i) != v for i, v in expected.items()):
                 await transaction.rollback()

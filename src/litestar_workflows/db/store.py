@@ -186,6 +186,24 @@ def continued_run(tr: Transition) -> StepExecution | None:
     return None
 
 
+def _expected_versions(batch: list[_Pending]) -> dict[UUID, int]:
+    """The version each instance the batch updates must still have in the database (new ones aside).
+
+    An instance's first transition in the batch says it; the later ones continue from it.
+    """
+    created = {item.instance.id for item in batch if item.created}
+    expected: dict[UUID, int] = {}
+    for item in batch:
+        if item.instance.id not in created:
+            expected.setdefault(item.instance.id, item.expected)
+    return expected
+
+
+def _leased(batch: list[_Pending]) -> list[UUID]:
+    """The executions whose outcome the batch records: committed only while this process leases them."""
+    return [item.leased for item in batch if item.leased is not None]
+
+
 def _keyed(batch: list[_Pending]) -> list[_Pending]:
     """The new instances of the batch that have a start key (written apart: ``_insert_keyed``)."""
     return [item for item in batch if item.created and item.instance.key is not None]
@@ -434,7 +452,7 @@ class SQLAlchemyStore:
         batch = self._drop_forks(batch)
         if not self._postgres:
             if self._one_call and not _keyed(batch):
-                leased = [item.leased for item in batch if item.leased is not None]
+                leased = _leased(batch)
                 check = self.row_writer.sqlite_lease_check(self.owner, leased) if leased else None
                 async with self._writes.connect() as conn:
                     if await write_in_one_call(conn, self.row_writer.statements, check, self._rows(batch)):
@@ -461,16 +479,15 @@ class SQLAlchemyStore:
         a lease was lost, or the driver raised (the careful way meets the error again, retries
         it if it is transient, and reports it otherwise).
         """
-        created = {item.instance.id for item in batch if item.created}
-        expected: dict[UUID, int] = {}
-        for item in batch:
-            if item.instance.id not in created:
-                expected.setdefault(item.instance.id, item.expected)
-        leased = [item.leased for item in batch if item.leased is not None]
         async with self._writes.connect() as conn:
             try:
                 return await write_in_one_transaction(
-                    conn, self.row_writer.statements, expected, self.owner, leased, self._rows(batch)
+                    conn,
+                    self.row_writer.statements,
+                    _expected_versions(batch),
+                    self.owner,
+                    _leased(batch),
+                    self._rows(batch),
                 )
             except Exception as error:
                 logger.debug("writing a batch straight through asyncpg failed (%s); writing it again", error)
@@ -612,7 +629,7 @@ class SQLAlchemyStore:
         another process took it over (the lease ran out here), the other's outcome counts. Read
         in the write transaction, under row locks on PostgreSQL (a claim skips locked rows).
         """
-        leased = [item.leased for item in batch if item.leased is not None]
+        leased = _leased(batch)
         if not leased:
             return set()
         return await self.row_writer.leased_elsewhere(conn, self.owner, leased)
@@ -623,12 +640,8 @@ class SQLAlchemyStore:
         A transition that failed takes the later ones of its instance in the batch with it (they
         continue from its state): those are told to reload and apply again.
         """
-        created = {item.instance.id for item in batch if item.created}
-        expected: dict[UUID, int] = {}
-        for item in batch:
-            if item.instance.id not in created and item.instance.id not in expected:
-                expected[item.instance.id] = item.expected
-        leased = [item.leased for item in batch if item.leased is not None]
+        expected = _expected_versions(batch)
+        leased = _leased(batch)
         found: dict[UUID, int] = {}
         if expected and leased and self._postgres:  # both checks in one round trip
             found, lost = await self.row_writer.versions_and_leases(

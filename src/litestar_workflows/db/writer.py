@@ -194,6 +194,20 @@ def _sqlite_mark(_i: int, column: str) -> str:
     return "NULLIF(?, '')" if column in NEVER_EMPTY else "?"
 
 
+VERSIONS_AND_LEASES = (
+    "WITH v AS (SELECT id, version FROM workflow_instances WHERE id = ANY($1)"
+    " ORDER BY id FOR UPDATE),"
+    " l AS (SELECT id FROM workflow_step_executions WHERE id = ANY($2) AND lease_owner <> $3"
+    " ORDER BY id FOR UPDATE)"
+    " SELECT id, version FROM v UNION ALL SELECT id, NULL FROM l"
+)
+"""PostgreSQL: the versions of instances ($1) and which executions ($2) another owner than $3 leases.
+
+Rows are locked, instance rows first, each in id order (the order of every statement of the
+store); a leased execution comes back with a ``NULL`` version.
+"""
+
+
 class RowWriter:
     """Turns the core's objects into driver parameters and writes them ("sqlite" or "postgresql").
 
@@ -302,14 +316,7 @@ class RowWriter:
         of two: the instance rows are locked first, then the execution rows, each in id order
         (the order of every statement of the store), as the two separate statements did.
         """
-        statement = (
-            "WITH v AS (SELECT id, version FROM workflow_instances WHERE id = ANY($1)"
-            " ORDER BY id FOR UPDATE),"
-            " l AS (SELECT id FROM workflow_step_executions WHERE id = ANY($2) AND lease_owner <> $3"
-            " ORDER BY id FOR UPDATE)"
-            " SELECT id, version FROM v UNION ALL SELECT id, NULL FROM l"
-        )
-        rows = await conn.exec_driver_sql(statement, (list(instance_ids), list(leased), owner))
+        rows = await conn.exec_driver_sql(VERSIONS_AND_LEASES, (list(instance_ids), list(leased), owner))
         versions: dict[UUID, int] = {}
         elsewhere: set[UUID] = set()
         for row in rows:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
 from durable_support import running_engine, sql_statements
 
 import litestar_workflows.db.postgres_batch as postgres_batch
 from litestar_workflows import WorkflowRegistry, WorkflowStatus
+from litestar_workflows.core.errors import TaskAlreadyCompletedError
 from step_kit import FINISHED, approval_registry
 
 if TYPE_CHECKING:
-    import pytest
-
     from conftest import ScratchDatabase
 
 
@@ -60,14 +60,8 @@ async def test_an_instance_changed_elsewhere_goes_the_careful_way_and_is_refused
         await elsewhere.wait(instance.id, until=FINISHED, timeout=30)
         # ``here`` still holds the waiting copy: its direct write finds another version, rolls back,
         # and the careful way refuses the stale transition; the engine reloads and says why.
-        with sql_statements(here) as seen:
-            try:
-                await here.complete_human_task(instance.id, "approve", "ann", {"by": "here"})
-            except Exception as error:  # noqa: BLE001 - which refusal it is is not the point here
-                refusal: Exception | None = error
-            else:
-                refusal = None
-        assert refusal is not None
+        with sql_statements(here) as seen, pytest.raises(TaskAlreadyCompletedError):
+            await here.complete_human_task(instance.id, "approve", "ann", {"by": "here"})
         assert any("FOR UPDATE" in s for s in seen)  # the careful way ran
         stored = await here.sql_store.load_instance(instance.id)
         assert stored is not None
@@ -82,7 +76,9 @@ async def test_a_failing_direct_write_leaves_no_transaction_behind_and_the_caref
         first = await engine.start_workflow("direct_writes")
         await engine.wait(first.id, timeout=30)
         # The server refuses the check statement inside the direct transaction.
-        monkeypatch.setattr(postgres_batch, "_CHECK", "SELECT * FROM no_such_table WHERE $1 AND $2 AND $3")
+        monkeypatch.setattr(
+            postgres_batch, "VERSIONS_AND_LEASES", "SELECT * FROM no_such_table WHERE $1 AND $2 AND $3"
+        )
         with sql_statements(engine) as seen:
             await engine.complete_human_task(first.id, "approve", "ann", {"ok": True})
             assert (
