@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows import (
@@ -93,6 +94,21 @@ def approval_registry(name: str) -> WorkflowRegistry:
             ],
             edges=[Edge("begin", "approve"), Edge("approve", "done")],
             initial_step="begin",
+        )
+    )
+    return registry
+
+
+def linear_registry(name: str, steps: int) -> WorkflowRegistry:
+    """A registry with one workflow ``name``: ``steps`` machine steps in a row, each setting ``s<i>``."""
+    names = [f"s{i}" for i in range(steps)]
+    registry = WorkflowRegistry()
+    registry.register(
+        WorkflowDefinition(
+            name=name,
+            steps=[Set(step, **{step: i}) for i, step in enumerate(names)],
+            edges=[Edge(a, b) for a, b in itertools.pairwise(names)],
+            initial_step=names[0],
         )
     )
     return registry

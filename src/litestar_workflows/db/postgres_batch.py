@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy.ext.asyncio import AsyncConnection
+    from sqlalchemy.pool import PoolProxiedConnection
 
 __all__ = ("MAX_PARAMETERS", "insert_statement", "write_creations", "write_in_one_transaction")
 
@@ -79,16 +80,16 @@ def insert_statement(counts: tuple[int, int, int]) -> str:
 
 
 async def write_creations(
-    conn: AsyncConnection,
+    raw: PoolProxiedConnection,
     instances: Sequence[tuple[Any, ...]],
     runs: Sequence[tuple[Any, ...]],
     tasks: Sequence[tuple[Any, ...]],
 ) -> None:
     """Insert the rows in one statement outside any transaction: committed when it returns.
 
-    ``conn`` must have no transaction open (none is begun here: the statement commits itself).
+    ``raw`` (a pooled asyncpg connection) must have no transaction open (none is begun here:
+    the statement commits itself).
     """
-    raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     statement = insert_statement((len(instances), len(runs), len(tasks)))
     parameters = [value for rows in (instances, runs, tasks) for row in rows for value in row]
@@ -97,6 +98,7 @@ async def write_creations(
 
 async def write_in_one_transaction(  # noqa: PLR0917 - the batch's parts, as the careful way takes them
     conn: AsyncConnection,
+    raw: PoolProxiedConnection,
     statements: tuple[str, str, str, str],
     expected: dict[Any, int],
     owner: str,
@@ -115,13 +117,13 @@ async def write_in_one_transaction(  # noqa: PLR0917 - the batch's parts, as the
 
     Args:
         conn: A connection of the store's PostgreSQL engine, with no transaction open.
+        raw: Its pooled DBAPI connection (``await conn.get_raw_connection()``).
         statements: The row writer's insert, update, execution upsert and task upsert statements.
         expected: The version each updated instance's row must have, by instance id.
         owner: This process's lease owner name.
         leased: The executions whose outcome the batch records (leased here).
         rows: Instance rows to insert, to update, execution rows, task rows (sorted by id).
     """
-    raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     transaction = driver.transaction()
     try:

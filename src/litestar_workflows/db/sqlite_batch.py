@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from litestar_workflows.db.connection import mark_transaction_ended
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from sqlalchemy.pool import PoolProxiedConnection
 
 __all__ = ("Rows", "one_call_supported", "write_in_one_call")
 
@@ -48,7 +48,7 @@ def one_call_supported() -> bool:
 
 
 async def write_in_one_call(
-    conn: AsyncConnection,
+    raw: PoolProxiedConnection,
     statements: tuple[str, str, str, str],
     lease_check: tuple[str, Sequence[Any]] | None,
     rows: Rows,
@@ -56,13 +56,13 @@ async def write_in_one_call(
     """Write ``rows`` in one transaction on ``conn``'s thread; ``False`` (rolled back) if it cannot.
 
     Args:
-        conn: A connection of the store's SQLite engine, with no transaction open.
+        raw: The pooled DBAPI connection of a connection of the store's SQLite engine, with no
+            transaction open (``await conn.get_raw_connection()``).
         statements: The row writer's insert, update, execution upsert and task upsert statements.
         lease_check: A query returning the batch's executions leased to another process, and its
             parameters; any row returned fails the batch.
         rows: The parameters of each statement (see :data:`Rows`).
     """
-    raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     try:
         written: bool = await driver._execute(_write, driver._conn, statements, lease_check, rows)

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import ColumnElement, Table
     from sqlalchemy.ext.asyncio import AsyncConnection
+    from sqlalchemy.pool import PoolProxiedConnection
 
     from litestar_workflows.core.context import StepExecution
     from litestar_workflows.core.definition import WorkflowDefinition
@@ -145,14 +146,27 @@ class _Lane:
 
     Everything submitted while a batch is being written goes into the next one: the group
     commit. ``write`` settles the futures of a batch's transitions.
+
+    While batches keep coming, the lane keeps one connection checked out for them
+    (:meth:`connection`). Callers woken by a batch usually submit their next transitions at once
+    (a driver's next step, the next awaited start), so after each batch the lane lets them have
+    their turn before it looks for more; it hands the connection back only when a turn passes
+    with nothing submitted. Checking a connection out of SQLAlchemy's pool and back in costs more
+    Python than writing a small batch, and on PostgreSQL the check-in costs a round trip too.
     """
 
-    __slots__ = ("_queue", "_task", "_write")
+    __slots__ = ("_connect", "_held", "_queue", "_task", "_write")
 
-    def __init__(self, write: Callable[[list[_Pending]], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[_Pending], _Lane], Awaitable[None]],
+        connect: Callable[[], AsyncConnection],
+    ) -> None:
         self._write = write
+        self._connect = connect
         self._queue: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
+        self._held: tuple[AsyncConnection, PoolProxiedConnection] | None = None
 
     def submit(self, items: list[_Pending]) -> None:
         self._queue.extend(items)
@@ -160,9 +174,45 @@ class _Lane:
             self._task = asyncio.create_task(self._drain())
 
     async def _drain(self) -> None:
+        # Submissions made while the connection is being handed back are written by this
+        # task too: it is not done until the queue is empty with nothing held.
         while self._queue:
-            batch, self._queue = self._queue, []
-            await self._write(batch)
+            try:
+                while self._queue:
+                    batch, self._queue = self._queue, []
+                    await self._write(batch, self)
+                    if not self._queue:
+                        await asyncio.sleep(0)  # the callers this batch woke go first
+            finally:
+                await self.release()
+
+    async def connection(self) -> tuple[AsyncConnection, PoolProxiedConnection]:
+        """The lane's connection and its pooled DBAPI connection, kept until the lane is idle.
+
+        It has no transaction open between batches: whoever uses it ends what it begins.
+        """
+        held = self._held
+        if held is None:
+            conn = await self._connect().start()
+            try:
+                raw = await conn.get_raw_connection()
+            except BaseException:
+                await conn.close()
+                raise
+            held = self._held = (conn, raw)
+        return held
+
+    async def release(self, *, invalidate: bool = False) -> None:
+        """Hand the connection back to the pool (``invalidate``: discard it, it may be broken)."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        conn = held[0]
+        try:
+            if invalidate:
+                await conn.invalidate()
+        finally:
+            await conn.close()
 
     async def settled(self) -> None:
         """Until the batches submitted so far are written (their failures go to their futures)."""
@@ -293,12 +343,14 @@ class SQLAlchemyStore:
         self._dispose = dispose
         self._now: tuple[datetime, datetime] | None = None
         dialect = db_engine.dialect.name
-        self._lane = _Lane(self._write_batch)
+        self._lane = _Lane(self._write_batch, self._writes.connect)
         # PostgreSQL takes concurrent transactions: a new instance's rows (which no other
         # transition touches until they are committed) are written beside the group commit in
         # flight instead of after it, so a start awaited on its own costs its own small commit.
         # SQLite has one writer at a time: there a second lane would only wait for the lock.
-        self._creations = _Lane(self._write_batch) if dialect == "postgresql" else self._lane
+        self._creations = (
+            _Lane(self._write_batch, self._writes.connect) if dialect == "postgresql" else self._lane
+        )
         # Executions leased here whose outcome failed to commit: nothing runs them any more, so
         # the next claim takes them back without waiting for the lease to run out.
         self._orphaned: set[UUID] = set()
@@ -379,10 +431,10 @@ class SQLAlchemyStore:
         await self._lane.settled()
         await self._creations.settled()
 
-    async def _write_batch(self, batch: list[_Pending]) -> None:
-        """Write one batch of a lane and settle each transition's future with the outcome."""
+    async def _write_batch(self, batch: list[_Pending], lane: _Lane) -> None:
+        """Write one batch of ``lane`` and settle each transition's future with the outcome."""
         try:
-            await self._write_again_if_transient(batch)
+            await self._write_again_if_transient(batch, lane)
         except Exception as error:
             failure = error if isinstance(error, StoreError) else _store_error(error)
             for item in batch:
@@ -424,7 +476,7 @@ class SQLAlchemyStore:
         for listener in list(listeners):
             listener.committed(self, written)
 
-    async def _write_again_if_transient(self, batch: list[_Pending]) -> None:
+    async def _write_again_if_transient(self, batch: list[_Pending], lane: _Lane) -> None:
         """Write a batch; one that lost a deadlock or a connection is written again at once.
 
         Such a failure says nothing about the batch: failing it would make its callers see an
@@ -432,7 +484,7 @@ class SQLAlchemyStore:
         """
         for attempt in range(1, _BATCH_ATTEMPTS + 1):
             try:
-                await self._write(batch)
+                await self._write(batch, lane)
             except (SQLAlchemyError, OSError) as error:
                 reason = _transient(error)
                 if reason is None or attempt == _BATCH_ATTEMPTS:
@@ -442,7 +494,7 @@ class SQLAlchemyStore:
             else:
                 return
 
-    async def _write(self, batch: list[_Pending]) -> None:
+    async def _write(self, batch: list[_Pending], lane: _Lane) -> None:
         """Write a batch in one transaction, leaving out transitions that lost a race.
 
         On SQLite the version check rides on the UPDATE's row count and only a mismatch costs a
@@ -454,17 +506,23 @@ class SQLAlchemyStore:
             if self._one_call and not _keyed(batch):
                 leased = _leased(batch)
                 check = self.row_writer.sqlite_lease_check(self.owner, leased) if leased else None
-                async with self._writes.connect() as conn:
-                    if await write_in_one_call(conn, self.row_writer.statements, check, self._rows(batch)):
-                        return
+                _, raw = await lane.connection()
+                rows = self._rows(batch)
+                try:
+                    written = await write_in_one_call(raw, self.row_writer.statements, check, rows)
+                except BaseException:
+                    await lane.release(invalidate=True)
+                    raise
+                if written:
+                    return
             async with self._writes.connect() as conn:
                 transaction = await conn.begin()
                 if not await self._leases_lost(conn, batch) and await self._write_rows(conn, batch):
                     await transaction.commit()
                     return
                 await transaction.rollback()
-        elif (_only_new_unkeyed(batch) and await self._created(batch)) or (
-            self._direct_writes and not _keyed(batch) and await self._written_directly(batch)
+        elif (_only_new_unkeyed(batch) and await self._created(batch, lane)) or (
+            self._direct_writes and not _keyed(batch) and await self._written_directly(batch, lane)
         ):
             return
         async with self._writes.begin() as conn:
@@ -472,28 +530,30 @@ class SQLAlchemyStore:
             if not await self._write_rows(conn, batch):
                 raise ConcurrencyError("an instance changed while its row was locked")  # pragma: no cover
 
-    async def _written_directly(self, batch: list[_Pending]) -> bool:
+    async def _written_directly(self, batch: list[_Pending], lane: _Lane) -> bool:
         """PostgreSQL: write a batch without conflicts in one transaction straight through asyncpg.
 
         Returns ``False`` when the batch must go the careful way: an instance changed elsewhere,
         a lease was lost, or the driver raised (the careful way meets the error again, retries
         it if it is transient, and reports it otherwise).
         """
-        async with self._writes.connect() as conn:
-            try:
-                return await write_in_one_transaction(
-                    conn,
-                    self.row_writer.statements,
-                    _expected_versions(batch),
-                    self.owner,
-                    _leased(batch),
-                    self._rows(batch),
-                )
-            except Exception as error:
-                logger.debug("writing a batch straight through asyncpg failed (%s); writing it again", error)
-                return False
+        conn, raw = await lane.connection()
+        try:
+            return await write_in_one_transaction(
+                conn,
+                raw,
+                self.row_writer.statements,
+                _expected_versions(batch),
+                self.owner,
+                _leased(batch),
+                self._rows(batch),
+            )
+        except Exception as error:
+            logger.debug("writing a batch straight through asyncpg failed (%s); writing it again", error)
+            await lane.release()  # invalidated already if it was left in a transaction
+            return False
 
-    async def _created(self, batch: list[_Pending]) -> bool:
+    async def _created(self, batch: list[_Pending], lane: _Lane) -> bool:
         """PostgreSQL: write a batch of new instances in one statement (:mod:`.postgres_batch`).
 
         Returns ``False`` when the batch must go the usual way: too large, or the statement failed
@@ -507,13 +567,13 @@ class SQLAlchemyStore:
         )
         if updated or width > MAX_PARAMETERS:
             return False
-        async with self._writes.connect() as conn:
-            try:
-                await write_creations(conn, inserted, runs, human)
-            except Exception as error:
-                logger.debug("writing new instances in one statement failed (%s); writing them again", error)
-                await conn.invalidate()
-                return False
+        _, raw = await lane.connection()
+        try:
+            await write_creations(raw, inserted, runs, human)
+        except Exception as error:
+            logger.debug("writing new instances in one statement failed (%s); writing them again", error)
+            await lane.release(invalidate=True)
+            return False
         return True
 
     @staticmethod

@@ -84,11 +84,11 @@ def hold_first_write(engine: DistributedExecutionEngine) -> tuple[asyncio.Event,
     write = store._write
     held, release = asyncio.Event(), asyncio.Event()
 
-    async def gated(batch: Any) -> None:
+    async def gated(batch: Any, lane: Any) -> None:
         if not held.is_set():
             held.set()
             await release.wait()
-        await write(batch)
+        await write(batch, lane)
 
     store._write = gated  # type: ignore[method-assign]
     return held, release

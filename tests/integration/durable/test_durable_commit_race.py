@@ -90,11 +90,11 @@ async def test_a_transition_queued_behind_a_lost_version_check_is_applied_again(
         held, release, submitted = asyncio.Event(), asyncio.Event(), asyncio.Event()
         count: list[Transition] = []
 
-        async def gated_write(batch: Any) -> None:
+        async def gated_write(batch: Any, lane: Any) -> None:
             if not held.is_set():
                 held.set()  # engine 1's next commit waits here, before its version check
                 await release.wait()
-            await write(batch)
+            await write(batch, lane)
 
         def counting_commit(transitions: Sequence[Transition]) -> Awaitable[None]:
             result = commit(transitions)

@@ -64,10 +64,11 @@ async def test_a_failed_check_rolls_back_and_leaves_the_batch_to_the_careful_way
         stale = (*row, instance.version - 1)  # a version the row no longer has
         always_leased = ("SELECT 1", ())
         async with engine.sql_store.db_engine.connect() as conn:
+            raw = await conn.get_raw_connection()
             refused = [
-                await write_in_one_call(conn, writer.statements, None, ((), [stale], (), ())),
+                await write_in_one_call(raw, writer.statements, None, ((), [stale], (), ())),
                 await write_in_one_call(
-                    conn, writer.statements, always_leased, ((), [(*row, instance.version)], (), ())
+                    raw, writer.statements, always_leased, ((), [(*row, instance.version)], (), ())
                 ),
             ]
         assert refused == [False, False]
