@@ -124,7 +124,6 @@ _PLAIN_TEXT: dict[Any, str] = {
     for enum in (WorkflowStatus, StepStatus, StepType, HumanTaskStatus)
     for member in enum
 }
-_TIME_CACHE_SIZE = 1024
 _KEYED_CHUNK = 200
 """Keyed instance rows per INSERT (18 parameters each: far below SQLite's and asyncpg's limits)."""
 
@@ -149,31 +148,42 @@ def _sqlite_text(value: Any) -> Any:
 class _SqliteTimes:
     """Datetimes as the text SQLAlchemy's SQLite ``DATETIME`` stores: UTC, no offset, microseconds.
 
-    Formatting a datetime is among the dearest things the write path does, and a batch repeats
-    the same moments on many rows (its commit time, lease expiries), so recent texts are kept.
+    Formatting a datetime is among the dearest things the write path does: ``isoformat`` of an
+    aware datetime costs about a microsecond, and a batch formats several per row. So the
+    "YYYY-MM-DD HH:MM:" part is kept from the last value (consecutive values share their minute),
+    and :meth:`moment` remembers the texts of the two values every row of a batch repeats (its
+    commit time and lease expiry), by identity.
     """
 
-    __slots__ = ("_last", "_last_text", "_texts")
+    __slots__ = ("_minute", "_moment_a", "_moment_b", "_prefix", "_text_a", "_text_b")
 
     def __init__(self) -> None:
-        self._texts: dict[datetime, str] = {}
-        self._last: datetime | None = None
-        self._last_text = ""
+        self._minute: tuple[int, int, int, int, int] | None = None
+        self._prefix = ""
+        self._moment_a: datetime | None = None
+        self._moment_b: datetime | None = None
+        self._text_a = self._text_b = ""
 
     def text(self, value: datetime | None) -> str:
         """The stored text of ``value``, ``""`` (NULL, see :data:`NEVER_EMPTY`) for ``None``."""
         if value is None:
             return ""
-        if value is self._last:  # the same moment on the next row: no hashing
-            return self._last_text
-        text = self._texts.get(value)
-        if text is None:
-            if len(self._texts) >= _TIME_CACHE_SIZE:
-                self._texts.clear()
-            utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-            # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" cut before the offset: one C call.
-            text = self._texts[value] = utc.isoformat(" ", "microseconds")[:26]
-        self._last, self._last_text = value, text
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        minute = (value.minute, value.hour, value.day, value.month, value.year)
+        if minute != self._minute:
+            self._minute, self._prefix = minute, value.isoformat(" ")[:17]
+        return "%s%02d.%06d" % (self._prefix, value.second, value.microsecond)  # noqa: UP031 - fastest here
+
+    def moment(self, value: datetime) -> str:
+        """:meth:`text` of a value the rows of a batch repeat (the same object each time)."""
+        if value is self._moment_a:
+            return self._text_a
+        if value is self._moment_b:
+            return self._text_b
+        text = self.text(value)
+        self._moment_b, self._text_b = self._moment_a, self._text_a
+        self._moment_a, self._text_a = value, text
         return text
 
 
@@ -218,7 +228,10 @@ class RowWriter:
     def __init__(self, dialect: str) -> None:
         postgres = dialect == "postgresql"
         self.uuid: Callable[[Any], Any] = _same if postgres else _sqlite_uuid
-        self.time: Callable[[Any], Any] = _same if postgres else _SqliteTimes().text
+        times = _SqliteTimes()
+        self.time: Callable[[Any], Any] = _same if postgres else times.text
+        self.moment: Callable[[Any], Any] = _same if postgres else times.moment
+        """:attr:`time` of the commit time and lease expiry the rows of a batch share."""
         self.json: Callable[[Any], Any] = _json if postgres else _json_or_empty
         self.text: Callable[[Any], Any] = _same if postgres else _sqlite_text
         mark = _numbered_mark if postgres else _sqlite_mark
@@ -244,7 +257,8 @@ class RowWriter:
         return (
             u(i.id), u(definition_id), i.workflow_name, i.workflow_version, self.text(i.status),
             i.current_step, j(c.data), j(c.metadata), i.error, t(i.started_at), t(i.completed_at),
-            i.tenant_id, i.created_by, i.version, j(i.runtime.to_json()), i.key, t(i.started_at), t(now),
+            i.tenant_id, i.created_by, i.version, j(i.runtime.to_json()), i.key, t(i.started_at),
+            self.moment(now),
         )  # fmt: skip
 
     def instance_update(self, i: WorkflowInstanceData, now: datetime) -> tuple[Any, ...]:
@@ -255,7 +269,7 @@ class RowWriter:
         t, j = self.time, self.json
         return (
             self.text(i.status), i.current_step, j(i.context.data), i.error, t(i.completed_at), i.version,
-            j(i.runtime.to_json()), t(now), self.uuid(i.id),
+            j(i.runtime.to_json()), self.moment(now), self.uuid(i.id),
         )  # fmt: skip
 
     def run(
@@ -264,12 +278,12 @@ class RowWriter:
         """Parameters of :attr:`upsert_runs` (order of ``RUN_COLUMNS``)."""
         u, t, j, text = self.uuid, self.time, self.json, self.text
         owner, expiry = lease if lease else (None, None)
-        stamp = t(now)
+        stamp = self.moment(now)
         return (
             u(r.id), u(instance_id), r.step_name, text(r.step_type), text(r.status), j(r.input_data),
             j(r.output_data), r.error, r.error_type, r.stack_trace, t(r.started_at), t(r.completed_at),
             r.assigned_to, r.completed_by, r.attempt, r.iteration, j(r.result), j(r.context_changes),
-            t(r.scheduled_for), owner, t(expiry), stamp, stamp,
+            t(r.scheduled_for), owner, t(expiry) if expiry is None else self.moment(expiry), stamp, stamp,
         )  # fmt: skip
 
     def task(self, k: HumanTask, now: datetime) -> tuple[Any, ...]:
@@ -278,7 +292,7 @@ class RowWriter:
         return (
             u(k.id), u(k.instance_id), u(k.step_execution_id), k.step_name, k.title, k.description,
             self.json(k.form_schema), k.assignee_id, k.assignee_group, t(k.due_at), t(k.reminder_at),
-            self.text(k.status), t(k.completed_at), k.completed_by, t(k.created_at), t(now),
+            self.text(k.status), t(k.completed_at), k.completed_by, t(k.created_at), self.moment(now),
         )  # fmt: skip
 
     @staticmethod
@@ -413,7 +427,7 @@ class SqliteRowWriter(RowWriter):
             "" if completed is None else self.time(completed),
             i.version,
             orjson.dumps(i.runtime.to_json()).decode(),
-            self.time(now),
+            self.moment(now),
             bytearray(i.id.int.to_bytes(16)),
         )
 
@@ -422,7 +436,7 @@ class SqliteRowWriter(RowWriter):
     ) -> tuple[Any, ...]:
         """Parameters of :attr:`upsert_runs` (order of ``RUN_COLUMNS``)."""
         t, dumps, plain = self.time, orjson.dumps, _PLAIN_TEXT
-        stamp = t(now)
+        stamp = self.moment(now)
         started, completed, scheduled = r.started_at, r.completed_at, r.scheduled_for
         result, changes, given, made = r.result, r.context_changes, r.input_data, r.output_data
         return (
@@ -446,7 +460,7 @@ class SqliteRowWriter(RowWriter):
             "" if changes is None else dumps(changes).decode(),
             "" if scheduled is None else t(scheduled),
             "" if lease is None else lease[0],
-            "" if lease is None else t(lease[1]),
+            "" if lease is None else self.moment(lease[1]),
             stamp,
             stamp,
         )

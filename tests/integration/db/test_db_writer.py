@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from litestar_workflows.core.context import StepExecution
@@ -115,6 +118,28 @@ async def test_fast_timestamps_are_the_text_sqlalchemy_stores(sqlite_engine: Asy
     assert stored[0] == writer.time(ELSEWHERE)
     assert stored[1] == writer.time(WHEN)
     assert stored[2] == writer.uuid(run_id)
+
+
+OFFSETS = st.builds(
+    lambda minutes: timezone(timedelta(minutes=minutes)), st.integers(min_value=-23 * 60, max_value=23 * 60)
+)
+MOMENTS = st.datetimes(
+    min_value=datetime(2, 1, 1),  # noqa: DTZ001 - bounds of naive values, given a zone below
+    max_value=datetime(9998, 12, 31),  # noqa: DTZ001
+    timezones=st.one_of(st.just(UTC), OFFSETS),
+)
+
+
+@given(moments=st.lists(MOMENTS, min_size=1, max_size=8))
+def test_fast_timestamp_text_is_the_column_types_for_any_moment_and_zone(moments: list[datetime]) -> None:
+    # The fast text keeps the last minute it formatted and the two last repeated moments: any
+    # sequence of values (same minute, other minutes, other zones, the same object again) must
+    # still give exactly what the model's column type binds.
+    column_text = StepExecutionModel.__table__.c.started_at.type._cached_bind_processor(sqlite.dialect())
+    writer = row_writer("sqlite")
+    for moment in [*moments, *reversed(moments), *moments]:
+        assert writer.time(moment) == column_text(moment)
+        assert writer.moment(moment) == column_text(moment)
 
 
 async def test_fast_rows_keep_nulls_and_empty_strings_apart(async_engine: AsyncEngine) -> None:
