@@ -134,6 +134,10 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
         queue: The Celery queue of step tasks (default: the app's default queue); workers must
             consume it (``-Q``).
         max_running: Steps one worker process runs at once (their claims and commits are grouped).
+        synchronous_commit: How this process's store commits: ``True`` (the default) on disk
+            before a commit is reported; ``False`` relaxed commits (opt-in, see
+            :class:`DistributedExecutionEngine`). A ``SQLAlchemyStore`` given as ``persistence``
+            must have been built with the same setting (``ValueError`` otherwise).
         **options: Passed to :class:`DistributedExecutionEngine`.
 
     Examples:
@@ -154,6 +158,7 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
         event_bus: EventBus | None = None,
         queue: str | None = None,
         max_running: int = 64,
+        synchronous_commit: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -163,6 +168,7 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
             lease_seconds=lease_seconds,
             sweep_interval=sweep_interval,
             event_bus=event_bus,
+            synchronous_commit=synchronous_commit,
             **options,
         )
         self.celery_app = celery_app

@@ -95,6 +95,10 @@ class SAQExecutionEngine(DistributedExecutionEngine):
         sweep_interval: Seconds between sweeps for lost work and due timers.
         event_bus: Receives the events of transitions this process commits.
         concurrency: Jobs one worker process handles at once (their commits are grouped).
+        synchronous_commit: How this process's store commits: ``True`` (the default) on disk
+            before a commit is reported; ``False`` relaxed commits (opt-in, see
+            :class:`DistributedExecutionEngine`). A ``SQLAlchemyStore`` given as ``persistence``
+            must have been built with the same setting (``ValueError`` otherwise).
         **options: Passed to :class:`DistributedExecutionEngine`.
 
     Examples:
@@ -114,6 +118,7 @@ class SAQExecutionEngine(DistributedExecutionEngine):
         sweep_interval: float = 5.0,
         event_bus: EventBus | None = None,
         concurrency: int = 64,
+        synchronous_commit: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -123,6 +128,7 @@ class SAQExecutionEngine(DistributedExecutionEngine):
             lease_seconds=lease_seconds,
             sweep_interval=sweep_interval,
             event_bus=event_bus,
+            synchronous_commit=synchronous_commit,
             **options,
         )
         self.queue = queue

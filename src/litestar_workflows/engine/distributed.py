@@ -27,6 +27,7 @@ from uuid import UUID
 
 from litestar_workflows.core.errors import WorkflowNotFoundError, WorkflowsError
 from litestar_workflows.db.claims import ClaimLedger
+from litestar_workflows.db.connection import check_synchronous_commit
 from litestar_workflows.db.store import SQLAlchemyStore, continued_run, store_from
 from litestar_workflows.engine.local import LocalExecutionEngine
 from litestar_workflows.engine.messages import MalformedMessageError, StepMessage
@@ -67,7 +68,9 @@ class _TrackingRunner(StepRunner):
             self.executing.pop(key, None)
 
 
-def _store_for(persistence: Any, lease_seconds: float, owner: str | None, **options: Any) -> SQLAlchemyStore:
+def _store_for(
+    persistence: Any, lease_seconds: float, owner: str | None, synchronous_commit: bool, **options: Any
+) -> SQLAlchemyStore:
     """The store on ``persistence``, leasing for ``lease_seconds`` under ``owner`` (when given).
 
     A store passed in was built with its own lease (30 s unless told otherwise) and a random
@@ -75,11 +78,29 @@ def _store_for(persistence: Any, lease_seconds: float, owner: str | None, **opti
     of unclaimed work and the shutdown grace are all timed from it: a store leasing for less
     would lose steps that are still running, one leasing for more would hold a dead worker's
     steps past the sweep that is meant to bring them back. A differing lease is logged.
+
+    Its commit durability cannot be replaced that way (it decides which database engine the store
+    connects through), and following the store would leave the engine committing otherwise than it
+    was asked to: a store whose ``synchronous_commit`` differs from the engine's is refused.
+
+    Raises:
+        TypeError: ``synchronous_commit`` is not a bool.
+        ValueError: ``persistence`` is a store built with the other ``synchronous_commit``.
     """
+    check_synchronous_commit(synchronous_commit)
+    options.update(lease_seconds=lease_seconds, owner=owner, synchronous_commit=synchronous_commit)
     if isinstance(persistence, str):
-        return SQLAlchemyStore.from_url(persistence, lease_seconds=lease_seconds, owner=owner, **options)
+        return SQLAlchemyStore.from_url(persistence, **options)
     if not isinstance(persistence, SQLAlchemyStore):
-        return store_from(persistence, lease_seconds=lease_seconds, owner=owner, **options)
+        return store_from(persistence, **options)
+    if persistence.synchronous_commit != synchronous_commit:
+        msg = (
+            "the store given as persistence was built with "
+            f"synchronous_commit={persistence.synchronous_commit}, but the engine is asked for "
+            f"synchronous_commit={synchronous_commit}: pass the same setting to both (or give a URL "
+            "or a database engine, and let the engine build its store)"
+        )
+        raise ValueError(msg)
     lease = timedelta(seconds=lease_seconds)
     if persistence.lease != lease:
         logger.warning(
@@ -103,7 +124,9 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         persistence: A database URL, an ``AsyncEngine``, an ``async_sessionmaker``, an
             ``AsyncSession`` or a :class:`~litestar_workflows.db.store.SQLAlchemyStore`. A store
             is set up for this engine: it leases for ``lease_seconds`` (a different lease it was
-            built with is replaced, with a warning) and, when ``owner`` is given, under that name.
+            built with is replaced, with a warning) and, when ``owner`` is given, under that name;
+            its ``synchronous_commit`` must be the engine's (a store built with the other
+            setting raises ``ValueError``).
         transport: Publishes step messages to the broker.
         registry: Where workflows are looked up; a new empty one when omitted (register the
             workflows on ``engine.registry`` in the module that workers import too).
@@ -113,7 +136,18 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         event_bus: Receives the events of the transitions this process commits.
         poll_interval: How often :meth:`wait` looks at the database (others run the steps).
         owner: This process's name in leases (default: host, pid and an id).
+        synchronous_commit: How the store this engine builds commits (on the store's own
+            connections only). ``True`` (the default): a commit is on disk before it is reported.
+            ``False`` (relaxed commits, opt-in): it survives a crash of the process but a power
+            loss or an operating system crash may lose the last moments of commits (see
+            :class:`~litestar_workflows.db.SQLAlchemyStore`). It applies to the commits this
+            process makes: give every process of the deployment (web app and workers) the setting
+            meant for it.
         **options: Passed to :class:`~litestar_workflows.engine.local.LocalExecutionEngine`.
+
+    Raises:
+        TypeError: ``synchronous_commit`` is not a bool.
+        ValueError: ``persistence`` is a store built with the other ``synchronous_commit``.
     """
 
     def __init__(
@@ -127,10 +161,11 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         event_bus: EventBus | None = None,
         poll_interval: float = 0.5,
         owner: str | None = None,
+        synchronous_commit: bool = True,
         **options: Any,
     ) -> None:
         store_options: dict[str, Any] = {"clock": options["clock"]} if "clock" in options else {}
-        store = _store_for(persistence, lease_seconds, owner, **store_options)
+        store = _store_for(persistence, lease_seconds, owner, synchronous_commit, **store_options)
         store.lease_started = False  # started executions wait, unleased, for a worker's claim
         store.lease_continued = True  # except the next step of a chain, run by the step's worker
         super().__init__(
