@@ -134,10 +134,11 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
         queue: The Celery queue of step tasks (default: the app's default queue); workers must
             consume it (``-Q``).
         max_running: Steps one worker process runs at once (their claims and commits are grouped).
-        synchronous_commit: How this process's store commits: ``True`` (the default) on disk
-            before a commit is reported; ``False`` relaxed commits (opt-in, see
-            :class:`DistributedExecutionEngine`). A ``SQLAlchemyStore`` given as ``persistence``
-            must have been built with the same setting (``ValueError`` otherwise).
+        synchronous_commit: How this process's store commits: ``True`` on disk before a commit
+            is reported; ``False`` relaxed commits (opt-in, see
+            :class:`DistributedExecutionEngine`); ``None`` (the default) as a ``SQLAlchemyStore``
+            given as ``persistence`` does, else ``True`` (the other setting than that store's
+            raises ``ValueError``).
         **options: Passed to :class:`DistributedExecutionEngine`.
 
     Examples:
@@ -158,7 +159,7 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
         event_bus: EventBus | None = None,
         queue: str | None = None,
         max_running: int = 64,
-        synchronous_commit: bool = True,
+        synchronous_commit: bool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(

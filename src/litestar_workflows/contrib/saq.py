@@ -95,10 +95,11 @@ class SAQExecutionEngine(DistributedExecutionEngine):
         sweep_interval: Seconds between sweeps for lost work and due timers.
         event_bus: Receives the events of transitions this process commits.
         concurrency: Jobs one worker process handles at once (their commits are grouped).
-        synchronous_commit: How this process's store commits: ``True`` (the default) on disk
-            before a commit is reported; ``False`` relaxed commits (opt-in, see
-            :class:`DistributedExecutionEngine`). A ``SQLAlchemyStore`` given as ``persistence``
-            must have been built with the same setting (``ValueError`` otherwise).
+        synchronous_commit: How this process's store commits: ``True`` on disk before a commit
+            is reported; ``False`` relaxed commits (opt-in, see
+            :class:`DistributedExecutionEngine`); ``None`` (the default) as a ``SQLAlchemyStore``
+            given as ``persistence`` does, else ``True`` (the other setting than that store's
+            raises ``ValueError``).
         **options: Passed to :class:`DistributedExecutionEngine`.
 
     Examples:
@@ -118,7 +119,7 @@ class SAQExecutionEngine(DistributedExecutionEngine):
         sweep_interval: float = 5.0,
         event_bus: EventBus | None = None,
         concurrency: int = 64,
-        synchronous_commit: bool = True,
+        synchronous_commit: bool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(

@@ -69,7 +69,7 @@ class _TrackingRunner(StepRunner):
 
 
 def _store_for(
-    persistence: Any, lease_seconds: float, owner: str | None, synchronous_commit: bool, **options: Any
+    persistence: Any, lease_seconds: float, owner: str | None, synchronous_commit: bool | None, **options: Any
 ) -> SQLAlchemyStore:
     """The store on ``persistence``, leasing for ``lease_seconds`` under ``owner`` (when given).
 
@@ -80,20 +80,23 @@ def _store_for(
     steps past the sweep that is meant to bring them back. A differing lease is logged.
 
     Its commit durability cannot be replaced that way (it decides which database engine the store
-    connects through), and following the store would leave the engine committing otherwise than it
-    was asked to: a store whose ``synchronous_commit`` differs from the engine's is refused.
+    connects through): ``synchronous_commit=None`` keeps the given store's, and a setting that
+    differs from it is refused rather than ignored. A store built here commits fully unless told
+    ``synchronous_commit=False``.
 
     Raises:
         TypeError: ``synchronous_commit`` is not a bool.
         ValueError: ``persistence`` is a store built with the other ``synchronous_commit``.
     """
-    check_synchronous_commit(synchronous_commit)
-    options.update(lease_seconds=lease_seconds, owner=owner, synchronous_commit=synchronous_commit)
+    if synchronous_commit is not None:
+        check_synchronous_commit(synchronous_commit)
+    full = True if synchronous_commit is None else synchronous_commit
+    options.update(lease_seconds=lease_seconds, owner=owner, synchronous_commit=full)
     if isinstance(persistence, str):
         return SQLAlchemyStore.from_url(persistence, **options)
     if not isinstance(persistence, SQLAlchemyStore):
         return store_from(persistence, **options)
-    if persistence.synchronous_commit != synchronous_commit:
+    if synchronous_commit is not None and persistence.synchronous_commit != synchronous_commit:
         msg = (
             "the store given as persistence was built with "
             f"synchronous_commit={persistence.synchronous_commit}, but the engine is asked for "
@@ -125,8 +128,8 @@ class DistributedExecutionEngine(LocalExecutionEngine):
             ``AsyncSession`` or a :class:`~litestar_workflows.db.store.SQLAlchemyStore`. A store
             is set up for this engine: it leases for ``lease_seconds`` (a different lease it was
             built with is replaced, with a warning) and, when ``owner`` is given, under that name;
-            its ``synchronous_commit`` must be the engine's (a store built with the other
-            setting raises ``ValueError``).
+            it keeps its own ``synchronous_commit`` (asking the engine for the other setting
+            raises ``ValueError``).
         transport: Publishes step messages to the broker.
         registry: Where workflows are looked up; a new empty one when omitted (register the
             workflows on ``engine.registry`` in the module that workers import too).
@@ -137,7 +140,8 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         poll_interval: How often :meth:`wait` looks at the database (others run the steps).
         owner: This process's name in leases (default: host, pid and an id).
         synchronous_commit: How the store this engine builds commits (on the store's own
-            connections only). ``True`` (the default): a commit is on disk before it is reported.
+            connections only); ``None`` (the default): as a store given as ``persistence`` does,
+            else ``True``. ``True``: a commit is on disk before it is reported.
             ``False`` (relaxed commits, opt-in): it survives a crash of the process but a power
             loss or an operating system crash may lose the last moments of commits (see
             :class:`~litestar_workflows.db.SQLAlchemyStore`). It applies to the commits this
@@ -161,7 +165,7 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         event_bus: EventBus | None = None,
         poll_interval: float = 0.5,
         owner: str | None = None,
-        synchronous_commit: bool = True,
+        synchronous_commit: bool | None = None,
         **options: Any,
     ) -> None:
         store_options: dict[str, Any] = {"clock": options["clock"]} if "clock" in options else {}
