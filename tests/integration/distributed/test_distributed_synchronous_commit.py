@@ -9,26 +9,25 @@ that relaxed engines on both sides still carry a workflow to its end.
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from celery import Celery
 from saq import Queue
-from sqlalchemy import event
 
+from commit_settings import settings_in_write_transactions, store_setting
 from inprocess_broker import QueueTransport
 from inprocess_workers import _private_redis, _saq_worker, skip_without_redis
 from litestar_workflows import WorkflowStatus
 from litestar_workflows.contrib.celery import CeleryExecutionEngine
 from litestar_workflows.contrib.saq import SAQExecutionEngine
-from litestar_workflows.db.connection import WRITE_OPTION
 from litestar_workflows.db.store import SQLAlchemyStore
 from litestar_workflows.engine.distributed import DistributedExecutionEngine
 from step_kit import FINISHED, approval_registry
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
 
     from conftest import ScratchDatabase
 
@@ -52,49 +51,6 @@ def build(kind: str, persistence: Any, **options: Any) -> DistributedExecutionEn
     if kind == "celery":
         return CeleryExecutionEngine(Celery("relaxed", broker=UNUSED_REDIS), persistence, registry, **options)
     return DistributedExecutionEngine(persistence, QueueTransport(), registry, **options)
-
-
-async def store_setting(engine: DistributedExecutionEngine) -> Any:
-    """The durability setting, read on two connections of the store's database engine at once."""
-    db_engine = engine.sql_store.db_engine
-    statement = "PRAGMA synchronous" if db_engine.dialect.name == "sqlite" else "SHOW synchronous_commit"
-    async with db_engine.connect() as first, db_engine.connect() as second:
-        one = (await first.exec_driver_sql(statement)).scalar()
-        other = (await second.exec_driver_sql(statement)).scalar()
-    assert one == other
-    return one
-
-
-@contextmanager
-def settings_in_write_transactions(engine: DistributedExecutionEngine) -> Iterator[list[Any]]:
-    """The setting as in effect on the connection of each write the store sends through SQLAlchemy.
-
-    Read right after the statement, in its transaction, with a cursor of the driver's own (so
-    that the reading is not a statement of the store's).
-    """
-    seen: list[Any] = []
-    sync_engine = engine.sql_store.db_engine.sync_engine
-    statement = "PRAGMA synchronous" if sync_engine.dialect.name == "sqlite" else "SHOW synchronous_commit"
-
-    def read(conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        words = sql.split()
-        if not words or words[0].upper() not in {"INSERT", "UPDATE", "WITH"}:
-            return
-        if not conn.get_execution_options().get(WRITE_OPTION):
-            return
-        assert conn.in_transaction()
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(statement)
-            seen.append(cursor.fetchone()[0])
-        finally:
-            cursor.close()
-
-    event.listen(sync_engine, "after_cursor_execute", read)
-    try:
-        yield seen
-    finally:
-        event.remove(sync_engine, "after_cursor_execute", read)
 
 
 @asynccontextmanager

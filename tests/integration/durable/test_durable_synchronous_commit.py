@@ -10,21 +10,20 @@ engines still run and persist workflows.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from commit_settings import settings_in_write_transactions, store_setting
 from litestar_workflows import WorkflowRegistry, WorkflowStatus
 from litestar_workflows.db import PersistentExecutionEngine, SQLAlchemyStore
-from litestar_workflows.db.connection import WRITE_OPTION, create_store_engine
+from litestar_workflows.db.connection import create_store_engine
 from litestar_workflows.web.config import WorkflowPluginConfig
 from step_kit import FINISHED, approval_registry
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,17 +40,6 @@ def registry() -> WorkflowRegistry:
 def app_engine(db: ScratchDatabase) -> AsyncEngine:
     """An engine as an application makes it (not a store engine): the store connects beside it."""
     return create_async_engine(db.url, **db.engine_options)
-
-
-async def store_setting(engine: PersistentExecutionEngine) -> Any:
-    """The durability setting on a connection of the store's own database engine."""
-    statement = (
-        "PRAGMA synchronous"
-        if engine.sql_store.db_engine.dialect.name == "sqlite"
-        else "SHOW synchronous_commit"
-    )
-    async with engine.sql_store.db_engine.connect() as conn:
-        return (await conn.exec_driver_sql(statement)).scalar()
 
 
 async def run_to_completion(engine: PersistentExecutionEngine) -> Any:
@@ -165,37 +153,6 @@ async def test_a_relaxed_engine_on_an_in_memory_database_runs_as_any_other() -> 
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
-
-
-@contextmanager
-def settings_in_write_transactions(engine: PersistentExecutionEngine) -> Iterator[list[str]]:
-    """``synchronous_commit`` as in effect inside each write transaction of the store, per write.
-
-    A real listener on the store's database engine: after each INSERT or UPDATE the store sends
-    through SQLAlchemy in a transaction of its write path, the setting is read on the same
-    connection, inside that transaction (through a cursor of the driver's, so that the reading
-    is no statement of the store's).
-    """
-    seen: list[str] = []
-    sync_engine = engine.sql_store.db_engine.sync_engine
-
-    def read(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        words = statement.split()
-        if not words or words[0].upper() not in {"INSERT", "UPDATE", "WITH"}:
-            return
-        assert conn.get_execution_options().get(WRITE_OPTION) and conn.in_transaction()
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute("SHOW synchronous_commit")
-            seen.append(cursor.fetchone()[0])
-        finally:
-            cursor.close()
-
-    event.listen(sync_engine, "after_cursor_execute", read)
-    try:
-        yield seen
-    finally:
-        event.remove(sync_engine, "after_cursor_execute", read)
 
 
 @pytest.mark.postgres
