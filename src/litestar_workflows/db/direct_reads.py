@@ -13,7 +13,9 @@ answers in microseconds. So the store reads an instance here in one call:
   the same codecs as plain columns.
 
 Either way the values are then converted by the result processors of the tables' own column
-types on the store engine's dialect, so the rows are those SQLAlchemy would have returned. When
+types on the store engine's dialect, so the rows are those SQLAlchemy would have returned. On
+SQLite the two commonest, timestamps and ids, are converted by equivalents that cost a fraction
+(:func:`fast_converter`): a microsecond each through SQLAlchemy, some two hundred per instance. When
 the driver raises anything, the store reads the careful way, through SQLAlchemy, which reports
 errors and invalidates broken connections as usual.
 """
@@ -21,8 +23,11 @@ errors and invalidates broken connections as usual.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID, SafeUUID
 
+from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import Select, bindparam, select
 
 from litestar_workflows.db.connection import mark_transaction_ended
@@ -30,13 +35,19 @@ from litestar_workflows.db.queries import executions, instances, tasks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-    from uuid import UUID
 
     from sqlalchemy import BindParameter, ColumnElement
     from sqlalchemy.engine import Dialect
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ("InstanceRows", "OneCallReader", "PostgresReader", "ReadFellThrough", "reader_for")
+__all__ = (
+    "InstanceRows",
+    "OneCallReader",
+    "PostgresReader",
+    "ReadFellThrough",
+    "fast_converter",
+    "reader_for",
+)
 
 InstanceRows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
 """An instance's row, its executions' rows (oldest first) and its tasks' rows, keyed by column."""
@@ -53,7 +64,12 @@ class _Columns:
 
     def __init__(self, selected: Iterable[ColumnElement[Any]], dialect: Dialect) -> None:
         self.columns: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (column.name, column.type.dialect_impl(dialect).result_processor(dialect, None))
+            (
+                column.name,
+                fast_converter(
+                    column.type, dialect, column.type.dialect_impl(dialect).result_processor(dialect, None)
+                ),
+            )
             for column in selected
         ]
 
@@ -72,6 +88,60 @@ def _converted(pairs: Iterable[tuple[tuple[str, Callable[[Any], Any] | None], An
         name: value if convert is None or value is None else convert(value)
         for (name, convert), value in pairs
     }
+
+
+def fast_converter(
+    column_type: Any, dialect: Dialect, processor: Callable[[Any], Any] | None
+) -> Callable[[Any], Any] | None:
+    """``processor`` (a column type's result processor), or on SQLite an equivalent that costs less.
+
+    Timestamps (``DateTimeUTC``) and ids (``GUID``) are most of an instance's values. SQLAlchemy
+    parses SQLite's timestamp text with a regular expression and then sets the zone, and builds ids
+    through ``UUID.__init__``'s checks: about a microsecond each. The equivalents take the form the
+    store (and SQLAlchemy) writes, 26 characters of text and 16 bytes, at C speed, and hand
+    anything else to ``processor``: the results are the same values either way.
+    """
+    if processor is None or dialect.name != "sqlite":
+        return processor
+    if isinstance(column_type, DateTimeUTC):
+        return _sqlite_timestamp(processor)
+    if isinstance(column_type, GUID) and column_type.binary:
+        return _sqlite_id(processor)
+    return processor
+
+
+def _sqlite_timestamp(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    parse = datetime.fromisoformat
+
+    def convert(value: Any) -> Any:
+        # "YYYY-MM-DD HH:MM:SS.ffffff", in UTC: the text of SQLAlchemy's SQLite DATETIME, which any
+        # of its versions reads as this does (other texts go to it, whatever it makes of them).
+        if type(value) is str and len(value) == _TIMESTAMP_LENGTH and value[10] == " " and value[19] == ".":
+            try:
+                return parse(value + "+00:00")
+            except ValueError:
+                pass
+        return processor(value)
+
+    return convert
+
+
+def _sqlite_id(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    new, assign, from_bytes, unknown = object.__new__, object.__setattr__, int.from_bytes, SafeUUID.unknown
+
+    def convert(value: Any) -> Any:
+        if type(value) is bytes and len(value) == _ID_LENGTH:  # what UUID(bytes=value) takes
+            uid = new(UUID)
+            assign(uid, "int", from_bytes(value))
+            assign(uid, "is_safe", unknown)
+            return uid
+        return processor(value)
+
+    return convert
+
+
+_TIMESTAMP_LENGTH = 26
+_ID_LENGTH = 16
 
 
 class _Query(_Columns):

@@ -8,6 +8,7 @@ must be indistinguishable from what SQLAlchemy writes for the same values.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from litestar_workflows.core.context import StepExecution
 from litestar_workflows.core.ids import new_uuid7
 from litestar_workflows.core.types import StepStatus, StepType
 from litestar_workflows.db import upgrade_database_async
+from litestar_workflows.db.direct_reads import fast_converter
 from litestar_workflows.db.models import StepExecutionModel, WorkflowInstanceModel
 from litestar_workflows.db.writer import row_writer
 
@@ -187,3 +189,43 @@ async def test_fast_rows_keep_nulls_and_empty_strings_apart(async_engine: AsyncE
     assert row["completed_by"] is None
     assert row["created_at"] == WHEN
     assert [r.id for r in nulls] == [run_id]
+
+
+STORED_TEXTS = st.one_of(
+    MOMENTS.map(lambda moment: moment.astimezone(UTC).isoformat(" ", "microseconds")[:26]),  # as stored
+    MOMENTS.map(lambda moment: moment.isoformat(" ")),  # with an offset: 32 characters
+    MOMENTS.map(lambda moment: moment.astimezone(UTC).isoformat("T", "microseconds")[:26]),  # 'T'
+    MOMENTS.map(lambda moment: moment.astimezone(UTC).isoformat(" ", "seconds")[:19]),  # no fraction
+    MOMENTS.map(lambda moment: moment.astimezone(UTC).isoformat(" ", "microseconds")[:26].replace(".", ",")),
+    st.text(alphabet="0123456789-: .T", min_size=26, max_size=26),  # the length, not a time
+)
+
+
+def _outcome(convert: Any, value: Any) -> tuple[str, Any]:
+    try:
+        result = convert(value)
+    except Exception as error:  # noqa: BLE001 - the kind of failure is what is compared
+        return ("raises", type(error))
+    return ("value", (result, getattr(result, "tzinfo", None), getattr(result, "is_safe", None)))
+
+
+@given(text=STORED_TEXTS)
+def test_the_fast_timestamp_reader_gives_what_the_column_type_gives(text: str) -> None:
+    # Read back from SQLite, a timestamp column holds the writer's 26 characters; anything else
+    # in it (written by other means) must come out exactly as SQLAlchemy's own processor has it.
+    dialect = sqlite.dialect()
+    column = StepExecutionModel.__table__.c.started_at
+    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    fast = fast_converter(column.type, dialect, processor)
+    assert fast is not processor
+    assert _outcome(fast, text) == _outcome(processor, text)
+
+
+@given(value=st.one_of(st.binary(min_size=16, max_size=16), st.binary(max_size=20), st.uuids().map(str)))
+def test_the_fast_id_reader_gives_what_the_column_type_gives(value: Any) -> None:
+    dialect = sqlite.dialect()
+    column = StepExecutionModel.__table__.c.id
+    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    fast = fast_converter(column.type, dialect, processor)
+    assert fast is not processor
+    assert _outcome(fast, value) == _outcome(processor, value)
