@@ -67,12 +67,25 @@ class StatementCounter:
 
 
 async def until(condition: Any) -> None:
-    """Let the loop run until ``condition()`` holds (bounded): waits on observed state, not time."""
-    for _ in range(10_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
+    """Let the loop run until ``condition()`` holds: waits on observed state, not for a time.
+
+    What the condition waits for may need database round trips, which a loaded machine makes
+    slow, so the bound is a generous deadline, not a number of loop turns (a fixed number of
+    turns ran out under a parallel test run). Once the quick turns are spent it checks every
+    millisecond instead of spinning, leaving the CPU to the database.
+    """
+    try:
+        async with asyncio.timeout(_UNTIL_SECONDS):
+            turns = 0
+            while not condition():
+                turns += 1
+                await asyncio.sleep(0 if turns < _QUICK_TURNS else 0.001)
+    except TimeoutError:
+        raise AssertionError(f"condition never held in {_UNTIL_SECONDS} s") from None
+
+
+_QUICK_TURNS = 1_000
+_UNTIL_SECONDS = 30.0
 
 
 async def test_waiters_share_one_query_per_round_and_reload_only_what_changed(
