@@ -201,6 +201,16 @@ STORED_TEXTS = st.one_of(
 )
 
 
+def _both_readers(column_name: str) -> tuple[Any, Any]:
+    """The column type's own result processor on SQLite, and the store's fast reader for it."""
+    dialect = sqlite.dialect()
+    column = StepExecutionModel.__table__.c[column_name]
+    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    fast = fast_converter(column.type, dialect, processor)
+    assert fast is not processor
+    return processor, fast
+
+
 def _outcome(convert: Any, value: Any) -> tuple[str, Any]:
     try:
         result = convert(value)
@@ -213,19 +223,11 @@ def _outcome(convert: Any, value: Any) -> tuple[str, Any]:
 def test_the_fast_timestamp_reader_gives_what_the_column_type_gives(text: str) -> None:
     # Read back from SQLite, a timestamp column holds the writer's 26 characters; anything else
     # in it (written by other means) must come out exactly as SQLAlchemy's own processor has it.
-    dialect = sqlite.dialect()
-    column = StepExecutionModel.__table__.c.started_at
-    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
-    fast = fast_converter(column.type, dialect, processor)
-    assert fast is not processor
+    processor, fast = _both_readers("started_at")
     assert _outcome(fast, text) == _outcome(processor, text)
 
 
 @given(value=st.one_of(st.binary(min_size=16, max_size=16), st.binary(max_size=20), st.uuids().map(str)))
 def test_the_fast_id_reader_gives_what_the_column_type_gives(value: Any) -> None:
-    dialect = sqlite.dialect()
-    column = StepExecutionModel.__table__.c.id
-    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
-    fast = fast_converter(column.type, dialect, processor)
-    assert fast is not processor
+    processor, fast = _both_readers("id")
     assert _outcome(fast, value) == _outcome(processor, value)
