@@ -8,7 +8,6 @@ PostgreSQL) to tell how often a connection was taken, given back and discarded.
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -52,10 +51,13 @@ def pool_events(engine: Any) -> Iterator[dict[str, int]]:
             event.remove(sync_engine.pool, name, listener)
 
 
-async def idle_turns(turns: int = 5) -> None:
-    """Let the lane see that nothing more comes, and hand its connection back."""
-    for _ in range(turns):
-        await asyncio.sleep(0)
+async def lanes_idle(engine: Any) -> None:
+    """Until the store's lanes have written everything and handed their connections back.
+
+    Waits on the lanes' own tasks (a lane's task ends only once its connection is back in the
+    pool), not on a number of loop turns.
+    """
+    await engine.sql_store._settled()
 
 
 async def test_a_stream_of_awaited_starts_is_written_on_one_connection_handed_back_when_idle(
@@ -65,7 +67,7 @@ async def test_a_stream_of_awaited_starts_is_written_on_one_connection_handed_ba
     registry = linear_registry("held_lane", STEPS)
     async with running_engine(scratch_database, registry, poll_interval=3600) as engine:
         await engine.wait((await engine.start_workflow("held_lane")).id, until=FINISHED, timeout=30)
-        await idle_turns()
+        await lanes_idle(engine)
         pool = engine.sql_store.db_engine.sync_engine.pool
         with pool_events(engine) as counts:
             # Starts awaited one at a time, as a request handler or a script makes them: every
@@ -74,7 +76,7 @@ async def test_a_stream_of_awaited_starts_is_written_on_one_connection_handed_ba
                 (await engine.start_workflow("held_lane", initial_data={"n": n})).id for n in range(STARTS)
             ]
             done = [await engine.wait(i, until=FINISHED, timeout=30) for i in ids]
-            await idle_turns()
+            await lanes_idle(engine)
         assert [d.status for d in done] == [WorkflowStatus.COMPLETED] * STARTS
         assert [d.data["n"] for d in done] == list(range(STARTS))
         batches = STARTS + STEPS - 1  # at least: one commit per start, and the last one's steps after
@@ -91,7 +93,7 @@ async def test_a_write_that_fails_on_the_held_connection_discards_it_and_the_nex
     async with running_engine(scratch_sqlite, approval_registry("held_fail"), poll_interval=3600) as engine:
         instance = await engine.start_workflow("held_fail")
         assert (await engine.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
-        await idle_turns()
+        await lanes_idle(engine)
         failing = RuntimeError("the driver's thread is gone")
 
         def broken_job(*_args: Any) -> bool:
@@ -103,12 +105,12 @@ async def test_a_write_that_fails_on_the_held_connection_discards_it_and_the_nex
                 await engine.complete_human_task(instance.id, "approve", "ann", {"ok": True})
             assert "the driver's thread is gone" in str(refused.value)  # named, not swallowed
             monkeypatch.undo()
-            await idle_turns()
+            await lanes_idle(engine)
             assert counts["invalidate"] == 1  # the connection the job failed on is not reused
             # Nothing was written, nothing lost: the task is still open and completes now.
             await engine.complete_human_task(instance.id, "approve", "ann", {"ok": True})
             done = await engine.wait(instance.id, until=FINISHED, timeout=30)
-            await idle_turns()
+            await lanes_idle(engine)
         assert done.status is WorkflowStatus.COMPLETED
         assert done.data["ok"] is True
         assert engine.sql_store.db_engine.sync_engine.pool.checkedout() == 0
