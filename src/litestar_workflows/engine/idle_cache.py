@@ -15,11 +15,25 @@ last, up to a bound, and:
   store for the instance's version alone, one small query, and only loading the whole history
   again when that version moved.
 
+A copy the bound pushes out is dropped, unless its instance is completed or canceled: such a
+copy never goes stale, and the documented usage reads finished instances back long after they
+finished (start thousands, then ``wait`` on each, then ``get_instance`` on each). Those copies go
+to a second tier, frozen: pickled and compressed into one ``bytes`` object of about 1 KB for a
+ten-step instance, against about 8 KB of live objects, and invisible to the cyclic garbage
+collector (which otherwise walks every object of every cached copy in each full collection). A
+read of a frozen copy thaws it (about 50 µs, against half a millisecond and more for a load from
+the database) and keeps it frozen. That tier is bounded by its total size in bytes.
+
+The pickles never leave the process: they are made here from the engine's own objects and read
+back only here.
+
 With a memory store the engine holds the stored objects themselves and keeps no cache.
 """
 
 from __future__ import annotations
 
+import pickle
+import zlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -42,14 +56,20 @@ class IdleCache:
     """A bounded, least-recently-used set of instance copies keyed by ``instance_id.int``.
 
     Args:
-        size: How many copies to keep; the least recently used one goes first.
+        size: How many live copies to keep; the least recently used one goes first (to the
+            frozen tier if its instance is completed or canceled).
         store: The engine's store. One with ``instance_versions(ids)`` (the SQLAlchemy store)
             lets a read check a copy in one query; without it, non-final copies are not served.
+        frozen_bytes: The bound of the frozen tier, in bytes of compressed pickles; the least
+            recently used frozen copy goes first. ``0`` keeps no frozen copies.
     """
 
-    def __init__(self, size: int, store: Any) -> None:
+    def __init__(self, size: int, store: Any, frozen_bytes: int = 0) -> None:
         self.size = size
+        self.frozen_bytes = frozen_bytes
         self._copies: OrderedDict[int, Live] = OrderedDict()
+        self._frozen: OrderedDict[int, bytes] = OrderedDict()
+        self._frozen_total = 0
         self._store = store
 
     def __len__(self) -> int:
@@ -58,19 +78,39 @@ class IdleCache:
     def __contains__(self, key: int) -> bool:
         return key in self._copies
 
+    @property
+    def frozen(self) -> tuple[int, int]:
+        """How many frozen copies there are, and their total size in bytes."""
+        return len(self._frozen), self._frozen_total
+
     def clear(self) -> None:
         """Forget every copy (the engine stops)."""
         self._copies.clear()
+        self._frozen.clear()
+        self._frozen_total = 0
 
     def keep(self, live: Live) -> None:
         """Keep the copy of an instance nothing runs or waits for here any more."""
         if self.size <= 0 or live.instance.runtime.stale:
             return
         key = live.instance.id.int
+        if key in self._frozen:  # this copy is newer, or the same instance
+            self._frozen_total -= len(self._frozen.pop(key))
         self._copies[key] = live
         self._copies.move_to_end(key)
         if len(self._copies) > self.size:
-            self._copies.popitem(last=False)
+            key, pushed_out = self._copies.popitem(last=False)
+            if pushed_out.instance.status in FINAL:
+                self._freeze(key, pushed_out.instance)
+
+    def _freeze(self, key: int, instance: WorkflowInstanceData) -> None:
+        if self.frozen_bytes <= 0:
+            return
+        frozen = zlib.compress(pickle.dumps(instance, pickle.HIGHEST_PROTOCOL), 1)
+        self._frozen[key] = frozen
+        self._frozen_total += len(frozen)
+        while self._frozen_total > self.frozen_bytes:
+            self._frozen_total -= len(self._frozen.popitem(last=False)[1])
 
     def take(self, key: int) -> Live | None:
         """Remove and return the copy for an operation that will act on it (or ``None``).
@@ -90,7 +130,8 @@ class IdleCache:
         stored version (one query). One with a step scheduled or running is not served: another
         process's sweep may claim that step again, moving its attempt on without a new version.
         A copy found outdated is dropped: the caller loads the instance again (and may
-        :meth:`keep` the fresh copy).
+        :meth:`keep` the fresh copy). A frozen copy (completed or canceled) is thawed into new
+        objects at each read.
 
         Raises:
             StoreError: The version could not be read.
@@ -98,7 +139,13 @@ class IdleCache:
         key = instance_id.int
         live = self._copies.get(key)
         if live is None:
-            return None
+            frozen = self._frozen.get(key)
+            if frozen is None:
+                return None
+            self._frozen.move_to_end(key)
+            # Made by _freeze, in this process: never bytes from outside.
+            thawed: WorkflowInstanceData = pickle.loads(zlib.decompress(frozen))
+            return thawed
         instance = live.instance
         if instance.status not in FINAL:
             versions: Callable[[Collection[UUID]], Awaitable[dict[UUID, int]]] | None = getattr(

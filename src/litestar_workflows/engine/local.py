@@ -143,6 +143,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             :class:`~litestar_workflows.testing.ManualClock` makes time a test controls.
         id_factory: Makes ids of instances, step executions and tasks.
         rng: Random source for retry jitter.
+        idle_cache_size: With a database, how many copies of instances this engine no longer
+            works on it keeps as live objects, so that reading them back costs no load (see
+            :mod:`litestar_workflows.engine.idle_cache`); ``0`` keeps none.
+        finished_cache_bytes: With a database, the bound in bytes of the second, compact tier of
+            that cache: completed and canceled instances pushed out of the first are kept there
+            compressed (about 1 KB for a ten-step instance); ``0`` keeps none.
         blocked_loop_warning: Seconds: from ``start()`` to ``stop()``, a warning naming the step is
             logged when the event loop stays blocked longer than this (a step calling blocking
             code); ``None`` turns the watch off.
@@ -170,6 +176,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         rng: random.Random | None = None,
         poll_interval: float = 1.0,
         idle_cache_size: int = 10_000,
+        finished_cache_bytes: int = 128 * 1024 * 1024,
         blocked_loop_warning: float | None = 1.0,
         telemetry: Telemetry | bool | None = None,
     ) -> None:
@@ -194,7 +201,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         # Keyed by ``instance_id.int``: UUID.__hash__ is Python code, an int hashes in C.
         self._live: dict[int, Live] = {}
         self.poll_interval = poll_interval
-        self._idle = IdleCache(idle_cache_size, self.store)
+        self._idle = IdleCache(idle_cache_size, self.store, finished_cache_bytes)
         """Copies of the instances this engine released (with a database; see ``engine/idle_cache.py``)."""
         self._sweeper: asyncio.Task[None] | None = None
         self._eager_depth = 0

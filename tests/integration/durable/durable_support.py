@@ -7,6 +7,7 @@ steps and history readers all engine tests share are in ``tests/step_kit.py``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from contextlib import asynccontextmanager, contextmanager
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from litestar_workflows.core.models import WorkflowInstanceData
 
 
 @contextmanager
@@ -200,3 +203,30 @@ async def running_engine(db: Any, registry: Any, **options: Any) -> Any:
     finally:
         await engine.stop()
         await db_engine.dispose()
+
+
+def snapshot(instance: WorkflowInstanceData) -> dict[str, Any]:
+    """Everything a reader of an instance sees, as plain values."""
+    runtime = instance.runtime
+    return {
+        "fields": (
+            instance.id,
+            instance.workflow_name,
+            instance.workflow_version,
+            instance.status,
+            instance.current_step,
+            instance.error,
+            instance.started_at,
+            instance.completed_at,
+            instance.tenant_id,
+            instance.created_by,
+            instance.version,
+            instance.key,
+        ),
+        "data": instance.context.data,
+        "metadata": instance.context.metadata,
+        "history": [dataclasses.astuple(run) for run in instance.context.step_history],
+        "active": sorted(runtime.active),
+        "tasks": {key: dataclasses.asdict(task) for key, task in runtime.pending_tasks.items()},
+        "activations": runtime.activations,
+    }

@@ -9,13 +9,12 @@ stored instance, on both databases.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sqlite3
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import pytest
-from durable_support import running_engine, sql_statements
+from durable_support import running_engine, snapshot, sql_statements
 from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import aiosqlite as aiosqlite_dialect
 
@@ -62,33 +61,6 @@ def registry() -> WorkflowRegistry:
         )
     )
     return reg
-
-
-def snapshot(instance: WorkflowInstanceData) -> dict[str, Any]:
-    """Everything a reader of an instance sees, as plain values."""
-    runtime = instance.runtime
-    return {
-        "fields": (
-            instance.id,
-            instance.workflow_name,
-            instance.workflow_version,
-            instance.status,
-            instance.current_step,
-            instance.error,
-            instance.started_at,
-            instance.completed_at,
-            instance.tenant_id,
-            instance.created_by,
-            instance.version,
-            instance.key,
-        ),
-        "data": instance.context.data,
-        "metadata": instance.context.metadata,
-        "history": [dataclasses.astuple(run) for run in instance.context.step_history],
-        "active": sorted(runtime.active),
-        "tasks": {key: dataclasses.asdict(task) for key, task in runtime.pending_tasks.items()},
-        "activations": runtime.activations,
-    }
 
 
 async def careful_load(store: Any, instance_id: Any) -> WorkflowInstanceData | None:
