@@ -32,6 +32,7 @@ With a memory store the engine holds the stored objects themselves and keeps no 
 
 from __future__ import annotations
 
+import logging
 import pickle
 import zlib
 from collections import OrderedDict
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from litestar_workflows.engine.live import Live
 
 __all__ = ("FINAL", "IdleCache")
+
+logger = logging.getLogger("litestar_workflows.engine")
 
 FINAL = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED})
 """Statuses no operation leaves: a copy in one of them stays current for good."""
@@ -106,7 +109,11 @@ class IdleCache:
     def _freeze(self, key: int, instance: WorkflowInstanceData) -> None:
         if self.frozen_bytes <= 0:
             return
-        frozen = zlib.compress(pickle.dumps(instance, pickle.HIGHEST_PROTOCOL), 1)
+        try:
+            frozen = zlib.compress(pickle.dumps(instance, pickle.HIGHEST_PROTOCOL), 1)
+        except Exception:  # a cache: the copy is dropped, and the next read loads the instance
+            logger.warning("could not freeze the cached copy of instance %s", instance.id, exc_info=True)
+            return
         self._frozen[key] = frozen
         self._frozen_total += len(frozen)
         while self._frozen_total > self.frozen_bytes:

@@ -9,10 +9,12 @@ and compare what a read returns with the stored instance.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from durable_support import counted_calls, snapshot, sql_statements
 
 from litestar_workflows import (
@@ -177,3 +179,21 @@ async def test_a_bound_of_zero_keeps_no_frozen_copies(scratch_database: Any) -> 
         with counted_calls(engine.store, "load_instance") as loads:
             assert (await engine.get_instance(ids[0])).context.data["done"] is True
         assert loads == [ids[0]]
+
+
+async def test_a_copy_that_cannot_be_frozen_is_dropped_with_a_warning_and_loaded_again(
+    scratch_database: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with engine_on(scratch_database) as engine:
+        ids = await finished(engine, "chain", 2)
+        # Something no pickle holds, put into the cached copy (as a caller ignoring "read-only" might).
+        engine._idle._copies[ids[0].int].instance.context.metadata["lock"] = threading.Lock()
+        await finished(engine, "chain", 1)  # pushes that copy out
+
+        assert engine._idle.frozen[0] == 0
+        assert "could not freeze the cached copy of instance" in caplog.text
+        with counted_calls(engine.store, "load_instance") as loads:
+            read = await engine.get_instance(ids[0])
+        assert loads == [ids[0]]
+        assert read.status is WorkflowStatus.COMPLETED
+        assert "lock" not in read.context.metadata
