@@ -65,9 +65,15 @@ class IdleCache:
             lets a read check a copy in one query; without it, non-final copies are not served.
         frozen_bytes: The bound of the frozen tier, in bytes of compressed pickles; the least
             recently used frozen copy goes first. ``0`` keeps no frozen copies.
+
+    Raises:
+        TypeError: A bound is not an integer.
+        ValueError: A bound is negative.
     """
 
     def __init__(self, size: int, store: Any, frozen_bytes: int = 0) -> None:
+        _check_bound(size, "idle_cache_size")
+        _check_bound(frozen_bytes, "finished_cache_bytes")
         self.size = size
         self.frozen_bytes = frozen_bytes
         self._copies: OrderedDict[int, Live] = OrderedDict()
@@ -169,6 +175,13 @@ class IdleCache:
                 return None
         self._copies.move_to_end(key)
         return instance
+
+
+def _check_bound(value: Any, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, not {value}")
 
 
 def _steps_in_flight(instance: WorkflowInstanceData) -> bool:

@@ -549,3 +549,20 @@ async def test_wait_timeout_leaves_the_instance_alone(engine: LocalExecutionEngi
     assert snapshot(instance) == before
     await engine.complete_human_task(instance.id, "h", "u", {})
     assert (await engine.wait(instance.id, until=WorkflowStatus.COMPLETED, timeout=5)) is instance
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error", "says"),
+    [
+        ("idle_cache_size", -1, ValueError, "idle_cache_size must be 0 or more, not -1"),
+        ("idle_cache_size", "10", TypeError, "idle_cache_size must be an integer, not str"),
+        ("finished_cache_bytes", -5, ValueError, "finished_cache_bytes must be 0 or more, not -5"),
+        ("finished_cache_bytes", 1.5, TypeError, "finished_cache_bytes must be an integer, not float"),
+        ("finished_cache_bytes", True, TypeError, "finished_cache_bytes must be an integer, not bool"),
+    ],
+)
+def test_cache_bounds_that_are_not_counts_are_refused_when_the_engine_is_built(
+    registry: WorkflowRegistry, option: str, value: Any, error: type[Exception], says: str
+) -> None:
+    with pytest.raises(error, match=says):
+        LocalExecutionEngine(registry, **{option: value})
