@@ -11,10 +11,21 @@ from litestar.testing import TestClient
 from ui_helpers import page
 from web_helpers import as_user, make_app, settle
 
+from litestar_workflows import (
+    BaseHumanStep,
+    Edge,
+    LocalExecutionEngine,
+    WorkflowDefinition,
+    WorkflowRegistry,
+    WorkflowStatus,
+)
 from litestar_workflows.store.base import TaskQuery
 from litestar_workflows.web.controllers.deps import OPT_KEY
+from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.long_poll import LongPollLimiter
 from litestar_workflows.web.ui.live import instance_changes
+from litestar_workflows.web.ui.pages import instance_page
+from step_kit import Set
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -122,3 +133,44 @@ def test_an_open_stream_counts_as_one_of_the_client_s_long_polls(engine: Any) ->
             return [*held, limiter.open_for("user:erik")]
 
         assert client.blocking_portal.call(follow) == [1, 0]  # held while open, released at the end
+
+
+class MovesTheInstanceOn:
+    """An instance authorizer that, asked what the page may offer, first completes the instance's
+    task: the engine's live copy moves on to its end while the page is being built, as it does
+    when a step of the instance finishes meanwhile."""
+
+    def __init__(self, engine: LocalExecutionEngine) -> None:
+        self.engine = engine
+        self.moved = False
+
+    async def can_act(self, instance: Any, user_id: str, action: str, groups: Any = ()) -> bool:
+        if not self.moved:
+            self.moved = True
+            await self.engine.complete_human_task(instance.id, "approve", "maria", {"approved": True})
+        return True
+
+
+async def test_the_page_claims_the_version_and_end_of_what_it_draws_while_the_instance_moves_on() -> None:
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(
+            name="moving",
+            steps=[BaseHumanStep("approve", assignee="maria"), Set("done", done=True)],
+            edges=[Edge("approve", "done")],
+            initial_step="approve",
+        )
+    )
+    engine = LocalExecutionEngine(registry)
+    engine.instance_authorizer = MovesTheInstanceOn(engine)
+    started = await engine.start_workflow("moving", created_by="erik")
+    live_copy = await engine.get_instance(started.id)
+    assert live_copy.status is WorkflowStatus.WAITING
+    version = live_copy.version
+
+    shown = await instance_page(engine, registry, Actor(user_id="erik"), live_copy, 0)
+
+    assert live_copy.status is WorkflowStatus.COMPLETED  # it finished while the page was built
+    # The page is of the moment its graph was drawn: still waiting, so still live (it reloads).
+    assert (shown["status"], shown["instance"].version, shown["live"]) == ("waiting", version, True)
+    assert shown["states"]["approve"] == "waiting"

@@ -8,6 +8,7 @@ renders whole.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, tzinfo
@@ -121,32 +122,43 @@ async def instance_page(
     instance: WorkflowInstanceData,
     history_offset: int,
 ) -> dict[str, Any]:
-    """The instance page: status, coloured graph, one page of the timeline, data, allowed actions."""
-    definition = _definition_of(registry, instance)
-    graph = instance_graph(definition, instance) if definition is not None else None
-    history = instance.step_history
+    """The instance page: status, coloured graph, one page of the timeline, data, allowed actions.
+
+    An engine that drives the instance in this process hands out its live copy, which moves on
+    whenever this function awaits (the tasks, the permissions). So what the page says of the
+    instance (status, version, whether it is still live) is read in one moment with what it
+    draws (graph, timeline, data), before the first await: a page must never claim a version
+    or an end that its graph does not show yet, or the live page would stop reloading with a
+    stale graph. A later moment shows on the next reload.
+    """
+    shown = copy.copy(instance)  # the scalar fields as of now; the rest is read before any await
+    definition = _definition_of(registry, shown)
+    graph = instance_graph(definition, shown) if definition is not None else None
+    history = shown.step_history
     # Newest first: the page that matters while an instance runs is the latest one.
     newest_first = history[::-1][history_offset : history_offset + HISTORY_PAGE]
-    context_text, truncated = _context_text(instance.data)
+    pager = Pager(history_offset, HISTORY_PAGE, len(history))
+    context_text, truncated = _context_text(shown.data)
     # The instance's own pending tasks: a driving engine's live copy can be ahead of its store
     # for a moment, and the page must show the task its status says it waits for.
-    tasks = list(instance.runtime.pending_tasks.values())
-    if not tasks and instance.status is WorkflowStatus.WAITING:
-        query = TaskQuery(instance_id=instance.id, status=HumanTaskStatus.PENDING, limit=MAX_PENDING_SHOWN)
+    tasks = list(shown.runtime.pending_tasks.values())
+    live = not shown.is_finished
+    if not tasks and shown.status is WorkflowStatus.WAITING:
+        query = TaskQuery(instance_id=shown.id, status=HumanTaskStatus.PENDING, limit=MAX_PENDING_SHOWN)
         tasks = (await engine.find_tasks(query)).items
     return {
-        "instance": instance,
-        "status": str(instance.status),
+        "instance": shown,
+        "status": str(shown.status),
         "definition": definition,
         "mermaid": graph.mermaid if graph is not None else "",
         "states": graph.states if graph is not None else {},
         "timeline": newest_first,
-        "pager": Pager(history_offset, HISTORY_PAGE, len(history)),
+        "pager": pager,
         "context_text": context_text,
         "context_truncated": truncated,
-        "actions": await instance_actions(engine, actor, instance),
+        "actions": await instance_actions(engine, actor, shown),
         "pending_tasks": tasks[:MAX_PENDING_SHOWN],
-        "live": not instance.is_finished,
+        "live": live,
     }
 
 
