@@ -68,6 +68,15 @@ class Set(BaseMachineStep):
         return sorted(self.values)
 
 
+class Nested(BaseMachineStep):
+    """Writes nested data (its quantity is the context's ``i``, else 2) and returns a result with a
+    float, a list and non-ASCII text: what JSON columns and copies of instances must keep."""
+
+    async def execute(self, context: WorkflowContext) -> dict[str, Any]:
+        context.set("order", {"lines": [{"sku": "a-1", "qty": context.get("i", 2)}], "total": 12.5})
+        return {"checked": [1, 2, 3], "ratio": 0.25, "note": "ünïcode"}
+
+
 def statuses(instance: WorkflowInstanceData) -> dict[str, list[StepStatus]]:
     """Step name -> statuses of its executions, in history order."""
     result: dict[str, list[StepStatus]] = {}
@@ -79,6 +88,16 @@ def statuses(instance: WorkflowInstanceData) -> dict[str, list[StepStatus]]:
 def succeeded(instance: WorkflowInstanceData) -> list[str]:
     """Names of the steps that succeeded, in history order."""
     return [run.step_name for run in instance.step_history if run.status == StepStatus.SUCCEEDED]
+
+
+def approve_then_done(name: str, assignee: str = "ann") -> WorkflowDefinition:
+    """Workflow ``name``: ``assignee`` approves (the first step, so a start waits at it), ``done`` sets ``done``."""
+    return WorkflowDefinition(
+        name=name,
+        steps=[BaseHumanStep("approve", assignee=assignee), Set("done", done=True)],
+        edges=[Edge("approve", "done")],
+        initial_step="approve",
+    )
 
 
 def approval_registry(name: str) -> WorkflowRegistry:

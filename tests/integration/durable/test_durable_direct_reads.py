@@ -20,29 +20,19 @@ from sqlalchemy.dialects.sqlite import aiosqlite as aiosqlite_dialect
 
 from litestar_workflows import (
     BaseHumanStep,
-    BaseMachineStep,
     Edge,
-    WorkflowContext,
     WorkflowDefinition,
     WorkflowRegistry,
     WorkflowStatus,
 )
 from litestar_workflows.core.errors import StoreError
-from step_kit import FINISHED, Set
+from step_kit import FINISHED, Nested, Set
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from conftest import ScratchDatabase
     from litestar_workflows.core.models import WorkflowInstanceData
-
-
-class Nested(BaseMachineStep):
-    """Writes nested data and returns a result with a float and a list, to cover JSON columns."""
-
-    async def execute(self, context: WorkflowContext) -> dict[str, Any]:
-        context.set("order", {"lines": [{"sku": "a-1", "qty": 2}], "total": 12.5})
-        return {"checked": [1, 2, 3], "ratio": 0.25, "note": "ünïcode"}
 
 
 def registry() -> WorkflowRegistry:

@@ -18,7 +18,6 @@ import pytest
 from durable_support import counted_calls, snapshot, sql_statements
 
 from litestar_workflows import (
-    BaseHumanStep,
     BaseMachineStep,
     Edge,
     WorkflowContext,
@@ -28,18 +27,10 @@ from litestar_workflows import (
 )
 from litestar_workflows.db.store import SQLAlchemyStore
 from litestar_workflows.engine.local import LocalExecutionEngine
-from step_kit import FINISHED, Set
+from step_kit import FINISHED, Nested, Set, approve_then_done
 
 if TYPE_CHECKING:
     from uuid import UUID
-
-
-class Nested(BaseMachineStep):
-    """Writes nested data and returns a result with a float, a list and non-ASCII text."""
-
-    async def execute(self, context: WorkflowContext) -> dict[str, Any]:
-        context.set("order", {"lines": [{"sku": "a-1", "qty": context.get("i")}], "total": 12.5})
-        return {"checked": [1, 2, 3], "ratio": 0.25, "note": "ünïcode"}
 
 
 class Broken(BaseMachineStep):
@@ -57,14 +48,7 @@ def registry() -> WorkflowRegistry:
             initial_step="begin",
         )
     )
-    reg.register_definition(
-        WorkflowDefinition(
-            name="approval",
-            steps=[BaseHumanStep("approve", assignee="ann"), Set("done", done=True)],
-            edges=[Edge("approve", "done")],
-            initial_step="approve",
-        )
-    )
+    reg.register_definition(approve_then_done("approval"))
     reg.register_definition(
         WorkflowDefinition(name="broken", steps=[Broken("fail")], edges=[], initial_step="fail")
     )

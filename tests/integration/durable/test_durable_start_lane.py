@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from durable_support import running_engine, sql_statements
 from sqlalchemy import text
 
-from litestar_workflows import BaseHumanStep, Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
-from step_kit import FINISHED, Set
+from litestar_workflows import WorkflowRegistry, WorkflowStatus
+from step_kit import FINISHED, approve_then_done
 
 if TYPE_CHECKING:
     from conftest import ScratchDatabase
@@ -26,14 +26,7 @@ TIMEOUT = 30
 
 def registry() -> WorkflowRegistry:
     reg = WorkflowRegistry()
-    reg.register(
-        WorkflowDefinition(
-            name="lane",
-            steps=[BaseHumanStep("approve", assignee="ann"), Set("done", done=True)],
-            edges=[Edge("approve", "done")],
-            initial_step="approve",
-        )
-    )
+    reg.register(approve_then_done("lane"))
     return reg
 
 

@@ -12,10 +12,7 @@ from ui_helpers import page
 from web_helpers import as_user, make_app, settle
 
 from litestar_workflows import (
-    BaseHumanStep,
-    Edge,
     LocalExecutionEngine,
-    WorkflowDefinition,
     WorkflowRegistry,
     WorkflowStatus,
 )
@@ -25,7 +22,7 @@ from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.long_poll import LongPollLimiter
 from litestar_workflows.web.ui.live import instance_changes
 from litestar_workflows.web.ui.pages import instance_page
-from step_kit import Set
+from step_kit import approve_then_done
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -153,14 +150,7 @@ class MovesTheInstanceOn:
 
 async def test_the_page_claims_the_version_and_end_of_what_it_draws_while_the_instance_moves_on() -> None:
     registry = WorkflowRegistry()
-    registry.register_definition(
-        WorkflowDefinition(
-            name="moving",
-            steps=[BaseHumanStep("approve", assignee="maria"), Set("done", done=True)],
-            edges=[Edge("approve", "done")],
-            initial_step="approve",
-        )
-    )
+    registry.register_definition(approve_then_done("moving", "maria"))
     engine = LocalExecutionEngine(registry)
     engine.instance_authorizer = MovesTheInstanceOn(engine)
     started = await engine.start_workflow("moving", created_by="erik")
