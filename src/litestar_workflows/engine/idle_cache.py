@@ -21,7 +21,7 @@ finished (start thousands, then ``wait`` on each, then ``get_instance`` on each)
 to a second tier, frozen: pickled and compressed into one ``bytes`` object of about 1 KB for a
 ten-step instance, against about 8 KB of live objects, and invisible to the cyclic garbage
 collector (which otherwise walks every object of every cached copy in each full collection). A
-read of a frozen copy thaws it (about 50 µs, against half a millisecond and more for a load from
+read of a frozen copy thaws it (50 to 90 µs here, against half a millisecond and more for a load from
 the database) and keeps it frozen. That tier is bounded by its total size in bytes.
 
 The pickles never leave the process: they are made here from the engine's own objects and read
