@@ -134,11 +134,8 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
         queue: The Celery queue of step tasks (default: the app's default queue); workers must
             consume it (``-Q``).
         max_running: Steps one worker process runs at once (their claims and commits are grouped).
-        synchronous_commit: How this process's store commits: ``True`` on disk before a commit
-            is reported; ``False`` relaxed commits (opt-in, see
-            :class:`DistributedExecutionEngine`); ``None`` (the default) as a ``SQLAlchemyStore``
-            given as ``persistence`` does, else ``True`` (the other setting than that store's
-            raises ``ValueError``).
+        synchronous_commit: How this process's store commits (relaxed commits are opt-in): as
+            :class:`DistributedExecutionEngine` takes it.
         **options: Passed to :class:`DistributedExecutionEngine`.
 
     Examples:

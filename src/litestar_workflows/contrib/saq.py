@@ -95,11 +95,8 @@ class SAQExecutionEngine(DistributedExecutionEngine):
         sweep_interval: Seconds between sweeps for lost work and due timers.
         event_bus: Receives the events of transitions this process commits.
         concurrency: Jobs one worker process handles at once (their commits are grouped).
-        synchronous_commit: How this process's store commits: ``True`` on disk before a commit
-            is reported; ``False`` relaxed commits (opt-in, see
-            :class:`DistributedExecutionEngine`); ``None`` (the default) as a ``SQLAlchemyStore``
-            given as ``persistence`` does, else ``True`` (the other setting than that store's
-            raises ``ValueError``).
+        synchronous_commit: How this process's store commits (relaxed commits are opt-in): as
+            :class:`DistributedExecutionEngine` takes it.
         **options: Passed to :class:`DistributedExecutionEngine`.
 
     Examples:
