@@ -115,6 +115,14 @@ NEVER_EMPTY = frozenset({
     "started_at", "completed_at", "scheduled_for", "due_at", "reminder_at", "lease_expires_at",
     "created_at", "updated_at", "lease_owner",
 })  # fmt: skip
+SQLITE_NULL = float("nan")
+"""What SQLite binds as NULL for a free-text column, where ``''`` is a value of its own.
+
+SQLite stores a NaN bound as a double as NULL, and an exact ``float`` is one of the types the
+sqlite3 module binds without adaptation. ``None`` goes through the adapter protocol, whose failed
+``__adapt__`` lookup on a type formats an ``AttributeError`` message every time: several times
+SQLite's own work for the value, on the connection's thread that every group commit waits for.
+"""
 IMMUTABLE = frozenset(
     {"id", "instance_id", "step_execution_id", "step_name", "step_type", "iteration", "created_at"}
 )
@@ -143,6 +151,11 @@ def _sqlite_uuid(value: UUID | None) -> bytearray | str:
 def _sqlite_text(value: Any) -> Any:
     """An enum member as the plain ``str`` of its value; anything else unchanged."""
     return _PLAIN_TEXT.get(value, value)
+
+
+def _sqlite_nullable(value: Any) -> Any:
+    """A free-text value, ``None`` as :data:`SQLITE_NULL`."""
+    return SQLITE_NULL if value is None else value
 
 
 class _SqliteTimes:
@@ -234,6 +247,8 @@ class RowWriter:
         """:attr:`time` of the commit time and lease expiry the rows of a batch share."""
         self.json: Callable[[Any], Any] = _json if postgres else _json_or_empty
         self.text: Callable[[Any], Any] = _same if postgres else _sqlite_text
+        self.free: Callable[[Any], Any] = _same if postgres else _sqlite_nullable
+        """A free-text value (``''`` is not NULL there): ``None`` as :data:`SQLITE_NULL` on SQLite."""
         mark = _numbered_mark if postgres else _sqlite_mark
         self.insert_instances = _insert("workflow_instances", INSTANCE_COLUMNS, mark)
         self._mark = mark
@@ -253,11 +268,11 @@ class RowWriter:
         self, i: WorkflowInstanceData, now: datetime, definition_id: UUID | None
     ) -> tuple[Any, ...]:
         """Parameters of :attr:`insert_instances` (order of ``INSTANCE_COLUMNS``)."""
-        u, t, j, c = self.uuid, self.time, self.json, i.context
+        u, t, j, f, c = self.uuid, self.time, self.json, self.free, i.context
         return (
             u(i.id), u(definition_id), i.workflow_name, i.workflow_version, self.text(i.status),
-            i.current_step, j(c.data), j(c.metadata), i.error, t(i.started_at), t(i.completed_at),
-            i.tenant_id, i.created_by, i.version, j(i.runtime.to_json()), i.key, t(i.started_at),
+            f(i.current_step), j(c.data), j(c.metadata), f(i.error), t(i.started_at), t(i.completed_at),
+            f(i.tenant_id), f(i.created_by), i.version, j(i.runtime.to_json()), f(i.key), t(i.started_at),
             self.moment(now),
         )  # fmt: skip
 
@@ -266,33 +281,34 @@ class RowWriter:
 
         The caller appends that version: it depends on the other transitions in the batch.
         """
-        t, j = self.time, self.json
+        t, j, f = self.time, self.json, self.free
         return (
-            self.text(i.status), i.current_step, j(i.context.data), i.error, t(i.completed_at), i.version,
-            j(i.runtime.to_json()), self.moment(now), self.uuid(i.id),
+            self.text(i.status), f(i.current_step), j(i.context.data), f(i.error), t(i.completed_at),
+            i.version, j(i.runtime.to_json()), self.moment(now), self.uuid(i.id),
         )  # fmt: skip
 
     def run(
         self, r: StepExecution, instance_id: UUID, now: datetime, lease: tuple[str, datetime] | None
     ) -> tuple[Any, ...]:
         """Parameters of :attr:`upsert_runs` (order of ``RUN_COLUMNS``)."""
-        u, t, j, text = self.uuid, self.time, self.json, self.text
+        u, t, j, f, text = self.uuid, self.time, self.json, self.free, self.text
         owner, expiry = lease if lease else (None, None)
         stamp = self.moment(now)
         return (
             u(r.id), u(instance_id), r.step_name, text(r.step_type), text(r.status), j(r.input_data),
-            j(r.output_data), r.error, r.error_type, r.stack_trace, t(r.started_at), t(r.completed_at),
-            r.assigned_to, r.completed_by, r.attempt, r.iteration, j(r.result), j(r.context_changes),
+            j(r.output_data), f(r.error), f(r.error_type), f(r.stack_trace), t(r.started_at),
+            t(r.completed_at), f(r.assigned_to), f(r.completed_by), r.attempt, r.iteration, j(r.result),
+            j(r.context_changes),
             t(r.scheduled_for), owner, t(expiry) if expiry is None else self.moment(expiry), stamp, stamp,
         )  # fmt: skip
 
     def task(self, k: HumanTask, now: datetime) -> tuple[Any, ...]:
         """Parameters of :attr:`upsert_tasks` (order of ``TASK_COLUMNS``)."""
-        u, t = self.uuid, self.time
+        u, t, f = self.uuid, self.time, self.free
         return (
-            u(k.id), u(k.instance_id), u(k.step_execution_id), k.step_name, k.title, k.description,
-            self.json(k.form_schema), k.assignee_id, k.assignee_group, t(k.due_at), t(k.reminder_at),
-            self.text(k.status), t(k.completed_at), k.completed_by, t(k.created_at), self.moment(now),
+            u(k.id), u(k.instance_id), u(k.step_execution_id), k.step_name, k.title, f(k.description),
+            self.json(k.form_schema), f(k.assignee_id), f(k.assignee_group), t(k.due_at), t(k.reminder_at),
+            self.text(k.status), t(k.completed_at), f(k.completed_by), t(k.created_at), self.moment(now),
         )  # fmt: skip
 
     @staticmethod
@@ -418,12 +434,12 @@ class SqliteRowWriter(RowWriter):
 
     def instance_update(self, i: WorkflowInstanceData, now: datetime) -> tuple[Any, ...]:
         """Parameters of :attr:`update_instances`, but for the version the row must still have."""
-        completed, status = i.completed_at, i.status
+        completed, status, current, error = i.completed_at, i.status, i.current_step, i.error
         return (
             _PLAIN_TEXT.get(status, status),
-            i.current_step,
+            SQLITE_NULL if current is None else current,
             orjson.dumps(i.context.data).decode(),
-            i.error,
+            SQLITE_NULL if error is None else error,
             "" if completed is None else self.time(completed),
             i.version,
             orjson.dumps(i.runtime.to_json()).decode(),
@@ -439,6 +455,8 @@ class SqliteRowWriter(RowWriter):
         stamp = self.moment(now)
         started, completed, scheduled = r.started_at, r.completed_at, r.scheduled_for
         result, changes, given, made = r.result, r.context_changes, r.input_data, r.output_data
+        error, error_type, trace = r.error, r.error_type, r.stack_trace
+        assigned, completed_by, null = r.assigned_to, r.completed_by, SQLITE_NULL
         return (
             bytearray(r.id.int.to_bytes(16)),  # type: ignore[union-attr]
             bytearray(instance_id.int.to_bytes(16)),
@@ -447,13 +465,13 @@ class SqliteRowWriter(RowWriter):
             plain.get(r.status, r.status),
             "" if given is None else dumps(given).decode(),
             "" if made is None else dumps(made).decode(),
-            r.error,
-            r.error_type,
-            r.stack_trace,
+            null if error is None else error,
+            null if error_type is None else error_type,
+            null if trace is None else trace,
             "" if started is None else t(started),
             "" if completed is None else t(completed),
-            r.assigned_to,
-            r.completed_by,
+            null if assigned is None else assigned,
+            null if completed_by is None else completed_by,
             r.attempt,
             r.iteration,
             "" if result is None else dumps(result).decode(),

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from litestar_workflows.core.context import StepExecution
+from litestar_workflows.core.context import StepExecution, WorkflowContext
 from litestar_workflows.core.ids import new_uuid7
-from litestar_workflows.core.types import StepStatus, StepType
+from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.db import upgrade_database_async
 from litestar_workflows.db.direct_reads import fast_converter
-from litestar_workflows.db.models import StepExecutionModel, WorkflowInstanceModel
+from litestar_workflows.db.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 from litestar_workflows.db.writer import row_writer
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, 0, tzinfo=UTC)
@@ -231,3 +232,34 @@ def test_the_fast_timestamp_reader_gives_what_the_column_type_gives(text: str) -
 def test_the_fast_id_reader_gives_what_the_column_type_gives(value: Any) -> None:
     processor, fast = _both_readers("id")
     assert _outcome(fast, value) == _outcome(processor, value)
+
+
+async def test_fast_rows_store_missing_free_text_as_null(async_engine: AsyncEngine) -> None:
+    """A ``None`` in a free-text column (bound on SQLite as a NaN, not as ``None``) is SQL NULL."""
+    await upgrade_database_async(async_engine)
+    writer = row_writer(async_engine.dialect.name)
+    instance_id, run_id, task_id = new_uuid7(), new_uuid7(), new_uuid7()
+    instance = WorkflowInstanceData(
+        instance_id, "w", "1", WorkflowStatus.RUNNING, WorkflowContext("w@1", instance_id), started_at=WHEN
+    )
+    run = StepExecution("s", StepStatus.WAITING, id=run_id, step_type=StepType.HUMAN)
+    task = HumanTask(task_id, instance_id, run_id, "s", "Approve", created_at=WHEN)
+    async with async_engine.begin() as conn:
+        await conn.exec_driver_sql(writer.insert_instances, [writer.instance_insert(instance, WHEN, None)])
+        instance.version = 1
+        await conn.exec_driver_sql(writer.update_instances, [(*writer.instance_update(instance, WHEN), 0)])
+        await conn.exec_driver_sql(writer.upsert_runs, [writer.run(run, instance_id, WHEN, None)])
+        await conn.exec_driver_sql(writer.upsert_tasks, [writer.task(task, WHEN)])
+    free_text = {
+        WorkflowInstanceModel.__table__: ("current_step", "error", "tenant_id", "created_by", "key"),
+        StepExecutionModel.__table__: ("error", "error_type", "stack_trace", "assigned_to", "completed_by"),
+        HumanTaskModel.__table__: ("description", "assignee_id", "assignee_group", "completed_by"),
+    }
+    async with async_engine.connect() as conn:
+        for table, columns in free_text.items():
+            found = (
+                await conn.execute(select(table.c.id).where(*(table.c[c].is_(None) for c in columns)))
+            ).all()
+            assert len(found) == 1, f"{table.name}: {columns} not all NULL"
+        version = (await conn.execute(select(WorkflowInstanceModel.__table__.c.version))).scalar_one()
+    assert version == 1  # the update found the row and wrote it
