@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from litestar import Litestar
+from litestar.cli.main import litestar_group
 from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
@@ -30,6 +31,7 @@ from web_helpers import GROUPS, build_registry, in_thread, make_app
 from litestar_workflows import AssigneeAuthorizer, LocalExecutionEngine, WorkflowRegistry
 from litestar_workflows.db import PersistentExecutionEngine, upgrade_database, workflow_metadata
 from litestar_workflows.db.store import create_store_engine
+from litestar_workflows.web.cli import workflows_group
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -56,6 +58,18 @@ def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     depends on how it was started (a terminal, a pipe, a worker process), and narrow tables cut
     the values the CLI tests look for."""
     monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture(autouse=True)
+def workflows_command_registered() -> None:
+    """``workflows`` is a command of Litestar's CLI group in every test, whatever ran first.
+
+    The group asks the plugins of the first app it loads in a process to add their commands, and
+    never asks again: a worker process whose first CLI test loads an app without the plugin would
+    otherwise answer "No such command" to every later test (the order depends on how the
+    workers share out the tests). A real ``litestar`` process loads one app, once.
+    """
+    litestar_group.add_command(workflows_group)
 
 
 # ---------------------------------------------------------------------- databases
