@@ -45,6 +45,7 @@ from litestar_workflows.db.connection import (
     synchronous_commit_of,
 )
 from litestar_workflows.db.direct_reads import ReadFellThrough, reader_for
+from litestar_workflows.db.held_connection import HeldConnection
 from litestar_workflows.db.migrate import check_schema_current
 from litestar_workflows.db.models import (
     HumanTaskModel,
@@ -60,6 +61,7 @@ from litestar_workflows.db.writer import INSTANCE_COLUMNS, RUN_COLUMNS, TASK_COL
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+    from contextlib import AbstractAsyncContextManager
     from datetime import datetime
     from uuid import UUID
 
@@ -362,6 +364,8 @@ class SQLAlchemyStore:
         """PostgreSQL batches go straight through asyncpg when nothing conflicts (:mod:`.postgres_batch`)."""
         self._reads = reader_for(db_engine, self._one_call)
         """Read instances in one call to the driver, SQLite or PostgreSQL (:mod:`.direct_reads`)."""
+        self._held_reads = HeldConnection(db_engine.connect) if self._one_call else None
+        """SQLite: the connection those reads share while they keep coming (:mod:`.held_connection`)."""
         self.row_writer = row_writer(dialect)
 
     @classmethod
@@ -380,6 +384,8 @@ class SQLAlchemyStore:
     async def close(self) -> None:
         """Wait for pending commits, then release the engine if this store created it."""
         await asyncio.shield(self._settled())
+        if self._held_reads is not None:
+            await self._held_reads.close()
         if self._dispose:
             self._dispose = False  # stopping twice gives the share back once
             await release_store_engine(self.db_engine, self)
@@ -896,7 +902,7 @@ class SQLAlchemyStore:
         """
         if self._reads is not None:
             try:
-                async with self.db_engine.connect() as conn:
+                async with self._read_connection() as conn:
                     found = await self._reads.load(conn, instance_id)
             except ReadFellThrough:
                 pass  # read again below, where an error that persists is reported as usual
@@ -933,6 +939,14 @@ class SQLAlchemyStore:
             raise _store_error(error) from error
         return instance_from_rows(row, runs, task_rows)
 
+    def _read_connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for a one-call read: the held one on SQLite, a pooled one on PostgreSQL.
+
+        (asyncpg runs one statement at a time per connection, so there readers do not share.)
+        """
+        held = self._held_reads
+        return self.db_engine.connect() if held is None else held
+
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[AsyncConnection]:
         async with self.db_engine.connect() as conn:
@@ -944,10 +958,11 @@ class SQLAlchemyStore:
         """The stored version of an instance (one small query), or ``None`` when it does not exist."""
         query = select(instances.c.version).where(instances.c.id == instance_id)
         try:
-            async with self.db_engine.connect() as conn:
-                if self._reads is not None:
-                    with suppress(ReadFellThrough):  # else asked again below, through SQLAlchemy
+            if self._reads is not None:
+                with suppress(ReadFellThrough):  # else asked again below, through SQLAlchemy
+                    async with self._read_connection() as conn:
                         return await self._reads.version(conn, instance_id)
+            async with self.db_engine.connect() as conn:
                 version: int | None = (await conn.execute(query)).scalar()
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
@@ -990,10 +1005,11 @@ class SQLAlchemyStore:
         ids = list(instance_ids)
         found: dict[UUID, int] = {}
         try:
-            async with self.db_engine.connect() as conn:
-                if self._reads is not None and ids:
-                    with suppress(ReadFellThrough):  # else asked again below, through SQLAlchemy
+            if self._reads is not None and ids:
+                with suppress(ReadFellThrough):  # else asked again below, through SQLAlchemy
+                    async with self._read_connection() as conn:
                         return await self._reads.versions(conn, ids, _VERSIONS_CHUNK)
+            async with self.db_engine.connect() as conn:
                 for start in range(0, len(ids), _VERSIONS_CHUNK):
                     chunk = ids[start : start + _VERSIONS_CHUNK]
                     query = select(instances.c.id, instances.c.version).where(instances.c.id.in_(chunk))

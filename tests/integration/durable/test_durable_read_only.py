@@ -6,6 +6,11 @@ batch again on a fresh one; executions whose outcome could not be committed mean
 back by the next sweep. All without restarting the engine.
 
 The file is made read-only with ``chattr +i`` (immutable): unlike ``chmod``, it stops root too.
+Its write-ahead log too: a connection of the process that opened the file before keeps writing
+into the log, and so may a connection opened after, since SQLite hands a new connection a
+descriptor of the file that another connection of the process closed while a lock on the file
+was held (an fd opened for writing). Such a connection's commit fails with an I/O error instead
+of "readonly"; either way the write fails, which is what the test needs.
 """
 
 from __future__ import annotations
@@ -35,6 +40,14 @@ LATER = 20
 
 def immutable(path: Path, on: bool) -> None:
     subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True, capture_output=True)
+
+
+def database_immutable(database: Path, on: bool) -> None:
+    """The database file and its write-ahead log, read-only (``on``) or writable again."""
+    immutable(database, on)
+    log = database.with_name(database.name + "-wal")
+    if log.exists():
+        immutable(log, on)
 
 
 def skip_unless_chattr_works(directory: Path) -> None:
@@ -78,7 +91,7 @@ async def test_writes_recover_once_the_file_is_writable_again(
         await engine.start()
         stuck = [(await engine.start_workflow("gated", {})).id for _ in range(STUCK)]
         await eventually(lambda: asyncio.sleep(0, len(entered) == STUCK), what="the steps to start")
-        immutable(database_file, True)
+        database_immutable(database_file, True)
         try:
             # The pool opens its connections while the file is read-only (as after a restart
             # or a recycled connection): SQLite opens them read-only.
@@ -86,10 +99,10 @@ async def test_writes_recover_once_the_file_is_writable_again(
             gate.set()  # the steps finish; committing their outcome fails
             failed = lambda: [r for r in caplog.records if "driving instance" in r.getMessage()]  # noqa: E731
             await eventually(lambda: asyncio.sleep(0, len(failed()) >= STUCK), what="the commits to fail")
-            with pytest.raises(StoreError, match="readonly"):
+            with pytest.raises(StoreError, match="readonly|disk I/O error"):
                 await engine.start_workflow("gated", {})
         finally:
-            immutable(database_file, False)
+            database_immutable(database_file, False)
         # Writable again: new work goes through, and the stuck instances finish, long before
         # their leases (30 s) would have run out.
         later = [(await engine.start_workflow("gated", {})).id for _ in range(LATER)]
@@ -97,5 +110,5 @@ async def test_writes_recover_once_the_file_is_writable_again(
         assert {i.status for i in finished} == {WorkflowStatus.COMPLETED}
         assert all(i.context.get("after") for i in finished)
     finally:
-        immutable(database_file, False)
+        database_immutable(database_file, False)
         await engine.stop()
