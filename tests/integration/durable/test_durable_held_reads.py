@@ -18,7 +18,7 @@ from test_durable_direct_reads import careful_load, registry
 from litestar_workflows import WorkflowStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
     from conftest import ScratchDatabase
 
@@ -46,6 +46,14 @@ async def next_turns() -> None:
         await asyncio.sleep(0)
 
 
+@contextlib.asynccontextmanager
+async def engine_on(db: ScratchDatabase) -> AsyncIterator[Any]:
+    """A started engine on the migrated ``db``, with the direct reads' workflow, no sweep meanwhile."""
+    await db.migrate()
+    async with running_engine(db, registry(), poll_interval=3600) as engine:
+        yield engine
+
+
 async def waiting_instances(engine: Any, count: int) -> list[Any]:
     started = [await engine.start_workflow("reads", {"n": n}) for n in range(count)]
     for instance in started:
@@ -58,8 +66,7 @@ async def waiting_instances(engine: Any, count: int) -> list[Any]:
 async def test_reads_in_a_row_check_one_connection_out_and_hand_it_back_when_they_stop(
     scratch_sqlite: ScratchDatabase,
 ) -> None:
-    await scratch_sqlite.migrate()
-    async with running_engine(scratch_sqlite, registry(), poll_interval=3600) as engine:
+    async with engine_on(scratch_sqlite) as engine:
         store = engine.sql_store
         instances = await waiting_instances(engine, 5)
         with pool_events(engine) as counts:
@@ -82,8 +89,7 @@ async def test_reads_in_a_row_check_one_connection_out_and_hand_it_back_when_the
 async def test_overlapping_reads_share_the_held_connection_and_each_get_their_own_answer(
     scratch_sqlite: ScratchDatabase,
 ) -> None:
-    await scratch_sqlite.migrate()
-    async with running_engine(scratch_sqlite, registry(), poll_interval=3600) as engine:
+    async with engine_on(scratch_sqlite) as engine:
         store = engine.sql_store
         instances = await waiting_instances(engine, 12)
         expected = [snapshot(await careful_load(store, i.id)) for i in instances]  # type: ignore[arg-type]
@@ -95,8 +101,7 @@ async def test_overlapping_reads_share_the_held_connection_and_each_get_their_ow
 
 
 async def test_a_read_that_fails_on_the_held_connection_discards_it(scratch_sqlite: ScratchDatabase) -> None:
-    await scratch_sqlite.migrate()
-    async with running_engine(scratch_sqlite, registry(), poll_interval=3600) as engine:
+    async with engine_on(scratch_sqlite) as engine:
         store = engine.sql_store
         [instance] = await waiting_instances(engine, 1)
         expected = snapshot(await careful_load(store, instance.id))  # type: ignore[arg-type]
