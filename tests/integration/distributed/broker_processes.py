@@ -32,8 +32,6 @@ class Workers:
         self.env = env
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.restarts: list[tuple[str, int]] = []
-        """``(name, exit code)`` of each exit a supervisor answered by starting the worker again."""
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -72,7 +70,6 @@ class Workers:
             with self._lock:
                 if self._stopping:
                     return
-                self.restarts.append((name, code))
                 with (self.log_dir / f"{name}.log").open("a") as log:
                     log.write(f"----- the supervisor starts {name} again (it exited with {code}) -----\n")
                 self._spawn(name, argv, env)
