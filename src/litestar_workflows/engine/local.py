@@ -116,6 +116,9 @@ def _reapply(
 _STEP_RUNNING = StepStatus.RUNNING
 
 
+_ANY_STATUS = frozenset(WorkflowStatus)
+"""What a waiter for the next settled change of an instance waits for: any status."""
+
 SETTLED = frozenset(
     {WorkflowStatus.WAITING, WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED}
 )
@@ -648,8 +651,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         (a task completion, say) checks its version with one small query instead of loading the
         whole history again.
         """
-        if live.running or live.timers or live.waiters:
-            return
+        if live.running or live.timers or live.waiters or live.committing:
+            return  # a commit in flight (a task completion, say) releases it when it lands
         key = live.instance.id.int
         if self._live.get(key) is live:
             del self._live[key]
@@ -715,7 +718,13 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             logger.exception("driving instance %s failed", live.instance.id)
         finally:
             running.pop(key, None)
-            self._release_if_idle(live)
+            self._driver_ended(live)
+
+    def _driver_ended(self, live: Live) -> None:
+        """Tell waiters (a driver that ended on an error committed nothing to report it); release."""
+        if live.waiters:
+            self._notify(live)
+        self._release_if_idle(live)
 
     def _step_runner(self) -> Callable[[StepPlan, WorkflowInstanceData, StepExecution], Awaitable[Outcome]]:
         """What runs a step: the runner, inside a span of its own when telemetry is on."""
@@ -823,6 +832,25 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
     ) -> WorkflowInstanceData:
         await self._transact(live, op, check=check)
         return live.instance
+
+    async def _until_task_is_up(self, live: Live, step_name: str) -> None:
+        """Wait while this process is on its way to creating the task of ``step_name``.
+
+        On a database, ``start_workflow`` (or a completion) returns once its own transition is
+        durable, and the steps it released then run here, each after the commit of the one
+        before: a task of a human step they lead to is created a few commits later. A completion
+        made meanwhile waits for that task instead of being refused, since a refusal would only
+        say how fast the database commits. Nothing is waited for when the step's execution is
+        neither running here nor behind a commit in flight here (not reached yet, paused, held
+        by a timer, driven by another process): the usual checks then judge at once.
+        """
+        while _task_is_coming(live, step_name):
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            live.waiters.append((_ANY_STATUS, future))  # woken by the next settled change
+            try:
+                await future
+            finally:
+                live.waiters = [waiter for waiter in live.waiters if waiter[1] is not future]
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """The instance (live object when this engine drives it).
@@ -1068,6 +1096,20 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
 
 __all__ = ("SETTLED", "LocalExecutionEngine")
+
+
+def _task_is_coming(live: Live, step_name: str) -> bool:
+    """Whether ``step_name`` has no pending task yet, but an execution this process is bringing to it."""
+    plan = live.plans.get(step_name)
+    if plan is None or plan.step_type is not StepType.HUMAN:
+        return False  # no task to wait for: the usual checks say why
+    runtime = live.instance.runtime
+    if any(task.step_name == step_name for task in runtime.pending_tasks.values()):
+        return False  # the task is up
+    return any(
+        run.step_name == step_name and (live.committing or key in live.running)
+        for key, run in runtime.active.items()
+    )
 
 
 def _one_of(value: Any, name: str, alias_value: Any, alias: str) -> Any:

@@ -52,10 +52,16 @@ class HumanTaskOperations:
             self, live: Live, op: Operation, check: Callable[[], Awaitable[object]] | None = None
         ) -> WorkflowInstanceData: ...
 
+        async def _until_task_is_up(self, live: Live, step_name: str) -> None: ...
+
     async def complete_human_task(
         self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any] | None = None
     ) -> WorkflowInstanceData:
         """Complete the pending task of ``step_name``: check the user and the data, then continue.
+
+        When the instance has reached ``step_name`` but this process is still creating its task
+        (on a database, the commits of the steps before it are in flight; or the step's hooks
+        await I/O), the call waits for the task instead of refusing.
 
         Raises:
             WorkflowInstanceNotFoundError: No such instance.
@@ -66,6 +72,7 @@ class HumanTaskOperations:
             TaskValidationError: ``data`` fails the task's form schema (errors name the fields).
         """
         live = await self._live_instance(instance_id)
+        await self._until_task_is_up(live, step_name)
         return await self._complete(live, step_name, user_id, data)
 
     async def complete_task(
