@@ -81,6 +81,22 @@ def test_a_claim_cannot_name_its_own_approver(demo: tuple[TestClient[Litestar], 
     assert settle(client, engine, claim["id"], until={"completed"}).data["decision"] == "approved"
 
 
+def test_a_claim_handed_to_its_claimant_is_still_not_theirs_to_approve(
+    demo: tuple[TestClient[Litestar], Any],
+) -> None:
+    client, _ = demo
+    claim = start(demo, "erik", "expense_approval", amount=20)
+    task = pending_task(client, claim["id"])
+    handed = client.post(
+        f"/workflows/tasks/{task['id']}/reassign", json={"new_assignee": "erik"}, headers=as_("maria")
+    )
+    assert handed.status_code == 200
+    assert pending_task(client, claim["id"])["assignee_id"] == "erik"
+    assert complete(client, task, "erik") == 403
+    after = client.get(f"{URL}/{claim['id']}").json()
+    assert (after["status"], after["data"].get("decision")) == ("waiting", None)
+
+
 def test_a_manager_s_own_claim_goes_to_their_manager(demo: tuple[TestClient[Litestar], Any]) -> None:
     client, _ = demo
     claim = start(demo, "maria", "expense_approval", amount=300, manager="maria")

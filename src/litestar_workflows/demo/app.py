@@ -10,7 +10,7 @@ The CLI works on the same app: ``LITESTAR_APP=litestar_workflows.demo.app:app li
 from __future__ import annotations
 
 import os
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from litestar import Litestar, Request, Response, get
 from litestar.middleware import DefineMiddleware
@@ -18,17 +18,21 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 
-from litestar_workflows import AssigneeAuthorizer, CreatorOrAdminAuthorizer, __version__
+from litestar_workflows import CreatorOrAdminAuthorizer, __version__
 from litestar_workflows.demo.auth import (
     ADMIN_GROUP,
     DEMO_USERS,
     USER_HEADER,
     USER_QUERY,
     FakeLoginMiddleware,
+    NoOwnCaseAuthorizer,
     groups_of,
 )
 from litestar_workflows.demo.workflows import DEMO_WORKFLOWS
 from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
+
+if TYPE_CHECKING:
+    from uuid import UUID
 
 __all__ = ("DATABASE_URL_ENV", "DEFAULT_DEMO_DATABASE_URL", "app", "create_app")
 
@@ -78,10 +82,14 @@ def create_app(database_url: str | None = None, *, in_memory: bool = False) -> L
         in_memory: Keep everything in memory instead (for tests and throwaway runs).
     """
     url = None if in_memory else database_url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DEMO_DATABASE_URL
+
+    async def requester_of(instance_id: UUID) -> str | None:
+        return (await plugin.engine.get_instance(instance_id)).created_by
+
     config = WorkflowPluginConfig(
         database_url=url,
         auto_register_workflows=DEMO_WORKFLOWS,
-        engine_options={"authorizer": AssigneeAuthorizer(groups_of=groups_of)},
+        engine_options={"authorizer": NoOwnCaseAuthorizer(requester_of)},
         # Creators cancel and retry their own instances; the admins group anyone's (also from the CLI,
         # which knows no request groups: hence groups_of).
         instance_authorizer=CreatorOrAdminAuthorizer([ADMIN_GROUP], groups_of=groups_of),
@@ -102,9 +110,10 @@ def create_app(database_url: str | None = None, *, in_memory: bool = False) -> L
         ),
         security=[{"fakeLogin": []}, {}],  # optional: anonymous requests may read and start
     )
+    plugin = WorkflowPlugin(config)
     return Litestar(
         route_handlers=[index, health],
-        plugins=[WorkflowPlugin(config)],
+        plugins=[plugin],
         middleware=[DefineMiddleware(FakeLoginMiddleware)],
         openapi_config=openapi,
     )

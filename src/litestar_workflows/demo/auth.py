@@ -6,7 +6,8 @@ Never use the login outside a demo: it lets anyone act as anyone. It exists so t
 can play the employee, the manager and the finance clerk from one terminal. Known users carry
 the groups that the workflows route tasks to, and their manager; any other name is accepted as a
 user without groups. The workflows route approvals from this directory (never from request
-data), so nobody approves their own claim.
+data), and :class:`NoOwnCaseAuthorizer` refuses a task to the person whose request it is, even
+after a reassignment: nobody approves their own claim.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from litestar_workflows import AssigneeAuthorizer
+
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from uuid import UUID
+
     from litestar.connection import ASGIConnection
     from litestar.types import Message, Receive, Scope, Send
+
+    from litestar_workflows import HumanTask
+    from litestar_workflows.runtime.human import TaskAction
 
 __all__ = (
     "ADMIN_GROUP",
@@ -32,6 +41,7 @@ __all__ = (
     "USER_QUERY",
     "DemoUser",
     "FakeLoginMiddleware",
+    "NoOwnCaseAuthorizer",
     "approver_for",
     "colleague_in",
     "groups_of",
@@ -121,6 +131,27 @@ def colleague_in(group: str, requester: str | None) -> str | None:
         msg = f"nobody in group {group!r} but {requester!r} could act on {requester!r}'s case"
         raise LookupError(msg)
     return other
+
+
+class NoOwnCaseAuthorizer(AssigneeAuthorizer):
+    """The assignee and group rule, and nobody completes or claims a task of their own request.
+
+    Routing already sends every approval to someone other than the requester; this keeps it so
+    when an approver reassigns the task to the requester (who would then approve their own claim).
+
+    Args:
+        requester_of: The user who started an instance (``None`` when nobody is named).
+    """
+
+    def __init__(self, requester_of: Callable[[UUID], Awaitable[str | None]]) -> None:
+        super().__init__(groups_of=groups_of)
+        self.requester_of = requester_of
+
+    async def can_act(self, task: HumanTask, user_id: str, action: TaskAction) -> bool:
+        """Refuse the requester what would decide their own case; otherwise the assignee rule."""
+        if action != "reassign" and user_id == await self.requester_of(task.instance_id):
+            return False
+        return await super().can_act(task, user_id, action)
 
 
 class FakeLoginMiddleware(AbstractAuthenticationMiddleware):
