@@ -110,7 +110,7 @@ def test_the_stream_of_an_unknown_instance_is_a_404(ui_client: TestClient[Litest
 def test_an_open_stream_counts_as_one_of_the_client_s_long_polls(engine: Any) -> None:
     with TestClient(make_app(engine, max_waits_per_client=1)) as client:
         instance_id = start(client, engine)
-        [route] = [r for r in client.app.routes if r.path == f"{UI}/instances/{{instance_id:uuid}}/events"]
+        [route] = [r for r in client.app.routes if r.path == f"{UI}/instances/{{instance_id:str}}/events"]
         limiter: LongPollLimiter = route.route_handlers[0].opt[OPT_KEY].wait_limiter
         with limiter.slot("user:erik"):  # erik already follows another instance
             refused = client.get(f"{UI}/instances/{instance_id}/events", headers=as_user("erik"))

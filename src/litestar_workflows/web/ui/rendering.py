@@ -12,6 +12,7 @@ so no page hard-codes a path.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -37,6 +38,7 @@ __all__ = (
     "TEMPLATE_DIR",
     "UI_OPT_KEY",
     "UiContext",
+    "brief",
     "get_template_config",
     "page",
     "render",
@@ -50,6 +52,10 @@ STATIC_DIR: Final = PACKAGE_DIR / "static"
 """The UI's CSS and scripts, and the vendored libraries under ``vendor/`` (package data)."""
 UI_OPT_KEY: Final = "litestar_workflows_ui"
 """Route ``opt`` key of the :class:`UiOptions` the plugin's UI router carries."""
+QUOTED_SHOWN: Final = 60
+"""Characters of a quoted value a message shows before the ellipsis (:func:`brief`)."""
+_QUOTED: Final = re.compile(r"""(?<!\w)(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")(?!\w)""", re.DOTALL)
+"""A Python ``repr`` of a string (jsonschema's ``'...' is too long``), not an apostrophe in a word."""
 CSRF_FIELD: Final = "_csrf_token"
 """Name of the hidden form field Litestar's CSRF middleware reads the token from (fixed by Litestar)."""
 
@@ -103,6 +109,23 @@ def _label(name: object) -> str:
     return text[:1].upper() + text[1:]
 
 
+def brief(message: object) -> str:
+    """``message`` with each quoted value longer than :data:`QUOTED_SHOWN` cut to that, then ``…``.
+
+    Validation messages repeat the rejected value (``'xxx…' is too long``), so a 2,000-character
+    entry made the alert 2,000 characters long; the field's own input still holds the whole value.
+    Only the UI shortens: the engine's errors (and the API's) keep the full text.
+    """
+
+    def cut(match: re.Match[str]) -> str:
+        quoted = match.group(0)
+        if len(quoted) <= QUOTED_SHOWN + 2:
+            return quoted
+        return quoted[: QUOTED_SHOWN + 1] + "…" + quoted[0]
+
+    return _QUOTED.sub(cut, str(message))
+
+
 @cache
 def _environment() -> Environment:
     environment = Environment(
@@ -111,7 +134,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(localtime=_localtime, isotime=_isotime, label=_label)
+    environment.filters.update(localtime=_localtime, isotime=_isotime, label=_label, brief=brief)
     environment.globals.update(duration=_duration)
     return environment
 

@@ -3,10 +3,11 @@
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from typing import Any, Final
+from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from litestar import Request
-from litestar.exceptions import ValidationException
+from litestar.exceptions import NotFoundException, ValidationException
 
 from litestar_workflows.core.errors import WorkflowValidationError
 from litestar_workflows.core.types import WorkflowStatus
@@ -17,6 +18,8 @@ __all__ = (
     "TZ_COOKIE",
     "field_errors",
     "form_of",
+    "form_text",
+    "id_of",
     "moment_of",
     "problems_of",
     "status_of",
@@ -43,6 +46,22 @@ def field_errors(error: WorkflowValidationError) -> list[tuple[str, str]]:
     return pairs
 
 
+def id_of(text: str, kind: str) -> UUID:
+    """The id a UI path names; a malformed one answers the UI's not-found page (404) saying so.
+
+    The routes take ids as text rather than through Litestar's ``uuid`` path converter: a path the
+    converter refuses matches no route, so Litestar answered it with its JSON 404 before the UI's
+    HTML error pages could.
+
+    Raises:
+        NotFoundException: ``text`` is not a UUID.
+    """
+    try:
+        return UUID(text)
+    except ValueError:
+        raise NotFoundException(f"No {kind} has the id {text!r}: it is malformed (ids are UUIDs)") from None
+
+
 def problems_of(problems: list[FormProblem]) -> list[tuple[str, str]]:
     """``(field, message)`` pairs of values the form could not read."""
     return [(problem.field, problem.message) for problem in problems]
@@ -66,10 +85,21 @@ def moment_of(value: str | None, name: str, *, end_of_day: bool = False) -> date
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def form_text(value: str) -> str:
+    """``value`` with the line breaks the browser counted: CRLF and lone CR become LF.
+
+    HTML's form submission sends every line break of a textarea as CRLF, but the browser's
+    ``maxlength`` (from the schema's ``maxLength``) counts it as one character. Undone here, the
+    engine validates and stores the text the browser accepted, with the newlines an API client
+    would send, instead of refusing a comment the form let through as "too long".
+    """
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """The submitted form's text fields (the CSRF middleware has read and cached it already)."""
+    """The submitted form's text fields, line breaks as LF (the CSRF middleware has read it already)."""
     form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    return {key: form_text(value) for key, value in form.items() if isinstance(value, str)}
 
 
 def status_of(value: str | None) -> WorkflowStatus | None:

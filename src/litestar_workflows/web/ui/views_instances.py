@@ -5,7 +5,6 @@ No ``from __future__ import annotations``: Litestar reads handler annotations at
 
 from functools import partial
 from typing import Annotated, Any
-from uuid import UUID
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
@@ -26,12 +25,13 @@ from litestar_workflows.web.ui.pages import (
 )
 from litestar_workflows.web.ui.permissions import ENGINE_METHOD
 from litestar_workflows.web.ui.rendering import page
-from litestar_workflows.web.ui.requests import form_of, moment_of, status_of, ui_url
+from litestar_workflows.web.ui.requests import form_of, id_of, moment_of, status_of, ui_url
 
 __all__ = ("InstancePages",)
 
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000_000, description="Rows to skip")]
-InstanceId = FromPath[UUID]
+InstanceId = FromPath[str]
+"""An instance id as the path gives it: :func:`id_of` reads it, so a malformed one gets the HTML 404."""
 
 
 class InstancePages:
@@ -74,7 +74,7 @@ class InstancePages:
         }
         return page(request, actor, "workflows/instances.html", context)
 
-    @get("/instances/{instance_id:uuid}")
+    @get("/instances/{instance_id:str}")
     async def instance(
         self,
         *,
@@ -86,11 +86,11 @@ class InstancePages:
         history: Offset = 0,
     ) -> Response[str]:
         """The instance: status, graph coloured by step state, timeline, data and allowed actions."""
-        found = await load_instance(workflow_engine, actor, instance_id)
+        found = await load_instance(workflow_engine, actor, id_of(instance_id, "instance"))
         context = await instance_page(workflow_engine, workflow_registry, actor, found, history)
         return page(request, actor, "workflows/instance.html", context)
 
-    @get("/instances/{instance_id:uuid}/events")
+    @get("/instances/{instance_id:str}/events")
     async def instance_stream(
         self,
         *,
@@ -105,7 +105,7 @@ class InstancePages:
         An open stream counts as one of the client's long polls (``max_waits_per_client``): one
         more answers 429 at once, and the page falls back to reloading now and then.
         """
-        found = await load_instance(workflow_engine, actor, instance_id)
+        found = await load_instance(workflow_engine, actor, id_of(instance_id, "instance"))
         client = client_of(request, actor)
         with wait_limiter.slot(client):  # 429 now when the client holds as many as it may
             pass
@@ -116,9 +116,10 @@ class InstancePages:
         request: Request[Any, Any, Any],
         engine: Any,
         actor: Any,
-        instance_id: UUID,
+        raw_id: str,
         action: Any,
     ) -> Redirect:
+        instance_id = id_of(raw_id, "instance")
         await load_instance(engine, actor, instance_id)
         user = require_instance_user(actor, action)
         method = getattr(engine, ENGINE_METHOD[action], None)
@@ -132,28 +133,28 @@ class InstancePages:
             await method(instance_id, user_id=user, groups=actor.groups)
         return Redirect(ui_url(request, "instances", instance_id), status_code=HTTP_303_SEE_OTHER)
 
-    @post("/instances/{instance_id:uuid}/cancel")
+    @post("/instances/{instance_id:str}/cancel")
     async def cancel(
         self, request: Request[Any, Any, Any], workflow_engine: Engine, actor: Acting, instance_id: InstanceId
     ) -> Redirect:
         """Cancel the instance (its creator and administrators may)."""
         return await self._instance_action(request, workflow_engine, actor, instance_id, "cancel")
 
-    @post("/instances/{instance_id:uuid}/retry")
+    @post("/instances/{instance_id:str}/retry")
     async def retry(
         self, request: Request[Any, Any, Any], workflow_engine: Engine, actor: Acting, instance_id: InstanceId
     ) -> Redirect:
         """Run a failed instance again from its failed step."""
         return await self._instance_action(request, workflow_engine, actor, instance_id, "retry")
 
-    @post("/instances/{instance_id:uuid}/pause")
+    @post("/instances/{instance_id:str}/pause")
     async def pause(
         self, request: Request[Any, Any, Any], workflow_engine: Engine, actor: Acting, instance_id: InstanceId
     ) -> Redirect:
         """Hold the instance: running steps finish, nothing new starts."""
         return await self._instance_action(request, workflow_engine, actor, instance_id, "pause")
 
-    @post("/instances/{instance_id:uuid}/resume")
+    @post("/instances/{instance_id:str}/resume")
     async def resume(
         self, request: Request[Any, Any, Any], workflow_engine: Engine, actor: Acting, instance_id: InstanceId
     ) -> Redirect:
