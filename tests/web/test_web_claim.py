@@ -51,3 +51,23 @@ def test_a_group_member_claims_a_task_and_keeps_it(client: TestClient[Litestar],
     queue = client.get("/workflows/tasks", headers=as_user("finn")).json()
     assert task["id"] not in [t["id"] for t in queue]
     assert client.get(f"/workflows/tasks/{task['id']}").json()["assignee_id"] == "fiona"
+
+
+def test_a_task_that_is_not_pending_cannot_be_claimed_even_by_its_assignee(
+    client: TestClient[Litestar], engine: Any
+) -> None:
+    task = _finance_task(client, engine)
+    url = f"/workflows/tasks/{task['id']}/claim"
+    assert client.post(url, headers=as_user("fiona")).status_code == 200
+    done = client.post(
+        f"/workflows/tasks/{task['id']}/complete",
+        json={"output_data": {"approved": True}},
+        headers=as_user("fiona"),
+    )
+    assert done.status_code == 200, done.text
+    for user in ("fiona", "finn"):  # the assignee is answered like anyone else
+        refused = client.post(url, headers=as_user(user))
+        assert refused.status_code == 409, (user, refused.text)
+        assert refused.json()["error"] == "TaskAlreadyCompletedError"
+        assert "not pending any more" in refused.json()["detail"]
+    assert client.get(f"/workflows/tasks/{task['id']}").json()["status"] == "completed"

@@ -112,7 +112,7 @@ def test_an_approval_from_start_to_finish(cli: Any) -> None:
 
     assert "may not complete" in error_line(cli("complete", task["id"], "--user", "fiona", code=1))
     invalid = error_line(
-        cli("complete", task["id"], "--user", "maria", "--data", '{"approved": "x"}', code=1)
+        cli("complete", task["id"], "--user", "maria", "--data", '{"approved": "x"}', code=2)
     )
     assert "approved" in invalid
     assert "not valid JSON" in error_line(
@@ -151,6 +151,27 @@ def test_an_approval_from_start_to_finish(cli: Any) -> None:
     assert "Step history" in shown
     assert "finance_approval" in shown
     assert "wf_completed" in shown
+
+
+def test_data_failing_validation_is_bad_input_and_changes_nothing(cli: Any) -> None:
+    # Exit 2, like unparsable --data: the data is wrong, whatever the database holds.
+    negative = error_line(cli("start", "expense_approval", "--data", '{"amount": -1}', code=2))
+    assert "amount: -1 is less than or equal to the minimum of 0" in negative
+    assert "amount" in error_line(cli("start", "expense_approval", "--data", '{"amount": "lots"}', code=2))
+    not_json = error_line(cli("start", "expense_approval", "--data", '{"amount": 1, "x": "\\ud800"}', code=2))
+    assert "'x'" in not_json  # ContextSerializationError: a lone surrogate cannot be stored
+    assert as_json(cli("instances", "--json"))["total"] == 0
+
+    started = as_json(
+        cli("start", "expense_approval", "--data", '{"amount": 50}', "--user", "erik", "--json")
+    )
+    [task] = as_json(cli("tasks", "--assignee", "maria", "--json"))["items"]
+    form = error_line(cli("complete", task["id"], "--user", "maria", "--data", '{"approved": "yes"}', code=2))
+    assert "approved: 'yes' is not of type 'boolean'" in form
+    assert as_json(cli("instance", started["id"], "--json"))["current_step"] == "manager_approval"
+    # Not found, not allowed and the wrong state stay 1: they depend on the database and the user.
+    assert "not registered" in error_line(cli("start", "nope", code=1))
+    assert "may not complete" in error_line(cli("complete", task["id"], "--user", "erik", code=1))
 
 
 def test_cancel_and_retry(cli: Any) -> None:

@@ -16,7 +16,10 @@ from litestar_workflows import LocalExecutionEngine
 from litestar_workflows.web.errors import STORE_UNAVAILABLE, not_found_detail
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
+
+    from litestar import Litestar
 
 from litestar_workflows.core.errors import (
     ConcurrencyError,
@@ -176,3 +179,127 @@ def test_a_failing_database_answers_a_generic_503_and_logs_the_driver_error(
     logged = "\n".join(record.getMessage() for record in records.buffer)
     assert "/workflows/instances answered 503" in logged
     assert any(secret in logged for secret in secrets if secret != "s3cret"), logged
+
+
+# ---------------------------------------------------------------------- Litestar's own errors
+
+
+def documented(response: Any, status: int) -> dict[str, Any]:
+    """The body of an error response, checked to have the documented shape and ``status``."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert {"status_code", "detail", "error", "errors"} <= set(body), body
+    assert body["status_code"] == status
+    assert body["error"]
+    assert all(set(entry) == {"field", "message"} for entry in body["errors"]), body
+    return body
+
+
+@pytest.fixture
+def api() -> Iterator[TestClient[Litestar]]:
+    """The API on an in-memory engine: these answers come before any engine is asked."""
+    with TestClient(make_app(LocalExecutionEngine(build_registry()))) as client:
+        yield client
+
+
+START = "/workflows/instances"
+INVALID_PARAMETERS = [
+    ("POST", START, {"definition_name": 5}, "definition_name"),
+    ("POST", START, {"definition_name": "approval", "input_data": [1]}, "input_data"),
+    ("POST", START, {"definition_name": "approval", "inputs": {}}, "inputs"),
+    ("POST", START, {"input_data": {}}, "definition_name"),
+    ("GET", f"{START}?limit=-1", None, "limit"),
+    ("GET", f"{START}?status=bogus", None, "status"),
+    ("GET", "/workflows/tasks?status=bogus", None, "status"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), INVALID_PARAMETERS)
+def test_litestar_validation_errors_have_the_documented_shape_and_name_the_field(
+    api: TestClient[Litestar], method: str, path: str, body: Any, field: str
+) -> None:
+    response = api.request(method, path, json=body, headers={"X-User": "erik"})
+    answer = documented(response, 400)
+    assert answer["error"] == "ValidationException"
+    assert field in [entry["field"] for entry in answer["errors"]], answer
+    assert answer["extra"]  # Litestar's own list, kept for clients that read it
+    assert api.get(START).json() == []  # nothing started
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "detail"),
+    [
+        ("{bad", 400, "The body is not valid JSON"),
+        ('{"definition_name": "approval", "input_data": {"amount": NaN}}', 400, "The body is not valid JSON"),
+        (
+            '{"definition_name": "approval", "input_data": {"x": "' + "x" * 1_100_000 + '"}}',
+            413,
+            "larger than",
+        ),
+    ],
+    ids=["malformed", "nan", "too-large"],
+)
+def test_unreadable_bodies_have_the_documented_shape(
+    api: TestClient[Litestar], content: str, status: int, detail: str
+) -> None:
+    response = api.post(
+        START, content=content, headers={"X-User": "erik", "Content-Type": "application/json"}
+    )
+    answer = documented(response, status)
+    assert detail in answer["detail"]
+    assert answer["errors"] == []
+    assert answer["error"] == ("RequestEntityTooLarge" if status == 413 else "ClientException")
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        (START, "with definition_name"),
+        ("/workflows/tasks/{id}/complete", ""),
+        ("/workflows/tasks/{id}/reassign", "with new_assignee"),
+    ],
+)
+@pytest.mark.parametrize(("content", "found"), [("", "empty"), ("[1]", "a JSON array"), ("null", "null")])
+def test_a_route_that_needs_a_body_says_a_json_object_is_required(
+    api: TestClient[Litestar], path: str, fields: str, content: str, found: str
+) -> None:
+    headers = {"X-User": "maria", "Content-Type": "application/json"}
+    response = api.post(path.format(id=uuid.uuid4()), content=content, headers=headers)
+    answer = documented(response, 400)
+    assert answer["detail"].startswith("A JSON object body is required")
+    assert fields in answer["detail"]
+    assert answer["detail"].endswith(f"the request's body is {found}")
+    assert [entry["field"] for entry in answer["errors"]] == ["(root)"]
+
+
+def test_an_optional_body_may_be_left_out_but_not_be_something_else(api: TestClient[Litestar]) -> None:
+    cancel = f"{START}/{uuid.uuid4()}/cancel"
+    headers = {"X-User": "maria", "Content-Type": "application/json"}
+    for nothing in ("", "null"):  # no body: on to the instance, which does not exist
+        assert documented(api.post(cancel, content=nothing, headers=headers), 404)["error"] == (
+            "WorkflowInstanceNotFoundError"
+        )
+    answer = documented(api.post(cancel, content="[1]", headers=headers), 400)
+    assert "must be a JSON object, or be left out" in answer["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "what", "error"),
+    [
+        ("GET", "/workflows/instances/{id}", "Workflow instance", "WorkflowInstanceNotFoundError"),
+        ("GET", "/workflows/instances/{id}/graph", "Workflow instance", "WorkflowInstanceNotFoundError"),
+        ("POST", "/workflows/instances/{id}/cancel", "Workflow instance", "WorkflowInstanceNotFoundError"),
+        ("POST", "/workflows/webhooks/{id}/paid", "Workflow instance", "WorkflowInstanceNotFoundError"),
+        ("GET", "/workflows/tasks/{id}", "Task", "TaskNotFoundError"),
+        ("POST", "/workflows/tasks/{id}/claim", "Task", "TaskNotFoundError"),
+    ],
+)
+def test_a_malformed_id_is_not_found_and_named(
+    api: TestClient[Litestar], method: str, path: str, what: str, error: str
+) -> None:
+    response = api.request(method, path.format(id="not-a-uuid"), headers={"X-User": "maria"})
+    answer = documented(response, 404)  # like an unknown id: no such instance or task
+    assert answer["detail"] == f"{what} 'not-a-uuid' not found: the id is malformed (not a UUID)"
+    assert answer["error"] == error
+    field = "task_id" if error == "TaskNotFoundError" else "instance_id"
+    assert answer["errors"] == [{"field": field, "message": "'not-a-uuid' is not a UUID"}]

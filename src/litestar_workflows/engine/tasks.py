@@ -149,9 +149,14 @@ class HumanTaskOperations:
         return live.instance.runtime.pending_tasks.get(task.id.int, task)
 
     async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
-        """Take an unassigned (group) task for ``user_id``."""
+        """Take an unassigned (group) task for ``user_id``.
+
+        Claiming a pending task the user already holds changes nothing. A task that is not
+        pending any more is refused for everyone alike (``TaskAlreadyCompletedError``), its
+        assignee included: the short cut must not answer a finished task as if it were claimable.
+        """
         task = await self.get_task(task_id)
-        if task.assignee_id == user_id:
+        if task.assignee_id == user_id and task.status is HumanTaskStatus.PENDING:
             return task
         live = await self._live_instance(task.instance_id)
 

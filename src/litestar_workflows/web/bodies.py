@@ -8,7 +8,9 @@ handler does not decode it again) and answers:
 * 413 when the body is larger than the API's ``max_body_size`` (Litestar's own limit, named);
 * 400 when it nests deeper than :data:`MAX_BODY_DEPTH`, is not valid JSON, or holds an escaped
   UTF-16 surrogate without its pair (``"\ud800"``), said in those words;
-* 400 naming every field the route's request class does not have (``inputs`` for ``input_data``).
+* 400 naming every field the route's request class does not have (``inputs`` for ``input_data``);
+* 400 saying that a JSON object is required when a route that needs a body gets none, or not an
+  object.
 
 It is a guard, not a request class, so that an application's own request class stays in use.
 """
@@ -20,10 +22,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.exceptions import ClientException, SerializationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 from litestar_workflows.runtime.jsondata import MAX_NESTING_DEPTH, may_be_too_deep, too_deep
-from litestar_workflows.web.strict_bodies import check_known_fields
+from litestar_workflows.web.strict_bodies import check_known_fields, check_object_body
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -57,14 +58,14 @@ def unpaired_surrogate(body: bytes) -> tuple[str, int] | None:
     return match.group(group).decode("ascii"), match.start(group)
 
 
-def _too_large(handler: BaseRouteHandler) -> ClientException:
+def _too_large(handler: BaseRouteHandler) -> RequestEntityTooLarge:
     limit = getattr(handler, "resolve_request_max_body_size", lambda: None)()
     detail = (
         f"The request body is larger than {limit:,} bytes, the most this API accepts"
         if limit
         else "The request body is too large"
     )
-    return ClientException(detail=detail, status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return RequestEntityTooLarge(detail=detail)  # its class name is the answer's "error"
 
 
 def _too_deep(where: str | None) -> ClientException:
@@ -105,6 +106,7 @@ async def check_json_body(connection: ASGIConnection[Any, Any, Any, Any], handle
     except RequestEntityTooLarge:
         raise _too_large(handler) from None
     if not body:
+        check_object_body(handler, None, empty=True)
         return
     try:
         value = await request.json()
@@ -116,4 +118,5 @@ async def check_json_body(connection: ASGIConnection[Any, Any, Any, Any], handle
         where = too_deep(value, MAX_BODY_DEPTH)
         if where is not None:
             raise _too_deep(where)
+    check_object_body(handler, value, empty=False)
     check_known_fields(handler, value)

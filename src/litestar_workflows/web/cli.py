@@ -18,13 +18,13 @@ import logging
 import signal
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import rich_click as click
 from click.exceptions import Exit
 from litestar.cli._utils import LitestarGroup
 
-from litestar_workflows.core.errors import WorkflowsError
+from litestar_workflows.core.errors import WorkflowsError, WorkflowValidationError
 from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery, TaskQuery
 from litestar_workflows.web import cli_output as out
@@ -59,7 +59,18 @@ T = TypeVar("T")
 EXIT_ERROR = 1
 """The operation failed (not found, not allowed, wrong state, database down...)."""
 EXIT_USAGE = 2
-"""The command line was wrong (as Click itself uses it)."""
+"""The command line was wrong (as Click itself uses it), or the data it gave fails validation."""
+
+BAD_INPUT: Final = (WorkflowValidationError,)
+"""Errors that mean the caller's data is wrong, not the state: exit :data:`EXIT_USAGE`.
+
+Input data failing a workflow's ``input_schema``, form data failing a task's form, a webhook
+payload failing its schema (``TaskValidationError``) and data that is not JSON
+(``ContextSerializationError``) are all ``WorkflowValidationError``s: the API answers them 422,
+and running the command again unchanged can never succeed. Unknown names and ids (404),
+refusals (403) and the wrong state (409: finished, not waiting, not pending any more) exit 1, as
+over REST they are not 4xx-for-the-data: they depend on what the database holds and who acts.
+"""
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the REST API's JSON instead of a table.")
 _WAIT = click.option(
@@ -164,7 +175,7 @@ def _run(app: Litestar, work: Callable[[WorkflowEngine], Awaitable[T]], *, backg
     try:
         return _in_own_loop(plugin, main)
     except WorkflowsError as error:
-        _fail(error.detail)
+        _fail(error.detail, EXIT_USAGE if isinstance(error, BAD_INPUT) else EXIT_ERROR)
 
 
 def _print_page(

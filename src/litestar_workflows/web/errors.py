@@ -4,14 +4,23 @@ The handlers are registered on the API's router only, so an application's own ro
 their own error handling. Lookup follows the exception's MRO, so the most specific entry wins:
 ``TaskValidationError`` is a ``HumanTaskError`` (409) but answers 422, ``TaskNotFoundError``
 answers 404 and ``UnauthorizedTaskError`` 403.
+
+Litestar's own errors on these routes (its 400 for a parameter or body failing validation, the
+body guard's 400 and 413, a 429) get the same body, ``{"status_code", "detail", "error",
+"errors"}``, so a client reads every error one way: ``error`` is the exception's class name and
+``errors`` names each failing field from Litestar's ``extra`` (kept as it was, for clients that
+read it). An id in the path that is not a UUID answers like an unknown one, 404, saying so.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
 from litestar import MediaType, Response
+from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
@@ -49,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = (
     "STATUS_OF",
     "STORE_UNAVAILABLE",
+    "WHOLE_BODY",
     "error_body",
     "error_responses",
     "exception_handlers",
@@ -162,9 +172,74 @@ def _handle(request: Request[Any, Any, Any], error: Exception) -> Response[Error
     return Response(error_body(error, status), status_code=status, media_type=MediaType.JSON)
 
 
+_PATH_IDS: Final[dict[str, tuple[str, type[WorkflowsError]]]] = {
+    "instance_id": ("Workflow instance", WorkflowInstanceNotFoundError),
+    "task_id": ("Task", TaskNotFoundError),
+}
+"""The ids the API's paths take: what each names, and the error an unknown one answers with."""
+
+WHOLE_BODY: Final = "(root)"
+"""The ``field`` of an error about the body as a whole (as form errors name it)."""
+
+
+_MISSING_FIELD: Final = re.compile(r"missing required field `(?P<field>[^`]+)`")
+"""msgspec's message for an absent field, which Litestar files under the body as a whole."""
+
+
+def _field_of(entry: dict[str, Any]) -> FieldError:
+    key, message = str(entry.get("key", "")), str(entry.get("message", ""))
+    if key == "data" and entry.get("source") == "body":  # Litestar names the whole body by the parameter
+        missing = _MISSING_FIELD.search(message)
+        key = missing.group("field") if missing else WHOLE_BODY
+    return FieldError(field=key, message=message)
+
+
+def _malformed_id(request: Request[Any, Any, Any], key: str) -> Response[ErrorBody] | None:
+    """A path id that is not a UUID names nothing: 404, as an unknown id, naming the id and why."""
+    known = _PATH_IDS.get(key)
+    if known is None:
+        return None
+    what, error = known
+    value = request.path_params.get(key, "")
+    body = ErrorBody(
+        status_code=HTTP_404_NOT_FOUND,
+        detail=f"{what} {value!r} not found: the id is malformed (not a UUID)",
+        error=error.__name__,
+        errors=[FieldError(field=key, message=f"{value!r} is not a UUID")],
+    )
+    return Response(body, status_code=HTTP_404_NOT_FOUND, media_type=MediaType.JSON)
+
+
+def _handle_http(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """Litestar's own errors in the documented shape; its ``extra`` is kept alongside ``errors``.
+
+    The paths take their ids as strings and the handlers as UUIDs, so an id that is not one fails
+    Litestar's validation here (``source: path``) rather than the routing (a bare "Not Found").
+    """
+    assert isinstance(error, HTTPException)  # registered for HTTPException only
+    entries = [e for e in error.extra if isinstance(e, dict)] if isinstance(error.extra, list) else []
+    for entry in entries:
+        if entry.get("source") == "path":
+            malformed = _malformed_id(request, str(entry.get("key")))
+            if malformed is not None:
+                return malformed
+    body = ErrorBody(
+        status_code=error.status_code,
+        detail=error.detail,
+        error=type(error).__name__,
+        errors=[_field_of(entry) for entry in entries],
+    )
+    content = msgspec.to_builtins(body)
+    if error.extra is not None:
+        content["extra"] = error.extra
+    return Response(content, status_code=error.status_code, headers=error.headers, media_type=MediaType.JSON)
+
+
 def exception_handlers() -> ExceptionHandlersMap:
-    """Handlers for every error in :data:`STATUS_OF`, for the API's router."""
-    return dict.fromkeys(STATUS_OF, _handle)
+    """Handlers for every error in :data:`STATUS_OF` and Litestar's own, for the API's router."""
+    handlers: ExceptionHandlersMap = dict.fromkeys(STATUS_OF, _handle)
+    handlers[HTTPException] = _handle_http
+    return handlers
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:

@@ -28,6 +28,7 @@ __all__ = (
     "add_schema_plugin",
     "body_struct",
     "check_known_fields",
+    "check_object_body",
     "unknown_fields",
 )
 
@@ -77,6 +78,45 @@ def check_known_fields(handler: BaseRouteHandler, body: object) -> None:
             _message(struct, unknown),
             extra=[{"key": name, "message": "unknown field", "source": "body"} for name in unknown],
         )
+
+
+def _what(body: object) -> str:
+    if body is None:
+        return "null"
+    if isinstance(body, list):
+        return "a JSON array"
+    if isinstance(body, str):
+        return "a JSON string"
+    return "a JSON number" if isinstance(body, (int, float)) and not isinstance(body, bool) else "true/false"
+
+
+def check_object_body(handler: BaseRouteHandler, body: object, *, empty: bool) -> None:
+    """Refuse a missing or non-object body on a route that needs one, saying that it needs one.
+
+    Litestar would answer an empty body with ``'data'`` (its ``KeyError``) and an array with
+    "Expected `object`"; neither tells the client what to send. Routes whose body is optional
+    (``X | None = None``: cancel, retry) take an empty body or ``null`` as no body.
+
+    Raises:
+        ValidationException: 400 saying a JSON object body is required, and with which fields.
+    """
+    parameter = handler.parsed_fn_signature.parameters.get("data")
+    struct = body_struct(handler)
+    if parameter is None or struct is None or isinstance(body, dict):
+        return
+    if (parameter.is_optional or parameter.has_default) and (empty or body is None):
+        return
+    found = "empty" if empty else _what(body)
+    if parameter.is_optional or parameter.has_default:
+        needed = "The request body must be a JSON object, or be left out"
+    else:
+        required = [f.encode_name for f in msgspec.structs.fields(struct) if f.required]
+        needed = "A JSON object body is required" + (f", with {', '.join(required)}" if required else "")
+    message = f"a JSON object is expected; the body is {found}"
+    raise ValidationException(
+        f"{needed}; the request's body is {found}",
+        extra=[{"key": "data", "message": message, "source": "body"}],  # the whole body, as Litestar names it
+    )
 
 
 class StrictBodySchemaPlugin(StructSchemaPlugin):

@@ -541,6 +541,22 @@ async def test_claiming_or_reassigning_a_task_that_is_not_yours(engine: LocalExe
         await engine.reassign_task(task.id, "bob")
 
 
+async def test_claiming_a_task_that_is_not_pending_fails_for_its_assignee_too(
+    engine: LocalExecutionEngine,
+) -> None:
+    steps = [BaseHumanStep("h", assignee="alice"), BaseHumanStep("next")]
+    instance = await waiting(engine, defn("claim_done", steps, [Edge("h", "next")]))
+    [task] = (await engine.find_tasks(instance_id=instance.id)).items
+    await engine.complete_human_task(instance.id, "h", "alice", {})
+    await engine.wait(instance.id, timeout=5)
+    assert instance.current_step == "next"  # still running: only the task is done
+    before = snapshot(instance)
+    for user in ("bob", "alice"):  # the assignee is refused like anyone else
+        with pytest.raises(TaskAlreadyCompletedError, match="not pending any more"):
+            await engine.claim_task(task.id, user)
+    assert snapshot(instance) == before
+
+
 async def test_wait_timeout_leaves_the_instance_alone(engine: LocalExecutionEngine) -> None:
     instance = await waiting(engine, defn("slow", [BaseHumanStep("h")]))
     before = snapshot(instance)

@@ -56,6 +56,9 @@ __all__ = ("WorkflowInstanceController",)
 MAX_WAIT_SECONDS = 30.0
 """Longest a ``GET /instances/{id}?wait=`` holds the request."""
 
+# The paths declare ids as ``str`` and the handlers take UUIDs: an id that is not a UUID then fails
+# Litestar's validation, which ``web.errors`` answers 404 naming the id (the router's ``:uuid`` would
+# answer a bare "Not Found" before any of the API's handlers could say why).
 InstanceId = FromPath[UUID]
 Statuses = Annotated[
     list[WorkflowStatus] | None, QueryParameter(description="Only these statuses (repeatable)")
@@ -283,7 +286,7 @@ class WorkflowInstanceController(Controller):
         return Response([instance_summary(i) for i in page.items], headers={TOTAL_HEADER: str(page.total)})
 
     @get(
-        "/{instance_id:uuid}",
+        "/{instance_id:str}",
         operation_id="getWorkflowInstance",
         summary="Get a workflow instance",
         responses=error_responses(403, 404, 429, 503),
@@ -315,7 +318,7 @@ class WorkflowInstanceController(Controller):
         return instance_detail(instance if settled_instance is None else settled_instance)
 
     @get(
-        "/{instance_id:uuid}/graph",
+        "/{instance_id:str}/graph",
         operation_id="getWorkflowInstanceGraph",
         summary="Get a workflow instance's graph with its progress",
         responses=error_responses(403, 404, 503),
@@ -335,7 +338,7 @@ class WorkflowInstanceController(Controller):
         return instance_graph(definition, instance)
 
     @post(
-        "/{instance_id:uuid}/cancel",
+        "/{instance_id:str}/cancel",
         operation_id="cancelWorkflowInstance",
         summary="Cancel a workflow instance",
         status_code=HTTP_200_OK,
@@ -361,7 +364,7 @@ class WorkflowInstanceController(Controller):
         return instance_detail(canceled)
 
     @post(
-        "/{instance_id:uuid}/retry",
+        "/{instance_id:str}/retry",
         operation_id="retryWorkflowInstance",
         summary="Retry a failed workflow instance",
         status_code=HTTP_200_OK,
@@ -385,7 +388,7 @@ class WorkflowInstanceController(Controller):
         return instance_detail(retried)
 
     @post(
-        "/{instance_id:uuid}/pause",
+        "/{instance_id:str}/pause",
         operation_id="pauseWorkflowInstance",
         summary="Pause a workflow instance",
         status_code=HTTP_200_OK,
@@ -405,7 +408,7 @@ class WorkflowInstanceController(Controller):
         return instance_detail(paused)
 
     @post(
-        "/{instance_id:uuid}/resume",
+        "/{instance_id:str}/resume",
         operation_id="resumeWorkflowInstance",
         summary="Resume a paused workflow instance",
         status_code=HTTP_200_OK,

@@ -33,6 +33,9 @@ __all__ = ("HumanTaskController",)
 COMMENT_KEY = "comment"
 """Where a completion's ``comment`` lands in the task data (and so in the workflow context)."""
 
+# The paths declare ids as ``str`` and the handlers take UUIDs: an id that is not a UUID then fails
+# Litestar's validation, which ``web.errors`` answers 404 naming the id (the router's ``:uuid`` would
+# answer a bare "Not Found" before any of the API's handlers could say why).
 TaskId = FromPath[UUID]
 Assignee = Annotated[str | None, QueryParameter(description="Only tasks assigned to this user")]
 AssigneeId = Annotated[str | None, QueryParameter(description="The documented name of `assignee`")]
@@ -112,7 +115,7 @@ class HumanTaskController(Controller):
         return Response([task_out(t) for t in page.items], headers={TOTAL_HEADER: str(page.total)})
 
     @get(
-        "/{task_id:uuid}",
+        "/{task_id:str}",
         operation_id="getTask",
         summary="Get a human task",
         responses=error_responses(403, 404, 503),
@@ -124,7 +127,7 @@ class HumanTaskController(Controller):
         return task_out(await load_task(task_reads(workflow_engine, human_task_repo), actor, task_id))
 
     @post(
-        "/{task_id:uuid}/complete",
+        "/{task_id:str}/complete",
         operation_id="completeTask",
         summary="Complete a human task",
         status_code=HTTP_200_OK,
@@ -152,7 +155,7 @@ class HumanTaskController(Controller):
         return task_out(await workflow_engine.get_task(task_id))
 
     @post(
-        "/{task_id:uuid}/reassign",
+        "/{task_id:str}/reassign",
         operation_id="reassignTask",
         summary="Reassign a human task",
         status_code=HTTP_200_OK,
@@ -168,7 +171,7 @@ class HumanTaskController(Controller):
         return task_out(await workflow_engine.get_task(task_id))
 
     @post(
-        "/{task_id:uuid}/claim",
+        "/{task_id:str}/claim",
         operation_id="claimTask",
         summary="Claim a group task",
         status_code=HTTP_200_OK,
@@ -177,8 +180,9 @@ class HumanTaskController(Controller):
     async def claim_task(self, workflow_engine: Engine, actor: Acting, task_id: TaskId) -> TaskOut:
         """Take an unassigned task open to one of the acting user's groups; it becomes theirs.
 
-        Claiming a task already assigned to the acting user changes nothing; one assigned to
-        someone else answers 409, one the user may not work on 403.
+        Claiming a pending task already assigned to the acting user changes nothing; one assigned
+        to someone else, or not pending any more (whoever holds it), answers 409, one the user may
+        not work on 403.
         """
         await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "claim")

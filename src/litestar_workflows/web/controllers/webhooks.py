@@ -47,7 +47,7 @@ class WebhookController(Controller):
     exception_handlers = exception_handlers()
 
     @post(
-        "/{instance_id:uuid}/{step_name:str}",
+        "/{instance_id:str}/{step_name:str}",
         operation_id="deliverWebhook",
         summary="Deliver a signed payload to a waiting webhook step",
         status_code=HTTP_200_OK,
@@ -59,7 +59,7 @@ class WebhookController(Controller):
         request: Request[Any, Any, Any],
         workflow_engine: Engine,
         workflow_registry: Registry,
-        instance_id: FromPath[UUID],
+        instance_id: FromPath[UUID],  # a str in the path: see controllers.instances.InstanceId
         step_name: FromPath[str],
         signature: Signature = None,
         timestamp: Timestamp = None,
