@@ -297,5 +297,5 @@ class ErrorBody(_Body):
     status_code: int
     detail: str
     error: str = ""
-    """The error's class name; absent from errors Litestar raises itself (an unknown path: 404)."""
+    """The error's class name; absent only from answers to paths or methods the API lacks (404, 405)."""
     errors: list[FieldError] = msgspec.field(default_factory=list)
