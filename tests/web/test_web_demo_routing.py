@@ -81,7 +81,7 @@ def test_a_claim_cannot_name_its_own_approver(demo: tuple[TestClient[Litestar], 
     assert settle(client, engine, claim["id"], until={"completed"}).data["decision"] == "approved"
 
 
-def test_a_claim_handed_to_its_claimant_is_still_not_theirs_to_approve(
+def test_a_claim_is_never_handed_to_its_claimant(
     demo: tuple[TestClient[Litestar], Any],
 ) -> None:
     client, _ = demo
@@ -90,11 +90,17 @@ def test_a_claim_handed_to_its_claimant_is_still_not_theirs_to_approve(
     handed = client.post(
         f"/workflows/tasks/{task['id']}/reassign", json={"new_assignee": "erik"}, headers=as_("maria")
     )
-    assert handed.status_code == 200
-    assert pending_task(client, claim["id"])["assignee_id"] == "erik"
+    assert handed.status_code == 403
+    assert "cannot be reassigned to 'erik'" in handed.json()["detail"]
+    assert pending_task(client, claim["id"])["assignee_id"] == "maria"
     assert complete(client, task, "erik") == 403
     after = client.get(f"{URL}/{claim['id']}").json()
     assert (after["status"], after["data"].get("decision")) == ("waiting", None)
+    to_hana = client.post(
+        f"/workflows/tasks/{task['id']}/reassign", json={"new_assignee": "hana"}, headers=as_("maria")
+    )
+    assert to_hana.status_code == 200
+    assert complete(client, task, "hana") == 200
 
 
 def test_a_manager_s_own_claim_goes_to_their_manager(demo: tuple[TestClient[Litestar], Any]) -> None:

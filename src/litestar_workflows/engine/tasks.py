@@ -7,6 +7,7 @@ a transition, so that a retry on a reloaded copy of the instance is judged on th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.core.errors import (
@@ -134,7 +135,16 @@ class HumanTaskOperations:
         user_id: str | None = None,
         reason: str | None = None,
     ) -> HumanTask:
-        """Give a pending task to ``new_assignee``; when ``user_id`` is given it must be allowed to."""
+        """Give a pending task to ``new_assignee``; when ``user_id`` is given it must be allowed to.
+
+        The new assignee must be someone the authorizer lets complete the task: a task handed to
+        a person who may not complete it (the requester of the case it decides, say, under a rule
+        that forbids that) would stay pending with nobody able to act on it.
+
+        Raises:
+            UnauthorizedTaskError: ``user_id`` may not reassign the task, or ``new_assignee``
+                could not complete it.
+        """
         task = await self.get_task(task_id)
         live = await self._live_instance(task.instance_id)
 
@@ -142,6 +152,13 @@ class HumanTaskOperations:
             current = self._current_task(live, task)
             if user_id is not None:
                 await self._authorize(current, user_id, "reassign")
+            if new_assignee is not None:
+                handed = replace(current, assignee_id=new_assignee)
+                if not await self.authorizer.can_act(handed, new_assignee, "complete"):
+                    raise UnauthorizedTaskError(
+                        f"task {task.id} ({task.step_name!r}) cannot be reassigned to {new_assignee!r}: "
+                        "they may not complete it"
+                    )
 
         await self._apply(
             live, lambda it, inst: it.task_reassigned(inst, task.id, new_assignee, reason), allowed

@@ -11,6 +11,7 @@ from uuid import UUID
 import pytest
 
 from litestar_workflows import (
+    AssigneeAuthorizer,
     BaseHumanStep,
     BaseMachineStep,
     BaseWorkflow,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from litestar_workflows import HumanTask, WorkflowContext, WorkflowEvent, WorkflowInstanceData
+    from litestar_workflows.runtime.human import TaskAction
 
 
 class YieldingAuthorizer:
@@ -555,6 +557,27 @@ async def test_claiming_a_task_that_is_not_pending_fails_for_its_assignee_too(
         with pytest.raises(TaskAlreadyCompletedError, match="not pending any more"):
             await engine.claim_task(task.id, user)
     assert snapshot(instance) == before
+
+
+async def test_a_task_is_never_reassigned_to_someone_who_may_not_complete_it(
+    registry: WorkflowRegistry,
+) -> None:
+    class NotBob(AssigneeAuthorizer):
+        async def can_act(self, task: HumanTask, user_id: str, action: TaskAction) -> bool:
+            return user_id != "bob" and await super().can_act(task, user_id, action)
+
+    async with LocalExecutionEngine(registry, authorizer=NotBob()) as engine:
+        instance = await waiting(engine, defn("handover", [BaseHumanStep("h", assignee="alice")]))
+        [task] = (await engine.find_tasks(instance_id=instance.id)).items
+        before = snapshot(instance)
+        with pytest.raises(
+            UnauthorizedTaskError, match="cannot be reassigned to 'bob': they may not complete it"
+        ):
+            await engine.reassign_task(task.id, "bob", user_id="alice")
+        assert snapshot(instance) == before
+        assert (await engine.reassign_task(task.id, "carol", user_id="alice")).assignee_id == "carol"
+        await engine.complete_human_task(instance.id, "h", "carol", {})
+        assert (await engine.wait(instance.id, timeout=5)).status is WorkflowStatus.COMPLETED
 
 
 async def test_wait_timeout_leaves_the_instance_alone(engine: LocalExecutionEngine) -> None:
