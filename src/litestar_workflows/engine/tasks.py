@@ -116,9 +116,13 @@ class HumanTaskOperations:
     async def _authorize(self, task: HumanTask, user_id: str, action: TaskAction) -> None:
         if not await self.authorizer.can_act(task, user_id, action):
             holder = task.assignee_id or f"group {task.assignee_group}"
+            why = (
+                "assigned to them, but the task authorizer refuses it"
+                if holder == user_id
+                else f"assigned to {holder!r}"
+            )
             raise UnauthorizedTaskError(
-                f"user {user_id!r} may not {action} task {task.id} ({task.step_name!r}), "
-                f"assigned to {holder!r}"
+                f"user {user_id!r} may not {action} task {task.id} ({task.step_name!r}), {why}"
             )
 
     def _current_task(self, live: Live, task: HumanTask) -> HumanTask:

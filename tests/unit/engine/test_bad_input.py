@@ -578,6 +578,11 @@ async def test_a_task_is_never_reassigned_to_someone_who_may_not_complete_it(
         assert (await engine.reassign_task(task.id, "carol", user_id="alice")).assignee_id == "carol"
         await engine.complete_human_task(instance.id, "h", "carol", {})
         assert (await engine.wait(instance.id, timeout=5)).status is WorkflowStatus.COMPLETED
+        routed = await waiting(engine, defn("routed", [BaseHumanStep("h", assignee="bob")]))
+        with pytest.raises(
+            UnauthorizedTaskError, match="assigned to them, but the task authorizer refuses it"
+        ):
+            await engine.complete_human_task(routed.id, "h", "bob", {})
 
 
 async def test_wait_timeout_leaves_the_instance_alone(engine: LocalExecutionEngine) -> None:
