@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page
+    from playwright.sync_api import Browser, BrowserContext, Locator, Page
 
 CHROMIUM = os.environ.get("WORKFLOWS_CHROMIUM", "/usr/bin/chromium")
 STARTUP_SECONDS = 30
@@ -94,11 +94,21 @@ def open_task_from_inbox(page: Page, title: str) -> None:
     page.get_by_role("heading", name=title, level=1).wait_for()
 
 
-def approve(page: Page, comment: str) -> None:
-    page.get_by_label(re.compile("^Approved")).check()
+def approval_choice(page: Page, answer: str) -> Locator:
+    """The ``Yes`` or ``No`` radio button of the approval question (a group named by its legend)."""
+    return page.get_by_role("group", name=re.compile("^Approved")).get_by_role("radio", name=answer)
+
+
+def decide(page: Page, answer: str, comment: str) -> None:
+    """Answer the approval question ``Yes`` or ``No``, comment, and complete the task."""
+    approval_choice(page, answer).check()
     page.get_by_label(re.compile("^Comment")).fill(comment)
     page.get_by_role("button", name="Complete task").click()
     page.wait_for_url(INSTANCE_URL)
+
+
+def approve(page: Page, comment: str) -> None:
+    decide(page, "Yes", comment)
 
 
 def graph_fill_of(page: Page, step: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from browser_kit import INSTANCE_URL, UI, Demo, start_claim
+from browser_kit import INSTANCE_URL, UI, Demo, approval_choice, start_claim
 from playwright.sync_api import Page, expect
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
@@ -34,9 +34,17 @@ def test_a_manager_approves_with_the_keyboard_alone(demo: Demo) -> None:
     tab_to(maria, "Approve expense claim")
     maria.keyboard.press("Enter")
     expect(maria.get_by_role("heading", name="Approve expense claim", level=1)).to_be_visible()
-    tab_to(maria, "Approved")
+    # The required yes/no question: Tab enters the group at "Yes" (nothing is chosen yet), Space
+    # chooses it, and the arrow keys move the choice within the group, as in any radio group.
+    tab_to(maria, "Yes")
+    expect(approval_choice(maria, "Yes")).to_be_focused()
+    expect(approval_choice(maria, "Yes")).not_to_be_checked()
     maria.keyboard.press("Space")
-    expect(maria.get_by_label("Approved")).to_be_checked()
+    expect(approval_choice(maria, "Yes")).to_be_checked()
+    maria.keyboard.press("ArrowDown")
+    expect(approval_choice(maria, "No")).to_be_checked()
+    maria.keyboard.press("ArrowUp")
+    expect(approval_choice(maria, "Yes")).to_be_checked()
     tab_to(maria, "Comment")
     maria.keyboard.type("ok by keyboard")
     tab_to(maria, "Complete task")

@@ -46,7 +46,7 @@ A claim may shorten it with ``reminder_seconds`` in its input (0 to 3600), as th
 APPROVAL_FORM: Final = {
     "type": "object",
     "properties": {
-        "approved": {"type": "boolean", "description": "Approve (true) or reject (false)"},
+        "approved": {"type": "boolean", "description": "Yes approves the request, No rejects it"},
         "comment": {"type": "string", "maxLength": 2000},
     },
     "required": ["approved"],

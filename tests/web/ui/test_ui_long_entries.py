@@ -67,7 +67,7 @@ def test_a_lone_carriage_return_is_a_line_break_too(ui_client: TestClient[Litest
     post_form(
         ui_client,
         f"{UI}/tasks/{task_id}/complete",
-        {"amount": "5", "category": "travel", "notes": "one\rtwo\r\nthree\n"},
+        {"approved": "true", "amount": "5", "category": "travel", "notes": "one\rtwo\r\nthree\n"},
         headers=as_user("maria"),
     )
     assert settle(ui_client, engine, instance_id).data["notes"] == "one\ntwo\nthree\n"
@@ -91,7 +91,7 @@ def test_a_message_quotes_a_long_value_briefly(ui_client: TestClient[Litestar], 
     refused = post_form(
         ui_client,
         f"{UI}/tasks/{task_id}/complete",
-        {"amount": "5", "category": "travel", "notes": TOO_LONG},
+        {"approved": "true", "amount": "5", "category": "travel", "notes": TOO_LONG},
         headers=as_user("maria"),
     )
     assert refused.status_code == 422

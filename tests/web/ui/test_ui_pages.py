@@ -113,9 +113,11 @@ def test_start_review_and_finish_through_the_forms(ui_client: TestClient[Litesta
     assert inbox.find(data_counter="pending").text == "1"
     task_url = link.attrs["href"]
     task = page(ui_client.get(task_url, headers=as_user("maria")))
-    checkbox = task.find("input", name="approved")
-    assert checkbox.attrs["type"] == "checkbox"
-    assert task.find("label", for_=checkbox.attrs["id"])
+    # A required yes/no question: two labelled radio buttons, neither chosen for the reviewer.
+    choices = task.find_all("input", name="approved")
+    assert [(c.attrs["type"], c.attrs["value"]) for c in choices] == [("radio", "true"), ("radio", "false")]
+    assert [task.find("label", for_=c.attrs["id"]).text for c in choices] == ["Yes", "No"]
+    assert not any("checked" in c.attrs for c in choices)
     done = post_form(ui_client, f"{task_url}/complete", {"approved": "true"}, headers=as_user("maria"))
     assert done.status_code == 303, done.text
     assert done.headers["location"] == f"{UI}/instances/{instance_id}"

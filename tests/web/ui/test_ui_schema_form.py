@@ -91,3 +91,47 @@ def test_the_json_editor_wants_an_object() -> None:
     assert problems[0].field == "input_data"
     _, problems = parse_json_object("{")
     assert "line 1" in problems[0].message
+
+
+QUESTIONS = {
+    "type": "object",
+    "properties": {
+        "approved": {"type": "boolean", "title": "Do you approve?"},
+        "agreed": {"type": "boolean", "default": False},
+        "urgent": {"type": "boolean"},
+    },
+    "required": ["approved", "agreed"],
+}
+"""Required booleans with and without a default, and an optional one."""
+
+
+def test_a_required_boolean_is_a_yes_no_choice_made_by_nobody_but_the_user() -> None:
+    fields = {f.name: f for f in form_fields(QUESTIONS)}
+    approved = fields["approved"]
+    assert (approved.kind, approved.label, approved.required) == ("radio", "Do you approve?", True)
+    assert approved.options == [("true", "Yes"), ("false", "No")]
+    assert approved.value == ""  # neither chosen
+    assert (fields["agreed"].kind, fields["agreed"].value) == ("radio", "false")  # the schema's default
+    assert fields["urgent"].kind == "checkbox" and not fields["urgent"].required
+    # A refused form shows the choice that was sent; an unreadable one chooses nothing.
+    again = {f.name: f.value for f in form_fields(QUESTIONS, {"approved": "true", "agreed": "maybe"})}
+    assert (again["approved"], again["agreed"]) == ("true", "")
+
+
+def test_a_required_boolean_without_a_choice_is_a_problem_not_false() -> None:
+    data, problems = parse_form(QUESTIONS, {"agreed": "false"})
+    assert [(p.field, p.message) for p in problems] == [("approved", "choose Yes or No")]
+    assert "approved" not in data
+    _, problems = parse_form(QUESTIONS, {"approved": "perhaps", "agreed": ""})
+    assert {p.field for p in problems} == {"approved", "agreed"}
+
+
+def test_the_yes_and_no_radios_read_as_json_booleans() -> None:
+    assert parse_form(QUESTIONS, {"approved": "true", "agreed": "false"}) == (
+        {"approved": True, "agreed": False, "urgent": False},
+        [],
+    )
+    assert parse_form(QUESTIONS, {"approved": "no", "agreed": "yes", "urgent": "on"}) == (
+        {"approved": False, "agreed": True, "urgent": True},
+        [],
+    )

@@ -40,8 +40,14 @@ def test_fields_follow_the_schema(ui_client: TestClient[Litestar], engine: Any) 
     form = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria"))).find(
         "form", action=f"{UI}/tasks/{task_id}/complete"
     )
-    approved = form.find("input", name="approved")
-    assert approved.attrs["type"] == "checkbox"
+    # A required boolean is a yes/no question (a fieldset of two radios), nothing chosen for you.
+    question = form.find("fieldset")
+    assert question.find("legend").text.strip() == "Approved *(required)"
+    approved = question.find_all("input", name="approved")
+    assert [(a.attrs["type"], a.attrs["value"]) for a in approved] == [("radio", "true"), ("radio", "false")]
+    assert [question.find("label", for_=a.attrs["id"]).text for a in approved] == ["Yes", "No"]
+    assert all("required" in a.attrs and "checked" not in a.attrs for a in approved)
+    assert question.attrs["aria-describedby"] == "help-approved"
     amount = form.find("input", name="amount")
     assert (amount.attrs["type"], amount.attrs["min"], amount.attrs["max"]) == ("number", "0", "100")
     assert "required" in amount.attrs
@@ -52,8 +58,8 @@ def test_fields_follow_the_schema(ui_client: TestClient[Litestar], engine: Any) 
     assert form.find("textarea", name="notes")  # maxLength 2000: long text
     code = form.find("input", name="code")
     assert code.attrs["type"] == "text" and "required" not in code.attrs
-    required = {"amount", "category"}  # and approved, but a checkbox is always sent: no marker
-    for name in ("approved", "amount", "category", "notes", "code"):
+    required = {"amount", "category"}  # and approved, marked in its legend
+    for name in ("amount", "category", "notes", "code"):
         label = form.find("label", for_=f"field-{name}")
         assert ("(required)" in label.text) == (name in required), name
     assert form.find("button", type="submit")
@@ -80,7 +86,8 @@ def test_unreadable_number_is_refused_before_the_engine(ui_client: TestClient[Li
     assert "amount" in alert.text and "'lots' is not a number" in alert.text
     assert again.find("input", name="amount").attrs["value"] == "lots"
     assert again.find("input", name="amount").attrs["aria-invalid"] == "true"
-    assert "checked" in again.find("input", name="approved").attrs
+    assert "checked" in again.find("input", name="approved", value="true").attrs
+    assert "checked" not in again.find("input", name="approved", value="false").attrs
     assert again.find("textarea", name="notes").text == "kept <b>as typed</b>"  # escaped, then read back
     assert "<b>as typed</b>" not in refused.text
     assert again.find("option", value="travel").attrs.get("selected") is not None
@@ -92,14 +99,14 @@ def test_schema_errors_name_every_failing_field(ui_client: TestClient[Litestar],
     refused = post_form(
         ui_client,
         f"{UI}/tasks/{task_id}/complete",
-        {"amount": "500", "code": "abcd"},
+        {"approved": "false", "amount": "500", "code": "abcd"},
         headers=as_user("maria"),
     )
     assert refused.status_code == 422
     again = page(refused)
     alert = again.find(role="alert")
     failing = {a.text for a in alert.find_all("a")}
-    assert failing == {"amount", "category", "code"}  # approved is a checkbox: unchecked is false
+    assert failing == {"amount", "category", "code"}
     assert "500 is greater than the maximum of 100" in alert.text
     assert "'category' is a required property" in alert.text
     assert again.find("input", name="amount").attrs["value"] == "500"
@@ -109,7 +116,7 @@ def test_schema_errors_name_every_failing_field(ui_client: TestClient[Litestar],
     accepted = post_form(
         ui_client,
         f"{UI}/tasks/{task_id}/complete",
-        {"amount": "42.5", "category": "equipment", "code": "ABC"},
+        {"approved": "false", "amount": "42.5", "category": "equipment", "code": "ABC"},
         headers=as_user("maria"),
     )
     assert accepted.status_code == 303
@@ -175,12 +182,16 @@ def test_claim_an_open_group_task(ui_client: TestClient[Litestar], engine: Any) 
 def test_failing_fields_point_at_their_messages(ui_client: TestClient[Litestar], engine: Any) -> None:
     _, task_id = waiting_task(ui_client, engine)
     refused = page(
-        post_form(ui_client, f"{UI}/tasks/{task_id}/complete", {"amount": "500"}, headers=as_user("maria"))
+        post_form(
+            ui_client,
+            f"{UI}/tasks/{task_id}/complete",
+            {"approved": "true", "amount": "500"},
+            headers=as_user("maria"),
+        )
     )
     amount = refused.find("input", name="amount")
     assert amount.attrs["aria-describedby"] == "error-amount"
     assert refused.find("p", id="error-amount").text == "500 is greater than the maximum of 100"
     category = refused.find("select", name="category")
     assert category.attrs["aria-describedby"] == "error-category"
-    approved = refused.find("input", name="approved")
-    assert approved.attrs["aria-describedby"] == "help-approved"
+    assert refused.find("fieldset").attrs["aria-describedby"] == "help-approved"

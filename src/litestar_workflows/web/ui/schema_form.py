@@ -1,12 +1,18 @@
 """HTML form fields from a JSON Schema, and the submitted form back into JSON data.
 
 The schema's top-level ``properties`` become the fields, each named after its property:
-booleans a checkbox, ``enum`` a select, numbers a number input with ``minimum``/``maximum``,
-strings a text input (a textarea when long: ``maxLength`` above 200 or ``format: textarea``),
-arrays and objects a JSON textarea. What the browser sends is text; :func:`parse_form` turns it
-into the JSON types the schema asks for, so the engine's own validation (``core/forms.py``) judges
-the same data an API client would send. Nothing here decides whether the data is valid beyond
-"this text is not a number": that is the engine's job, and its messages name the fields.
+booleans a checkbox (a Yes/No pair of radio buttons when ``required``), ``enum`` a select, numbers
+a number input with ``minimum``/``maximum``, strings a text input (a textarea when long:
+``maxLength`` above 200 or ``format: textarea``), arrays and objects a JSON textarea. What the
+browser sends is text; :func:`parse_form` turns it into the JSON types the schema asks for, so the
+engine's own validation (``core/forms.py``) judges the same data an API client would send.
+Nothing here decides whether the data is valid beyond "this text is not a number": that is the
+engine's job, and its messages name the fields.
+
+A required boolean is a question that must be answered. As a checkbox, leaving it unticked sends
+``false``: "Complete task" without a look rejected an expense claim. So it is two radio buttons,
+neither chosen unless the schema has a ``default``, and a submission choosing neither is refused
+here (the engine could not tell it from an explicit ``false``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,14 @@ __all__ = ("FormField", "FormProblem", "form_fields", "parse_form", "parse_json_
 
 LONG_TEXT: Final = 200
 """Strings allowed to be longer than this get a textarea."""
+YES_NO: Final = [("true", "Yes"), ("false", "No")]
+"""The radio buttons of a required boolean: ``(value, label)``, the values a checkbox's reading knows."""
+TRUE_TEXTS: Final = frozenset({"true", "on", "1", "yes"})
+"""Submitted texts read as ``true`` (a checkbox's ``on``/``true``, the Yes radio's ``true``)."""
+FALSE_TEXTS: Final = frozenset({"false", "off", "0", "no"})
+"""Submitted texts that answer a required boolean with ``false`` (the No radio sends ``false``)."""
+UNANSWERED: Final = "choose Yes or No"
+"""The problem of a required boolean submitted without a choice."""
 
 
 @dataclass(slots=True)
@@ -30,12 +44,12 @@ class FormField:
 
     name: str
     kind: str
-    """``checkbox``, ``select``, ``number``, ``text``, ``textarea``, ``json``, ``date``, ``email``..."""
+    """``checkbox``, ``radio``, ``select``, ``number``, ``text``, ``textarea``, ``json``, ``date``..."""
     label: str
     required: bool = False
     description: str = ""
     options: list[tuple[str, str]] = field(default_factory=list)
-    """``(value, label)`` of a select's options."""
+    """``(value, label)`` of a select's options or of the radio buttons."""
     attributes: dict[str, str] = field(default_factory=dict)
     """Extra input attributes: ``min``, ``max``, ``step``, ``maxlength``, ``minlength``, ``pattern``."""
     value: str = ""
@@ -97,6 +111,11 @@ def _field(name: str, schema: Mapping[str, Any], required: bool, value: Any) -> 
     if isinstance(enum, list) and enum:
         entry.kind = "select"
         entry.options = [(_shown(option), _shown(option)) for option in enum]
+    elif kind == "boolean" and required:
+        entry.kind = "radio"
+        entry.options = list(YES_NO)
+        entry.value = _answer(value)
+        return entry
     elif kind == "boolean":
         entry.kind = "checkbox"
         entry.checked = value is True or value in ("true", "on", "1")
@@ -113,6 +132,15 @@ def _field(name: str, schema: Mapping[str, Any], required: bool, value: Any) -> 
         _text_field(entry, schema)
     entry.value = _shown(value)
     return entry
+
+
+def _answer(value: Any) -> str:
+    """The radio button ``value`` chooses: ``true``, ``false``, or none (``""``) for anything else."""
+    if value is True or (isinstance(value, str) and value in TRUE_TEXTS):
+        return "true"
+    if value is False or (isinstance(value, str) and value in FALSE_TEXTS):
+        return "false"
+    return ""
 
 
 def _text_field(entry: FormField, schema: Mapping[str, Any]) -> None:
@@ -185,19 +213,27 @@ def parse_form(
 ) -> tuple[dict[str, Any], list[FormProblem]]:
     """The submitted ``form`` as JSON data for ``schema``, and the values that could not be read.
 
-    Empty inputs are left out (the schema's ``required`` names them if they were needed), except a
-    checkbox: unchecked is ``false``. Fields the schema does not declare are ignored, so the CSRF
-    token and the submit button never reach the workflow.
+    Empty inputs are left out (the schema's ``required`` names them if they were needed), except
+    booleans: an optional one is a checkbox, and unchecked is ``false``; a required one is a Yes/No
+    choice, and no choice is a problem (``choose Yes or No``), never ``false``. Fields the schema does
+    not declare are ignored, so the CSRF token and the submit button never reach the workflow.
     """
     properties = schema.get("properties") if schema else None
     if not isinstance(properties, dict):
         return {}, []
+    required = schema.get("required") if schema else None
+    needed = set(required) if isinstance(required, list) else set()
     data: dict[str, Any] = {}
     problems: list[FormProblem] = []
     for name, sub in properties.items():
         sub_schema = sub if isinstance(sub, dict) else {}
         if _type_of(sub_schema) == "boolean" and not sub_schema.get("enum"):
-            data[name] = form.get(name) in {"true", "on", "1", "yes"}
+            if name not in needed:
+                data[name] = form.get(name) in TRUE_TEXTS
+            elif answer := _answer(form.get(name)):
+                data[name] = answer == "true"
+            else:
+                problems.append(FormProblem(name, UNANSWERED))
             continue
         text = form.get(name)
         if text is None or not text.strip():
