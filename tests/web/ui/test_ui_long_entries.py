@@ -46,16 +46,22 @@ def test_the_text_is_one_the_browser_would_send() -> None:
     assert (len(TYPED), len(SENT)) == (1997, 2107)
 
 
+def complete_with_notes(ui_client: TestClient[Litestar], engine: Any, notes: str) -> tuple[str, Any]:
+    """Complete a waiting task through its form as maria, with ``notes``: the instance id and the answer."""
+    instance_id, task_id = waiting_task(ui_client, engine)
+    answer = post_form(
+        ui_client,
+        f"{UI}/tasks/{task_id}/complete",
+        {"approved": "true", "amount": "5", "category": "travel", "notes": notes},
+        headers=as_user("maria"),
+    )
+    return instance_id, answer
+
+
 def test_a_task_comment_the_browser_accepted_is_accepted(
     ui_client: TestClient[Litestar], engine: Any
 ) -> None:
-    instance_id, task_id = waiting_task(ui_client, engine)
-    done = post_form(
-        ui_client,
-        f"{UI}/tasks/{task_id}/complete",
-        {"approved": "on", "amount": "5", "category": "travel", "notes": SENT},
-        headers=as_user("maria"),
-    )
+    instance_id, done = complete_with_notes(ui_client, engine, SENT)
     assert done.status_code == 303, page(done).find(role="alert").text
     finished = settle(ui_client, engine, instance_id)
     assert finished.status is WorkflowStatus.COMPLETED
@@ -63,13 +69,7 @@ def test_a_task_comment_the_browser_accepted_is_accepted(
 
 
 def test_a_lone_carriage_return_is_a_line_break_too(ui_client: TestClient[Litestar], engine: Any) -> None:
-    instance_id, task_id = waiting_task(ui_client, engine)
-    post_form(
-        ui_client,
-        f"{UI}/tasks/{task_id}/complete",
-        {"approved": "true", "amount": "5", "category": "travel", "notes": "one\rtwo\r\nthree\n"},
-        headers=as_user("maria"),
-    )
+    instance_id, _ = complete_with_notes(ui_client, engine, "one\rtwo\r\nthree\n")
     assert settle(ui_client, engine, instance_id).data["notes"] == "one\ntwo\nthree\n"
 
 
@@ -87,13 +87,7 @@ def test_a_start_description_the_browser_accepted_is_accepted(demo: tuple[TestCl
 
 
 def test_a_message_quotes_a_long_value_briefly(ui_client: TestClient[Litestar], engine: Any) -> None:
-    instance_id, task_id = waiting_task(ui_client, engine)
-    refused = post_form(
-        ui_client,
-        f"{UI}/tasks/{task_id}/complete",
-        {"approved": "true", "amount": "5", "category": "travel", "notes": TOO_LONG},
-        headers=as_user("maria"),
-    )
+    instance_id, refused = complete_with_notes(ui_client, engine, TOO_LONG)
     assert refused.status_code == 422
     shown = page(refused)
     quoted = "'" + "x" * QUOTED_SHOWN + "…'"
