@@ -103,7 +103,12 @@ class WorkflowContext:
 
     @property
     def idempotency_key(self) -> str:
-        """A key unique per step execution and attempt, for side effects that must happen once."""
+        """``"<execution_id>:<attempt>"``: one key per attempt of the step execution.
+
+        It tells attempts apart (a retry, or a re-run after a crash on the distributed engines,
+        is a new attempt); a side effect that must happen once across all of them is keyed on
+        :attr:`execution_id` alone.
+        """
         return f"{self.execution_id}:{self.attempt}"
 
 

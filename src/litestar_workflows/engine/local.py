@@ -778,6 +778,9 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                 logger.exception("firing timer %s of instance %s failed", run_id, live.instance.id)
             finally:
                 live.running.pop(key, None)
+                # Its own commit found it running (this very task), so it was not released then:
+                # kept here, the copy would never see what other processes do to the instance next.
+                self._driver_ended(live)
 
         live.running[key] = asyncio.create_task(fire())
 
@@ -861,6 +864,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         instance_id = as_uuid(instance_id)
         live = self._live.get(instance_id.int)
         if live is not None:
+            if self._memory is None and not (live.running or live.committing or live.waiters):
+                await self._catch_up(live)
             return live.instance
         if self._memory is None:
             cached = await self._idle.current(instance_id)
@@ -941,6 +946,32 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             if not future.done():
                 future.cancel()
             live.waiters = [waiter for waiter in live.waiters if waiter[1] is not future]
+            self._release_if_idle(live)
+
+    async def _catch_up(self, live: Live) -> None:
+        """Take the stored instance if another process moved it on since this idle copy was made.
+
+        An instance stays here while nothing runs for it when a timer of it is armed (a task's
+        reminder, a short delay): another process may complete its task meanwhile, and nothing
+        watches for that unless someone waits. One query of the version tells; the history is
+        loaded only when it moved, as for the idle cache's copies.
+        """
+        versions: Callable[[Collection[UUID]], Awaitable[dict[UUID, int]]] | None = getattr(
+            self.store, "instance_versions", None
+        )
+        if versions is None:
+            return
+        instance_id = live.instance.id
+        stored = (await versions((instance_id,))).get(instance_id)
+        if stored is None or stored == live.instance.version:
+            return
+        fresh = await self.store.load_instance(instance_id)
+        if (
+            fresh is not None
+            and not (live.running or live.committing)
+            and fresh.version > live.instance.version
+        ):
+            self._install_stored(live, fresh)
             self._release_if_idle(live)
 
     def _install_stored(self, live: Live, stored: WorkflowInstanceData) -> None:

@@ -222,6 +222,38 @@ async def test_two_engines_on_one_database_fire_each_deadline_once(scratch_datab
         assert task.instance_id == instance.id
 
 
+async def test_an_engine_that_fired_a_deadline_sees_what_another_did_next(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """Firing a timer must not pin the instance's copy in the engine that fired it."""
+    db, clock = scratch_database, TestClock()
+    await db.migrate()
+    registry = registry_of(review("lead"))
+    options: dict[str, Any] = {"clock": clock, "poll_interval": 3600}
+    async with (
+        running_engine(db, registry, owner="a", **options) as a,
+        running_engine(db, registry, owner="b", **options) as b,
+    ):
+        instance = await a.start_workflow("review")
+        await a.wait(instance.id)
+        clock.advance(HOUR + timedelta(seconds=1))  # a fires the reminder; the due time stays armed in a
+        await settled(a)
+        await b.complete_human_task(instance.id, "approve", "bob", {"ok": True})
+        await b.wait(instance.id, until=FINISHED, timeout=10)
+        seen_by_a = await a.get_instance(instance.id)
+        assert (seen_by_a.status, seen_by_a.data.get("booked")) == (WorkflowStatus.COMPLETED, True)
+
+        other = await a.start_workflow("review")
+        await a.wait(other.id)
+        for _ in range(2):  # the reminder, then the due time: escalated, nothing left armed
+            clock.advance(HOUR + timedelta(seconds=1))
+            await settled(a)
+        assert other.id.int not in a._live  # not pinned in memory by the last timer it fired
+        await b.complete_human_task(other.id, "approve", "lead", {"ok": True})
+        await b.wait(other.id, until=FINISHED, timeout=10)
+        assert (await a.get_instance(other.id)).status is WorkflowStatus.COMPLETED
+
+
 async def test_escalation_happens_without_an_event_bus(database: ScratchDatabase | None) -> None:
     clock = TestClock()
     async with engine_for(database, registry_of(review("group:finance")), clock=clock) as engine:
