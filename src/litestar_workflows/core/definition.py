@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,12 @@ from typing import TYPE_CHECKING, Any
 from litestar_workflows.core.conditions import CompiledCondition, compile_condition
 from litestar_workflows.core.errors import WorkflowValidationError
 from litestar_workflows.core.types import StepType
+
+_ASYNC_CONDITION = (
+    "edge condition {name} is an async function, and a condition must answer at once (an "
+    "un-awaited coroutine would count as true): make it a plain function, or route with an "
+    "ExclusiveGateway, whose evaluate() may await"
+)
 
 if TYPE_CHECKING:
     from litestar_workflows.core.context import WorkflowContext
@@ -64,6 +71,10 @@ class Edge:
                 self._problem = error.detail
         elif not callable(condition):
             self._problem = f"edge condition {condition!r} is neither a string nor a callable"
+        elif inspect.iscoroutinefunction(condition) or inspect.iscoroutinefunction(
+            getattr(condition, "__call__", None)  # noqa: B004 - an object whose __call__ is async
+        ):
+            self._problem = _ASYNC_CONDITION.format(name=getattr(condition, "__name__", repr(condition)))
 
     def get_source_name(self) -> str:
         """Name of the step the edge leaves."""
@@ -90,7 +101,12 @@ class Edge:
             return self._compiled.evaluate(context.data)
         if self.condition is None:
             return True
-        return bool(self.condition(context))  # type: ignore[operator]
+        answer = self.condition(context)  # type: ignore[operator]
+        if inspect.isawaitable(answer):  # an async callable the check above could not see
+            getattr(answer, "close", lambda: None)()  # never awaited: no "never awaited" warning
+            name = getattr(self.condition, "__name__", repr(self.condition))
+            raise WorkflowValidationError(_ASYNC_CONDITION.format(name=name))
+        return bool(answer)
 
     def holds_for(self, data: Mapping[str, Any], context: Callable[[], WorkflowContext]) -> bool:
         """Evaluate against instance data; builds a context only for callable conditions."""
@@ -151,7 +167,11 @@ class WorkflowDefinition:
         if type(given) is dict or isinstance(given, Mapping):  # the exact type first: ABC checks cost
             self.steps = dict(given)
         else:
+            given = list(given)
             self.steps = {step_name_of(s): s for s in given}
+            if len(self.steps) < len(given):  # one name for two steps: the later one replaced the first
+                names = [step_name_of(s) for s in given]
+                self.__dict__["_repeated_steps"] = sorted({n for n in names if names.count(n) > 1})
         self.edges = list(self.edges)
         self.terminal_steps = set(self.terminal_steps)
         for key, step in self.steps.items():
@@ -470,6 +490,8 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
     if type(limit) is not int or limit < 1:
         problems.append(f"max_iterations must be a positive integer, not {limit!r}")
     steps = definition.steps
+    for name in definition.__dict__.get("_repeated_steps", ()):
+        problems.append(f"step name {name!r} is given to more than one step of the list")
     for key, step in steps.items():
         if not callable(getattr(step, "execute", None)) or not isinstance(
             getattr(step, "step_type", None), StepType

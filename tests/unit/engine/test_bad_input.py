@@ -190,6 +190,42 @@ def test_bad_edge_expression_is_named(expression: str) -> None:
     assert "'a' -> 'b'" in str(error)
 
 
+async def _never_true(context: WorkflowContext) -> bool:
+    return False
+
+
+def test_an_async_edge_condition_is_refused_not_taken_as_true() -> None:
+    error = refused(
+        WorkflowDefinition(
+            name="async_condition",
+            steps=[Fn("a"), Fn("b"), Fn("c")],
+            edges=[Edge("a", "b", condition=_never_true), Edge("a", "c")],
+            initial_step="a",
+        )
+    )
+    assert "edge 'a' -> 'b': edge condition _never_true is an async function" in str(error)
+
+
+async def test_a_condition_that_returns_a_coroutine_fails_the_instance(engine: LocalExecutionEngine) -> None:
+    """A plain callable returning a coroutine cannot be seen when the definition is built."""
+    definition = WorkflowDefinition(
+        name="async_in_disguise",
+        steps=[Fn("a"), Fn("b"), Fn("c")],
+        edges=[Edge("a", "b", condition=lambda context: _never_true(context)), Edge("a", "c")],
+        initial_step="a",
+    )
+    instance = await engine.start_workflow(definition)
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.FAILED
+    assert "is an async function" in (instance.error or "")
+    assert [run.step_name for run in instance.step_history if run.step_name == "b"] == []
+
+
+def test_two_steps_of_a_list_with_one_name_are_refused() -> None:
+    error = refused(WorkflowDefinition(name="twins", steps=[Fn("a"), Fn("a")], edges=[], initial_step="a"))
+    assert error.errors == ["step name 'a' is given to more than one step of the list"]
+
+
 async def test_non_json_initial_data_names_the_key(engine: LocalExecutionEngine) -> None:
     with pytest.raises(ContextSerializationError, match="'when'") as info:
         await engine.start_workflow(defn("json", [Fn("a")]), {"fine": 1, "when": object()})
