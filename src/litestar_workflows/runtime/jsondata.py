@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import orjson
@@ -145,6 +146,45 @@ def _depth_message(what: str, where: str) -> str:
     )
 
 
+def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
+    """The first NaN or infinity inside ``value``: where (``"['ratio']"``, ``""`` for itself) and which.
+
+    orjson writes them as ``null``, so they would come back as ``None`` without a word.
+    """
+    if type(value) is float:
+        return None if math.isfinite(value) else (where, value)
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{where}[{key!r}]")
+        if found is not None:
+            return found
+    return None
+
+
+def _refuse_non_finite(raw: bytes, value: Any, what: str) -> None:
+    """Raise when ``value`` (serialised as ``raw``) had a NaN or an infinity turned into ``null``.
+
+    Looked for only when the JSON text has a ``null`` at all, so ordinary data pays one search.
+
+    Raises:
+        ContextSerializationError: Naming where the value is.
+    """
+    if b"null" not in raw:
+        return
+    found = _non_finite(value)
+    if found is not None:
+        where, number = found
+        raise ContextSerializationError(
+            f"{what}{where} is {number!r}, which has no JSON form (NaN and infinities would be "
+            "stored as null); context data must be JSON"
+        )
+
+
 def normalize_result(value: Any, step_name: str) -> Any:
     """:func:`normalize` for the result of step ``step_name``, which runs once per step.
 
@@ -158,6 +198,8 @@ def normalize_result(value: Any, step_name: str) -> Any:
         raw = _dumps(value)
     except TypeError:
         return normalize(value, f"the result of step {step_name!r}")  # raises, naming what is wrong
+    if b"null" in raw:
+        _refuse_non_finite(raw, value, f"the result of step {step_name!r}")
     decoded = _loads(raw)
     if len(raw) > MAX_NESTING_DEPTH and may_be_too_deep(raw):  # the length first: no call for short text
         where = too_deep(decoded)
@@ -176,6 +218,8 @@ def normalize_written(changed: dict[str, Any], step_name: str) -> dict[str, Any]
         raw = _dumps(changed)
     except TypeError:
         return normalize_mapping(changed, f"step {step_name!r} context")  # raises, naming the key
+    if b"null" in raw:
+        _refuse_non_finite(raw, changed, f"step {step_name!r} context")
     decoded: dict[str, Any] = _loads(raw)
     if may_be_too_deep(raw):
         where = too_deep(decoded)
@@ -207,6 +251,7 @@ def normalize(value: Any, what: str) -> Any:
         raise ContextSerializationError(
             f"{what} is not JSON-serializable ({type(value).__name__}): {error}"
         ) from error
+    _refuse_non_finite(raw, value, what)
     return _loads_bounded(raw, what)
 
 
@@ -228,6 +273,7 @@ def normalize_mapping(data: Any, what: str) -> dict[str, Any]:
         if where is not None:
             raise ContextSerializationError(_depth_message(what, where)) from None
     else:
+        _refuse_non_finite(raw, data, what)
         result: dict[str, Any] = _loads_bounded(raw, what)
         return result
     for key, value in data.items():

@@ -221,6 +221,20 @@ async def test_a_condition_that_returns_a_coroutine_fails_the_instance(engine: L
     assert [run.step_name for run in instance.step_history if run.step_name == "b"] == []
 
 
+async def test_nan_and_infinities_are_refused_not_stored_as_null(engine: LocalExecutionEngine) -> None:
+    with pytest.raises(
+        ContextSerializationError, match=r"initial_data\['amount'\] is nan, which has no JSON form"
+    ):
+        await engine.start_workflow(defn("nan", [Fn("a")]), {"amount": float("nan"), "fine": None})
+    assert engine.get_all_instances() == []
+    writes = Fn("a", lambda context: context.set("ratio", [1.0, float("-inf")]))
+    instance = await engine.start_workflow(defn("inf", [writes]), {"fine": None})
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.FAILED
+    assert "context['ratio'][1] is -inf, which has no JSON form" in (instance.error or "")
+    assert instance.data == {"fine": None}  # nothing of the failed step was applied
+
+
 def test_two_steps_of_a_list_with_one_name_are_refused() -> None:
     error = refused(WorkflowDefinition(name="twins", steps=[Fn("a"), Fn("a")], edges=[], initial_step="a"))
     assert error.errors == ["step name 'a' is given to more than one step of the list"]

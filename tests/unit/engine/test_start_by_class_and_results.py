@@ -144,15 +144,23 @@ def one_step(result: Any) -> WorkflowDefinition:
 
 
 async def test_a_result_is_stored_as_json_and_apart_from_the_object_returned() -> None:
-    returned = {"text": "é", "count": 3, "ok": True, "none": None, "ratio": 0.5, "nan": math.nan}
+    returned = {"text": "é", "count": 3, "ok": True, "none": None, "ratio": 0.5}
     engine = LocalExecutionEngine(WorkflowRegistry())
     instance = await engine.start_workflow(one_step(returned))
     await engine.wait(instance.id, until=FINISHED)
     assert instance.status is WorkflowStatus.COMPLETED
     stored = instance.step_history[0].result
-    assert stored == {"text": "é", "count": 3, "ok": True, "none": None, "ratio": 0.5, "nan": None}
+    assert stored == {"text": "é", "count": 3, "ok": True, "none": None, "ratio": 0.5}
     returned["count"] = 4
     assert stored["count"] == 3
+
+
+async def test_a_result_holding_nan_fails_the_step_instead_of_storing_null() -> None:
+    engine = LocalExecutionEngine(WorkflowRegistry())
+    instance = await engine.start_workflow(one_step({"none": None, "nan": math.nan}))
+    await engine.wait(instance.id, until=FINISHED)
+    assert instance.status is WorkflowStatus.FAILED
+    assert "the result of step 'produce'['nan'] is nan, which has no JSON form" in (instance.error or "")
 
 
 @pytest.mark.parametrize(
