@@ -24,6 +24,15 @@ class GatewayStep(BaseStep):
         """Return the names of the successors the flow continues to, or ``None`` for all."""
         return None
 
+    async def evaluated(self, context: WorkflowContext) -> Any:
+        """What ``evaluate(context)`` answers, whether it is written ``async def`` or plain ``def``.
+
+        The guides write ``async def evaluate``; a plain ``def`` is as clear a choice, and awaiting
+        its string failed the instance with "object str can't be used in 'await' expression".
+        """
+        answer = self.evaluate(context)  # type: ignore[attr-defined]
+        return await answer if inspect.isawaitable(answer) else answer
+
 
 class ExclusiveGateway(GatewayStep):
     """Routes to exactly one successor: the step name returned by ``condition`` (or :meth:`evaluate`).
@@ -55,11 +64,12 @@ class ExclusiveGateway(GatewayStep):
 
     async def execute(self, context: WorkflowContext) -> str | None:
         """Return the chosen successor's name (called directly; the engines use :meth:`choose`)."""
-        return await self.evaluate(context)
+        chosen: str | None = await self.evaluated(context)
+        return chosen
 
     async def choose(self, context: WorkflowContext) -> frozenset[str] | None:
         """Return the single chosen successor (an empty set when nothing was chosen)."""
-        chosen = await self.evaluate(context)
+        chosen = await self.evaluated(context)
         return frozenset() if chosen is None else frozenset((chosen,))
 
 

@@ -48,7 +48,7 @@ class BaseGateway(GatewayStep):
 
     async def choose(self, context: WorkflowContext) -> frozenset[str]:
         """Run :meth:`evaluate` and turn its answer into the set of successors that stay alive."""
-        return self.route_of(await self.evaluate(context))
+        return self.route_of(await self.evaluated(context))
 
     def route_of(self, chosen: object) -> frozenset[str]:
         """Check what :meth:`evaluate` returned against ``gateway_type``.

@@ -10,6 +10,7 @@ from litestar_workflows import (
     BaseGateway,
     BaseMachineStep,
     Edge,
+    ExclusiveGateway,
     LocalExecutionEngine,
     WorkflowDefinition,
     WorkflowRegistry,
@@ -79,6 +80,27 @@ async def test_exclusive_gateway_takes_the_named_step_and_the_join_continues(
     assert instance.context.get(f"ran_{taken}") is True
     assert instance.context.get(f"ran_{skipped}") is None
     assert instance.context.get("ran_end") is True
+
+
+class PlainBySize(BaseGateway):
+    """``evaluate`` written as a plain ``def``: its answer is used as it is."""
+
+    name = "route"
+
+    def evaluate(self, context: Any) -> str:  # type: ignore[override]
+        return "big" if context.get("amount", 0) >= 1000 else "small"
+
+
+class PlainExclusive(ExclusiveGateway):
+    def evaluate(self, context: Any) -> str:  # type: ignore[override]
+        return "small"
+
+
+@pytest.mark.parametrize("gateway", [PlainBySize(), PlainExclusive("route")])
+async def test_a_plain_def_evaluate_routes_like_an_async_one(gateway: Any) -> None:
+    instance = await run(gateway, {"amount": 10})
+    assert instance.status is WorkflowStatus.COMPLETED, instance.error
+    assert (instance.context.get("ran_small"), instance.context.get("ran_big")) == (True, None)
 
 
 async def test_inclusive_gateway_runs_every_named_step() -> None:
