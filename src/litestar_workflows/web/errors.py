@@ -63,6 +63,8 @@ __all__ = (
     "error_responses",
     "exception_handlers",
     "field_errors",
+    "malformed_id_detail",
+    "malformed_path_id",
     "not_found_detail",
 )
 
@@ -194,35 +196,41 @@ def _field_of(entry: dict[str, Any]) -> FieldError:
     return FieldError(field=key, message=message)
 
 
-def _malformed_id(request: Request[Any, Any, Any], key: str) -> Response[ErrorBody] | None:
-    """A path id that is not a UUID names nothing: 404, as an unknown id, naming the id and why."""
-    known = _PATH_IDS.get(key)
-    if known is None:
-        return None
-    what, error = known
-    value = request.path_params.get(key, "")
-    body = ErrorBody(
-        status_code=HTTP_404_NOT_FOUND,
-        detail=f"{what} {value!r} not found: the id is malformed (not a UUID)",
-        error=error.__name__,
-        errors=[FieldError(field=key, message=f"{value!r} is not a UUID")],
-    )
-    return Response(body, status_code=HTTP_404_NOT_FOUND, media_type=MediaType.JSON)
+def malformed_path_id(request: Request[Any, Any, Any], error: HTTPException) -> FieldError | None:
+    """The path id ``error`` refused for not being a UUID, as a field error; ``None`` for anything else.
+
+    The API's and the UI's paths take their ids as strings and their handlers as UUIDs, so an id
+    that is not one fails Litestar's validation (``source: path``) instead of the routing, whose
+    bare "Not Found" would come before any handler of ours could say why. Both answer it as an
+    unknown id, 404, with :func:`malformed_id_detail`.
+    """
+    entries = error.extra if isinstance(error.extra, list) else []
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("source") == "path" and entry.get("key") in _PATH_IDS:
+            key = str(entry["key"])
+            return FieldError(field=key, message=f"{request.path_params.get(key, '')!r} is not a UUID")
+    return None
+
+
+def malformed_id_detail(request: Request[Any, Any, Any], malformed: FieldError) -> tuple[str, str]:
+    """The 404's detail for a :func:`malformed_path_id`, and the name of the error it stands for."""
+    what, error = _PATH_IDS[malformed.field]
+    value = request.path_params.get(malformed.field, "")
+    return f"{what} {value!r} not found: the id is malformed (not a UUID)", error.__name__
 
 
 def _handle_http(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     """Litestar's own errors in the documented shape; its ``extra`` is kept alongside ``errors``.
 
-    The paths take their ids as strings and the handlers as UUIDs, so an id that is not one fails
-    Litestar's validation here (``source: path``) rather than the routing (a bare "Not Found").
+    A path id that is not a UUID answers 404 like an unknown one (:func:`malformed_path_id`).
     """
     assert isinstance(error, HTTPException)  # registered for HTTPException only
+    malformed = malformed_path_id(request, error)
+    if malformed is not None:
+        detail, name = malformed_id_detail(request, malformed)
+        missing = ErrorBody(status_code=HTTP_404_NOT_FOUND, detail=detail, error=name, errors=[malformed])
+        return Response(missing, status_code=HTTP_404_NOT_FOUND, media_type=MediaType.JSON)
     entries = [e for e in error.extra if isinstance(e, dict)] if isinstance(error.extra, list) else []
-    for entry in entries:
-        if entry.get("source") == "path":
-            malformed = _malformed_id(request, str(entry.get("key")))
-            if malformed is not None:
-                return malformed
     body = ErrorBody(
         status_code=error.status_code,
         detail=error.detail,

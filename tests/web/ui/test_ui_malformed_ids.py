@@ -39,7 +39,8 @@ def test_a_malformed_id_gets_the_html_not_found_page(
     assert shown.find("section", class_="error-page").attrs["data-error-status"] == "404"
     assert shown.find("h1").text.startswith("Not found")
     bad = path.split("/")[1]
-    assert shown.find(role="alert").text == f"No {kind} has the id {bad!r}: it is malformed (ids are UUIDs)"
+    what = {"instance": "Workflow instance", "task": "Task"}[kind]
+    assert shown.find(role="alert").text == f"{what} {bad!r} not found: the id is malformed (not a UUID)"
 
 
 @pytest.mark.parametrize("path", ["instances/zzz/cancel", "instances/zzz/retry", "tasks/zzz/complete"])
@@ -49,7 +50,7 @@ def test_a_form_posted_to_a_malformed_id_gets_the_html_page(
     ui_client.get(f"{UI}/tasks", headers=as_user("erik"))  # the CSRF cookie, as a browser has it
     answer = post_form(ui_client, f"{UI}/{path}", headers=as_user("erik"))
     assert answer.status_code == 404
-    assert "it is malformed" in page(answer).find(role="alert").text
+    assert "the id is malformed" in page(answer).find(role="alert").text
 
 
 def test_a_well_formed_unknown_id_still_reads_as_missing(ui_client: TestClient[Litestar]) -> None:

@@ -21,7 +21,14 @@ from litestar.status_codes import (
 )
 
 from litestar_workflows.core.errors import WorkflowsError
-from litestar_workflows.web.errors import STATUS_OF, STORE_UNAVAILABLE, field_errors, not_found_detail
+from litestar_workflows.web.errors import (
+    STATUS_OF,
+    STORE_UNAVAILABLE,
+    field_errors,
+    malformed_id_detail,
+    malformed_path_id,
+    not_found_detail,
+)
 from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.ui.rendering import page
 
@@ -50,7 +57,7 @@ def _status_of(error: WorkflowsError) -> int:
     return HTTP_409_CONFLICT
 
 
-def _explain(error: Exception) -> tuple[int, str, list[str]]:
+def _explain(request: Request[Any, Any, Any], error: Exception) -> tuple[int, str, list[str]]:
     """Status, message and failing fields of ``error``."""
     if isinstance(error, WorkflowsError):
         status = _status_of(error)
@@ -60,6 +67,9 @@ def _explain(error: Exception) -> tuple[int, str, list[str]]:
         fields = [f"{e.field}: {e.message}" if e.field else e.message for e in field_errors(error)]
         return status, detail, fields
     if isinstance(error, HTTPException):
+        malformed = malformed_path_id(request, error)
+        if malformed is not None:  # an id that is not a UUID names nothing, as an unknown one
+            return HTTP_404_NOT_FOUND, malformed_id_detail(request, malformed)[0], []
         detail = error.detail
         if error.status_code == HTTP_403_FORBIDDEN and "CSRF" in detail:
             detail = (
@@ -71,7 +81,7 @@ def _explain(error: Exception) -> tuple[int, str, list[str]]:
 
 
 def _handle(request: Request[Any, Any, Any], error: Exception) -> Response[str]:
-    status, detail, fields = _explain(error)
+    status, detail, fields = _explain(request, error)
     if status >= HTTP_500_INTERNAL_SERVER_ERROR:
         logger.error("%s %s answered %s: %s", request.method, request.url.path, status, error, exc_info=error)
     context = {

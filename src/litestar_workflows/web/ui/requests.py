@@ -3,11 +3,10 @@
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from typing import Any, Final
-from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from litestar import Request
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ValidationException
 
 from litestar_workflows.core.errors import WorkflowValidationError
 from litestar_workflows.core.types import WorkflowStatus
@@ -19,7 +18,6 @@ __all__ = (
     "field_errors",
     "form_of",
     "form_text",
-    "id_of",
     "moment_of",
     "problems_of",
     "status_of",
@@ -44,22 +42,6 @@ def field_errors(error: WorkflowValidationError) -> list[tuple[str, str]]:
         top = where.split("/", 1)[0]
         pairs.append(("" if top in {"(root)", "$"} else top, message))
     return pairs
-
-
-def id_of(text: str, kind: str) -> UUID:
-    """The id a UI path names; a malformed one answers the UI's not-found page (404) saying so.
-
-    The routes take ids as text rather than through Litestar's ``uuid`` path converter: a path the
-    converter refuses matches no route, so Litestar answered it with its JSON 404 before the UI's
-    HTML error pages could.
-
-    Raises:
-        NotFoundException: ``text`` is not a UUID.
-    """
-    try:
-        return UUID(text)
-    except ValueError:
-        raise NotFoundException(f"No {kind} has the id {text!r}: it is malformed (ids are UUIDs)") from None
 
 
 def problems_of(problems: list[FormProblem]) -> list[tuple[str, str]]:

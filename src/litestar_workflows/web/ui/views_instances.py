@@ -5,6 +5,7 @@ No ``from __future__ import annotations``: Litestar reads handler annotations at
 
 from functools import partial
 from typing import Annotated, Any
+from uuid import UUID
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
@@ -25,13 +26,13 @@ from litestar_workflows.web.ui.pages import (
 )
 from litestar_workflows.web.ui.permissions import ENGINE_METHOD
 from litestar_workflows.web.ui.rendering import page
-from litestar_workflows.web.ui.requests import form_of, id_of, moment_of, status_of, ui_url
+from litestar_workflows.web.ui.requests import form_of, moment_of, status_of, ui_url
 
 __all__ = ("InstancePages",)
 
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000_000, description="Rows to skip")]
-InstanceId = FromPath[str]
-"""An instance id as the path gives it: :func:`id_of` reads it, so a malformed one gets the HTML 404."""
+InstanceId = FromPath[UUID]
+"""Paths take it as text, so a malformed one gets the HTML 404 (``web.errors.malformed_path_id``)."""
 
 
 class InstancePages:
@@ -86,7 +87,7 @@ class InstancePages:
         history: Offset = 0,
     ) -> Response[str]:
         """The instance: status, graph coloured by step state, timeline, data and allowed actions."""
-        found = await load_instance(workflow_engine, actor, id_of(instance_id, "instance"))
+        found = await load_instance(workflow_engine, actor, instance_id)
         context = await instance_page(workflow_engine, workflow_registry, actor, found, history)
         return page(request, actor, "workflows/instance.html", context)
 
@@ -105,7 +106,7 @@ class InstancePages:
         An open stream counts as one of the client's long polls (``max_waits_per_client``): one
         more answers 429 at once, and the page falls back to reloading now and then.
         """
-        found = await load_instance(workflow_engine, actor, id_of(instance_id, "instance"))
+        found = await load_instance(workflow_engine, actor, instance_id)
         client = client_of(request, actor)
         with wait_limiter.slot(client):  # 429 now when the client holds as many as it may
             pass
@@ -116,10 +117,9 @@ class InstancePages:
         request: Request[Any, Any, Any],
         engine: Any,
         actor: Any,
-        raw_id: str,
+        instance_id: UUID,
         action: Any,
     ) -> Redirect:
-        instance_id = id_of(raw_id, "instance")
         await load_instance(engine, actor, instance_id)
         user = require_instance_user(actor, action)
         method = getattr(engine, ENGINE_METHOD[action], None)

@@ -5,6 +5,7 @@ No ``from __future__ import annotations``: Litestar reads handler annotations at
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
+from uuid import UUID
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
@@ -20,14 +21,14 @@ from litestar_workflows.web.ui.pages import (
     task_page,
 )
 from litestar_workflows.web.ui.rendering import page
-from litestar_workflows.web.ui.requests import field_errors, form_of, id_of, problems_of, ui_url, zone_of
+from litestar_workflows.web.ui.requests import field_errors, form_of, problems_of, ui_url, zone_of
 from litestar_workflows.web.ui.schema_form import parse_form
 
 __all__ = ("TaskPages",)
 
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000_000, description="Rows to skip")]
-TaskId = FromPath[str]
-"""A task id as the path gives it: :func:`id_of` reads it, so a malformed one gets the HTML 404."""
+TaskId = FromPath[UUID]
+"""Paths take it as text, so a malformed one gets the HTML 404 (``web.errors.malformed_path_id``)."""
 NEW_ASSIGNEE_MAX: Final = 200
 """Longest user id a reassignment accepts."""
 
@@ -50,8 +51,7 @@ class TaskPages:
         self, request: Request[Any, Any, Any], workflow_engine: Engine, actor: Acting, task_id: TaskId
     ) -> Response[str]:
         """The task and, for a user who may complete it, its form."""
-        task_uuid = id_of(task_id, "task")
-        found = await load_task(workflow_engine, actor, task_uuid)
+        found = await load_task(workflow_engine, actor, task_id)
         context = await task_page(workflow_engine, actor, found)
         return page(request, actor, "workflows/task.html", context)
 
@@ -64,15 +64,14 @@ class TaskPages:
         Data the form cannot read, or the task's schema refuses, re-renders the form with what was
         entered and an alert naming each failing field (422).
         """
-        task_uuid = id_of(task_id, "task")
-        found = await load_task(workflow_engine, actor, task_uuid)
+        found = await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "complete")
         form = await form_of(request)
         data, problems = parse_form(found.form_schema, form)
         errors = problems_of(problems)
         if not errors:
             try:
-                await workflow_engine.complete_task(task_uuid, user, data)
+                await workflow_engine.complete_task(task_id, user, data)
             except WorkflowValidationError as error:
                 errors = field_errors(error)
         if errors:
@@ -87,22 +86,20 @@ class TaskPages:
         self, request: Request[Any, Any, Any], workflow_engine: Engine, actor: Acting, task_id: TaskId
     ) -> Redirect:
         """Take an open group task; 303 back to the task."""
-        task_uuid = id_of(task_id, "task")
-        await load_task(workflow_engine, actor, task_uuid)
+        await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "claim")
         claim_task = getattr(workflow_engine, "claim_task", None)
         if claim_task is None:
             raise InvalidTransitionError("this engine cannot claim tasks")
-        await claim_task(task_uuid, user)
-        return Redirect(ui_url(request, "tasks", task_uuid), status_code=HTTP_303_SEE_OTHER)
+        await claim_task(task_id, user)
+        return Redirect(ui_url(request, "tasks", task_id), status_code=HTTP_303_SEE_OTHER)
 
     @post("/tasks/{task_id:str}/reassign")
     async def reassign(
         self, request: Request[Any, Any, Any], workflow_engine: Engine, actor: Acting, task_id: TaskId
     ) -> Response[Any]:
         """Give the task to another user; 303 to the inbox (the task left the acting user's queue)."""
-        task_uuid = id_of(task_id, "task")
-        found = await load_task(workflow_engine, actor, task_uuid)
+        found = await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "reassign")
         form = await form_of(request)
         new_assignee = form.get("new_assignee", "").strip()
@@ -114,5 +111,5 @@ class TaskPages:
                 request, actor, "workflows/task.html", context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
             )
         reason = form.get("reason", "")[:2000] or None
-        await workflow_engine.reassign_task(task_uuid, new_assignee, user_id=user, reason=reason)
-        return Redirect(ui_url(request, "tasks", task_uuid), status_code=HTTP_303_SEE_OTHER)
+        await workflow_engine.reassign_task(task_id, new_assignee, user_id=user, reason=reason)
+        return Redirect(ui_url(request, "tasks", task_id), status_code=HTTP_303_SEE_OTHER)
