@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.core.conditions import CompiledCondition, compile_condition
 from litestar_workflows.core.errors import WorkflowValidationError
+from litestar_workflows.core.step_settings import step_setting_problems
 from litestar_workflows.core.types import StepType
 
 _ASYNC_CONDITION = (
@@ -497,6 +498,8 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
             getattr(step, "step_type", None), StepType
         ):
             problems.append(f"step {key!r} is not a step (needs execute() and a step_type)")
+        else:
+            problems.extend(step_setting_problems(key, step))
     problems.extend(_input_schema_problems(definition.input_schema))
     if not definition.initial_step:
         problems.append("no initial_step is given")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from litestar_workflows.core.escalation import escalation_target
+from litestar_workflows.core.step_settings import timeout_problem
 from litestar_workflows.core.types import StepType
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ class BaseStep:
         if retry_policy is not _UNSET:
             self.retry_policy = retry_policy
         if timeout is not _UNSET:
+            problem = timeout_problem(timeout)
+            if problem is not None:
+                raise ValueError(f"step {self.name or type(self).__name__!r}: {problem}")
             self.timeout = timeout
 
     async def execute(self, context: WorkflowContext) -> Any:

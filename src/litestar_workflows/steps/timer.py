@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from litestar_workflows.core.step_settings import duration_problem
 from litestar_workflows.core.types import StepType
 from litestar_workflows.steps.base import BaseStep
 
@@ -43,6 +45,9 @@ class TimerStep(BaseStep):
     ) -> None:
         super().__init__(name, description)
         if duration is not None:
+            problem = duration_problem(duration)
+            if problem is not None:
+                raise ValueError(f"timer {self.name or type(self).__name__!r}: {problem}")
             self.duration = duration
 
     def get_duration(self, context: WorkflowContext) -> timedelta:
@@ -73,7 +78,7 @@ class TimerStep(BaseStep):
 def _as_delta(value: Any, name: str) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return timedelta(seconds=float(value))
     raise TypeError(f"timer {name!r}: duration must be seconds or a timedelta, not {value!r}")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -24,6 +26,7 @@ from litestar_workflows import (
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
+    TimerStep,
     UnauthorizedTaskError,
     WebhookStep,
     WorkflowAlreadyCompletedError,
@@ -660,3 +663,61 @@ def test_cache_bounds_that_are_not_counts_are_refused_when_the_engine_is_built(
 ) -> None:
     with pytest.raises(error, match=says):
         LocalExecutionEngine(registry, **{option: value})
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Fn("a", timeout=-1), "step 'a': timeout must be a positive number of seconds, or None"),
+        (lambda: Fn("a", timeout=0), "not 0"),
+        (lambda: Fn("a", timeout="5"), "not '5'"),
+        (lambda: Fn("a", timeout=True), "not True"),
+        (lambda: TimerStep("t", -5), "timer 't': duration must not be negative, not -5"),
+        (lambda: TimerStep("t", timedelta(seconds=-1)), "duration must not be negative"),
+        (lambda: TimerStep("t", "5"), "duration must be seconds or a timedelta, not '5'"),
+        (lambda: TimerStep("t", float("inf")), "not inf"),
+    ],
+)
+def test_a_step_built_with_an_unusable_setting_is_refused_at_once(build: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build()
+
+
+def test_unusable_settings_declared_on_a_class_are_definition_problems() -> None:
+    class Slow(BaseMachineStep):
+        timeout = -3
+
+    class Late(BaseHumanStep):
+        due_in = 5  # seconds were meant: a timedelta is needed
+        reminder_at = "tomorrow"
+
+    class Backwards(TimerStep):
+        duration = timedelta(minutes=-1)
+
+    error = refused(
+        defn("settings", [Slow("a"), Late("b"), Backwards("c")], [Edge("a", "b"), Edge("b", "c")])
+    )
+    assert error.errors == [
+        "step 'a': timeout must be a positive number of seconds, or None for no limit, not -3",
+        "step 'b': due_in must be a timedelta, not 5",
+        "step 'b': reminder_at must be a datetime, not 'tomorrow'",
+        "step 'c': duration must not be negative, not datetime.timedelta(days=-1, seconds=86340)",
+    ]
+    assert defn("fine", [Fn("a", timeout=0.5), TimerStep("t", 0)], [Edge("a", "t")]).validate() == []
+
+
+async def test_a_duration_computed_when_the_timer_runs(engine: LocalExecutionEngine) -> None:
+    """A computed duration that has passed already (negative) continues at once; one of the wrong kind fails."""
+    passed = TimerStep("wait", lambda context: context.get("left"))
+    instance = await engine.start_workflow(
+        defn("passed", [passed, Fn("after")], [Edge("wait", "after")]), {"left": -30}
+    )
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.COMPLETED
+    wrong = TimerStep("wait", lambda context: context.get("left"))
+    instance = await engine.start_workflow(
+        defn("wrong", [wrong, Fn("after")], [Edge("wait", "after")]), {"left": "soon"}
+    )
+    await engine.wait(instance.id, until=FINISHED, timeout=5)
+    assert instance.status is WorkflowStatus.FAILED
+    assert "timer 'wait': duration must be seconds or a timedelta, not 'soon'" in (instance.error or "")
