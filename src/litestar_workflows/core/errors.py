@@ -269,6 +269,34 @@ class LeaseLostError(ConcurrencyError):
     """
 
 
+class WaitTimeoutError(WorkflowsError, TimeoutError):
+    """``wait(..., timeout=...)`` ran out before the instance reached a status it waited for.
+
+    A ``TimeoutError``, so ``except TimeoutError`` still catches it; the message and the
+    attributes say which instance, what was awaited, and where the instance was instead.
+    """
+
+    def __init__(
+        self,
+        instance_id: Any = None,
+        until: tuple[str, ...] = (),
+        status: str = "",
+        step: str | None = None,
+        timeout: float = 0.0,
+    ) -> None:
+        awaited = " or ".join(until) or "a status"
+        where = f"{status} at step {step!r}" if step else status
+        super().__init__(f"instance {instance_id} did not reach {awaited} within {timeout:g}s; it is {where}")
+        self.instance_id = instance_id
+        self.until = until
+        self.status = status
+        self.step = step
+        self.timeout = timeout
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.instance_id, self.until, self.status, self.step, self.timeout))
+
+
 class InstanceKeyTakenError(WorkflowsError):
     """An instance of the workflow already has this start key: the start that raised it lost.
 
@@ -303,6 +331,7 @@ __all__ = (
     "UnauthorizedError",
     "UnauthorizedInstanceError",
     "UnauthorizedTaskError",
+    "WaitTimeoutError",
     "WorkflowAlreadyCompletedError",
     "WorkflowInstanceNotFoundError",
     "WorkflowNotFoundError",

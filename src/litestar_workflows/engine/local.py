@@ -22,6 +22,7 @@ from litestar_workflows.core.errors import (
     InvalidTransitionError,
     LeaseLostError,
     StoreError,
+    WaitTimeoutError,
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
     WorkflowsError,
@@ -905,7 +906,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         """Wait until the instance reaches one of ``until`` (default: finished or waiting for input).
 
         Raises:
-            TimeoutError: ``timeout`` seconds passed first.
+            WaitTimeoutError: ``timeout`` seconds passed first (a ``TimeoutError``), saying where
+                the instance is instead.
         """
         statuses: Collection[WorkflowStatus] = (until,) if isinstance(until, WorkflowStatus) else until
         instance_id = as_uuid(instance_id)
@@ -929,18 +931,29 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             if timeout is None and self._memory is not None:
                 await future
                 return live.instance
-            if self._memory is not None:
-                async with asyncio.timeout(timeout):
-                    await future
-                return live.instance
-            # Woken by this process's transitions (``_notify``), or by the watcher that looks at
-            # the store for all waiters at once, for changes made by other processes.
-            self.watcher.watch(live)
+            # Woken by this process's transitions (``_notify``), or, with a database, by the
+            # watcher that looks at the store for all waiters at once, for changes made by other
+            # processes.
+            watched = self._memory is None
+            if watched:
+                self.watcher.watch(live)
             try:
                 async with asyncio.timeout(timeout):
                     await future
+            except TimeoutError:
+                if future.done() and not future.cancelled():
+                    return live.instance  # reached as the time ran out
+                now = live.instance
+                raise WaitTimeoutError(
+                    instance_id,
+                    tuple(status.value for status in statuses),
+                    now.status.value,
+                    now.current_step,
+                    timeout or 0.0,
+                ) from None
             finally:
-                self.watcher.unwatch(live)
+                if watched:
+                    self.watcher.unwatch(live)
             return live.instance
         finally:
             if not future.done():

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 import pytest
 from durable_support import running_engine, sql, uuid_of
 
-from litestar_workflows import Edge, WorkflowDefinition, WorkflowRegistry, WorkflowStatus
+from litestar_workflows import (
+    BaseHumanStep,
+    Edge,
+    WaitTimeoutError,
+    WorkflowDefinition,
+    WorkflowRegistry,
+    WorkflowStatus,
+)
 from litestar_workflows.core.errors import StoreError
 from litestar_workflows.db import PersistentExecutionEngine, downgrade_database_async
 from step_kit import FINISHED, Set
@@ -167,3 +174,27 @@ def _session(db_engine: object) -> object:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     return AsyncSession(db_engine)  # type: ignore[arg-type]
+
+
+async def test_a_wait_that_runs_out_says_where_the_instance_is(scratch_database: ScratchDatabase) -> None:
+    """On a database the wait is also watched for other processes' commits; its timeout is the same error."""
+    reg = WorkflowRegistry()
+    reg.register(
+        WorkflowDefinition(
+            name="asks",
+            steps=[Set("a", a=1), BaseHumanStep("ask")],
+            edges=[Edge("a", "ask")],
+            initial_step="a",
+        )
+    )
+    await scratch_database.migrate()
+    async with running_engine(scratch_database, reg) as engine:
+        instance = await engine.start_workflow("asks")
+        with pytest.raises(WaitTimeoutError) as info:
+            await engine.wait(instance.id, until=FINISHED, timeout=0.05)
+        assert isinstance(info.value, TimeoutError)
+        assert (info.value.status, info.value.step) == ("waiting", "ask")
+        assert str(info.value).startswith(f"instance {instance.id} did not reach ")
+        assert str(info.value).endswith(" within 0.05s; it is waiting at step 'ask'")
+        await engine.complete_human_task(instance.id, "ask", "u", {})
+        assert (await engine.wait(instance.id, until=FINISHED, timeout=10)).status is WorkflowStatus.COMPLETED

@@ -28,6 +28,7 @@ from litestar_workflows import (
     TaskValidationError,
     TimerStep,
     UnauthorizedTaskError,
+    WaitTimeoutError,
     WebhookStep,
     WorkflowAlreadyCompletedError,
     WorkflowDefinition,
@@ -641,8 +642,19 @@ async def test_a_task_is_never_reassigned_to_someone_who_may_not_complete_it(
 async def test_wait_timeout_leaves_the_instance_alone(engine: LocalExecutionEngine) -> None:
     instance = await waiting(engine, defn("slow", [BaseHumanStep("h")]))
     before = snapshot(instance)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError) as info:
         await engine.wait(instance.id, until=WorkflowStatus.COMPLETED, timeout=0.01)
+    assert info.type is WaitTimeoutError
+    assert (
+        str(info.value)
+        == f"instance {instance.id} did not reach completed within 0.01s; it is waiting at step 'h'"
+    )
+    assert (info.value.instance_id, info.value.until, info.value.status, info.value.step) == (
+        instance.id,
+        ("completed",),
+        "waiting",
+        "h",
+    )
     assert snapshot(instance) == before
     await engine.complete_human_task(instance.id, "h", "u", {})
     assert (await engine.wait(instance.id, until=WorkflowStatus.COMPLETED, timeout=5)) is instance
