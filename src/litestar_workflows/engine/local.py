@@ -1009,7 +1009,10 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         user_id: str | None = None,
         groups: Collection[str] = (),
     ) -> WorkflowInstanceData:
-        """Cancel a running, waiting or paused instance; in-flight steps are abandoned.
+        """Cancel a running, waiting or paused instance (in-flight steps are abandoned), or a failed one.
+
+        A failed instance is canceled to give up on it: it can no longer be retried, and its
+        ``error`` keeps the failure after ``reason``.
 
         ``user_id`` (with the ``groups`` the caller knows of) names who acts, for the
         ``instance_authorizer`` to judge; without it the call is trusted and not checked. The
@@ -1017,7 +1020,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
         Raises:
             UnauthorizedInstanceError: ``user_id`` may not cancel the instance.
-            WorkflowAlreadyCompletedError: The instance has already finished.
+            WorkflowAlreadyCompletedError: The instance is already completed or canceled.
         """
         live = await self._acted_on(instance_id, "cancel", user_id, groups)
         return await self._apply(live, lambda it, inst: it.cancel(inst, reason))

@@ -196,12 +196,21 @@ class Interpreter:
         return self._settle(tr)
 
     def cancel(self, instance: WorkflowInstanceData, reason: str) -> Transition:
-        """Cancel an instance that has not finished; its active executions and tasks are canceled."""
-        self._require_unfinished(instance, "cancel")
+        """Cancel an instance that has not finished, or give up on a failed one.
+
+        Its active executions and tasks are canceled. A failed instance waits for a retry; canceling
+        it closes it for good (no retry), and its ``error`` keeps the failure after the reason.
+        """
+        failed = instance.status is WorkflowStatus.FAILED
+        if not failed:
+            self._require_unfinished(instance, "cancel")
         tr = Transition(instance)
         self._abandon_active(instance, tr)
         instance.status = WorkflowStatus.CANCELED
-        instance.error = reason or None
+        if failed and instance.error:
+            instance.error = f"{reason} (it had failed: {instance.error})" if reason else instance.error
+        else:
+            instance.error = reason or None
         instance.completed_at = self.clock()
         instance.runtime.held = ()
         if self.record_events:

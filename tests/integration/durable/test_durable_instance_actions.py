@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from durable_support import running_engine
+from engine_kinds import stored
 
 from litestar_workflows import (
     BaseHumanStep,
     CreatorOrAdminAuthorizer,
     Edge,
     InstanceAuthorizer,
+    InvalidTransitionError,
     LocalExecutionEngine,
     UnauthorizedInstanceError,
+    WorkflowAlreadyCompletedError,
     WorkflowDefinition,
     WorkflowRegistry,
     WorkflowStatus,
@@ -158,6 +161,27 @@ async def test_retry_pause_and_resume_are_checked_too(database: ScratchDatabase 
             await engine.resume_workflow(instance.id, user_id="mallory")
         assert (await engine.get_instance(instance.id)).status is WorkflowStatus.PAUSED
         assert (await engine.resume_workflow(instance.id, user_id="erik")).status is WorkflowStatus.WAITING
+
+
+async def test_a_failed_instance_is_given_up_by_canceling_it(database: ScratchDatabase | None) -> None:
+    """Canceling a failed instance closes it: stored as canceled, the failure kept, no retry any more."""
+    async with engine_on(database, ["disk full"]) as engine:
+        started = await engine.start_workflow("fragile", {}, created_by="erik")
+        assert (await engine.wait(started.id, timeout=30, until=FINISHED)).status is WorkflowStatus.FAILED
+        with pytest.raises(UnauthorizedInstanceError, match="'mallory' may not cancel"):
+            await engine.cancel_workflow(started.id, "not mine", user_id="mallory")
+        assert (await engine.get_instance(started.id)).status is WorkflowStatus.FAILED
+        canceled = await engine.cancel_workflow(started.id, "the order was withdrawn", user_id="erik")
+        assert canceled.status is WorkflowStatus.CANCELED
+        expected = "the order was withdrawn (it had failed: step 'work' failed: RuntimeError: disk full)"
+        assert canceled.error == expected
+        kept = await stored(engine, started.id)
+        assert (kept.status, kept.error) == (WorkflowStatus.CANCELED, expected)
+        assert [run.error for run in kept.step_history] == ["RuntimeError: disk full"]
+        with pytest.raises(InvalidTransitionError, match="only a failed instance can be retried"):
+            await engine.retry(started.id)
+        with pytest.raises(WorkflowAlreadyCompletedError, match="it is already canceled"):
+            await engine.cancel_workflow(started.id, "twice")
 
 
 async def test_administrators_act_on_every_instance(database: ScratchDatabase | None) -> None:

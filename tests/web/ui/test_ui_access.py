@@ -86,10 +86,32 @@ def test_retry_is_offered_on_a_failed_instance(ui_client: TestClient[Litestar], 
     assert "the flaky step fails the first time" in failed.find(role="alert").text
     error_row = next(r for r in failed.find("table", class_="timeline").find_all("tr") if "Flaky" in r.text)
     assert "the flaky step fails the first time" in error_row.text
-    assert [f.attrs["action"].rsplit("/", 1)[1] for f in failed.find_all("form", method="post")] == ["retry"]
+    assert [f.attrs["action"].rsplit("/", 1)[1] for f in failed.find_all("form", method="post")] == [
+        "retry",
+        "cancel",
+    ]
     assert post_form(ui_client, f"{url}/retry", headers=as_user("erik")).status_code == 403
     assert post_form(ui_client, f"{url}/retry", headers=as_user("fiona")).status_code == 303
     assert settle(ui_client, engine, instance_id).status.value == "completed"
+
+
+def test_a_failed_instance_can_be_given_up_from_its_page(
+    ui_client: TestClient[Litestar], engine: Any
+) -> None:
+    instance_id = start(ui_client, engine, workflow="flaky", user="fiona")
+    url = f"{UI}/instances/{instance_id}"
+    assert (
+        post_form(ui_client, f"{url}/cancel", {"reason": "not needed"}, headers=as_user("erik")).status_code
+        == 403
+    )
+    assert (
+        post_form(ui_client, f"{url}/cancel", {"reason": "not needed"}, headers=as_user("fiona")).status_code
+        == 303
+    )
+    canceled = page(ui_client.get(url, headers=as_user("fiona")))
+    assert canceled.find(data_status=True).attrs["data-status"] == "canceled"
+    assert "Canceled: not needed (it had failed: " in canceled.find(class_="notice").text
+    assert not canceled.find_all("form", method="post")  # neither retry nor cancel any more
 
 
 def test_task_actions_are_refused_to_others(ui_client: TestClient[Litestar], engine: Any) -> None:

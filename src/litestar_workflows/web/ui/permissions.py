@@ -24,7 +24,13 @@ __all__ = ("ENGINE_METHOD", "instance_actions", "task_actions")
 
 _STATES: Final[dict[InstanceAction, frozenset[WorkflowStatus]]] = {
     "cancel": frozenset(
-        {WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.PAUSED}
+        {
+            WorkflowStatus.PENDING,
+            WorkflowStatus.RUNNING,
+            WorkflowStatus.WAITING,
+            WorkflowStatus.PAUSED,
+            WorkflowStatus.FAILED,
+        }
     ),
     "retry": frozenset({WorkflowStatus.FAILED}),
     "pause": frozenset({WorkflowStatus.RUNNING, WorkflowStatus.WAITING}),
