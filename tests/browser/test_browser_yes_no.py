@@ -51,7 +51,7 @@ def test_no_answer_is_refused_and_no_rejects(demo: Demo) -> None:
     expect(approval_choice(maria, "Yes")).not_to_be_checked()
     expect(approval_choice(maria, "No")).not_to_be_checked()
     expect(maria.get_by_label(re.compile("^Comment"))).to_have_value("looked at it")
-    assert pending_tasks(demo, instance_url) == ["Approve expense claim"]
+    assert pending_tasks(demo, instance_url) == ["Approve expense claim: 1,500.00 for travel by erik"]
     assert instance_of(demo, instance_url)["status"] == "waiting"
 
     decide(maria, "No", "not this time")

@@ -91,7 +91,9 @@ def test_a_large_expense_through_manager_and_finance(server: httpx.Client) -> No
     assert settled(server, instance_id)["current_step"] == "manager_approval"
 
     [task] = server.get("/workflows/tasks", params={"as": "maria"}).json()  # the query-string login
-    assert task["title"] == "Approve expense claim"
+    assert (
+        task["title"] == "Approve expense claim: 2,500.00 for travel by erik"
+    )  # the inbox tells claims apart
     assert server.get("/workflows/tasks", headers=as_("fiona")).json() == []
     refused = server.post(
         f"/workflows/tasks/{task['id']}/complete",

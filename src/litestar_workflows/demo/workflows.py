@@ -117,6 +117,26 @@ def _positive_number(context: WorkflowContext, key: str) -> float:
     return float(value)
 
 
+def _by(context: WorkflowContext) -> str:
+    return f" by {context.user_id}" if context.user_id else ""
+
+
+def _expense_summary(context: WorkflowContext) -> str:
+    amount = context.get("amount")
+    shown = f"{amount:,.2f}" if isinstance(amount, int | float) else "?"
+    return f"{shown} for {context.get('category') or 'something'}{_by(context)}"
+
+
+def _leave_summary(context: WorkflowContext) -> str:
+    days = context.get("days")
+    return f"{days} day{'' if days == 1 else 's'}{_by(context)}"
+
+
+def _document_summary(context: WorkflowContext) -> str:
+    title = str(context.get("title") or "untitled")
+    return f"{title[:60]}{'…' if len(title) > 60 else ''}{_by(context)}"
+
+
 def _route(context: WorkflowContext, key: str, find: Callable[[str | None], str | None]) -> None:
     """Set the approver at ``key`` from the directory for the instance's creator (the requester)."""
     try:
@@ -169,6 +189,10 @@ class ManagerApproval(BaseHumanStep):
     due_in = timedelta(days=3)
     reminder_in = timedelta(days=1)
 
+    async def get_title(self, context: WorkflowContext) -> str:
+        """The inbox tells claims apart by who asked and for how much."""
+        return f"{self.title}: {_expense_summary(context)}"
+
 
 class FinanceApproval(BaseHumanStep):
     """Anyone in the finance group signs off large claims (a colleague when finance claims)."""
@@ -179,6 +203,9 @@ class FinanceApproval(BaseHumanStep):
     assignee_key = "finance_approver"
     assignee_group = "finance"
     due_in = timedelta(days=5)
+
+    async def get_title(self, context: WorkflowContext) -> str:
+        return f"{self.title}: {_expense_summary(context)}"
 
 
 class RecordDecision(BaseMachineStep):
@@ -305,6 +332,10 @@ class ManagerReview(BaseHumanStep):
     form_schema = APPROVAL_FORM
     assignee_key = "manager"
 
+    async def get_title(self, context: WorkflowContext) -> str:
+        """The inbox tells requests apart by who asked and for how long."""
+        return f"{self.title}: {_leave_summary(context)}"
+
 
 class HrReview(BaseHumanStep):
     """HR confirms long leaves (more than ten days)."""
@@ -314,6 +345,9 @@ class HrReview(BaseHumanStep):
     form_schema = APPROVAL_FORM
     assignee_key = "hr_approver"
     assignee_group = "hr"
+
+    async def get_title(self, context: WorkflowContext) -> str:
+        return f"{self.title}: {_leave_summary(context)}"
 
 
 class BookLeave(BaseMachineStep):
@@ -397,6 +431,10 @@ class Review(BaseHumanStep):
     assignee_key = "reviewer"
     assignee_group = "reviewers"
 
+    async def get_title(self, context: WorkflowContext) -> str:
+        """The inbox tells documents apart by their title and author."""
+        return f"{self.title}: {_document_summary(context)}"
+
 
 class Revise(BaseHumanStep):
     """The author revises the document, which goes back to review."""
@@ -405,6 +443,9 @@ class Revise(BaseHumanStep):
     title = "Revise the document"
     form_schema = {"type": "object", "properties": {"summary": {"type": "string", "maxLength": 2000}}}
     assignee_key = "author"
+
+    async def get_title(self, context: WorkflowContext) -> str:
+        return f"{self.title}: {_document_summary(context)}"
 
 
 class Publish(BaseMachineStep):

@@ -88,8 +88,8 @@ def test_an_expense_clicked_through_by_three_people(demo: tuple[TestClient[Lites
     client.blocking_portal.call(lambda: engine.wait(instance_id, timeout=30))
 
     for user, title in (
-        ("maria", "Approve expense claim"),
-        ("fiona", "Finance sign-off for a large expense"),
+        ("maria", "Approve expense claim: 2,500.00 for travel by erik"),
+        ("fiona", "Finance sign-off for a large expense: 2,500.00 for travel by erik"),
     ):
         client.get(f"{UI}/", params={"as": user})
         inbox = page(client.get(f"{UI}/tasks"))
