@@ -1035,12 +1035,17 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
     ) -> WorkflowInstanceData:
         """Restart a failed instance from the failed step (or ``from_step``) with its context as it was.
 
+        With ``user_id`` (a person asking) ``from_step`` must be a step the instance already
+        reached; trusted code (no ``user_id``) may restart it from any step.
+
         Raises:
             UnauthorizedInstanceError: ``user_id`` may not retry the instance.
-            InvalidTransitionError: The instance is not failed, or ``from_step`` is not a step.
+            InvalidTransitionError: The instance is not failed, or ``from_step`` is not a step (or,
+                for a user, one the instance never reached).
         """
         live = await self._acted_on(instance_id, "retry", user_id, groups)
-        return await self._apply(live, lambda it, inst: it.retry(inst, from_step))
+        reached_only = user_id is not None
+        return await self._apply(live, lambda it, inst: it.retry(inst, from_step, reached_only=reached_only))
 
     async def pause_workflow(
         self, instance_id: UUID, *, user_id: str | None = None, groups: Collection[str] = ()

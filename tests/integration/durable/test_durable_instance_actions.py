@@ -60,6 +60,14 @@ def registry(failures: list[str]) -> WorkflowRegistry:
         )
     )
     reg.register(WorkflowDefinition(name="fragile", steps=[Fn("work", work)], edges=[], initial_step="work"))
+    reg.register(
+        WorkflowDefinition(
+            name="gated",
+            steps=[Fn("check", work), Approve(), Fn("book")],
+            edges=[Edge("check", "approve"), Edge("approve", "book")],
+            initial_step="check",
+        )
+    )
     return reg
 
 
@@ -161,6 +169,29 @@ async def test_retry_pause_and_resume_are_checked_too(database: ScratchDatabase 
             await engine.resume_workflow(instance.id, user_id="mallory")
         assert (await engine.get_instance(instance.id)).status is WorkflowStatus.PAUSED
         assert (await engine.resume_workflow(instance.id, user_id="erik")).status is WorkflowStatus.WAITING
+
+
+async def test_a_person_retries_only_from_a_step_the_instance_reached(
+    database: ScratchDatabase | None,
+) -> None:
+    """Retrying from a later step would skip the approval between; trusted code may still jump."""
+    async with engine_on(database, ["bad request", "bad request"]) as engine:
+        started = await engine.start_workflow("gated", {}, created_by="erik")
+        assert (await engine.wait(started.id, timeout=30, until=FINISHED)).status is WorkflowStatus.FAILED
+        for step in ("book", "approve"):
+            with pytest.raises(
+                InvalidTransitionError, match=f"from '{step}': the instance never reached that step"
+            ):
+                await engine.retry(started.id, step, user_id="erik")
+        kept = await engine.get_instance(started.id)
+        assert kept.status is WorkflowStatus.FAILED
+        assert [run.step_name for run in kept.step_history] == ["check"]
+        await engine.retry(started.id, "check", user_id="erik")  # the failed step itself: allowed
+        assert (await engine.wait(started.id, timeout=30, until=FINISHED)).status is WorkflowStatus.FAILED
+        await engine.retry(started.id, "book")  # trusted code, no user: may jump
+        done = await engine.wait(started.id, timeout=30, until=FINISHED)
+        assert done.status is WorkflowStatus.COMPLETED
+        assert "approve" not in {run.step_name for run in done.step_history}
 
 
 async def test_a_failed_instance_is_given_up_by_canceling_it(database: ScratchDatabase | None) -> None:
