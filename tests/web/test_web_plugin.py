@@ -296,7 +296,7 @@ def test_guards_apply_to_every_api_route() -> None:
         route.path
         for route in app.routes
         if route.path.startswith("/workflows") and not route.path.startswith("/workflows/ui")
-    }  # the web UI under /workflows/ui has guards of its own (ui_guards)
+    }  # the web UI under /workflows/ui: tests/web/ui/test_ui_access.py
     assert len(api_paths) == 16  # every one but the webhook route is tried below (16 operations)
     with TestClient(app) as client:
         for method, path in API_ROUTES:

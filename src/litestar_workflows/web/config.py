@@ -79,7 +79,8 @@ class WorkflowPluginConfig:
     api_path_prefix: str = "/workflows"
     """Path the REST API is mounted at."""
     api_guards: Sequence[Guard] = ()
-    """Litestar guards applied to every route of the REST API."""
+    """Litestar guards applied to every route of the REST API, and to every page of the web UI
+    (which shows and changes the same data); signed webhook deliveries are exempt."""
     api_tags: Sequence[str] = ("Workflows",)
     """OpenAPI tags of the REST API's operations."""
     include_api_in_schema: bool = True
@@ -95,7 +96,7 @@ class WorkflowPluginConfig:
     ui_path: str = "/ui"
     """Where the web UI is mounted, below ``api_path_prefix`` (default ``/workflows/ui``)."""
     ui_guards: Sequence[Guard] = ()
-    """Litestar guards applied to every page of the web UI."""
+    """Litestar guards applied to every page of the web UI, after ``api_guards``."""
     ui_csrf_secret: str | None = None
     """Secret signing the UI forms' CSRF tokens when the app has no ``csrf_config`` of its own
     (then the UI's routes get CSRF protection of their own). ``None``: a random secret per

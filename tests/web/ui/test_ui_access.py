@@ -211,6 +211,26 @@ def test_ui_guards_protect_the_pages_only(engine: Any) -> None:
         assert client.get(f"{UI}/static/ui.css").status_code == 200
 
 
+def test_api_guards_protect_the_pages_too(engine: Any) -> None:
+    """The UI shows and changes what the API does: guarding only the API left it open on the pages."""
+    from litestar.exceptions import NotAuthorizedException
+
+    def staff_only(connection: Any, _: Any) -> None:
+        if connection.headers.get("x-user") not in {"maria", "erik", "fiona"}:
+            raise NotAuthorizedException("staff only")
+
+    with TestClient(make_app(engine, api_guards=[staff_only])) as client:
+        for path in ("/", "/tasks", "/instances", "/workflows/approval/start"):
+            assert client.get(f"{UI}{path}").status_code == 401, path
+            assert client.get(f"{UI}{path}", headers=as_user("mallory")).status_code == 401, path
+        refused = post_form(client, f"{UI}/workflows/approval/start", {}, headers=as_user("mallory"))
+        assert refused.status_code == 401
+        assert "staff only" in page(refused).text
+        assert client.get("/workflows/instances", headers=as_user("maria")).json() == []
+        assert client.get(f"{UI}/tasks", headers=as_user("maria")).status_code == 200
+        assert client.get(f"{UI}/static/ui.css").status_code == 200  # stylesheets stay public
+
+
 def test_a_form_larger_than_max_body_size_is_refused(engine: Any) -> None:
     with TestClient(make_app(engine, max_body_size=2048)) as client:
         client.get(f"{UI}/")

@@ -38,7 +38,11 @@ STATIC_ROUTER_NAME: Final = "workflows-ui-static"
 def build_ui_router(
     config: WorkflowPluginConfig, engine: WorkflowEngine, registry: WorkflowRegistry
 ) -> Router:
-    """The UI's pages at ``config.ui_root``: ``ui_guards`` apply, forms up to ``max_body_size``."""
+    """The UI's pages at ``config.ui_root``: guards apply, forms up to ``max_body_size``.
+
+    The API's guards come first: the UI shows and changes the same instances and tasks, so an app
+    that guards the API must not find them open on the UI's pages. ``ui_guards`` are added after.
+    """
     dependencies: dict[str, Provide] = {}
     if config.dependency_key_engine != ENGINE_KEY:
 
@@ -59,7 +63,7 @@ def build_ui_router(
         route_handlers=[UIPagesController],
         dependencies=dependencies,
         opt={OPT_KEY: settings, UI_OPT_KEY: options},
-        guards=list(config.ui_guards),
+        guards=[*config.api_guards, *config.ui_guards],
         request_max_body_size=Empty if config.max_body_size is None else config.max_body_size,
         include_in_schema=False,
     )
