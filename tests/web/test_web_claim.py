@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from web_helpers import as_user, settle
+from litestar.testing import TestClient
+from web_helpers import as_user, make_app, settle
+
+from litestar_workflows import AssigneeAuthorizer
 
 if TYPE_CHECKING:
     from litestar import Litestar
-    from litestar.testing import TestClient
 
 
 def _finance_task(client: TestClient[Litestar], engine: Any) -> dict[str, Any]:
@@ -71,3 +73,32 @@ def test_a_task_that_is_not_pending_cannot_be_claimed_even_by_its_assignee(
         assert refused.json()["error"] == "TaskAlreadyCompletedError"
         assert "not pending any more" in refused.json()["detail"]
     assert client.get(f"/workflows/tasks/{task['id']}").json()["status"] == "completed"
+
+
+def test_without_a_groups_resolver_the_request_s_groups_decide(engine_factory: Any, registry: Any) -> None:
+    """The engine's default authorizer has no ``groups_of``: the plugin passes the request's groups.
+
+    Before, such an engine let any signed-in user claim and complete any group task.
+    """
+    engine = engine_factory(registry, authorizer=AssigneeAuthorizer())
+    with TestClient(make_app(engine)) as client:
+        task = _finance_task(client, engine)
+        outsider = {"X-User": "mallory", "X-Groups": "sales"}
+        page = client.get(f"/workflows/ui/tasks/{task['id']}", headers=outsider)
+        assert page.status_code == 200
+        assert "Complete task" not in page.text
+        assert "Claim this task" not in page.text
+        for action, body in (("claim", None), ("complete", {"output_data": {"approved": True}})):
+            refused = client.post(f"/workflows/tasks/{task['id']}/{action}", json=body, headers=outsider)
+            assert refused.status_code == 403, (action, refused.text)
+            assert "may not" in refused.json()["detail"]
+        assert client.get(f"/workflows/tasks/{task['id']}").json()["assignee_id"] is None
+        member = {"X-User": "fay", "X-Groups": "finance,staff"}
+        assert "Complete task" in client.get(f"/workflows/ui/tasks/{task['id']}", headers=member).text
+        done = client.post(
+            f"/workflows/tasks/{task['id']}/complete",
+            json={"output_data": {"approved": True}},
+            headers=member,
+        )
+        assert done.status_code == 200, done.text
+        assert settle(client, engine, task["instance_id"]).status.value == "completed"

@@ -140,19 +140,32 @@ class ExecutionEngine(Protocol):
         """Pending tasks of a user and their groups."""
 
     async def complete_human_task(
-        self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any] | None = None
+        self,
+        instance_id: UUID,
+        step_name: str,
+        user_id: str,
+        data: dict[str, Any] | None = None,
+        *,
+        groups: Collection[str] | None = None,
     ) -> WorkflowInstanceData:
-        """Complete the waiting human task of ``step_name``."""
+        """Complete the waiting human task of ``step_name`` (``groups``: the user's, when known)."""
 
     def get_running_instances(self) -> list[WorkflowInstanceData]:
         """Instances that have not finished."""
 
     async def complete_task(
-        self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
+        self,
+        task_id: UUID,
+        user_id: str,
+        data: dict[str, Any] | None = None,
+        *,
+        groups: Collection[str] | None = None,
     ) -> WorkflowInstanceData:
-        """Complete a human task as ``user_id`` with ``data``."""
+        """Complete a human task as ``user_id`` with ``data`` (``groups``: the user's, when known)."""
 
-    async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
+    async def claim_task(
+        self, task_id: UUID, user_id: str, *, groups: Collection[str] | None = None
+    ) -> HumanTask:
         """Take an unassigned (group) task for ``user_id``."""
 
     async def reassign_task(
@@ -162,6 +175,7 @@ class ExecutionEngine(Protocol):
         *,
         user_id: str | None = None,
         reason: str | None = None,
+        groups: Collection[str] | None = None,
     ) -> HumanTask:
         """Give a pending task to another user."""
 

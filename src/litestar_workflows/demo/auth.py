@@ -23,7 +23,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar_workflows import AssigneeAuthorizer
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Collection
     from uuid import UUID
 
     from litestar.connection import ASGIConnection
@@ -147,11 +147,13 @@ class NoOwnCaseAuthorizer(AssigneeAuthorizer):
         super().__init__(groups_of=groups_of)
         self.requester_of = requester_of
 
-    async def can_act(self, task: HumanTask, user_id: str, action: TaskAction) -> bool:
+    async def can_act(
+        self, task: HumanTask, user_id: str, action: TaskAction, groups: Collection[str] | None = None
+    ) -> bool:
         """Refuse the requester what would decide their own case; otherwise the assignee rule."""
         if action != "reassign" and user_id == await self.requester_of(task.instance_id):
             return False
-        return await super().can_act(task, user_id, action)
+        return await super().can_act(task, user_id, action, groups)
 
 
 class FakeLoginMiddleware(AbstractAuthenticationMiddleware):

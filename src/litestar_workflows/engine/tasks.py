@@ -18,12 +18,12 @@ from litestar_workflows.core.errors import (
 )
 from litestar_workflows.core.types import HumanTaskStatus
 from litestar_workflows.engine.live import as_uuid
-from litestar_workflows.runtime.human import FormCheck
+from litestar_workflows.runtime.human import FormCheck, task_action_allowed
 from litestar_workflows.runtime.jsondata import normalize_mapping
 from litestar_workflows.store.base import Page, TaskQuery
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import Awaitable, Callable, Collection, Iterable
     from uuid import UUID
 
     from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
@@ -56,9 +56,18 @@ class HumanTaskOperations:
         async def _until_task_is_up(self, live: Live, step_name: str) -> None: ...
 
     async def complete_human_task(
-        self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any] | None = None
+        self,
+        instance_id: UUID,
+        step_name: str,
+        user_id: str,
+        data: dict[str, Any] | None = None,
+        *,
+        groups: Collection[str] | None = None,
     ) -> WorkflowInstanceData:
         """Complete the pending task of ``step_name``: check the user and the data, then continue.
+
+        ``groups`` are those of ``user_id`` when the caller knows them (the web plugin passes the
+        request's): the task authorizer may judge a group task by them. ``None``: not known.
 
         When the instance has reached ``step_name`` but this process is still creating its task
         (on a database, the commits of the steps before it are in flight; or the step's hooks
@@ -74,15 +83,20 @@ class HumanTaskOperations:
         """
         live = await self._live_instance(instance_id)
         await self._until_task_is_up(live, step_name)
-        return await self._complete(live, step_name, user_id, data)
+        return await self._complete(live, step_name, user_id, data, groups=groups)
 
     async def complete_task(
-        self, task_id: UUID, user_id: str, data: dict[str, Any] | None = None
+        self,
+        task_id: UUID,
+        user_id: str,
+        data: dict[str, Any] | None = None,
+        *,
+        groups: Collection[str] | None = None,
     ) -> WorkflowInstanceData:
         """Complete a human task by its id (see :meth:`complete_human_task`)."""
         task = await self.get_task(task_id)
         live = await self._live_instance(task.instance_id)
-        return await self._complete(live, task.step_name, user_id, data, task_id=task.id)
+        return await self._complete(live, task.step_name, user_id, data, task_id=task.id, groups=groups)
 
     async def _complete(
         self,
@@ -92,6 +106,7 @@ class HumanTaskOperations:
         data: dict[str, Any] | None,
         *,
         task_id: UUID | None = None,
+        groups: Collection[str] | None = None,
     ) -> WorkflowInstanceData:
         if not user_id:
             raise UnauthorizedTaskError("a user id is required to complete a task")
@@ -103,7 +118,7 @@ class HumanTaskOperations:
             task = live.interpreter.find_pending_task(live.instance, step_name)
             if task_id is not None and task.id != task_id:  # a later iteration's task of that step
                 raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more")
-            await self._authorize(task, user_id, "complete")
+            await self._authorize(task, user_id, "complete", groups)
             valid_form(task.form_schema)
             chosen[:] = [task]
 
@@ -113,8 +128,10 @@ class HumanTaskOperations:
             pending_allowed_valid,
         )
 
-    async def _authorize(self, task: HumanTask, user_id: str, action: TaskAction) -> None:
-        if not await self.authorizer.can_act(task, user_id, action):
+    async def _authorize(
+        self, task: HumanTask, user_id: str, action: TaskAction, groups: Collection[str] | None = None
+    ) -> None:
+        if not await task_action_allowed(self.authorizer, task, user_id, action, groups):
             holder = task.assignee_id or f"group {task.assignee_group}"
             why = (
                 "assigned to them, but the task authorizer refuses it"
@@ -138,8 +155,11 @@ class HumanTaskOperations:
         *,
         user_id: str | None = None,
         reason: str | None = None,
+        groups: Collection[str] | None = None,
     ) -> HumanTask:
         """Give a pending task to ``new_assignee``; when ``user_id`` is given it must be allowed to.
+
+        ``groups``: those of ``user_id``, when the caller knows them (see :meth:`complete_task`).
 
         The new assignee must be someone the authorizer lets complete the task: a task handed to
         a person who may not complete it (the requester of the case it decides, say, under a rule
@@ -155,7 +175,7 @@ class HumanTaskOperations:
         async def allowed() -> None:
             current = self._current_task(live, task)
             if user_id is not None:
-                await self._authorize(current, user_id, "reassign")
+                await self._authorize(current, user_id, "reassign", groups)
             if new_assignee is not None:
                 handed = replace(current, assignee_id=new_assignee)
                 if not await self.authorizer.can_act(handed, new_assignee, "complete"):
@@ -169,8 +189,10 @@ class HumanTaskOperations:
         )
         return live.instance.runtime.pending_tasks.get(task.id.int, task)
 
-    async def claim_task(self, task_id: UUID, user_id: str) -> HumanTask:
-        """Take an unassigned (group) task for ``user_id``.
+    async def claim_task(
+        self, task_id: UUID, user_id: str, *, groups: Collection[str] | None = None
+    ) -> HumanTask:
+        """Take an unassigned (group) task for ``user_id`` (``groups``: see :meth:`complete_task`).
 
         Claiming a pending task the user already holds changes nothing. A task that is not
         pending any more is refused for everyone alike (``TaskAlreadyCompletedError``), its
@@ -185,7 +207,7 @@ class HumanTaskOperations:
             current = self._current_task(live, task)
             if current.assignee_id is not None and current.assignee_id != user_id:
                 raise HumanTaskError(f"task {task.id} is already assigned to {current.assignee_id!r}")
-            await self._authorize(current, user_id, "claim")
+            await self._authorize(current, user_id, "claim", groups)
 
         await self._apply(
             live, lambda it, inst: it.task_reassigned(inst, task.id, user_id, "claimed"), claimable

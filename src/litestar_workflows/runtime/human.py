@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from litestar_workflows.core.errors import TaskValidationError
 from litestar_workflows.core.forms import check_form_schema, form_validator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Collection, Iterable
 
     from jsonschema import exceptions as schema_exceptions
 
@@ -28,22 +29,61 @@ class TaskAuthorizer(Protocol):
 class AssigneeAuthorizer:
     """The default rule: the assignee may act; without an assignee, members of the task's group.
 
+    Group membership comes from ``groups_of`` when given, else from the groups the caller passed
+    with the call (``complete_task(..., groups=...)``: the web plugin passes the request's).
+
     Args:
-        groups_of: Returns the groups of a user. Without it, group membership cannot be checked
-            and any user may act on an unassigned group task (state that in your deployment, or
-            pass a resolver).
+        groups_of: Returns the groups of a user. Without it and without groups from the caller,
+            membership cannot be checked and any user may act on an unassigned group task (state
+            that in your deployment, or pass a resolver).
     """
 
     def __init__(self, groups_of: Callable[[str], Iterable[str]] | None = None) -> None:
         self.groups_of = groups_of
 
-    async def can_act(self, task: HumanTask, user_id: str, action: TaskAction) -> bool:
+    async def can_act(
+        self, task: HumanTask, user_id: str, action: TaskAction, groups: Collection[str] | None = None
+    ) -> bool:
         """Apply the assignee / group rule (claiming needs an unassigned task)."""
         if task.assignee_id is not None:
             return action != "claim" and task.assignee_id == user_id
-        if task.assignee_group is not None and self.groups_of is not None:
+        if task.assignee_group is None:
+            return True
+        if self.groups_of is not None:
             return task.assignee_group in set(self.groups_of(user_id))
-        return True
+        return groups is None or task.assignee_group in groups
+
+
+_TAKES_GROUPS: dict[type, bool] = {}
+
+
+def _takes_groups(authorizer: TaskAuthorizer) -> bool:
+    """Whether the authorizer's ``can_act`` accepts the caller's ``groups`` (an older one may not)."""
+    kind = type(authorizer)
+    known = _TAKES_GROUPS.get(kind)
+    if known is None:
+        try:
+            parameters = inspect.signature(authorizer.can_act).parameters
+        except (TypeError, ValueError):
+            parameters = {}  # type: ignore[assignment]
+        known = _TAKES_GROUPS[kind] = "groups" in parameters or any(
+            parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
+        )
+    return known
+
+
+async def task_action_allowed(
+    authorizer: TaskAuthorizer,
+    task: HumanTask,
+    user_id: str,
+    action: TaskAction,
+    groups: Collection[str] | None = None,
+) -> bool:
+    """Ask ``authorizer``, telling it the caller's ``groups`` when they are known and it takes them."""
+    if groups is not None and _takes_groups(authorizer):
+        allowed: bool = await authorizer.can_act(task, user_id, action, groups=groups)  # type: ignore[call-arg]
+        return allowed
+    return await authorizer.can_act(task, user_id, action)
 
 
 def validate_form_data(schema: dict[str, Any] | None, data: dict[str, Any], where: str) -> None:
@@ -111,5 +151,6 @@ __all__ = (
     "TaskAction",
     "TaskAuthorizer",
     "check_form_schema",
+    "task_action_allowed",
     "validate_form_data",
 )

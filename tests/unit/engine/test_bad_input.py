@@ -733,3 +733,33 @@ async def test_a_duration_computed_when_the_timer_runs(engine: LocalExecutionEng
     await engine.wait(instance.id, until=FINISHED, timeout=5)
     assert instance.status is WorkflowStatus.FAILED
     assert "timer 'wait': duration must be seconds or a timedelta, not 'soon'" in (instance.error or "")
+
+
+async def test_a_group_task_is_judged_by_the_groups_the_caller_passes() -> None:
+    """Without ``groups_of``: groups given with the call decide; no groups given keeps the documented open rule."""
+    calls: list[tuple[str, str]] = []
+
+    class OldStyle:  # an authorizer written before ``groups`` existed still works
+        async def can_act(self, task: HumanTask, user_id: str, action: TaskAction) -> bool:
+            calls.append((user_id, action))
+            return True
+
+    for authorizer, outsider_allowed in ((AssigneeAuthorizer(), False), (OldStyle(), True)):
+        async with LocalExecutionEngine(WorkflowRegistry(), authorizer=authorizer) as engine:
+            group_step = BaseHumanStep("h", assignee_group="ops")
+            instance = await waiting(engine, defn(f"group_{outsider_allowed}", [group_step]))
+            if outsider_allowed:
+                await engine.complete_human_task(instance.id, "h", "mallory", {}, groups=("sales",))
+            else:
+                with pytest.raises(UnauthorizedTaskError, match="may not complete"):
+                    await engine.complete_human_task(instance.id, "h", "mallory", {}, groups=("sales",))
+                [task] = (await engine.find_tasks(instance_id=instance.id)).items
+                with pytest.raises(UnauthorizedTaskError, match="may not claim"):
+                    await engine.claim_task(task.id, "mallory", groups=())
+                await engine.complete_human_task(instance.id, "h", "olga", {}, groups=("ops",))
+            assert (await engine.wait(instance.id, timeout=5)).status is WorkflowStatus.COMPLETED
+    assert calls == [("mallory", "complete")]
+    async with LocalExecutionEngine(WorkflowRegistry()) as engine:  # trusted code, groups unknown: open
+        instance = await waiting(engine, defn("group_open", [BaseHumanStep("h", assignee_group="ops")]))
+        await engine.complete_human_task(instance.id, "h", "anyone", {})
+        assert (await engine.wait(instance.id, timeout=5)).status is WorkflowStatus.COMPLETED

@@ -151,7 +151,7 @@ class HumanTaskController(Controller):
         output = dict(data.output_data)
         if data.comment is not None:
             output.setdefault(COMMENT_KEY, data.comment)
-        await workflow_engine.complete_task(task_id, user, output)
+        await workflow_engine.complete_task(task_id, user, output, groups=tuple(actor.groups))
         return task_out(await workflow_engine.get_task(task_id))
 
     @post(
@@ -167,7 +167,9 @@ class HumanTaskController(Controller):
         """Give a pending task to ``new_assignee``; the acting user must be allowed to act on it."""
         await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "reassign")
-        await workflow_engine.reassign_task(task_id, data.new_assignee, user_id=user, reason=data.reason)
+        await workflow_engine.reassign_task(
+            task_id, data.new_assignee, user_id=user, reason=data.reason, groups=tuple(actor.groups)
+        )
         return task_out(await workflow_engine.get_task(task_id))
 
     @post(
@@ -186,4 +188,4 @@ class HumanTaskController(Controller):
         """
         await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "claim")
-        return task_out(await workflow_engine.claim_task(task_id, user))
+        return task_out(await workflow_engine.claim_task(task_id, user, groups=tuple(actor.groups)))

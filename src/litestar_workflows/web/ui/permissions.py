@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from litestar_workflows.core.types import WorkflowStatus
+from litestar_workflows.runtime.human import task_action_allowed
 
 if TYPE_CHECKING:
     from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
@@ -74,6 +75,8 @@ async def task_actions(engine: WorkflowEngine, actor: Actor, task: HumanTask) ->
         claimable = task.assignee_id is None and callable(getattr(engine, "claim_task", None))
         if action == "claim" and not claimable:
             continue
-        if authorizer is None or await authorizer.can_act(task, actor.user_id, action):
+        if authorizer is None or await task_action_allowed(
+            authorizer, task, actor.user_id, action, tuple(actor.groups)
+        ):
             allowed.add(action)
     return allowed

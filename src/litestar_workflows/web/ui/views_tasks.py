@@ -71,7 +71,7 @@ class TaskPages:
         errors = problems_of(problems)
         if not errors:
             try:
-                await workflow_engine.complete_task(task_id, user, data)
+                await workflow_engine.complete_task(task_id, user, data, groups=tuple(actor.groups))
             except WorkflowValidationError as error:
                 errors = field_errors(error)
         if errors:
@@ -91,7 +91,7 @@ class TaskPages:
         claim_task = getattr(workflow_engine, "claim_task", None)
         if claim_task is None:
             raise InvalidTransitionError("this engine cannot claim tasks")
-        await claim_task(task_id, user)
+        await claim_task(task_id, user, groups=tuple(actor.groups))
         return Redirect(ui_url(request, "tasks", task_id), status_code=HTTP_303_SEE_OTHER)
 
     @post("/tasks/{task_id:str}/reassign")
@@ -111,5 +111,7 @@ class TaskPages:
                 request, actor, "workflows/task.html", context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
             )
         reason = form.get("reason", "")[:2000] or None
-        await workflow_engine.reassign_task(task_id, new_assignee, user_id=user, reason=reason)
+        await workflow_engine.reassign_task(
+            task_id, new_assignee, user_id=user, reason=reason, groups=tuple(actor.groups)
+        )
         return Redirect(ui_url(request, "tasks", task_id), status_code=HTTP_303_SEE_OTHER)
