@@ -268,8 +268,10 @@ class Interpreter:
                 f"cannot retry instance {instance.id} from {step!r}: no such step in "
                 f"{self.definition.name!r} {self.definition.version}"
             )
-        if reached_only and step != runtime.failed_step and all(
-            run.step_name != step for run in instance.context.step_history
+        if (
+            reached_only
+            and step != runtime.failed_step
+            and all(run.step_name != step for run in instance.context.step_history)
         ):
             raise InvalidTransitionError(
                 f"cannot retry instance {instance.id} from {step!r}: the instance never reached that step; "
