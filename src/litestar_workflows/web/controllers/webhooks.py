@@ -16,6 +16,7 @@ from litestar.exceptions import ClientException, NotAuthorizedException, NotFoun
 from litestar.params import FromPath, HeaderParameter
 from litestar.status_codes import HTTP_200_OK
 
+from litestar_workflows.core.errors import WorkflowInstanceNotFoundError, WorkflowNotFoundError
 from litestar_workflows.core.types import StepType
 from litestar_workflows.web.controllers.params import Engine, Registry
 from litestar_workflows.web.errors import error_responses, exception_handlers
@@ -23,6 +24,11 @@ from litestar_workflows.web.schemas import WebhookAccepted
 from litestar_workflows.web.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, BadSignatureError, verify
 
 __all__ = ("WebhookController",)
+
+_NO_ENDPOINT = (
+    "No webhook step that accepts signed deliveries (a WebhookStep with a secret) at this address: "
+    "check the instance id and the step name"
+)
 
 Signature = Annotated[
     str | None,
@@ -73,16 +79,19 @@ class WebhookController(Controller):
         ``payload_schema`` 422.
         """
         body = await request.body()
-        instance = await workflow_engine.get_instance(instance_id)
-        definition = workflow_registry.get_definition(instance.workflow_name, instance.workflow_version)
+        # Until the signature is checked the caller is nobody: an unknown instance and an instance
+        # without such a step get the same answer, which names neither the workflow nor anything
+        # else, so that the route cannot tell which instances exist (across tenants, too).
+        try:
+            instance = await workflow_engine.get_instance(instance_id)
+            definition = workflow_registry.get_definition(instance.workflow_name, instance.workflow_version)
+        except (WorkflowInstanceNotFoundError, WorkflowNotFoundError):
+            raise NotFoundException(_NO_ENDPOINT) from None
         step: Any = definition.steps.get(step_name)
         signing_key = getattr(step, "signing_key", None) if step is not None else None
         key = signing_key() if signing_key is not None and step.step_type is StepType.WEBHOOK else None
         if key is None:
-            raise NotFoundException(
-                f"Workflow {instance.workflow_name!r} has no webhook step {step_name!r} that accepts "
-                "signed deliveries (a WebhookStep with a secret)"
-            )
+            raise NotFoundException(_NO_ENDPOINT)
         try:
             verify(key, body, signature, timestamp, max_age=step.max_age)
         except BadSignatureError as error:
