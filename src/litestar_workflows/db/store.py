@@ -16,6 +16,7 @@ any other engine reclaims when the lease expires.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -97,6 +98,19 @@ class CommitListener(Protocol):
 
     def committed(self, store: SQLAlchemyStore, instance_keys: set[int]) -> None:
         """``store`` committed transitions of these instances (``instance_id.int``)."""
+
+
+def _asks_for_nul(query: InstanceQuery | TaskQuery) -> bool:
+    """Whether a text filter holds a NUL character, which nothing stored has (the engine refuses it).
+
+    PostgreSQL refuses such a query outright, which would answer "database unavailable".
+    """
+    for field in dataclasses.fields(query):
+        value = getattr(query, field.name)
+        texts = value if isinstance(value, list | tuple) else (value,)
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            return True
+    return False
 
 
 class _Pending:
@@ -970,6 +984,8 @@ class SQLAlchemyStore:
 
     async def find_instances(self, query: InstanceQuery) -> tuple[list[WorkflowInstanceData], int]:
         """A page of instances (status and data, without history), newest first, and the total."""
+        if _asks_for_nul(query):
+            return [], 0
         rows, total = await self._page(*instances_page(query))
         return [instance_from_rows(row) for row in rows], total
 
@@ -990,6 +1006,8 @@ class SQLAlchemyStore:
 
     async def find_tasks(self, query: TaskQuery) -> tuple[list[HumanTask], int]:
         """A page of tasks, oldest first, and the total."""
+        if _asks_for_nul(query):
+            return [], 0
         return await self._tasks(task_conditions(query), query.limit, query.offset)
 
     async def _tasks(self, conditions: list[Any], limit: int, offset: int) -> tuple[list[HumanTask], int]:

@@ -44,7 +44,7 @@ from litestar_workflows.observability import resolve_telemetry
 from litestar_workflows.runtime.human import AssigneeAuthorizer, validate_form_data
 from litestar_workflows.runtime.instance_access import CreatorOrAdminAuthorizer, authorize_instance_action
 from litestar_workflows.runtime.interpreter import Interpreter, StaleOutcomeError
-from litestar_workflows.runtime.jsondata import normalize, normalize_mapping
+from litestar_workflows.runtime.jsondata import check_text, normalize, normalize_mapping
 from litestar_workflows.runtime.runner import SUCCEEDED, Outcome, StepRunner, apply_outcome, plans_for
 from litestar_workflows.store.base import InstanceQuery, Page, WorkflowStore
 from litestar_workflows.store.memory import MemoryStore
@@ -425,6 +425,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         metadata: dict[str, Any] | None,
         key: str | None,
     ) -> WorkflowInstanceData:
+        for value, what in ((tenant_id, "tenant_id"), (created_by, "created_by"), (key, "key")):
+            check_text(value, what)
         if self._memory is None:
             await self.store.save_definition(definition)
         pair = self._interpreter_for(definition)
@@ -1022,6 +1024,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             UnauthorizedInstanceError: ``user_id`` may not cancel the instance.
             WorkflowAlreadyCompletedError: The instance is already completed or canceled.
         """
+        check_text(reason, "reason")
         live = await self._acted_on(instance_id, "cancel", user_id, groups)
         return await self._apply(live, lambda it, inst: it.cancel(inst, reason))
 

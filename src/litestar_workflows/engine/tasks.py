@@ -19,7 +19,7 @@ from litestar_workflows.core.errors import (
 from litestar_workflows.core.types import HumanTaskStatus
 from litestar_workflows.engine.live import as_uuid
 from litestar_workflows.runtime.human import FormCheck, task_action_allowed
-from litestar_workflows.runtime.jsondata import normalize_mapping
+from litestar_workflows.runtime.jsondata import check_text, normalize_mapping
 from litestar_workflows.store.base import Page, TaskQuery
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class HumanTaskOperations:
     ) -> WorkflowInstanceData:
         if not user_id:
             raise UnauthorizedTaskError("a user id is required to complete a task")
+        check_text(user_id, "user_id")
         clean = normalize_mapping(data, f"data for task {step_name!r}")
         chosen: list[HumanTask] = []
         valid_form = FormCheck(clean, f"task {step_name!r}")  # checked again on a reload: validated once
@@ -169,6 +170,8 @@ class HumanTaskOperations:
             UnauthorizedTaskError: ``user_id`` may not reassign the task, or ``new_assignee``
                 could not complete it.
         """
+        check_text(new_assignee, "new_assignee")
+        check_text(reason, "reason")
         task = await self.get_task(task_id)
         live = await self._live_instance(task.instance_id)
 
@@ -198,6 +201,7 @@ class HumanTaskOperations:
         pending any more is refused for everyone alike (``TaskAlreadyCompletedError``), its
         assignee included: the short cut must not answer a finished task as if it were claimable.
         """
+        check_text(user_id, "user_id")
         task = await self.get_task(task_id)
         if task.assignee_id == user_id and task.status is HumanTaskStatus.PENDING:
             return task

@@ -377,6 +377,10 @@ class Interpreter:
         """
         run = self._active_run(instance, run_id)
         tr = Transition(instance)
+        if "\x00" in error or (stack_trace is not None and "\x00" in stack_trace):
+            # An exception's text may hold anything; no database stores a NUL character.
+            error = error.replace("\x00", "\\x00")
+            stack_trace = None if stack_trace is None else stack_trace.replace("\x00", "\\x00")
         run.error_type = error_type
         run.stack_trace = stack_trace
         if retry_at is not None:

@@ -166,23 +166,51 @@ def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
     return None
 
 
-def _refuse_non_finite(raw: bytes, value: Any, what: str) -> None:
-    """Raise when ``value`` (serialised as ``raw``) had a NaN or an infinity turned into ``null``.
+def _with_nul(value: Any, where: str = "") -> str | None:
+    """Where the first text holding a NUL character (U+0000) is inside ``value``: a key or a value."""
+    if type(value) is str:
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                return f"{where}[{key!r}] (the key)"
+            found = _with_nul(item, f"{where}[{key!r}]")
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _with_nul(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
-    Looked for only when the JSON text has a ``null`` at all, so ordinary data pays one search.
+
+def _refuse_unstorable(raw: bytes, value: Any, what: str) -> None:
+    """Raise when ``value`` (serialised as ``raw``) holds what a store cannot keep as it is.
+
+    NaN and infinities: orjson writes them as ``null``, so they would come back as ``None``.
+    NUL characters: PostgreSQL keeps none in text or JSONB, so the commit would fail, again on
+    every attempt, and the instance could never move on. Each is looked for only when the JSON
+    text has a ``null`` or an escaped NUL at all, so ordinary data pays two searches.
 
     Raises:
         ContextSerializationError: Naming where the value is.
     """
-    if b"null" not in raw:
-        return
-    found = _non_finite(value)
-    if found is not None:
-        where, number = found
-        raise ContextSerializationError(
-            f"{what}{where} is {number!r}, which has no JSON form (NaN and infinities would be "
-            "stored as null); context data must be JSON"
-        )
+    if b"null" in raw:
+        found = _non_finite(value)
+        if found is not None:
+            where, number = found
+            raise ContextSerializationError(
+                f"{what}{where} is {number!r}, which has no JSON form (NaN and infinities would be "
+                "stored as null); context data must be JSON"
+            )
+    if b"\\u0000" in raw:
+        place = _with_nul(value)
+        if place is not None:
+            raise ContextSerializationError(
+                f"{what}{place} contains a NUL character (\\x00), which databases cannot store; "
+                "remove it from the text"
+            )
 
 
 def normalize_result(value: Any, step_name: str) -> Any:
@@ -198,8 +226,8 @@ def normalize_result(value: Any, step_name: str) -> Any:
         raw = _dumps(value)
     except TypeError:
         return normalize(value, f"the result of step {step_name!r}")  # raises, naming what is wrong
-    if b"null" in raw:
-        _refuse_non_finite(raw, value, f"the result of step {step_name!r}")
+    if b"null" in raw or b"\\u0000" in raw:
+        _refuse_unstorable(raw, value, f"the result of step {step_name!r}")
     decoded = _loads(raw)
     if len(raw) > MAX_NESTING_DEPTH and may_be_too_deep(raw):  # the length first: no call for short text
         where = too_deep(decoded)
@@ -218,8 +246,8 @@ def normalize_written(changed: dict[str, Any], step_name: str) -> dict[str, Any]
         raw = _dumps(changed)
     except TypeError:
         return normalize_mapping(changed, f"step {step_name!r} context")  # raises, naming the key
-    if b"null" in raw:
-        _refuse_non_finite(raw, changed, f"step {step_name!r} context")
+    if b"null" in raw or b"\\u0000" in raw:
+        _refuse_unstorable(raw, changed, f"step {step_name!r} context")
     decoded: dict[str, Any] = _loads(raw)
     if may_be_too_deep(raw):
         where = too_deep(decoded)
@@ -251,7 +279,7 @@ def normalize(value: Any, what: str) -> Any:
         raise ContextSerializationError(
             f"{what} is not JSON-serializable ({type(value).__name__}): {error}"
         ) from error
-    _refuse_non_finite(raw, value, what)
+    _refuse_unstorable(raw, value, what)
     return _loads_bounded(raw, what)
 
 
@@ -273,7 +301,7 @@ def normalize_mapping(data: Any, what: str) -> dict[str, Any]:
         if where is not None:
             raise ContextSerializationError(_depth_message(what, where)) from None
     else:
-        _refuse_non_finite(raw, data, what)
+        _refuse_unstorable(raw, data, what)
         result: dict[str, Any] = _loads_bounded(raw, what)
         return result
     for key, value in data.items():
@@ -289,6 +317,18 @@ def normalize_mapping(data: Any, what: str) -> dict[str, Any]:
     raise ContextSerializationError(f"{what} is not JSON-serializable")
 
 
+def check_text(value: str | None, what: str) -> None:
+    """Refuse a text argument that holds a NUL character (an id, a reason): no database stores one.
+
+    Raises:
+        ContextSerializationError: Naming the argument.
+    """
+    if value is not None and "\x00" in value:
+        raise ContextSerializationError(
+            f"{what} contains a NUL character (\\x00), which databases cannot store: {value!r}"
+        )
+
+
 def dumps(value: Any) -> bytes:
     """Serialise JSON data (the fast path stores use)."""
     return _dumps(value)
@@ -297,6 +337,7 @@ def dumps(value: Any) -> bytes:
 __all__ = (
     "MAX_NESTING_DEPTH",
     "WatchedData",
+    "check_text",
     "copy_data",
     "dumps",
     "may_be_too_deep",
