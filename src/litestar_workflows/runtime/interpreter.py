@@ -442,6 +442,9 @@ class Interpreter:
             run.scheduled_for = wake_at
             tr.add_timer(run)
         if task is not None:
+            if any(type(value) is str and "\x00" in value for value in task.values()):
+                # A title or an assignee a step's hook computed: no database stores a NUL character.
+                task = {k: v.replace("\x00", "\\x00") if type(v) is str else v for k, v in task.items()}
             human = HumanTask(
                 id=self.new_id(),
                 instance_id=instance.id,

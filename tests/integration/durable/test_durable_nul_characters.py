@@ -98,3 +98,26 @@ async def test_arguments_holding_a_nul_are_refused_and_nothing_is_stored(
         assert (await engine.find_instances(created_by="ann")).total == 1
         await engine.complete_human_task(instance.id, "ask", "ann", {"c": "fine"})
         assert (await engine.wait(instance.id, timeout=30, until=FINISHED)).status is WorkflowStatus.COMPLETED
+
+
+class Titled(BaseHumanStep):
+    """Its title and assignee come from hooks, which may compute anything."""
+
+    async def get_title(self, context: Any) -> str:
+        return f"Check {context.get('who')}{NUL}"
+
+    async def get_assignee(self, context: Any) -> str:
+        return f"{context.get('who')}{NUL}"
+
+
+async def test_a_task_title_or_assignee_computed_with_a_nul_is_written_out(
+    database: ScratchDatabase | None,
+) -> None:
+    reg = WorkflowRegistry()
+    reg.register(WorkflowDefinition(name="titled", steps=[Titled("t")], edges=[], initial_step="t"))
+    async with engine_for(database, reg) as engine:
+        instance = await engine.start_workflow("titled", {"who": "ann"})
+        assert (await engine.wait(instance.id, timeout=30)).status is WorkflowStatus.WAITING
+        [task] = (await engine.find_tasks(instance_id=instance.id)).items
+        assert (task.title, task.assignee_id) == ("Check ann\\x00", "ann\\x00")
+        assert (await stored(engine, instance.id)).status is WorkflowStatus.WAITING
