@@ -49,6 +49,7 @@ from litestar_workflows.core.events import (
     WorkflowStarted,
 )
 from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
+from litestar_workflows.core.protocols import Step
 from litestar_workflows.core.types import HumanTaskStatus, StepStatus, StepType, WorkflowStatus
 from litestar_workflows.core.workflow import BaseWorkflow
 from litestar_workflows.engine.local import LocalExecutionEngine
@@ -114,6 +115,7 @@ __all__ = (
     "RetryPolicy",
     "ScheduledStep",
     "SequentialGroup",
+    "Step",
     "StepCancelledError",
     "StepCompleted",
     "StepExecuted",

@@ -380,7 +380,7 @@ async def test_persistence(registry: WorkflowRegistry, tmp_path: Path) -> None:
     # With SQLAlchemy persistence
     engine = LocalExecutionEngine(
         registry=registry,
-        persistence=WorkflowInstanceRepository(session=session),
+        persistence=WorkflowInstanceRepository(session),
     )
 
     instance = await engine.start_workflow("expense", {"amount": 5})

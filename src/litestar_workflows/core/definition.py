@@ -494,7 +494,11 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
     for name in definition.__dict__.get("_repeated_steps", ()):
         problems.append(f"step name {name!r} is given to more than one step of the list")
     for key, step in steps.items():
-        if not callable(getattr(step, "execute", None)) or not isinstance(
+        if isinstance(step, type):  # the class itself passes the duck test below, then fails to run
+            problems.append(
+                f"step {key!r} is the class {step.__name__}, not a step: give an instance, {step.__name__}()"
+            )
+        elif not callable(getattr(step, "execute", None)) or not isinstance(
             getattr(step, "step_type", None), StepType
         ):
             problems.append(f"step {key!r} is not a step (needs execute() and a step_type)")

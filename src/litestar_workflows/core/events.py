@@ -57,6 +57,10 @@ class WorkflowStarted(WorkflowEvent):
     user_id: str | None = None
 
 
+WorkflowStartedEvent = WorkflowStarted
+"""Alias of :class:`WorkflowStarted` under the name the documentation's cookbook uses."""
+
+
 @dataclass(slots=True, kw_only=True)
 class WorkflowCompleted(WorkflowEvent):
     """No branch of the instance is active any more."""
@@ -64,6 +68,10 @@ class WorkflowCompleted(WorkflowEvent):
     status: str = "completed"
     final_step: str | None = None
     duration_seconds: float | None = None
+
+
+WorkflowCompletedEvent = WorkflowCompleted
+"""Alias of :class:`WorkflowCompleted` under the name the documentation's cookbook uses."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -74,6 +82,10 @@ class WorkflowFailed(WorkflowEvent):
     failed_step: str | None = None
     error_type: str | None = None
     stack_trace: str | None = None
+
+
+WorkflowFailedEvent = WorkflowFailed
+"""Alias of :class:`WorkflowFailed` under the name the documentation's cookbook uses."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -138,6 +150,9 @@ class StepCompleted(StepEvent):
 StepExecuted = StepCompleted
 """Alias of :class:`StepCompleted` under the name the documentation uses."""
 
+StepCompletedEvent = StepCompleted
+"""Alias of :class:`StepCompleted` under the name the documentation's cookbook uses."""
+
 
 @dataclass(slots=True, kw_only=True)
 class StepFailed(StepEvent):
@@ -172,6 +187,18 @@ class HumanTaskCreated(StepEvent):
     def __post_init__(self) -> None:
         self.assignee = self.assignee if self.assignee is not None else self.assignee_id
         self.assignee_id = self.assignee_id if self.assignee_id is not None else self.assignee
+
+    @property
+    def task_title(self) -> str:
+        """The task's ``title``, under the name the documentation's cookbook reads (read-only).
+
+        A property, not a field: the event's fields, and so its dict and JSON forms, are unchanged.
+        """
+        return self.title
+
+
+HumanTaskCreatedEvent = HumanTaskCreated
+"""Alias of :class:`HumanTaskCreated` under the name the documentation's cookbook uses."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -377,11 +404,13 @@ __all__ = (
     "EventHandler",
     "HumanTaskCompleted",
     "HumanTaskCreated",
+    "HumanTaskCreatedEvent",
     "HumanTaskOverdue",
     "HumanTaskReassigned",
     "HumanTaskReminder",
     "InMemoryEventBus",
     "StepCompleted",
+    "StepCompletedEvent",
     "StepEvent",
     "StepExecuted",
     "StepFailed",
@@ -389,10 +418,13 @@ __all__ = (
     "StepStarted",
     "WorkflowCanceled",
     "WorkflowCompleted",
+    "WorkflowCompletedEvent",
     "WorkflowEvent",
     "WorkflowFailed",
+    "WorkflowFailedEvent",
     "WorkflowPaused",
     "WorkflowResumed",
     "WorkflowRetried",
     "WorkflowStarted",
+    "WorkflowStartedEvent",
 )

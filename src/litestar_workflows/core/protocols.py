@@ -28,7 +28,12 @@ class Step(Protocol):
         """Do the step's work."""
 
     async def can_execute(self, context: WorkflowContext) -> bool:
-        """Tell whether the step runs (``False`` skips it)."""
+        """Tell whether the step runs (``False`` skips it).
+
+        A class that subclasses this protocol, as the documented custom steps do, inherits this
+        body: such a step runs unless it says otherwise.
+        """
+        return True
 
     async def on_success(self, context: WorkflowContext, result: Any) -> None:
         """Hook after success."""

@@ -33,6 +33,7 @@ from litestar_workflows.db.models import (
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
     from sqlalchemy.orm import InstrumentedAttribute
 
 __all__ = (
@@ -82,6 +83,28 @@ def _check_page(limit: int, offset: int) -> None:
 
 class _WorkflowRepository(SQLAlchemyAsyncRepository[ModelT]):
     """Shared plumbing: run our own SELECTs with the same error wrapping and expunge rules as the base."""
+
+    def __init__(
+        self,
+        session: AsyncSession | async_scoped_session[AsyncSession] | None = None,
+        /,
+        **kwargs: Any,
+    ) -> None:
+        """Take the session positionally, as the documentation writes it, or as ``session=``.
+
+        ``WorkflowInstanceRepository(session)`` and ``WorkflowInstanceRepository(session=session)``
+        are the same; every other argument is advanced-alchemy's, by keyword (``auto_expunge``,
+        ``statement``...).
+
+        Raises:
+            TypeError: The session is given both ways, or not at all.
+        """
+        if session is not None:
+            if "session" in kwargs:
+                msg = f"{type(self).__name__}() got the session both positionally and as session="
+                raise TypeError(msg)
+            kwargs["session"] = session
+        super().__init__(**kwargs)
 
     def _wrap_errors(self) -> Any:
         return wrap_sqlalchemy_exception(

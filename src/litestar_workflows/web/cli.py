@@ -5,8 +5,11 @@ opened (and migrated, when the plugin is configured to) for each command and sto
 so they see exactly what the web app sees; ``worker`` also runs its background work (recovery,
 due timers) until interrupted. A command lets the instance it touched run on for ``--wait``
 seconds; whatever still runs when it exits is taken over by the server or a worker once its lease
-expires. Output is a table by default and the REST API's JSON with ``--json``. Errors print one
-line on stderr and exit with status 1 (2 for bad input).
+expires. Output is a table by default, JSON with ``--json``: the REST API's objects (an instance
+for the commands that act on one, a task for ``claim`` and ``reassign``), with ``instances`` and
+``tasks`` printing ``{"items": [...], "total", "limit", "offset"}`` (the API answers the array
+alone, with the total in ``X-Total-Count``) and ``show`` printing ``{"definition": ..., "mermaid": ...}``.
+Errors print one line on stderr and exit with status 1 (2 for bad input).
 """
 
 from __future__ import annotations
@@ -72,7 +75,38 @@ refusals (403) and the wrong state (409: finished, not waiting, not pending any 
 over REST they are not 4xx-for-the-data: they depend on what the database holds and who acts.
 """
 
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the REST API's JSON instead of a table.")
+_JSON = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of a table: the instance, as the REST API's GET /instances/{id} answers it.",
+)
+_JSON_TASK = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of a table: the task, as the REST API's GET /tasks/{id} answers it.",
+)
+_JSON_DEFINITIONS = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of a table: the workflows, as the REST API's GET /definitions answers them.",
+)
+_JSON_PAGE = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print JSON instead of a table: {"items": [...], "total", "limit", "offset"}, the items being '
+    "the REST API's objects (the API answers the array alone, with the total in X-Total-Count).",
+)
+_JSON_SHOW = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print JSON instead of a table: {"definition": ..., "mermaid": ...}, the REST API\'s definition '
+    "and its Mermaid source.",
+)
 _WAIT = click.option(
     "--wait",
     type=click.FloatRange(min=0),
@@ -185,7 +219,7 @@ def _print_page(
     table: Callable[[list[Any], int, int], None],
     as_json: bool,
 ) -> None:
-    """Print one page of a query: the REST API's page JSON, or a table."""
+    """Print one page of a query: ``{"items", "total", "limit", "offset"}`` as JSON, or a table."""
 
     async def work(engine: WorkflowEngine) -> tuple[list[Any], Page[Any]]:
         page = await find(engine)
@@ -244,7 +278,7 @@ def workflows_group() -> None:
 
 @click.command(name="list")
 @click.option("--all-versions", is_flag=True, help="List every registered version, not only the newest.")
-@_JSON
+@_JSON_DEFINITIONS
 def list_command(app: Litestar, all_versions: bool, as_json: bool) -> None:
     """List the registered workflows."""
     registry = _plugin(app).registry
@@ -261,7 +295,7 @@ def list_command(app: Litestar, all_versions: bool, as_json: bool) -> None:
 @click.command(name="show")
 @click.argument("name")
 @click.option("--version", "version", default=None, help="A registered version (default: the newest).")
-@_JSON
+@_JSON_SHOW
 def show_command(app: Litestar, name: str, version: str | None, as_json: bool) -> None:
     """Show a workflow's steps, edges and Mermaid diagram."""
     registry = _plugin(app).registry
@@ -343,7 +377,7 @@ def start_command(
 @click.option("--started-before", type=click.DateTime(), default=None, help="Started before (UTC).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
-@_JSON
+@_JSON_PAGE
 def instances_command(
     *,
     app: Litestar,
@@ -413,7 +447,7 @@ def instance_command(app: Litestar, instance_id: UUID, graph: bool, as_json: boo
 @click.option("--tenant", default=None, help="Only tasks of this tenant.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
-@_JSON
+@_JSON_PAGE
 def tasks_command(
     *,
     app: Litestar,
@@ -572,7 +606,7 @@ def _show_task(task: HumanTask, as_json: bool) -> None:
 @click.option(
     "--user", required=True, help="Claim the task for this user (who must be allowed to work on it)."
 )
-@_JSON
+@_JSON_TASK
 def claim_command(*, app: Litestar, task_id: UUID, user: str, as_json: bool) -> None:
     """Take an unassigned group task for --user."""
     _check_acting(user, ())
@@ -592,7 +626,7 @@ def claim_command(*, app: Litestar, task_id: UUID, user: str, as_json: bool) -> 
     default=None,
     help="Act as this user, who must be allowed to; without it the command acts as the operator, unchecked.",
 )
-@_JSON
+@_JSON_TASK
 def reassign_command(
     *, app: Litestar, task_id: UUID, new_assignee: str, reason: str | None, user: str | None, as_json: bool
 ) -> None:
