@@ -252,3 +252,12 @@ def test_cancel_asks_first_and_keeps_the_reason(ui_client: TestClient[Litestar],
     canceled = ui_client.get(f"/workflows/instances/{instance_id}").json()
     assert canceled["status"] == "canceled"
     assert canceled["error"] == "sent twice"
+
+
+def test_no_page_can_be_framed_by_another_site(ui_client: TestClient[Litestar], engine: Any) -> None:
+    instance_id = start(ui_client, engine)
+    for path in ("/", "/tasks", "/instances", f"/instances/{instance_id}", "/workflows/approval/start"):
+        response = ui_client.get(f"{UI}{path}", headers=as_user("erik"))
+        assert response.headers["x-frame-options"] == "DENY", path
+        assert response.headers["content-security-policy"] == "frame-ancestors 'none'", path
+        assert response.headers["x-content-type-options"] == "nosniff", path

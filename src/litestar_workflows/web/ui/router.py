@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from litestar import Router
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 from litestar.types import Empty
@@ -33,6 +33,17 @@ __all__ = ("STATIC_ROUTER_NAME", "build_static_router", "build_ui_router")
 
 STATIC_ROUTER_NAME: Final = "workflows-ui-static"
 """Name of the static-files router (``url_for_static_asset('workflows-ui-static', 'ui.css')``)."""
+
+
+PAGE_HEADERS: Final = (
+    # No page of the UI may be framed by another page: a transparent frame over its buttons would
+    # make a signed-in user cancel or approve without seeing it (clickjacking).
+    ResponseHeader(name="Content-Security-Policy", value="frame-ancestors 'none'"),
+    ResponseHeader(name="X-Frame-Options", value="DENY"),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+)
+"""Sent with every UI page (a stylesheet or a script is never framed)."""
 
 
 def build_ui_router(
@@ -64,6 +75,7 @@ def build_ui_router(
         dependencies=dependencies,
         opt={OPT_KEY: settings, UI_OPT_KEY: options},
         guards=[*config.api_guards, *config.ui_guards],
+        response_headers=list(PAGE_HEADERS),
         request_max_body_size=Empty if config.max_body_size is None else config.max_body_size,
         include_in_schema=False,
     )
