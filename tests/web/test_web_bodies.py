@@ -133,3 +133,35 @@ def test_the_body_limit_is_configurable(engine: Any) -> None:
 )
 def test_unpaired_surrogates_are_found_where_they_are(text: bytes, found: tuple[str, int] | None) -> None:
     assert unpaired_surrogate(text) == found
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "Text/Plain;charset=UTF-8",
+    ],
+)
+def test_a_body_typed_as_a_form_is_refused(
+    client: TestClient[Litestar], engine: Any, content_type: str
+) -> None:
+    """Another site's form can send these with the user's cookies; the API reads JSON only (415)."""
+    instance_id, task_id = waiting_review(client, engine)
+    maria = {**as_user("maria"), "Content-Type": content_type}
+    for url, body in (
+        (f"/workflows/tasks/{task_id}/complete", '{"output_data": {"approved": true}}'),
+        (f"/workflows/instances/{instance_id}/cancel", ""),
+        ("/workflows/instances", '{"definition_name": "approval", "input_data": {"amount": 1}}'),
+    ):
+        refused = client.post(url, content=body, headers=maria)
+        assert refused.status_code == 415, (url, refused.text)
+        assert "send the body as JSON" in refused.json()["detail"]
+    assert settle(client, engine, instance_id).status.value == "waiting"
+    assert len(client.get("/workflows/instances").json()) == 1
+    bare = client.post(
+        f"/workflows/instances/{instance_id}/cancel", headers=as_user("erik")
+    )  # no body, no type
+    assert bare.status_code == 200, bare.text
+    assert bare.json()["status"] == "canceled"

@@ -15,7 +15,7 @@ from litestar import Router
 from litestar.di import Provide
 from litestar.types import Empty
 
-from litestar_workflows.web.bodies import check_json_body
+from litestar_workflows.web.bodies import check_json_body, refuse_form_posts
 from litestar_workflows.web.controllers import (
     HumanTaskController,
     WorkflowDefinitionController,
@@ -58,7 +58,7 @@ def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry:
     users = Router(
         path="/",
         route_handlers=[WorkflowDefinitionController, WorkflowInstanceController, HumanTaskController],
-        guards=[*config.api_guards, check_json_body],  # the caller's guards decide first
+        guards=[*config.api_guards, refuse_form_posts, check_json_body],  # the caller's guards decide first
     )
     # Signed webhook deliveries come from other systems, not users: the caller's guards do not apply.
     webhooks = Router(path="/", route_handlers=[WebhookController], guards=[check_json_body])

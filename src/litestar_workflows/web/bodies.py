@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from litestar.exceptions import ClientException, SerializationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 from litestar_workflows.runtime.jsondata import MAX_NESTING_DEPTH, may_be_too_deep, too_deep
 from litestar_workflows.web.strict_bodies import check_known_fields, check_object_body
@@ -89,6 +90,35 @@ def _not_json(body: bytes, error: SerializationException) -> ClientException:
             )
         )
     return ClientException(detail=f"The body is not valid JSON: {error.detail or error}")
+
+
+FORM_MEDIA_TYPES: Final = frozenset(
+    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+"""What an HTML form of any other site can send without asking (no CORS preflight)."""
+
+
+def refuse_form_posts(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the users' API routes: a request typed as a form is refused (415).
+
+    The API reads JSON only. A page of another site can make a signed-in user's browser send a
+    form, cookies included, to any address; refusing those content types leaves it only requests
+    that the browser checks with the API's origin first (CORS), so a cookie-authenticated app is
+    not driven by forms elsewhere.
+
+    Raises:
+        ClientException: 415, naming the content type and what to send instead.
+    """
+    if connection.scope.get("method") not in _BODY_METHODS:
+        return
+    given = connection.headers.get("content-type", "")
+    media_type = given.split(";", 1)[0].strip().lower()
+    if media_type in FORM_MEDIA_TYPES:
+        raise ClientException(
+            status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail=f"The API reads JSON, not {media_type}: send the body as JSON with "
+            "Content-Type: application/json (or no body at all)",
+        )
 
 
 async def check_json_body(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
