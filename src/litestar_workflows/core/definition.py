@@ -530,9 +530,10 @@ def _shape_problems(definition: WorkflowDefinition) -> list[str]:
     for name, step in steps.items():
         if step.step_type is StepType.GATEWAY and not graph.successors(name):
             problems.append(f"gateway {name!r} has no outgoing edges")
-        schema = getattr(step, "form_schema", None) or getattr(step, "payload_schema", None)
-        if isinstance(schema, dict):
-            problems.extend(_schema_problems(schema, f"step {name!r}"))
+        for attr in ("form_schema", "payload_schema"):  # a step may have both
+            schema = getattr(step, attr, None)
+            if isinstance(schema, dict):
+                problems.extend(_schema_problems(schema, f"step {name!r}"))
     for loop in graph.endless_loops(lambda name: steps[name].step_type is StepType.GATEWAY):
         listed = ", ".join(repr(name) for name in loop)
         problems.append(

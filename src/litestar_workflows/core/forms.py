@@ -8,6 +8,14 @@ backtracks. A schema RE2 cannot compile (look-around, back-references) is reject
 definition is built, as is the one combination whose matching would still go through ``re``:
 ``unevaluatedProperties`` alongside ``patternProperties``.
 
+References (``$ref``, ``$dynamicRef``) resolve only inside the schema itself: ``#``,
+``#/$defs/...``, the anchors and ``$id`` values the schema declares. Nothing is ever retrieved: the
+validators' ``referencing`` registry refuses every other URI (``http:``, ``file:``, a relative
+``other.json``), and a schema holding such a reference is rejected when the definition is built,
+or, for a schema made per task, before any data is checked against it. So is a schema whose
+references loop without descending into the data (``{"$ref": "#"}``), which could never finish,
+and one whose references chain or fan out too far for a single value.
+
 Everything else is jsonschema's own validation, so messages stay the ones users know.
 """
 
@@ -18,9 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import re2  # type: ignore[import-untyped]
+import referencing.jsonschema
 from jsonschema import FormatChecker, ValidationError, validators
 from jsonschema import exceptions as schema_exceptions
 from jsonschema._utils import extras_msg
+from referencing import Registry, Specification
+from referencing import exceptions as reference_exceptions
 
 from litestar_workflows.core.errors import WorkflowValidationError
 
@@ -28,11 +39,17 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from jsonschema.protocols import Validator
+    from referencing import Resource
+    from referencing._core import Resolver
+    from referencing.jsonschema import Schema, SchemaRegistry
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # the error is reported to the author; keep stderr quiet
 
 RE2_HINT = "form patterns use RE2 syntax (no look-around, no back-references)"
+
+#: Why data is refused when checking it against a (recursive) schema ran out of Python's stack.
+TOO_DEEP = "the data nests too deeply to be checked against this form schema"
 
 # Keys of these keywords are names (of properties, definitions...), not keywords.
 _NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
@@ -140,6 +157,223 @@ def _uses_keyword(schema: Any, keyword: str) -> bool:
     return False
 
 
+class ExternalReferenceError(LookupError):
+    """A form schema referred to ``uri``, which is outside it: nothing outside a schema is retrieved."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        super().__init__(
+            f"{uri!r} is outside the form schema; only references inside the schema itself resolve "
+            "('#', '#/$defs/...', its anchors and $ids), and nothing is fetched"
+        )
+
+
+def _refuse_retrieval(uri: str) -> Resource[Schema]:
+    """The registry's ``retrieve``: called for any URI the schema does not hold, it refuses."""
+    raise ExternalReferenceError(uri)
+
+
+#: The registry form validators resolve references with: the schema itself, nothing retrieved.
+LOCAL_REFERENCES_ONLY: SchemaRegistry = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+
+#: How many subschemas may apply to one value (following references and allOf/anyOf/... in place).
+MAX_SCHEMAS_PER_VALUE = 10_000
+#: How long a chain of references and in-place subschemas may be for one value.
+MAX_REFERENCE_DEPTH = 64
+
+# Keywords whose subschemas apply to the very value their schema applies to (no descent into it).
+_IN_PLACE = (
+    "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
+    "dependentSchemas", "dependencies", "extends", "type", "disallow",
+)  # fmt: skip
+
+
+def _in_place_subschemas(contents: dict[str, Any], keywords: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    for keyword in _IN_PLACE:
+        if keyword not in contents or keyword not in keywords:
+            continue
+        value = contents[keyword]
+        if isinstance(value, dict) and keyword in {"dependentSchemas", "dependencies"}:
+            items: list[Any] = list(value.values())
+        elif isinstance(value, list):
+            items = value
+        else:
+            items = [value]
+        yield from (item for item in items if isinstance(item, dict))
+
+
+def _specification(base: type[Validator]) -> Specification[Schema]:
+    meta = base.META_SCHEMA
+    dialect = meta.get("$id") or meta.get("id") or "urn:unknown-dialect"
+    found: Specification[Schema] = referencing.jsonschema.specification_with(
+        dialect, default=Specification.OPAQUE
+    )
+    return found
+
+
+def _unresolvable(keyword: str, ref: str, error: Exception) -> str:
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, ExternalReferenceError):
+        cause = cause.__cause__
+    if isinstance(cause, ExternalReferenceError):
+        where = "" if cause.uri == ref else f" (to {cause.uri!r})"
+        return (
+            f"{keyword} {ref!r} refers outside the schema{where}; only references inside the schema "
+            "itself resolve ('#', '#/$defs/...', its anchors and $ids), and nothing is fetched"
+        )
+    if isinstance(error, reference_exceptions.Unresolvable | ValueError | TypeError | LookupError):
+        return f"{keyword} {ref!r} points to nothing in the schema"
+    return f"{keyword} {ref!r} cannot be resolved in the schema ({type(error).__name__}: {error})"
+
+
+if TYPE_CHECKING:
+    _Pending = list[tuple[Any, Resolver[Schema]]]
+
+
+class _ReferenceGraph:
+    """Every subschema reachable in a schema, and which of them apply in place of which."""
+
+    def __init__(self, base: type[Validator]) -> None:
+        self.base = base
+        self.keywords = base.VALIDATORS
+        self.spec = _specification(base)
+        self.nodes: dict[int, dict[str, Any]] = {}
+        self.edges: dict[int, list[int]] = {}
+        self.refs: dict[int, str] = {}  # a node's reference, to name it in a problem
+        self.dynamic_anchors: dict[str, list[int]] = {}
+        self.recursive_anchors: list[int] = []
+        self.dynamic_refs: list[tuple[int, str]] = []
+        self.recursive_refs: list[int] = []
+
+    def walk(self, schema: dict[str, Any]) -> str | None:
+        """Follow every subschema and reference (iteratively); what is wrong with one, if anything."""
+        root = self.spec.create_resource(schema)
+        # Subschemas where the schema has one, then what references point to that is not among them.
+        stack: _Pending = [(schema, LOCAL_REFERENCES_ONLY.resolver_with_root(root))]
+        targets: _Pending = []
+        while stack or targets:
+            if stack:
+                contents, resolver = stack.pop()
+                if isinstance(contents, dict) and id(contents) not in self.nodes:
+                    problem = self._visit(contents, resolver, stack, targets)
+                    if problem is not None:
+                        return problem
+                continue
+            contents, resolver = targets.pop()
+            if isinstance(contents, dict) and id(contents) in self.nodes:
+                continue
+            problem = _meta_problem(self.base, contents)  # a reference into, say, an enum value
+            if problem is not None:
+                return f"{self.refs.get(id(contents), 'a reference')} targets no schema: {problem}"
+            stack.append((contents, resolver))
+        for node, name in self.dynamic_refs:
+            self.edges[node].extend(self.dynamic_anchors.get(name, ()))
+        for node in self.recursive_refs:
+            self.edges[node].extend(self.recursive_anchors)
+        return None
+
+    def _visit(
+        self,
+        contents: dict[str, Any],
+        resolver: Resolver[Schema],
+        stack: _Pending,
+        targets: _Pending,
+    ) -> str | None:
+        node = id(contents)
+        self.nodes[node] = contents
+        out = self.edges[node] = []
+        references: list[tuple[str, str]] = [
+            (keyword, contents[keyword])
+            for keyword in ("$ref", "$dynamicRef")
+            if keyword in self.keywords and isinstance(contents.get(keyword), str)
+        ]
+        if "$recursiveRef" in self.keywords and "$recursiveRef" in contents:
+            references.append(("$recursiveRef", "#"))  # jsonschema resolves it as "#", whatever it says
+            self.recursive_refs.append(node)
+        for keyword, ref in references:
+            try:
+                target = resolver.lookup(ref)
+            except Exception as error:  # Unresolvable; a bad pointer or draft-03 oddity fails otherwise
+                return _unresolvable(keyword, ref, error)
+            self.refs.setdefault(node, f"{keyword} {contents[keyword]!r}")
+            self.refs.setdefault(id(target.contents), f"{keyword} {ref!r}")
+            if isinstance(target.contents, dict):
+                out.append(id(target.contents))
+            targets.append((target.contents, target.resolver))
+            if keyword == "$dynamicRef" and "#" in ref:
+                self.dynamic_refs.append((node, ref.partition("#")[2]))
+        if isinstance(contents.get("$dynamicAnchor"), str):
+            self.dynamic_anchors.setdefault(contents["$dynamicAnchor"], []).append(node)
+        if contents.get("$recursiveAnchor") is True:
+            self.recursive_anchors.append(node)
+        for sub in _in_place_subschemas(contents, self.keywords):
+            out.append(id(sub))
+            stack.append((sub, resolver.in_subresource(self.spec.create_resource(sub))))
+        for each in self.spec.subresources_of(contents):
+            stack.append((each, resolver.in_subresource(self.spec.create_resource(each))))
+        return None
+
+    def bound_problem(self) -> str | None:
+        """A loop of in-place subschemas, or a chain or fan-out past the limits (iterative DFS)."""
+        depth: dict[int, int] = {}
+        count: dict[int, int] = {}
+        for start in self.nodes:
+            if start in depth:
+                continue
+            path: list[int] = [start]
+            on_path = {start}
+            pending: list[Iterator[int]] = [iter(self.edges[start])]
+            while pending:
+                child = next(pending[-1], None)
+                if child is not None:
+                    if child in on_path:
+                        loop = path[path.index(child) :]
+                        named = next((self.refs[n] for n in loop if n in self.refs), "a subschema")
+                        return (
+                            f"{named} makes the schema refer to itself without descending into the "
+                            "data, so validating any value would never end"
+                        )
+                    if child not in depth:
+                        path.append(child)
+                        on_path.add(child)
+                        pending.append(iter(self.edges[child]))
+                    continue
+                done = path.pop()
+                on_path.discard(done)
+                pending.pop()
+                children = self.edges[done]
+                depth[done] = 1 + max((depth[c] for c in children), default=0)
+                count[done] = 1 + sum(count[c] for c in children)
+                if depth[done] > MAX_REFERENCE_DEPTH:
+                    return (
+                        f"its references and in-place subschemas (allOf, anyOf, ...) chain more than "
+                        f"{MAX_REFERENCE_DEPTH} deep for a single value"
+                    )
+                if count[done] > MAX_SCHEMAS_PER_VALUE:
+                    return (
+                        f"its references apply more than {MAX_SCHEMAS_PER_VALUE} subschemas to a single value"
+                    )
+        return None
+
+
+def _reference_problem(base: type[Validator], schema: Any) -> str | None:
+    """Why the references of ``schema`` cannot be used in a form schema, if they cannot."""
+    if not isinstance(schema, dict):
+        return None
+    graph = _ReferenceGraph(base)
+    return graph.walk(schema) or graph.bound_problem()
+
+
+def _meta_problem(base: type[Validator], schema: Any) -> str | None:
+    try:
+        base.check_schema(schema, format_checker=_metaschema_format_checker(base))  # type: ignore[call-arg]
+    except schema_exceptions.SchemaError as error:
+        return _schema_error_message(error)
+    except TypeError as error:  # e.g. a non-string where the meta-schema expects one
+        return str(error)
+    return None
+
+
 def _schema_error_message(error: schema_exceptions.SchemaError) -> str:
     if error.validator == "format" and error.validator_value == "regex":
         cause = error.cause.args[0] if error.cause is not None and error.cause.args else error.cause
@@ -153,15 +387,15 @@ def _validator_for(schema_json: bytes) -> Validator | str:
     """A validator for the schema, or what is wrong with the schema (both cached by its JSON text)."""
     schema = orjson.loads(schema_json)
     base = validators.validator_for(schema)
-    try:
-        base.check_schema(schema, format_checker=_metaschema_format_checker(base))  # type: ignore[call-arg]
-    except schema_exceptions.SchemaError as error:
-        return _schema_error_message(error)
-    except TypeError as error:  # e.g. a non-string where the meta-schema expects one
-        return str(error)
+    problem = _meta_problem(base, schema)
+    if problem is not None:
+        return problem
     if _uses_keyword(schema, "unevaluatedProperties") and _uses_keyword(schema, "patternProperties"):
         return "unevaluatedProperties cannot be combined with patternProperties in a form schema"
-    validator: Validator = _re2_validator_class(base)(schema)
+    problem = _reference_problem(base, schema)
+    if problem is not None:
+        return problem
+    validator: Validator = _re2_validator_class(base)(schema, registry=LOCAL_REFERENCES_ONLY)
     return validator
 
 
@@ -190,7 +424,10 @@ def data_errors(schema: dict[str, Any], data: Any, where: str) -> list[str]:
         WorkflowValidationError: ``schema`` is not a valid JSON Schema, or uses a pattern RE2 cannot run.
     """
     validator = form_validator(schema, where)
-    problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    try:
+        problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    except RecursionError:  # a schema recursing with the data, several frames a level: refuse the data
+        return [f"(root): {TOO_DEEP}"]
     return [f"{_field_of(error)}: {error.message}" for error in problems]
 
 
@@ -211,4 +448,39 @@ def check_form_schema(schema: dict[str, Any] | None, where: str) -> None:
         form_validator(schema, where)
 
 
-__all__ = ("RE2_HINT", "check_form_schema", "compiled_pattern", "data_errors", "form_validator")
+def check_task_form_schema(schema: object, step_name: str) -> dict[str, Any] | None:
+    """``schema``, the form schema a step made for a new task (``get_form_schema``), once checked.
+
+    It gets the check a static ``form_schema`` gets when the definition is built, so a task whose
+    schema cannot validate anything (an external ``$ref``, a reference loop, a bad keyword) fails
+    its step when it would be created, rather than refusing every completion for ever.
+
+    Raises:
+        WorkflowValidationError: ``schema`` is not a dict, or not a usable form schema; the message
+            names the step, as at definition time.
+    """
+    if schema is None:
+        return None
+    where = f"step {step_name!r}"
+    if not isinstance(schema, dict):
+        raise WorkflowValidationError(
+            f"{where} has an invalid form schema: get_form_schema() returned "
+            f"{type(schema).__name__}, not a dict"
+        )
+    check_form_schema(schema, where)
+    return schema
+
+
+__all__ = (
+    "LOCAL_REFERENCES_ONLY",
+    "MAX_REFERENCE_DEPTH",
+    "MAX_SCHEMAS_PER_VALUE",
+    "RE2_HINT",
+    "TOO_DEEP",
+    "ExternalReferenceError",
+    "check_form_schema",
+    "check_task_form_schema",
+    "compiled_pattern",
+    "data_errors",
+    "form_validator",
+)

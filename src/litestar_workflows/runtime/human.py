@@ -6,12 +6,10 @@ import inspect
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from litestar_workflows.core.errors import TaskValidationError
-from litestar_workflows.core.forms import check_form_schema, form_validator
+from litestar_workflows.core.forms import check_form_schema, data_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable
-
-    from jsonschema import exceptions as schema_exceptions
 
     from litestar_workflows.core.models import HumanTask
 
@@ -98,10 +96,8 @@ def validate_form_data(schema: dict[str, Any] | None, data: dict[str, Any], wher
     """
     if schema is None:
         return
-    validator = form_validator(schema, where)
-    problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    if problems:
-        errors = [f"{_field_of(error)}: {error.message}" for error in problems]
+    errors = data_errors(schema, data, where)
+    if errors:
         raise TaskValidationError(f"{where}: form data is invalid: " + "; ".join(errors), errors)
 
 
@@ -133,16 +129,6 @@ class FormCheck:
             self._schema = schema
         if self._verdict is not None:
             raise self._verdict
-
-
-def _field_of(error: schema_exceptions.ValidationError) -> str:
-    path = "/".join(str(part) for part in error.absolute_path)
-    if error.validator == "required" and isinstance(error.validator_value, list):
-        # "required" errors sit on the parent object; name the missing property itself.
-        missing = next((p for p in error.validator_value if p in error.message), None)
-        if missing is not None:
-            return f"{path}/{missing}" if path else str(missing)
-    return path or "(root)"
 
 
 __all__ = (
