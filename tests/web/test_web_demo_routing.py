@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 from web_helpers import settle
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from litestar import Litestar
 
 URL = "/workflows/instances"
 APPROVE = {"output_data": {"approved": True}}
@@ -191,3 +191,86 @@ def test_nobody_in_the_directory_approves_for_themselves(requester: str | None) 
         assert (colleague is None) == (
             requester not in DEMO_USERS or group not in DEMO_USERS[requester].groups
         )
+
+
+def test_a_document_goes_back_to_its_author_and_round_to_review_again(
+    demo: tuple[TestClient[Litestar], Any],
+) -> None:
+    """The author revises their own document (their own work, not a decision on it); the revise
+    form takes nothing but the summary, so the author cannot pick the next reviewer."""
+    client, engine = demo
+    instance = start(demo, "erik", "document_review", title="Travel policy")
+    review = pending_task(client, instance["id"])
+    assert (review["step_name"], review["assignee_group"]) == ("review", "reviewers")
+    done = client.post(
+        f"/workflows/tasks/{review['id']}/complete",
+        json={"output_data": {"decision": "revise"}},
+        headers=as_("rita"),
+    )
+    assert done.status_code == 200, done.text
+    settle(client, engine, instance["id"])
+    revise = pending_task(client, instance["id"])
+    assert (revise["step_name"], revise["assignee_id"]) == ("revise", "erik")
+    rerouted = {"output_data": {"summary": "v2", "reviewer": "hana"}}
+    refused = client.post(f"/workflows/tasks/{revise['id']}/complete", json=rerouted, headers=as_("erik"))
+    assert refused.status_code == 422, refused.text
+    assert "reviewer" in refused.text
+    revised = client.post(
+        f"/workflows/tasks/{revise['id']}/complete",
+        json={"output_data": {"summary": "v2"}},
+        headers=as_("erik"),
+    )
+    assert revised.status_code == 200, revised.text
+    settle(client, engine, instance["id"])
+    again = pending_task(client, instance["id"])
+    assert (again["step_name"], again["assignee_id"], again["assignee_group"]) == (
+        "review",
+        None,
+        "reviewers",
+    )
+    own = client.post(
+        f"/workflows/tasks/{again['id']}/complete",
+        json={"output_data": {"decision": "approve"}},
+        headers=as_("erik"),
+    )
+    assert own.status_code == 403  # still nobody approves their own document
+    approved = client.post(
+        f"/workflows/tasks/{again['id']}/complete",
+        json={"output_data": {"decision": "approve"}},
+        headers=as_("rita"),
+    )
+    assert approved.status_code == 200, approved.text
+    assert settle(client, engine, instance["id"]).status.value == "completed"
+
+
+def test_an_anonymous_request_cannot_file_a_claim_in_another_s_name(
+    demo: tuple[TestClient[Litestar], Any],
+) -> None:
+    """Where users sign in, the body's ``user_id`` may only repeat who signed in."""
+    client, _ = demo
+    body = {"definition_name": "expense_approval", "input_data": {"amount": 5}, "user_id": "maria"}
+    refused = client.post(URL, json=body)
+    assert refused.status_code == 403, refused.text
+    assert "sign in as that user" in refused.json()["detail"]
+    assert client.get(URL).json() == []
+    assert client.post(URL, json=body, headers=as_("maria")).status_code == 201
+
+
+def test_an_app_that_identifies_nobody_takes_the_creator_from_the_body() -> None:
+    """No authentication at all (the reference's examples): the body names the creator, as documented."""
+    from litestar_workflows import WorkflowRegistry
+    from litestar_workflows.demo.workflows import DEMO_WORKFLOWS
+    from litestar_workflows.plugin import WorkflowPluginConfig
+
+    app = Litestar(
+        plugins=[
+            WorkflowPlugin(
+                WorkflowPluginConfig(auto_register_workflows=DEMO_WORKFLOWS, registry=WorkflowRegistry())
+            )
+        ]
+    )
+    with TestClient(app) as client:
+        body = {"definition_name": "document_review", "input_data": {"title": "t"}, "user_id": "erik"}
+        started = client.post(URL, json=body)
+        assert started.status_code == 201, started.text
+        assert started.json()["created_by"] == "erik"

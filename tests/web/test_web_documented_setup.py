@@ -110,6 +110,7 @@ def test_an_engine_per_request_starts_continues_and_times_out(scratch_database: 
         started = client.post(
             "/workflows/instances",
             json={"definition_name": "review_then_pause", "input_data": {"amount": 5}, "user_id": "erik"},
+            headers={"X-User": "erik"},  # the app identifies users: the body may only repeat who signed in
         )
         assert started.status_code == 201, started.text
         instance_id = started.json()["id"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote
 
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.enums import ScopeType
@@ -141,17 +141,23 @@ class NoOwnCaseAuthorizer(AssigneeAuthorizer):
 
     Args:
         requester_of: The user who started an instance (``None`` when nobody is named).
+        own_steps: Steps whose tasks are the requester's own work, not a decision on their case
+            (revising their document): the requester does those.
     """
 
-    def __init__(self, requester_of: Callable[[UUID], Awaitable[str | None]]) -> None:
+    def __init__(
+        self, requester_of: Callable[[UUID], Awaitable[str | None]], own_steps: Collection[str] = ("revise",)
+    ) -> None:
         super().__init__(groups_of=groups_of)
         self.requester_of = requester_of
+        self.own_steps = frozenset(own_steps)
 
     async def can_act(
         self, task: HumanTask, user_id: str, action: TaskAction, groups: Collection[str] | None = None
     ) -> bool:
         """Refuse the requester what would decide their own case; otherwise the assignee rule."""
-        if action != "reassign" and user_id == await self.requester_of(task.instance_id):
+        deciding = action != "reassign" and task.step_name not in self.own_steps
+        if deciding and user_id == await self.requester_of(task.instance_id):
             return False
         return await super().can_act(task, user_id, action, groups)
 
@@ -159,10 +165,11 @@ class NoOwnCaseAuthorizer(AssigneeAuthorizer):
 class FakeLoginMiddleware(AbstractAuthenticationMiddleware):
     """Sets ``request.user`` to the :class:`DemoUser` named by the header, the query or the cookie.
 
-    ``?as=NAME`` also sets the cookie :data:`USER_COOKIE` for the browser session, so a person
-    picks a user once (the web UI's "Act as" picker does it) and stays that user from page to
-    page; ``?as=`` (empty) signs out. Requests naming nobody stay anonymous (``request.user`` is
-    ``None``): they may read and start workflows but not act on tasks or instances.
+    ``?as=NAME`` also sets the cookie :data:`USER_COOKIE` for the browser session (the name
+    percent-encoded, so any name fits in a header), so a person picks a user once (the web UI's
+    "Act as" picker does it) and stays that user from page to page; ``?as=`` (empty) signs out.
+    Requests naming nobody stay anonymous (``request.user`` is ``None``): they may read and start
+    workflows but not act on tasks or instances.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -171,7 +178,9 @@ class FakeLoginMiddleware(AbstractAuthenticationMiddleware):
         if chosen is None:
             await super().__call__(scope, receive, send)
             return
-        cookie = Cookie(key=USER_COOKIE, value=chosen or "", path="/", httponly=True, samesite="lax")
+        # Percent-encoded: a header carries Latin-1 only, and the name comes back as chosen (José, мария).
+        value = quote(chosen, safe="")
+        cookie = Cookie(key=USER_COOKIE, value=value, path="/", httponly=True, samesite="lax")
         if not chosen:
             cookie.max_age = 0  # ``?as=`` with no name: forget the choice
 
@@ -187,8 +196,9 @@ class FakeLoginMiddleware(AbstractAuthenticationMiddleware):
     ) -> AuthenticationResult:
         """Read the claimed name; no password, no check: this is a demo."""
         query = connection.query_params.get(USER_QUERY)
+        remembered = connection.cookies.get(USER_COOKIE)
         name = connection.headers.get(USER_HEADER) or (
-            query if query is not None else connection.cookies.get(USER_COOKIE)
+            query if query is not None else unquote(remembered) if remembered else None
         )
         name = (name or "").strip()
         if not name:

@@ -441,7 +441,12 @@ class Revise(BaseHumanStep):
 
     name = "revise"
     title = "Revise the document"
-    form_schema = {"type": "object", "properties": {"summary": {"type": "string", "maxLength": 2000}}}
+    # No other field: task data is merged into the context, where "reviewer" routes the next review.
+    form_schema = {
+        "type": "object",
+        "properties": {"summary": {"type": "string", "maxLength": 2000}},
+        "additionalProperties": False,
+    }
     assignee_key = "author"
 
     async def get_title(self, context: WorkflowContext) -> str:

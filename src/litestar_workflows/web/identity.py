@@ -45,6 +45,9 @@ class Actor:
     user_id: str | None = None
     groups: tuple[str, ...] = ()
     tenant_id: str | None = None
+    signs_in: bool = False
+    """Whether the app identifies users at all (an authentication middleware ran, or it has a user
+    resolver of its own): an anonymous request is then someone who did not sign in."""
 
 
 def _user_of(connection: Connection) -> object:
@@ -99,7 +102,14 @@ async def resolve(
         user_id=None if user_id is None else str(user_id),
         groups=tuple(str(group) for group in groups),
         tenant_id=None if tenant_id is None else str(tenant_id),
+        signs_in=_authenticates(connection) or user_resolver is not default_user_resolver,
     )
+
+
+def _authenticates(connection: Connection) -> bool:
+    """Whether an authentication middleware ran: it sets ``scope["user"]`` (``None`` for nobody)."""
+    scope: Mapping[str, Any] = connection.scope
+    return "user" in scope
 
 
 async def _maybe_await(value: Any) -> Any:

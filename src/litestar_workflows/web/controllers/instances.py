@@ -117,7 +117,14 @@ Until = Annotated[
 
 
 def _moment(value: str | None, name: str) -> datetime | None:
-    """Parse an ISO 8601 time strictly (not epoch numbers); without a zone it is UTC, like instances."""
+    """Parse an ISO 8601 time strictly (not epoch numbers); without a zone it is UTC, like instances.
+
+    A time whose UTC falls outside the calendar (``0001-01-01T00:00:00+01:00``) is refused too: the
+    stores compare in UTC, and its conversion would fail there (as "database unavailable").
+
+    Raises:
+        ValidationException: Not such a time (400, naming the parameter).
+    """
     if value is None:
         return None
     try:
@@ -127,14 +134,25 @@ def _moment(value: str | None, name: str) -> datetime | None:
         raise ValidationException(
             message, extra=[{"key": name, "message": message, "source": "query"}]
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        message = f"{name} must fall between 0001-01-01 and 9999-12-31 in UTC, not {value}"
+        raise ValidationException(
+            message, extra=[{"key": name, "message": message, "source": "query"}]
+        ) from None
+    return moment
 
 
 def _creator(data: StartWorkflowRequest, actor: Actor) -> tuple[str | None, str | None]:
     """Creator and tenant of a new instance: the request's, which a body may only repeat.
 
-    The body's ``user_id`` names the creator of an anonymous request (no authentication
-    configured: nothing is checked anyway); with tenancy, ``tenant_id`` must be the request's.
+    The body's ``user_id`` names the creator only in an app that identifies nobody (no
+    authentication configured, as in the reference's examples); where users sign in, an
+    anonymous request naming one is refused: anyone could file instances in another's name.
+    With tenancy, ``tenant_id`` must be the request's.
 
     Raises:
         UnauthorizedError: The body names another user or tenant than the request acts for.
@@ -143,6 +161,10 @@ def _creator(data: StartWorkflowRequest, actor: Actor) -> tuple[str | None, str 
     if data.user_id is not None:
         if creator is not None and data.user_id != creator:
             raise UnauthorizedError(f"user_id {data.user_id!r} is not the authenticated user {creator!r}")
+        if creator is None and actor.signs_in:
+            raise UnauthorizedError(
+                f"an anonymous request may not start a workflow as {data.user_id!r}: sign in as that user"
+            )
         creator = data.user_id
     tenant = actor.tenant_id
     if data.tenant_id is not None:

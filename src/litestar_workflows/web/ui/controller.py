@@ -57,9 +57,16 @@ class WorkflowUIController(UIPagesController):
     async def static(self, file_path: FromPath[str]) -> File:
         """The UI's own CSS and scripts and the vendored libraries: nothing is loaded from elsewhere."""
         root = STATIC_DIR.resolve()
-        target = (root / file_path.lstrip("/")).resolve()
-        if not target.is_relative_to(root) or not target.is_file():
+        try:
+            target = (root / file_path.lstrip("/")).resolve()
+            found = target.is_relative_to(root) and target.is_file()
+        except (OSError, ValueError):  # a name no file can have: a NUL byte (``%00``), too long
+            found = False
+        if not found:
             raise NotFoundException(f"no static file {file_path!r}")
-        return File(
-            target, headers={"Cache-Control": "public, max-age=3600"}, content_disposition_type="inline"
+        return File(  # the file's name gives its media type: a browser applies no CSS sent as octet-stream
+            target,
+            filename=target.name,
+            headers={"Cache-Control": "public, max-age=3600"},
+            content_disposition_type="inline",
         )

@@ -55,7 +55,12 @@ def ui_url(request: Request[Any, Any, Any], *parts: object) -> str:
 
 
 def moment_of(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
-    """A date (``2024-05-01``, the filter form's) or date-time from the query; UTC without a zone."""
+    """A date (``2024-05-01``, the filter form's) or date-time from the query; UTC without a zone.
+
+    Raises:
+        ValidationException: Not a date, or one whose UTC falls outside the calendar
+            (``0001-01-01T00:00:00+01:00``): the stores compare in UTC (400, naming the parameter).
+    """
     if not value:
         return None
     try:
@@ -64,7 +69,14 @@ def moment_of(value: str | None, name: str, *, end_of_day: bool = False) -> date
         raise ValidationException(f"{name} must be a date such as 2024-05-01") from None
     if end_of_day and len(value) == 10:  # a date: up to the end of that day
         moment = moment.replace(hour=23, minute=59, second=59, microsecond=999_999)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        message = f"{name} must fall between 0001-01-01 and 9999-12-31 in UTC, not {value}"
+        raise ValidationException(message) from None
+    return moment
 
 
 def form_text(value: str) -> str:

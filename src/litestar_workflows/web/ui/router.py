@@ -10,12 +10,13 @@ the OpenAPI pages load their scripts from there.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from litestar import Router
+from litestar import MediaType, Request, Response, Router
 from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_404_NOT_FOUND
 from litestar.types import Empty
 
 from litestar_workflows.web.api import ENGINE_KEY, REGISTRY_KEY
@@ -88,5 +89,11 @@ def build_static_router(config: WorkflowPluginConfig) -> Router:
         directories=[STATIC_DIR],
         name=STATIC_ROUTER_NAME,
         cache_control=CacheControlHeader(max_age=3600, public=True),
+        # A name no file can have (an embedded NUL) makes the file lookup raise ValueError.
+        exception_handlers={ValueError: _no_such_file},
         include_in_schema=False,
     )
+
+
+def _no_such_file(_: Request[Any, Any, Any], __: ValueError) -> Response[str]:
+    return Response("Not Found", status_code=HTTP_404_NOT_FOUND, media_type=MediaType.TEXT)

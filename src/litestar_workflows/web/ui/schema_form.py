@@ -6,8 +6,9 @@ a number input with ``minimum``/``maximum``, strings a text input (a textarea wh
 ``maxLength`` above 200 or ``format: textarea``), arrays and objects a JSON textarea. What the
 browser sends is text; :func:`parse_form` turns it into the JSON types the schema asks for, so the
 engine's own validation (``core/forms.py``) judges the same data an API client would send.
-Nothing here decides whether the data is valid beyond "this text is not a number": that is the
-engine's job, and its messages name the fields.
+Nothing here decides whether the data is valid beyond "this text is not a number" (or not one
+workflow data can hold, or JSON too deep or too long to read): that is the engine's job, and its
+messages name the fields.
 
 A required boolean is a question that must be answered. As a checkbox, leaving it unticked sends
 ``false``: "Complete task" without a look rejected an expense claim. So it is two radio buttons,
@@ -18,8 +19,13 @@ here (the engine could not tell it from an explicit ``false``).
 from __future__ import annotations
 
 import json
+import math
+import sys
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final
+
+from litestar_workflows.runtime.jsondata import MAX_NESTING_DEPTH
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -36,6 +42,17 @@ FALSE_TEXTS: Final = frozenset({"false", "off", "0", "no"})
 """Submitted texts that answer a required boolean with ``false`` (the No radio sends ``false``)."""
 UNANSWERED: Final = "choose Yes or No"
 """The problem of a required boolean submitted without a choice."""
+MIN_INTEGER: Final = -(2**63)
+MAX_INTEGER: Final = 2**64 - 1
+"""The whole numbers workflow data can hold (it is stored as JSON with 64-bit integers). A number
+field's whole number outside them is refused here, naming the field; the engine would refuse it too,
+but not as a problem of the field."""
+TOO_DEEP: Final = (
+    f"nests objects and arrays too deeply (workflow data may nest at most {MAX_NESTING_DEPTH} levels)"
+)
+"""The problem of JSON nested deeper than the parser goes (thousands of levels)."""
+SHOWN_TEXT: Final = 40
+"""Longest submitted text repeated in a problem's message (a longer one is cut, with an ellipsis)."""
 
 
 @dataclass(slots=True)
@@ -174,11 +191,62 @@ def form_fields(schema: Mapping[str, Any] | None, values: Mapping[str, Any] | No
     ]
 
 
+def _quoted(text: str) -> str:
+    """``text`` quoted for a problem's message, cut after :data:`SHOWN_TEXT` characters."""
+    return repr(text if len(text) <= SHOWN_TEXT else text[:SHOWN_TEXT] + "…")
+
+
 def _number(text: str, kind: str) -> int | float:
-    value = float(text)
-    if kind == "integer" or (value.is_integer() and "." not in text and "e" not in text.lower()):
-        return int(value)
+    """``text`` as a number: a whole number exactly as typed, else a float.
+
+    Read as a decimal, never through a float, so ``9007199254740993`` stays itself and no size of
+    number overflows. An ``integer`` field takes any whole number (``12``, ``12.0``, ``1e3``); its
+    fractions go on as floats, for the schema to refuse by name. A ``number`` field keeps text
+    without a point or exponent as an integer, and anything else as a float.
+
+    Raises:
+        ValueError: ``text`` is not a number, or one workflow data cannot hold (an infinity, a
+            float beyond the largest, a whole number outside ``MIN_INTEGER``..``MAX_INTEGER``).
+    """
+    try:
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"{_quoted(text)} is not a number") from None
+    if number.is_nan():
+        raise ValueError(f"{_quoted(text)} is not a number")
+    if number.is_infinite():
+        raise ValueError(f"{_quoted(text)} is not a finite number")
+    whole = number == number.to_integral_value()
+    if whole and (kind == "integer" or not any(mark in text.lower() for mark in ".e")):
+        if MIN_INTEGER <= number <= MAX_INTEGER:
+            return int(number)
+        if kind == "integer":
+            raise ValueError(
+                f"{_quoted(text)} is out of range: whole numbers here go from {MIN_INTEGER} to {MAX_INTEGER}"
+            )
+    value = float(number)
+    if not math.isfinite(value):
+        raise ValueError(f"{_quoted(text)} is out of range: too large a number")
     return value
+
+
+def _json(text: str) -> Any:
+    """``text`` read as JSON.
+
+    Raises:
+        json.JSONDecodeError: It is not JSON.
+        ValueError: JSON this form cannot read: nested too deeply for the parser (far deeper than
+            workflow data may nest), or with an integer longer than Python reads from text.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise ValueError(TOO_DEEP) from None
+    except ValueError:  # an integer literal past sys.get_int_max_str_digits()
+        limit = sys.get_int_max_str_digits()
+        raise ValueError(f"holds a number with too many digits (at most {limit})") from None
 
 
 def _enum_value(text: str, enum: list[Any]) -> Any:
@@ -196,13 +264,10 @@ def _value(name: str, schema: Mapping[str, Any], text: str) -> Any:
     if isinstance(enum, list) and enum:
         return _enum_value(text, enum)
     if kind in {"number", "integer"}:
-        try:
-            return _number(text, kind)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
+        return _number(text, kind)
     if kind in {"array", "object"}:
         try:
-            return json.loads(text)
+            return _json(text)
         except json.JSONDecodeError as error:
             raise ValueError(f"not valid JSON ({error.msg}, line {error.lineno})") from None
     return text
@@ -250,10 +315,12 @@ def parse_json_object(text: str) -> tuple[dict[str, Any], list[FormProblem]]:
     if not text.strip():
         return {}, []
     try:
-        value = json.loads(text)
+        value = _json(text)
     except json.JSONDecodeError as error:
         message = f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
         return {}, [FormProblem("input_data", message)]
+    except ValueError as error:
+        return {}, [FormProblem("input_data", str(error))]
     if not isinstance(value, dict):
         return {}, [FormProblem("input_data", 'must be a JSON object such as {"amount": 250}')]
     return value, []
