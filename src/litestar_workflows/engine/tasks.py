@@ -19,7 +19,7 @@ from litestar_workflows.core.errors import (
 from litestar_workflows.core.types import HumanTaskStatus
 from litestar_workflows.engine.live import as_uuid
 from litestar_workflows.runtime.human import FormCheck, task_action_allowed
-from litestar_workflows.runtime.jsondata import check_text, normalize_mapping
+from litestar_workflows.runtime.jsondata import check_text, check_user_id, normalize_mapping
 from litestar_workflows.store.base import Page, TaskQuery
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ class HumanTaskOperations:
                 could not complete it.
         """
         check_text(new_assignee, "new_assignee")
+        check_user_id(new_assignee, "new_assignee")
         check_text(reason, "reason")
         task = await self.get_task(task_id)
         live = await self._live_instance(task.instance_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Any, Final
 
 import orjson
@@ -329,6 +330,32 @@ def check_text(value: str | None, what: str) -> None:
         )
 
 
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories of characters a person cannot see or type in a name: controls, format
+characters (zero-width spaces, direction marks), line and paragraph separators."""
+
+
+def check_user_id(value: str | None, what: str) -> None:
+    """Refuse a user id given as input that nobody could sign in with or tell apart on screen.
+
+    Blank, with spaces around it, or holding an invisible character: a task handed to
+    ``"ada\u200b"`` shows as ada's, leaves every queue, and the real ada may not act on it.
+
+    Raises:
+        ContextSerializationError: Naming the argument and what is wrong.
+    """
+    if value is None:
+        return
+    if not value.strip() or value != value.strip():
+        raise ContextSerializationError(f"{what} {value!r} is blank or has spaces around it: give a user id")
+    hidden = next((char for char in value if unicodedata.category(char) in _INVISIBLE), None)
+    if hidden is not None:
+        raise ContextSerializationError(
+            f"{what} {value!r} holds an invisible character (U+{ord(hidden):04X}): "
+            "give a user id as people type it"
+        )
+
+
 def dumps(value: Any) -> bytes:
     """Serialise JSON data (the fast path stores use)."""
     return _dumps(value)
@@ -338,6 +365,7 @@ __all__ = (
     "MAX_NESTING_DEPTH",
     "WatchedData",
     "check_text",
+    "check_user_id",
     "copy_data",
     "dumps",
     "may_be_too_deep",

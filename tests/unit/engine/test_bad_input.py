@@ -763,3 +763,29 @@ async def test_a_group_task_is_judged_by_the_groups_the_caller_passes() -> None:
         instance = await waiting(engine, defn("group_open", [BaseHumanStep("h", assignee_group="ops")]))
         await engine.complete_human_task(instance.id, "h", "anyone", {})
         assert (await engine.wait(instance.id, timeout=5)).status is WorkflowStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("assignee", "says"),
+    [
+        ("ada\u200b", "invisible character (U+200B)"),
+        ("\u202eada", "invisible character (U+202E)"),
+        ("ada\n", "spaces around it"),
+        (" ", "blank"),
+        ("ada ", "spaces around it"),
+    ],
+)
+async def test_a_task_is_not_handed_to_a_name_nobody_can_see(
+    engine: LocalExecutionEngine, assignee: str, says: str
+) -> None:
+    instance = await waiting(
+        engine, defn(f"hand_{abs(hash(assignee))}", [BaseHumanStep("h", assignee="bob")])
+    )
+    [task] = (await engine.find_tasks(instance_id=instance.id)).items
+    with pytest.raises(ContextSerializationError, match=re.escape(says)):
+        await engine.reassign_task(task.id, assignee, user_id="bob")
+    [kept] = (await engine.find_tasks(instance_id=instance.id)).items
+    assert kept.assignee_id == "bob"
+    assert (
+        await engine.reassign_task(task.id, "аda", user_id="bob")
+    ).assignee_id == "аda"  # a Cyrillic а: a real name
