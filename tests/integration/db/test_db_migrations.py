@@ -311,3 +311,43 @@ async def test_a_schema_an_older_release_created_is_stamped_at_its_revision_and_
 
     assert await current_revision(async_engine) == head_revision()
     assert await _differences(async_engine) == []
+
+
+def test_the_persistence_guide_s_alembic_command(tmp_path: Any) -> None:
+    """``WORKFLOW_DATABASE_URL=... alembic -c .../alembic.ini upgrade head``, with the shipped file."""
+    import os
+    import subprocess
+
+    database = tmp_path / "guide.sqlite3"
+    environment = {**os.environ, "WORKFLOW_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    alembic = [sys.executable, "-m", "alembic", "-c", str(MIGRATIONS_DIR / "alembic.ini")]
+    done = subprocess.run(
+        [*alembic, "upgrade", "head"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as connection:
+            assert set(inspect(connection).get_table_names()) == {*MODEL_TABLES, VERSION_TABLE}
+            assert (
+                connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
+                == head_revision()
+            )
+    finally:
+        engine.dispose()
+    del environment["WORKFLOW_DATABASE_URL"]
+    missing = subprocess.run(
+        [*alembic, "upgrade", "head"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert missing.returncode != 0
+    assert "set WORKFLOW_DATABASE_URL" in missing.stderr

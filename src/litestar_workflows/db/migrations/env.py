@@ -1,14 +1,16 @@
 """Alembic environment for the litestar-workflows schema.
 
 Normally run through :mod:`litestar_workflows.db.migrate`, which hands over an open connection in
-``config.attributes["connection"]`` (inside a transaction it commits). For maintainers it also works
-from a plain Alembic config carrying ``sqlalchemy.url`` (sync or async driver), and offline
-(``--sql``) to print the DDL for review.
+``config.attributes["connection"]`` (inside a transaction it commits). It also works from a
+plain Alembic config: the ``alembic.ini`` beside this file, with the database in
+``WORKFLOW_DATABASE_URL`` as the persistence guide runs it, or any config carrying
+``sqlalchemy.url`` (sync or async driver), and offline (``--sql``) to print the DDL for review.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import TYPE_CHECKING
 
 from alembic import context
@@ -23,6 +25,9 @@ from litestar_workflows.db.migrate import lock_migrations, migration_context_opt
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+URL_VARIABLE = "WORKFLOW_DATABASE_URL"
+"""Where ``alembic -c .../alembic.ini upgrade head`` (the persistence guide's command) finds the database."""
+
 
 def _run_online(connection: Connection) -> None:
     context.configure(connection=connection, **migration_context_options(connection.dialect.name))
@@ -34,11 +39,11 @@ def _run_online(connection: Connection) -> None:
 
 
 def _configured_url() -> URL:
-    raw = context.config.get_main_option("sqlalchemy.url")
+    raw = context.config.get_main_option("sqlalchemy.url") or os.environ.get(URL_VARIABLE)
     if not raw:
         msg = (
             "no database to migrate: use litestar_workflows.db.upgrade_database(url) / "
-            "upgrade_database_async(engine), or set sqlalchemy.url on the Alembic config"
+            f"upgrade_database_async(engine), or set {URL_VARIABLE} (or sqlalchemy.url on the Alembic config)"
         )
         raise StoreError(msg)
     return make_url(raw)
