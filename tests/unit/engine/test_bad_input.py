@@ -789,3 +789,53 @@ async def test_a_task_is_not_handed_to_a_name_nobody_can_see(
     assert (
         await engine.reassign_task(task.id, "аda", user_id="bob")
     ).assignee_id == "аda"  # a Cyrillic а: a real name
+
+
+class Budgeted(BaseHumanStep):
+    """The Human Tasks guide's ``validate_submission``: rules a JSON Schema cannot state."""
+
+    form_schema = {"type": "object", "properties": {"approved": {"type": "boolean"}}}
+    seen: list[Any] = []
+
+    async def validate_submission(self, context: WorkflowContext, data: dict[str, Any]) -> list[str]:
+        self.seen.append((context.current_step, context.get("limit")))
+        context.set("scribbled", True)  # a private copy: nothing of it reaches the instance
+        errors = []
+        if data.get("approved") and not data.get("budget_code"):
+            errors.append("Budget code required for approvals")
+        if data.get("amount", 0) > context.get("limit", 0):
+            errors.append("Adjustment exceeds maximum allowed")
+        return errors
+
+
+async def test_validate_submission_refuses_what_it_names_and_changes_nothing(
+    engine: LocalExecutionEngine,
+) -> None:
+    instance = await waiting(engine, defn("budget", [Budgeted("approve")]), {"limit": 10})
+    before = snapshot(instance)
+    with pytest.raises(TaskValidationError) as refused:
+        await engine.complete_human_task(instance.id, "approve", "ann", {"approved": True, "amount": 50})
+    assert refused.value.errors == [
+        "Budget code required for approvals",
+        "Adjustment exceeds maximum allowed",
+    ]
+    assert "the submission is refused: Budget code required" in str(refused.value)
+    assert snapshot(instance) == before
+    assert Budgeted.seen[-1] == ("approve", 10)
+    await engine.complete_human_task(
+        instance.id, "approve", "ann", {"approved": True, "budget_code": "B1", "amount": 5}
+    )
+    done = await engine.wait(instance.id, timeout=5)
+    assert done.status is WorkflowStatus.COMPLETED
+    assert "scribbled" not in done.data
+
+
+async def test_validate_submission_returning_no_list_is_named(engine: LocalExecutionEngine) -> None:
+    class Sloppy(BaseHumanStep):
+        async def validate_submission(self, context: WorkflowContext, data: dict[str, Any]) -> Any:
+            return "budget code missing"
+
+    instance = await waiting(engine, defn("sloppy", [Sloppy("approve")]))
+    with pytest.raises(TypeError, match="returned 'budget code missing', not a list of messages"):
+        await engine.complete_human_task(instance.id, "approve", "ann", {})
+    assert instance.status is WorkflowStatus.WAITING
