@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -241,6 +242,19 @@ def _handle_http(request: Request[Any, Any, Any], error: Exception) -> Response[
     if error.extra is not None:
         content["extra"] = error.extra
     return Response(content, status_code=error.status_code, headers=error.headers, media_type=MediaType.JSON)
+
+
+def outside_calendar(moment: datetime, name: str, given: str) -> str | None:
+    """Why the time filter ``name`` cannot be used, when ``moment`` has no UTC form; else ``None``.
+
+    An aware date-time at the calendar's edge (``0001-01-01T00:00+01:00``) overflows once
+    converted to UTC, which the database query does: the API and the UI refuse it up front.
+    """
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return f"{name} must fall between 0001-01-01 and 9999-12-31 in UTC, not {given}"
+    return None
 
 
 def exception_handlers() -> ExceptionHandlersMap:

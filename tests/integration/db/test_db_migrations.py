@@ -319,35 +319,32 @@ def test_the_persistence_guide_s_alembic_command(tmp_path: Any) -> None:
     import subprocess
 
     database = tmp_path / "guide.sqlite3"
-    environment = {**os.environ, "WORKFLOW_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
-    alembic = [sys.executable, "-m", "alembic", "-c", str(MIGRATIONS_DIR / "alembic.ini")]
-    done = subprocess.run(
-        [*alembic, "upgrade", "head"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
+
+    def alembic_upgrade(**environment: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(MIGRATIONS_DIR / "alembic.ini"),
+            "upgrade",
+            "head",
+        ]
+        variables = {k: v for k, v in os.environ.items() if k != "WORKFLOW_DATABASE_URL"} | environment
+        return subprocess.run(
+            command, env=variables, capture_output=True, text=True, check=False, cwd=tmp_path
+        )
+
+    done = alembic_upgrade(WORKFLOW_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
     assert done.returncode == 0, done.stderr
     engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) == {*MODEL_TABLES, VERSION_TABLE}
-            assert (
-                connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
-                == head_revision()
-            )
+            version = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
+            assert version == head_revision()
     finally:
         engine.dispose()
-    del environment["WORKFLOW_DATABASE_URL"]
-    missing = subprocess.run(
-        [*alembic, "upgrade", "head"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
+    missing = alembic_upgrade()
     assert missing.returncode != 0
     assert "set WORKFLOW_DATABASE_URL" in missing.stderr

@@ -20,6 +20,8 @@ from litestar_workflows.plugin import WorkflowPlugin, WorkflowPluginConfig
 from litestar_workflows.web.views import WorkflowUIController, get_template_config
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from litestar_workflows import WorkflowRegistry
 
 
@@ -37,8 +39,9 @@ def plugin(engine: Any, **config: Any) -> WorkflowPlugin:
     )
 
 
-def test_documented_full_setup_serves_the_ui_at_ui(engine: Any, registry: WorkflowRegistry) -> None:
-    """``WorkflowUIController`` on the app's router with its own dependencies, as the guide does."""
+@pytest.fixture
+def own_client(engine: Any, registry: WorkflowRegistry) -> Iterator[TestClient[Litestar]]:
+    """The documented full setup: ``WorkflowUIController`` on the app's router, at ``/ui``."""
     dependencies = {
         "workflow_engine": Provide(lambda: engine, sync_to_thread=False),
         "workflow_registry": Provide(lambda: registry, sync_to_thread=False),
@@ -50,17 +53,23 @@ def test_documented_full_setup_serves_the_ui_at_ui(engine: Any, registry: Workfl
         on_shutdown=[engine.stop],
     )
     with TestClient(app) as client:
-        overview = page(client.get("/ui/"))
-        links = {a.attrs["href"] for a in overview.find_all("a")}
-        assert {"/ui/workflows", "/ui/instances", "/ui/tasks", "/ui/workflows/approval/start"} <= links
-        assert all(not link.startswith("/workflows/ui") for link in links)
-        assert client.get("/ui/static/ui.css").status_code == 200
-        assert client.get("/ui/static/vendor/mermaid/mermaid.min.js").status_code == 200
-        assert client.get("/ui/static/../controller.py").status_code == 404
-        started = post_form(client, "/ui/workflows/flaky/start", {"input_data": "{}"})
-        assert started.status_code == 303
-        assert started.headers["location"].startswith("/ui/instances/")
-        assert client.get(started.headers["location"]).status_code == 200
+        yield client
+
+
+def test_documented_full_setup_serves_the_ui_at_ui(own_client: TestClient[Litestar]) -> None:
+    """``WorkflowUIController`` on the app's router with its own dependencies, as the guide does."""
+    client = own_client
+    overview = page(client.get("/ui/"))
+    links = {a.attrs["href"] for a in overview.find_all("a")}
+    assert {"/ui/workflows", "/ui/instances", "/ui/tasks", "/ui/workflows/approval/start"} <= links
+    assert all(not link.startswith("/workflows/ui") for link in links)
+    assert client.get("/ui/static/ui.css").status_code == 200
+    assert client.get("/ui/static/vendor/mermaid/mermaid.min.js").status_code == 200
+    assert client.get("/ui/static/../controller.py").status_code == 404
+    started = post_form(client, "/ui/workflows/flaky/start", {"input_data": "{}"})
+    assert started.status_code == 303
+    assert started.headers["location"].startswith("/ui/instances/")
+    assert client.get(started.headers["location"]).status_code == 200
 
 
 def test_an_app_with_its_own_templates_keeps_them(engine: Any, tmp_path: Path) -> None:
@@ -132,3 +141,22 @@ def test_identity_is_the_configured_resolver_not_a_query(engine: Any) -> None:
 def test_the_ui_cannot_take_the_api_s_root(engine: Any) -> None:
     with pytest.raises(ValueError, match="ui_path must name a path below api_path_prefix"):
         WorkflowPluginConfig(engine=engine, ui_path="/")
+
+
+@pytest.mark.parametrize("name", ["ui.css%00.html", "%00", "vendor/%00/x.js", "a" * 5000])
+def test_a_name_no_file_can_have_is_not_found(own_client: TestClient[Litestar], name: str) -> None:
+    assert own_client.get(f"/ui/static/{name}").status_code == 404
+
+
+def test_static_files_carry_their_media_type(own_client: TestClient[Litestar]) -> None:
+    css = own_client.get("/ui/static/ui.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    mermaid = own_client.get("/ui/static/vendor/mermaid/mermaid.min.js")
+    assert mermaid.headers["content-type"].split(";")[0] in {"text/javascript", "application/javascript"}
+
+
+@pytest.mark.parametrize("name", ["ui.css%00.html", "%00", "vendor/%00/x.js"])
+def test_the_plugin_s_static_route_answers_404_too(ui_client: TestClient[Litestar], name: str) -> None:
+    assert ui_client.get(f"/workflows/ui/static/{name}").status_code == 404
+    assert ui_client.get("/workflows/ui/static/ui.css").status_code == 200

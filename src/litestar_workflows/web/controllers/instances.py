@@ -33,7 +33,7 @@ from litestar_workflows.web.controllers.params import (
 from litestar_workflows.web.controllers.reads import InstanceReads, InstanceRepo, instance_reads
 from litestar_workflows.web.disconnect import unless_client_leaves
 from litestar_workflows.web.engine import WorkflowEngine, settled, start_key, start_or_get
-from litestar_workflows.web.errors import error_responses, exception_handlers
+from litestar_workflows.web.errors import error_responses, exception_handlers, outside_calendar
 from litestar_workflows.web.identity import Actor
 from litestar_workflows.web.long_poll import LongPollLimiter, client_of
 from litestar_workflows.web.presenters import (
@@ -136,13 +136,9 @@ def _moment(value: str | None, name: str) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    try:
-        moment.astimezone(UTC)
-    except OverflowError:
-        message = f"{name} must fall between 0001-01-01 and 9999-12-31 in UTC, not {value}"
-        raise ValidationException(
-            message, extra=[{"key": name, "message": message, "source": "query"}]
-        ) from None
+    problem = outside_calendar(moment, name, value)
+    if problem is not None:
+        raise ValidationException(problem, extra=[{"key": name, "message": problem, "source": "query"}])
     return moment
 
 

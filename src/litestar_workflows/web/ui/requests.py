@@ -10,6 +10,7 @@ from litestar.exceptions import ValidationException
 
 from litestar_workflows.core.errors import WorkflowValidationError
 from litestar_workflows.core.types import WorkflowStatus
+from litestar_workflows.web.errors import outside_calendar
 from litestar_workflows.web.ui.rendering import ui_root_of
 from litestar_workflows.web.ui.schema_form import FormProblem
 
@@ -71,11 +72,9 @@ def moment_of(value: str | None, name: str, *, end_of_day: bool = False) -> date
         moment = moment.replace(hour=23, minute=59, second=59, microsecond=999_999)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    try:
-        moment.astimezone(UTC)
-    except OverflowError:
-        message = f"{name} must fall between 0001-01-01 and 9999-12-31 in UTC, not {value}"
-        raise ValidationException(message) from None
+    problem = outside_calendar(moment, name, value)
+    if problem is not None:
+        raise ValidationException(problem)
     return moment
 
 
