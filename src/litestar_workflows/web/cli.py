@@ -75,37 +75,21 @@ refusals (403) and the wrong state (409: finished, not waiting, not pending any 
 over REST they are not 4xx-for-the-data: they depend on what the database holds and who acts.
 """
 
-_JSON = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of a table: the instance, as the REST API's GET /instances/{id} answers it.",
+
+def _json_option(prints: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--json``, its help saying what the command prints instead of a table."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print JSON instead of a table: {prints}.")
+
+
+_JSON = _json_option("the instance, as the REST API's GET /instances/{id} answers it")
+_JSON_TASK = _json_option("the task, as the REST API's GET /tasks/{id} answers it")
+_JSON_DEFINITIONS = _json_option("the workflows, as the REST API's GET /definitions answers them")
+_JSON_PAGE = _json_option(
+    '{"items": [...], "total", "limit", "offset"}, the items being the REST API\'s objects '
+    "(the API answers the array alone, with the total in X-Total-Count)"
 )
-_JSON_TASK = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of a table: the task, as the REST API's GET /tasks/{id} answers it.",
-)
-_JSON_DEFINITIONS = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of a table: the workflows, as the REST API's GET /definitions answers them.",
-)
-_JSON_PAGE = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help='Print JSON instead of a table: {"items": [...], "total", "limit", "offset"}, the items being '
-    "the REST API's objects (the API answers the array alone, with the total in X-Total-Count).",
-)
-_JSON_SHOW = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help='Print JSON instead of a table: {"definition": ..., "mermaid": ...}, the REST API\'s definition '
-    "and its Mermaid source.",
+_JSON_SHOW = _json_option(
+    '{"definition": ..., "mermaid": ...}, the REST API\'s definition and its Mermaid source'
 )
 _WAIT = click.option(
     "--wait",
