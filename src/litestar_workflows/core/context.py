@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn, overload
 from uuid import UUID, uuid4
 
 from litestar_workflows.core.types import StepStatus, StepType
@@ -50,6 +52,133 @@ class StepExecution:
     """Its traceback: the innermost frames, at most 8 KB, without local variables."""
 
 
+class ReadOnlyMetadata(Mapping[str, Any]):
+    """What a step sees of the instance's ``metadata``: a read-only view, never a copy.
+
+    Reading works as on a dict (``[key]``, ``get``, ``in``, iteration, ``dict(view)``); any
+    write raises ``TypeError``. Metadata is the caller's and the engine's (correlation ids, the
+    trace context), so a step cannot change it: what a step wants to keep goes into the data.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:  # noqa: D102
+        return self._data.get(key, default)
+
+    def keys(self) -> KeysView[str]:  # noqa: D102 - the dict's own views, which are read-only
+        return self._data.keys()
+
+    def values(self) -> ValuesView[Any]:  # noqa: D102
+        return self._data.values()
+
+    def items(self) -> ItemsView[str, Any]:  # noqa: D102
+        return self._data.items()
+
+    def __or__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self._data, **other}
+
+    def __ror__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        return {**other, **self._data}
+
+    def __eq__(self, other: object) -> bool:
+        return self._data == (other._data if isinstance(other, ReadOnlyMetadata) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def copy(self) -> dict[str, Any]:
+        """A plain dict with the same contents, for a step to change as it likes."""
+        return dict(self._data)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(
+            "a step cannot change the instance's metadata (it is read-only in a step); "
+            "store what the step produces in the context data: context.set(key, value)"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+
+class ReadOnlyHistory(Sequence["StepExecution"]):
+    """What a step sees of the instance's ``step_history``: a read-only view of the engine's list.
+
+    Indexing, slicing (a new list), ``len``, iteration and ``reversed`` work as on the list; any
+    change raises ``TypeError``. No copy is made, so a step of a long instance costs no more
+    than one of a short one. The engine records each step execution itself.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[StepExecution]) -> None:
+        self._items = items
+
+    @overload
+    def __getitem__(self, index: int) -> StepExecution: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[StepExecution]: ...
+
+    def __getitem__(self, index: int | slice) -> StepExecution | list[StepExecution]:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[StepExecution]:
+        return iter(self._items)
+
+    def __reversed__(self) -> Iterator[StepExecution]:
+        return reversed(self._items)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._items
+
+    def index(self, value: Any, start: int = 0, stop: int = sys.maxsize) -> int:  # noqa: D102
+        return self._items.index(value, start, stop)
+
+    def count(self, value: Any) -> int:  # noqa: D102
+        return self._items.count(value)
+
+    def __eq__(self, other: object) -> bool:
+        return self._items == (other._items if isinstance(other, ReadOnlyHistory) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def copy(self) -> list[StepExecution]:
+        """A plain list of the same executions."""
+        return list(self._items)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(
+            "a step cannot change the instance's step_history (it is read-only in a step); "
+            "the engine records each step execution itself"
+        )
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+
 @dataclass(slots=True, eq=False)
 class WorkflowContext:
     """What a step sees of its workflow: the instance data plus who, where and what ran before.
@@ -57,6 +186,10 @@ class WorkflowContext:
     Steps read and write :attr:`data` (through :meth:`get` / :meth:`set` or directly). Each step
     gets its own copy of the data; what it changed is applied to the instance when its completion
     is committed, so a failing step never leaves half its writes behind.
+
+    In the context an engine hands to a step, :attr:`metadata` and :attr:`step_history` are
+    read-only views of the instance's (:class:`ReadOnlyMetadata`, :class:`ReadOnlyHistory`): a
+    step reads them as a dict and a list, and any write raises ``TypeError``.
     """
 
     workflow_id: str = ""
@@ -73,6 +206,11 @@ class WorkflowContext:
     """Id of the step execution this context was handed to (stable across attempts)."""
     attempt: int = 1
     """Attempt number of the current step execution, starting at 1."""
+    _step_views: tuple[ReadOnlyMetadata, ReadOnlyHistory] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """On an instance's context: the read-only views of its metadata and history that its steps
+    get, made once (the engine's step runner makes and checks them)."""
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return ``data[key]``, or ``default`` when the key is absent."""
@@ -112,4 +250,4 @@ class WorkflowContext:
         return f"{self.execution_id}:{self.attempt}"
 
 
-__all__ = ("StepExecution", "WorkflowContext", "utcnow")
+__all__ = ("ReadOnlyHistory", "ReadOnlyMetadata", "StepExecution", "WorkflowContext", "utcnow")

@@ -369,11 +369,13 @@ class Interpreter:
         retry_at: datetime | None = None,
         error_type: str | None = None,
         stack_trace: str | None = None,
+        changes: ContextChanges | None = None,
     ) -> Transition:
         """A step attempt raised: schedule the next attempt at ``retry_at``, or fail the instance.
 
         ``error`` is ``"Type: message"``; ``error_type`` and ``stack_trace`` (bounded, see
         :mod:`litestar_workflows.runtime.failures`) are kept beside it in the step's history.
+        ``changes``: what the step's ``on_failure`` hook wrote, applied when the step fails for good.
         """
         run = self._active_run(instance, run_id)
         tr = Transition(instance)
@@ -406,7 +408,7 @@ class Interpreter:
             else:
                 tr.start.append(run)
             return self._settle(tr)
-        self._finish(instance, run, StepStatus.FAILED, tr, None, error)
+        self._finish(instance, run, StepStatus.FAILED, tr, None, error, changes)
         if self.record_events:
             tr.add_event(
                 self.step_event(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from operator import is_
 from typing import TYPE_CHECKING, Any
 
-from litestar_workflows.core.context import WorkflowContext
+from litestar_workflows.core.context import ReadOnlyHistory, ReadOnlyMetadata, WorkflowContext
 from litestar_workflows.core.errors import (
     ContextSerializationError,
     NonRetryableError,
@@ -22,6 +23,7 @@ from litestar_workflows.core.errors import (
     StepTimeoutError,
 )
 from litestar_workflows.core.events import cancel_requested
+from litestar_workflows.core.forms import check_task_form_schema
 from litestar_workflows.core.types import StepType
 from litestar_workflows.runtime.failures import error_type_of, format_trace, log_step_failure
 from litestar_workflows.runtime.interpreter import ContextChanges
@@ -43,7 +45,9 @@ Outcome = tuple[Any, ...]
 """``(kind, run_id, *arguments)``: what running a step produced, for :func:`apply_outcome`.
 
 A plain tuple because one is made per step execution; the arguments are those of the
-interpreter method named by ``kind``.
+interpreter method named by ``kind``. A failure is ``(FAILED, run_id, error, retry_at,
+error_type, stack_trace, changes)``: ``changes`` is what the step's ``on_failure`` hook wrote
+(:class:`ContextChanges`, or ``None``), set only when the step fails for good.
 """
 
 
@@ -62,7 +66,7 @@ def apply_outcome(interpreter: Interpreter, instance: WorkflowInstanceData, outc
 class StepPlan:
     """What the runner needs to know about one step, worked out once per definition."""
 
-    __slots__ = ("checks_can_execute", "has_on_success", "step", "step_type", "timeout")
+    __slots__ = ("checks_can_execute", "has_on_failure", "has_on_success", "step", "step_type", "timeout")
 
     def __init__(self, step: Step) -> None:
         from litestar_workflows.steps.base import BaseStep
@@ -74,6 +78,7 @@ class StepPlan:
         # Skipping the default no-op hooks saves two coroutine round trips per step.
         self.checks_can_execute = getattr(cls, "can_execute", None) is not BaseStep.can_execute
         self.has_on_success = getattr(cls, "on_success", None) is not BaseStep.on_success
+        self.has_on_failure = getattr(cls, "on_failure", None) is not BaseStep.on_failure
 
 
 def plans_for(definition: WorkflowDefinition) -> dict[str, StepPlan]:
@@ -97,15 +102,24 @@ class StepRunner:
         watched = data if type(data) is WatchedData else None
         base = shared.data.copy() if watched is None else None
         run_id = run.id
+        # The step gets read-only views of the instance's metadata and history: no copies (the
+        # history grows with the instance; a copy per step would make long instances quadratic),
+        # made once per instance and kept on its context while they still show its dict and list.
+        views = shared._step_views
+        metadata = shared.metadata
+        history = shared.step_history
+        if views is None or views[0]._data is not metadata or views[1]._items is not history:
+            views = shared._step_views = (ReadOnlyMetadata(metadata), ReadOnlyHistory(history))
         # Positional arguments (the hottest call of the engine): workflow_id, instance_id, data,
         # metadata, current_step, step_history, started_at, user_id, tenant_id, execution_id, attempt.
+        # The two views are typed as what the instance's own context holds (dict, list).
         context = WorkflowContext(
             shared.workflow_id,
             shared.instance_id,
             data,
-            shared.metadata,
+            views[0],  # type: ignore[arg-type]
             run.step_name,
-            shared.step_history,
+            views[1],  # type: ignore[arg-type]
             shared.started_at,
             shared.user_id,
             shared.tenant_id,
@@ -140,7 +154,7 @@ class StepRunner:
             if result is not None:
                 result = normalize_result(result, run.step_name)
         except (Exception, asyncio.CancelledError) as error:
-            return await self._failure(step, instance, context, run, error)
+            return await self._failure(plan, instance, context, run, error)
         return (SUCCEEDED, run_id, result, changes, route)
 
     async def execute(self, step: Step, context: WorkflowContext) -> Any:
@@ -199,7 +213,9 @@ class StepRunner:
         return {
             "title": await get_title(context) if get_title else getattr(step, "title", "") or run_step,
             "description": description or None,
-            "form_schema": await get_schema(context) if get_schema else getattr(step, "form_schema", None),
+            "form_schema": check_task_form_schema(
+                await get_schema(context) if get_schema else getattr(step, "form_schema", None), run_step or step.name
+            ),
             "assignee_id": await get_assignee(context) if get_assignee else getattr(step, "assignee", None),
             "assignee_group": await get_group(context)
             if get_group
@@ -210,12 +226,19 @@ class StepRunner:
 
     async def _failure(
         self,
-        step: Step,
+        plan: StepPlan,
         instance: WorkflowInstanceData,
         context: WorkflowContext,
         run: StepExecution,
         error: BaseException,
     ) -> Outcome:
+        """The FAILED outcome of ``run``, after the step's ``on_failure`` hook.
+
+        What ``execute`` wrote is discarded; what the hook writes (compared with the context as the
+        hook got it, as the success path compares) goes with the failure when the step fails for
+        good. A retried attempt leaves nothing: the next attempt starts from the same data.
+        """
+        step = plan.step
         if not isinstance(error, Exception):  # asyncio.CancelledError
             if cancel_requested():
                 raise error  # the engine abandons the run (a sibling failed, a cancel, shutdown)
@@ -226,13 +249,21 @@ class StepRunner:
                 f"step {run.step_name!r} raised CancelledError that the engine did not ask for", run.step_name
             )
             error.__cause__ = cancelled
-        try:
-            await step.on_failure(context, error)
-        except (Exception, asyncio.CancelledError) as hook_error:  # the original error matters more
-            if isinstance(hook_error, asyncio.CancelledError) and cancel_requested():
-                raise
-            error = NonRetryableError(f"{_describe(error)}; on_failure hook raised {_describe(hook_error)}")
-            error.__cause__ = hook_error  # its traceback, and the step's error it happened during
+        changes: ContextChanges | None = None
+        if plan.has_on_failure:  # the default hook does nothing: no snapshot, no call
+            try:
+                before = _snapshot(context.data)
+                await step.on_failure(context, error)
+                # A value the hook stores that is not JSON is the hook's failure, named by key.
+                changes = _changes(before, context.data, run.step_name)
+            except (Exception, asyncio.CancelledError) as hook_error:  # the original error matters more
+                if isinstance(hook_error, asyncio.CancelledError) and cancel_requested():
+                    raise
+                changes = None  # a hook that failed leaves nothing either
+                error = NonRetryableError(
+                    f"{_describe(error)}; on_failure hook raised {_describe(hook_error)}"
+                )
+                error.__cause__ = hook_error  # its traceback, and the step's error it happened during
         policy = getattr(step, "retry_policy", None)
         retry_at: datetime | None = None
         if (
@@ -243,7 +274,15 @@ class StepRunner:
             retry_at = self.clock() + timedelta(seconds=policy.delay_for(run.attempt, self.rng))
         description = _describe(error)
         log_step_failure(instance, run, error, description, retry_at)
-        return (FAILED, run.id, description, retry_at, error_type_of(error), format_trace(error))
+        return (
+            FAILED,
+            run.id,
+            description,
+            retry_at,
+            error_type_of(error),
+            format_trace(error),
+            None if retry_at is not None else changes,
+        )
 
 
 async def _deadline(  # noqa: PLR0917 - one call per deadline, all positional
@@ -268,6 +307,22 @@ def _describe(error: BaseException) -> str:
 
 
 _MISSING = object()
+
+
+def _snapshot(data: dict[str, Any]) -> dict[str, Any]:
+    """The data as it is now, for telling what an ``on_failure`` hook changes from it.
+
+    Containers are copied deeply (the hook may edit them in place); anything else is kept as it
+    is. Only a step that overrides ``on_failure`` pays for this, and only when it fails.
+    """
+    snapshot = dict(data)
+    for key, value in data.items():
+        if isinstance(value, (dict, list)):
+            try:
+                snapshot[key] = deepcopy(value)
+            except Exception:  # a value that cannot be copied is compared as it is
+                continue
+    return snapshot
 
 
 def _changes(base: dict[str, Any], data: dict[str, Any], step_name: str) -> ContextChanges | None:

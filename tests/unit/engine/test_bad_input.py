@@ -409,16 +409,16 @@ def test_invalid_form_or_payload_schema_is_rejected_with_the_definition() -> Non
     assert "'w'" in error.errors[1]
 
 
-async def test_invalid_dynamic_form_schema_gives_a_workflow_error(engine: LocalExecutionEngine) -> None:
+async def test_an_invalid_form_schema_built_by_the_step_fails_the_step(engine: LocalExecutionEngine) -> None:
     class DynamicSchema(BaseHumanStep):
         async def get_form_schema(self, context: WorkflowContext) -> dict[str, Any] | None:
             return {"type": "no-such-type"}
 
-    instance = await waiting(engine, defn("dyn_schema", [DynamicSchema("h")]))
-    before = snapshot(instance)
-    with pytest.raises(WorkflowValidationError, match="'h'"):
-        await engine.complete_human_task(instance.id, "h", "u", {"x": 1})
-    assert snapshot(instance) == before
+    instance = await engine.start_workflow(defn("dyn_schema", [DynamicSchema("h")]))
+    await engine.wait(instance.id, timeout=5)
+    assert instance.status is WorkflowStatus.FAILED  # no task that nobody could ever complete
+    assert "step 'h' has an invalid form schema" in (instance.error or "")
+    assert (await engine.find_tasks(instance_id=instance.id)).items == []
 
 
 # ---------------------------------------------------------------------------- webhooks
