@@ -1038,17 +1038,21 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
     ) -> WorkflowInstanceData:
         """Restart a failed instance from the failed step (or ``from_step``) with its context as it was.
 
-        With ``user_id`` (a person asking) ``from_step`` must be a step the instance already
-        reached; trusted code (no ``user_id``) may restart it from any step.
+        With ``user_id`` (a person asking), a ``from_step`` other than the failed step or the
+        first step is a ``retry_from`` action of its own for the instance authorizer (by default
+        administrators only): a restart further on would skip what lies between, an approval say.
+        Trusted code (no ``user_id``) may restart it from any step.
 
         Raises:
-            UnauthorizedInstanceError: ``user_id`` may not retry the instance.
-            InvalidTransitionError: The instance is not failed, or ``from_step`` is not a step (or,
-                for a user, one the instance never reached).
+            UnauthorizedInstanceError: ``user_id`` may not retry the instance (from that step).
+            InvalidTransitionError: The instance is not failed, or ``from_step`` is not a step.
         """
         live = await self._acted_on(instance_id, "retry", user_id, groups)
-        reached_only = user_id is not None
-        return await self._apply(live, lambda it, inst: it.retry(inst, from_step, reached_only=reached_only))
+        instance = live.instance
+        start = live.interpreter.definition.initial_step
+        if user_id is not None and from_step not in (None, instance.runtime.failed_step, start):
+            await authorize_instance_action(self.instance_authorizer, instance, user_id, "retry_from", groups)
+        return await self._apply(live, lambda it, inst: it.retry(inst, from_step))
 
     async def pause_workflow(
         self, instance_id: UUID, *, user_id: str | None = None, groups: Collection[str] = ()

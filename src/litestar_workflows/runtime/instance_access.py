@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from litestar_workflows.core.models import WorkflowInstanceData
 
-InstanceAction = Literal["cancel", "retry", "pause", "resume"]
+InstanceAction = Literal["cancel", "retry", "retry_from", "pause", "resume"]
 """What can be done to an instance as a whole; new actions are added here and reach every authorizer."""
 
 
@@ -76,10 +76,15 @@ class CreatorOrAdminAuthorizer:
         action: InstanceAction,
         groups: Collection[str] = (),
     ) -> bool:
-        """Apply the creator-or-administrator rule (the same for every action)."""
+        """Apply the creator-or-administrator rule.
+
+        ``retry_from`` (restarting a failed instance from a step of one's choosing, other than
+        the failed one or the first) is for administrators only: the creator is the requester
+        whose approvals a restart further on would skip.
+        """
         if not user_id:
             return False
-        if instance.created_by is not None and instance.created_by == user_id:
+        if action != "retry_from" and instance.created_by is not None and instance.created_by == user_id:
             return True
         return await self.is_administrator(user_id, groups)
 

@@ -248,14 +248,10 @@ class Interpreter:
             tr.add_event(self._wf_event(WorkflowResumed, instance))
         return self._settle(tr)
 
-    def retry(
-        self, instance: WorkflowInstanceData, from_step: str | None = None, *, reached_only: bool = False
-    ) -> Transition:
+    def retry(self, instance: WorkflowInstanceData, from_step: str | None = None) -> Transition:
         """Restart a failed instance from its failed step (or ``from_step``), context as it was.
 
         Branches the failure canceled are restarted too, unless ``from_step`` reaches them again.
-        ``reached_only`` (a person asking, not trusted code) allows only steps the instance has
-        already reached: jumping ahead would skip what lies between, an approval say.
         """
         if instance.status is not WorkflowStatus.FAILED:
             raise InvalidTransitionError(
@@ -267,16 +263,6 @@ class Interpreter:
             raise InvalidTransitionError(
                 f"cannot retry instance {instance.id} from {step!r}: no such step in "
                 f"{self.definition.name!r} {self.definition.version}"
-            )
-        if (
-            reached_only
-            and step != runtime.failed_step
-            and all(run.step_name != step for run in instance.context.step_history)
-        ):
-            raise InvalidTransitionError(
-                f"cannot retry instance {instance.id} from {step!r}: the instance never reached that step; "
-                "retry from the failed step or from a step it already ran (skipping ahead would skip "
-                "the steps between)"
             )
         tr = Transition(instance)
         instance.status = _RUNNING

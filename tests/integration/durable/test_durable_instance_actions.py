@@ -171,24 +171,26 @@ async def test_retry_pause_and_resume_are_checked_too(database: ScratchDatabase 
         assert (await engine.resume_workflow(instance.id, user_id="erik")).status is WorkflowStatus.WAITING
 
 
-async def test_a_person_retries_only_from_a_step_the_instance_reached(
-    database: ScratchDatabase | None,
-) -> None:
-    """Retrying from a later step would skip the approval between; trusted code may still jump."""
-    async with engine_on(database, ["bad request", "bad request"]) as engine:
+async def test_a_restart_further_on_is_for_administrators(database: ScratchDatabase | None) -> None:
+    """Retrying from a step other than the failed or the first one could skip an approval between.
+
+    The creator may retry from the failed step or start over; a step of one's choosing is the
+    ``retry_from`` action, which the default authorizer allows administrators only (trusted code,
+    without a user, may jump anywhere).
+    """
+    authorizer = CreatorOrAdminAuthorizer(["admins"], groups_of=lambda user: ADMINS.get(user, ()))
+    async with engine_on(database, ["bad request", "bad request"], instance_authorizer=authorizer) as engine:
         started = await engine.start_workflow("gated", {}, created_by="erik")
         assert (await engine.wait(started.id, timeout=30, until=FINISHED)).status is WorkflowStatus.FAILED
         for step in ("book", "approve"):
-            with pytest.raises(
-                InvalidTransitionError, match=f"from '{step}': the instance never reached that step"
-            ):
+            with pytest.raises(UnauthorizedInstanceError, match="'erik' may not retry_from"):
                 await engine.retry(started.id, step, user_id="erik")
         kept = await engine.get_instance(started.id)
         assert kept.status is WorkflowStatus.FAILED
         assert [run.step_name for run in kept.step_history] == ["check"]
-        await engine.retry(started.id, "check", user_id="erik")  # the failed step itself: allowed
+        await engine.retry(started.id, "check", user_id="erik")  # the failed (and first) step: allowed
         assert (await engine.wait(started.id, timeout=30, until=FINISHED)).status is WorkflowStatus.FAILED
-        await engine.retry(started.id, "book")  # trusted code, no user: may jump
+        await engine.retry(started.id, "book", user_id="root")  # an administrator may choose
         done = await engine.wait(started.id, timeout=30, until=FINISHED)
         assert done.status is WorkflowStatus.COMPLETED
         assert "approve" not in {run.step_name for run in done.step_history}
