@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -52,60 +52,33 @@ class StepExecution:
     """Its traceback: the innermost frames, at most 8 KB, without local variables."""
 
 
-class ReadOnlyMetadata(Mapping[str, Any]):
-    """What a step sees of the instance's ``metadata``: a read-only view, never a copy.
+class ReadOnlyMetadata(dict[str, Any]):
+    """What a step sees of the instance's ``metadata``: a dict that refuses every write.
 
-    Reading works as on a dict (``[key]``, ``get``, ``in``, iteration, ``dict(view)``); any
-    write raises ``TypeError``. Metadata is the caller's and the engine's (correlation ids, the
-    trace context), so a step cannot change it: what a step wants to keep goes into the data.
+    A real ``dict`` (a shallow copy made once per instance, not per step: metadata is set when
+    the instance starts), so that ``json.dumps``, ``isinstance(..., dict)`` and HTTP clients take
+    it as they took the metadata; any write raises ``TypeError``. Metadata is the caller's and the
+    engine's (correlation ids, the trace context), so a step cannot change it: what a step wants
+    to keep goes into the data. ``copy()`` and ``copy.deepcopy`` give plain, writable dicts.
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_source",)
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = data
+    def __init__(self, data: dict[str, Any]) -> None:
+        dict.update(self, data)
+        self._source = data
+        """The instance's own dict this was copied from (the runner makes a new view when it changes)."""
 
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def get(self, key: str, default: Any = None) -> Any:  # noqa: D102
-        return self._data.get(key, default)
-
-    def keys(self) -> KeysView[str]:  # noqa: D102 - the dict's own views, which are read-only
-        return self._data.keys()
-
-    def values(self) -> ValuesView[Any]:  # noqa: D102
-        return self._data.values()
-
-    def items(self) -> ItemsView[str, Any]:  # noqa: D102
-        return self._data.items()
-
-    def __or__(self, other: Mapping[str, Any]) -> dict[str, Any]:
-        return {**self._data, **other}
-
-    def __ror__(self, other: Mapping[str, Any]) -> dict[str, Any]:
-        return {**other, **self._data}
-
-    def __eq__(self, other: object) -> bool:
-        return self._data == (other._data if isinstance(other, ReadOnlyMetadata) else other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._data)
+    def shows(self, data: dict[str, Any]) -> bool:
+        """Whether this view still shows ``data`` (the same dict, with as many keys)."""
+        return self._source is data and len(self) == len(data)
 
     def copy(self) -> dict[str, Any]:
         """A plain dict with the same contents, for a step to change as it likes."""
-        return dict(self._data)
+        return dict(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self),))  # copies and pickles are plain dicts
 
     def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError(
@@ -159,6 +132,12 @@ class ReadOnlyHistory(Sequence["StepExecution"]):
 
     def __eq__(self, other: object) -> bool:
         return self._items == (other._items if isinstance(other, ReadOnlyHistory) else other)
+
+    def __add__(self, other: list[StepExecution]) -> list[StepExecution]:
+        return [*self._items, *other]
+
+    def __radd__(self, other: list[StepExecution]) -> list[StepExecution]:
+        return [*other, *self._items]
 
     __hash__ = None  # type: ignore[assignment]
 

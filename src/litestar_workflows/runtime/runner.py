@@ -102,22 +102,23 @@ class StepRunner:
         watched = data if type(data) is WatchedData else None
         base = shared.data.copy() if watched is None else None
         run_id = run.id
-        # The step gets read-only views of the instance's metadata and history: no copies (the
-        # history grows with the instance; a copy per step would make long instances quadratic),
-        # made once per instance and kept on its context while they still show its dict and list.
+        # The step gets read-only views of the instance's metadata (a frozen dict, copied once)
+        # and history (a view, no copy: the history grows with the instance, and a copy per step
+        # would make long instances quadratic), made once per instance and kept on its context
+        # while they still show its dict and list.
         views = shared._step_views
         metadata = shared.metadata
         history = shared.step_history
-        if views is None or views[0]._data is not metadata or views[1]._items is not history:
+        if views is None or not views[0].shows(metadata) or views[1]._items is not history:
             views = shared._step_views = (ReadOnlyMetadata(metadata), ReadOnlyHistory(history))
         # Positional arguments (the hottest call of the engine): workflow_id, instance_id, data,
         # metadata, current_step, step_history, started_at, user_id, tenant_id, execution_id, attempt.
-        # The two views are typed as what the instance's own context holds (dict, list).
+        # The history view is typed as what the instance's own context holds (a list).
         context = WorkflowContext(
             shared.workflow_id,
             shared.instance_id,
             data,
-            views[0],  # type: ignore[arg-type]
+            views[0],
             run.step_name,
             views[1],  # type: ignore[arg-type]
             shared.started_at,

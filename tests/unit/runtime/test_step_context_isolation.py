@@ -9,7 +9,9 @@ goes with the failure (in the runner's FAILED outcome), once the step fails for 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -404,3 +406,29 @@ async def test_a_failed_outcome_with_changes_is_applied_by_the_interpreter() -> 
     assert instance.status is WorkflowStatus.FAILED
     assert instance.context.data == {"items": [], "failed_at": "process"}
     assert instance.step_history[-1].context_changes == {"set": {"failed_at": "process"}, "deleted": []}
+
+
+async def test_a_step_uses_the_metadata_as_the_dict_it_was() -> None:
+    """JSON encoders, ``isinstance`` checks and the step's own data take the view as the dict it was."""
+    seen: dict[str, Any] = {}
+
+    class Probe(BaseMachineStep):
+        async def execute(self, context: WorkflowContext) -> None:
+            seen["json"] = json.dumps(context.metadata)
+            seen["dict"] = isinstance(context.metadata, dict)
+            seen["copies"] = [type(copy.deepcopy(context.metadata)), type(context.metadata.copy())]
+            seen["history"] = [run.step_name for run in context.step_history + []]
+            context.set("meta", context.metadata)
+
+    engine = LocalExecutionEngine(WorkflowRegistry())
+    definition = WorkflowDefinition(name="probe", steps=[Probe("probe")], edges=[], initial_step="probe")
+    instance = await engine.start_workflow(definition, {}, metadata={"correlation_id": "abc"})
+    done = await engine.wait(instance.id, timeout=5)
+    assert done.status is WorkflowStatus.COMPLETED, done.error
+    assert seen == {
+        "json": '{"correlation_id": "abc"}',
+        "dict": True,
+        "copies": [dict, dict],
+        "history": ["probe"],
+    }
+    assert done.context.data == {"meta": {"correlation_id": "abc"}}
