@@ -487,6 +487,17 @@ def _problems_of(definition: WorkflowDefinition) -> list[str]:
         problems.append("the workflow needs a non-empty name")
     if not isinstance(definition.version, str) or not definition.version:
         problems.append("the version must be a non-empty string such as '1.0.0'")
+    texts = [
+        ("name", definition.name),
+        ("version", definition.version),
+        ("description", definition.description),
+    ]
+    texts += [("step name", key) for key in definition.steps]
+    problems.extend(
+        f"the {what} {text!r} contains a NUL character (\\x00), which databases cannot store"
+        for what, text in texts
+        if isinstance(text, str) and "\x00" in text
+    )
     limit: Any = definition.max_iterations
     if type(limit) is not int or limit < 1:
         problems.append(f"max_iterations must be a positive integer, not {limit!r}")

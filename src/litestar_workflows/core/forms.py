@@ -443,9 +443,22 @@ def _field_of(error: ValidationError) -> str:
 
 
 def check_form_schema(schema: dict[str, Any] | None, where: str) -> None:
-    """Raise a ``WorkflowValidationError`` naming ``where`` when ``schema`` cannot validate forms."""
+    """Raise a ``WorkflowValidationError`` naming ``where`` when ``schema`` cannot validate forms.
+
+    A schema holding a NUL character is refused too: a task keeps its form schema, and no
+    database stores one (on PostgreSQL the task could never be written).
+    """
     if schema is not None:
         form_validator(schema, where)
+        try:
+            raw = orjson.dumps(schema)
+        except TypeError:
+            return  # not JSON: the validator above judged it
+        if b"\\u0000" in raw:
+            raise WorkflowValidationError(
+                f"{where} has an invalid form schema: it contains a NUL character (\\x00), which "
+                "databases cannot store"
+            )
 
 
 def check_task_form_schema(schema: object, step_name: str) -> dict[str, Any] | None:

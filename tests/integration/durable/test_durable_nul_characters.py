@@ -121,3 +121,35 @@ async def test_a_task_title_or_assignee_computed_with_a_nul_is_written_out(
         [task] = (await engine.find_tasks(instance_id=instance.id)).items
         assert (task.title, task.assignee_id) == ("Check ann\\x00", "ann\\x00")
         assert (await stored(engine, instance.id)).status is WorkflowStatus.WAITING
+
+
+class SchemaWithNul(BaseHumanStep):
+    async def get_form_schema(self, context: Any) -> dict[str, Any]:
+        return {"type": "object", "properties": {"amount": {"type": "number", "title": f"Amount{NUL}(EUR)"}}}
+
+
+async def test_a_form_schema_or_a_definition_holding_a_nul_is_refused(
+    database: ScratchDatabase | None,
+) -> None:
+    static = BaseHumanStep("ask", form_schema={"type": "object", "title": f"T{NUL}"})
+    for definition, where in (
+        (WorkflowDefinition(name="static", steps=[static], edges=[], initial_step="ask"), "form schema"),
+        (
+            WorkflowDefinition(
+                name="described", description=f"d{NUL}", steps=[Fn("a")], edges=[], initial_step="a"
+            ),
+            "description",
+        ),
+    ):
+        problems = definition.validate()
+        assert any(where in problem and "NUL character" in problem for problem in problems), problems
+    reg = WorkflowRegistry()
+    reg.register(
+        WorkflowDefinition(name="computed", steps=[SchemaWithNul("ask")], edges=[], initial_step="ask")
+    )
+    async with engine_for(database, reg) as engine:
+        instance = await engine.start_workflow("computed", {})
+        assert (await engine.wait(instance.id, timeout=30, until=FINISHED)).status is WorkflowStatus.FAILED
+        kept = await stored(engine, instance.id)
+        assert kept.status is WorkflowStatus.FAILED
+        assert "contains a NUL character" in (kept.error or "")
