@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from litestar_workflows.core.errors import TaskValidationError
@@ -49,8 +50,15 @@ class AssigneeAuthorizer:
             return True
         if self.groups_of is not None:
             return task.assignee_group in set(self.groups_of(user_id))
+        if groups is None:
+            groups = _CALLER_GROUPS.get()  # a subclass written before ``groups`` calls super() without
         return groups is None or task.assignee_group in groups
 
+
+_CALLER_GROUPS: ContextVar[frozenset[str] | None] = ContextVar(
+    "litestar_workflows_caller_groups", default=None
+)
+"""The groups the caller of the task operation under way passed (``None``: not known)."""
 
 _TAKES_GROUPS: dict[type, bool] = {}
 
@@ -77,11 +85,22 @@ async def task_action_allowed(
     action: TaskAction,
     groups: Collection[str] | None = None,
 ) -> bool:
-    """Ask ``authorizer``, telling it the caller's ``groups`` when they are known and it takes them."""
-    if groups is not None and _takes_groups(authorizer):
-        allowed: bool = await authorizer.can_act(task, user_id, action, groups=groups)  # type: ignore[call-arg]
-        return allowed
-    return await authorizer.can_act(task, user_id, action)
+    """Ask ``authorizer``, telling it the caller's ``groups`` when they are known and it takes them.
+
+    The groups are also known to :class:`AssigneeAuthorizer` for the length of the call, so that
+    a subclass of it whose ``can_act`` predates the parameter (and calls ``super()`` without it)
+    is as strict as the default.
+    """
+    if groups is None:
+        return await authorizer.can_act(task, user_id, action)
+    token = _CALLER_GROUPS.set(frozenset(groups))
+    try:
+        if _takes_groups(authorizer):
+            allowed: bool = await authorizer.can_act(task, user_id, action, groups=groups)  # type: ignore[call-arg]
+            return allowed
+        return await authorizer.can_act(task, user_id, action)
+    finally:
+        _CALLER_GROUPS.reset(token)
 
 
 def validate_form_data(schema: dict[str, Any] | None, data: dict[str, Any], where: str) -> None:
