@@ -1048,9 +1048,13 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             InvalidTransitionError: The instance is not failed, or ``from_step`` is not a step.
         """
         live = await self._acted_on(instance_id, "retry", user_id, groups)
-        instance = live.instance
-        start = live.interpreter.definition.initial_step
-        if user_id is not None and from_step not in (None, instance.runtime.failed_step, start):
+        instance, definition = live.instance, live.interpreter.definition
+        chosen = from_step is not None and from_step in definition.steps  # else: refused as no such step
+        if (
+            user_id is not None
+            and chosen
+            and from_step not in (instance.runtime.failed_step, definition.initial_step)
+        ):
             await authorize_instance_action(self.instance_authorizer, instance, user_id, "retry_from", groups)
         return await self._apply(live, lambda it, inst: it.retry(inst, from_step))
 
