@@ -367,3 +367,11 @@ async def test_instances_of_the_same_classes_register_and_run() -> None:
     assert done.status == WorkflowStatus.COMPLETED
     assert done.context.get("a") is True
     assert done.context.get("b") is True
+
+
+def test_race_group_imports_and_says_why_it_is_not_supported() -> None:
+    """The Parallel Execution guide imports it from the root: the import works, building it explains."""
+    from litestar_workflows import RaceGroup
+
+    with pytest.raises(NotImplementedError, match="RaceGroup is not supported: .* ParallelGateway"):
+        RaceGroup(BaseMachineStep("fast_source"), BaseMachineStep("reliable_source"))

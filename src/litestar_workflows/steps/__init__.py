@@ -2,7 +2,13 @@
 
 from litestar_workflows.steps.base import BaseHumanStep, BaseMachineStep, BaseStep
 from litestar_workflows.steps.gateway import ExclusiveGateway, GatewayStep, ParallelGateway
-from litestar_workflows.steps.groups import ConditionalGroup, ParallelGroup, SequentialGroup, StepGroup
+from litestar_workflows.steps.groups import (
+    ConditionalGroup,
+    ParallelGroup,
+    RaceGroup,
+    SequentialGroup,
+    StepGroup,
+)
 from litestar_workflows.steps.retry import RetryPolicy
 from litestar_workflows.steps.timer import DelayStep, ScheduledStep, TimerStep
 from litestar_workflows.steps.webhook import WebhookStep
@@ -17,6 +23,7 @@ __all__ = (
     "GatewayStep",
     "ParallelGateway",
     "ParallelGroup",
+    "RaceGroup",
     "RetryPolicy",
     "ScheduledStep",
     "SequentialGroup",

@@ -192,4 +192,29 @@ class ConditionalGroup(StepGroup):
         return None if branch is None else await _run_inner(branch, context)
 
 
-__all__ = ("ConditionalGroup", "GroupFork", "GroupJoin", "ParallelGroup", "SequentialGroup", "StepGroup")
+class RaceGroup:
+    """The Parallel Execution guide's "first branch to finish wins" group: not supported here.
+
+    Declaring the winner means cancelling the other branches mid-step, after side effects they may
+    already have had, and a durable engine could not tell after a restart which branch finished
+    first. Building one raises at once, rather than running something else silently.
+    """
+
+    def __init__(self, *steps: Any, **options: Any) -> None:
+        raise NotImplementedError(
+            "RaceGroup is not supported: cancelling the losing branches mid-step would undo nothing "
+            "they already did, and no durable engine can tell after a restart which finished first. "
+            "Start the branches with a ParallelGateway and let the first one write its result (the "
+            "others check for it), or route with an ExclusiveGateway (README, Compatibility)"
+        )
+
+
+__all__ = (
+    "ConditionalGroup",
+    "GroupFork",
+    "GroupJoin",
+    "ParallelGroup",
+    "RaceGroup",
+    "SequentialGroup",
+    "StepGroup",
+)
