@@ -214,10 +214,10 @@ class StepRunner:
         return {
             "title": await get_title(context) if get_title else getattr(step, "title", "") or run_step,
             "description": description or None,
-            "form_schema": check_task_form_schema(
-                await get_schema(context) if get_schema else getattr(step, "form_schema", None),
-                run_step or step.name,
-            ),
+            # A static form_schema was checked with the definition; one a hook builds is checked here.
+            "form_schema": check_task_form_schema(await get_schema(context), run_step or step.name)
+            if get_schema
+            else getattr(step, "form_schema", None),
             "assignee_id": await get_assignee(context) if get_assignee else getattr(step, "assignee", None),
             "assignee_group": await get_group(context)
             if get_group
