@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from litestar_workflows.core.errors import ContextSerializationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -147,43 +150,36 @@ def _depth_message(what: str, where: str) -> str:
     )
 
 
-def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
-    """The first NaN or infinity inside ``value``: where (``"['ratio']"``, ``""`` for itself) and which.
+def _first(value: Any, bad: Callable[[Any], bool], where: str = "") -> tuple[str, Any] | None:
+    """The first key or value inside ``value`` that is ``bad``, with its path; ``None`` if none is.
 
-    orjson writes them as ``null``, so they would come back as ``None`` without a word.
+    The path reads ``"['ratio'][1]"`` (``""`` for ``value`` itself), a key's ending in `` (the key)``.
     """
-    if type(value) is float:
-        return None if math.isfinite(value) else (where, value)
-    if isinstance(value, dict):
-        items: Any = value.items()
-    elif isinstance(value, list | tuple):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        found = _non_finite(item, f"{where}[{key!r}]")
-        if found is not None:
-            return found
-    return None
-
-
-def _with_nul(value: Any, where: str = "") -> str | None:
-    """Where the first text holding a NUL character (U+0000) is inside ``value``: a key or a value."""
-    if type(value) is str:
-        return where if "\x00" in value else None
+    if bad(value):
+        return where, value
     if isinstance(value, dict):
         for key, item in value.items():
-            if isinstance(key, str) and "\x00" in key:
-                return f"{where}[{key!r}] (the key)"
-            found = _with_nul(item, f"{where}[{key!r}]")
+            if bad(key):
+                return f"{where}[{key!r}] (the key)", key
+            found = _first(item, bad, f"{where}[{key!r}]")
             if found is not None:
                 return found
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = _with_nul(item, f"{where}[{index}]")
+            found = _first(item, bad, f"{where}[{index}]")
             if found is not None:
                 return found
     return None
+
+
+def _non_finite(value: Any) -> bool:
+    """NaN or an infinity: orjson writes them as ``null``, so they would come back as ``None``."""
+    return type(value) is float and not math.isfinite(value)
+
+
+def _with_nul(value: Any) -> bool:
+    """Text holding a NUL character (U+0000), which PostgreSQL keeps in no text or JSONB."""
+    return type(value) is str and "\x00" in value
 
 
 def _refuse_unstorable(raw: bytes, value: Any, what: str) -> None:
@@ -197,21 +193,17 @@ def _refuse_unstorable(raw: bytes, value: Any, what: str) -> None:
     Raises:
         ContextSerializationError: Naming where the value is.
     """
-    if b"null" in raw:
-        found = _non_finite(value)
-        if found is not None:
-            where, number = found
-            raise ContextSerializationError(
-                f"{what}{where} is {number!r}, which has no JSON form (NaN and infinities would be "
-                "stored as null); context data must be JSON"
-            )
-    if b"\\u0000" in raw:
-        place = _with_nul(value)
-        if place is not None:
-            raise ContextSerializationError(
-                f"{what}{place} contains a NUL character (\\x00), which databases cannot store; "
-                "remove it from the text"
-            )
+    if b"null" in raw and (found := _first(value, _non_finite)) is not None:
+        where, number = found
+        raise ContextSerializationError(
+            f"{what}{where} is {number!r}, which has no JSON form (NaN and infinities would be "
+            "stored as null); context data must be JSON"
+        )
+    if b"\\u0000" in raw and (found := _first(value, _with_nul)) is not None:
+        raise ContextSerializationError(
+            f"{what}{found[0]} contains a NUL character (\\x00), which databases cannot store; "
+            "remove it from the text"
+        )
 
 
 def normalize_result(value: Any, step_name: str) -> Any:
