@@ -14,13 +14,12 @@ from litestar_workflows.core.errors import (
     HumanTaskError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
-    TaskValidationError,
     UnauthorizedTaskError,
 )
 from litestar_workflows.core.types import HumanTaskStatus
 from litestar_workflows.engine.live import as_uuid
-from litestar_workflows.runtime.human import FormCheck, task_action_allowed
-from litestar_workflows.runtime.jsondata import check_text, check_user_id, copy_data, normalize_mapping
+from litestar_workflows.runtime.human import FormCheck, check_submission, task_action_allowed
+from litestar_workflows.runtime.jsondata import check_text, check_user_id, normalize_mapping
 from litestar_workflows.store.base import Page, TaskQuery
 
 if TYPE_CHECKING:
@@ -39,39 +38,6 @@ if TYPE_CHECKING:
 
 _WHOLE_QUEUE = 10_000
 """How many tasks :meth:`HumanTaskOperations.get_pending_tasks` returns at most."""
-
-
-async def submission_checked(live: Live, step_name: str, data: dict[str, Any]) -> None:
-    """Ask the step's ``validate_submission(context, data)`` hook (the Human Tasks guide's), if any.
-
-    It sees a private copy of the instance's context at the task's step, and returns the
-    messages of what is wrong (none: the data is accepted), after the form schema passed.
-
-    Raises:
-        TaskValidationError: The hook returned messages; ``errors`` holds them.
-        TypeError: The hook returned something other than a list of messages.
-    """
-    step = live.interpreter.definition.steps.get(step_name)
-    hook = getattr(step, "validate_submission", None)
-    if hook is None:
-        return
-    shared = live.instance.context
-    context = replace(
-        shared,
-        data=copy_data(shared.data),
-        metadata=copy_data(shared.metadata),
-        step_history=list(shared.step_history),
-        current_step=step_name,
-    )
-    messages = await hook(context, dict(data))
-    if not messages:
-        return
-    if not isinstance(messages, list | tuple) or not all(isinstance(message, str) for message in messages):
-        raise TypeError(
-            f"validate_submission() of step {step_name!r} returned {messages!r}, not a list of messages"
-        )
-    errors = list(messages)
-    raise TaskValidationError(f"task {step_name!r}: the submission is refused: " + "; ".join(errors), errors)
 
 
 class HumanTaskOperations:
@@ -155,7 +121,8 @@ class HumanTaskOperations:
                 raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more")
             await self._authorize(task, user_id, "complete", groups)
             valid_form(task.form_schema)
-            await submission_checked(live, step_name, clean)
+            step = live.interpreter.definition.steps.get(step_name)
+            await check_submission(step, live.instance.context, step_name, clean)
             chosen[:] = [task]
 
         return await self._apply(

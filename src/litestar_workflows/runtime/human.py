@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import inspect
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from litestar_workflows.core.context import ReadOnlyHistory, ReadOnlyMetadata
 from litestar_workflows.core.errors import TaskValidationError
 from litestar_workflows.core.forms import check_form_schema, data_errors
+from litestar_workflows.runtime.jsondata import copy_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable
 
+    from litestar_workflows.core.context import WorkflowContext
     from litestar_workflows.core.models import HumanTask
 
 TaskAction = Literal["complete", "claim", "reassign"]
@@ -120,6 +124,38 @@ def validate_form_data(schema: dict[str, Any] | None, data: dict[str, Any], wher
         raise TaskValidationError(f"{where}: form data is invalid: " + "; ".join(errors), errors)
 
 
+async def check_submission(step: Any, shared: WorkflowContext, step_name: str, data: dict[str, Any]) -> None:
+    """Ask the step's ``validate_submission(context, data)`` hook (the Human Tasks guide's), if any.
+
+    Called once the form schema has passed. The hook sees the instance's context at the task's
+    step as a step does: a private copy of the data, read-only metadata and history. It returns
+    the messages of what is wrong; none accepts the data.
+
+    Raises:
+        TaskValidationError: The hook returned messages; ``errors`` holds them.
+        TypeError: The hook returned something other than a list of messages.
+    """
+    hook = getattr(step, "validate_submission", None)
+    if hook is None:
+        return
+    context = replace(
+        shared,
+        data=copy_data(shared.data),
+        metadata=ReadOnlyMetadata(shared.metadata),
+        step_history=ReadOnlyHistory(shared.step_history),  # type: ignore[arg-type]
+        current_step=step_name,
+    )
+    messages = await hook(context, dict(data))
+    if not messages:
+        return
+    if not isinstance(messages, list | tuple) or not all(isinstance(message, str) for message in messages):
+        raise TypeError(
+            f"validate_submission() of step {step_name!r} returned {messages!r}, not a list of messages"
+        )
+    errors = list(messages)
+    raise TaskValidationError(f"task {step_name!r}: the submission is refused: " + "; ".join(errors), errors)
+
+
 class FormCheck:
     """Validates one submission, at most once per schema, however often the caller asks.
 
@@ -156,6 +192,7 @@ __all__ = (
     "TaskAction",
     "TaskAuthorizer",
     "check_form_schema",
+    "check_submission",
     "task_action_allowed",
     "validate_form_data",
 )
