@@ -1,12 +1,15 @@
 """Instructions per step transition of the in-memory engine, counted by valgrind (callgrind).
 
-Run: ``.venv/bin/python benchmarks/instructions.py [--n 300] [--sqlite]``
+Run: ``.venv/bin/python benchmarks/instructions.py [--n 300] [--sqlite | --neutral]``
 
 Wall-clock figures on a shared machine vary by tens of percent between runs; instruction counts
 do not, so this is the figure to compare before and after a change to the hot path. Each workload
 runs twice under callgrind, with N instances and with none, and the difference is divided by the
 number of transitions. ``--sqlite`` counts the durable engine on a SQLite file instead, the
-database's own work included (callgrind follows its thread too).
+database's own work included (callgrind follows its thread too). ``--neutral`` counts the
+in-memory engine on the neutral harness's workloads instead (``neutral_workload.py``: documented
+names only, steps returning a small dict, starts by class awaited one by one, then ``wait`` and
+``get_instance`` per instance), which is what ``bench_neutral.py`` times against the reference.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import sys
 
 TRANSITIONS = {"chain": 10, "fanout": 10, "human": 4}
+NEUTRAL_TRANSITIONS = {"linear": 10, "fanout": 10, "human": 4}
 
 
 async def workload(name: str, n: int) -> None:
@@ -63,7 +67,19 @@ async def durable_workload(name: str, n: int) -> None:
             await engine.stop()
 
 
-def counted(name: str, n: int, *, sqlite: bool = False) -> int:
+async def neutral(name: str, n: int) -> None:
+    import neutral_workload
+
+    from litestar_workflows import LocalExecutionEngine
+
+    engine = LocalExecutionEngine(neutral_workload.registry_for(name))
+    args = argparse.Namespace(workload=name, timeout=600.0)
+    await neutral_workload.drive(engine, engine, args, -1, 1, 0.0, serial=True)  # warms caches up
+    if n:
+        await neutral_workload.drive(engine, engine, args, 0, n, 0.0, serial=False)
+
+
+def counted(name: str, n: int, *, sqlite: bool = False, neutral_run: bool = False) -> int:
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -75,6 +91,7 @@ def counted(name: str, n: int, *, sqlite: bool = False) -> int:
         "--n",
         str(n),
         *(["--sqlite"] if sqlite else []),
+        *(["--neutral"] if neutral_run else []),
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stderr
     found = re.search(r"Collected\s*:\s*([\d,]+)", output)
@@ -89,15 +106,19 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--sqlite", action="store_true", help="count the durable engine on SQLite")
+    parser.add_argument("--neutral", action="store_true", help="count the neutral workloads in memory")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
-        asyncio.run((durable_workload if args.sqlite else workload)(args.run, args.n))
+        run = neutral if args.neutral else durable_workload if args.sqlite else workload
+        asyncio.run(run(args.run, args.n))
         return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
-    for name, per_instance in TRANSITIONS.items():
-        extra = counted(name, args.n, sqlite=args.sqlite) - counted(name, 0, sqlite=args.sqlite)
+    workloads = NEUTRAL_TRANSITIONS if args.neutral else TRANSITIONS
+    for name, per_instance in workloads.items():
+        options = {"sqlite": args.sqlite, "neutral_run": args.neutral}
+        extra = counted(name, args.n, **options) - counted(name, 0, **options)
         print(f"{name:<7} {extra // (args.n * per_instance):>8,} instructions per transition")
 
 
