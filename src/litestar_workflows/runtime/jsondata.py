@@ -33,25 +33,52 @@ _PATH_SHOWN = 4
 """Keys of a too-deep path named in the error before it is cut short."""
 
 
+ABSENT: Final = object()
+"""In :attr:`WatchedData.touched`: the key did not exist before the step set it."""
+
+
 class WatchedData(dict[str, Any]):
-    """A dict that keeps its contents as they were before the first write (``original``).
+    """A dict that knows what a step wrote to it, so that its changes need no full comparison.
 
     Handed to steps as their copy of flat context data (scalars only, so nothing can change
-    without going through these methods): a step that wrote nothing needs no comparison, and
-    one that did is compared with ``original``. Nothing is copied up front, and the class has
-    no ``__init__`` of its own, so making one costs what making a dict costs.
+    without going through these methods). Item assignment, what ``context.set`` does, records
+    each key's value before its first write in :attr:`touched`; the changes are then found among
+    those keys alone. Any other write (``del``, ``pop``, ``update``...) first keeps the whole
+    contents as they were before the step in :attr:`original`, and the changes are found by
+    comparing with that. Nothing is copied up front, and the class has no ``__init__`` of its
+    own, so making one costs what making a dict costs.
     """
 
     original: dict[str, Any] | None = None
-    """The contents before the first write; ``None`` while nothing was written."""
+    """The contents before the step's first write other than item assignment; ``None`` until one."""
+    touched: dict[str, Any] | None = None
+    """Keys set by item assignment, each with its value before the first such write (or ``ABSENT``)."""
+
+    def before(self) -> dict[str, Any]:
+        """The contents as the step was given them (``self`` itself while nothing was written)."""
+        if self.original is not None:
+            return self.original
+        if self.touched is None:
+            return self
+        given = dict(self)
+        for key, old in self.touched.items():
+            if old is ABSENT:
+                del given[key]
+            else:
+                given[key] = old
+        return given
 
     def _before_write(self) -> None:
         if self.original is None:
-            self.original = dict(self)
+            self.original = dict(self) if self.touched is None else self.before()
 
     def __setitem__(self, key: str, value: Any) -> None:
         if self.original is None:
-            self.original = dict(self)
+            touched = self.touched
+            if touched is None:
+                touched = self.touched = {}
+            if key not in touched:
+                touched[key] = self.get(key, ABSENT)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:

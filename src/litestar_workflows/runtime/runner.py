@@ -27,7 +27,13 @@ from litestar_workflows.core.forms import check_task_form_schema
 from litestar_workflows.core.types import StepType
 from litestar_workflows.runtime.failures import error_type_of, format_trace, log_step_failure
 from litestar_workflows.runtime.interpreter import ContextChanges
-from litestar_workflows.runtime.jsondata import WatchedData, copy_data, normalize_result, normalize_written
+from litestar_workflows.runtime.jsondata import (
+    ABSENT,
+    WatchedData,
+    copy_data,
+    normalize_result,
+    normalize_written,
+)
 
 if TYPE_CHECKING:
     from litestar_workflows.core.context import StepExecution
@@ -145,13 +151,10 @@ class StepRunner:
             if plan.has_on_success:
                 await step.on_success(context, result)
             current = context.data
-            if watched is None:
-                changes = _changes(base, current, run.step_name)  # type: ignore[arg-type]
-            elif watched.original is None and current is watched:
-                changes = None  # nothing written, nothing replaced
+            if current is watched and watched.touched is None and watched.original is None:
+                changes = None  # nothing written, nothing replaced: the usual case, without a call
             else:
-                given = watched if watched.original is None else watched.original
-                changes = _changes(given, current, run.step_name)
+                changes = _changes_made(watched, base, current, run.step_name)
             if result is not None:
                 result = normalize_result(result, run.step_name)
         except (Exception, asyncio.CancelledError) as error:
@@ -325,6 +328,29 @@ def _snapshot(data: dict[str, Any]) -> dict[str, Any]:
             except Exception:  # a value that cannot be copied is compared as it is
                 continue
     return snapshot
+
+
+def _changes_made(
+    watched: WatchedData | None, base: dict[str, Any] | None, data: dict[str, Any], step_name: str
+) -> ContextChanges | None:
+    """What a step changed in its data: ``base`` is a copy of what it was given, unless ``watched``."""
+    if watched is None:
+        return _changes(base, data, step_name)  # type: ignore[arg-type]
+    if data is not watched or watched.original is not None:
+        return _changes(watched.before(), data, step_name)
+    return _set_changes(watched.touched, data, step_name)  # type: ignore[arg-type]
+
+
+def _set_changes(touched: dict[str, Any], data: dict[str, Any], step_name: str) -> ContextChanges | None:
+    """:func:`_changes` when the step only assigned items: only the keys it assigned can differ."""
+    changed: dict[str, Any] | None = None
+    for key, old in touched.items():
+        value = data[key]
+        if old is ABSENT or type(value) is not type(old) or value != old:
+            if changed is None:
+                changed = {}
+            changed[key] = value
+    return None if changed is None else ContextChanges(normalize_written(changed, step_name), [])
 
 
 def _changes(base: dict[str, Any], data: dict[str, Any], step_name: str) -> ContextChanges | None:

@@ -148,15 +148,31 @@ def _flat_every_method(ctx: WorkflowContext) -> None:
     del ctx.data["a"]
 
 
+def _flat_set_only(ctx: WorkflowContext) -> None:
+    ctx.set("c", 5)  # new
+    ctx.set("a", 1)  # the value it had
+    ctx.set("b", 7)
+    ctx.set("b", 2)  # and back
+
+
+def _flat_set_then_delete(ctx: WorkflowContext) -> None:
+    ctx.set("a", 5)
+    ctx.set("c", 1)
+    del ctx.data["a"]
+    ctx.set("d", 0)
+
+
 @pytest.mark.parametrize(
     ("change", "data", "recorded"),
     [
+        (_flat_set_only, {"a": 1, "b": 2, "c": 5}, {"set": {"c": 5}, "deleted": []}),
+        (_flat_set_then_delete, {"b": 2, "c": 1, "d": 0}, {"set": {"c": 1, "d": 0}, "deleted": ["a"]}),
         (_flat_replace, {"a": 1, "b": 3, "c": 4}, {"set": {"b": 3, "c": 4}, "deleted": []}),
         (_flat_write_then_replace, {"a": 1, "c": 4}, {"set": {"c": 4}, "deleted": ["b"]}),
         (_flat_write_back, {"a": 1, "b": 2}, None),
         (_flat_every_method, {"b": 2, "c": 1}, {"set": {"c": 1}, "deleted": ["a"]}),
     ],
-    ids=["replaced", "written-then-replaced", "written-back", "every-method"],
+    ids=["set-only", "set-then-deleted", "replaced", "written-then-replaced", "written-back", "every-method"],
 )
 async def test_change_sets_of_flat_data_compare_with_what_the_step_was_given(
     engine: LocalExecutionEngine,
