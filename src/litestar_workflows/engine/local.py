@@ -662,7 +662,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             if self._memory is None:
                 self._idle.keep(live)
 
-    async def _drive(self, live: Live, run: StepExecution | None) -> None:
+    async def _drive(self, live: Live, run: StepExecution | None) -> None:  # noqa: PLR0915 - the hot loop, one frame
         """Run ``run`` and then, inline, the first execution each transition starts.
 
         An execution counts as running here (``live.running``) until its outcome is committed,
@@ -670,7 +670,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         """
         interpreter, plans, running = live.interpreter, live.plans, live.running
         bus, clock, run_step = self.event_bus, self.clock, self._step_runner()
-        memory, dispatch = self._memory, self._dispatch
+        memory, dispatch, telemetry = self._memory, self._dispatch, self.telemetry
         synchronous = memory is not None and bus is None and self._mirror is None
         task = asyncio.current_task()
         key = inline = 0
@@ -697,7 +697,16 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                             tr = apply_outcome(interpreter, instance, outcome)
                         if tr.created or tr.tasks:
                             memory.record(tr)  # type: ignore[union-attr]
-                        follow = dispatch(live, tr, True)
+                        start = tr.start
+                        if (  # a chain's next step, with nothing else to do: what dispatch() gives
+                            len(start) == 1
+                            and telemetry is None
+                            and not (tr.timers or tr.cancel or live.waiters)
+                            and start[0].scheduled_for is None
+                        ):
+                            follow: StepExecution | None = start[0]
+                        else:
+                            follow = dispatch(live, tr, True)
                     else:
                         follow = await self._transact(
                             live, partial(_reapply, outcome=outcome, attempt=run.attempt), inline=True

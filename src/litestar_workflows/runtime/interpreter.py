@@ -307,7 +307,19 @@ class Interpreter:
         if run is None:
             raise StaleOutcomeError(f"execution {run_id} of instance {instance.id} is not active")
         tr = Transition(instance)
-        self._finish(instance, run, _SUCCEEDED, tr, result, None, changes)
+        # _finish(), inlined for the one outcome every step but the failing ones has.
+        run.status = _SUCCEEDED
+        run.completed_at = now = self.clock()
+        if run.started_at is None:
+            run.started_at = now
+        run.result = result
+        run.error = None
+        if run.error_type is not None:  # succeeded after failed attempts
+            run.error_type = run.stack_trace = None
+        if changes:
+            _apply_changes(instance, run, changes)
+        del instance.runtime.active[run_id.int]
+        tr.writes.append(run)
         if self.record_events:
             tr.add_event(self.step_event(StepCompleted, instance, run, result=result))
         follow = self._simple_next.get(run.step_name) if route is None else None
@@ -631,11 +643,7 @@ class Interpreter:
         if run.error_type is not None and error is None:  # succeeded after failed attempts
             run.error_type = run.stack_trace = None
         if changes:
-            data = instance.context.data
-            data.update(changes.set)
-            for key in changes.deleted:
-                data.pop(key, None)
-            run.context_changes = changes.as_json()
+            _apply_changes(instance, run, changes)
         del instance.runtime.active[run.id.int]  # type: ignore[union-attr]
         tr.writes.append(run)
 
@@ -897,6 +905,15 @@ class Interpreter:
 def due_in(clock: Clock, seconds: float) -> datetime:
     """The moment ``seconds`` from now on ``clock`` (drivers use it for retry back-off)."""
     return clock() + timedelta(seconds=seconds)
+
+
+def _apply_changes(instance: WorkflowInstanceData, run: StepExecution, changes: ContextChanges) -> None:
+    """Write what a finished step changed into the instance's data, and keep it in its history."""
+    data = instance.context.data
+    data.update(changes.set)
+    for key in changes.deleted:
+        data.pop(key, None)
+    run.context_changes = changes.as_json()
 
 
 __all__ = ("ContextChanges", "Interpreter", "StaleOutcomeError", "due_in")

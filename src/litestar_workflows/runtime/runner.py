@@ -115,7 +115,12 @@ class StepRunner:
         views = shared._step_views
         metadata = shared.metadata
         history = shared.step_history
-        if views is None or not views[0].shows(metadata) or views[1]._items is not history:
+        if (
+            views is None
+            or views[0]._source is not metadata  # ReadOnlyMetadata.shows(), inlined: it runs per step
+            or len(views[0]) != len(metadata)
+            or views[1]._items is not history
+        ):
             views = shared._step_views = (ReadOnlyMetadata(metadata), ReadOnlyHistory(history))
         # Positional arguments (the hottest call of the engine): workflow_id, instance_id, data,
         # metadata, current_step, step_history, started_at, user_id, tenant_id, execution_id, attempt.
