@@ -190,6 +190,7 @@ async def test_a_wait_that_runs_out_says_where_the_instance_is(scratch_database:
     await scratch_database.migrate()
     async with running_engine(scratch_database, reg) as engine:
         instance = await engine.start_workflow("asks")
+        await engine.wait(instance.id)  # at its task: a loaded machine may take longer than the timeout below
         with pytest.raises(WaitTimeoutError) as info:
             await engine.wait(instance.id, until=FINISHED, timeout=0.05)
         assert isinstance(info.value, TimeoutError)
