@@ -69,10 +69,6 @@ class ReadOnlyMetadata(dict[str, Any]):
         self._source = data
         """The instance's own dict this was copied from (the runner makes a new view when it changes)."""
 
-    def shows(self, data: dict[str, Any]) -> bool:
-        """Whether this view still shows ``data`` (the same dict, with as many keys)."""
-        return self._source is data and len(self) == len(data)
-
     def copy(self) -> dict[str, Any]:
         """A plain dict with the same contents, for a step to change as it likes."""
         return dict(self)

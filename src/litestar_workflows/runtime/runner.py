@@ -117,8 +117,8 @@ class StepRunner:
         history = shared.step_history
         if (
             views is None
-            or views[0]._source is not metadata  # ReadOnlyMetadata.shows(), inlined: it runs per step
-            or len(views[0]) != len(metadata)
+            or views[0]._source is not metadata  # made from another dict
+            or len(views[0]) != len(metadata)  # or keys were added to it since
             or views[1]._items is not history
         ):
             views = shared._step_views = (ReadOnlyMetadata(metadata), ReadOnlyHistory(history))
