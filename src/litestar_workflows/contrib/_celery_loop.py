@@ -80,7 +80,7 @@ class WorkerLoop:
                 raise RuntimeError("the event loop this worker adopted was closed; no step runs here now")
             self._free = threading.BoundedSemaphore(self.max_running)  # this process's own
             loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="litestar-workflows", daemon=True)
+            thread = threading.Thread(target=_run_loop, args=(loop,), name="litestar-workflows", daemon=True)
             thread.start()
             try:
                 asyncio.run_coroutine_threadsafe(self._start(), loop).result(_START_TIMEOUT)
@@ -122,8 +122,18 @@ class WorkerLoop:
         logger.info("workflow worker loop started in process %d (lease owner %s)", os.getpid(), store.owner)
 
     def submit(self, message: Any) -> None:
-        """Hand a message to the loop; returns at once unless ``max_running`` messages are in hand."""
+        """Hand a message to the loop; returns at once unless ``max_running`` messages are in hand.
+
+        Raises:
+            RuntimeError: The loop's thread has ended (what ended it was logged then): this process
+                runs no step any more, and says so for every message instead of taking it silently.
+        """
         self.ensure_started()
+        if self._thread is not None and not self._thread.is_alive():
+            raise RuntimeError(
+                "the workflow engine's event loop thread in this worker process has ended (the error "
+                "that ended it was logged); this process runs no step any more: restart the worker"
+            )
         self._free.acquire()  # a full process holds its pool slot (and the broker its message)
         assert self._loop is not None
         try:
@@ -171,6 +181,18 @@ class WorkerLoop:
             logger.info("waiting up to %ss for %d running steps", self.grace, len(self._running))
             await asyncio.wait(set(self._running), timeout=self.grace)
         await self.engine.stop()  # what still runs is cancelled, released and published again
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The loop thread's body: a loop ended by anything but :meth:`WorkerLoop.shutdown` is logged."""
+    try:
+        loop.run_forever()
+    except BaseException:
+        logger.critical(
+            "the workflow engine's event loop in process %d ended; this worker runs no step any more",
+            os.getpid(),
+            exc_info=True,
+        )  # and the thread ends: raising further would only print the same again
 
 
 __all__ = ("WorkerLoop",)

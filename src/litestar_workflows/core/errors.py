@@ -137,6 +137,15 @@ class StepCancelledError(_DetailedStepError):
     """A step raised ``asyncio.CancelledError`` the engine did not ask for: a failure, retried as such."""
 
 
+class StepExitError(_DetailedStepError):
+    """A step raised ``SystemExit`` (``sys.exit()``, argparse on bad arguments): a failure, retried as such.
+
+    A step cannot end the process it runs in: that would take every other instance's steps on
+    a worker (or the web application, in process) down with it, and run the step again after
+    its lease forever.
+    """
+
+
 class InvalidTransitionError(WorkflowsError, ValueError):
     """The requested operation is not allowed in the instance's current state.
 
@@ -323,6 +332,7 @@ __all__ = (
     "NonRetryableError",
     "StepCancelledError",
     "StepExecutionError",
+    "StepExitError",
     "StepTimeoutError",
     "StoreError",
     "TaskAlreadyCompletedError",

@@ -20,6 +20,7 @@ from litestar_workflows.core.errors import (
     ContextSerializationError,
     NonRetryableError,
     StepCancelledError,
+    StepExitError,
     StepTimeoutError,
 )
 from litestar_workflows.core.events import cancel_requested
@@ -162,7 +163,7 @@ class StepRunner:
                 changes = _changes_made(watched, base, current, run.step_name)
             if result is not None:
                 result = normalize_result(result, run.step_name)
-        except (Exception, asyncio.CancelledError) as error:
+        except (Exception, asyncio.CancelledError, SystemExit) as error:
             return await self._failure(plan, instance, context, run, error)
         return (SUCCEEDED, run_id, result, changes, route)
 
@@ -249,7 +250,15 @@ class StepRunner:
         good. A retried attempt leaves nothing: the next attempt starts from the same data.
         """
         step = plan.step
-        if not isinstance(error, Exception):  # asyncio.CancelledError
+        if isinstance(error, SystemExit):
+            exited = error
+            error = StepExitError(
+                f"step {run.step_name!r} raised SystemExit({exited.code!r}) (sys.exit(), or argparse "
+                "refusing its arguments); a step cannot end the process, so it fails instead",
+                run.step_name,
+            )
+            error.__cause__ = exited
+        elif not isinstance(error, Exception):  # asyncio.CancelledError
             if cancel_requested():
                 raise error  # the engine abandons the run (a sibling failed, a cancel, shutdown)
             # Raised by the step itself, or by something it awaited that was cancelled: a failure
@@ -266,7 +275,7 @@ class StepRunner:
                 await step.on_failure(context, error)
                 # A value the hook stores that is not JSON is the hook's failure, named by key.
                 changes = _changes(before, context.data, run.step_name)
-            except (Exception, asyncio.CancelledError) as hook_error:  # the original error matters more
+            except (Exception, asyncio.CancelledError, SystemExit) as hook_error:  # the step's error first
                 if isinstance(hook_error, asyncio.CancelledError) and cancel_requested():
                     raise
                 changes = None  # a hook that failed leaves nothing either
@@ -313,7 +322,12 @@ async def _deadline(  # noqa: PLR0917 - one call per deadline, all positional
 
 
 def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+    """``"Type: message"``, even for an exception whose ``__str__`` raises (its failure is kept)."""
+    try:
+        message = str(error)
+    except Exception as unreadable:  # user code's __str__: whatever it raises is described, never raised
+        message = f"<its message could not be read: str() raised {type(unreadable).__name__}>"
+    return f"{type(error).__name__}: {message}"
 
 
 _MISSING = object()

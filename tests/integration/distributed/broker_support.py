@@ -121,3 +121,34 @@ async def left_to_a_worker_that_has_it(
     ran = effects(effects_path)
     assert_once_each([done], ["s0", "s1", "s2", "s3"], ran)
     assert {worker for runs in ran.values() for _, _, worker in runs} == {"knowing"}
+
+
+async def failing_steps_fail_and_the_worker_goes_on(
+    engine: DistributedExecutionEngine, workers: Workers, worker: str, effects_path: Path
+) -> None:
+    """A step raising ``SystemExit`` (argparse) or an exception ``str()`` cannot read fails its instance.
+
+    Once each: neither takes the worker down (its process, or its event loop thread on Celery),
+    nor leaves the step to run again after its lease; a chain started afterwards completes on it.
+    """
+    exits = await engine.start_workflow("exits")
+    unprintable = await engine.start_workflow("unprintable")
+    for instance in (exits, unprintable):
+        assert (
+            await engine.wait(instance.id, until=FINISHED, timeout=DEADLINE)
+        ).status is WorkflowStatus.FAILED
+    chain = await engine.start_workflow("chain")
+    done = await engine.wait(chain.id, until=FINISHED, timeout=DEADLINE)
+    assert done.status is WorkflowStatus.COMPLETED
+    failed = {i.workflow_name: i for i in await load_all(engine, [exits.id, unprintable.id])}
+    assert "step 'parse' raised SystemExit(2)" in (failed["exits"].error or "")
+    assert (
+        failed["exits"].executions_of("parse")[0].error_type == "litestar_workflows.core.errors.StepExitError"
+    )
+    assert "Unprintable: <its message could not be read: str() raised ValueError>" in (
+        failed["unprintable"].error or ""
+    )
+    ran = effects(effects_path)
+    assert len(ran[str(exits.id), "parse"]) == 1
+    assert len(ran[str(unprintable.id), "raise"]) == 1
+    assert workers.processes[worker].poll() is None  # still serving

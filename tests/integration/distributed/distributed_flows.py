@@ -7,6 +7,7 @@ a test can count how often each step really ran, in whichever process.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 from typing import TYPE_CHECKING
@@ -72,6 +73,33 @@ class Meet(Work):
         await super().execute(context)
 
 
+class ParsesArguments(BaseMachineStep):
+    """A step that runs argparse on arguments it refuses: argparse raises ``SystemExit(2)``."""
+
+    async def execute(self, context: WorkflowContext) -> None:
+        record(context, self.name)
+        parser = argparse.ArgumentParser(prog="report")
+        parser.add_argument("--size", type=int)
+        parser.parse_args(["--size", "large"])
+
+
+class Unprintable(Exception):
+    """An exception whose message cannot be read: ``str()`` of it raises."""
+
+    def __str__(self) -> str:
+        raise ValueError("no message")
+
+
+class RaisesUnprintable(BaseMachineStep):
+    async def execute(self, context: WorkflowContext) -> None:
+        record(context, self.name)
+        raise Unprintable
+
+
+def one_step(name: str, step: BaseMachineStep) -> WorkflowDefinition:
+    return WorkflowDefinition(name=name, version="1.0.0", steps=[step], edges=[], initial_step=step.name)
+
+
 def chain(length: int = 4) -> WorkflowDefinition:
     names = [f"s{i}" for i in range(length)]
     return WorkflowDefinition(
@@ -122,7 +150,11 @@ def registry() -> WorkflowRegistry:
     """Every workflow above, but those ``WF_LACKS`` names (a worker deployed without them)."""
     lacks = os.environ.get("WF_LACKS", "").split()
     made = WorkflowRegistry()
-    for definition in (chain(), fan(), meet()):
+    exits, unprintable = (
+        one_step("exits", ParsesArguments("parse")),
+        one_step("unprintable", RaisesUnprintable("raise")),
+    )
+    for definition in (chain(), fan(), meet(), exits, unprintable):
         if definition.name not in lacks:
             made.register(definition)
     return made

@@ -21,6 +21,7 @@ from broker_support import (
     assert_once_each,
     count,
     effects,
+    failing_steps_fail_and_the_worker_goes_on,
     finished,
     left_to_a_worker_that_has_it,
     load_all,
@@ -288,6 +289,14 @@ async def test_bad_input_is_logged_acknowledged_and_harmless(
         assert (after.version, after.status, after.data) == (before.version, before.status, before.data)
         assert [e.attempt for e in after.executions_of("s3")] == [last.attempt]
     assert len(effects(tmp_path / "effects.log")[(str(instance.id), "s3")]) == 1
+
+
+async def test_a_step_raising_system_exit_or_an_unprintable_error_fails_and_the_worker_goes_on(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    celery_worker(workers, "w1", "prefork", **LEASE)
+    async with web_app(scratch_postgres, redis_server) as (engine, _):
+        await failing_steps_fail_and_the_worker_goes_on(engine, workers, "w1", tmp_path / "effects.log")
 
 
 async def test_a_worker_without_the_workflow_leaves_it_to_one_that_has_it(
