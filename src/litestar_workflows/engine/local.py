@@ -73,7 +73,10 @@ logger = logging.getLogger("litestar_workflows.engine")
 T = TypeVar("T")
 Operation = Callable[[Interpreter, "WorkflowInstanceData"], "Transition"]
 """An event applied to an instance: called again on a fresh copy after a lost write race."""
-_CONFLICT_RETRIES = 20
+_CONFLICT_RETRIES = 30
+_BACKOFF_FIRST, _BACKOFF_CAP = 0.002, 0.25
+"""Seconds: after the n-th lost write race a transition waits up to ``_BACKOFF_FIRST * 2**n`` (at
+most ``_BACKOFF_CAP``), a random part of it, before it reloads the instance and tries again."""
 _NOT_STARTED = object()
 """Stands in ``Live.running`` for a task being started (see ``_spawn``)."""
 _EAGER_DEPTH_LIMIT = 16
@@ -508,7 +511,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if self._memory is not None:  # one copy, no races with other processes: no retries
             tr = await self._transact_in_memory(self._memory, live, op, check)
         else:
-            for _ in range(_CONFLICT_RETRIES):
+            for attempt in range(_CONFLICT_RETRIES):
                 if check is not None:
                     await self._verified(live, check)
                 try:
@@ -529,6 +532,13 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                 if lost is None:
                     live.unverified = False  # the commit's version check just confirmed the copy
                     break
+                if not isinstance(lost, LeaseLostError):
+                    # Processes that keep committing to one instance (parallel branches of it on
+                    # two workers) would otherwise each reload and lose again in lockstep, until
+                    # one gives up: back off for a random, growing while, so that one gets through.
+                    await asyncio.sleep(
+                        self.runner.rng.uniform(0, min(_BACKOFF_CAP, _BACKOFF_FIRST * 2**attempt))
+                    )
                 await self._reload(live)  # the copy is ahead of the store
                 if isinstance(lost, LeaseLostError):
                     raise lost  # another process runs that step now: this outcome is dropped

@@ -135,6 +135,23 @@ def fan() -> WorkflowDefinition:
     )
 
 
+WIDE_BRANCHES = [f"b{i}" for i in range(50)]
+
+
+def wide() -> WorkflowDefinition:
+    """fork -> 50 branches -> join: many commits to one instance, from every worker at once."""
+    return WorkflowDefinition(
+        name="wide",
+        version="1.0.0",
+        steps=[ParallelGateway("fork"), *(Work(name) for name in WIDE_BRANCHES), Work("join")],
+        edges=[
+            *(Edge("fork", name) for name in WIDE_BRANCHES),
+            *(Edge(name, "join") for name in WIDE_BRANCHES),
+        ],
+        initial_step="fork",
+    )
+
+
 def meet() -> WorkflowDefinition:
     """fork -> a, b (each waits for the other to run on another worker) -> join."""
     return WorkflowDefinition(
@@ -154,7 +171,7 @@ def registry() -> WorkflowRegistry:
         one_step("exits", ParsesArguments("parse")),
         one_step("unprintable", RaisesUnprintable("raise")),
     )
-    for definition in (chain(), fan(), meet(), exits, unprintable):
+    for definition in (chain(), fan(), meet(), wide(), exits, unprintable):
         if definition.name not in lacks:
             made.register(definition)
     return made

@@ -25,7 +25,7 @@ from broker_support import (
     load_all,
     until,
 )
-from distributed_flows import registry
+from distributed_flows import WIDE_BRANCHES, registry
 from saq import Job, Queue
 from saq.job import TERMINAL_STATUSES, Status
 
@@ -103,6 +103,28 @@ async def test_fan_out_join_and_human_step_on_two_workers_with_every_message_twi
     # and a worker continues the chains it began: nothing makes the work spread here, so this test
     # does not ask which workers ran it. That branches of one instance can run on different workers
     # is shown deterministically by test_branches_of_one_instance_run_on_different_workers.
+
+
+async def test_many_branches_of_one_instance_finishing_on_two_workers_each_run_once(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    """Both workers commit branch outcomes to the same instances at once: each lost version check
+    is applied again (after a random, growing back-off) instead of being given up after a burst of
+    lockstep retries, which left the step to run a second time once its lease ran out."""
+    for name in ("w1", "w2"):
+        workers.saq(name, WF_STEP_SECONDS="0.05", WF_LEASE_SECONDS="30", WF_SWEEP_SECONDS="5")
+    async with web_app(scratch_postgres, redis_server) as (engine, _):
+        started = await asyncio.gather(*(engine.start_workflow("wide") for _ in range(4)))
+        for instance in started:
+            done = await engine.wait(instance.id, until=FINISHED, timeout=60)
+            assert done.status is WorkflowStatus.COMPLETED, (done.status, done.error)
+        loaded = await load_all(engine, [instance.id for instance in started])
+    ran = effects(tmp_path / "effects.log")
+    assert_once_each(loaded, ["fork", *WIDE_BRANCHES, "join"], ran)
+    assert all(len(runs) == 1 for runs in ran.values())  # no step ran again after its lease
+    assert {worker for runs in ran.values() for _, _, worker in runs} == {"w1", "w2"}
+    for name in ("w1", "w2"):
+        assert "gave up after retries" not in workers.log(name)
 
 
 async def test_branches_of_one_instance_run_on_different_workers(
