@@ -383,6 +383,42 @@ _STEP_SETTINGS = (
 _ABSENT: Any = object()
 
 
+def routing_difference(stored: Mapping[str, Any], definition: WorkflowDefinition) -> str | None:
+    """How ``definition`` would route an instance differently from the stored description ``stored``.
+
+    ``stored`` is what :meth:`WorkflowDefinition.to_dict` wrote when the workflow's first instance
+    was started (a database's ``definition_json``). Compared: the initial and terminal steps, the
+    step names with their types, and the edges in order; not texts, class paths or condition
+    labels, which a refactoring or an upgrade of this package may change harmlessly. A process
+    whose definition differs there (a worker deployed with a changed workflow under the same
+    version) would run instances started elsewhere through other steps.
+
+    Returns:
+        ``None`` when they route alike; otherwise the first difference, for the error that
+        refuses the definition.
+    """
+    mine = definition.to_dict()
+
+    def types(described: Mapping[str, Any]) -> dict[str, str]:
+        return {
+            str(step.get("name")): str(step.get("type", "")).rsplit(".", 1)[-1].lower()
+            for step in described.get("steps", [])
+        }
+
+    def edges(described: Mapping[str, Any]) -> list[tuple[str, str]]:
+        return [(str(edge.get("source")), str(edge.get("target"))) for edge in described.get("edges", [])]
+
+    for label, was, now in (
+        ("initial_step", stored.get("initial_step"), mine["initial_step"]),
+        ("terminal_steps", sorted(stored.get("terminal_steps", [])), mine["terminal_steps"]),
+        ("the steps", types(stored), types(mine)),
+        ("the edges", edges(stored), edges(mine)),
+    ):
+        if was != now:
+            return f"{label} differ ({reprlib.repr(was)} stored, {reprlib.repr(now)} here)"
+    return None
+
+
 def _differs(label: str, mine: Any, theirs: Any) -> str:
     return f"{label} differs ({reprlib.repr(mine)} registered, {reprlib.repr(theirs)} given)"
 
@@ -612,4 +648,4 @@ def _edge_problems(definition: WorkflowDefinition) -> list[str]:
     return problems
 
 
-__all__ = ("ConditionFunc", "Edge", "WorkflowDefinition", "step_name_of")
+__all__ = ("ConditionFunc", "Edge", "WorkflowDefinition", "routing_difference", "step_name_of")

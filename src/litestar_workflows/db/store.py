@@ -31,7 +31,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from litestar_workflows.core.context import utcnow
-from litestar_workflows.core.errors import ConcurrencyError, InstanceKeyTakenError, LeaseLostError, StoreError
+from litestar_workflows.core.definition import routing_difference
+from litestar_workflows.core.errors import (
+    ConcurrencyError,
+    InstanceKeyTakenError,
+    LeaseLostError,
+    StoreError,
+    WorkflowValidationError,
+)
 from litestar_workflows.core.types import StepStatus, StepType, WorkflowStatus
 from litestar_workflows.db.connection import (
     WRITE_OPTION,
@@ -111,6 +118,17 @@ def _asks_for_nul(query: InstanceQuery | TaskQuery) -> bool:
         if any(isinstance(text, str) and "\x00" in text for text in texts):
             return True
     return False
+
+
+def _refuse_other_routing(stored: Any, definition: WorkflowDefinition) -> None:
+    """Raise when the stored description of ``definition``'s name and version routes otherwise."""
+    difference = routing_difference(stored, definition) if isinstance(stored, dict) else None
+    if difference is not None:
+        raise WorkflowValidationError(
+            f"workflow {definition.name!r} version {definition.version!r} is stored with other steps or "
+            f"edges ({difference}): instances started from the stored one would run differently here; "
+            "give the changed definition a new version"
+        )
 
 
 class _Pending:
@@ -767,7 +785,13 @@ class SQLAlchemyStore:
     async def save_definition(self, definition: WorkflowDefinition) -> None:
         """Record a definition once; a concurrent insert of the same one by another process is fine.
 
-        Concurrent first starts of one workflow in this process share a single save.
+        Concurrent first starts of one workflow in this process share a single save. A definition
+        already stored under its name and version must route as this one does (see
+        :func:`~litestar_workflows.core.definition.routing_difference`), once per process.
+
+        Raises:
+            WorkflowValidationError: The stored definition of that name and version has other
+                steps or edges: this process would run its instances differently.
         """
         key = (definition.name, definition.version)
         if key in self.definition_ids:
@@ -781,13 +805,16 @@ class SQLAlchemyStore:
     async def _save_definition(self, definition: WorkflowDefinition) -> None:
         key = (definition.name, definition.version)
         now = self.clock()
-        query = select(definitions.c.id).where(
+        query = select(definitions.c.id, definitions.c.definition_json).where(
             definitions.c.name == definition.name, definitions.c.version == definition.version
         )
         try:
             async with self._writes.begin() as conn:
-                existing = (await conn.execute(query)).scalar()
-                if existing is None:
+                row = (await conn.execute(query)).first()
+                existing = None if row is None else row.id
+                if row is not None:
+                    _refuse_other_routing(row.definition_json, definition)
+                else:
                     new_id = _uuid()
                     await conn.execute(
                         definitions.insert(),
@@ -805,7 +832,10 @@ class SQLAlchemyStore:
                     existing = new_id
         except IntegrityError:  # another process registered it between our select and insert
             async with self.db_engine.connect() as conn:
-                existing = (await conn.execute(query)).scalar()
+                row = (await conn.execute(query)).first()
+            existing = None if row is None else row.id
+            if row is not None:
+                _refuse_other_routing(row.definition_json, definition)
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
         if existing is not None:

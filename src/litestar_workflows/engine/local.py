@@ -848,6 +848,13 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if live is not None:  # loaded concurrently by another operation: share one copy
             return live
         definition = self.registry.get_definition(instance.workflow_name, instance.workflow_version)
+        # Started elsewhere: this process's definition must route as the stored one does (a check
+        # made once per definition and process), or it would run the instance through other steps.
+        if self._memory is None:
+            await self.store.save_definition(definition)
+            live = self._live.get(key)
+            if live is not None:
+                return live
         live = Live(instance, self._interpreter_for(definition))
         self._live[key] = live
         return live
