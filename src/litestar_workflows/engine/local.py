@@ -529,6 +529,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                     raise
                 finally:
                     live.committing -= 1
+                    if not live.committing and live.waiters:
+                        # Notifications are held back while a commit is in flight (_notify): the
+                        # last one to land, whatever its fate, reports what the copy holds now.
+                        # A lost race whose retry is refused (the instance was canceled elsewhere)
+                        # would otherwise leave waiters asleep for good.
+                        self._notify(live)
                 if lost is None:
                     live.unverified = False  # the commit's version check just confirmed the copy
                     break
