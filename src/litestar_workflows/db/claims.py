@@ -166,19 +166,7 @@ class ClaimLedger:
 
     async def release(self, execution_ids: Iterable[UUID]) -> None:
         """Give up our leases on these executions (another worker may take them at once)."""
-        ids = list(execution_ids)
-        if not ids:
-            return
-        statement = (
-            update(executions)
-            .where(
-                self.store._locked_in_order(
-                    executions.c.id.in_(ids), executions.c.lease_owner == self.store.owner
-                )
-            )
-            .values(lease_owner=None, lease_expires_at=None, updated_at=self.store.clock())
-        )
-        await self._execute(statement)
+        await self.store.release_executions(execution_ids)
 
     async def renew(self, execution_ids: Iterable[UUID]) -> set[UUID]:
         """Extend our leases on executions running here; returns those we still hold.

@@ -843,12 +843,18 @@ class SQLAlchemyStore:
 
     # ------------------------------------------------------------------ leases and due work
 
-    async def claim_due(self, limit: int = 100) -> list[tuple[UUID, UUID]]:
+    async def claim_due(
+        self, limit: int = 100, workflows: Collection[tuple[str, str]] | None = None
+    ) -> list[tuple[UUID, UUID]]:
         """Claim executions nobody holds that are due: scheduled work, timers whose time came.
 
         Returns (instance id, execution id) pairs now leased to this store's owner. Safe when
-        several engines call it at once: each execution is claimed by one of them.
+        several engines call it at once: each execution is claimed by one of them. ``workflows``
+        (the (name, version) pairs the caller can run) leaves the others' work to processes that
+        have their definitions, instead of taking it only to give it up again.
         """
+        if workflows is not None and not workflows:
+            return []
         now = self.clock()
         orphaned = list(self._orphaned)
         free = or_(executions.c.lease_expires_at.is_(None), executions.c.lease_expires_at < now)
@@ -869,6 +875,16 @@ class SQLAlchemyStore:
                 ),
             ),
         )
+        if workflows is not None:
+            due = and_(
+                due,
+                or_(
+                    *(
+                        and_(instances.c.workflow_name == name, instances.c.workflow_version == version)
+                        for name, version in workflows
+                    )
+                ),
+            )
         candidates = (
             select(executions.c.id)
             .join(instances, instances.c.id == executions.c.instance_id)
@@ -903,6 +919,22 @@ class SQLAlchemyStore:
             update(executions)
             .where(self._locked_in_order(executions.c.id.in_(ids), executions.c.lease_owner == self.owner))
             .values(lease_expires_at=now + self.lease)
+        )
+        try:
+            async with self._writes.begin() as conn:
+                await conn.execute(statement)
+        except (SQLAlchemyError, OSError) as error:
+            raise _store_error(error) from error
+
+    async def release_executions(self, execution_ids: Iterable[UUID]) -> None:
+        """Give up this owner's leases on these executions (another process may take them at once)."""
+        ids = list(execution_ids)
+        if not ids:
+            return
+        statement = (
+            update(executions)
+            .where(self._locked_in_order(executions.c.id.in_(ids), executions.c.lease_owner == self.owner))
+            .values(lease_owner=None, lease_expires_at=None, updated_at=self.clock())
         )
         try:
             async with self._writes.begin() as conn:

@@ -10,7 +10,9 @@ what runs here. Kept apart from the driving loop;
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from litestar_workflows.core.context import StepExecution
     from litestar_workflows.engine.clock import Timers
     from litestar_workflows.engine.live import Live
+    from litestar_workflows.engine.registry import WorkflowRegistry
     from litestar_workflows.store.base import WorkflowStore
     from litestar_workflows.store.memory import MemoryStore
 
@@ -46,6 +49,7 @@ class RecoveryOperations:
 
     if TYPE_CHECKING:
         store: WorkflowStore
+        registry: WorkflowRegistry
         poll_interval: float
         _live: dict[int, Live]
 
@@ -83,9 +87,13 @@ class RecoveryOperations:
         claim = getattr(self.store, "claim_due", None)
         if claim is None:
             return 0
+        options: dict[str, Any] = {}
+        if "workflows" in inspect.signature(claim).parameters:  # only work this process can run
+            definitions = self.registry.list_definitions(active_only=False)
+            options["workflows"] = [(definition.name, definition.version) for definition in definitions]
         total = 0
         while True:
-            claimed = await claim(CLAIM_BATCH)
+            claimed = await claim(CLAIM_BATCH, **options)
             for instance_id, run_id in claimed:
                 await self._continue_claimed(instance_id, run_id)
             total += len(claimed)
@@ -96,7 +104,12 @@ class RecoveryOperations:
         try:
             live = await self._live_instance(instance_id)
         except WorkflowsError:
-            logger.exception("cannot continue instance %s", instance_id)
+            logger.exception(
+                "cannot continue instance %s; its execution is left to another process", instance_id
+            )
+            release = getattr(self.store, "release_executions", None)
+            if release is not None:  # or this process would hold it until its lease ran out, again and again
+                await release([run_id])
             return
         run = live.instance.runtime.active.get(run_id.int)
         if run is None or run_id.int in live.running or run_id.int in live.timers:
@@ -110,16 +123,21 @@ class RecoveryOperations:
         """Every ``poll_interval``: renew the leases of what runs here (now and then), recover."""
         renew: Any = getattr(self.store, "renew_leases", None)
         lease: Any = getattr(self.store, "lease", None)
-        renew_every = max(self.poll_interval, lease.total_seconds() / 3) if lease is not None else 0.0
+        # Leases are renewed every third of a lease, however long ``poll_interval`` is: a poll
+        # interval longer than the lease must not let healthy steps' leases run out.
+        renew_every = lease.total_seconds() / 3 if lease is not None and renew is not None else math.inf
+        tick = min(self.poll_interval, renew_every)
         loop = asyncio.get_running_loop()
-        renewed = loop.time()
+        renewed = recovered = loop.time()
         while True:
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(tick)
             try:
-                if renew is not None and loop.time() - renewed >= renew_every:
+                if loop.time() - renewed >= renew_every:
                     renewed = loop.time()
                     await renew([UUID(int=key) for live in self._live.values() for key in live.running])
-                await self.recover()
+                if loop.time() - recovered >= self.poll_interval - tick / 2:  # not one tick late
+                    recovered = loop.time()
+                    await self.recover()
             except Exception:  # the database may be briefly away; try again next round
                 logger.exception("sweeping for due work failed")
 

@@ -311,11 +311,14 @@ async def test_an_outcome_is_committed_only_while_its_lease_is_held(
         )
         return reg
 
-    # No sweeps while the test runs (poll_interval): A never renews its lease, B claims on demand.
+    # B sweeps only when the test asks it to (poll_interval). A's sweep is stopped, as if its
+    # process stalled: it no longer renews the lease of the step it runs.
     async with (
         running_engine(db, registry_of("a"), owner="engine-a", lease_seconds=0.3, poll_interval=3600) as a,
         running_engine(db, registry_of("b"), owner="engine-b", poll_interval=3600) as b,
     ):
+        assert a._sweeper is not None
+        a._sweeper.cancel()
         instance = await a.start_workflow("leased")
         await asyncio.wait_for(entered["a"].wait(), 10)
         a_drivers = list(a._live[instance.id.int].running.values())
