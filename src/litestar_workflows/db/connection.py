@@ -40,6 +40,7 @@ __all__ = (
     "WRITE_OPTION",
     "check_synchronous_commit",
     "configure_engine",
+    "configure_sync_engine",
     "create_store_engine",
     "database_state",
     "dispose_store_engine",
@@ -224,8 +225,12 @@ def configure_engine(db_engine: AsyncEngine, *, synchronous_commit: bool = True)
     setting is per connection, so it needs an engine of its own: a shared engine serves stores of
     one setting only (:func:`shared_store_engine`).
     """
+    configure_sync_engine(db_engine.sync_engine, synchronous_commit=synchronous_commit)
+
+
+def configure_sync_engine(sync_engine: Engine, *, synchronous_commit: bool = True) -> None:
+    """:func:`configure_engine` for a synchronous engine (a migration run from a sync URL)."""
     check_synchronous_commit(synchronous_commit)
-    sync_engine = db_engine.sync_engine
     if getattr(sync_engine, _CONFIGURED, False):
         return
     setattr(sync_engine, _CONFIGURED, True)

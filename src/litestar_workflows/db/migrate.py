@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from litestar_workflows.core.errors import StoreError
-from litestar_workflows.db.connection import WRITE_OPTION
+from litestar_workflows.db.connection import WRITE_OPTION, configure_engine, configure_sync_engine
 from litestar_workflows.db.models import workflow_metadata
 
 if TYPE_CHECKING:
@@ -386,6 +386,7 @@ def _run_with_url(
     options: dict[str, Any] = {"poolclass": NullPool, **(engine_options or {})}
     if not sa_url.get_dialect().is_async:
         sync_engine = create_engine(sa_url, **options)
+        configure_sync_engine(sync_engine)  # SQLite: writers queue for the lock (see _run_alembic)
         try:
             _run_sync(sync_engine, action, verb, revision)
         finally:
@@ -404,6 +405,7 @@ def _run_with_url(
 
     async def run() -> None:
         async_engine = create_async_engine(sa_url, **options)
+        configure_engine(async_engine)  # SQLite: processes migrating at once queue for the write lock
         try:
             await _run_async(async_engine, action, verb, revision)
         finally:

@@ -34,6 +34,8 @@ from litestar_workflows.db import (
 from litestar_workflows.db.migrate import MIGRATIONS_DIR, alembic_config, migration_context_options
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.engine import Connection
 
 MODEL_TABLES = {
@@ -266,6 +268,37 @@ async def test_concurrent_upgrades_from_several_processes(
     for process, (_, stderr) in zip(processes, results, strict=True):
         assert process.returncode == 0, stderr.decode()
     await check_schema_current(postgres_engine)
+
+
+@pytest.mark.parametrize("driver", ["sqlite+aiosqlite", "sqlite"])
+async def test_concurrent_upgrades_of_a_new_sqlite_file_from_several_processes(
+    tmp_path: Path, driver: str
+) -> None:
+    """Each process's migration waits for the write lock (``BEGIN IMMEDIATE``) instead of racing on
+    ``CREATE TABLE``: some of four used to fail with "table ... already exists"."""
+    for attempt in range(3):
+        url = f"{driver}:///{tmp_path / f'fresh{attempt}.sqlite3'}"
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-W",
+                "ignore",
+                "-c",
+                _UPGRADE_SCRIPT,
+                url,
+                "{}",
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(4)
+        ]
+        results = [await process.communicate() for process in processes]
+        for process, (_, stderr) in zip(processes, results, strict=True):
+            assert process.returncode == 0, stderr.decode()
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / f'fresh{attempt}.sqlite3'}")
+        try:
+            await check_schema_current(engine)
+        finally:
+            await engine.dispose()
 
 
 async def test_sqlite_foreign_keys_are_suspended_for_migrations_and_restored(sqlite_url: str) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from litestar_workflows.core.errors import StoreError
+from litestar_workflows.db.connection import WRITE_OPTION, configure_engine, configure_sync_engine
 from litestar_workflows.db.migrate import lock_migrations, migration_context_options
 
 if TYPE_CHECKING:
@@ -55,8 +56,11 @@ def _run_from_url() -> None:
 
         async def run() -> None:
             engine = create_async_engine(url, poolclass=NullPool)
+            configure_engine(engine)
             try:
-                async with engine.begin() as connection:
+                # On SQLite a writer's transaction (BEGIN IMMEDIATE): processes migrating at once
+                # queue for the write lock, and the later ones find the schema current.
+                async with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
                     await connection.run_sync(_run_online)
             finally:
                 await engine.dispose()
@@ -64,8 +68,9 @@ def _run_from_url() -> None:
         asyncio.run(run())
         return
     engine = create_engine(url, poolclass=NullPool)
+    configure_sync_engine(engine)
     try:
-        with engine.begin() as connection:
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
             _run_online(connection)
     finally:
         engine.dispose()
