@@ -145,6 +145,17 @@ class StepExitError(_DetailedStepError):
     its lease forever.
     """
 
+    @classmethod
+    def replacing(cls, exited: SystemExit, step_name: str | None) -> StepExitError:
+        """The failure that stands for ``exited``, raised by step ``step_name`` (kept as its cause)."""
+        error = cls(
+            f"step {step_name!r} raised SystemExit({exited.code!r}) (sys.exit(), or argparse refusing its "
+            "arguments); a step cannot end the process, so it fails instead",
+            step_name,
+        )
+        error.__cause__ = exited
+        return error
+
 
 class InvalidTransitionError(WorkflowsError, ValueError):
     """The requested operation is not allowed in the instance's current state.

@@ -529,12 +529,6 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                     raise
                 finally:
                     live.committing -= 1
-                    if not live.committing and live.waiters:
-                        # Notifications are held back while a commit is in flight (_notify): the
-                        # last one to land, whatever its fate, reports what the copy holds now.
-                        # A lost race whose retry is refused (the instance was canceled elsewhere)
-                        # would otherwise leave waiters asleep for good.
-                        self._notify(live)
                 if lost is None:
                     live.unverified = False  # the commit's version check just confirmed the copy
                     break
@@ -546,6 +540,13 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                         self.runner.rng.uniform(0, min(_BACKOFF_CAP, _BACKOFF_FIRST * 2**attempt))
                     )
                 await self._reload(live)  # the copy is ahead of the store
+                if live.waiters and not live.committing:
+                    # The copy is the stored instance now (reloaded by this or another lost commit,
+                    # none in flight). Notifications are held back while a commit is in flight, and
+                    # the reload above reports only one it made itself: the last commit to fail must
+                    # report, or a retry refused next (the instance was canceled elsewhere) would
+                    # leave its waiters asleep for good.
+                    self._notify(live)
                 if isinstance(lost, LeaseLostError):
                     raise lost  # another process runs that step now: this outcome is dropped
             else:

@@ -251,13 +251,7 @@ class StepRunner:
         """
         step = plan.step
         if isinstance(error, SystemExit):
-            exited = error
-            error = StepExitError(
-                f"step {run.step_name!r} raised SystemExit({exited.code!r}) (sys.exit(), or argparse "
-                "refusing its arguments); a step cannot end the process, so it fails instead",
-                run.step_name,
-            )
-            error.__cause__ = exited
+            error = StepExitError.replacing(error, run.step_name)
         elif not isinstance(error, Exception):  # asyncio.CancelledError
             if cancel_requested():
                 raise error  # the engine abandons the run (a sibling failed, a cancel, shutdown)

@@ -13,6 +13,7 @@ import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any
 
+from litestar_workflows.core.errors import StepExitError
 from litestar_workflows.core.group_expansion import waits
 from litestar_workflows.steps.base import BaseMachineStep, BaseStep
 
@@ -32,6 +33,18 @@ async def _run_inner(step: BaseStep, context: WorkflowContext) -> Any:
         raise
     await step.on_success(context, result)
     return result
+
+
+async def _run_member(step: BaseStep, context: WorkflowContext) -> Any:
+    """:func:`_run_inner` in a task of its own (``gather``): a ``SystemExit`` is a failure there.
+
+    asyncio lets a task's ``SystemExit`` out of the event loop, past the step runner that turns
+    one into a failure, and the process would end.
+    """
+    try:
+        return await _run_inner(step, context)
+    except SystemExit as exited:
+        raise StepExitError.replacing(exited, getattr(step, "name", None)) from exited
 
 
 def _split(args: tuple[Any, ...], name: str | None) -> tuple[str | None, list[Any]]:
@@ -115,7 +128,7 @@ class ParallelGroup(StepGroup):
         """Run all inner steps at once; any failure fails the group after all have finished."""
         _refuse_waiting(self)
         results = await asyncio.gather(
-            *(_run_inner(step, context) for step in self.steps), return_exceptions=True
+            *(_run_member(step, context) for step in self.steps), return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):

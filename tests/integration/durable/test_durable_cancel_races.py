@@ -13,6 +13,7 @@ import random
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import pytest
 from durable_support import running_engine
 
 from litestar_workflows import (
@@ -44,6 +45,15 @@ def registry() -> WorkflowRegistry:
             steps=[Fn("submit"), BaseHumanStep("review"), Fn("after")],
             edges=[Edge("submit", "review"), Edge("review", "after")],
             initial_step="submit",
+        )
+    )
+    made.register(  # completing its task completes the instance at once
+        WorkflowDefinition(
+            name="sign",
+            version="1.0.0",
+            steps=[BaseHumanStep("review")],
+            edges=[],
+            initial_step="review",
         )
     )
     return made
@@ -95,3 +105,26 @@ async def test_completions_and_waits_answer_while_another_engine_cancels(
     assert hung == []
     assert answers["complete answered"] + answers["complete refused"] == REQUESTERS * ROUNDS
     assert answers["wait answered"] == REQUESTERS * ROUNDS
+
+
+async def test_a_wait_reports_what_is_stored_when_a_completion_loses_to_a_cancel_elsewhere(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """The completion's commit loses to the other engine's cancel: the waiter hears "canceled",
+    never the completion this engine applied to its copy and could not store."""
+    await scratch_database.migrate()
+    async with (
+        running_engine(scratch_database, registry()) as here,
+        running_engine(scratch_database, registry()) as elsewhere,
+    ):
+        for _ in range(5):
+            instance = await here.start_workflow("sign")
+            await here.wait(instance.id, timeout=30)  # at its task
+            waiting = asyncio.ensure_future(here.wait(instance.id, until=ENDED, timeout=30))
+            await asyncio.sleep(0)  # the waiter registers (it is then woken by notifications only)
+            await elsewhere.cancel_workflow(instance.id, "withdrawn")
+            with pytest.raises(InvalidTransitionError):
+                await here.complete_human_task(instance.id, "review", "ann", {})
+            seen = await waiting
+            stored = await elsewhere.get_instance(instance.id)
+            assert (seen.status, stored.status) == (WorkflowStatus.CANCELED, WorkflowStatus.CANCELED)

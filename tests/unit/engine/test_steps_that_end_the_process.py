@@ -94,3 +94,18 @@ async def test_an_error_whose_message_cannot_be_read_still_fails_the_step() -> N
     done = await engine.wait(instance.id, until=FINISHED)
     assert done.status is WorkflowStatus.FAILED
     assert "Unprintable: <its message could not be read: str() raised ValueError>" in (done.error or "")
+
+
+async def test_sys_exit_in_a_parallel_group_member_fails_the_group_not_the_process() -> None:
+    """A group's members run in tasks of their own, where asyncio would let SystemExit out of the loop."""
+    from litestar_workflows import ParallelGroup
+
+    def leave(_: Any) -> None:
+        sys.exit(3)
+
+    engine = LocalExecutionEngine(WorkflowRegistry())
+    group = ParallelGroup("group", [Fn("fine"), Fn("exits", leave)])
+    instance = await engine.start_workflow(chain("group-exits", group))
+    done = await engine.wait(instance.id, until=FINISHED)
+    assert done.status is WorkflowStatus.FAILED
+    assert "StepExitError: step 'exits' raised SystemExit(3)" in (done.error or "")
