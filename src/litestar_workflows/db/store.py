@@ -120,15 +120,18 @@ def _asks_for_nul(query: InstanceQuery | TaskQuery) -> bool:
     return False
 
 
-def _refuse_other_routing(stored: Any, definition: WorkflowDefinition) -> None:
-    """Raise when the stored description of ``definition``'s name and version routes otherwise."""
+def _refuse_other_routing(
+    stored: Any, definition: WorkflowDefinition, refusals: dict[tuple[str, str], str]
+) -> None:
+    """Raise (and remember) when the stored description of the name and version routes otherwise."""
     difference = routing_difference(stored, definition) if isinstance(stored, dict) else None
     if difference is not None:
-        raise WorkflowValidationError(
+        refusal = refusals[definition.name, definition.version] = (
             f"workflow {definition.name!r} version {definition.version!r} is stored with other steps or "
             f"edges ({difference}): instances started from the stored one would run differently here; "
             "give the changed definition a new version"
         )
+        raise WorkflowValidationError(refusal)
 
 
 class _Pending:
@@ -370,6 +373,8 @@ class SQLAlchemyStore:
         self.db_engine = db_engine
         self._writes = db_engine.execution_options(**{WRITE_OPTION: True})
         self._saving: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._refusals: dict[tuple[str, str], str] = {}
+        """Definitions that route otherwise than the stored ones, with the refusal's text (asked once)."""
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
@@ -796,6 +801,9 @@ class SQLAlchemyStore:
         key = (definition.name, definition.version)
         if key in self.definition_ids:
             return
+        refusal = self._refusals.get(key)
+        if refusal is not None:
+            raise WorkflowValidationError(refusal)
         saving = self._saving.get(key)
         if saving is None:
             saving = self._saving[key] = asyncio.ensure_future(self._save_definition(definition))
@@ -813,7 +821,7 @@ class SQLAlchemyStore:
                 row = (await conn.execute(query)).first()
                 existing = None if row is None else row.id
                 if row is not None:
-                    _refuse_other_routing(row.definition_json, definition)
+                    _refuse_other_routing(row.definition_json, definition, self._refusals)
                 else:
                     new_id = _uuid()
                     await conn.execute(
@@ -835,7 +843,7 @@ class SQLAlchemyStore:
                 row = (await conn.execute(query)).first()
             existing = None if row is None else row.id
             if row is not None:
-                _refuse_other_routing(row.definition_json, definition)
+                _refuse_other_routing(row.definition_json, definition, self._refusals)
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
         if existing is not None:

@@ -205,6 +205,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         self.runner = StepRunner(self.clock, rng)
         self._memory = self.store if isinstance(self.store, MemoryStore) else None
         self._interpreters: dict[int, tuple[Interpreter, dict[str, StepPlan]]] = {}
+        self._refused_definitions: set[tuple[str, str]] = set()
+        """(name, version) pairs whose stored definition routes otherwise than ours (see _live_instance)."""
         # Keyed by ``instance_id.int``: UUID.__hash__ is Python code, an int hashes in C.
         self._live: dict[int, Live] = {}
         self.poll_interval = poll_interval
@@ -858,7 +860,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         # Started elsewhere: this process's definition must route as the stored one does (a check
         # made once per definition and process), or it would run the instance through other steps.
         if self._memory is None:
-            await self.store.save_definition(definition)
+            try:
+                await self.store.save_definition(definition)
+            except WorkflowValidationError:
+                # Routes otherwise than the stored one: the sweep leaves its work to other processes.
+                self._refused_definitions.add((definition.name, definition.version))
+                raise
             live = self._live.get(key)
             if live is not None:
                 return live

@@ -51,6 +51,7 @@ class RecoveryOperations:
         store: WorkflowStore
         registry: WorkflowRegistry
         poll_interval: float
+        _refused_definitions: set[tuple[str, str]]
         _live: dict[int, Live]
 
         clock: Callable[[], datetime]
@@ -90,34 +91,42 @@ class RecoveryOperations:
         options: dict[str, Any] = {}
         if "workflows" in inspect.signature(claim).parameters:  # only work this process can run
             definitions = self.registry.list_definitions(active_only=False)
-            options["workflows"] = [(definition.name, definition.version) for definition in definitions]
+            refused = self._refused_definitions
+            options["workflows"] = [
+                (definition.name, definition.version)
+                for definition in definitions
+                if (definition.name, definition.version) not in refused
+            ]
         total = 0
         while True:
             claimed = await claim(CLAIM_BATCH, **options)
+            given_back = 0
             for instance_id, run_id in claimed:
-                await self._continue_claimed(instance_id, run_id)
+                given_back += not await self._continue_claimed(instance_id, run_id)
             total += len(claimed)
-            if len(claimed) < CLAIM_BATCH:
+            # A batch is followed by the next only while this process keeps what it claims: what
+            # it gave back would be claimed again at once, and the loop would never end.
+            if len(claimed) < CLAIM_BATCH or given_back:
                 return total
 
-    async def _continue_claimed(self, instance_id: UUID, run_id: UUID) -> None:
+    async def _continue_claimed(self, instance_id: UUID, run_id: UUID) -> bool:
+        """Continue a claimed execution here; ``False`` if this process cannot and gave it back."""
         try:
             live = await self._live_instance(instance_id)
-        except WorkflowsError:
-            logger.exception(
-                "cannot continue instance %s; its execution is left to another process", instance_id
-            )
+        except WorkflowsError as error:
+            logger.error("cannot continue instance %s here (%s); left to another process", instance_id, error)
             release = getattr(self.store, "release_executions", None)
             if release is not None:  # or this process would hold it until its lease ran out, again and again
                 await release([run_id])
-            return
+            return False
         run = live.instance.runtime.active.get(run_id.int)
         if run is None or run_id.int in live.running or run_id.int in live.timers:
-            return
+            return True
         if run.status is StepStatus.WAITING and run.step_type in _TIMED:
             self._fire_timer(live, run)  # a timer step, or a human task's deadline
         elif run.status is not StepStatus.WAITING:
             self._spawn(live, run)
+        return True
 
     async def _sweep(self) -> None:
         """Every ``poll_interval``: renew the leases of what runs here (now and then), recover."""

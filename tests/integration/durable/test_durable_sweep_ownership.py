@@ -94,8 +94,10 @@ async def test_work_a_process_cannot_continue_is_given_up_at_once(scratch_databa
     try:
         drifted = registry_of(slow(then="elsewhere"))  # same name and version, other routing
         async with running_engine(scratch_database, drifted, poll_interval=3600) as wrong:
-            assert await wrong.recover() == 1  # claimed: it has the name and version
-            assert await _lease_owners(db_engine) == [None]  # and gave it up
+            # Its start() swept: it claimed the step (it has the name and version), found that it
+            # routes otherwise, and gave it back; it claims that version no more.
+            assert await _lease_owners(db_engine) == [None]
+            assert await wrong.recover() == 0
             stored = await wrong.get_instance(instance.id)
             assert stored.status is WorkflowStatus.RUNNING
     finally:
@@ -130,5 +132,35 @@ async def test_leases_are_renewed_within_a_lease_when_the_poll_interval_is_longe
             Held.gate.set()
             done = await engine.wait(instance.id, until=FINISHED, timeout=30)
             assert done.status is WorkflowStatus.COMPLETED
+    finally:
+        await db_engine.dispose()
+
+
+async def test_a_full_batch_of_work_it_cannot_continue_ends_the_sweep(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """More due executions than one claim takes (500), none of which this process can continue:
+    the sweep gave each batch back and claimed it again at once, for ever (``start()`` never
+    returned). It now stops at a batch it gave back, and leaves that workflow version alone after."""
+    from litestar_workflows.engine.recovery import CLAIM_BATCH
+
+    await scratch_database.migrate()
+    Held.gate = asyncio.Event()
+    async with running_engine(scratch_database, registry_of(slow()), poll_interval=3600) as gone:
+        for _ in range(CLAIM_BATCH + 1):
+            await gone.start_workflow("slow")
+        await asyncio.sleep(0)  # their steps begin; stop() then gives them back, due at once
+    db_engine = scratch_database.create_engine()
+    try:
+        drifted = registry_of(slow(then="elsewhere"))
+        starting = running_engine(scratch_database, drifted, poll_interval=3600)
+        wrong = await asyncio.wait_for(starting.__aenter__(), 60)  # its start() sweeps once
+        try:
+            assert await wrong.recover() == 0  # the version it cannot run is no longer claimed
+            owners = await _lease_owners(db_engine)
+            assert len(owners) == CLAIM_BATCH + 1
+            assert set(owners) == {None}
+        finally:
+            await starting.__aexit__(None, None, None)
     finally:
         await db_engine.dispose()
