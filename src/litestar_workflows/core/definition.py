@@ -388,8 +388,9 @@ def routing_difference(stored: Mapping[str, Any], definition: WorkflowDefinition
 
     ``stored`` is what :meth:`WorkflowDefinition.to_dict` wrote when the workflow's first instance
     was started (a database's ``definition_json``). Compared: the initial and terminal steps, the
-    step names with their types, and the edges in order; not texts, class paths or condition
-    labels, which a refactoring or an upgrade of this package may change harmlessly. A process
+    step names with their types, and the edges in order with their conditions (an expression's
+    text, a callable's name); not descriptions or class paths, which a refactoring may change
+    harmlessly, nor what a callable condition does (its code is not stored). A process
     whose definition differs there (a worker deployed with a changed workflow under the same
     version) would run instances started elsewhere through other steps.
 
@@ -405,14 +406,23 @@ def routing_difference(stored: Mapping[str, Any], definition: WorkflowDefinition
             for step in described.get("steps", [])
         }
 
-    def edges(described: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return [(str(edge.get("source")), str(edge.get("target"))) for edge in described.get("edges", [])]
+    def edges(described: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+        return [
+            (str(edge.get("source")), str(edge.get("target")), edge.get("condition"))
+            for edge in described.get("edges", [])
+        ]
+
+    stored_edges, my_edges = edges(stored), edges(mine)
+    if len(stored_edges) == len(my_edges) and all(
+        "condition" not in edge for edge in stored.get("edges", []) if isinstance(edge, Mapping)
+    ):  # written before conditions were described: compare what it has
+        my_edges = [(source, target, None) for source, target, _ in my_edges]
 
     for label, was, now in (
         ("initial_step", stored.get("initial_step"), mine["initial_step"]),
         ("terminal_steps", sorted(stored.get("terminal_steps", [])), mine["terminal_steps"]),
         ("the steps", types(stored), types(mine)),
-        ("the edges", edges(stored), edges(mine)),
+        ("the edges", stored_edges, my_edges),
     ):
         if was != now:
             return f"{label} differ ({reprlib.repr(was)} stored, {reprlib.repr(now)} here)"

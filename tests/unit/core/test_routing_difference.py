@@ -54,3 +54,30 @@ def test_other_steps_types_or_edges_are_named() -> None:
     assert "initial_step differ" in (
         routing_difference({**stored, "initial_step": "approve"}, review()) or ""
     )
+
+
+def scored(threshold: int) -> WorkflowDefinition:
+    return WorkflowDefinition(
+        name="scored",
+        version="1.0.0",
+        steps=[Work("score"), Work("accept"), Work("reject")],
+        edges=[
+            Edge("score", "accept", condition=f"context.get('score') >= {threshold}"),
+            Edge("score", "reject", condition=f"context.get('score') < {threshold}"),
+        ],
+        initial_step="score",
+        terminal_steps={"accept", "reject"},
+    )
+
+
+def test_a_changed_condition_expression_routes_otherwise() -> None:
+    difference = routing_difference(scored(80).to_dict(), scored(50))
+    assert difference is not None
+    assert "the edges differ" in difference
+    assert ">= 80" in difference
+
+
+def test_edges_stored_without_their_conditions_compare_by_their_ends() -> None:
+    stored = scored(80).to_dict()
+    older = {**stored, "edges": [{"source": e["source"], "target": e["target"]} for e in stored["edges"]]}
+    assert routing_difference(older, scored(50)) is None
