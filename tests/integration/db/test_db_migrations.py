@@ -245,11 +245,8 @@ upgrade_database(sys.argv[1], engine_options=json.loads(sys.argv[2]))
 """
 
 
-@pytest.mark.postgres
-async def test_concurrent_upgrades_from_several_processes(
-    postgres_url: str, postgres_engine: AsyncEngine, postgres_engine_options: dict[str, Any]
-) -> None:
-    # The deployment scenario: every worker process migrates at start-up, all at once.
+async def _upgrade_in_processes(url: str, engine_options: dict[str, Any], count: int) -> None:
+    """``upgrade_database(url)`` in ``count`` processes started at once; each must succeed."""
     processes = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -257,16 +254,23 @@ async def test_concurrent_upgrades_from_several_processes(
             "ignore",
             "-c",
             _UPGRADE_SCRIPT,
-            postgres_url,
-            json.dumps(postgres_engine_options),
+            url,
+            json.dumps(engine_options),
             stderr=asyncio.subprocess.PIPE,
         )
-        for _ in range(3)
+        for _ in range(count)
     ]
     results = [await process.communicate() for process in processes]
-
     for process, (_, stderr) in zip(processes, results, strict=True):
         assert process.returncode == 0, stderr.decode()
+
+
+@pytest.mark.postgres
+async def test_concurrent_upgrades_from_several_processes(
+    postgres_url: str, postgres_engine: AsyncEngine, postgres_engine_options: dict[str, Any]
+) -> None:
+    # The deployment scenario: every worker process migrates at start-up, all at once.
+    await _upgrade_in_processes(postgres_url, postgres_engine_options, 3)
     await check_schema_current(postgres_engine)
 
 
@@ -277,23 +281,7 @@ async def test_concurrent_upgrades_of_a_new_sqlite_file_from_several_processes(
     """Each process's migration waits for the write lock (``BEGIN IMMEDIATE``) instead of racing on
     ``CREATE TABLE``: some of four used to fail with "table ... already exists"."""
     for attempt in range(3):
-        url = f"{driver}:///{tmp_path / f'fresh{attempt}.sqlite3'}"
-        processes = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-W",
-                "ignore",
-                "-c",
-                _UPGRADE_SCRIPT,
-                url,
-                "{}",
-                stderr=asyncio.subprocess.PIPE,
-            )
-            for _ in range(4)
-        ]
-        results = [await process.communicate() for process in processes]
-        for process, (_, stderr) in zip(processes, results, strict=True):
-            assert process.returncode == 0, stderr.decode()
+        await _upgrade_in_processes(f"{driver}:///{tmp_path / f'fresh{attempt}.sqlite3'}", {}, 4)
         engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / f'fresh{attempt}.sqlite3'}")
         try:
             await check_schema_current(engine)
