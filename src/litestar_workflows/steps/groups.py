@@ -24,27 +24,24 @@ if TYPE_CHECKING:
 
 
 async def _run_inner(step: BaseStep, context: WorkflowContext) -> Any:
-    if not await step.can_execute(context):
-        return None
-    try:
-        result = await step.execute(context)
-    except Exception as error:
-        await step.on_failure(context, error)
-        raise
-    await step.on_success(context, result)
-    return result
+    """Run one member of a group with its hooks; its ``SystemExit`` becomes a :class:`StepExitError`.
 
-
-async def _run_member(step: BaseStep, context: WorkflowContext) -> Any:
-    """:func:`_run_inner` in a task of its own (``gather``): a ``SystemExit`` is a failure there.
-
-    asyncio lets a task's ``SystemExit`` out of the event loop, past the step runner that turns
-    one into a failure, and the process would end.
+    A parallel group runs its members in tasks of their own (``gather``), and asyncio lets a
+    task's ``SystemExit`` out of the event loop, past the step runner that turns one into a
+    failure: the process would end. Turned here, it is the member's failure, named after it.
     """
     try:
-        return await _run_inner(step, context)
+        if not await step.can_execute(context):
+            return None
+        try:
+            result = await step.execute(context)
+        except Exception as error:
+            await step.on_failure(context, error)
+            raise
+        await step.on_success(context, result)
     except SystemExit as exited:
         raise StepExitError.replacing(exited, getattr(step, "name", None)) from exited
+    return result
 
 
 def _split(args: tuple[Any, ...], name: str | None) -> tuple[str | None, list[Any]]:
@@ -128,7 +125,7 @@ class ParallelGroup(StepGroup):
         """Run all inner steps at once; any failure fails the group after all have finished."""
         _refuse_waiting(self)
         results = await asyncio.gather(
-            *(_run_member(step, context) for step in self.steps), return_exceptions=True
+            *(_run_inner(step, context) for step in self.steps), return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):

@@ -112,11 +112,11 @@ async def test_leases_are_renewed_within_a_lease_when_the_poll_interval_is_longe
     db_engine = scratch_database.create_engine()
     try:
         async with running_engine(
-            scratch_database, registry_of(slow()), lease_seconds=1.5, poll_interval=60
+            scratch_database, registry_of(slow()), lease_seconds=3, poll_interval=60
         ) as engine:
             instance = await engine.start_workflow("slow")
             loop = asyncio.get_running_loop()
-            watched_until = loop.time() + 3.0  # two leases: renewed every 0.5 s, or expired at 1.5 s
+            watched_until = loop.time() + 4.5  # renewed every 1 s (2 s of slack), or expired at 3 s
             while loop.time() < watched_until:
                 [row] = await sql(
                     db_engine,
