@@ -33,6 +33,7 @@ from litestar_workflows.engine.messages import BrokerUnavailableError
 try:
     from redis.exceptions import RedisError
     from saq import Job
+    from saq.job import Status
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError("SAQExecutionEngine needs SAQ: pip install 'litestar-workflows[saq]'") from error
 
@@ -50,6 +51,7 @@ logger = logging.getLogger("litestar_workflows.distributed")
 JOB_FUNCTION = "litestar_workflows.run_step"
 """The SAQ function name of step jobs (distinct from an application's own jobs on the same queue)."""
 _CONNECT_TIMEOUT = 5.0
+_STALE_JOB = "taken by a worker that never claimed its step; the sweep published it again"
 
 
 def broker_url(queue: Queue) -> str:
@@ -71,11 +73,39 @@ class SAQTransport:
 
     async def publish(self, messages: Sequence[StepMessage]) -> None:
         """Enqueue one job per message (concurrently; SAQ bounds the Redis operations in flight)."""
+        jobs = [_job(message) for message in messages]
+        await asyncio.gather(*(self.queue.enqueue(job) for job in jobs))
+
+    async def republish(self, messages: Sequence[StepMessage]) -> None:
+        """Publish again what the sweep found unclaimed, unless its earlier job still waits in the queue.
+
+        A queue backed up for longer than a lease holds executions that nobody claimed yet but
+        whose jobs are not lost: publishing each again at every sweep made the backlog grow by
+        one job per waiting execution and lease. The sweep's job for an execution and attempt has
+        one key, so SAQ keeps at most one of them queued. A job under that key that a worker took
+        and never claimed in the database (the worker died in between; SAQ does not sweep a job
+        without a timeout) is dropped and the job enqueued afresh.
+        """
         jobs = [
-            Job(JOB_FUNCTION, kwargs={"message": message.to_json()}, timeout=0, retries=1, ttl=-1)
+            _job(message, key=f"{JOB_FUNCTION}:{message.execution_id}:{message.attempt}:again")
             for message in messages
         ]
-        await asyncio.gather(*(self.queue.enqueue(job) for job in jobs))
+        queued = await asyncio.gather(*(self.queue.enqueue(job) for job in jobs))
+        taken = [job for job, enqueued in zip(jobs, queued, strict=True) if enqueued is None]
+        if not taken:
+            return
+        for job, earlier in zip(taken, await self.queue.jobs([job.key for job in taken]), strict=True):
+            if earlier is not None and earlier.status == Status.QUEUED:
+                continue  # still waiting for a worker: not lost
+            if earlier is not None:
+                await self.queue.finish(earlier, Status.ABORTED, error=_STALE_JOB)
+            await self.queue.enqueue(job)
+
+
+def _job(message: StepMessage, key: str | None = None) -> Job:
+    """A step job: no SAQ timeout, one try, nothing kept after it ends (see the module's docstring)."""
+    options: dict[str, Any] = {} if key is None else {"key": key}
+    return Job(JOB_FUNCTION, kwargs={"message": message.to_json()}, timeout=0, retries=1, ttl=-1, **options)
 
 
 class SAQExecutionEngine(DistributedExecutionEngine):

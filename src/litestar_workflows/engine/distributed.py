@@ -398,8 +398,22 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         lost = await self.ledger.lost_work(timedelta(seconds=self.lease_seconds))
         if lost:
             logger.info("publishing %d executions again (lease expired or never claimed)", len(lost))
-            self._outbox.extend(StepMessage(execution_id, attempt) for execution_id, attempt, _ in lost)
-            await self._flush()
+            messages = [StepMessage(execution_id, attempt) for execution_id, attempt, _ in lost]
+            # A transport that can tell a lost message from one still queued behind a backlog
+            # publishes only the lost ones (see SAQTransport.republish); others publish them all.
+            republish = getattr(self.transport, "republish", None)
+            if republish is None:
+                self._outbox.extend(messages)
+                await self._flush()
+            else:
+                try:
+                    await republish(messages)
+                except Exception:
+                    logger.warning(
+                        "publishing %d step messages again failed; the next sweep tries again",
+                        len(messages),
+                        exc_info=True,
+                    )
         timers = await self.ledger.due_timers()
         for execution_id, _, instance_id in timers:
             await self._continue_claimed(instance_id, execution_id)

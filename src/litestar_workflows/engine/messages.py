@@ -96,6 +96,11 @@ class Transport(Protocol):
     ``publish`` is called only after the transition that scheduled the executions committed.
     It may raise: the executions stay unclaimed in the database and the sweep publishes them
     again later, so a broker that is briefly away loses nothing.
+
+    A transport may also have ``async def republish(messages)``, which the sweep then calls
+    instead of ``publish`` for executions that stayed unclaimed for a lease: it publishes only
+    those whose earlier message is no longer waiting in the broker (a lost one), so that a
+    backed-up queue does not grow by a copy of every waiting message at each sweep.
     """
 
     async def publish(self, messages: Sequence[StepMessage]) -> None:

@@ -286,3 +286,59 @@ async def test_a_broker_that_is_down_at_start_is_named(scratch_postgres: Scratch
     finally:
         await engine.stop()
         await db_engine.dispose()
+
+
+async def test_a_backlog_that_outlasts_leases_does_not_grow_and_a_job_a_dead_worker_took_runs(
+    scratch_postgres: ScratchDatabase, redis_server: RedisServer, workers: Workers, tmp_path: Path
+) -> None:
+    """The sweep publishes again only what no queued job will bring to a worker any more.
+
+    No worker runs while the sweep goes round four times over 20 unclaimed first steps: the queue
+    holds each step's first job and one of the sweep's, not one more per sweep. Then a "worker"
+    takes every job and dies before claiming anything (SAQ leaves such jobs active for good): the
+    next sweep publishes each step again, and a real worker runs every step exactly once.
+    """
+    await scratch_postgres.migrate()
+    db_engine = scratch_postgres.create_engine()
+    queue = Queue.from_url(redis_server.url)
+    engine = SAQExecutionEngine(
+        queue=queue,
+        persistence=db_engine,
+        registry=registry(),
+        lease_seconds=0.2,
+        sweep_interval=3600,
+        owner="web",
+    )
+
+    async def swept() -> bool:  # true once a sweep found the unclaimed steps (a lease after the last)
+        return await engine.recover() > 0
+
+    try:
+        async with engine:
+            ids = [(await engine.start_workflow("chain")).id for _ in range(20)]
+            await engine.flush()
+            for round_ in range(4):
+                await until(swept, f"sweep {round_ + 1} to publish the unclaimed steps again")
+            assert await queue.count("queued") == 40  # 20 first jobs + 20 of the sweep, however many sweeps
+
+            taken = []
+            while (job := await queue.dequeue(timeout=1)) is not None:  # a worker that dies holding them
+                await job.update(status=Status.ACTIVE)
+                taken.append(job)
+            assert len(taken) == 40
+            assert await queue.count("queued") == 0
+            await until(swept, "the sweep after the dead worker")
+            assert await queue.count("queued") == 20  # the sweep's jobs, taken and never claimed, again
+
+            workers.saq("w1", **STEADY)
+
+            async def all_finished() -> bool:
+                return await finished(db_engine) == 20
+
+            await until(all_finished, "20 instances to finish")
+            done = await load_all(engine, ids)
+    finally:
+        await db_engine.dispose()
+    ran = effects(tmp_path / "effects.log")
+    assert_once_each(done, CHAIN, ran)
+    assert all(len(runs) == 1 for runs in ran.values())
