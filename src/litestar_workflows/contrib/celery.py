@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.contrib._celery_loop import WorkerLoop
@@ -201,16 +202,45 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
             self._start_loop()
 
     def _on_worker_ready(self, sender: Any = None, **_: Any) -> None:
-        """The worker consumes: start here too unless prefork children run the tasks (threads pool)."""
+        """The worker consumes: start here too unless prefork children run the tasks (threads pool).
+
+        A worker whose engine cannot start (the database is unreachable, or not migrated) stops
+        at once, as a SAQ worker does, instead of taking every message and failing it: its
+        supervisor sees it exit, and until then the other workers get the messages. Under
+        prefork the children start their own loops; the main process only checks the database.
+
+        Raises:
+            WorkerShutdown: The engine could not start; the log says why.
+        """
         if (
             _engines.get(id(self.celery_app)) is not self
             or getattr(sender, "app", None) is not self.celery_app
         ):
             return
         from celery.concurrency.prefork import TaskPool as PreforkPool
+        from celery.exceptions import WorkerShutdown
 
-        if not isinstance(getattr(sender, "pool", None), PreforkPool):
-            self._start_loop()
+        prefork = isinstance(getattr(sender, "pool", None), PreforkPool)
+        try:
+            if prefork:
+                # In a thread of its own: ``litestar workflows worker`` runs Celery's worker inside
+                # a running event loop, where asyncio.run() is refused.
+                with ThreadPoolExecutor(1, thread_name_prefix="litestar-workflows-check") as probe:
+                    probe.submit(asyncio.run, self._check_database()).result()
+            else:
+                self.worker_loop.ensure_started()
+        except Exception as error:
+            logger.critical("the workflow engine cannot run steps in this worker; stopping it", exc_info=True)
+            raise WorkerShutdown(
+                f"the workflow engine did not start: {type(error).__name__}: {error}"
+            ) from error
+
+    async def _check_database(self) -> None:
+        """Fail unless the database answers and is migrated; leave no connection behind (fork)."""
+        try:
+            await self.sql_store.check()
+        finally:
+            await self.sql_store.db_engine.dispose()
 
     def _start_loop(self) -> None:
         try:

@@ -14,6 +14,7 @@ import signal
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 import pytest
 from broker_processes import BIN, free_port
@@ -326,3 +327,23 @@ async def test_a_broker_that_is_down_at_start_is_named(scratch_postgres: Scratch
     finally:
         await engine.stop()
         await db_engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("pool", "broken"),
+    [("prefork", "a database that does not exist"), ("solo", "a database nobody migrated")],
+)
+async def test_a_worker_whose_database_is_unusable_stops_instead_of_swallowing_messages(
+    scratch_postgres: ScratchDatabase, workers: Workers, pool: str, broken: str
+) -> None:
+    """It exits with a failure, saying why, rather than stay "ready" and fail every message it takes."""
+    if broken == "a database that does not exist":
+        env = {"WF_DB_URL": scratch_postgres.url.rsplit("/", 1)[0] + f"/missing_{uuid4().hex[:8]}"}
+    else:
+        env = {}  # the scratch schema, never migrated
+    celery_worker(workers, "broken", pool, **env)
+    code = await asyncio.to_thread(workers.processes["broken"].wait, 60)
+    log = workers.log("broken")
+    assert code != 0, log
+    assert "the workflow engine did not start" in log, log
+    assert ("does not exist" if env else "upgrade") in log, log
