@@ -472,9 +472,9 @@ async def test_the_task_is_completed_by_its_assignee_only(engine):
         "record_approval",
         "amount_router",
     ]
-    # RecordApproval looks for the approving step in ``context.get("_current_step")``, which the
-    # data never holds (the running step is ``context.current_step``): the approval is not added
-    # to the chain and the router asks the manager again.
+    # RecordApproval looks for the approving step in ``context.get("_current_step")``, which names
+    # the running step, ``record_approval``, not the task before it: the approval is not added to
+    # the chain and the router asks the manager again.
     assert instance.context.get("approval_chain") == []
     assert (instance.status, instance.current_step) == (WorkflowStatus.WAITING, "manager_approval")
 

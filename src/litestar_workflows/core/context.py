@@ -12,6 +12,9 @@ from uuid import UUID, uuid4
 
 from litestar_workflows.core.types import StepStatus, StepType
 
+_ABSENT: Any = object()
+_UNFINISHED = frozenset({StepStatus.PENDING, StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.WAITING})
+
 utcnow = partial(datetime.now, UTC)
 """Return the current time, timezone-aware in UTC (the clock engines use by default).
 
@@ -188,8 +191,37 @@ class WorkflowContext:
     get, made once (the engine's step runner makes and checks them)."""
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return ``data[key]``, or ``default`` when the key is absent."""
-        return self.data.get(key, default)
+        """Return ``data[key]``; when the data has no such key, what the documentation reads under it.
+
+        The documented examples read two kinds of key that no step writes:
+
+        * ``"<step>.<field>"``: ``field`` of what step ``<step>`` returned when it last succeeded
+          (a human task's submitted form, a machine step's result dict), as the parallel
+          approvals of the guide read ``"legal_approval.approved"``;
+        * ``"_current_step"``, ``"_workflow_name"`` and ``"_instance_id"``: :attr:`current_step`,
+          the workflow's name and the instance id as text.
+
+        Anything else absent answers ``default``. A key the data holds always wins.
+        """
+        value = self.data.get(key, _ABSENT)
+        return self._derived(key, default) if value is _ABSENT else value
+
+    def _derived(self, key: str, default: Any) -> Any:
+        """:meth:`get` for a key the data does not hold (see there)."""
+        if key == "_current_step":
+            return default if self.current_step is None else self.current_step
+        if key == "_workflow_name":
+            return self.workflow_id or default
+        if key == "_instance_id":
+            return str(self.instance_id)
+        step, dot, field_name = key.partition(".")
+        if not dot or not step or not field_name:
+            return default
+        for execution in reversed(self.step_history):
+            if execution.step_name == step and execution.status == StepStatus.SUCCEEDED:
+                result = execution.result
+                return result.get(field_name, default) if isinstance(result, dict) else default
+        return default
 
     def set(self, key: str, value: Any) -> None:
         """Set ``data[key]``; the value must be JSON-serializable to survive the step."""
@@ -200,9 +232,15 @@ class WorkflowContext:
         return replace(self, current_step=step_name)
 
     def get_last_execution(self, step_name: str | None = None) -> StepExecution | None:
-        """Return the most recent execution (of ``step_name`` when given), or ``None``."""
+        """Return the most recent finished execution (of ``step_name`` when given), or ``None``.
+
+        Executions still scheduled, running or waiting are passed over: a step asking for the
+        last execution gets the one before it, not itself.
+        """
         for execution in reversed(self.step_history):
-            if step_name is None or execution.step_name == step_name:
+            if execution.status not in _UNFINISHED and (
+                step_name is None or execution.step_name == step_name
+            ):
                 return execution
         return None
 

@@ -259,12 +259,23 @@ class Interpreter:
             )
         runtime = instance.runtime
         step = from_step or runtime.failed_step
-        if step is None or step not in self.definition.steps:
+        if step is None:
+            raise InvalidTransitionError(
+                f"cannot retry instance {instance.id}: no failed step is recorded (its status was set "
+                "to failed outside the engine, e.g. by a repository's update_status); name the step "
+                "to run again with from_step"
+            )
+        if step not in self.definition.steps:
             raise InvalidTransitionError(
                 f"cannot retry instance {instance.id} from {step!r}: no such step in "
                 f"{self.definition.name!r} {self.definition.version}"
             )
         tr = Transition(instance)
+        if runtime.active or runtime.pending_tasks:
+            # Only an instance whose status was set to failed from outside (a repository's
+            # update_status) still has work in hand: it is canceled, so that the retry is all
+            # that runs (a failure the engine recorded left nothing active).
+            self._abandon_active(instance, tr)
         instance.status = _RUNNING
         instance.error = None
         instance.completed_at = None
@@ -528,6 +539,15 @@ class Interpreter:
                 f"the task of {step_name!r} in instance {instance.id} is already completed"
             )
         self._require_unfinished(instance, "complete a task of")
+        if any(
+            run.step_name == step_name and run.status is StepStatus.WAITING
+            for run in instance.runtime.active.values()
+        ):
+            raise InvalidTransitionError(
+                f"instance {instance.id} waits at {step_name!r} but its task is not pending any more: it was "
+                "completed or canceled outside the engine (a repository's complete_task or cancel_task edits "
+                "the row only), so nothing can continue from it; cancel the instance"
+            )
         raise InvalidTransitionError(f"instance {instance.id} is not waiting at {step_name!r}")
 
     def task_completed(
@@ -537,6 +557,9 @@ class Interpreter:
         task = instance.runtime.pending_tasks.get(task_id.int)
         if task is None:
             raise TaskAlreadyCompletedError(f"task {task_id} is not pending any more (completed or canceled)")
+        # A finished instance has no pending task, unless its status was set from outside (a
+        # repository's update_status): its tasks are then refused, not completed into it.
+        self._require_unfinished(instance, "complete a task of")
         self._require_not_paused(instance)
         run = self._active_run(instance, task.step_execution_id)
         now = self.clock()

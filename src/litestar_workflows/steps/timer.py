@@ -31,6 +31,9 @@ async def _resolve(value: Any, context: WorkflowContext) -> Any:
 class TimerStep(BaseStep):
     """Pauses the instance for ``duration``: seconds, a ``timedelta``, or a callable of the context.
 
+    A subclass may define ``get_delay(context)`` (``async`` or not) instead, as the steps guide
+    does: it is called for each wait and returns seconds or a ``timedelta``.
+
     ``TimerStep(name, duration, description)`` as in the reference package. In a workflow the
     engine does not sleep: it records the wake-up time (:meth:`wake_time`) and lets the instance
     wait, durably in a persistent store. Called directly, :meth:`execute` sleeps for the duration.
@@ -56,7 +59,8 @@ class TimerStep(BaseStep):
         Raises:
             TypeError: ``duration`` is an async callable (use :meth:`wake_time`) or not a duration.
         """
-        value: Any = self.duration(context) if callable(self.duration) else self.duration
+        source = self._delay_source()
+        value: Any = source(context) if callable(source) else source
         if inspect.isawaitable(value):
             if inspect.iscoroutine(value):
                 value.close()
@@ -65,7 +69,16 @@ class TimerStep(BaseStep):
 
     async def wake_time(self, context: WorkflowContext, now: datetime) -> datetime:
         """Return when the step is done waiting (``now`` plus the duration); ``now`` is the engine's clock."""
-        return now + _as_delta(await _resolve(self.duration, context), self.name)
+        return now + _as_delta(await _resolve(self._delay_source(), context), self.name)
+
+    def _delay_source(self) -> DurationSource:
+        """``get_delay`` when a subclass defines it (the documented hook), else ``duration``.
+
+        The steps guide writes a timer as a subclass with ``async def get_delay(self, context)``
+        returning a ``timedelta``; a plain ``def`` works too.
+        """
+        get_delay: Callable[[WorkflowContext], Any] | None = getattr(self, "get_delay", None)
+        return self.duration if get_delay is None else get_delay
 
     async def execute(self, context: WorkflowContext) -> None:
         """Sleep until :meth:`wake_time` (only when called directly; the engines wait durably)."""

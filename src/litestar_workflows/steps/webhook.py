@@ -52,6 +52,14 @@ class WebhookStep(BaseStep):
         max_age: float | None = None,
     ) -> None:
         super().__init__(name, description)
+        if getattr(type(self), "get_callback_token", None) is not None:
+            raise NotImplementedError(
+                f"webhook step {self.name or type(self).__name__!r} defines get_callback_token(), which "
+                "is not supported: a delivery names its instance and step (engine.deliver_webhook, or "
+                "the REST route POST /webhooks/{instance_id}/{step_name}) and is authenticated by the "
+                "step's secret= (HMAC signature); remove the method, and give the external system "
+                "the instance id instead of a token"
+            )
         if callback_key is not None and payload_key is not None and callback_key != payload_key:
             raise ValueError(f"webhook step {name!r}: callback_key and payload_key name the same setting")
         key = callback_key if callback_key is not None else payload_key

@@ -21,6 +21,7 @@ from litestar_workflows import (
     WorkflowContext,
     WorkflowDefinition,
     WorkflowRegistry,
+    WorkflowStatus,
 )
 from litestar_workflows.core.types import StepType
 from litestar_workflows.steps import DelayStep, StepGroup
@@ -70,6 +71,42 @@ async def test_timer_step_in_a_workflow_waits_durably_instead_of_sleeping() -> N
         [run] = waiting.executions_of("wait")
         assert run.scheduled_for is not None
         assert run.scheduled_for - run.started_at >= timedelta(days=1) - timedelta(seconds=1)  # type: ignore[operator]
+
+
+class WaitForBusinessHours(TimerStep):
+    """The steps guide's timer: a subclass whose ``get_delay`` says how long to wait."""
+
+    name = "wait_for_business_hours"
+
+    async def get_delay(self, context: WorkflowContext) -> timedelta:
+        return timedelta(hours=context.get("hours"))
+
+
+async def test_a_timer_subclass_with_get_delay_waits_what_it_returns() -> None:
+    step = WaitForBusinessHours()
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    assert await step.wake_time(ctx(hours=5), now) == now + timedelta(hours=5)
+    with pytest.raises(TypeError, match="async duration"):
+        step.get_duration(ctx(hours=5))  # the synchronous accessor cannot await the hook
+
+    class Plain(TimerStep):
+        def get_delay(self, context: WorkflowContext) -> float:
+            return 90.0
+
+    assert Plain("plain").get_duration(ctx()) == timedelta(seconds=90)
+
+    definition = WorkflowDefinition(
+        name="business_hours",
+        steps={"wait": step, "after": Fn("after")},
+        edges=[Edge("wait", "after")],
+        initial_step="wait",
+    )
+    async with LocalExecutionEngine(WorkflowRegistry()) as engine:
+        instance = await engine.start_workflow(definition, {"hours": 3})
+        waiting = await engine.wait(instance.id)
+        assert (waiting.status, waiting.current_step) == (WorkflowStatus.WAITING, "wait")
+        [run] = waiting.executions_of("wait")
+        assert run.scheduled_for - run.started_at >= timedelta(hours=3) - timedelta(seconds=1)  # type: ignore[operator]
 
 
 class Mark(Fn):
@@ -137,3 +174,16 @@ async def test_gateways_called_directly_return_their_choice() -> None:
     assert await route.execute(ctx(amount=5)) == "small"
     fork = ParallelGateway("fork", branches=["a", "b"])
     assert await fork.execute(ctx()) == ["a", "b"]
+
+
+def test_a_webhook_step_with_a_callback_token_is_refused_when_built() -> None:
+    class PaymentCallback(WebhookStep):
+        """The steps concepts page's webhook: a token method this package does not support."""
+
+        name = "payment_callback"
+
+        async def get_callback_token(self, context: WorkflowContext) -> str:
+            return f"payment-{context.instance_id}"
+
+    with pytest.raises(NotImplementedError, match="get_callback_token"):
+        PaymentCallback()

@@ -1,0 +1,124 @@
+"""The persistence guide's repository writes edit rows only; the engine then says what happened.
+
+``HumanTaskRepository.complete_task`` / ``cancel_task`` and ``WorkflowInstanceRepository.update_status``
+are direct row edits (for tools and repairs). An instance they leave behind must not be moved on
+silently (a task completed into a failed instance) and must get errors naming the cause, not
+"is not waiting" about an instance that reads as waiting.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from litestar_workflows import (
+    BaseHumanStep,
+    BaseMachineStep,
+    Edge,
+    InvalidTransitionError,
+    WorkflowAlreadyCompletedError,
+    WorkflowDefinition,
+    WorkflowRegistry,
+    WorkflowStatus,
+)
+from litestar_workflows.db import HumanTaskRepository, PersistentExecutionEngine, WorkflowInstanceRepository
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from conftest import ScratchDatabase
+    from litestar_workflows import WorkflowContext
+
+
+class Submit(BaseMachineStep):
+    name = "submit"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("submitted", True)
+
+
+def registry() -> WorkflowRegistry:
+    found = WorkflowRegistry()
+    found.register_definition(
+        WorkflowDefinition(
+            name="approval",
+            version="1.0.0",
+            steps={"submit": Submit(), "approve": BaseHumanStep("approve", title="Approve")},
+            edges=[Edge("submit", "approve")],
+            initial_step="submit",
+            terminal_steps={"approve"},
+        )
+    )
+    return found
+
+
+@pytest.fixture
+async def db_engine(scratch_sqlite: ScratchDatabase) -> AsyncIterator[AsyncEngine]:
+    await scratch_sqlite.migrate()
+    engine = scratch_sqlite.create_engine()
+    yield engine
+    await engine.dispose()
+
+
+async def waiting_instances(db_engine: AsyncEngine, count: int) -> list[object]:
+    engine = PersistentExecutionEngine(registry(), session_factory=async_sessionmaker(db_engine))
+    async with engine:
+        started = [await engine.start_workflow("approval", {}) for _ in range(count)]
+        return [(await engine.wait(instance.id)).id for instance in started]
+
+
+async def test_a_task_edited_by_the_repository_gets_an_error_naming_the_edit(db_engine: AsyncEngine) -> None:
+    completed, canceled = await waiting_instances(db_engine, 2)
+    sessions = async_sessionmaker(db_engine, expire_on_commit=False)
+    async with sessions() as session:
+        tasks = HumanTaskRepository(session)
+        [first] = await tasks.find_by_instance(completed)
+        [second] = await tasks.find_by_instance(canceled)
+        await tasks.complete_task(first.id, completed_by="ann")
+        await tasks.cancel_task(second.id)
+        await session.commit()
+    engine = PersistentExecutionEngine(registry(), session_factory=sessions)
+    async with engine:
+        for instance_id in (completed, canceled):
+            with pytest.raises(InvalidTransitionError, match="completed or canceled outside the engine"):
+                await engine.complete_human_task(instance_id, "approve", "ann", {})
+            still = await engine.get_instance(instance_id)
+            assert (still.status, still.current_step) == (WorkflowStatus.WAITING, "approve")
+            canceled_now = await engine.cancel_workflow(instance_id, "stuck after a repository edit")
+            assert canceled_now.status is WorkflowStatus.CANCELED
+
+
+async def test_a_status_set_by_the_repository_is_respected_and_retry_says_what_is_missing(
+    db_engine: AsyncEngine,
+) -> None:
+    [instance_id] = await waiting_instances(db_engine, 1)
+    sessions = async_sessionmaker(db_engine, expire_on_commit=False)
+    async with sessions() as session:
+        await WorkflowInstanceRepository(session).update_status(
+            instance_id=instance_id, status=WorkflowStatus.FAILED, error="External service unavailable"
+        )
+        await session.commit()
+    engine = PersistentExecutionEngine(registry(), session_factory=sessions)
+    async with engine:
+        with pytest.raises(WorkflowAlreadyCompletedError, match="already failed"):
+            await engine.complete_human_task(instance_id, "approve", "ann", {"ok": True})
+        failed = await engine.get_instance(instance_id)
+        assert failed.status is WorkflowStatus.FAILED
+        assert [(run.step_name, str(run.status)) for run in failed.context.step_history][-1] == (
+            "approve",
+            "waiting",
+        )
+        assert "ok" not in failed.context.data
+        with pytest.raises(InvalidTransitionError, match="no failed step is recorded"):
+            await engine.retry(instance_id)
+        await engine.retry(instance_id, from_step="approve")
+        again = await engine.wait(instance_id)
+        assert (again.status, again.current_step) == (WorkflowStatus.WAITING, "approve")
+        await engine.complete_human_task(instance_id, "approve", "ann", {"ok": True})
+        done = await engine.wait(instance_id)
+        assert done.status is WorkflowStatus.COMPLETED
+        assert done.context.data["ok"] is True
