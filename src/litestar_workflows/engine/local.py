@@ -123,6 +123,9 @@ _STEP_RUNNING = StepStatus.RUNNING
 _ANY_STATUS = frozenset(WorkflowStatus)
 """What a waiter for the next settled change of an instance waits for: any status."""
 
+_FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED})
+"""Statuses that end every wait: nothing more happens to the instance unless someone acts."""
+
 SETTLED = frozenset(
     {WorkflowStatus.WAITING, WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED}
 )
@@ -951,11 +954,16 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
     ) -> WorkflowInstanceData:
         """Wait until the instance reaches one of ``until`` (default: finished or waiting for input).
 
+        A finished instance (completed, failed or canceled) ends the wait whatever ``until`` says:
+        waiting ``until=COMPLETED`` for an instance that was canceled or failed returns it then,
+        with that status, rather than holding on until the timeout (or for ever without one).
+
         Raises:
             WaitTimeoutError: ``timeout`` seconds passed first (a ``TimeoutError``), saying where
                 the instance is instead.
         """
-        statuses: Collection[WorkflowStatus] = (until,) if isinstance(until, WorkflowStatus) else until
+        requested = (until,) if isinstance(until, WorkflowStatus) else tuple(until)
+        statuses: Collection[WorkflowStatus] = _FINISHED.union(requested)
         instance_id = as_uuid(instance_id)
         live = self._live.get(instance_id.int)
         if live is None and self._memory is not None:
@@ -992,7 +1000,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                 now = live.instance
                 raise WaitTimeoutError(
                     instance_id,
-                    tuple(status.value for status in statuses),
+                    tuple(status.value for status in requested),
                     now.status.value,
                     now.current_step,
                     timeout or 0.0,
