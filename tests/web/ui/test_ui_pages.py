@@ -187,10 +187,79 @@ def test_an_older_version_can_be_started_from_its_page(ui_client: TestClient[Lit
     start_link = older.find("a", href=f"{UI}/workflows/approval/start?version=1.0.0")
     assert "of version 1.0.0" in start_link.text
     form = page(ui_client.get(start_link.attrs["href"])).find("form", method="post")
-    assert form.find("input", name="version").attrs["value"] == "1.0.0"
-    started = post_form(ui_client, f"{UI}/workflows/approval/start", {"version": "1.0.0", "input_data": "{}"})
+    assert form.find("input", name="_workflow_version").attrs["value"] == "1.0.0"
+    started = post_form(
+        ui_client, f"{UI}/workflows/approval/start", {"_workflow_version": "1.0.0", "input_data": "{}"}
+    )
     assert started.status_code == 303
     instance_id = started.headers["location"].rsplit("/", 1)[1]
     assert ui_client.get(f"/workflows/instances/{instance_id}").json()["workflow_version"] == "1.0.0"
     newest = page(ui_client.get(f"{UI}/workflows/approval"))
     assert newest.find("a", href=f"{UI}/workflows/approval/start").text.strip() == "Start new instance"
+
+
+def test_links_to_a_workflow_whose_name_holds_url_characters_reach_it() -> None:
+    """The cards, the breadcrumbs and the start form encode the name: "#" and "?" end no link."""
+    from litestar.testing import TestClient
+    from web_helpers import make_app
+
+    from litestar_workflows import BaseHumanStep, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
+
+    name = "Expense #2 (50% off?)"
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(
+            name=name, version="1.0.0", steps={"ok": BaseHumanStep("ok", title="OK?")}, initial_step="ok"
+        )
+    )
+    with TestClient(make_app(LocalExecutionEngine(registry))) as client:
+        overview = page(client.get(f"{UI}/workflows", headers=as_user("erik")))
+        card = overview.find("li", class_="card")
+        detail_link = card.find("h3").find("a").attrs["href"]
+        start_link = card.find("a", class_="button").attrs["href"]
+        assert "#" not in detail_link and "?" not in start_link, (detail_link, start_link)
+        detail = page(client.get(detail_link, headers=as_user("erik")))
+        assert name in detail.find("h1").text
+        start_page = page(client.get(start_link, headers=as_user("erik")))
+        form = start_page.find("form", class_="form")
+        started = post_form(client, form.attrs["action"], {"input_data": "{}"}, headers=as_user("erik"))
+        assert started.status_code == 303, started.text
+        instance = page(client.get(started.headers["location"], headers=as_user("erik")))
+        assert name in instance.text
+
+
+def test_an_input_field_named_version_is_the_workflows_data_not_the_version_to_start() -> None:
+    """The start form's own hidden fields are named apart from the input schema's fields."""
+    from litestar.testing import TestClient
+    from web_helpers import make_app
+
+    from litestar_workflows import BaseHumanStep, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
+
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(
+            name="publish_doc",
+            version="1.0.0",
+            steps={"ok": BaseHumanStep("ok", title="OK?")},
+            initial_step="ok",
+            input_schema={
+                "type": "object",
+                "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
+                "required": ["title", "version"],
+            },
+        )
+    )
+    engine = LocalExecutionEngine(registry)
+    with TestClient(make_app(engine)) as client:
+        form = page(client.get(f"{UI}/workflows/publish_doc/start", headers=as_user("erik")))
+        assert [field.attrs["name"] for field in form.find_all("input", name="version")] == ["version"]
+        started = post_form(
+            client,
+            f"{UI}/workflows/publish_doc/start",
+            {"title": "Manual", "version": "2.3"},
+            headers=as_user("erik"),
+        )
+        assert started.status_code == 303, started.text
+        instance_id = started.headers["location"].rsplit("/", 1)[1]
+        instance = settle(client, engine, instance_id)
+        assert instance.data == {"title": "Manual", "version": "2.3"}

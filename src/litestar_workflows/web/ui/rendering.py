@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import MediaType, Response
@@ -176,7 +176,9 @@ class UiContext:
 
     def url(self, *parts: object, **query: object) -> str:
         """A link inside the UI: ``ui.url("instances", id)`` -> ``/workflows/ui/instances/<id>``."""
-        path = "/".join(str(part).strip("/") for part in parts if str(part).strip("/"))
+        # Each part is one path segment, percent-encoded: a workflow named "Expense #2" or
+        # "what?" must not end its link at the "#" or "?".
+        path = "/".join(quote(str(part).strip("/"), safe="") for part in parts if str(part).strip("/"))
         link = self.root.rstrip("/") + "/" + path if path else self.root.rstrip("/") + "/"
         kept = {key: str(value) for key, value in query.items() if value not in (None, "")}
         return f"{link}?{urlencode(kept)}" if kept else link

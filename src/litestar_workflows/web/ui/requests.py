@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from typing import Any, Final
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from litestar import Request
@@ -52,7 +53,7 @@ def problems_of(problems: list[FormProblem]) -> list[tuple[str, str]]:
 
 def ui_url(request: Request[Any, Any, Any], *parts: object) -> str:
     """A path inside the UI the request was made to (``ui_url(request, "instances", id)``)."""
-    return ui_root_of(request).rstrip("/") + "/" + "/".join(str(part) for part in parts)
+    return ui_root_of(request).rstrip("/") + "/" + "/".join(quote(str(part), safe="") for part in parts)
 
 
 def moment_of(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:

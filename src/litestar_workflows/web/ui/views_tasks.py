@@ -33,6 +33,10 @@ NEW_ASSIGNEE_MAX: Final = 200
 """Longest user id a reassignment accepts."""
 
 
+REASSIGN_FIELD = "reassign-new_assignee"
+"""The key of the reassign form's problem: apart from a task form's own field named ``new_assignee``."""
+
+
 class TaskPages:
     """Routes of the inbox and the task page and its forms (a mixin)."""
 
@@ -105,7 +109,7 @@ class TaskPages:
         new_assignee = form.get("new_assignee", "").strip()
         if not new_assignee or len(new_assignee) > NEW_ASSIGNEE_MAX:
             message = f"give the user id of the new assignee (1 to {NEW_ASSIGNEE_MAX} characters)"
-            errors = [("new_assignee", message)]
+            errors = [(REASSIGN_FIELD, message)]
             context = await task_page(workflow_engine, actor, found, None, errors)
             return page(
                 request, actor, "workflows/task.html", context, status_code=HTTP_422_UNPROCESSABLE_ENTITY

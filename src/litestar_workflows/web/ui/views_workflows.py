@@ -25,6 +25,10 @@ from litestar_workflows.web.ui.schema_form import form_fields, parse_form, parse
 __all__ = ("WorkflowPages",)
 
 
+VERSION_FIELD = "_workflow_version"
+"""The start form's hidden field naming the version to start."""
+
+
 class WorkflowPages:
     """Routes of the overview, the workflows and the start form (mixed into the UI controller)."""
 
@@ -137,7 +141,8 @@ class WorkflowPages:
     ) -> Response[Any]:
         """Start the workflow as the acting user; 303 to the new instance, or the form with its errors."""
         form = await form_of(request)
-        version = form.get("version") or None
+        # Named apart from the input schema's fields, one of which may well be "version".
+        version = form.get(VERSION_FIELD) or None
         definition = workflow_registry.get_definition(name, version)
         schema = getattr(definition, "input_schema", None)
         raw = form.get("input_data", "")
