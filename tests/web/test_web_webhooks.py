@@ -150,6 +150,21 @@ def test_a_bad_signature_answers_401_and_changes_nothing(
     )
 
 
+@pytest.mark.parametrize("body", [b"not json", b"[" * 100 + b"]" * 100, b'{"ref": "\\ud800"}'])
+def test_a_body_is_parsed_only_once_its_signature_holds(
+    hooks: TestClient[Litestar], webhook_engine: Any, body: bytes
+) -> None:
+    """Unsigned or to nowhere, a body that is not readable JSON gets 401 or 404, not a parser's 400."""
+    instance_id = _start(hooks, webhook_engine)
+    unsigned = _deliver(hooks, instance_id, body, {})
+    assert unsigned.status_code == 401, unsigned.text
+    nowhere = _deliver(hooks, "00000000-0000-4000-8000-000000000000", body, signature_headers(SECRET, body))
+    assert nowhere.status_code == 404, nowhere.text
+    signed = _deliver(hooks, instance_id, body, signature_headers(SECRET, body))
+    assert signed.status_code == 400, signed.text  # signed by the sender: now it is read, and refused
+    assert _state(hooks, instance_id)["status"] == "waiting"
+
+
 def test_unknown_callbacks_answer_404(hooks: TestClient[Litestar], webhook_engine: Any) -> None:
     instance_id = _start(hooks, webhook_engine)
     body = b"{}"

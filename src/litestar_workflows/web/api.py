@@ -60,8 +60,9 @@ def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry:
         route_handlers=[WorkflowDefinitionController, WorkflowInstanceController, HumanTaskController],
         guards=[*config.api_guards, refuse_form_posts, check_json_body],  # the caller's guards decide first
     )
-    # Signed webhook deliveries come from other systems, not users: the caller's guards do not apply.
-    webhooks = Router(path="/", route_handlers=[WebhookController], guards=[check_json_body])
+    # Signed webhook deliveries come from other systems, not users: the caller's guards do not
+    # apply, and the body is read as JSON only once its signature holds (see WebhookController).
+    webhooks = Router(path="/", route_handlers=[WebhookController])
     return Router(
         path=config.api_path_prefix,
         route_handlers=[users, webhooks],

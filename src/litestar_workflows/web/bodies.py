@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.handlers import BaseRouteHandler
 
-__all__ = ("DEFAULT_MAX_BODY_SIZE", "MAX_BODY_DEPTH", "check_json_body", "unpaired_surrogate")
+__all__ = ("DEFAULT_MAX_BODY_SIZE", "MAX_BODY_DEPTH", "check_json_body", "read_body", "unpaired_surrogate")
 
 DEFAULT_MAX_BODY_SIZE: Final = 1_048_576
 """The API's default body limit, 1 MiB: far above any form or input data, far below the app's 10 MB."""
@@ -121,6 +121,18 @@ def refuse_form_posts(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRou
         )
 
 
+async def read_body(request: Request[Any, Any, Any], handler: BaseRouteHandler) -> bytes:
+    """The raw body, unparsed; a body over the API's limit is refused with 413 naming the limit.
+
+    Raises:
+        RequestEntityTooLarge: Larger than the API's body limit.
+    """
+    try:
+        return await request.body()
+    except RequestEntityTooLarge:
+        raise _too_large(handler) from None
+
+
 async def check_json_body(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Guard of the API's routes: read and decode a JSON body up front, refusing a bad one with 4xx.
 
@@ -131,10 +143,7 @@ async def check_json_body(connection: ASGIConnection[Any, Any, Any, Any], handle
     if connection.scope.get("method") not in _BODY_METHODS:
         return
     request: Request[Any, Any, Any] = connection  # type: ignore[assignment]
-    try:
-        body = await request.body()
-    except RequestEntityTooLarge:
-        raise _too_large(handler) from None
+    body = await read_body(request, handler)
     if not body:
         check_object_body(handler, None, empty=True)
         return

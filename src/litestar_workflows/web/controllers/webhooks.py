@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from litestar_workflows.core.errors import WorkflowInstanceNotFoundError, WorkflowNotFoundError
 from litestar_workflows.core.types import StepType
+from litestar_workflows.web.bodies import check_json_body, read_body
 from litestar_workflows.web.controllers.params import Engine, Registry
 from litestar_workflows.web.errors import error_responses, exception_handlers
 from litestar_workflows.web.schemas import WebhookAccepted
@@ -78,7 +79,7 @@ class WebhookController(Controller):
         a secret, answers 404; an instance not waiting there 409; a payload failing the step's
         ``payload_schema`` 422.
         """
-        body = await request.body()
+        body = await read_body(request, request.route_handler)  # raw bytes: nothing is parsed yet
         # Until the signature is checked the caller is nobody: an unknown instance and an instance
         # without such a step get the same answer, which names neither the workflow nor anything
         # else, so that the route cannot tell which instances exist (across tenants, too).
@@ -98,6 +99,7 @@ class WebhookController(Controller):
             raise NotAuthorizedException(str(error)) from None
         if not body:
             raise ClientException("The delivery has no body: send the payload as JSON")
+        await check_json_body(request, request.route_handler)  # 400 for what is not readable JSON
         payload = await request.json()
         delivered = await workflow_engine.deliver_webhook(instance_id, step_name, payload)
         return WebhookAccepted(instance_id=delivered.id, step_name=step_name, status=delivered.status)
