@@ -263,3 +263,49 @@ def test_an_input_field_named_version_is_the_workflows_data_not_the_version_to_s
         instance_id = started.headers["location"].rsplit("/", 1)[1]
         instance = settle(client, engine, instance_id)
         assert instance.data == {"title": "Manual", "version": "2.3"}
+
+
+def test_schemas_without_fields_get_a_json_editor_whose_text_is_the_data() -> None:
+    """A start or task schema of ``additionalProperties`` only: the JSON typed in is what is sent."""
+    from litestar.testing import TestClient
+    from web_helpers import make_app
+
+    from litestar_workflows import BaseHumanStep, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
+
+    scores = {"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 1}
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(
+            name="scores",
+            version="1.0.0",
+            steps={"grade": BaseHumanStep("grade", title="Grade it", form_schema=scores)},
+            initial_step="grade",
+            input_schema=scores,
+        )
+    )
+    engine = LocalExecutionEngine(registry)
+    with TestClient(make_app(engine)) as client:
+        start_page = page(client.get(f"{UI}/workflows/scores/start", headers=as_user("erik")))
+        assert start_page.find("textarea", name="input_data")
+        started = post_form(
+            client, f"{UI}/workflows/scores/start", {"input_data": '{"maths": 3}'}, headers=as_user("erik")
+        )
+        assert started.status_code == 303, started.text
+        instance_id = started.headers["location"].rsplit("/", 1)[1]
+        assert settle(client, engine, instance_id).data == {"maths": 3}
+        task_id = _task_id(client, instance_id)
+        task_page = page(client.get(f"{UI}/tasks/{task_id}", headers=as_user("erik")))
+        assert task_page.find("textarea", name="_task_data")
+        assert "asks for no data" not in task_page.text
+        refused = post_form(
+            client, f"{UI}/tasks/{task_id}/complete", {"_task_data": '{"art": "A"}'}, headers=as_user("erik")
+        )
+        assert refused.status_code == 422, refused.text
+        assert '"art": "A"' in page(refused).find("textarea", name="_task_data").text  # kept for correcting
+        done = post_form(
+            client, f"{UI}/tasks/{task_id}/complete", {"_task_data": '{"art": 5}'}, headers=as_user("erik")
+        )
+        assert done.status_code == 303, done.text
+        finished = settle(client, engine, instance_id)
+        assert finished.status is WorkflowStatus.COMPLETED
+        assert finished.data == {"maths": 3, "art": 5}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar_workflows.web.ui.schema_form import form_fields, parse_form, parse_json_object
+from litestar_workflows.web.ui.schema_form import form_fields, form_schema_of, parse_form, parse_json_object
 
 SCHEMA = {
     "type": "object",
@@ -135,3 +135,59 @@ def test_the_yes_and_no_radios_read_as_json_booleans() -> None:
         {"approved": False, "agreed": True, "urgent": True},
         [],
     )
+
+
+PYDANTIC_STYLE = {
+    "$defs": {
+        "Address": {"type": "object", "properties": {"city": {"type": "string"}}, "title": "Address"},
+        "Level": {"enum": ["low", "high"], "title": "Level", "type": "string"},
+        "Claim": {
+            "type": "object",
+            "properties": {
+                "count": {
+                    "anyOf": [{"type": "integer"}, {"type": "null"}],
+                    "default": None,
+                    "title": "Count",
+                },
+                "address": {"$ref": "#/$defs/Address", "description": "Where to send it"},
+                "level": {"allOf": [{"$ref": "#/$defs/Level"}], "default": "low"},
+                "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+                "loop": {"$ref": "#/$defs/Loop"},
+                "remote": {"$ref": "https://example.com/schema.json", "title": "Remote"},
+            },
+            "required": ["address", "level"],
+        },
+        "Loop": {"$ref": "#/$defs/Loop"},
+    },
+    "$ref": "#/$defs/Claim",
+}
+
+
+def test_refs_optional_unions_and_single_all_of_become_the_inputs_they_wrap() -> None:
+    """What pydantic writes for a model (a $ref to $defs, Optional, nested models, enums) gets real inputs."""
+    fields = {f.name: f for f in form_fields(PYDANTIC_STYLE)}
+    assert {name: (f.kind, f.required) for name, f in fields.items()} == {
+        "count": ("number", False),
+        "address": ("json", True),
+        "level": ("select", True),
+        "either": ("text", False),  # a real choice of types stays text, for the schema to judge
+        "loop": ("text", False),  # a cycle of references ends
+        "remote": ("text", False),  # nothing is fetched
+    }
+    assert fields["address"].description == "Where to send it"
+    assert fields["level"].options == [("low", "low"), ("high", "high")]
+    assert fields["level"].value == "low"
+    data, problems = parse_form(
+        PYDANTIC_STYLE, {"count": "5", "address": '{"city": "Oslo"}', "level": "high"}
+    )
+    assert (data, problems) == ({"count": 5, "address": {"city": "Oslo"}, "level": "high"}, [])
+
+
+def test_a_schema_without_properties_asks_for_json() -> None:
+    assert form_schema_of({"type": "object", "additionalProperties": {"type": "integer"}}) is None
+    assert form_schema_of({"$ref": "#/$defs/Missing"}) is None
+    assert form_fields({"type": "object", "additionalProperties": True}) == []
+    data, problems = parse_json_object('{"a": 1}', "_task_data")
+    assert (data, problems) == ({"a": 1}, [])
+    _, [problem] = parse_json_object("[1]", "_task_data")
+    assert problem.field == "_task_data"

@@ -19,7 +19,7 @@ from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery, TaskQuery
 from litestar_workflows.web.presenters import instance_graph
 from litestar_workflows.web.ui.permissions import instance_actions, task_actions
-from litestar_workflows.web.ui.schema_form import form_fields
+from litestar_workflows.web.ui.schema_form import TASK_JSON_FIELD, form_fields, form_schema_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -253,6 +253,9 @@ async def task_page(
         "task": task,
         "case": case_facts(instance.data),
         "fields": form_fields(task.form_schema, values if values is not None else task.data),
+        # A form schema with no properties to make inputs of: the data is asked for as JSON.
+        "json_form": bool(task.form_schema) and form_schema_of(task.form_schema) is None,
+        "raw_json": (values or {}).get(TASK_JSON_FIELD, ""),
         "errors": list(errors),
         "allowed": allowed,
     }

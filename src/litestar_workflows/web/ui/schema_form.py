@@ -21,16 +21,23 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
+from urllib.parse import unquote
 
 from litestar_workflows.runtime.jsondata import MAX_NESTING_DEPTH
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-__all__ = ("FormField", "FormProblem", "form_fields", "parse_form", "parse_json_object")
+__all__ = (
+    "TASK_JSON_FIELD",
+    "FormField",
+    "FormProblem",
+    "form_fields",
+    "form_schema_of",
+    "parse_form",
+    "parse_json_object",
+)
 
 LONG_TEXT: Final = 200
 """Strings allowed to be longer than this get a textarea."""
@@ -51,6 +58,8 @@ TOO_DEEP: Final = (
     f"nests objects and arrays too deeply (workflow data may nest at most {MAX_NESTING_DEPTH} levels)"
 )
 """The problem of JSON nested deeper than the parser goes (thousands of levels)."""
+TASK_JSON_FIELD: Final = "_task_data"
+"""The task form's JSON editor, for a form schema without properties (named apart from any field)."""
 SHOWN_TEXT: Final = 40
 """Longest submitted text repeated in a problem's message (a longer one is cut, with an ellipsis)."""
 
@@ -175,13 +184,88 @@ def _text_field(entry: FormField, schema: Mapping[str, Any]) -> None:
         entry.attributes["minlength"] = str(schema["minLength"])
 
 
+_FOLLOWED_REFS: Final = 16
+"""Most ``$ref``/wrapper steps followed for one property (a cycle of references ends there)."""
+
+
+def _pointed(root: Mapping[str, Any], ref: str) -> Mapping[str, Any] | None:
+    """The part of ``root`` a local reference (``#/$defs/Address``) points at, if it is an object."""
+    if not ref.startswith("#"):
+        return None  # a remote schema: this form does not fetch anything
+    target: Any = root
+    for token in ref[1:].split("/")[1:]:
+        key = unquote(token).replace("~1", "/").replace("~0", "~")
+        if isinstance(target, Mapping) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
+        else:
+            return None
+    return target if isinstance(target, Mapping) else None
+
+
+def _resolved(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``schema`` with what pydantic and hand-written schemas wrap a field in taken off.
+
+    A local ``$ref`` is followed (the keywords beside it, a title or description, are kept), an
+    ``allOf`` of one schema is that schema, and an ``anyOf``/``oneOf`` of one schema and ``null``
+    (an optional field) is that schema. Anything else stays as it is. Only the form's inputs are
+    chosen from this; the engine validates the data against the schema as written.
+    """
+    for _ in range(_FOLLOWED_REFS):
+        ref = schema.get("$ref")
+        rest = {key: value for key, value in schema.items() if key not in {"$ref", "allOf", "anyOf", "oneOf"}}
+        if isinstance(ref, str):
+            target = _pointed(root, ref)
+            if target is None:
+                return rest
+            schema = {**target, **rest}
+            continue
+        inner: Any = None
+        all_of = schema.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1:
+            inner = all_of[0]
+        for keyword in ("anyOf", "oneOf"):
+            options = schema.get(keyword)
+            if isinstance(options, list):
+                kept = [o for o in options if not (isinstance(o, Mapping) and o.get("type") == "null")]
+                if len(kept) == 1 and len(options) == 2:
+                    inner = kept[0]
+        if not isinstance(inner, Mapping):
+            return schema
+        schema = {**inner, **rest}
+    return schema
+
+
+def form_schema_of(schema: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The object schema whose properties become the form's inputs, or ``None`` when it has none.
+
+    ``None`` means the form asks for the data as a JSON object instead (a schema of
+    ``additionalProperties`` only, say). The schema itself may be a ``$ref`` (a pydantic model's
+    schema with its ``$defs``); each property is resolved as :func:`_resolved` says.
+    """
+    if not schema:
+        return None
+    top = _resolved(schema, schema)
+    properties = top.get("properties")
+    if not isinstance(properties, Mapping) or not properties:
+        return None
+    required = top.get("required")
+    return {
+        "properties": {
+            name: _resolved(sub, schema) if isinstance(sub, Mapping) else {}
+            for name, sub in properties.items()
+        },
+        "required": list(required) if isinstance(required, list) else [],
+    }
+
+
 def form_fields(schema: Mapping[str, Any] | None, values: Mapping[str, Any] | None = None) -> list[FormField]:
     """The inputs of the form for ``schema``, showing ``values`` (a failed submission's entries)."""
-    if not schema:
+    schema = form_schema_of(schema)
+    if schema is None:
         return []
-    properties = schema.get("properties")
-    if not isinstance(properties, dict):
-        return []
+    properties = schema["properties"]
     required = schema.get("required")
     needed = set(required) if isinstance(required, list) else set()
     given = values or {}
@@ -283,10 +367,11 @@ def parse_form(
     choice, and no choice is a problem (``choose Yes or No``), never ``false``. Fields the schema does
     not declare are ignored, so the CSRF token and the submit button never reach the workflow.
     """
-    properties = schema.get("properties") if schema else None
-    if not isinstance(properties, dict):
+    schema = form_schema_of(schema)
+    if schema is None:
         return {}, []
-    required = schema.get("required") if schema else None
+    properties = schema["properties"]
+    required = schema.get("required")
     needed = set(required) if isinstance(required, list) else set()
     data: dict[str, Any] = {}
     problems: list[FormProblem] = []
@@ -310,17 +395,20 @@ def parse_form(
     return data, problems
 
 
-def parse_json_object(text: str) -> tuple[dict[str, Any], list[FormProblem]]:
-    """The JSON editor's text as an object (empty text is ``{}``), or the problem with it."""
+def parse_json_object(text: str, name: str = "input_data") -> tuple[dict[str, Any], list[FormProblem]]:
+    """The JSON editor's text as an object (empty text is ``{}``), or the problem with it.
+
+    ``name`` is the editor's field, which a problem names.
+    """
     if not text.strip():
         return {}, []
     try:
         value = _json(text)
     except json.JSONDecodeError as error:
         message = f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-        return {}, [FormProblem("input_data", message)]
+        return {}, [FormProblem(name, message)]
     except ValueError as error:
-        return {}, [FormProblem("input_data", str(error))]
+        return {}, [FormProblem(name, str(error))]
     if not isinstance(value, dict):
-        return {}, [FormProblem("input_data", 'must be a JSON object such as {"amount": 250}')]
+        return {}, [FormProblem(name, 'must be a JSON object such as {"amount": 250}')]
     return value, []

@@ -22,7 +22,12 @@ from litestar_workflows.web.ui.pages import (
 )
 from litestar_workflows.web.ui.rendering import page
 from litestar_workflows.web.ui.requests import field_errors, form_of, problems_of, ui_url, zone_of
-from litestar_workflows.web.ui.schema_form import parse_form
+from litestar_workflows.web.ui.schema_form import (
+    TASK_JSON_FIELD,
+    form_schema_of,
+    parse_form,
+    parse_json_object,
+)
 
 __all__ = ("TaskPages",)
 
@@ -71,7 +76,11 @@ class TaskPages:
         found = await load_task(workflow_engine, actor, task_id)
         user = require_user(actor, "complete")
         form = await form_of(request)
-        data, problems = parse_form(found.form_schema, form)
+        fields_schema = form_schema_of(found.form_schema)
+        if found.form_schema and fields_schema is None:  # the JSON editor of a schema without fields
+            data, problems = parse_json_object(form.get(TASK_JSON_FIELD, ""), TASK_JSON_FIELD)
+        else:
+            data, problems = parse_form(fields_schema, form)
         errors = problems_of(problems)
         if not errors:
             try:

@@ -20,7 +20,7 @@ from litestar_workflows.web.ui.pages import (
 )
 from litestar_workflows.web.ui.rendering import page
 from litestar_workflows.web.ui.requests import field_errors, form_of, problems_of, ui_url, zone_of
-from litestar_workflows.web.ui.schema_form import form_fields, parse_form, parse_json_object
+from litestar_workflows.web.ui.schema_form import form_fields, form_schema_of, parse_form, parse_json_object
 
 __all__ = ("WorkflowPages",)
 
@@ -123,6 +123,7 @@ class WorkflowPages:
         context = {
             **workflow_card(registry, definition),
             "fields": form_fields(schema, values) if schema else [],
+            "has_schema": bool(schema),
             "errors": errors,
             "raw_json": raw_json,
         }
@@ -146,7 +147,9 @@ class WorkflowPages:
         definition = workflow_registry.get_definition(name, version)
         schema = getattr(definition, "input_schema", None)
         raw = form.get("input_data", "")
-        data, problems = parse_form(schema, form) if schema else parse_json_object(raw)
+        # A schema with no properties to make inputs of gets the JSON editor, and its text is read.
+        fields_schema = form_schema_of(schema)
+        data, problems = parse_form(fields_schema, form) if fields_schema else parse_json_object(raw)
         if problems:
             return self._start_page(
                 request=request,
