@@ -303,3 +303,14 @@ def test_a_malformed_id_is_not_found_and_named(
     assert answer["error"] == error
     field = "task_id" if error == "TaskNotFoundError" else "instance_id"
     assert answer["errors"] == [{"field": field, "message": "'not-a-uuid' is not a UUID"}]
+
+
+def test_an_error_names_a_field_only_when_a_path_comes_before_its_colon() -> None:
+    from litestar_workflows.web.errors import split_field
+
+    assert split_field("address/city: 'x' is too short") == ("address/city", "'x' is too short")
+    assert split_field("(root): 5 is not of type 'object'") == ("(root)", "5 is not of type 'object'")
+    sentence = "new_assignee ' bob' is blank or has spaces around it: give a user id"
+    assert split_field(sentence) == ("", sentence)
+    assert split_field("no colon at all") == ("", "no colon at all")
+    assert split_field(": starts with one") == ("", ": starts with one")

@@ -109,11 +109,23 @@ def field_errors(error: WorkflowsError) -> list[FieldError]:
         return []
     result = []
     for entry in error.errors:
-        where, sep, message = entry.partition(": ")
-        result.append(
-            FieldError(field=where, message=message) if sep else FieldError(field="", message=entry)
-        )
+        where, message = split_field(entry)
+        result.append(FieldError(field=where, message=message))
     return result
+
+
+def split_field(entry: str) -> tuple[str, str]:
+    """``"amount/0: message"`` as ``("amount/0", "message")``; a sentence as ``("", sentence)``.
+
+    A validation error names its field before the first ``": "`` (a JSON Schema path such as
+    ``address/city`` or ``(root)``). Other errors are sentences that may hold a colon themselves
+    ("new_assignee ' bob' is blank ...: give a user id"): text with spaces before that colon is
+    no field name, and the whole entry is the message.
+    """
+    where, sep, message = entry.partition(": ")
+    if not sep or not where or any(character.isspace() for character in where):
+        return "", entry
+    return where, message
 
 
 def not_found_detail(error: WorkflowsError) -> str:

@@ -195,3 +195,26 @@ def test_failing_fields_point_at_their_messages(ui_client: TestClient[Litestar],
     category = refused.find("select", name="category")
     assert category.attrs["aria-describedby"] == "error-category"
     assert refused.find("fieldset").attrs["aria-describedby"] == "help-approved"
+
+
+def test_a_paused_instance_offers_no_completion_and_a_canceled_task_no_submitter(
+    ui_client: TestClient[Litestar], engine: Any
+) -> None:
+    instance_id, task_id = waiting_task(ui_client, engine)
+    paused = ui_client.post(f"/workflows/instances/{instance_id}/pause", headers=as_user("erik"))
+    assert paused.status_code == 200, paused.text
+    shown = ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria"))
+    assert f'action="{UI}/tasks/{task_id}/complete"' not in shown.text
+    assert "once the instance is resumed" in page(shown).text
+    resumed = ui_client.post(f"/workflows/instances/{instance_id}/resume", headers=as_user("erik"))
+    assert resumed.status_code == 200, resumed.text
+    shown = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria")))
+    assert shown.find("form", action=f"{UI}/tasks/{task_id}/complete")
+
+    canceled = ui_client.post(
+        f"/workflows/instances/{instance_id}/cancel", json={"reason": "withdrawn"}, headers=as_user("erik")
+    )
+    assert canceled.status_code == 200, canceled.text
+    closed = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria")))
+    assert "by None" not in closed.text and "Submitted data" not in closed.text
+    assert "closed without being completed" in closed.text

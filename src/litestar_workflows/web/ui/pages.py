@@ -249,6 +249,9 @@ async def task_page(
     """The task page: the case, the form (a refused submission's values and errors), the actions."""
     allowed = await task_actions(engine, actor, task)
     instance = await engine.get_instance(task.instance_id)  # the task's tenant is the instance's
+    paused = instance.status is WorkflowStatus.PAUSED
+    if paused:  # the engine refuses both until the instance is resumed: offer neither
+        allowed -= {"complete", "claim"}
     return {
         "task": task,
         "case": case_facts(instance.data),
@@ -258,6 +261,7 @@ async def task_page(
         "raw_json": (values or {}).get(TASK_JSON_FIELD, ""),
         "errors": list(errors),
         "allowed": allowed,
+        "paused": paused,
     }
 
 

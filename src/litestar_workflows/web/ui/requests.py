@@ -11,7 +11,7 @@ from litestar.exceptions import ValidationException
 
 from litestar_workflows.core.errors import WorkflowValidationError
 from litestar_workflows.core.types import WorkflowStatus
-from litestar_workflows.web.errors import outside_calendar
+from litestar_workflows.web.errors import outside_calendar, split_field
 from litestar_workflows.web.ui.rendering import ui_root_of
 from litestar_workflows.web.ui.schema_form import FormProblem
 
@@ -37,8 +37,8 @@ def field_errors(error: WorkflowValidationError) -> list[tuple[str, str]]:
     """``(field, message)`` pairs of a validation error; the field is the top-level property."""
     pairs = []
     for entry in error.errors or [error.detail]:
-        where, sep, message = entry.partition(": ")
-        if not sep:
+        where, message = split_field(entry)
+        if not where:
             pairs.append(("", entry))
             continue
         top = where.split("/", 1)[0]
