@@ -191,3 +191,22 @@ def test_a_schema_without_properties_asks_for_json() -> None:
     assert (data, problems) == ({"a": 1}, [])
     _, [problem] = parse_json_object("[1]", "_task_data")
     assert problem.field == "_task_data"
+
+
+def test_json_a_field_cannot_hold_is_that_fields_problem() -> None:
+    schema = {"type": "object", "properties": {"address": {"type": "object"}, "tags": {"type": "array"}}}
+    for text in ('{"n": NaN}', '{"n": Infinity}', '{"n": 1e400}', '{"n": 123456789012345678901234567890}'):
+        data, [problem] = parse_form(schema, {"address": text})
+        assert (data, problem.field) == ({}, "address"), text
+    _, [deep] = parse_form(schema, {"tags": "[" * 70 + "]" * 70})
+    assert deep.field == "tags" and "64 levels" in deep.message
+    assert parse_form(schema, {"address": '{"n": 1.5}'}) == ({"address": {"n": 1.5}}, [])
+
+
+def test_a_number_too_small_for_a_float_is_refused_not_stored_as_zero() -> None:
+    schema = {"type": "object", "properties": {"count": {"type": "integer"}, "ratio": {"type": "number"}}}
+    for name in ("count", "ratio"):
+        data, [problem] = parse_form(schema, {name: "1e-999999999"})
+        assert (data, problem.field) == ({}, name)
+        assert "too small" in problem.message
+    assert parse_form(schema, {"ratio": "0.0"}) == ({"ratio": 0.0}, [])

@@ -27,7 +27,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import unquote
 
-from litestar_workflows.runtime.jsondata import MAX_NESTING_DEPTH
+from litestar_workflows.core.errors import ContextSerializationError
+from litestar_workflows.runtime.jsondata import MAX_NESTING_DEPTH, normalize
 
 __all__ = (
     "TASK_JSON_FIELD",
@@ -311,6 +312,8 @@ def _number(text: str, kind: str) -> int | float:
     value = float(number)
     if not math.isfinite(value):
         raise ValueError(f"{_quoted(text)} is out of range: too large a number")
+    if value == 0.0 and number != 0:  # 1e-999: no float holds it, and 0.0 would pass for a whole number
+        raise ValueError(f"{_quoted(text)} is out of range: too small a number (it would be stored as 0)")
     return value
 
 
@@ -351,9 +354,13 @@ def _value(name: str, schema: Mapping[str, Any], text: str) -> Any:
         return _number(text, kind)
     if kind in {"array", "object"}:
         try:
-            return _json(text)
+            value = _json(text)
         except json.JSONDecodeError as error:
             raise ValueError(f"not valid JSON ({error.msg}, line {error.lineno})") from None
+        try:  # what workflow data cannot hold (NaN, infinities, huge integers, deep nesting): this field's
+            return normalize(value, "the value")
+        except ContextSerializationError as error:
+            raise ValueError(error.detail) from None
     return text
 
 
