@@ -82,3 +82,31 @@ def test_correlation_ids_are_private_to_a_tenant(tenant_client: TestClient[Lites
     assert acme.json()["id"] != globex.json()["id"]  # never another tenant's instance
     assert acme_again.json()["id"] == acme.json()["id"]
     assert globex.json()["correlation_id"] == "order-1"
+
+
+def test_a_correlation_id_of_the_full_length_works_under_any_tenant(
+    tenant_client: TestClient[Litestar],
+) -> None:
+    """255 characters is the API's limit whatever the tenant's name; an empty id is a bad request."""
+
+    def start(correlation_id: str, tenant: str = "acme-corporation") -> Any:
+        return tenant_client.post(
+            URL,
+            json={
+                "definition_name": "approval",
+                "input_data": {"amount": 5},
+                "correlation_id": correlation_id,
+            },
+            headers=as_user("erik", tenant=tenant),
+        )
+
+    long_a, long_b = "a" * 254 + "1", "a" * 254 + "2"
+    first, other, again = start(long_a), start(long_b), start(long_a)
+    assert (first.status_code, other.status_code, again.status_code) == (201, 201, 200), first.text
+    assert again.json()["id"] == first.json()["id"] != other.json()["id"]
+    assert first.json()["correlation_id"] == long_a
+    elsewhere = start(long_a, tenant="globex")
+    assert elsewhere.status_code == 201 and elsewhere.json()["id"] != first.json()["id"]
+    empty = start("")
+    assert empty.status_code == 400, empty.text
+    assert "correlation_id" in empty.text

@@ -8,6 +8,7 @@ lifespan, a worker and each CLI command: migrate when configured, ``start()``, t
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -57,14 +58,23 @@ async def settled(
     return await engine.get_instance(instance.id)
 
 
+_MAX_KEY = 255
+"""The longest start key the engines take (``start_workflow(key=)``)."""
+
+
 def start_key(correlation_id: str, tenant_id: str | None) -> str:
     """The engine's start key for a request's ``correlation_id``, private to the request's tenant.
 
     Keys are unique per workflow across the whole engine; two tenants using the same
     ``correlation_id`` must neither collide nor be answered each other's instance. The tenant's
-    length comes first, so no pair of tenant and id can spell another pair's key.
+    length comes first, so no pair of tenant and id can spell another pair's key. A key that
+    would pass the engine's limit (a long tenant and a long id, each within its own limit) is
+    the SHA-256 of that text instead, marked by a leading ``#`` that no spelled-out key has.
     """
-    return correlation_id if tenant_id is None else f"{len(tenant_id)}:{tenant_id}:{correlation_id}"
+    if tenant_id is None:
+        return correlation_id
+    key = f"{len(tenant_id)}:{tenant_id}:{correlation_id}"
+    return key if len(key) <= _MAX_KEY else "#" + hashlib.sha256(key.encode()).hexdigest()
 
 
 async def start_or_get(

@@ -60,7 +60,7 @@ class StartWorkflowRequest(_Request):
     definition_name: NonEmpty
     input_data: dict[str, Any] | None = msgspec.field(default_factory=dict)
     version: NonEmpty | None = None
-    correlation_id: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    correlation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | None = None
     user_id: NonEmpty | None = None
     """Who starts it, as the documented body names it: must be the authenticated user when there
     is one (else 403); an anonymous request may name its creator this way."""
