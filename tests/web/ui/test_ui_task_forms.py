@@ -218,3 +218,15 @@ def test_a_paused_instance_offers_no_completion_and_a_canceled_task_no_submitter
     closed = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria")))
     assert "by None" not in closed.text and "Submitted data" not in closed.text
     assert "closed without being completed" in closed.text
+
+
+def test_an_empty_submission_names_every_missing_field_at_once(
+    ui_client: TestClient[Litestar], engine: Any
+) -> None:
+    """The unanswered Yes/No question and the empty required fields, in one round."""
+    _, task_id = waiting_task(ui_client, engine)
+    refused = post_form(ui_client, f"{UI}/tasks/{task_id}/complete", {}, headers=as_user("maria"))
+    assert refused.status_code == 422, refused.text
+    alert = page(refused).find(role="alert").text
+    for field in ("approved", "amount", "category"):
+        assert field.capitalize() in alert or field in alert, (field, alert)

@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.exceptions import ValidationException
 
 from litestar_workflows.core.errors import WorkflowValidationError
+from litestar_workflows.core.forms import data_errors
 from litestar_workflows.core.types import WorkflowStatus
 from litestar_workflows.web.errors import outside_calendar, split_field
 from litestar_workflows.web.ui.rendering import ui_root_of
@@ -46,9 +47,28 @@ def field_errors(error: WorkflowValidationError) -> list[tuple[str, str]]:
     return pairs
 
 
-def problems_of(problems: list[FormProblem]) -> list[tuple[str, str]]:
-    """``(field, message)`` pairs of values the form could not read."""
-    return [(problem.field, problem.message) for problem in problems]
+def problems_of(
+    problems: list[FormProblem], schema: dict[str, Any] | None = None, data: Any = None
+) -> list[tuple[str, str]]:
+    """``(field, message)`` pairs of values the form could not read.
+
+    With the ``schema`` and what could be read (``data``), the schema's complaints about the other
+    fields come too (a required field left empty, say), so that one round names every problem;
+    fields already named for being unreadable are not named twice.
+    """
+    pairs = [(problem.field, problem.message) for problem in problems]
+    if problems and schema:
+        named = {problem.field for problem in problems}
+        try:
+            found = data_errors(schema, data, "the form")
+        except WorkflowValidationError:
+            return pairs
+        for entry in found:
+            where, message = split_field(entry)
+            top = where.split("/", 1)[0]
+            if top and top not in named and top not in {"(root)", "$"}:
+                pairs.append((top, message))
+    return pairs
 
 
 def ui_url(request: Request[Any, Any, Any], *parts: object) -> str:

@@ -81,7 +81,7 @@ class TaskPages:
             data, problems = parse_json_object(form.get(TASK_JSON_FIELD, ""), TASK_JSON_FIELD)
         else:
             data, problems = parse_form(fields_schema, form)
-        errors = problems_of(problems)
+        errors = problems_of(problems, found.form_schema, data)
         if not errors:
             try:
                 await workflow_engine.complete_task(task_id, user, data, groups=tuple(actor.groups))
