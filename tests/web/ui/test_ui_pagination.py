@@ -75,3 +75,25 @@ def test_a_long_history_is_paged_newest_first(
     last_rows = oldest.find("table", class_="timeline").find("tbody").find_all("tr")
     assert len(last_rows) == 20
     assert last_rows[-1].find("th").text == "S000"
+
+
+def test_a_page_past_the_end_says_so_and_links_back(ui_client: TestClient[Litestar], engine: Any) -> None:
+    response = ui_client.post(
+        "/workflows/instances",
+        json={"definition_name": "approval", "input_data": {"amount": 5}},
+        headers=as_user("erik"),
+    )
+    instance_id = response.json()["id"]
+    settle(ui_client, engine, instance_id)
+    for url, noun in (
+        (f"{UI}/tasks?offset=100", "task"),
+        (f"{UI}/instances?offset=1000", "instance"),
+        (f"{UI}/instances/{instance_id}?history=50", "step execution"),
+    ):
+        shown = page(ui_client.get(url, headers=as_user("maria")))
+        text = " ".join(shown.text.split())
+        assert "past the end" in text and noun in text, (url, text[-400:])
+        assert (
+            "All caught up" not in text and "No instances yet" not in text and "No step has run" not in text
+        )
+        assert any(link.text == "Go to the first page" for link in shown.find_all("a"))
