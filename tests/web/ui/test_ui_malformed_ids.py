@@ -58,3 +58,9 @@ def test_a_well_formed_unknown_id_still_reads_as_missing(ui_client: TestClient[L
     answer = ui_client.get(f"{UI}/instances/{missing}", headers=as_user("erik"))
     assert answer.status_code == 404
     assert page(answer).find(role="alert").text == f"Workflow instance {missing} not found"
+
+
+def test_a_malformed_query_parameter_is_named_on_the_error_page(ui_client: TestClient[Litestar]) -> None:
+    refused = ui_client.get(f"{UI}/instances", params={"offset": "abc"}, headers=as_user("maria"))
+    assert refused.status_code == 400
+    assert "offset:" in page(refused).text

@@ -76,8 +76,21 @@ def _explain(request: Request[Any, Any, Any], error: Exception) -> tuple[int, st
                 "The form's security token is missing or expired (CSRF check). "
                 "Reload the page and submit the form again."
             )
-        return error.status_code, detail, []
+        return error.status_code, detail, _parameter_problems(error)
     return HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong on the server", []
+
+
+def _parameter_problems(error: HTTPException) -> list[str]:
+    """``"offset: expected int"`` lines from what Litestar's validation error carries in ``extra``."""
+    extra = getattr(error, "extra", None)
+    if not isinstance(extra, list):
+        return []
+    problems = []
+    for item in extra:
+        if isinstance(item, dict) and item.get("message"):
+            key = item.get("key")
+            problems.append(f"{key}: {item['message']}" if key else str(item["message"]))
+    return problems
 
 
 def _handle(request: Request[Any, Any, Any], error: Exception) -> Response[str]:
