@@ -27,8 +27,9 @@ import rich_click as click
 from click.exceptions import Exit
 from litestar.cli._utils import LitestarGroup
 
-from litestar_workflows.core.errors import WorkflowsError, WorkflowValidationError
+from litestar_workflows.core.errors import ContextSerializationError, WorkflowsError, WorkflowValidationError
 from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
+from litestar_workflows.runtime.jsondata import check_user_id
 from litestar_workflows.store.base import InstanceQuery, TaskQuery
 from litestar_workflows.web import cli_output as out
 from litestar_workflows.web.engine import database_of, settled, start_key, start_or_get
@@ -240,9 +241,18 @@ def _data(raw: str | None) -> dict[str, Any]:
     return value
 
 
-def _check_acting(user: str | None, groups: tuple[str, ...]) -> None:
+def _check_user(user: str | None) -> None:
+    """Refuse a --user nobody could sign in as (blank, spaces around it, an invisible character)."""
     if user is not None and not user.strip():
         _fail("--user must name a user", EXIT_USAGE)
+    try:
+        check_user_id(user, "--user")
+    except ContextSerializationError as error:
+        _fail(error.detail, EXIT_USAGE)
+
+
+def _check_acting(user: str | None, groups: tuple[str, ...]) -> None:
+    _check_user(user)
     if groups and user is None:
         _fail("--group needs --user: groups say what the acting user may do", EXIT_USAGE)
 
@@ -321,6 +331,7 @@ def start_command(
     as_json: bool,
 ) -> None:
     """Start an instance of workflow NAME and show where it stands."""
+    _check_user(user)
     data = _data(raw_data)
     metadata = {CORRELATION_KEY: correlation_id} if correlation_id is not None else None
 
