@@ -199,7 +199,9 @@ def test_cancel_and_retry_as_a_user(cli: Any) -> None:
     assert "must name a user" in error_line(cli("cancel", instance_id, "--user", " ", code=2))
     assert "spaces around it" in error_line(cli("cancel", instance_id, "--user", " maria ", code=2))
     for creator in ("", " erik ", "er\u200bik"):  # nobody could sign in as these
-        assert "--user" in error_line(cli("start", "leave_request", "--data", "{}", "--user", creator, code=2))
+        assert "--user" in error_line(
+            cli("start", "leave_request", "--data", "{}", "--user", creator, code=2)
+        )
     assert as_json(cli("instance", instance_id, "--json"))["status"] == "waiting"
     as_admin = ("--user", "fiona", "--group", ADMIN_GROUP)  # groups given on the command line count
     assert as_json(cli("cancel", instance_id, *as_admin, "--json"))["status"] == "canceled"

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.contrib._celery_loop import WorkerLoop
+from litestar_workflows.core.errors import WorkflowsError
 from litestar_workflows.engine.distributed import DistributedExecutionEngine
 from litestar_workflows.engine.messages import BrokerUnavailableError
 
@@ -172,6 +173,8 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
         )
         self.celery_app = celery_app
         self.worker_loop = WorkerLoop(self, max_running, grace=min(lease_seconds, 30.0))
+        self._refused_start: Exception | None = None
+        """Why this process's worker stopped at once (see ``_on_worker_ready``), for ``run_worker``."""
         self._register()
 
     def _register(self) -> None:
@@ -230,6 +233,7 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
             else:
                 self.worker_loop.ensure_started()
         except Exception as error:
+            self._refused_start = error
             logger.critical("the workflow engine cannot run steps in this worker; stopping it", exc_info=True)
             raise WorkerShutdown(
                 f"the workflow engine did not start: {type(error).__name__}: {error}"
@@ -257,12 +261,25 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
         The same as ``celery -A module:celery_app worker`` (extra ``argv`` as on that command line,
         e.g. ``"--pool=threads"``). Celery's worker blocks and must own the main thread (its signal
         handlers), so it runs right here; the coroutine returns when the worker exits.
+
+        Raises:
+            WorkflowsError: The worker stopped because its engine could not start (the database
+                is unreachable or not migrated): the error that stopped it, so that the command
+                fails and a supervisor starts it again.
+            SystemExit: Celery's worker exited with a failure code.
         """
         try:
             self.celery_app.worker_main(["worker", "--loglevel=INFO", *argv])
         except SystemExit as exit_:
             if exit_.code not in (None, 0):
                 raise
+        # Celery's programmatic start drops the worker's exit code: a worker stopped because
+        # its engine could not start would otherwise end like one that was asked to stop.
+        refused = self._refused_start
+        if refused is not None:
+            if isinstance(refused, WorkflowsError):
+                raise refused
+            raise SystemExit(f"the workflow engine did not start: {type(refused).__name__}: {refused}")
 
     # ------------------------------------------------------------------ the broker connection
 

@@ -271,11 +271,13 @@ class Interpreter:
                 f"{self.definition.name!r} {self.definition.version}"
             )
         tr = Transition(instance)
+        interrupted = runtime.interrupted
         if runtime.active or runtime.pending_tasks:
             # Only an instance whose status was set to failed from outside (a repository's
-            # update_status) still has work in hand: it is canceled, so that the retry is all
-            # that runs (a failure the engine recorded left nothing active).
-            self._abandon_active(instance, tr)
+            # update_status) still has work in hand. It is canceled and, like the branches a
+            # recorded failure interrupts, started again unless the retry reaches it, so that
+            # every branch of a fan-out still arrives at its join.
+            interrupted = (*interrupted, *self._abandon_active(instance, tr))
         instance.status = _RUNNING
         instance.error = None
         instance.completed_at = None
@@ -283,7 +285,7 @@ class Interpreter:
         self._reset_joins(instance, body)
         for edge in [edge for edge in runtime.deferred if edge[0] in body]:
             del runtime.deferred[edge]  # those loops run again and will decide their exits anew
-        restart = [step, *(name for name in runtime.interrupted if name not in body)]
+        restart = [step, *(name for name in interrupted if name not in body)]
         runtime.failed_step = None
         runtime.interrupted = ()
         if self.record_events:

@@ -331,7 +331,11 @@ async def test_a_broker_that_is_down_at_start_is_named(scratch_postgres: Scratch
 
 @pytest.mark.parametrize(
     ("pool", "broken"),
-    [("prefork", "a database that does not exist"), ("solo", "a database nobody migrated")],
+    [
+        ("prefork", "a database that does not exist"),
+        ("solo", "a database nobody migrated"),
+        ("cli", "a database nobody migrated"),  # `litestar workflows worker`: prefork, in the CLI's loop
+    ],
 )
 async def test_a_worker_whose_database_is_unusable_stops_instead_of_swallowing_messages(
     scratch_postgres: ScratchDatabase, workers: Workers, pool: str, broken: str
@@ -341,7 +345,12 @@ async def test_a_worker_whose_database_is_unusable_stops_instead_of_swallowing_m
         env = {"WF_DB_URL": scratch_postgres.url.rsplit("/", 1)[0] + f"/missing_{uuid4().hex[:8]}"}
     else:
         env = {}  # the scratch schema, never migrated
-    celery_worker(workers, "broken", pool, **env)
+    if pool == "cli":
+        workers.start(
+            "broken", [str(BIN / "litestar"), "--app", "celery_web:app", "workflows", "worker"], **env
+        )
+    else:
+        celery_worker(workers, "broken", pool, **env)
     code = await asyncio.to_thread(workers.processes["broken"].wait, 60)
     log = workers.log("broken")
     assert code != 0, log

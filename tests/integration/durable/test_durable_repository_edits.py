@@ -122,3 +122,48 @@ async def test_a_status_set_by_the_repository_is_respected_and_retry_says_what_i
         done = await engine.wait(instance_id)
         assert done.status is WorkflowStatus.COMPLETED
         assert done.context.data["ok"] is True
+
+
+def fan_out_registry() -> WorkflowRegistry:
+    found = WorkflowRegistry()
+    found.register_definition(
+        WorkflowDefinition(
+            name="fan_out",
+            version="1.0.0",
+            steps={
+                "submit": Submit(),
+                "a": BaseHumanStep("a", title="A"),
+                "b": BaseHumanStep("b", title="B"),
+                "done": Submit("done"),
+            },
+            edges=[Edge("submit", "a"), Edge("submit", "b"), Edge("a", "done"), Edge("b", "done")],
+            initial_step="submit",
+            terminal_steps={"done"},
+        )
+    )
+    return found
+
+
+async def test_a_retry_of_a_fan_out_failed_from_outside_restarts_every_branch(db_engine: AsyncEngine) -> None:
+    """Retrying from one branch starts the other again too: the join still waits for both."""
+    sessions = async_sessionmaker(db_engine, expire_on_commit=False)
+    engine = PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
+    async with engine:
+        started = await engine.start_workflow("fan_out", {})
+        await engine.wait(started.id)
+    async with sessions() as session:
+        await WorkflowInstanceRepository(session).update_status(
+            instance_id=started.id, status=WorkflowStatus.FAILED, error="marked failed by a tool"
+        )
+        await session.commit()
+    engine = PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
+    async with engine:
+        await engine.retry(started.id, from_step="a")
+        waiting = await engine.wait(started.id)
+        assert sorted(run.step_name for run in waiting.runtime.active.values()) == ["a", "b"]
+        await engine.complete_human_task(started.id, "a", "ann", {})
+        assert (await engine.wait(started.id)).status is WorkflowStatus.WAITING  # b still to come
+        await engine.complete_human_task(started.id, "b", "bob", {})
+        done = await engine.wait(started.id)
+        assert done.status is WorkflowStatus.COMPLETED
+        assert [run.status for run in done.executions_of("done")] == ["succeeded"]
