@@ -97,10 +97,29 @@ class ReadOnlyHistory(Sequence["StepExecution"]):
     than one of a short one. The engine records each step execution itself.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_indexed", "_items", "_latest")
 
     def __init__(self, items: list[StepExecution]) -> None:
         self._items = items
+        self._latest: dict[str, StepExecution] | None = None
+        self._indexed = 0
+
+    def latest_of(self, step_name: str) -> StepExecution | None:
+        """The most recent execution of ``step_name``, whatever its status, or ``None``.
+
+        Kept in an index that grows with the history (the engine only appends to it), so that a
+        step reading ``context.get("<step>.<field>")`` on every round of a long loop pays for the
+        new entries only, not for the whole history each time.
+        """
+        latest = self._latest
+        if latest is None:
+            latest = self._latest = {}
+        items = self._items
+        if self._indexed < len(items):
+            for run in items[self._indexed :]:
+                latest[run.step_name] = run
+            self._indexed = len(items)
+        return latest.get(step_name)
 
     @overload
     def __getitem__(self, index: int) -> StepExecution: ...
@@ -217,7 +236,15 @@ class WorkflowContext:
         step, dot, field_name = key.partition(".")
         if not dot or not step or not field_name:
             return default
-        for execution in reversed(self.step_history):
+        history: Sequence[StepExecution] = self.step_history  # a list, or the view engines hand steps
+        if isinstance(history, ReadOnlyHistory):  # indexed: no scan of a long history per call
+            latest = history.latest_of(step)
+            if latest is None:
+                return default  # no such step ran: a dotted key of the data's own, absent
+            if latest.status == StepStatus.SUCCEEDED:
+                result = latest.result
+                return result.get(field_name, default) if isinstance(result, dict) else default
+        for execution in reversed(history):  # a plain list, or the step's latest run did not succeed
             if execution.step_name == step and execution.status == StepStatus.SUCCEEDED:
                 result = execution.result
                 return result.get(field_name, default) if isinstance(result, dict) else default

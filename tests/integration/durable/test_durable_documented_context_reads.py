@@ -137,3 +137,25 @@ def test_a_key_the_data_holds_wins_and_odd_keys_answer_the_default() -> None:
     assert Context(step_history=running).get("legal.approved") is True  # the last that succeeded
     assert Context(step_history=running).get_last_execution("legal") is history[0]
     assert Context().get("_current_step", "none yet") == "none yet"
+
+
+def test_the_view_engines_hand_steps_answers_dotted_keys_from_an_index_that_follows_the_history() -> None:
+    from litestar_workflows import StepExecution, StepStatus
+    from litestar_workflows import WorkflowContext as Context
+    from litestar_workflows.core.context import ReadOnlyHistory
+
+    history = [StepExecution("settings", StepStatus.SUCCEEDED, result={"limit": 7})]
+    history += [StepExecution("loop", StepStatus.SUCCEEDED, result={"round": n}) for n in range(1000)]
+    context = Context(step_history=ReadOnlyHistory(history))  # type: ignore[arg-type]
+    assert (context.get("settings.limit"), context.get("loop.round"), context.get("other.x", "no")) == (
+        7,
+        999,
+        "no",
+    )
+    running = StepExecution("settings", StepStatus.RUNNING, result=None)
+    history.append(running)  # the engine appends; the index follows
+    assert context.get("settings.limit") == 7  # the last that succeeded, found by the scan
+    running.status, running.result = StepStatus.SUCCEEDED, {"limit": 8}
+    assert context.get("settings.limit") == 8
+    history.append(StepExecution("other", StepStatus.SUCCEEDED, result={"x": 1}))
+    assert context.get("other.x", "no") == 1
