@@ -962,8 +962,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             WaitTimeoutError: ``timeout`` seconds passed first (a ``TimeoutError``), saying where
                 the instance is instead.
         """
-        requested = (until,) if isinstance(until, WorkflowStatus) else tuple(until)
-        statuses: Collection[WorkflowStatus] = _FINISHED.union(requested)
+        requested, statuses = _wait_statuses(until)
         instance_id = as_uuid(instance_id)
         live = self._live.get(instance_id.int)
         if live is None and self._memory is not None:
@@ -1211,6 +1210,16 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
 
 __all__ = ("SETTLED", "LocalExecutionEngine")
+
+
+def _wait_statuses(
+    until: WorkflowStatus | Collection[WorkflowStatus],
+) -> tuple[Collection[WorkflowStatus], Collection[WorkflowStatus]]:
+    """``(what the caller asked for, what ends the wait)``: the latter adds every finished status."""
+    if until is SETTLED:  # the default, which holds every finished status already
+        return SETTLED, SETTLED
+    requested = (until,) if isinstance(until, WorkflowStatus) else tuple(until)
+    return requested, _FINISHED.union(requested)
 
 
 def _task_is_coming(live: Live, step_name: str) -> bool:
