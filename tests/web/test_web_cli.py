@@ -111,6 +111,7 @@ def test_an_approval_from_start_to_finish(cli: Any) -> None:
     assert "1-1 of 1" in table
 
     assert "may not complete" in error_line(cli("complete", task["id"], "--user", "fiona", code=1))
+    assert "spaces around it" in error_line(cli("complete", task["id"], "--user", " maria ", code=2))
     invalid = error_line(
         cli("complete", task["id"], "--user", "maria", "--data", '{"approved": "x"}', code=2)
     )
@@ -198,6 +199,9 @@ def test_cancel_and_retry_as_a_user(cli: Any) -> None:
     assert "--group needs --user" in error_line(cli("cancel", instance_id, "--group", ADMIN_GROUP, code=2))
     assert "must name a user" in error_line(cli("cancel", instance_id, "--user", " ", code=2))
     assert "spaces around it" in error_line(cli("cancel", instance_id, "--user", " maria ", code=2))
+    for long_or_empty in ("", "x" * 256):
+        refused = cli("start", "leave_request", "--correlation-id", long_or_empty, "--tenant", "acme", code=2)
+        assert "--correlation-id must be 1 to 255" in error_line(refused)
     for creator in ("", " erik ", "er\u200bik"):  # nobody could sign in as these
         assert "--user" in error_line(
             cli("start", "leave_request", "--data", "{}", "--user", creator, code=2)

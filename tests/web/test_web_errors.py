@@ -314,3 +314,26 @@ def test_an_error_names_a_field_only_when_a_path_comes_before_its_colon() -> Non
     assert split_field(sentence) == ("", sentence)
     assert split_field("no colon at all") == ("", "no colon at all")
     assert split_field(": starts with one") == ("", ": starts with one")
+
+
+def test_a_field_whose_name_holds_a_space_is_named_from_the_errors_fields() -> None:
+    from litestar_workflows import BaseHumanStep, WorkflowDefinition, WorkflowValidationError
+    from litestar_workflows.web.errors import field_errors
+
+    definition = WorkflowDefinition(
+        name="spaced",
+        steps={"ok": BaseHumanStep("ok", title="OK?")},
+        initial_step="ok",
+        input_schema={
+            "type": "object",
+            "properties": {"cost center": {"type": "string", "minLength": 3}},
+            "required": ["cost center", "owner"],
+        },
+    )
+    with pytest.raises(WorkflowValidationError) as refused:
+        definition.check_input({"cost center": "x"})
+    assert sorted(refused.value.fields or []) == ["cost center", "owner"]
+    assert sorted((e.field, e.message) for e in field_errors(refused.value)) == [
+        ("cost center", "'x' is too short"),
+        ("owner", "'owner' is a required property"),
+    ]

@@ -212,12 +212,15 @@ class WorkflowDefinition:
         """
         if self.input_schema is None:
             return
-        from litestar_workflows.core.forms import data_errors
+        from litestar_workflows.core.forms import data_problems, invalid_data
 
         where = f"workflow {self.name!r}"
-        errors = data_errors(self.input_schema, data, f"{where} input_schema")
-        if errors:
-            raise WorkflowValidationError(f"{where}: the input data is invalid: " + "; ".join(errors), errors)
+        problems = data_problems(self.input_schema, data, f"{where} input_schema")
+        if problems:
+            texts = "; ".join(f"{field}: {message}" for field, message in problems)
+            raise invalid_data(
+                WorkflowValidationError, f"{where}: the input data is invalid: {texts}", problems
+            )
 
     def get_next_steps(self, current_step: str, context: WorkflowContext) -> list[str]:
         """Steps that follow ``current_step`` for ``context``: targets of edges whose condition holds."""

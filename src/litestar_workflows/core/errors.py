@@ -72,7 +72,13 @@ class WorkflowInstanceNotFoundError(WorkflowsError, KeyError):
 
 
 class WorkflowValidationError(WorkflowsError, ValueError):
-    """A workflow definition, expression or input is invalid; ``errors`` lists every problem."""
+    """A workflow definition, expression or input is invalid; ``errors`` lists every problem.
+
+    ``fields``, when set (data that failed a JSON Schema), names the field of each entry of
+    ``errors``, in order: each entry then reads ``"<field>: <message>"``.
+    """
+
+    fields: list[str] | None = None
 
     def __init__(self, detail: str | Sequence[str] = "", errors: Sequence[str] | None = None) -> None:
         if not isinstance(detail, str):  # the reference's form: WorkflowValidationError([...problems])

@@ -22,7 +22,7 @@ Everything else is jsonschema's own validation, so messages stay the ones users 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import re2  # type: ignore[import-untyped]
@@ -34,6 +34,8 @@ from referencing import Registry, Specification
 from referencing import exceptions as reference_exceptions
 
 from litestar_workflows.core.errors import WorkflowValidationError
+
+E = TypeVar("E", bound=WorkflowValidationError)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -423,12 +425,32 @@ def data_errors(schema: dict[str, Any], data: Any, where: str) -> list[str]:
     Raises:
         WorkflowValidationError: ``schema`` is not a valid JSON Schema, or uses a pattern RE2 cannot run.
     """
+    return [f"{field}: {message}" for field, message in data_problems(schema, data, where)]
+
+
+def data_problems(schema: dict[str, Any], data: Any, where: str) -> list[tuple[str, str]]:
+    """:func:`data_errors` as ``(field, message)`` pairs: a field name may hold ": " or spaces.
+
+    Raises:
+        WorkflowValidationError: As :func:`data_errors`.
+    """
     validator = form_validator(schema, where)
     try:
         problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     except RecursionError:  # a schema recursing with the data, several frames a level: refuse the data
-        return [f"(root): {TOO_DEEP}"]
-    return [f"{_field_of(error)}: {error.message}" for error in problems]
+        return [("(root)", TOO_DEEP)]
+    return [(_field_of(error), error.message) for error in problems]
+
+
+def invalid_data(error_type: type[E], detail: str, problems: list[tuple[str, str]]) -> E:
+    """``error_type(detail, errors)`` for schema ``problems``, keeping each entry's field in ``fields``.
+
+    ``errors`` holds ``"field: message"`` texts, as the reference's did; ``fields`` says where
+    each field name ends, which the text cannot when a property's name holds ": " or a space.
+    """
+    error = error_type(detail, [f"{field}: {message}" for field, message in problems])
+    error.fields = [field for field, _ in problems]
+    return error
 
 
 def _field_of(error: ValidationError) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from litestar_workflows.core.context import ReadOnlyHistory, ReadOnlyMetadata
 from litestar_workflows.core.errors import TaskValidationError
-from litestar_workflows.core.forms import check_form_schema, data_errors
+from litestar_workflows.core.forms import check_form_schema, data_problems, invalid_data
 from litestar_workflows.runtime.jsondata import copy_data
 
 if TYPE_CHECKING:
@@ -119,9 +119,10 @@ def validate_form_data(schema: dict[str, Any] | None, data: dict[str, Any], wher
     """
     if schema is None:
         return
-    errors = data_errors(schema, data, where)
-    if errors:
-        raise TaskValidationError(f"{where}: form data is invalid: " + "; ".join(errors), errors)
+    problems = data_problems(schema, data, where)
+    if problems:
+        texts = "; ".join(f"{field}: {message}" for field, message in problems)
+        raise invalid_data(TaskValidationError, f"{where}: form data is invalid: {texts}", problems)
 
 
 async def check_submission(step: Any, shared: WorkflowContext, step_name: str, data: dict[str, Any]) -> None:

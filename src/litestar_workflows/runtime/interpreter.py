@@ -285,7 +285,11 @@ class Interpreter:
         self._reset_joins(instance, body)
         for edge in [edge for edge in runtime.deferred if edge[0] in body]:
             del runtime.deferred[edge]  # those loops run again and will decide their exits anew
-        restart = [step, *(name for name in interrupted if name not in body)]
+        # Interrupted branches start again unless the retry reaches them (downstream of ``step``)
+        # or they lead to it (upstream: a retry from a join or from later in their own branch
+        # must not run the branch again, and the join with it).
+        closure = self.graph.forward_closure
+        restart = [step, *(name for name in interrupted if name not in body and step not in closure(name))]
         runtime.failed_step = None
         runtime.interrupted = ()
         if self.record_events:

@@ -241,6 +241,10 @@ def _data(raw: str | None) -> dict[str, Any]:
     return value
 
 
+_MAX_CORRELATION_ID: Final = 255
+"""The longest ``--correlation-id``: the REST API's limit of ``correlation_id``."""
+
+
 def _check_user(user: str | None) -> None:
     """Refuse a --user nobody could sign in as (blank, spaces around it, an invisible character)."""
     if user is not None and not user.strip():
@@ -332,6 +336,8 @@ def start_command(
 ) -> None:
     """Start an instance of workflow NAME and show where it stands."""
     _check_user(user)
+    if correlation_id is not None and not 1 <= len(correlation_id) <= _MAX_CORRELATION_ID:
+        _fail(f"--correlation-id must be 1 to {_MAX_CORRELATION_ID} characters, as over REST", EXIT_USAGE)
     data = _data(raw_data)
     metadata = {CORRELATION_KEY: correlation_id} if correlation_id is not None else None
 
@@ -481,6 +487,7 @@ def complete_command(
     *, app: Litestar, task_id: UUID, raw_data: str | None, user: str, wait: float, as_json: bool
 ) -> None:
     """Complete human task TASK_ID and show where its instance went."""
+    _check_user(user)
     data = _data(raw_data)
 
     async def work(engine: WorkflowEngine) -> WorkflowInstanceData:

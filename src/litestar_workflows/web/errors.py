@@ -107,11 +107,18 @@ def field_errors(error: WorkflowsError) -> list[FieldError]:
     """The failing fields of a validation error (``"path: message"`` strings split at the colon)."""
     if not isinstance(error, WorkflowValidationError):
         return []
-    result = []
-    for entry in error.errors:
-        where, message = split_field(entry)
-        result.append(FieldError(field=where, message=message))
-    return result
+    return [FieldError(field=where, message=message) for where, message in error_fields(error)]
+
+
+def error_fields(error: WorkflowValidationError) -> list[tuple[str, str]]:
+    """``(field, message)`` of each entry of ``error.errors``: its ``fields`` where it has them."""
+    fields = error.fields
+    if fields is not None and len(fields) == len(error.errors):
+        return [
+            (field, entry[len(field) + 2 :] if entry.startswith(f"{field}: ") else entry)
+            for field, entry in zip(fields, error.errors, strict=True)
+        ]
+    return [split_field(entry) for entry in error.errors]
 
 
 def split_field(entry: str) -> tuple[str, str]:

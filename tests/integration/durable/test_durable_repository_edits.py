@@ -167,3 +167,31 @@ async def test_a_retry_of_a_fan_out_failed_from_outside_restarts_every_branch(db
         done = await engine.wait(started.id)
         assert done.status is WorkflowStatus.COMPLETED
         assert [run.status for run in done.executions_of("done")] == ["succeeded"]
+
+
+@pytest.mark.parametrize(("from_step", "again"), [("done", []), ("a", ["b"])])
+async def test_a_retry_from_a_join_or_a_branch_does_not_run_what_leads_to_it_again(
+    db_engine: AsyncEngine, from_step: str, again: list[str]
+) -> None:
+    """From the join: only the join runs. From one branch: the other branch runs, not this one's past."""
+    sessions = async_sessionmaker(db_engine, expire_on_commit=False)
+    engine = PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
+    async with engine:
+        started = await engine.start_workflow("fan_out", {})
+        await engine.wait(started.id)
+    async with sessions() as session:
+        await WorkflowInstanceRepository(session).update_status(
+            instance_id=started.id, status=WorkflowStatus.FAILED, error="marked failed by a tool"
+        )
+        await session.commit()
+    engine = PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
+    async with engine:
+        await engine.retry(started.id, from_step=from_step)
+        now = await engine.wait(started.id)
+        waiting = sorted(run.step_name for run in now.runtime.active.values())
+        assert waiting == sorted({from_step, *again} - {"done"}), waiting
+        for name in waiting:
+            await engine.complete_human_task(started.id, name, "ann", {})
+        done = await engine.wait(started.id)
+        assert done.status is WorkflowStatus.COMPLETED
+        assert len(done.executions_of("done")) == 1

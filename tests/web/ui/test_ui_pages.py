@@ -309,3 +309,33 @@ def test_schemas_without_fields_get_a_json_editor_whose_text_is_the_data() -> No
         finished = settle(client, engine, instance_id)
         assert finished.status is WorkflowStatus.COMPLETED
         assert finished.data == {"maths": 3, "art": 5}
+
+
+def test_a_json_editor_typo_is_the_only_problem_named() -> None:
+    """Text that does not parse has no data to judge: no "required" complaints about keys it holds."""
+    from litestar.testing import TestClient
+    from web_helpers import make_app
+
+    from litestar_workflows import BaseHumanStep, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
+
+    schema = {"type": "object", "required": ["amount", "reason"], "additionalProperties": True}
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(
+            name="claims",
+            version="1.0.0",
+            steps={"ok": BaseHumanStep("ok", title="OK?")},
+            initial_step="ok",
+            input_schema=schema,
+        )
+    )
+    with TestClient(make_app(LocalExecutionEngine(registry))) as client:
+        refused = post_form(
+            client,
+            f"{UI}/workflows/claims/start",
+            {"input_data": '{"amount": 5, "reason": "trip",}'},
+            headers=as_user("erik"),
+        )
+        assert refused.status_code == 422
+        alert = " ".join(page(refused).find(role="alert").text.split())
+        assert "not valid JSON" in alert and "required" not in alert, alert

@@ -210,3 +210,12 @@ def test_a_number_too_small_for_a_float_is_refused_not_stored_as_zero() -> None:
         assert (data, problem.field) == ({}, name)
         assert "too small" in problem.message
     assert parse_form(schema, {"ratio": "0.0"}) == ({"ratio": 0.0}, [])
+
+
+def test_a_tiny_number_inside_json_is_refused_too() -> None:
+    schema = {"type": "object", "properties": {"obj": {"type": "object"}}}
+    _, [problem] = parse_form(schema, {"obj": '{"n": 1e-400}'})
+    assert problem.field == "obj" and "too small" in problem.message
+    _, [editor] = parse_json_object('{"n": [1e-999]}')
+    assert editor.field == "input_data" and "too small" in editor.message
+    assert parse_json_object('{"n": 0.0, "m": 1.5e-300}') == ({"n": 0.0, "m": 1.5e-300}, [])

@@ -10,9 +10,9 @@ from litestar import Request
 from litestar.exceptions import ValidationException
 
 from litestar_workflows.core.errors import WorkflowValidationError
-from litestar_workflows.core.forms import data_errors
+from litestar_workflows.core.forms import data_problems
 from litestar_workflows.core.types import WorkflowStatus
-from litestar_workflows.web.errors import outside_calendar, split_field
+from litestar_workflows.web.errors import error_fields, outside_calendar, split_field
 from litestar_workflows.web.ui.rendering import ui_root_of
 from litestar_workflows.web.ui.schema_form import FormProblem
 
@@ -37,10 +37,9 @@ MAX_ZONE_NAME: Final = 64
 def field_errors(error: WorkflowValidationError) -> list[tuple[str, str]]:
     """``(field, message)`` pairs of a validation error; the field is the top-level property."""
     pairs = []
-    for entry in error.errors or [error.detail]:
-        where, message = split_field(entry)
+    for where, message in error_fields(error) if error.errors else [split_field(error.detail)]:
         if not where:
-            pairs.append(("", entry))
+            pairs.append(("", message))
             continue
         top = where.split("/", 1)[0]
         pairs.append(("" if top in {"(root)", "$"} else top, message))
@@ -60,11 +59,10 @@ def problems_of(
     if problems and schema:
         named = {problem.field for problem in problems}
         try:
-            found = data_errors(schema, data, "the form")
+            found = data_problems(schema, data, "the form")
         except WorkflowValidationError:
             return pairs
-        for entry in found:
-            where, message = split_field(entry)
+        for where, message in found:
             top = where.split("/", 1)[0]
             if top and top not in named and top not in {"(root)", "$"}:
                 pairs.append((top, message))

@@ -326,14 +326,28 @@ def _json(text: str) -> Any:
             workflow data may nest), or with an integer longer than Python reads from text.
     """
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_float)
     except json.JSONDecodeError:
         raise
     except RecursionError:
         raise ValueError(TOO_DEEP) from None
+    except _TooSmallError:
+        raise
     except ValueError:  # an integer literal past sys.get_int_max_str_digits()
         limit = sys.get_int_max_str_digits()
         raise ValueError(f"holds a number with too many digits (at most {limit})") from None
+
+
+class _TooSmallError(ValueError):
+    """A number in JSON text that no float holds but zero, which it is not."""
+
+
+def _float(text: str) -> float:
+    """A JSON number with a point or exponent; one too small for a float is refused, not read as 0."""
+    value = float(text)
+    if value == 0.0 and Decimal(text) != 0:
+        raise _TooSmallError(f"holds {_quoted(text)}, too small a number (it would be stored as 0)")
+    return value
 
 
 def _enum_value(text: str, enum: list[Any]) -> Any:

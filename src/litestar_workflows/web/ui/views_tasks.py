@@ -81,7 +81,9 @@ class TaskPages:
             data, problems = parse_json_object(form.get(TASK_JSON_FIELD, ""), TASK_JSON_FIELD)
         else:
             data, problems = parse_form(fields_schema, form)
-        errors = problems_of(problems, found.form_schema, data)
+        # The schema's other complaints come along only for a form of fields: a JSON editor's
+        # text that does not parse has no data to judge yet.
+        errors = problems_of(problems, found.form_schema if fields_schema is not None else None, data)
         if not errors:
             try:
                 await workflow_engine.complete_task(task_id, user, data, groups=tuple(actor.groups))

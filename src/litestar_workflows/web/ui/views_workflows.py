@@ -157,7 +157,7 @@ class WorkflowPages:
                 actor=actor,
                 name=name,
                 values=form,
-                errors=problems_of(problems, schema, data),
+                errors=problems_of(problems, schema if fields_schema else None, data),
                 raw_json=raw,
                 version=version,
             )
