@@ -310,6 +310,9 @@ class WorkflowInstanceRepository(_WorkflowRepository[WorkflowInstanceModel]):
             row.current_step = current_step
         if error is not None:
             row.error = error
+        # A new version: an engine holding a copy of the instance (a timer armed on it, say) then
+        # loses its next commit's version check and reloads, instead of writing its old status back.
+        row.version += 1
         return await self.update(row)
 
     async def get_running(self) -> list[WorkflowInstanceModel]:
@@ -496,6 +499,7 @@ class HumanTaskRepository(_WorkflowRepository[HumanTaskModel]):
         row.status = HumanTaskStatus.COMPLETED.value
         row.completed_by = completed_by
         row.completed_at = datetime.datetime.now(datetime.UTC)
+        await self._edited_instance(row.instance_id)
         return await self.update(row)
 
     async def cancel_task(self, task_id: UUID) -> HumanTaskModel | None:
@@ -504,7 +508,14 @@ class HumanTaskRepository(_WorkflowRepository[HumanTaskModel]):
         if row is None:
             return None
         row.status = HumanTaskStatus.CANCELED.value
+        await self._edited_instance(row.instance_id)
         return await self.update(row)
+
+    async def _edited_instance(self, instance_id: UUID) -> None:
+        """Give the task's instance a new version, as ``update_status`` does (engines reload it)."""
+        instance = await self.session.get(WorkflowInstanceModel, instance_id)
+        if instance is not None:
+            instance.version += 1
 
     @staticmethod
     def _urgency_order() -> Iterator[ColumnElement[Any] | InstrumentedAttribute[Any]]:

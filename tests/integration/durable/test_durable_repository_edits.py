@@ -195,3 +195,25 @@ async def test_a_retry_from_a_join_or_a_branch_does_not_run_what_leads_to_it_aga
         done = await engine.wait(started.id)
         assert done.status is WorkflowStatus.COMPLETED
         assert len(done.executions_of("done")) == 1
+
+
+async def test_an_engine_holding_the_instance_sees_a_repository_edit(db_engine: AsyncEngine) -> None:
+    """The edits give the instance a new version: a running engine's copy is known stale, not served."""
+    sessions = async_sessionmaker(db_engine, expire_on_commit=False)
+    engine = PersistentExecutionEngine(registry(), session_factory=sessions)
+    async with engine:
+        failed = await engine.start_workflow("approval", {})
+        edited = await engine.start_workflow("approval", {})
+        for instance in (failed, edited):
+            assert (await engine.wait(instance.id)).status is WorkflowStatus.WAITING  # cached here now
+        async with sessions() as session:
+            await WorkflowInstanceRepository(session).update_status(
+                instance_id=failed.id, status=WorkflowStatus.FAILED, error="marked failed by a tool"
+            )
+            tasks = HumanTaskRepository(session)
+            [task] = await tasks.find_by_instance(edited.id)
+            await tasks.cancel_task(task.id)
+            await session.commit()
+        assert (await engine.get_instance(failed.id)).status is WorkflowStatus.FAILED
+        with pytest.raises(InvalidTransitionError, match="completed or canceled outside the engine"):
+            await engine.complete_human_task(edited.id, "approve", "ann", {})
