@@ -237,18 +237,19 @@ class WorkflowContext:
         if not dot or not step or not field_name:
             return default
         history: Sequence[StepExecution] = self.step_history  # a list, or the view engines hand steps
+        found: StepExecution | None = None
         if isinstance(history, ReadOnlyHistory):  # indexed: no scan of a long history per call
-            latest = history.latest_of(step)
-            if latest is None:
+            found = history.latest_of(step)
+            if found is None:
                 return default  # no such step ran: a dotted key of the data's own, absent
-            if latest.status == StepStatus.SUCCEEDED:
-                result = latest.result
-                return result.get(field_name, default) if isinstance(result, dict) else default
-        for execution in reversed(history):  # a plain list, or the step's latest run did not succeed
-            if execution.step_name == step and execution.status == StepStatus.SUCCEEDED:
-                result = execution.result
-                return result.get(field_name, default) if isinstance(result, dict) else default
-        return default
+        if found is None or found.status != StepStatus.SUCCEEDED:
+            # A plain list, or the step's latest run did not succeed: its last run that did.
+            succeeded = (
+                e for e in reversed(history) if e.step_name == step and e.status == StepStatus.SUCCEEDED
+            )
+            found = next(succeeded, None)
+        result = None if found is None else found.result
+        return result.get(field_name, default) if isinstance(result, dict) else default
 
     def set(self, key: str, value: Any) -> None:
         """Set ``data[key]``; the value must be JSON-serializable to survive the step."""

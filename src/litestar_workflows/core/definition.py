@@ -217,10 +217,7 @@ class WorkflowDefinition:
         where = f"workflow {self.name!r}"
         problems = data_problems(self.input_schema, data, f"{where} input_schema")
         if problems:
-            texts = "; ".join(f"{field}: {message}" for field, message in problems)
-            raise invalid_data(
-                WorkflowValidationError, f"{where}: the input data is invalid: {texts}", problems
-            )
+            raise invalid_data(WorkflowValidationError, f"{where}: the input data is invalid", problems)
 
     def get_next_steps(self, current_step: str, context: WorkflowContext) -> list[str]:
         """Steps that follow ``current_step`` for ``context``: targets of edges whose condition holds."""

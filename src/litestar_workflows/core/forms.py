@@ -442,13 +442,15 @@ def data_problems(schema: dict[str, Any], data: Any, where: str) -> list[tuple[s
     return [(_field_of(error), error.message) for error in problems]
 
 
-def invalid_data(error_type: type[E], detail: str, problems: list[tuple[str, str]]) -> E:
-    """``error_type(detail, errors)`` for schema ``problems``, keeping each entry's field in ``fields``.
+def invalid_data(error_type: type[E], what: str, problems: list[tuple[str, str]]) -> E:
+    """``error_type`` for schema ``problems`` of ``what``, keeping each entry's field in ``fields``.
 
-    ``errors`` holds ``"field: message"`` texts, as the reference's did; ``fields`` says where
-    each field name ends, which the text cannot when a property's name holds ": " or a space.
+    ``errors`` holds ``"field: message"`` texts, as the reference's did, and the detail is
+    ``what`` followed by all of them; ``fields`` says where each field name ends, which the
+    text cannot when a property's name holds ": " or a space.
     """
-    error = error_type(detail, [f"{field}: {message}" for field, message in problems])
+    errors = [f"{field}: {message}" for field, message in problems]
+    error = error_type(f"{what}: " + "; ".join(errors), errors)
     error.fields = [field for field, _ in problems]
     return error
 

@@ -121,8 +121,7 @@ def validate_form_data(schema: dict[str, Any] | None, data: dict[str, Any], wher
         return
     problems = data_problems(schema, data, where)
     if problems:
-        texts = "; ".join(f"{field}: {message}" for field, message in problems)
-        raise invalid_data(TaskValidationError, f"{where}: form data is invalid: {texts}", problems)
+        raise invalid_data(TaskValidationError, f"{where}: form data is invalid", problems)
 
 
 async def check_submission(step: Any, shared: WorkflowContext, step_name: str, data: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ silently (a task completed into a failed instance) and must get errors naming th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -144,8 +144,8 @@ def fan_out_registry() -> WorkflowRegistry:
     return found
 
 
-async def test_a_retry_of_a_fan_out_failed_from_outside_restarts_every_branch(db_engine: AsyncEngine) -> None:
-    """Retrying from one branch starts the other again too: the join still waits for both."""
+async def fan_out_failed_by_a_tool(db_engine: AsyncEngine) -> tuple[Any, PersistentExecutionEngine]:
+    """A fan-out waiting at both branches, marked failed by a tool; and a new engine (not started)."""
     sessions = async_sessionmaker(db_engine, expire_on_commit=False)
     engine = PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
     async with engine:
@@ -156,7 +156,12 @@ async def test_a_retry_of_a_fan_out_failed_from_outside_restarts_every_branch(db
             instance_id=started.id, status=WorkflowStatus.FAILED, error="marked failed by a tool"
         )
         await session.commit()
-    engine = PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
+    return started, PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
+
+
+async def test_a_retry_of_a_fan_out_failed_from_outside_restarts_every_branch(db_engine: AsyncEngine) -> None:
+    """Retrying from one branch starts the other again too: the join still waits for both."""
+    started, engine = await fan_out_failed_by_a_tool(db_engine)
     async with engine:
         await engine.retry(started.id, from_step="a")
         waiting = await engine.wait(started.id)
@@ -174,17 +179,7 @@ async def test_a_retry_from_a_join_or_a_branch_does_not_run_what_leads_to_it_aga
     db_engine: AsyncEngine, from_step: str, again: list[str]
 ) -> None:
     """From the join: only the join runs. From one branch: the other branch runs, not this one's past."""
-    sessions = async_sessionmaker(db_engine, expire_on_commit=False)
-    engine = PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
-    async with engine:
-        started = await engine.start_workflow("fan_out", {})
-        await engine.wait(started.id)
-    async with sessions() as session:
-        await WorkflowInstanceRepository(session).update_status(
-            instance_id=started.id, status=WorkflowStatus.FAILED, error="marked failed by a tool"
-        )
-        await session.commit()
-    engine = PersistentExecutionEngine(fan_out_registry(), session_factory=sessions)
+    started, engine = await fan_out_failed_by_a_tool(db_engine)
     async with engine:
         await engine.retry(started.id, from_step=from_step)
         now = await engine.wait(started.id)

@@ -198,21 +198,31 @@ def test_an_older_version_can_be_started_from_its_page(ui_client: TestClient[Lit
     assert newest.find("a", href=f"{UI}/workflows/approval/start").text.strip() == "Start new instance"
 
 
-def test_links_to_a_workflow_whose_name_holds_url_characters_reach_it() -> None:
-    """The cards, the breadcrumbs and the start form encode the name: "#" and "?" end no link."""
+def one_task_app(
+    name: str, *, input_schema: dict[str, Any] | None = None, form_schema: dict[str, Any] | None = None
+) -> tuple[TestClient[Litestar], Any]:
+    """A client (not yet entered) of an app whose one workflow, ``name``, is a single human task."""
     from litestar.testing import TestClient
     from web_helpers import make_app
 
     from litestar_workflows import BaseHumanStep, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
 
-    name = "Expense #2 (50% off?)"
     registry = WorkflowRegistry()
+    task = BaseHumanStep("ok", title="OK?", form_schema=form_schema)
     registry.register_definition(
         WorkflowDefinition(
-            name=name, version="1.0.0", steps={"ok": BaseHumanStep("ok", title="OK?")}, initial_step="ok"
+            name=name, version="1.0.0", steps={"ok": task}, initial_step="ok", input_schema=input_schema
         )
     )
-    with TestClient(make_app(LocalExecutionEngine(registry))) as client:
+    engine = LocalExecutionEngine(registry)
+    return TestClient(make_app(engine)), engine
+
+
+def test_links_to_a_workflow_whose_name_holds_url_characters_reach_it() -> None:
+    """The cards, the breadcrumbs and the start form encode the name: "#" and "?" end no link."""
+    name = "Expense #2 (50% off?)"
+    client, _ = one_task_app(name)
+    with client:
         overview = page(client.get(f"{UI}/workflows", headers=as_user("erik")))
         card = overview.find("li", class_="card")
         detail_link = card.find("h3").find("a").attrs["href"]
@@ -230,27 +240,11 @@ def test_links_to_a_workflow_whose_name_holds_url_characters_reach_it() -> None:
 
 def test_an_input_field_named_version_is_the_workflows_data_not_the_version_to_start() -> None:
     """The start form's own hidden fields are named apart from the input schema's fields."""
-    from litestar.testing import TestClient
-    from web_helpers import make_app
-
-    from litestar_workflows import BaseHumanStep, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
-
-    registry = WorkflowRegistry()
-    registry.register_definition(
-        WorkflowDefinition(
-            name="publish_doc",
-            version="1.0.0",
-            steps={"ok": BaseHumanStep("ok", title="OK?")},
-            initial_step="ok",
-            input_schema={
-                "type": "object",
-                "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
-                "required": ["title", "version"],
-            },
-        )
+    fields = {"title": {"type": "string"}, "version": {"type": "string"}}
+    client, engine = one_task_app(
+        "publish_doc", input_schema={"type": "object", "properties": fields, "required": ["title", "version"]}
     )
-    engine = LocalExecutionEngine(registry)
-    with TestClient(make_app(engine)) as client:
+    with client:
         form = page(client.get(f"{UI}/workflows/publish_doc/start", headers=as_user("erik")))
         assert [field.attrs["name"] for field in form.find_all("input", name="version")] == ["version"]
         started = post_form(
@@ -267,24 +261,9 @@ def test_an_input_field_named_version_is_the_workflows_data_not_the_version_to_s
 
 def test_schemas_without_fields_get_a_json_editor_whose_text_is_the_data() -> None:
     """A start or task schema of ``additionalProperties`` only: the JSON typed in is what is sent."""
-    from litestar.testing import TestClient
-    from web_helpers import make_app
-
-    from litestar_workflows import BaseHumanStep, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
-
     scores = {"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 1}
-    registry = WorkflowRegistry()
-    registry.register_definition(
-        WorkflowDefinition(
-            name="scores",
-            version="1.0.0",
-            steps={"grade": BaseHumanStep("grade", title="Grade it", form_schema=scores)},
-            initial_step="grade",
-            input_schema=scores,
-        )
-    )
-    engine = LocalExecutionEngine(registry)
-    with TestClient(make_app(engine)) as client:
+    client, engine = one_task_app("scores", input_schema=scores, form_schema=scores)
+    with client:
         start_page = page(client.get(f"{UI}/workflows/scores/start", headers=as_user("erik")))
         assert start_page.find("textarea", name="input_data")
         started = post_form(
@@ -313,23 +292,9 @@ def test_schemas_without_fields_get_a_json_editor_whose_text_is_the_data() -> No
 
 def test_a_json_editor_typo_is_the_only_problem_named() -> None:
     """Text that does not parse has no data to judge: no "required" complaints about keys it holds."""
-    from litestar.testing import TestClient
-    from web_helpers import make_app
-
-    from litestar_workflows import BaseHumanStep, LocalExecutionEngine, WorkflowDefinition, WorkflowRegistry
-
     schema = {"type": "object", "required": ["amount", "reason"], "additionalProperties": True}
-    registry = WorkflowRegistry()
-    registry.register_definition(
-        WorkflowDefinition(
-            name="claims",
-            version="1.0.0",
-            steps={"ok": BaseHumanStep("ok", title="OK?")},
-            initial_step="ok",
-            input_schema=schema,
-        )
-    )
-    with TestClient(make_app(LocalExecutionEngine(registry))) as client:
+    client, _ = one_task_app("claims", input_schema=schema)
+    with client:
         refused = post_form(
             client,
             f"{UI}/workflows/claims/start",
@@ -339,3 +304,16 @@ def test_a_json_editor_typo_is_the_only_problem_named() -> None:
         assert refused.status_code == 422
         alert = " ".join(page(refused).find(role="alert").text.split())
         assert "not valid JSON" in alert and "required" not in alert, alert
+
+
+def test_an_unassigned_task_without_a_group_is_open_to_anyone_not_to_group_none() -> None:
+    client, engine = one_task_app("anyone")
+    with client:
+        started = client.post(
+            "/workflows/instances", json={"definition_name": "anyone"}, headers=as_user("erik")
+        )
+        instance_id = started.json()["id"]
+        settle(client, engine, instance_id)
+        shown = page(client.get(f"{UI}/tasks/{_task_id(client, instance_id)}", headers=as_user("erik")))
+        assert "group None" not in shown.text
+        assert "Open to anyone" in " ".join(shown.text.split())
