@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NoReturn, overload
-from uuid import UUID, uuid4
+from typing import TYPE_CHECKING, Any, NoReturn, overload
+from uuid import UUID, SafeUUID, uuid4
 
 from litestar_workflows.core.types import StepStatus, StepType
 
@@ -53,6 +53,113 @@ class StepExecution:
     """Class of the exception a failed (or retried) attempt raised, e.g. ``"ConnectionError"``."""
     stack_trace: str | None = None
     """Its traceback: the innermost frames, at most 8 KB, without local variables."""
+
+
+_PLAIN_WIDTH = 14
+"""Fields of an execution packed into :attr:`PackedHistory.plain` (text, numbers, datetimes)."""
+_CONTAINER_WIDTH = 4
+"""Fields packed into :attr:`PackedHistory.containers` (the ones that may hold JSON containers)."""
+_STATUS_OF_TEXT: dict[str, StepStatus] = {member.value: member for member in StepStatus}
+_TYPE_OF_TEXT: dict[str, StepType] = {member.value: member for member in StepType}
+_new_uuid = object.__new__
+_set_attribute = object.__setattr__
+
+
+@dataclass(slots=True)
+class PackedHistory:
+    """An instance's executions as two flat tuples, which the cyclic garbage collector hardly sees.
+
+    Each execution object, its UUID and its enums are objects the collector walks in every full
+    collection: a process holding a hundred thousand finished instances paid seconds for it. Here
+    the plain fields of all executions are one tuple of text, numbers and datetimes, which the
+    collector stops tracking after its first pass, and the fields that may hold JSON containers
+    (results, inputs, outputs, context changes) one tuple more. :meth:`unpack` makes the executions
+    again, equal field by field to the packed ones.
+    """
+
+    plain: tuple[Any, ...]
+    containers: tuple[Any, ...]
+
+    @classmethod
+    def pack(cls, history: list[StepExecution]) -> PackedHistory | None:
+        """``history`` packed, or ``None`` if an execution has a field no engine writes (left as is)."""
+        plain: list[Any] = []
+        containers: list[Any] = []
+        add_plain, add_containers = plain.extend, containers.extend
+        try:
+            for run in history:
+                add_plain(
+                    (
+                        run.step_name,
+                        run.status._value_,
+                        run.error,
+                        run.started_at,
+                        run.completed_at,
+                        run.id.int,  # type: ignore[union-attr]
+                        run.step_type._value_,
+                        run.attempt,
+                        run.iteration,
+                        run.scheduled_for,
+                        run.assigned_to,
+                        run.completed_by,
+                        run.error_type,
+                        run.stack_trace,
+                    )
+                )
+                add_containers((run.result, run.input_data, run.output_data, run.context_changes))
+        except AttributeError:  # an execution without an id, or with a status given as text
+            return None
+        return cls(tuple(plain), tuple(containers))
+
+    def unpack(self) -> list[StepExecution]:
+        """New execution objects, in the packed order."""
+        # zip() over one iterator repeated: the flat tuples read back in rows of their widths.
+        rows = zip(*[iter(self.plain)] * _PLAIN_WIDTH, strict=True)
+        values = zip(*[iter(self.containers)] * _CONTAINER_WIDTH, strict=True)
+        history = []
+        for row, (result, given, output, changes) in zip(rows, values, strict=True):
+            (
+                name,
+                status,
+                error,
+                started,
+                completed,
+                number,
+                kind,
+                attempt,
+                iteration,
+                scheduled,
+                assigned,
+                completed_by,
+                error_type,
+                trace,
+            ) = row
+            uid: UUID = _new_uuid(UUID)
+            _set_attribute(uid, "int", number)
+            _set_attribute(uid, "is_safe", SafeUUID.unknown)
+            history.append(
+                StepExecution(
+                    name,
+                    _STATUS_OF_TEXT[status],
+                    result,
+                    error,
+                    started,
+                    completed,
+                    given,
+                    output,
+                    uid,
+                    _TYPE_OF_TEXT[kind],
+                    attempt,
+                    iteration,
+                    scheduled,
+                    assigned,
+                    completed_by,
+                    changes,
+                    error_type,
+                    trace,
+                )
+            )
+        return history
 
 
 class ReadOnlyMetadata(dict[str, Any]):
@@ -208,6 +315,34 @@ class WorkflowContext:
     )
     """On an instance's context: the read-only views of its metadata and history that its steps
     get, made once (the engine's step runner makes and checks them)."""
+    _packed_history: PackedHistory | None = field(default=None, init=False, repr=False, compare=False)
+    """A finished instance's history while the in-memory store keeps it packed (see
+    :meth:`pack_step_history`); ``step_history`` is then unset, and made again when first read."""
+
+    def pack_step_history(self) -> None:
+        """Keep the history as plain tuples (:func:`pack_history`) until something reads it again.
+
+        For an instance nothing runs any more: an execution the engine still holds would no
+        longer be the one in the history once it is read again.
+        """
+        if self._packed_history is None:
+            packed = PackedHistory.pack(self.step_history)
+            if packed is not None:
+                self._packed_history = packed
+                self._step_views = None
+                del self.step_history
+
+    if not TYPE_CHECKING:  # type checkers keep refusing unknown attributes
+
+        def __getattr__(self, name: str) -> Any:
+            """Unpack a packed history on first read (only called for attributes that are unset)."""
+            # The name first: unpickling asks for attributes before any is set, this one included.
+            packed = self._packed_history if name == "step_history" else None
+            if packed is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            history = self.step_history = packed.unpack()
+            self._packed_history = None
+            return history
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return ``data[key]``; when the data has no such key, what the documentation reads under it.
@@ -291,4 +426,11 @@ class WorkflowContext:
         return f"{self.execution_id}:{self.attempt}"
 
 
-__all__ = ("ReadOnlyHistory", "ReadOnlyMetadata", "StepExecution", "WorkflowContext", "utcnow")
+__all__ = (
+    "PackedHistory",
+    "ReadOnlyHistory",
+    "ReadOnlyMetadata",
+    "StepExecution",
+    "WorkflowContext",
+    "utcnow",
+)

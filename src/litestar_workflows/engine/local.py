@@ -687,6 +687,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             live.instance.context._step_views = None
             if self._memory is None:
                 self._idle.keep(live)
+            else:
+                self._memory.settled(live.instance)
 
     async def _drive(self, live: Live, run: StepExecution | None) -> None:  # noqa: PLR0915 - the hot loop, one frame
         """Run ``run`` and then, inline, the first execution each transition starts.

@@ -1,0 +1,174 @@
+"""A finished in-memory instance keeps its history packed until it is read, and reads the same.
+
+The in-memory store packs the history of a finished instance nothing runs or waits for (plain
+tuples the garbage collector stops tracking); reading ``step_history`` unpacks it. Nothing a user
+can see may change: every field, the types of the enums and ids, retries of a failed instance.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import gc
+import pickle
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from litestar_workflows import (
+    BaseMachineStep,
+    Edge,
+    LocalExecutionEngine,
+    StepStatus,
+    WorkflowContext,
+    WorkflowDefinition,
+    WorkflowRegistry,
+    WorkflowStatus,
+)
+from litestar_workflows.core.context import PackedHistory, StepExecution
+from litestar_workflows.core.ids import new_uuid7
+from litestar_workflows.core.types import StepType
+from litestar_workflows.store import memory
+from step_kit import linear_registry, succeeded
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _every_field_set(index: int) -> StepExecution:
+    return StepExecution(
+        step_name=f"step {index}",
+        status=list(StepStatus)[index % len(StepStatus)],
+        result={"n": index, "nested": {"list": [1, 2.5, "ü"]}},
+        error=f"ValueError: {index}",
+        started_at=T0,
+        completed_at=T0 + timedelta(seconds=index),
+        input_data={"in": index},
+        output_data={"out": [index]},
+        id=new_uuid7(),
+        step_type=list(StepType)[index % len(StepType)],
+        attempt=index + 1,
+        iteration=index,
+        scheduled_for=T0 + timedelta(hours=1),
+        assigned_to="ann",
+        completed_by="bob",
+        context_changes={"set": {"k": index}, "deleted": ["gone"]},
+        error_type="ValueError",
+        stack_trace="Traceback ...",
+    )
+
+
+def test_unpacking_gives_executions_equal_field_by_field() -> None:
+    history = [_every_field_set(i) for i in range(12)] + [
+        StepExecution("bare", StepStatus.PENDING, id=new_uuid7())
+    ]
+    packed = PackedHistory.pack(history)
+    assert packed is not None
+    again = packed.unpack()
+    assert [dataclasses.astuple(run) for run in again] == [dataclasses.astuple(run) for run in history]
+    for old, new in zip(history, again, strict=True):
+        assert new is not old
+        assert type(new.status) is StepStatus and new.status is old.status
+        assert type(new.step_type) is StepType and new.step_type is old.step_type
+        assert new.id == old.id and str(new.id) == str(old.id) and hash(new.id) == hash(old.id)
+        assert new.result is old.result  # the JSON values themselves are kept, not copied
+
+
+def test_the_plain_part_is_not_tracked_by_the_garbage_collector() -> None:
+    packed = PackedHistory.pack([_every_field_set(i) for i in range(3)])
+    assert packed is not None
+    gc.collect()
+    assert not gc.is_tracked(packed.plain)
+
+
+def test_a_history_no_engine_makes_is_left_as_it_is() -> None:
+    by_hand = [StepExecution("typed", "succeeded")]  # type: ignore[arg-type] - text, as a user may write it
+    context = WorkflowContext(step_history=by_hand)
+    context.pack_step_history()
+    assert context.step_history is by_hand
+    assert PackedHistory.pack([StepExecution("no id", StepStatus.SUCCEEDED)]) is None
+
+
+def test_a_packed_context_reads_as_before() -> None:
+    history = [_every_field_set(i) for i in range(3)]
+    history[2].status = StepStatus.SUCCEEDED
+    context = WorkflowContext(data={"a": 1}, step_history=history)
+    expected = [dataclasses.astuple(run) for run in history]
+    context.pack_step_history()
+    assert context._packed_history is not None
+    # Copies, pickles and the dataclass machinery read the history through the attribute.
+    assert [dataclasses.astuple(run) for run in copy.deepcopy(context).step_history] == expected
+    assert [dataclasses.astuple(run) for run in pickle.loads(pickle.dumps(context)).step_history] == expected
+    context.pack_step_history()
+    assert context.get("step 2.n") == 2
+    assert context.get_last_execution("step 2").completed_at == T0 + timedelta(seconds=2)  # type: ignore[union-attr]
+    assert [dataclasses.astuple(run) for run in context.step_history] == expected
+    assert context._packed_history is None  # unpacked once, kept as a list again
+    context.step_history.append(StepExecution("later", StepStatus.PENDING))
+    assert context.step_history[-1].step_name == "later"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        context.nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+@pytest.fixture
+def pack_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pack from the first instance on, rather than past ten thousand of them."""
+    monkeypatch.setattr(memory, "PACK_ABOVE", 0)
+
+
+async def test_a_store_holding_few_instances_leaves_histories_as_they_are() -> None:
+    engine = LocalExecutionEngine(linear_registry("unpacked_linear", 3))
+    instance = await engine.wait((await engine.start_workflow("unpacked_linear")).id)
+    assert instance.status is WorkflowStatus.COMPLETED
+    assert instance.context._packed_history is None
+
+
+@pytest.mark.usefixtures("pack_always")
+async def test_a_finished_instance_holds_its_history_packed_until_read() -> None:
+    engine = LocalExecutionEngine(linear_registry("packed_linear", 5))
+    instance = await engine.start_workflow("packed_linear", {"i": 1})
+    done = await engine.wait(instance.id)
+    assert done.status is WorkflowStatus.COMPLETED
+    assert done.context._packed_history is not None  # nothing runs or waits for it any more
+    ids = {run.id for run in done.step_history}
+    assert succeeded(done) == [f"s{i}" for i in range(5)]
+    assert len(ids) == 5 and None not in ids
+    assert (await engine.get_instance(instance.id)).step_history is done.step_history
+    assert done.data == {"i": 1, **{f"s{i}": i for i in range(5)}}
+
+
+class _FailsOnce(BaseMachineStep):
+    failures = 1
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        if _FailsOnce.failures:
+            _FailsOnce.failures -= 1
+            raise RuntimeError("not yet")
+        return {"ok": True}
+
+
+@pytest.mark.usefixtures("pack_always")
+async def test_a_failed_packed_instance_retries_from_its_history() -> None:
+    registry = WorkflowRegistry()
+    registry.register(
+        WorkflowDefinition(
+            name="packed_retry",
+            steps=[_FailsOnce("flaky"), _FailsOnce("after")],
+            edges=[Edge("flaky", "after")],
+            initial_step="flaky",
+        )
+    )
+    _FailsOnce.failures = 1
+    engine = LocalExecutionEngine(registry)
+    instance = await engine.start_workflow("packed_retry")
+    failed = await engine.wait(instance.id)
+    assert failed.status is WorkflowStatus.FAILED
+    assert failed.context._packed_history is not None
+    await engine.retry(instance.id)
+    done = await engine.wait(instance.id)
+    assert done.status is WorkflowStatus.COMPLETED
+    assert [(run.step_name, run.status) for run in done.step_history] == [
+        ("flaky", StepStatus.FAILED),
+        ("flaky", StepStatus.SUCCEEDED),
+        ("after", StepStatus.SUCCEEDED),
+    ]
