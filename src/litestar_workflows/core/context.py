@@ -10,6 +10,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn, overload
 from uuid import UUID, SafeUUID, uuid4
 
+import orjson
+
 from litestar_workflows.core.types import StepStatus, StepType
 
 _ABSENT: Any = object()
@@ -56,110 +58,113 @@ class StepExecution:
 
 
 _PLAIN_WIDTH = 14
-"""Fields of an execution packed into :attr:`PackedHistory.plain` (text, numbers, datetimes)."""
-_CONTAINER_WIDTH = 4
-"""Fields packed into :attr:`PackedHistory.containers` (the ones that may hold JSON containers)."""
+"""Fields of an execution packed into the plain tuple (text, numbers, datetimes)."""
 _STATUS_OF_TEXT: dict[str, StepStatus] = {member.value: member for member in StepStatus}
 _TYPE_OF_TEXT: dict[str, StepType] = {member.value: member for member in StepType}
 _new_uuid = object.__new__
 _set_attribute = object.__setattr__
 
+PackedHistory = tuple[tuple[Any, ...], str]
+"""An instance's executions as one tuple of plain values and one JSON text (:func:`pack_history`)."""
 
-@dataclass(slots=True)
-class PackedHistory:
-    """An instance's executions as two flat tuples, which the cyclic garbage collector hardly sees.
+
+def pack_history(history: list[StepExecution]) -> PackedHistory | None:
+    """``history`` in a form the cyclic garbage collector does not see; ``None`` if it cannot be.
 
     Each execution object, its UUID and its enums are objects the collector walks in every full
-    collection: a process holding a hundred thousand finished instances paid seconds for it. Here
-    the plain fields of all executions are one tuple of text, numbers and datetimes, which the
-    collector stops tracking after its first pass, and the fields that may hold JSON containers
-    (results, inputs, outputs, context changes) one tuple more. :meth:`unpack` makes the executions
-    again, equal field by field to the packed ones.
+    collection, and so are the results and inputs they hold: a process keeping a hundred thousand
+    finished instances paid seconds for it. Packed, the plain fields of all executions are one
+    tuple of text, numbers and datetimes (the collector stops tracking it after its first pass),
+    and the fields that hold JSON (result, input and output data, context changes) are one JSON
+    text. They are JSON already: the engine normalises results, writes and task data before it
+    records them, so the text gives back equal values. :func:`unpack_history` makes the
+    executions again, equal field by field.
+
+    ``None`` for a history no engine made (an execution without an id, a status given as text,
+    a value JSON cannot hold): it is left as it is.
     """
-
-    plain: tuple[Any, ...]
-    containers: tuple[Any, ...]
-
-    @classmethod
-    def pack(cls, history: list[StepExecution]) -> PackedHistory | None:
-        """``history`` packed, or ``None`` if an execution has a field no engine writes (left as is)."""
-        plain: list[Any] = []
-        containers: list[Any] = []
-        add_plain, add_containers = plain.extend, containers.extend
-        try:
-            for run in history:
-                add_plain(
-                    (
-                        run.step_name,
-                        run.status._value_,
-                        run.error,
-                        run.started_at,
-                        run.completed_at,
-                        run.id.int,  # type: ignore[union-attr]
-                        run.step_type._value_,
-                        run.attempt,
-                        run.iteration,
-                        run.scheduled_for,
-                        run.assigned_to,
-                        run.completed_by,
-                        run.error_type,
-                        run.stack_trace,
-                    )
+    plain: list[Any] = []
+    values: list[Any] = []
+    add_plain, add_values = plain.extend, values.extend
+    try:
+        for run in history:
+            add_plain(
+                (
+                    run.step_name,
+                    run.status._value_,
+                    run.error,
+                    run.started_at,
+                    run.completed_at,
+                    run.id.int,  # type: ignore[union-attr]
+                    run.step_type._value_,
+                    run.attempt,
+                    run.iteration,
+                    run.scheduled_for,
+                    run.assigned_to,
+                    run.completed_by,
+                    run.error_type,
+                    run.stack_trace,
                 )
-                add_containers((run.result, run.input_data, run.output_data, run.context_changes))
-        except AttributeError:  # an execution without an id, or with a status given as text
-            return None
-        return cls(tuple(plain), tuple(containers))
+            )
+            add_values((run.result, run.input_data, run.output_data, run.context_changes))
+        # As text, a copy of its exact size: orjson hands back a buffer sized for larger output.
+        text = orjson.dumps(values).decode()
+    except (AttributeError, TypeError):
+        return None
+    return tuple(plain), text
 
-    def unpack(self) -> list[StepExecution]:
-        """New execution objects, in the packed order."""
-        # zip() over one iterator repeated: the flat tuples read back in rows of their widths.
-        rows = zip(*[iter(self.plain)] * _PLAIN_WIDTH, strict=True)
-        values = zip(*[iter(self.containers)] * _CONTAINER_WIDTH, strict=True)
-        history = []
-        for row, (result, given, output, changes) in zip(rows, values, strict=True):
-            (
+
+def unpack_history(packed: PackedHistory) -> list[StepExecution]:
+    """New execution objects for what :func:`pack_history` packed, in the same order."""
+    plain, text = packed
+    # zip() over one iterator repeated: the flat sequences read back in rows of their widths.
+    rows = zip(*[iter(plain)] * _PLAIN_WIDTH, strict=True)
+    values = orjson.loads(text)
+    held = zip(*[iter(values)] * 4, strict=True)
+    history = []
+    for row, (result, given, output, changes) in zip(rows, held, strict=True):
+        (
+            name,
+            status,
+            error,
+            started,
+            completed,
+            number,
+            kind,
+            attempt,
+            iteration,
+            scheduled,
+            assigned,
+            completed_by,
+            error_type,
+            trace,
+        ) = row
+        uid: UUID = _new_uuid(UUID)
+        _set_attribute(uid, "int", number)
+        _set_attribute(uid, "is_safe", SafeUUID.unknown)
+        history.append(
+            StepExecution(
                 name,
-                status,
+                _STATUS_OF_TEXT[status],
+                result,
                 error,
                 started,
                 completed,
-                number,
-                kind,
+                given,
+                output,
+                uid,
+                _TYPE_OF_TEXT[kind],
                 attempt,
                 iteration,
                 scheduled,
                 assigned,
                 completed_by,
+                changes,
                 error_type,
                 trace,
-            ) = row
-            uid: UUID = _new_uuid(UUID)
-            _set_attribute(uid, "int", number)
-            _set_attribute(uid, "is_safe", SafeUUID.unknown)
-            history.append(
-                StepExecution(
-                    name,
-                    _STATUS_OF_TEXT[status],
-                    result,
-                    error,
-                    started,
-                    completed,
-                    given,
-                    output,
-                    uid,
-                    _TYPE_OF_TEXT[kind],
-                    attempt,
-                    iteration,
-                    scheduled,
-                    assigned,
-                    completed_by,
-                    changes,
-                    error_type,
-                    trace,
-                )
             )
-        return history
+        )
+    return history
 
 
 class ReadOnlyMetadata(dict[str, Any]):
@@ -326,7 +331,7 @@ class WorkflowContext:
         longer be the one in the history once it is read again.
         """
         if self._packed_history is None:
-            packed = PackedHistory.pack(self.step_history)
+            packed = pack_history(self.step_history)
             if packed is not None:
                 self._packed_history = packed
                 self._step_views = None
@@ -340,7 +345,7 @@ class WorkflowContext:
             packed = self._packed_history if name == "step_history" else None
             if packed is None:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            history = self.step_history = packed.unpack()
+            history = self.step_history = unpack_history(packed)
             self._packed_history = None
             return history
 
@@ -432,5 +437,7 @@ __all__ = (
     "ReadOnlyMetadata",
     "StepExecution",
     "WorkflowContext",
+    "pack_history",
+    "unpack_history",
     "utcnow",
 )
