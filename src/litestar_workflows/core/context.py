@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, NoReturn, overload
+from typing import Any, NoReturn, SupportsIndex, overload
 from uuid import UUID, SafeUUID, uuid4
 
 import orjson
@@ -320,34 +320,23 @@ class WorkflowContext:
     )
     """On an instance's context: the read-only views of its metadata and history that its steps
     get, made once (the engine's step runner makes and checks them)."""
-    _packed_history: PackedHistory | None = field(default=None, init=False, repr=False, compare=False)
-    """A finished instance's history while the in-memory store keeps it packed (see
-    :meth:`pack_step_history`); ``step_history`` is then unset, and made again when first read."""
 
     def pack_step_history(self) -> None:
-        """Keep the history as plain tuples (:func:`pack_history`) until something reads it again.
+        """Keep the history packed (:func:`pack_history`) until something reads it again.
 
         For an instance nothing runs any more: an execution the engine still holds would no
-        longer be the one in the history once it is read again.
+        longer be the one in the history once it is read again. While packed, the context is a
+        :class:`_PackedWorkflowContext`, whose ``step_history`` unpacks it and makes the context
+        a plain one again: the class every step's context has keeps the interpreter's fast
+        attribute lookups (a ``__getattr__`` on it made every step 5 % slower).
         """
-        if self._packed_history is None:
-            packed = pack_history(self.step_history)
-            if packed is not None:
-                self._packed_history = packed
-                self._step_views = None
-                del self.step_history
-
-    if not TYPE_CHECKING:  # type checkers keep refusing unknown attributes
-
-        def __getattr__(self, name: str) -> Any:
-            """Unpack a packed history on first read (only called for attributes that are unset)."""
-            # The name first: unpickling asks for attributes before any is set, this one included.
-            packed = self._packed_history if name == "step_history" else None
-            if packed is None:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            history = self.step_history = unpack_history(packed)
-            self._packed_history = None
-            return history
+        if type(self) is not WorkflowContext:
+            return  # packed already, or a subclass of the user's: left as it is
+        packed = pack_history(self.step_history)
+        if packed is not None:
+            self._step_views = None
+            _history_slot.__set__(self, packed)
+            self.__class__ = _PackedWorkflowContext
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return ``data[key]``; when the data has no such key, what the documentation reads under it.
@@ -429,6 +418,41 @@ class WorkflowContext:
         :attr:`execution_id` alone.
         """
         return f"{self.execution_id}:{self.attempt}"
+
+
+_history_slot: Any = WorkflowContext.__dict__["step_history"]
+"""The slot that holds a context's history (or, in a packed context, the packed form)."""
+
+
+class _PackedWorkflowContext(WorkflowContext):
+    """A context whose history slot holds the packed form (see :meth:`WorkflowContext.pack_step_history`).
+
+    Reading or setting ``step_history`` turns it back into a plain :class:`WorkflowContext`.
+    """
+
+    __slots__ = ()
+
+    @property
+    def step_history(self) -> list[StepExecution]:
+        """The history, unpacked (once: the context is a plain one afterwards)."""
+        history = unpack_history(_history_slot.__get__(self))
+        self.__class__ = WorkflowContext  # type: ignore[assignment]
+        self.step_history = history
+        return history
+
+    @step_history.setter
+    def step_history(self, history: list[StepExecution]) -> None:
+        self.__class__ = WorkflowContext  # type: ignore[assignment]
+        self.step_history = history
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        """Copies and pickles are of the plain context, the history unpacked."""
+        _ = self.step_history
+        return self.__reduce_ex__(protocol)
+
+    def __repr__(self) -> str:
+        _ = self.step_history  # the class's name is part of the text
+        return repr(self)
 
 
 __all__ = (

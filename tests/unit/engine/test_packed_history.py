@@ -99,7 +99,7 @@ def test_a_packed_context_reads_as_before() -> None:
     context = WorkflowContext(data={"a": 1}, step_history=history)
     expected = [dataclasses.astuple(run) for run in history]
     context.pack_step_history()
-    assert context._packed_history is not None
+    assert type(context) is not WorkflowContext  # packed
     # Copies, pickles and the dataclass machinery read the history through the attribute.
     assert [dataclasses.astuple(run) for run in copy.deepcopy(context).step_history] == expected
     assert [dataclasses.astuple(run) for run in pickle.loads(pickle.dumps(context)).step_history] == expected
@@ -107,11 +107,22 @@ def test_a_packed_context_reads_as_before() -> None:
     assert context.get("step 2.n") == 2
     assert context.get_last_execution("step 2").completed_at == T0 + timedelta(seconds=2)  # type: ignore[union-attr]
     assert [dataclasses.astuple(run) for run in context.step_history] == expected
-    assert context._packed_history is None  # unpacked once, kept as a list again
+    assert type(context) is WorkflowContext  # unpacked once, kept as a list again
     context.step_history.append(StepExecution("later", StepStatus.PENDING))
     assert context.step_history[-1].step_name == "later"
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        context.nope  # type: ignore[attr-defined]  # noqa: B018
+    assert type(copy.copy(context)) is WorkflowContext
+
+
+def test_a_packed_context_is_still_a_context_and_takes_a_new_history() -> None:
+    context = WorkflowContext(step_history=[_every_field_set(0)])
+    context.pack_step_history()
+    assert isinstance(context, WorkflowContext)
+    assert repr(context).startswith("WorkflowContext(")
+    replaced = dataclasses.replace(context, current_step="elsewhere")
+    assert type(replaced) is WorkflowContext and replaced.step_history[0].step_name == "step 0"
+    context.pack_step_history()
+    context.step_history = []
+    assert type(context) is WorkflowContext and context.step_history == []
 
 
 @pytest.fixture
@@ -124,7 +135,7 @@ async def test_a_store_holding_few_instances_leaves_histories_as_they_are() -> N
     engine = LocalExecutionEngine(linear_registry("unpacked_linear", 3))
     instance = await engine.wait((await engine.start_workflow("unpacked_linear")).id)
     assert instance.status is WorkflowStatus.COMPLETED
-    assert instance.context._packed_history is None
+    assert type(instance.context) is WorkflowContext
 
 
 @pytest.mark.usefixtures("pack_always")
@@ -133,7 +144,7 @@ async def test_a_finished_instance_holds_its_history_packed_until_read() -> None
     instance = await engine.start_workflow("packed_linear", {"i": 1})
     done = await engine.wait(instance.id)
     assert done.status is WorkflowStatus.COMPLETED
-    assert done.context._packed_history is not None  # nothing runs or waits for it any more
+    assert type(done.context) is not WorkflowContext  # packed: nothing runs or waits for it any more
     ids = {run.id for run in done.step_history}
     assert succeeded(done) == [f"s{i}" for i in range(5)]
     assert len(ids) == 5 and None not in ids
@@ -167,7 +178,7 @@ async def test_a_failed_packed_instance_retries_from_its_history() -> None:
     instance = await engine.start_workflow("packed_retry")
     failed = await engine.wait(instance.id)
     assert failed.status is WorkflowStatus.FAILED
-    assert failed.context._packed_history is not None
+    assert type(failed.context) is not WorkflowContext
     await engine.retry(instance.id)
     done = await engine.wait(instance.id)
     assert done.status is WorkflowStatus.COMPLETED
