@@ -14,8 +14,6 @@ import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from litestar_workflows import (
     BaseMachineStep,
     Edge,
@@ -29,8 +27,7 @@ from litestar_workflows import (
 from litestar_workflows.core.context import StepExecution, pack_history, unpack_history
 from litestar_workflows.core.ids import new_uuid7
 from litestar_workflows.core.types import StepType
-from litestar_workflows.store import memory
-from step_kit import linear_registry, succeeded
+from step_kit import approval_registry, linear_registry, succeeded
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -125,20 +122,19 @@ def test_a_packed_context_is_still_a_context_and_takes_a_new_history() -> None:
     assert type(context) is WorkflowContext and context.step_history == []
 
 
-@pytest.fixture
-def pack_always(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pack from the first instance on, rather than past ten thousand of them."""
-    monkeypatch.setattr(memory, "PACK_ABOVE", 0)
+async def test_an_instance_that_waits_for_a_person_is_not_packed() -> None:
+    engine = LocalExecutionEngine(approval_registry("packed_waiting"))
+    instance = await engine.start_workflow("packed_waiting")
+    assert (await engine.wait(instance.id)).status is WorkflowStatus.WAITING
+    assert type(instance.context) is WorkflowContext  # not finished: its task's step is still active
+    await engine.complete_human_task(instance.id, "approve", "ann", {})
+    done = await engine.wait(instance.id)
+    assert done.status is WorkflowStatus.COMPLETED
+    assert type(done.context) is not WorkflowContext  # finished and released: packed
+    assert succeeded(done) == ["begin", "approve", "done"]
+    assert type(done.context) is WorkflowContext
 
 
-async def test_a_store_holding_few_instances_leaves_histories_as_they_are() -> None:
-    engine = LocalExecutionEngine(linear_registry("unpacked_linear", 3))
-    instance = await engine.wait((await engine.start_workflow("unpacked_linear")).id)
-    assert instance.status is WorkflowStatus.COMPLETED
-    assert type(instance.context) is WorkflowContext
-
-
-@pytest.mark.usefixtures("pack_always")
 async def test_a_finished_instance_holds_its_history_packed_until_read() -> None:
     engine = LocalExecutionEngine(linear_registry("packed_linear", 5))
     instance = await engine.start_workflow("packed_linear", {"i": 1})
@@ -162,7 +158,6 @@ class _FailsOnce(BaseMachineStep):
         return {"ok": True}
 
 
-@pytest.mark.usefixtures("pack_always")
 async def test_a_failed_packed_instance_retries_from_its_history() -> None:
     registry = WorkflowRegistry()
     registry.register(
