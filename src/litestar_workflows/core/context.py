@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -333,10 +334,14 @@ class WorkflowContext:
         if type(self) is not WorkflowContext:
             return  # packed already, or a subclass of the user's: left as it is
         packed = pack_history(self.step_history)
-        if packed is not None:
-            self._step_views = None
-            _history_slot.__set__(self, packed)
+        if packed is None:
+            return
+        self._step_views = None
+        with _packing:
+            # The class first: a reader in another thread then waits in the property for the
+            # lock, and never meets the packed form in a plain context's slot.
             self.__class__ = _PackedWorkflowContext
+            _history_slot.__set__(self, packed)
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return ``data[key]``; when the data has no such key, what the documentation reads under it.
@@ -422,6 +427,9 @@ class WorkflowContext:
 
 _history_slot: Any = WorkflowContext.__dict__["step_history"]
 """The slot that holds a context's history (or, in a packed context, the packed form)."""
+_packing = threading.Lock()
+"""Held while a context is packed or unpacked: readers in other threads see one list, never the
+packed form (the engine itself runs in one thread; sync handlers of an app may not)."""
 
 
 class _PackedWorkflowContext(WorkflowContext):
@@ -432,18 +440,26 @@ class _PackedWorkflowContext(WorkflowContext):
 
     __slots__ = ()
 
+    __dataclass_fields__ = WorkflowContext.__dataclass_fields__
+    """In the class's own namespace, where encoders such as orjson look for a dataclass's fields."""
+
     @property
     def step_history(self) -> list[StepExecution]:
         """The history, unpacked (once: the context is a plain one afterwards)."""
-        history = unpack_history(_history_slot.__get__(self))
-        self.__class__ = WorkflowContext  # type: ignore[assignment]
-        self.step_history = history
+        with _packing:
+            held = _history_slot.__get__(self)
+            if type(self) is _PackedWorkflowContext:  # not unpacked by another thread meanwhile
+                held = unpack_history(held)
+                _history_slot.__set__(self, held)  # the list first, then the class (see packing)
+                self.__class__ = WorkflowContext  # type: ignore[assignment]
+        history: list[StepExecution] = held
         return history
 
     @step_history.setter
     def step_history(self, history: list[StepExecution]) -> None:
-        self.__class__ = WorkflowContext  # type: ignore[assignment]
-        self.step_history = history
+        with _packing:
+            _history_slot.__set__(self, history)
+            self.__class__ = WorkflowContext  # type: ignore[assignment]
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
         """Copies and pickles are of the plain context, the history unpacked."""

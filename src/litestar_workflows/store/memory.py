@@ -21,14 +21,15 @@ if TYPE_CHECKING:
     from litestar_workflows.store.base import InstanceQuery, TaskQuery
 
 
-_FINISHED: Final = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED})
+_FINAL: Final = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED})
+"""What an instance never leaves (a failed one may be retried, so it is not packed)."""
 
 
 class MemoryStore:
     """Keeps instances and tasks in dictionaries of this process.
 
-    Instances are kept for as long as the process runs. Once nothing runs or waits for a finished
-    instance, its history is packed
+    Instances are kept for as long as the process runs. Once nothing runs or waits for a completed
+    or canceled instance, its history is packed
     (:meth:`~litestar_workflows.core.context.WorkflowContext.pack_step_history`) until something
     reads it: a finished ten-step instance then holds 4 objects for the cyclic garbage collector
     instead of 27, and about 3.7 KB instead of 7.9. Each full collection walks every object the
@@ -70,11 +71,11 @@ class MemoryStore:
     def settled(self, instance: WorkflowInstanceData) -> None:
         """Note that nothing runs or waits for ``instance`` in the engine any more.
 
-        A finished one has its history packed at once: its executions were made moments ago, so
+        A completed or canceled one has its history packed at once: its executions were made moments ago, so
         the collector frees them young, before they count towards its next full collection
         (packing them some thousand instances later saved little).
         """
-        if instance.status in _FINISHED and not instance.runtime.active:
+        if instance.status in _FINAL and not instance.runtime.active:
             instance.context.pack_step_history()
 
     async def save_definition(self, definition: WorkflowDefinition) -> None:

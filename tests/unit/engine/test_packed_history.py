@@ -11,8 +11,15 @@ import copy
 import dataclasses
 import gc
 import pickle
+import sys
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
+import orjson
+import pytest
 
 from litestar_workflows import (
     BaseMachineStep,
@@ -110,6 +117,50 @@ def test_a_packed_context_reads_as_before() -> None:
     assert type(copy.copy(context)) is WorkflowContext
 
 
+def test_encoders_read_a_packed_context_as_the_plain_one() -> None:
+    context = WorkflowContext(data={"a": 1}, step_history=[_every_field_set(i) for i in range(2)])
+    plain, plain_msgspec = orjson.dumps(context), msgspec.json.encode(context)
+    context.pack_step_history()
+    assert orjson.dumps(context) == plain  # orjson looks for the fields in the class's own namespace
+    context.pack_step_history()
+    assert msgspec.json.encode(context) == plain_msgspec
+
+
+@pytest.fixture
+def switch_threads_often() -> Iterator[None]:
+    """Threads take turns every microsecond, so that their reads interleave."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+@pytest.mark.usefixtures("switch_threads_often")
+def test_threads_reading_a_packed_history_get_the_one_list() -> None:
+    readers = 4
+    for _ in range(300):
+        context = WorkflowContext(step_history=[_every_field_set(i) for i in range(3)])
+        context.pack_step_history()
+        start = threading.Barrier(readers)
+        seen: list[Any] = []
+
+        def read(
+            context: WorkflowContext = context, start: threading.Barrier = start, seen: list[Any] = seen
+        ) -> None:
+            start.wait()
+            seen.append(context.step_history)
+
+        threads = [threading.Thread(target=read) for _ in range(readers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(seen) == readers
+        assert all(history is context.step_history for history in seen)
+
+
 def test_a_packed_context_is_still_a_context_and_takes_a_new_history() -> None:
     context = WorkflowContext(step_history=[_every_field_set(0)])
     context.pack_step_history()
@@ -158,7 +209,7 @@ class _FailsOnce(BaseMachineStep):
         return {"ok": True}
 
 
-async def test_a_failed_packed_instance_retries_from_its_history() -> None:
+async def test_a_failed_instance_is_not_packed_and_retries_on_the_same_history() -> None:
     registry = WorkflowRegistry()
     registry.register(
         WorkflowDefinition(
@@ -173,7 +224,9 @@ async def test_a_failed_packed_instance_retries_from_its_history() -> None:
     instance = await engine.start_workflow("packed_retry")
     failed = await engine.wait(instance.id)
     assert failed.status is WorkflowStatus.FAILED
-    assert type(failed.context) is not WorkflowContext
+    assert type(failed.context) is WorkflowContext  # it may be retried: a held record stays its own
+    held = failed.step_history
+    first_run = held[0]
     await engine.retry(instance.id)
     done = await engine.wait(instance.id)
     assert done.status is WorkflowStatus.COMPLETED
@@ -181,4 +234,10 @@ async def test_a_failed_packed_instance_retries_from_its_history() -> None:
         ("flaky", StepStatus.FAILED),
         ("flaky", StepStatus.SUCCEEDED),
         ("after", StepStatus.SUCCEEDED),
+    ]
+    # The list held from the failed instance is the one the retry went on with, complete; the
+    # completed instance is packed, so its history reads as new records with the same fields.
+    assert held[0] is first_run
+    assert [dataclasses.astuple(run) for run in held] == [
+        dataclasses.astuple(run) for run in done.step_history
     ]
