@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NoReturn, SupportsIndex, overload
@@ -462,13 +462,27 @@ class _PackedWorkflowContext(WorkflowContext):
             self.__class__ = WorkflowContext  # type: ignore[assignment]
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
-        """Copies and pickles are of the plain context, the history unpacked."""
-        _ = self.step_history
-        return self.__reduce_ex__(protocol)
+        """Copies and pickles are packed too: the packed form is immutable, and smaller to pickle."""
+        with _packing:
+            if type(self) is _PackedWorkflowContext:
+                return (_packed_context, tuple(slot.__get__(self) for slot in _context_slots))
+        return self.__reduce_ex__(protocol)  # unpacked by another thread meanwhile
 
     def __repr__(self) -> str:
         _ = self.step_history  # the class's name is part of the text
         return repr(self)
+
+
+_context_slots: tuple[Any, ...] = tuple(WorkflowContext.__dict__[f.name] for f in fields(WorkflowContext))
+"""Every slot of a context, in the order of its fields (the history's holds the packed form)."""
+
+
+def _packed_context(*values: Any) -> _PackedWorkflowContext:
+    """A packed context with the slot values :meth:`_PackedWorkflowContext.__reduce_ex__` gave."""
+    context: _PackedWorkflowContext = object.__new__(_PackedWorkflowContext)
+    for slot, value in zip(_context_slots, values, strict=True):
+        slot.__set__(context, value)
+    return context
 
 
 __all__ = (

@@ -112,6 +112,19 @@ async def test_completed_instances_pushed_out_are_read_back_as_stored_without_th
         assert waited is not reads[0]
 
 
+async def test_completed_copies_are_kept_and_frozen_with_their_history_packed(scratch_database: Any) -> None:
+    async with engine_on(scratch_database) as engine:
+        ids = await finished(engine, "chain", 3)
+        assert engine._idle.frozen[0] == 1
+        reads = [await engine.get_instance(instance_id) for instance_id in ids]  # frozen, live, live
+        assert all(type(read.context) is not WorkflowContext for read in reads)  # packed
+        for read in reads:
+            stored = await engine.store.load_instance(read.id)
+            assert stored is not None
+            assert snapshot(read) == snapshot(stored)  # reading the history unpacks it
+            assert type(read.context) is WorkflowContext
+
+
 async def test_only_instances_that_can_no_longer_change_are_frozen(scratch_database: Any) -> None:
     async with engine_on(scratch_database) as engine:
         waiting = await engine.start_workflow("approval")

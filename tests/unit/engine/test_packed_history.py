@@ -104,9 +104,14 @@ def test_a_packed_context_reads_as_before() -> None:
     expected = [dataclasses.astuple(run) for run in history]
     context.pack_step_history()
     assert type(context) is not WorkflowContext  # packed
-    # Copies, pickles and the dataclass machinery read the history through the attribute.
-    assert [dataclasses.astuple(run) for run in copy.deepcopy(context).step_history] == expected
-    assert [dataclasses.astuple(run) for run in pickle.loads(pickle.dumps(context)).step_history] == expected
+    # Copies and pickles stay packed (the original too) and read the same.
+    copies = [copy.copy(context), copy.deepcopy(context), pickle.loads(pickle.dumps(context))]
+    assert type(context) is not WorkflowContext
+    for duplicate in copies:
+        assert type(duplicate) is type(context)
+        assert duplicate.data == {"a": 1} and duplicate.instance_id == context.instance_id
+        assert [dataclasses.astuple(run) for run in duplicate.step_history] == expected
+        assert type(duplicate) is WorkflowContext
     context.pack_step_history()
     assert context.get("step 2.n") == 2
     assert context.get_last_execution("step 2").completed_at == T0 + timedelta(seconds=2)  # type: ignore[union-attr]
