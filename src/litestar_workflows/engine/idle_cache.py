@@ -15,9 +15,12 @@ last, up to a bound, and:
   store for the instance's version alone, one small query, and only loading the whole history
   again when that version moved.
 
-A copy the bound pushes out is dropped, unless its instance is completed or canceled: such a
-copy never goes stale, and the documented usage reads finished instances back long after they
-finished (start thousands, then ``wait`` on each, then ``get_instance`` on each). Those copies go
+A completed or canceled copy is kept with its history packed (``WorkflowContext.pack_step_history``:
+4 objects for the cyclic garbage collector instead of 27 for ten steps), as the memory store keeps
+finished instances. A copy the bound pushes out is dropped, unless its instance is completed
+or canceled: such a copy never goes stale, and the documented usage reads finished instances
+back long after they finished (start thousands, then ``wait`` on each, then ``get_instance`` on
+each). Those copies go
 to a second tier, frozen: pickled and compressed into one ``bytes`` object of about 1 KB for a
 ten-step instance, against about 8 KB of live objects, and invisible to the cyclic garbage
 collector (which otherwise walks every object of every cached copy in each full collection). A
