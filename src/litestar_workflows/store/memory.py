@@ -34,8 +34,8 @@ class MemoryStore:
     reads it: a finished ten-step instance then holds 4 objects for the cyclic garbage collector
     instead of 27, and about 3.7 KB instead of 7.9. Each full collection walks every object the
     process holds; with 100,000 finished instances those walks took 40 % of the engine's time, and
-    each one paused the process for half a second. Packing costs about what it saves at a
-    thousand instances (instructions per transition within 1 % either way, callgrind).
+    each one paused the process for half a second. At a thousand instances, packing costs 0 to 3 %
+    of the instructions per transition (callgrind, ``benchmarks/instructions.py --neutral``).
     """
 
     def __init__(self) -> None:
@@ -71,9 +71,9 @@ class MemoryStore:
     def settled(self, instance: WorkflowInstanceData) -> None:
         """Note that nothing runs or waits for ``instance`` in the engine any more.
 
-        A completed or canceled one has its history packed at once: its executions were made moments ago, so
-        the collector frees them young, before they count towards its next full collection
-        (packing them some thousand instances later saved little).
+        A completed or canceled one has its history packed at once: its executions were made
+        moments ago, so the collector frees them young, before they count towards its next full
+        collection (packing them some thousand instances later saved little).
         """
         if instance.status in _FINAL and not instance.runtime.active:
             instance.context.pack_step_history()
