@@ -333,13 +333,16 @@ class WorkflowContext:
         """
         if type(self) is not WorkflowContext:
             return  # packed already, or a subclass of the user's: left as it is
-        packed = pack_history(self.step_history)
+        history = self.step_history  # freed after the lock is released, as all the lock guards
+        packed = pack_history(history)
         if packed is None:
             return
         self._step_views = None
         with _packing:
-            # The class first: a reader in another thread then waits in the property for the
-            # lock, and never meets the packed form in a plain context's slot.
+            # The class first: a reader in another thread then finds the list in the slot, or
+            # waits for the lock before it replaces what it read; never the packed form in a plain
+            # context's slot. Nothing is made or freed under the lock, so no garbage collection
+            # (and no finalizer reading a history) can run while this thread holds it.
             self.__class__ = _PackedWorkflowContext
             _history_slot.__set__(self, packed)
 
@@ -445,28 +448,44 @@ class _PackedWorkflowContext(WorkflowContext):
 
     @property
     def step_history(self) -> list[StepExecution]:
-        """The history, unpacked (once: the context is a plain one afterwards)."""
+        """The history, unpacked (once: the context is a plain one afterwards).
+
+        Unpacked outside the lock (making objects may start a garbage collection, whose finalizers
+        may read a history), then put in place under it unless another thread did first.
+        """
+        held = _history_slot.__get__(self)
+        history: list[StepExecution] = unpack_history(held) if type(held) is tuple else held
         with _packing:
-            held = _history_slot.__get__(self)
-            if type(self) is _PackedWorkflowContext:  # not unpacked by another thread meanwhile
-                held = unpack_history(held)
-                _history_slot.__set__(self, held)  # the list first, then the class (see packing)
+            if type(self) is _PackedWorkflowContext:
+                _history_slot.__set__(self, history)  # the list first, then the class (see packing)
                 self.__class__ = WorkflowContext  # type: ignore[assignment]
-        history: list[StepExecution] = held
+            else:
+                history = _history_slot.__get__(self)  # unpacked by another thread meanwhile
         return history
 
     @step_history.setter
     def step_history(self, history: list[StepExecution]) -> None:
+        packed = _history_slot.__get__(self)  # freed after the lock is released
         with _packing:
             _history_slot.__set__(self, history)
             self.__class__ = WorkflowContext  # type: ignore[assignment]
+        del packed
+
+    @step_history.deleter
+    def step_history(self) -> None:
+        packed = _history_slot.__get__(self)  # freed after the lock is released
+        with _packing:
+            self.__class__ = WorkflowContext  # type: ignore[assignment]
+            _history_slot.__delete__(self)
+        del packed
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
         """Copies and pickles are packed too: the packed form is immutable, and smaller to pickle."""
-        with _packing:
-            if type(self) is _PackedWorkflowContext:
-                return (_packed_context, tuple(slot.__get__(self) for slot in _context_slots))
-        return self.__reduce_ex__(protocol)  # unpacked by another thread meanwhile
+        values = tuple(slot.__get__(self) for slot in _context_slots)
+        if type(values[_HISTORY_SLOT]) is tuple:
+            return (_packed_context, values)
+        _ = self.step_history  # being packed or unpacked by another thread: copy the plain context
+        return object.__reduce_ex__(self, protocol)
 
     def __repr__(self) -> str:
         _ = self.step_history  # the class's name is part of the text
@@ -475,6 +494,7 @@ class _PackedWorkflowContext(WorkflowContext):
 
 _context_slots: tuple[Any, ...] = tuple(WorkflowContext.__dict__[f.name] for f in fields(WorkflowContext))
 """Every slot of a context, in the order of its fields (the history's holds the packed form)."""
+_HISTORY_SLOT = [f.name for f in fields(WorkflowContext)].index("step_history")
 
 
 def _packed_context(*values: Any) -> _PackedWorkflowContext:

@@ -246,3 +246,45 @@ async def test_a_failed_instance_is_not_packed_and_retries_on_the_same_history()
     assert [dataclasses.astuple(run) for run in held] == [
         dataclasses.astuple(run) for run in done.step_history
     ]
+
+
+@pytest.fixture
+def collect_often() -> Iterator[None]:
+    """The cyclic collector runs after every 100 objects made (the default is 700)."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+@pytest.mark.usefixtures("collect_often")
+def test_a_finalizer_reading_a_history_while_another_is_unpacked_does_not_hang() -> None:
+    """A collection may run while a history is unpacked; a finalizer it runs may read another."""
+    other = WorkflowContext(step_history=[_every_field_set(i) for i in range(3)])
+    other.pack_step_history()
+    read_by_finalizer: list[int] = []
+
+    class Audit:  # an object in a reference cycle: only the cyclic collector frees it
+        def __init__(self) -> None:
+            self.itself = self
+
+        def __del__(self) -> None:
+            read_by_finalizer.append(len(other.step_history))
+
+    target = WorkflowContext(step_history=[_every_field_set(i % 12) for i in range(500)])
+    target.pack_step_history()
+    Audit()
+    assert len(target.step_history) == 500  # 500 records made: collections run meanwhile
+    assert read_by_finalizer == [3]
+
+
+def test_deleting_a_packed_history_unsets_it_as_on_a_plain_context() -> None:
+    context = WorkflowContext(step_history=[_every_field_set(0)])
+    context.pack_step_history()
+    del context.step_history
+    assert type(context) is WorkflowContext
+    with pytest.raises(AttributeError):
+        context.step_history  # noqa: B018
