@@ -333,7 +333,7 @@ class WorkflowContext:
         """
         if type(self) is not WorkflowContext:
             return  # packed already, or a subclass of the user's: left as it is
-        history = self.step_history  # freed after the lock is released, as all the lock guards
+        history = self.step_history  # kept referenced until the lock is released: nothing is freed under it
         packed = pack_history(history)
         if packed is None:
             return
@@ -494,7 +494,7 @@ class _PackedWorkflowContext(WorkflowContext):
 
 _context_slots: tuple[Any, ...] = tuple(WorkflowContext.__dict__[f.name] for f in fields(WorkflowContext))
 """Every slot of a context, in the order of its fields (the history's holds the packed form)."""
-_HISTORY_SLOT = [f.name for f in fields(WorkflowContext)].index("step_history")
+_HISTORY_SLOT = _context_slots.index(_history_slot)
 
 
 def _packed_context(*values: Any) -> _PackedWorkflowContext:

@@ -52,6 +52,9 @@ class HumanTaskStatus(StrEnum):
 TERMINAL_WORKFLOW_STATUSES = frozenset(
     {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED}
 )
+FINAL_WORKFLOW_STATUSES = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED})
+"""The statuses no operation leaves (a failed instance may still be retried): a copy of an
+instance in one of them stays current for good."""
 FINISHED_STEP_STATUSES = frozenset(
     {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELED, StepStatus.SKIPPED}
 )
@@ -68,6 +71,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = (
+    "FINAL_WORKFLOW_STATUSES",
     "FINISHED_STEP_STATUSES",
     "TERMINAL_WORKFLOW_STATUSES",
     "HumanTaskStatus",

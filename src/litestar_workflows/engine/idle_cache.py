@@ -41,7 +41,8 @@ import zlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from litestar_workflows.core.types import StepStatus, WorkflowStatus
+from litestar_workflows.core.types import FINAL_WORKFLOW_STATUSES as FINAL
+from litestar_workflows.core.types import StepStatus
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection
@@ -53,9 +54,6 @@ if TYPE_CHECKING:
 __all__ = ("FINAL", "IdleCache")
 
 logger = logging.getLogger("litestar_workflows.engine")
-
-FINAL = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED})
-"""Statuses no operation leaves: a copy in one of them stays current for good."""
 
 
 class IdleCache:

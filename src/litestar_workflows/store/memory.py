@@ -6,10 +6,10 @@ instances and tasks; queries scan the dictionaries.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from litestar_workflows.core.errors import InstanceKeyTakenError
-from litestar_workflows.core.types import WorkflowStatus
+from litestar_workflows.core.types import FINAL_WORKFLOW_STATUSES
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Sequence
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from litestar_workflows.core.models import HumanTask, WorkflowInstanceData
     from litestar_workflows.runtime.transition import Transition
     from litestar_workflows.store.base import InstanceQuery, TaskQuery
-
-
-_FINAL: Final = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED})
-"""What an instance never leaves (a failed one may be retried, so it is not packed)."""
 
 
 class MemoryStore:
@@ -75,7 +71,7 @@ class MemoryStore:
         moments ago, so the collector frees them young, before they count towards its next full
         collection (packing them some thousand instances later saved little).
         """
-        if instance.status in _FINAL and not instance.runtime.active:
+        if instance.status in FINAL_WORKFLOW_STATUSES and not instance.runtime.active:
             instance.context.pack_step_history()
 
     async def save_definition(self, definition: WorkflowDefinition) -> None:
