@@ -58,6 +58,7 @@ import contextlib
 import gc
 import itertools
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -437,7 +438,12 @@ def cli() -> None:
     parser.add_argument("--engine", choices=("memory", "sqlite", "postgresql"), required=True)
     parser.add_argument("--workload", choices=tuple(WORKLOADS), required=True)
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--url", help="PostgreSQL URL (a fresh schema is made in it and dropped)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("WORKFLOWS_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+        help="PostgreSQL URL, a fresh schema is made in it and dropped (default: $WORKFLOWS_POSTGRES_URL, "
+        "else postgresql+asyncpg://postgres@127.0.0.1:5432/test)",
+    )
     parser.add_argument("--serial", action="store_true", help="one instance at a time (start, wait, read)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before 'never completes'")
     parser.add_argument(

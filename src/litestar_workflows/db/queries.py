@@ -89,8 +89,10 @@ def task_conditions(query: TaskQuery) -> list[ColumnElement[bool]]:
     if query.completed_after is not None:
         conditions.append(tasks.c.completed_at >= query.completed_after)
     if query.workable_by is not None or query.workable_groups:
-        # A person's queue: tasks assigned to them, or unassigned and open to one of their groups.
-        queue: list[ColumnElement[bool]] = []
+        # A person's queue: tasks assigned to them, unassigned and open to one of their groups, or
+        # open to anyone (neither an assignee nor a group: the default authorizer lets anyone act).
+        open_to_anyone = and_(tasks.c.assignee_id.is_(None), tasks.c.assignee_group.is_(None))
+        queue: list[ColumnElement[bool]] = [open_to_anyone]
         if query.workable_by is not None:
             queue.append(tasks.c.assignee_id == query.workable_by)
         if query.workable_groups:

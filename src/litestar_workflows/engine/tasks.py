@@ -241,7 +241,7 @@ class HumanTaskOperations:
     async def get_pending_tasks(
         self, user_id: str | None = None, groups: Iterable[str] = (), tenant_id: str | None = None
     ) -> list[HumanTask]:
-        """Pending tasks assigned to ``user_id``, or unassigned and open to one of ``groups``.
+        """Pending tasks assigned to ``user_id``, unassigned and open to one of ``groups``, or open to anyone.
 
         Oldest first; every pending task when neither is given. For a page of a queue use
         :meth:`find_tasks` with ``workable_by`` / ``workable_groups``.

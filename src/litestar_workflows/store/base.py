@@ -69,8 +69,9 @@ class TaskQuery:
     tenant_id: str | None = None
     due_before: datetime | None = None
     workable_by: str | None = None
-    """With ``workable_groups``, a person's queue: tasks assigned to this user, or unassigned and
-    open to one of the groups (no filter when both are empty)."""
+    """With ``workable_groups``, a person's queue: tasks assigned to this user, tasks unassigned and
+    open to one of the groups, and tasks with neither an assignee nor a group, which anyone may act
+    on (no filter when both are empty)."""
     workable_groups: Sequence[str] = ()
     completed_by: str | None = None
     completed_after: datetime | None = None

@@ -120,7 +120,7 @@ class MemoryStore:
             and (
                 not queue
                 or (user is not None and t.assignee_id == user)
-                or (t.assignee_id is None and t.assignee_group in open_to)
+                or (t.assignee_id is None and (t.assignee_group is None or t.assignee_group in open_to))
             )
             and (query.assignee_id is None or t.assignee_id == query.assignee_id)
             and (groups is None or t.assignee_group in groups)

@@ -677,6 +677,28 @@ async def test_find_tasks_filters(contract: Contract) -> None:
     assert (await queue(None, "ops")).total == 0
 
 
+async def test_a_task_open_to_anyone_is_in_every_queue(contract: Contract) -> None:
+    """A task with neither an assignee nor a group may be completed by anyone, so everyone sees it."""
+    definition = defn(
+        "open_tasks",
+        [BaseHumanStep("anyone"), BaseHumanStep("ops_only", assignee_group="ops")],
+        [Edge("anyone", "ops_only")],
+    )
+    engine = contract.engine
+    instance = await engine.start_workflow(definition)
+    await contract.settle(instance)
+    for user, groups in (("alice", ()), ("olga", ("ops",)), ("zoe", ("finance",))):
+        assert [t.step_name for t in await engine.get_pending_tasks(user, groups=groups)] == ["anyone"]
+        page = await engine.find_tasks(
+            status=HumanTaskStatus.PENDING, workable_by=user, workable_groups=groups
+        )
+        assert (page.total, [t.step_name for t in page]) == (1, ["anyone"])
+    await engine.complete_human_task(instance.id, "anyone", "zoe", {})
+    await contract.settle(instance)
+    assert [t.step_name for t in await engine.get_pending_tasks("olga", groups=["ops"])] == ["ops_only"]
+    assert await engine.get_pending_tasks("alice") == []  # a group task stays its members' alone
+
+
 # ---------------------------------------------------------------------------- versions
 
 
