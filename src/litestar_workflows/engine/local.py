@@ -322,7 +322,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         (a step awaiting I/O, a human task, a timer, a commit): a workflow of steps that never
         wait is already finished, and one that starts with a human step already waits for it.
         Everything after that suspension continues in the background. With an event bus, the
-        first step starts on the next turn of the event loop instead, so events stay in order.
+        start's events are delivered first (a bus whose ``emit`` waits for I/O is a suspension too).
 
         ``workflow_name=`` and ``data=`` are keyword spellings of ``workflow`` and ``initial_data``
         that the documentation's examples use; each value may be given one way only.
@@ -558,10 +558,16 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                 raise ConcurrencyError(
                     f"instance {live.instance.id} keeps changing elsewhere; gave up after retries"
                 )
-        follow = self._dispatch(live, tr, inline)
         if tr.events and self.event_bus is not None:
-            await self._publish(tr)
-        return follow
+            # The transition's events go out before the work it started runs (eagerly, up to its
+            # first wait), so that a listener hears of a step's start after what started it. The
+            # work is started whatever happens to this call meanwhile: it is committed.
+            try:
+                await self._publish(tr)
+            finally:
+                follow = self._dispatch(live, tr, inline)
+            return follow
+        return self._dispatch(live, tr, inline)
 
     async def _transact_in_memory(
         self, memory: MemoryStore, live: Live, op: Operation, check: Callable[[], Awaitable[object]] | None
@@ -653,15 +659,15 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         follow: StepExecution | None = None
         # Started work runs at once, up to its first suspension (see _spawn): the first step of
         # a new instance too, so that start_workflow returns an instance already waiting at its
-        # first human step, as the documented examples expect. Not while an event bus listens.
-        eager = self.event_bus is None
+        # first human step, as the documented examples expect (with an event bus too: _transact
+        # has published the transition's events by now).
         for run in tr.start:
             if run.scheduled_for is not None and run.scheduled_for > self.clock():
                 self._arm(live, run, self._spawn)
             elif inline and follow is None:
                 follow = run
             else:
-                self._spawn(live, run, eager=eager)
+                self._spawn(live, run, eager=True)
         if live.waiters:
             self._notify(live)
         if follow is None and not tr.start:
@@ -778,8 +784,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         suspends is already done when this returns: the first step of a new instance, the
         sibling branches of a step that a driver runs inline, and the work a completed task, a
         delivered webhook, a retry or a resume releases (engine/eager.py says why that matters
-        with thousands of instances). Not while an event bus listens (a step's events would go
-        out before those of the transition that started it).
+        with thousands of instances). With an event bus, the caller has published the events of
+        the transition that started ``run`` already, so the step's own come out after them.
         """
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
