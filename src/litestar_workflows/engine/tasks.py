@@ -210,11 +210,22 @@ class HumanTaskOperations:
             return task
         live = await self._live_instance(task.instance_id)
 
-        async def claimable() -> None:
+        def not_taken() -> HumanTask:
             current = self._current_task(live, task)
             if current.assignee_id is not None and current.assignee_id != user_id:
                 raise HumanTaskError(f"task {task.id} is already assigned to {current.assignee_id!r}")
-            await self._authorize(current, user_id, "claim", groups)
+            return current
+
+        async def claimable() -> None:
+            current = not_taken()
+            # The authorizer may await (a permission lookup), and another claim may land meanwhile:
+            # the task is then taken, which is the answer (not a refusal of the user, nor a takeover).
+            try:
+                await self._authorize(current, user_id, "claim", groups)
+            except UnauthorizedTaskError:
+                not_taken()
+                raise
+            not_taken()
 
         await self._apply(
             live, lambda it, inst: it.task_reassigned(inst, task.id, user_id, "claimed"), claimable

@@ -121,6 +121,11 @@ async def authorize_instance_action(
     if not await authorizer.can_act(instance, user_id, action, groups):
         started = instance.created_by
         creator = "no creator recorded" if started is None else f"started by {started!r}"
+        if action == "retry_from":
+            raise UnauthorizedInstanceError(
+                f"user {user_id!r} may not retry workflow instance {instance.id} from a step of their "
+                f"choosing ({creator}); that is for administrators: retry it without from_step"
+            )
         raise UnauthorizedInstanceError(
             f"user {user_id!r} may not {action} workflow instance {instance.id} ({creator})"
         )

@@ -39,8 +39,17 @@ REGISTRY_KEY: Final = "workflow_registry"
 """Dependency name under which the API's handlers receive the registry."""
 
 
-def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry: WorkflowRegistry) -> Router:
-    """The API router for ``engine`` and ``registry``, configured by ``config``."""
+def build_router(
+    config: WorkflowPluginConfig,
+    engine: WorkflowEngine,
+    registry: WorkflowRegistry,
+    settings: ApiSettings | None = None,
+) -> Router:
+    """The API router for ``engine`` and ``registry``, configured by ``config``.
+
+    ``settings``: shared with the UI's router, so that its event streams and the API's long
+    polls count against one limit per client (a new one when not given).
+    """
     dependencies: dict[str, Provide] = {}
     if config.dependency_key_engine != ENGINE_KEY:
 
@@ -54,7 +63,7 @@ def build_router(config: WorkflowPluginConfig, engine: WorkflowEngine, registry:
             return registry
 
         dependencies[REGISTRY_KEY] = Provide(provide_registry, sync_to_thread=False, use_cache=True)
-    settings = ApiSettings(config, LongPollLimiter(config.max_waits_per_client))
+    settings = settings or ApiSettings(config, LongPollLimiter(config.max_waits_per_client))
     users = Router(
         path="/",
         route_handlers=[WorkflowDefinitionController, WorkflowInstanceController, HumanTaskController],

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.config.app import AppConfig
 
+    from litestar_workflows.web.controllers.deps import ApiSettings
+
 __all__ = ("WorkflowPlugin",)
 
 logger = logging.getLogger("litestar_workflows.web")
@@ -154,16 +156,21 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
         )
         if config.manage_engine_lifecycle:
             app_config.lifespan.append(self.lifespan)
+        from litestar_workflows.web.controllers.deps import ApiSettings
+        from litestar_workflows.web.long_poll import LongPollLimiter
+
+        # One limiter: the UI's event streams and the API's long polls count against one limit.
+        settings = ApiSettings(config, LongPollLimiter(config.max_waits_per_client))
         if config.enable_api:
             from litestar_workflows.web.api import build_router
             from litestar_workflows.web.strict_bodies import add_schema_plugin
 
-            app_config.route_handlers.append(build_router(config, engine, registry))
+            app_config.route_handlers.append(build_router(config, engine, registry, settings))
             add_schema_plugin(app_config.plugins)
-        self._mount_ui(app_config)
+        self._mount_ui(app_config, settings)
         return app_config
 
-    def _mount_ui(self, app_config: AppConfig) -> None:
+    def _mount_ui(self, app_config: AppConfig, settings: ApiSettings) -> None:
         """The UI's static files (always: the OpenAPI pages load their scripts there) and its pages."""
         from litestar_workflows.web.ui.router import build_static_router, build_ui_router
 
@@ -174,7 +181,9 @@ class WorkflowPlugin(InitPluginProtocol, CLIPluginProtocol):
             static_root = self._config.ui_root.rstrip("/") + "/static"
             app_config.openapi_config = offline_openapi_config(app_config.openapi_config, static_root)
         if self._config.enable_ui:
-            app_config.route_handlers.append(build_ui_router(self._config, self._engine, self._registry))
+            app_config.route_handlers.append(
+                build_ui_router(self._config, self._engine, self._registry, settings)
+            )
 
     @asynccontextmanager
     async def lifespan(self, app: Litestar) -> AsyncIterator[None]:

@@ -183,7 +183,10 @@ async def test_a_restart_further_on_is_for_administrators(database: ScratchDatab
         started = await engine.start_workflow("gated", {}, created_by="erik")
         assert (await engine.wait(started.id, timeout=30, until=FINISHED)).status is WorkflowStatus.FAILED
         for step in ("book", "approve"):
-            with pytest.raises(UnauthorizedInstanceError, match="'erik' may not retry_from"):
+            with pytest.raises(
+                UnauthorizedInstanceError,
+                match="'erik' may not retry workflow instance .* from a step of their choosing .*administrators",
+            ):
                 await engine.retry(started.id, step, user_id="erik")
         kept = await engine.get_instance(started.id)
         assert kept.status is WorkflowStatus.FAILED

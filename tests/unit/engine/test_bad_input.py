@@ -393,6 +393,35 @@ async def test_concurrent_completions_by_task_id(registry: WorkflowRegistry) -> 
         assert len(instance.executions_of("only")) == 1
 
 
+class YieldingGroupRule(AssigneeAuthorizer):
+    """The default rule, after a yield to the event loop (as a permission lookup would)."""
+
+    async def can_act(self, task: HumanTask, user_id: str, action: TaskAction, groups: Any = None) -> bool:
+        await asyncio.sleep(0)
+        return await super().can_act(task, user_id, action, groups)
+
+
+@pytest.mark.parametrize(
+    "authorizer", [YieldingAuthorizer(), YieldingGroupRule()], ids=["allows_all", "default"]
+)
+async def test_concurrent_claims_of_a_group_task(registry: WorkflowRegistry, authorizer: Any) -> None:
+    """One claim wins; each other is told who holds the task (409 over REST): not taken over by a
+    claim whose authorizer awaited meanwhile, nor refused as unauthorized (403)."""
+    async with LocalExecutionEngine(registry, authorizer=authorizer) as engine:
+        instance = await waiting(engine, defn("claims", [BaseHumanStep("only", assignee_group="ops")]))
+        [task] = (await engine.find_tasks(instance_id=instance.id)).items
+        claims = (engine.claim_task(task.id, f"user{i}", groups=["ops"]) for i in range(5))
+        results = await asyncio.gather(*claims, return_exceptions=True)
+        [winner] = [r for r in results if not isinstance(r, BaseException)]
+        holder = winner.assignee_id
+        losers = [r for r in results if isinstance(r, BaseException)]
+        assert [type(e) for e in losers] == [HumanTaskError] * 4, losers
+        assert all(f"already assigned to {holder!r}" in str(e) for e in losers)
+        [stored] = (await engine.find_tasks(instance_id=instance.id)).items
+        assert stored.assignee_id == holder
+        assert instance.executions_of("only")[0].assigned_to == holder
+
+
 def test_invalid_form_or_payload_schema_is_rejected_with_the_definition() -> None:
     error = refused(
         defn(

@@ -132,6 +132,23 @@ def test_an_open_stream_counts_as_one_of_the_client_s_long_polls(engine: Any) ->
         assert client.blocking_portal.call(follow) == [1, 0]  # held while open, released at the end
 
 
+def test_the_ui_s_streams_and_the_api_s_long_polls_share_one_limit(engine: Any) -> None:
+    with TestClient(make_app(engine, max_waits_per_client=1)) as client:
+        instance_id = start(client, engine)
+        [route] = [r for r in client.app.routes if r.path == f"{UI}/instances/{{instance_id:str}}/events"]
+        limiter: LongPollLimiter = route.route_handlers[0].opt[OPT_KEY].wait_limiter
+        long_poll = {"wait": 1, "until": "waiting"}
+        with limiter.slot("user:erik"):  # erik follows the instance on its page
+            refused = client.get(
+                f"/workflows/instances/{instance_id}", params=long_poll, headers=as_user("erik")
+            )
+            assert refused.status_code == 429, refused.text
+        answered = client.get(
+            f"/workflows/instances/{instance_id}", params=long_poll, headers=as_user("erik")
+        )
+        assert (answered.status_code, answered.json()["status"]) == (200, "waiting")
+
+
 class MovesTheInstanceOn:
     """An instance authorizer that, asked what the page may offer, first completes the instance's
     task: the engine's live copy moves on to its end while the page is being built, as it does

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -131,6 +132,27 @@ def test_schema_errors_name_every_failing_field(ui_client: TestClient[Litestar],
     done = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria")))
     assert "Submitted data" in done.text and "equipment" in done.text
     assert not done.find_all("form", action=f"{UI}/tasks/{task_id}/complete")
+
+
+def test_submitted_text_is_shown_as_typed(ui_client: TestClient[Litestar], engine: Any) -> None:
+    instance_id, task_id = waiting_task(ui_client, engine)
+    typed = 'Genehmigt \u2714 \u2014 \u627f\u8a8d \U0001f912\nzweite Zeile <i>&amp;</i> "quoted"'
+    accepted = post_form(
+        ui_client,
+        f"{UI}/tasks/{task_id}/complete",
+        {"approved": "true", "amount": "1", "category": "travel", "notes": typed},
+        headers=as_user("maria"),
+    )
+    assert accepted.status_code == 303, accepted.text
+    settle(ui_client, engine, instance_id)
+    submitted = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria"))).find("pre").text
+    assert json.loads(submitted)["notes"] == typed
+    assert "\\u" not in submitted  # no escapes: the characters themselves
+    data = page(ui_client.get(f"{UI}/instances/{instance_id}", headers=as_user("erik"))).find(
+        "pre", class_="data"
+    )
+    assert json.loads(data.text)["notes"] == typed
+    assert "\\u" not in data.text
 
 
 def test_reassign_and_claim(ui_client: TestClient[Litestar], engine: Any) -> None:

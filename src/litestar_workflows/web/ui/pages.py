@@ -109,7 +109,8 @@ def _definition_of(registry: WorkflowRegistry, instance: WorkflowInstanceData) -
 
 
 def _context_text(data: dict[str, Any]) -> tuple[str, bool]:
-    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    # As typed: accented letters, scripts and emoji unescaped (the template escapes for HTML).
+    text = json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False)
     if len(text) > MAX_CONTEXT_CHARS:
         return text[:MAX_CONTEXT_CHARS], True
     return text, False

@@ -12,6 +12,7 @@ so no page hard-codes a path.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,6 +104,15 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
+def _json_text(value: object) -> str:
+    """``value`` as indented JSON to read, with its characters as typed.
+
+    Jinja's ``tojson`` escapes ``<``, ``&``, quotes and every non-ASCII character (it is made for
+    scripts); in a page's text the template's own HTML escaping is what is needed.
+    """
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
 def _label(name: object) -> str:
     """``manager_approval`` -> ``Manager approval``: how names read in headings and chips."""
     text = str(name).replace("_", " ").strip()
@@ -134,7 +144,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(localtime=_localtime, isotime=_isotime, label=_label, brief=brief)
+    environment.filters.update(
+        localtime=_localtime, isotime=_isotime, label=_label, brief=brief, json_text=_json_text
+    )
     environment.globals.update(duration=_duration)
     return environment
 

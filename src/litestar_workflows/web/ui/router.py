@@ -48,7 +48,10 @@ PAGE_HEADERS: Final = (
 
 
 def build_ui_router(
-    config: WorkflowPluginConfig, engine: WorkflowEngine, registry: WorkflowRegistry
+    config: WorkflowPluginConfig,
+    engine: WorkflowEngine,
+    registry: WorkflowRegistry,
+    settings: ApiSettings | None = None,
 ) -> Router:
     """The UI's pages at ``config.ui_root``: guards apply, forms up to ``max_body_size``.
 
@@ -68,7 +71,7 @@ def build_ui_router(
             return registry
 
         dependencies[REGISTRY_KEY] = Provide(provide_registry, sync_to_thread=False, use_cache=True)
-    settings = ApiSettings(config, LongPollLimiter(config.max_waits_per_client))
+    settings = settings or ApiSettings(config, LongPollLimiter(config.max_waits_per_client))
     options = UiOptions(user_picker=tuple(config.ui_user_picker), csrf_secret=config.ui_csrf_secret)
     return Router(
         path=config.ui_root,

@@ -5,6 +5,8 @@
  * 2. keeps a live instance page current: it listens to the page's server-sent events and
  *    reloads the live region on each update, or reloads it every few seconds when the browser
  *    has no EventSource or the stream fails; graphs in the new region are drawn by graphs.js.
+ *    A hidden tab closes its stream and catches up when it is shown again: over HTTP/1.1 a
+ *    browser opens six connections per server, and six open streams left it none for any page.
  * 3. disables a posted form's submit button until the next page, so a double click posts once.
  * Without JavaScript the pages work as they are (times in UTC, a <noscript> refresh).
  */
@@ -76,34 +78,55 @@
       });
   }
 
+  function isLive() {
+    var live = document.getElementById("live");
+    return !!(live && live.hasAttribute("data-live"));
+  }
+
+  var polling = null; // the fallback's timer, once it runs
+  var source = null; // the open stream, if any
+
   function poll() {
-    var timer = window.setInterval(function () {
-      var live = document.getElementById("live");
-      if (!live || !live.hasAttribute("data-live")) { window.clearInterval(timer); return; }
-      reload().then(function (still) { if (!still) { window.clearInterval(timer); } });
+    if (polling !== null) { return; }
+    polling = window.setInterval(function () {
+      if (document.hidden) { return; } // shown again, the page catches up at once (see below)
+      if (!isLive()) { window.clearInterval(polling); return; }
+      reload().then(function (still) { if (!still) { window.clearInterval(polling); } });
     }, FALLBACK_MS);
   }
 
+  function unfollow() {
+    if (source !== null) { source.close(); source = null; }
+  }
+
   function follow() {
-    var live = document.getElementById("live");
-    if (!live || !live.hasAttribute("data-live")) { return; }
+    if (!isLive() || document.hidden || source !== null || polling !== null) { return; }
     if (typeof window.EventSource === "undefined") { poll(); return; }
-    var source = new EventSource(live.getAttribute("data-events"));
-    source.addEventListener("update", function (event) {
+    var live = document.getElementById("live");
+    var stream = source = new EventSource(live.getAttribute("data-events"));
+    stream.addEventListener("update", function (event) {
       var current = document.getElementById("live");
       var version = null;
       try { version = String(JSON.parse(event.data).version); } catch (e) { version = null; }
       // The stream starts with the state the page may already show: reload only on news.
       if (current && version !== current.getAttribute("data-version")) { reload(); }
     });
-    source.addEventListener("finished", function () {
-      source.close();
+    stream.addEventListener("finished", function () {
+      stream.close();
+      if (source === stream) { source = null; }
       if (document.getElementById("live")) { reload(); }
     });
-    source.onerror = function () {
-      if (source.readyState === EventSource.CLOSED) { poll(); }
+    stream.onerror = function () {
+      if (stream.readyState === EventSource.CLOSED && source === stream) { source = null; poll(); }
     };
   }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { unfollow(); return; }
+    if (source !== null || !isLive()) { return; }
+    // What happened while the tab was hidden, then the stream again.
+    reload().then(function (still) { if (still) { follow(); } });
+  });
 
   // A form posts once: a second click while the first is on its way would only meet a 409.
   document.addEventListener("submit", function (event) {
