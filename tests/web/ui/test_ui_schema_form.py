@@ -135,6 +135,20 @@ def test_the_yes_and_no_radios_read_as_json_booleans() -> None:
         {"approved": False, "agreed": True, "urgent": True},
         [],
     )
+    # What a client posting the form itself may send: read in any case.
+    assert parse_form(QUESTIONS, {"approved": "TRUE", "agreed": " False ", "urgent": "Yes"}) == (
+        {"approved": True, "agreed": False, "urgent": True},
+        [],
+    )
+
+
+def test_an_optional_checkbox_sent_something_else_is_a_problem_not_false() -> None:
+    data, problems = parse_form(QUESTIONS, {"approved": "true", "agreed": "true", "urgent": "maybe"})
+    assert [(p.field, p.message) for p in problems] == [
+        ("urgent", "'maybe' is neither checked nor unchecked")
+    ]
+    assert "urgent" not in data
+    assert parse_form(QUESTIONS, {"approved": "true", "agreed": "true", "urgent": ""})[0]["urgent"] is False
 
 
 PYDANTIC_STYLE = {

@@ -160,11 +160,19 @@ def test_reassign_and_claim(ui_client: TestClient[Litestar], engine: Any) -> Non
     task_page = page(ui_client.get(f"{UI}/tasks/{task_id}", headers=as_user("maria")))
     assert task_page.find("form", action=f"{UI}/tasks/{task_id}/reassign")
     assert not task_page.find_all("form", action=f"{UI}/tasks/{task_id}/claim")  # assigned: nothing to claim
-    empty = post_form(
-        ui_client, f"{UI}/tasks/{task_id}/reassign", {"new_assignee": " "}, headers=as_user("maria")
-    )
-    assert empty.status_code == 422
-    assert "new_assignee" in page(empty).find(role="alert").text
+    for typed in (" ", "x" * 300):  # blank, and longer than a user id may be
+        refused = post_form(
+            ui_client,
+            f"{UI}/tasks/{task_id}/reassign",
+            {"new_assignee": typed, "reason": "because \u2713"},
+            headers=as_user("maria"),
+        )
+        assert refused.status_code == 422
+        shown = page(refused)
+        [link] = shown.find(role="alert").find_all("a")
+        assert (link.text, link.attrs["href"]) == ("New assignee", "#field-reassign-new_assignee")
+        assert shown.find(id="field-reassign-new_assignee").attrs["value"] == typed.strip()  # kept
+        assert shown.find(id="field-reassign-reason").attrs["value"] == "because \u2713"
     moved = post_form(
         ui_client, f"{UI}/tasks/{task_id}/reassign", {"new_assignee": "fiona"}, headers=as_user("maria")
     )

@@ -145,7 +145,7 @@ def _field(name: str, schema: Mapping[str, Any], required: bool, value: Any) -> 
         return entry
     elif kind == "boolean":
         entry.kind = "checkbox"
-        entry.checked = value is True or value in ("true", "on", "1")
+        entry.checked = _answer(value) == "true"
         return entry
     elif kind in {"number", "integer"}:
         entry.kind = "number"
@@ -162,10 +162,14 @@ def _field(name: str, schema: Mapping[str, Any], required: bool, value: Any) -> 
 
 
 def _answer(value: Any) -> str:
-    """The radio button ``value`` chooses: ``true``, ``false``, or none (``""``) for anything else."""
-    if value is True or (isinstance(value, str) and value in TRUE_TEXTS):
+    """The radio button ``value`` chooses: ``true``, ``false``, or none (``""``) for anything else.
+
+    Texts are read in any case (``True``, ``NO``): a client that posts the form itself may send them.
+    """
+    text = value.strip().lower() if isinstance(value, str) else None
+    if value is True or text in TRUE_TEXTS:
         return "true"
-    if value is False or (isinstance(value, str) and value in FALSE_TEXTS):
+    if value is False or text in FALSE_TEXTS:
         return "false"
     return ""
 
@@ -399,12 +403,16 @@ def parse_form(
     for name, sub in properties.items():
         sub_schema = sub if isinstance(sub, dict) else {}
         if _type_of(sub_schema) == "boolean" and not sub_schema.get("enum"):
-            if name not in needed:
-                data[name] = form.get(name) in TRUE_TEXTS
-            elif answer := _answer(form.get(name)):
+            submitted = form.get(name)
+            if answer := _answer(submitted):
                 data[name] = answer == "true"
-            else:
+            elif name in needed:
                 problems.append(FormProblem(name, UNANSWERED))
+            elif submitted is None or not submitted.strip():
+                data[name] = False  # an unchecked checkbox sends nothing
+            else:  # not what a checkbox sends: a guess either way would be stored as the user's answer
+                shown = submitted.strip()[:40]
+                problems.append(FormProblem(name, f"{shown!r} is neither checked nor unchecked"))
             continue
         text = form.get(name)
         if text is None or not text.strip():

@@ -122,6 +122,8 @@ class TaskPages:
             message = f"give the user id of the new assignee (1 to {NEW_ASSIGNEE_MAX} characters)"
             errors = [(REASSIGN_FIELD, message)]
             context = await task_page(workflow_engine, actor, found, None, errors)
+            # What was typed comes back in the form, as on every refused form of the UI.
+            context["reassign_entries"] = {"new_assignee": new_assignee, "reason": form.get("reason", "")}
             return page(
                 request, actor, "workflows/task.html", context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
             )
