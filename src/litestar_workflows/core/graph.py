@@ -68,6 +68,7 @@ class WorkflowGraph:
         self.join_arity: dict[str, int] = arity
         self.reachable: frozenset[str] = frozenset(reachable)
         self._closures: dict[str, frozenset[str]] = {}
+        self._leads_to: dict[str, frozenset[str]] = {}
         # A loop body is every step on a forward path from a back edge's target to its source.
         # While a loop may still iterate, a false exit condition is not final: the interpreter
         # holds the dead token of an exit edge back until nothing in the body is active any more.
@@ -183,6 +184,20 @@ class WorkflowGraph:
                         seen.add(out.target)
                         stack.append(out.target)
             cached = self._closures[name] = frozenset(seen)
+        return cached
+
+    def leads_to(self, name: str) -> frozenset[str]:
+        """``name`` and every step reachable from it along any edges, loops' back edges included."""
+        cached = self._leads_to.get(name)
+        if cached is None:
+            seen = {name}
+            stack = [name]
+            while stack:
+                for out in self.out_edges.get(stack.pop(), ()):
+                    if out.target not in seen:
+                        seen.add(out.target)
+                        stack.append(out.target)
+            cached = self._leads_to[name] = frozenset(seen)
         return cached
 
     def endless_loops(self, routes_itself: Callable[[str], bool]) -> list[list[str]]:

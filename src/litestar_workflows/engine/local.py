@@ -901,9 +901,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         durable, and the steps it released then run here, each after the commit of the one
         before: a task of a human step they lead to is created a few commits later. A completion
         made meanwhile waits for that task instead of being refused, since a refusal would only
-        say how fast the database commits. Nothing is waited for when the step's execution is
-        neither running here nor behind a commit in flight here (not reached yet, paused, held
-        by a timer, driven by another process): the usual checks then judge at once.
+        say how fast the database commits. That holds for a chain of steps before it too: while a
+        commit of the instance is in flight here and an active execution leads to the step, the
+        completion waits. Nothing is waited for when the step's execution is neither running here
+        nor behind a commit in flight here, and no commit here holds the steps before it (a step
+        still doing its own work, paused, held by a timer, driven by another process): the usual
+        checks then judge at once.
         """
         while _task_is_coming(live, step_name):
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -1231,15 +1234,22 @@ def _wait_statuses(
 
 
 def _task_is_coming(live: Live, step_name: str) -> bool:
-    """Whether ``step_name`` has no pending task yet, but an execution this process is bringing to it."""
+    """Whether ``step_name`` has no pending task yet, but this process is bringing the instance to it.
+
+    Either an execution of the step runs here (its hooks) or waits for a commit here, or a commit
+    of the instance is in flight here while an active execution leads to the step: the steps
+    between are then held up by this process's commits only, not by work of their own.
+    """
     plan = live.plans.get(step_name)
     if plan is None or plan.step_type is not StepType.HUMAN:
         return False  # no task to wait for: the usual checks say why
     runtime = live.instance.runtime
     if any(task.step_name == step_name for task in runtime.pending_tasks.values()):
         return False  # the task is up
+    leads_to = live.interpreter.graph.leads_to
     return any(
-        run.step_name == step_name and (live.committing or key in live.running)
+        (run.step_name == step_name and (live.committing or key in live.running))
+        or (live.committing and step_name in leads_to(run.step_name))
         for key, run in runtime.active.items()
     )
 

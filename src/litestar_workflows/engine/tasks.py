@@ -69,9 +69,9 @@ class HumanTaskOperations:
         ``groups`` are those of ``user_id`` when the caller knows them (the web plugin passes the
         request's): the task authorizer may judge a group task by them. ``None``: not known.
 
-        When the instance has reached ``step_name`` but this process is still creating its task
-        (on a database, the commits of the steps before it are in flight; or the step's hooks
-        await I/O), the call waits for the task instead of refusing.
+        When this process is still bringing the instance to ``step_name``'s task (on a database,
+        the commits of the steps before it are in flight, however many steps there are; or the
+        step's hooks await I/O), the call waits for the task instead of refusing.
 
         Raises:
             WorkflowInstanceNotFoundError: No such instance.

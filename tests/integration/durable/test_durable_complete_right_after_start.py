@@ -195,3 +195,46 @@ async def test_a_waiting_completion_learns_that_the_task_never_came(
         failed = await engine.wait(instance.id, timeout=30)
         assert failed.status is WorkflowStatus.FAILED
         assert "no reviewer for this team" in (failed.error or "")
+
+
+class Check(BaseMachineStep):
+    name = "check"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("checked", True)
+
+
+@pytest.mark.parametrize("steps_before", [2, 4])
+async def test_a_chain_of_steps_before_the_task_is_waited_for_too(
+    steps_before: int, scratch_database: ScratchDatabase
+) -> None:
+    """Each step of the chain runs after the commit of the one before: only commits hold it up."""
+    chain: list[BaseMachineStep] = [Submit()]
+    for number in range(1, steps_before):
+        step = Check()
+        step.name = f"check{number}"
+        chain.append(step)
+    names = [step.name for step in chain]
+    registry = WorkflowRegistry()
+    registry.register_definition(
+        WorkflowDefinition(
+            name="chain",
+            steps=[*chain, Review(), Archive()],
+            edges=[
+                Edge(a, b) for a, b in zip([*names, "review"], [*names[1:], "review", "archive"], strict=True)
+            ],
+            initial_step="submit",
+        )
+    )
+    async with engine_for(scratch_database, registry) as engine:
+        for _ in range(3):
+            instance = await engine.start_workflow("chain", {"title": "laptop"})
+            async with asyncio.timeout(30):  # a guard: the completion must end either way
+                done = await engine.complete_human_task(instance.id, "review", "ann", {"score": 5})
+            assert done.id == instance.id
+            finished = await engine.wait(instance.id, timeout=30)
+            assert (finished.status, finished.data["score"], finished.data["archived"]) == (
+                WorkflowStatus.COMPLETED,
+                5,
+                True,
+            )
