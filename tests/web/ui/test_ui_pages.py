@@ -259,6 +259,13 @@ def test_an_input_field_named_version_is_the_workflows_data_not_the_version_to_s
         assert instance.data == {"title": "Manual", "version": "2.3"}
 
 
+def links_of_alert(shown: Any) -> list[tuple[str, str]]:
+    """Each link of the page's error alert (its text, its target's id), the target checked to exist."""
+    links = [(a.text, a.attrs["href"].removeprefix("#")) for a in shown.find(role="alert").find_all("a")]
+    assert all(shown.find(id=target) for _, target in links), links
+    return links
+
+
 def test_schemas_without_fields_get_a_json_editor_whose_text_is_the_data() -> None:
     """A start or task schema of ``additionalProperties`` only: the JSON typed in is what is sent."""
     scores = {"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 1}
@@ -266,6 +273,11 @@ def test_schemas_without_fields_get_a_json_editor_whose_text_is_the_data() -> No
     with client:
         start_page = page(client.get(f"{UI}/workflows/scores/start", headers=as_user("erik")))
         assert start_page.find("textarea", name="input_data")
+        wrong = post_form(
+            client, f"{UI}/workflows/scores/start", {"input_data": '{"maths": "x"}'}, headers=as_user("erik")
+        )
+        assert wrong.status_code == 422, wrong.text
+        assert links_of_alert(page(wrong)) == [("maths", "field-input_data")]
         started = post_form(
             client, f"{UI}/workflows/scores/start", {"input_data": '{"maths": 3}'}, headers=as_user("erik")
         )
@@ -281,6 +293,7 @@ def test_schemas_without_fields_get_a_json_editor_whose_text_is_the_data() -> No
         )
         assert refused.status_code == 422, refused.text
         assert '"art": "A"' in page(refused).find("textarea", name="_task_data").text  # kept for correcting
+        assert links_of_alert(page(refused)) == [("art", "field-_task_data")]  # to the editor: no "art" input
         done = post_form(
             client, f"{UI}/tasks/{task_id}/complete", {"_task_data": '{"art": 5}'}, headers=as_user("erik")
         )
