@@ -561,10 +561,14 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if tr.events and self.event_bus is not None:
             # The transition's events go out before the work it started runs (eagerly, up to its
             # first wait), so that a listener hears of a step's start after what started it. The
-            # work is started whatever happens to this call meanwhile: it is committed.
+            # work is started whatever happens to this call meanwhile: it is committed. Until then
+            # the transition counts as in flight, so that nothing takes the instance for idle (and
+            # releases it, or installs a stored copy over it) while the bus awaits.
+            live.committing += 1
             try:
                 await self._publish(tr)
             finally:
+                live.committing -= 1
                 follow = self._dispatch(live, tr, inline)
             return follow
         return self._dispatch(live, tr, inline)

@@ -475,6 +475,38 @@ async def test_a_start_cancelled_while_its_events_go_out_still_runs_its_first_st
         assert (done.status, done.data) == (WorkflowStatus.COMPLETED, {"ran": True})
 
 
+async def test_a_bus_that_awaits_leaves_parallel_instances_whole(registry: WorkflowRegistry) -> None:
+    """Events go out while sibling branches finish: every step runs once, every instance ends."""
+    runs: dict[tuple[int, str], int] = {}
+
+    def count(context: WorkflowContext) -> None:
+        key = (context.get("n"), context.current_step)
+        runs[key] = runs.get(key, 0) + 1
+
+    branches = [Fn(f"b{i}", count) for i in range(3)]
+    definition = defn(
+        "bus_fanout",
+        [Fn("fork", count), *branches, Fn("join", count)],
+        [Edge("fork", b.name) for b in branches] + [Edge(b.name, "join") for b in branches],
+    )
+    seen: dict[Any, list[str]] = {}
+
+    class AwaitingBus(EventBus):
+        async def emit(self, event: Any) -> None:
+            for _ in range(3):
+                await asyncio.sleep(0)  # a bus doing I/O
+            seen.setdefault(event.instance_id, []).append(type(event).__name__)
+
+    async with LocalExecutionEngine(registry, event_bus=AwaitingBus()) as engine:
+        started = [await engine.start_workflow(definition, {"n": n}) for n in range(20)]
+        finished = [await finish(engine, instance) for instance in started]
+    assert {i.status for i in finished} == {WorkflowStatus.COMPLETED}
+    assert runs == {(n, step): 1 for n in range(20) for step in ("fork", "b0", "b1", "b2", "join")}
+    for instance in finished:
+        names = seen[instance.id]
+        assert (names[0], names[-1]) == ("WorkflowStarted", "WorkflowCompleted"), names
+
+
 async def test_completing_a_task_runs_the_steps_it_releases_at_once(registry: WorkflowRegistry) -> None:
     """Steps that never wait run before complete_human_task returns, with an event bus too: the
     completion's events are out before the steps it released start."""
