@@ -217,6 +217,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         """Copies of the instances this engine released (with a database; see ``engine/idle_cache.py``)."""
         self._sweeper: asyncio.Task[None] | None = None
         self._eager_depth = 0
+        self._stopping = False
+        """Set by ``stop()`` until its steps ended (or the next ``start()``): no new work starts."""
         self.watcher = InstanceWatcher(self.store, poll_interval, self._install_stored)
         """Looks at the store for the instances waiters wait on, once per ``poll_interval`` for all."""
         self.blocked_loop_warning = blocked_loop_warning
@@ -241,6 +243,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         Raises:
             StoreError: The database is unreachable or not migrated (the message names the fix).
         """
+        self._stopping = False
         if self._memory is None and self._sweeper is None:
             check = getattr(self.store, "check", None)
             if check is not None:
@@ -254,12 +257,19 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         if self.telemetry is not None:
             await self.telemetry.start()
 
+    stop_timeout: float = 10.0
+    """Seconds ``stop()`` waits for cancelled steps to end (set it on the engine to change it)."""
+
     async def stop(self) -> None:
         """Abandon in-flight work of this process: cancel running steps and timers.
 
         With a durable store nothing is lost: the leases of abandoned steps expire and the next
-        engine to start (or sweep) runs them again.
+        engine to start (or sweep) runs them again. No step starts once this is called. A step
+        that ignores its cancellation is waited for ``stop_timeout`` seconds at most: then an
+        error names it and this returns, leaving it to end on its own (it holds the event loop's
+        shutdown up until it does; nothing after it runs here).
         """
+        self._stopping = True
         if self._watchdog is not None:
             self._watchdog.release()
             self._watchdog = None
@@ -270,16 +280,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
         await self.watcher.stop()
-        tasks: list[asyncio.Task[Any]] = []
-        for live in self._live.values():
-            for handle in live.timers.values():
-                handle.cancel()
-            tasks.extend(live.running.values())
-            for _, future in live.waiters:
-                future.cancel()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stubborn = await self._cancel_in_flight()
         # Forget everything of this run: a task cancelled before it started never cleans up.
         for live in self._live.values():
             live.running.clear()
@@ -288,11 +289,12 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         self._live.clear()
         self._idle.clear()
         release = getattr(self.store, "release_leases", None)
-        if release is not None:
+        if release is not None and not stubborn:  # a step still running here keeps its lease
             try:
                 await release()  # let the next engine continue our work now, not when leases expire
             except WorkflowsError:
                 logger.warning("could not release the leases of this engine; they expire on their own")
+        self._stopping = bool(stubborn)  # a step still running must not go on to the next one
 
     async def __aenter__(self) -> LocalExecutionEngine:
         await self.start()
@@ -300,6 +302,40 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    async def _cancel_in_flight(self) -> set[asyncio.Task[Any]]:
+        """Cancel running steps, timers and waiters; wait for the steps, ``stop_timeout`` at most.
+
+        Returns the steps still running then (they ignore their cancellation), named in an error.
+        """
+        tasks: dict[asyncio.Task[Any], str] = {}
+        for live in self._live.values():
+            for handle in live.timers.values():
+                handle.cancel()
+            active = live.instance.runtime.active
+            for key, task in live.running.items():
+                if isinstance(task, asyncio.Task):
+                    run = active.get(key)
+                    step = "?" if run is None else run.step_name
+                    tasks[task] = f"step {step!r} of instance {live.instance.id}"
+            for _, future in live.waiters:
+                future.cancel()
+        for task in tasks:
+            task.cancel()
+        stubborn: set[asyncio.Task[Any]] = set()
+        if tasks:
+            _, stubborn = await asyncio.wait(tasks, timeout=self.stop_timeout)
+        if stubborn:
+            logger.error(
+                "stopping the engine: %d step(s) still run %.0f s after their cancellation, which "
+                "they ignore; they are left to end on their own and hold the shutdown of the event "
+                "loop up until they do (with a database, another engine runs them again once their "
+                "leases expire): %s",
+                len(stubborn),
+                self.stop_timeout,
+                "; ".join(sorted(tasks[task] for task in stubborn)),
+            )
+        return stubborn
 
     # ------------------------------------------------------------------ starting
 
@@ -754,7 +790,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                 running.pop(key, None)
                 # With nothing awaited since, the next step starts when this one completed.
                 started = run.completed_at if synchronous else None
-                run = follow
+                run = None if self._stopping else follow  # stop() abandons what comes next
                 inline += 1
                 if inline == _INLINE_STEPS_PER_TURN and run is not None:
                     # Steps that never suspend would run here without end (a long loop): let the
@@ -793,6 +829,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         """
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
+        if self._stopping:
+            return  # abandoned like the rest of this process's work (see stop())
         running = live.running  # keeps the task referenced: asyncio holds only weak references
         # Eager starts nest on the stack (a step that completes another instance's task whose
         # next step completes a third's...): past a bound, start on the next loop turn instead.

@@ -507,6 +507,45 @@ async def test_a_bus_that_awaits_leaves_parallel_instances_whole(registry: Workf
         assert (names[0], names[-1]) == ("WorkflowStarted", "WorkflowCompleted"), names
 
 
+async def test_stop_does_not_wait_for_ever_for_a_step_that_ignores_its_cancellation(
+    registry: WorkflowRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It waits ``stop_timeout``, names the step, and nothing after that step runs."""
+    running, release, ended = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    after: list[str] = []
+
+    async def stubborn(context: WorkflowContext) -> None:
+        running.set()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # the bug of such a step: it swallows its cancellation
+        ended.set()
+
+    definition = defn(
+        "stubborn",
+        [Fn("hold", stubborn), Fn("after", lambda _: after.append("ran"))],
+        [Edge("hold", "after")],
+    )
+    engine = LocalExecutionEngine(registry)
+    engine.stop_timeout = 0.05
+    await engine.start()
+    instance = await engine.start_workflow(definition)
+    await running.wait()
+    with caplog.at_level(logging.ERROR, logger="litestar_workflows"):
+        async with asyncio.timeout(30):  # a guard: stop() used to wait as long as the step
+            await engine.stop()
+    assert "step 'hold' of instance " + str(instance.id) in caplog.text
+    assert "ignore" in caplog.text
+    release.set()
+    await ended.wait()
+    for _ in range(10):
+        await asyncio.sleep(0)  # the step's driver ends
+    assert after == []  # the stopped engine started nothing after it
+    assert instance.current_step == "after"  # recorded as what comes next, for a later run
+
+
 async def test_completing_a_task_runs_the_steps_it_releases_at_once(registry: WorkflowRegistry) -> None:
     """Steps that never wait run before complete_human_task returns, with an event bus too: the
     completion's events are out before the steps it released start."""
