@@ -358,7 +358,7 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         (a step awaiting I/O, a human task, a timer, a commit): a workflow of steps that never
         wait is already finished, and one that starts with a human step already waits for it.
         Everything after that suspension continues in the background. With an event bus, the
-        start's events are delivered first (a bus whose ``emit`` waits for I/O is a suspension too).
+        first step starts on the next turn of the event loop instead, so events stay in order.
 
         ``workflow_name=`` and ``data=`` are keyword spellings of ``workflow`` and ``initial_data``
         that the documentation's examples use; each value may be given one way only.
@@ -594,20 +594,10 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
                 raise ConcurrencyError(
                     f"instance {live.instance.id} keeps changing elsewhere; gave up after retries"
                 )
+        follow = self._dispatch(live, tr, inline)
         if tr.events and self.event_bus is not None:
-            # The transition's events go out before the work it started runs (eagerly, up to its
-            # first wait), so that a listener hears of a step's start after what started it. The
-            # work is started whatever happens to this call meanwhile: it is committed. Until then
-            # the transition counts as in flight, so that nothing takes the instance for idle (and
-            # releases it, or installs a stored copy over it) while the bus awaits.
-            live.committing += 1
-            try:
-                await self._publish(tr)
-            finally:
-                live.committing -= 1
-                follow = self._dispatch(live, tr, inline)
-            return follow
-        return self._dispatch(live, tr, inline)
+            await self._publish(tr)
+        return follow
 
     async def _transact_in_memory(
         self, memory: MemoryStore, live: Live, op: Operation, check: Callable[[], Awaitable[object]] | None
@@ -699,15 +689,15 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         follow: StepExecution | None = None
         # Started work runs at once, up to its first suspension (see _spawn): the first step of
         # a new instance too, so that start_workflow returns an instance already waiting at its
-        # first human step, as the documented examples expect (with an event bus too: _transact
-        # has published the transition's events by now).
+        # first human step, as the documented examples expect. Not while an event bus listens.
+        eager = self.event_bus is None
         for run in tr.start:
             if run.scheduled_for is not None and run.scheduled_for > self.clock():
                 self._arm(live, run, self._spawn)
             elif inline and follow is None:
                 follow = run
             else:
-                self._spawn(live, run, eager=True)
+                self._spawn(live, run, eager=eager)
         if live.waiters:
             self._notify(live)
         if follow is None and not tr.start:
@@ -824,8 +814,8 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         suspends is already done when this returns: the first step of a new instance, the
         sibling branches of a step that a driver runs inline, and the work a completed task, a
         delivered webhook, a retry or a resume releases (engine/eager.py says why that matters
-        with thousands of instances). With an event bus, the caller has published the events of
-        the transition that started ``run`` already, so the step's own come out after them.
+        with thousands of instances). Not while an event bus listens (a step's events would go
+        out before those of the transition that started it).
         """
         key = run.id.int  # type: ignore[union-attr]
         live.timers.pop(key, None)
@@ -943,12 +933,13 @@ class LocalExecutionEngine(RecoveryOperations, HumanTaskOperations):
         durable, and the steps it released then run here, each after the commit of the one
         before: a task of a human step they lead to is created a few commits later. A completion
         made meanwhile waits for that task instead of being refused, since a refusal would only
-        say how fast the database commits. That holds for a chain of steps before it too: while a
-        commit of the instance is in flight here and an active execution leads to the step, the
-        completion waits. Nothing is waited for when the step's execution is neither running here
-        nor behind a commit in flight here, and no commit here holds the steps before it (a step
-        still doing its own work, paused, held by a timer, driven by another process): the usual
-        checks then judge at once.
+        say how fast the database commits. That holds for the first visit of a step with a chain
+        of steps before it too: while the executions before it wait only for commits here, or for
+        their turn to start here (with an event bus), the completion waits. Nothing is waited for
+        when the step's execution is neither running here nor behind a commit in flight here, and
+        nothing but this process holds the steps before it up (a step still doing its own work,
+        paused, held by a timer, driven by another process), nor for a step the instance reached
+        before (a loop's next round): the usual checks then judge at once.
         """
         while _task_is_coming(live, step_name):
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -1278,9 +1269,12 @@ def _wait_statuses(
 def _task_is_coming(live: Live, step_name: str) -> bool:
     """Whether ``step_name`` has no pending task yet, but this process is bringing the instance to it.
 
-    Either an execution of the step runs here (its hooks) or waits for a commit here, or a commit
-    of the instance is in flight here while an active execution leads to the step: the steps
-    between are then held up by this process's commits only, not by work of their own.
+    Either an execution of the step runs here (its hooks) or waits for a commit here; or the
+    instance never reached the step yet, and an active execution that leads to it waits for a
+    commit here or for its turn to start here (with an event bus, started work begins on the next
+    turn of the loop): the steps before it are held up by this process alone, not by work of their
+    own. A step reached before (a loop's next round) is not waited for: a completion repeated
+    right after the first must be refused, not given the next round's task.
     """
     plan = live.plans.get(step_name)
     if plan is None or plan.step_type is not StepType.HUMAN:
@@ -1288,10 +1282,16 @@ def _task_is_coming(live: Live, step_name: str) -> bool:
     runtime = live.instance.runtime
     if any(task.step_name == step_name for task in runtime.pending_tasks.values()):
         return False  # the task is up
+    first_time = not runtime.activations.get(step_name)
     leads_to = live.interpreter.graph.leads_to
+    running, committing = live.running, live.committing
     return any(
-        (run.step_name == step_name and (live.committing or key in live.running))
-        or (live.committing and step_name in leads_to(run.step_name))
+        (run.step_name == step_name and (committing or key in running))
+        or (
+            first_time
+            and (committing or (key in running and run.status is StepStatus.SCHEDULED))
+            and step_name in leads_to(run.step_name)
+        )
         for key, run in runtime.active.items()
     )
 

@@ -24,6 +24,7 @@ from litestar_workflows import (
     InvalidTransitionError,
     LocalExecutionEngine,
     StepStatus,
+    TaskAlreadyCompletedError,
     WorkflowDefinition,
     WorkflowRegistry,
     WorkflowStatus,
@@ -238,3 +239,50 @@ async def test_a_chain_of_steps_before_the_task_is_waited_for_too(
                 5,
                 True,
             )
+
+
+class Revise(BaseMachineStep):
+    name = "revise"
+
+    async def execute(self, context: WorkflowContext) -> None:
+        context.set("rounds", context.get("rounds", 0) + 1)
+
+
+async def test_a_completion_repeated_in_a_loop_is_refused_not_given_the_next_round(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """The step after the task commits while the repeat arrives: waiting would complete round two."""
+    registry = WorkflowRegistry()
+    again = "context.get('changes') == True and context.get('rounds') < 3"
+    registry.register_definition(
+        WorkflowDefinition(
+            name="loop",
+            steps=[BaseHumanStep("review"), Revise(), Archive()],
+            edges=[
+                Edge("review", "revise"),
+                Edge("revise", "review", again),
+                Edge("revise", "archive", f"not ({again})"),
+            ],
+            initial_step="review",
+        )
+    )
+    async with engine_for(scratch_database, registry) as engine:
+        instance = await engine.start_workflow("loop", {})
+        await engine.wait(instance.id, timeout=30)
+
+        async def submit() -> str:
+            try:
+                await engine.complete_human_task(instance.id, "review", "ann", {"changes": True})
+            except TaskAlreadyCompletedError:
+                return "refused"
+            return "accepted"
+
+        async with asyncio.timeout(30):
+            results = await asyncio.gather(submit(), submit())
+        assert sorted(results) == ["accepted", "refused"]
+        waiting = await engine.wait(instance.id, timeout=30)
+        assert (waiting.current_step, waiting.data["rounds"]) == ("review", 1)
+        done = [
+            task for task in (await engine.find_tasks(instance_id=instance.id)).items if task.completed_by
+        ]
+        assert len(done) == 1
