@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.contrib._celery_loop import WorkerLoop
 from litestar_workflows.core.errors import WorkflowsError
-from litestar_workflows.engine.distributed import DistributedExecutionEngine
+from litestar_workflows.engine.distributed import DistributedExecutionEngine, require_positive
 from litestar_workflows.engine.messages import BrokerUnavailableError
 
 try:
@@ -161,6 +161,7 @@ class CeleryExecutionEngine(DistributedExecutionEngine):
         synchronous_commit: bool | None = None,
         **options: Any,
     ) -> None:
+        require_positive("max_running", max_running, integer=True)
         super().__init__(
             persistence,
             CeleryTransport(celery_app, queue),

@@ -27,7 +27,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from litestar_workflows.engine.distributed import DistributedExecutionEngine
+from litestar_workflows.engine.distributed import DistributedExecutionEngine, require_positive
 from litestar_workflows.engine.messages import BrokerUnavailableError
 
 try:
@@ -149,6 +149,7 @@ class SAQExecutionEngine(DistributedExecutionEngine):
         synchronous_commit: bool | None = None,
         **options: Any,
     ) -> None:
+        require_positive("concurrency", concurrency, integer=True)
         super().__init__(
             persistence,
             SAQTransport(queue),

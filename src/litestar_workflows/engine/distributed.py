@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -67,6 +68,21 @@ class _TrackingRunner(StepRunner):
         finally:
             self.executing.pop(key, None)
 
+
+
+def require_positive(name: str, value: object, *, integer: bool = False) -> None:
+    """Refuse a setting that is not a positive (finite) number, naming it.
+
+    A zero or negative lease made every worker take every step over at once, and a zero sweep
+    interval a worker that polls the database without pause.
+
+    Raises:
+        ValueError: ``value`` is not a positive number (an integer, with ``integer``).
+    """
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or (integer and not isinstance(number, int)) or not 0 < number < math.inf:
+        what = "a positive whole number" if integer else "a positive number of seconds"
+        raise ValueError(f"{name} must be {what}, not {value!r}")
 
 def _store_for(
     persistence: Any, lease_seconds: float, owner: str | None, synchronous_commit: bool | None, **options: Any
@@ -168,6 +184,9 @@ class DistributedExecutionEngine(LocalExecutionEngine):
         synchronous_commit: bool | None = None,
         **options: Any,
     ) -> None:
+        require_positive("lease_seconds", lease_seconds)
+        require_positive("sweep_interval", sweep_interval)
+        require_positive("poll_interval", poll_interval)
         store_options: dict[str, Any] = {"clock": options["clock"]} if "clock" in options else {}
         store = _store_for(persistence, lease_seconds, owner, synchronous_commit, **store_options)
         store.lease_started = False  # started executions wait, unleased, for a worker's claim
@@ -448,4 +467,4 @@ class DistributedExecutionEngine(LocalExecutionEngine):
                 task.cancel()
 
 
-__all__ = ("DistributedExecutionEngine",)
+__all__ = ("DistributedExecutionEngine", "require_positive")
