@@ -113,6 +113,29 @@ def test_dependency_keys_are_configurable() -> None:
         assert client.get("/workflows/definitions").status_code == 200  # the API does not depend on the keys
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "error", "names"),
+    [
+        ("max_body_size", -1, ValueError, "max_body_size must be a positive number of bytes"),
+        ("max_body_size", 0, ValueError, "max_body_size must be a positive number of bytes"),
+        ("max_body_size", "1MB", ValueError, "max_body_size must be a positive number of bytes"),
+        ("api_tags", "Workflows", TypeError, "api_tags must be a list of strings"),
+        ("ui_user_picker", "maria", TypeError, "ui_user_picker must be a list of strings"),
+        ("auto_migrate", "no", TypeError, "auto_migrate must be True, False or None"),
+        ("enable_ui", "yes", TypeError, "enable_ui must be True or False"),
+        ("api_guards", [1], TypeError, "api_guards must be a list of guard functions"),
+        ("user_resolver", None, TypeError, "user_resolver must be a function of the request"),
+        ("engine", object(), TypeError, "engine must be a workflow engine"),
+    ],
+)
+def test_settings_of_the_wrong_kind_are_refused_naming_them(
+    setting: str, value: Any, error: type[Exception], names: str
+) -> None:
+    """Found at start-up, not at the first request (a 500), nor read letter by letter."""
+    with pytest.raises(error, match=f"^{names}"):
+        WorkflowPluginConfig(**{setting: value})
+
+
 def test_bad_config_is_rejected() -> None:
     with pytest.raises(ValueError, match="identifiers"):
         WorkflowPluginConfig(dependency_key_engine="not valid")

@@ -138,8 +138,47 @@ class WorkflowPluginConfig:
         if self.dependency_key_engine == self.dependency_key_registry:
             msg = "dependency_key_engine and dependency_key_registry must differ"
             raise ValueError(msg)
+        self._check_kinds()
         self._check_instance_authorization()
         self._check_synchronous_commit()
+
+    def _check_kinds(self) -> None:
+        """Refuse values of the wrong kind here, naming the setting, rather than at the first request.
+
+        A string where names belong was read letter by letter (``api_tags="Workflows"`` made eight
+        tags), ``auto_migrate="no"`` counted as true, and a body size of ``"1MB"`` answered 500.
+        """
+        for name in (
+            "manage_engine_lifecycle",
+            "enable_api",
+            "include_api_in_schema",
+            "enable_ui",
+            "offline_openapi_pages",
+        ):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.auto_migrate is not None and not isinstance(self.auto_migrate, bool):
+            raise TypeError(f"auto_migrate must be True, False or None, not {self.auto_migrate!r}")
+        size = self.max_body_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(f"max_body_size must be a positive number of bytes or None, not {size!r}")
+        for name in ("api_tags", "ui_user_picker"):
+            names = getattr(self, name)
+            if isinstance(names, str) or not all(isinstance(item, str) for item in names):
+                raise TypeError(f"{name} must be a list of strings, not {names!r}")
+        for name in ("api_guards", "ui_guards"):
+            guards = getattr(self, name)
+            if isinstance(guards, str) or not all(callable(guard) for guard in guards):
+                raise TypeError(f"{name} must be a list of guard functions, not {guards!r}")
+        for name in ("user_resolver", "groups_resolver", "tenant_resolver"):
+            if not callable(getattr(self, name)):
+                raise TypeError(f"{name} must be a function of the request, not {getattr(self, name)!r}")
+        engine = self.engine
+        if engine is not None and not callable(getattr(engine, "start_workflow", None)):
+            raise TypeError(
+                f"engine must be a workflow engine (LocalExecutionEngine, PersistentExecutionEngine...), "
+                f"not {engine!r}"
+            )
 
     @property
     def ui_root(self) -> str:
