@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import re
 import socket
 import weakref
 from contextlib import asynccontextmanager, suppress
@@ -1153,6 +1154,13 @@ def _uuid() -> UUID:
 
 def _store_error(error: BaseException) -> StoreError:
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if re.search(r'database "[^"]*" does not exist', message):
+        return StoreError(f"the database does not exist ({message}): create it, then migrate it")
+    if "no such column" in message or re.search(r"column \S+ does not exist", message):
+        return StoreError(
+            f"the workflows tables are older than this version ({message}): run `litestar workflows "
+            "migrate` or litestar_workflows.db.upgrade_database(url)"
+        )
     if "no such table" in message or "does not exist" in message:
         return StoreError(
             f"the workflows tables are missing ({message}): run `litestar workflows migrate` "
