@@ -174,30 +174,23 @@ class WorkflowGraph:
 
     def forward_closure(self, name: str) -> frozenset[str]:
         """``name`` and every step reachable from it along forward edges (a loop's body)."""
-        cached = self._closures.get(name)
-        if cached is None:
-            seen = {name}
-            stack = [name]
-            while stack:
-                for out in self.out_edges.get(stack.pop(), ()):
-                    if not out.is_back and out.target not in seen:
-                        seen.add(out.target)
-                        stack.append(out.target)
-            cached = self._closures[name] = frozenset(seen)
-        return cached
+        return self._closure(name, self._closures, back_edges=False)
 
     def leads_to(self, name: str) -> frozenset[str]:
         """``name`` and every step reachable from it along any edges, loops' back edges included."""
-        cached = self._leads_to.get(name)
+        return self._closure(name, self._leads_to, back_edges=True)
+
+    def _closure(self, name: str, cache: dict[str, frozenset[str]], *, back_edges: bool) -> frozenset[str]:
+        cached = cache.get(name)
         if cached is None:
             seen = {name}
             stack = [name]
             while stack:
                 for out in self.out_edges.get(stack.pop(), ()):
-                    if out.target not in seen:
+                    if (back_edges or not out.is_back) and out.target not in seen:
                         seen.add(out.target)
                         stack.append(out.target)
-            cached = self._leads_to[name] = frozenset(seen)
+            cached = cache[name] = frozenset(seen)
         return cached
 
     def endless_loops(self, routes_itself: Callable[[str], bool]) -> list[list[str]]:

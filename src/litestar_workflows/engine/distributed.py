@@ -69,7 +69,6 @@ class _TrackingRunner(StepRunner):
             self.executing.pop(key, None)
 
 
-
 def require_positive(name: str, value: object, *, integer: bool = False) -> None:
     """Refuse a setting that is not a positive (finite) number, naming it.
 
@@ -83,6 +82,7 @@ def require_positive(name: str, value: object, *, integer: bool = False) -> None
     if number is None or (integer and not isinstance(number, int)) or not 0 < number < math.inf:
         what = "a positive whole number" if integer else "a positive number of seconds"
         raise ValueError(f"{name} must be {what}, not {value!r}")
+
 
 def _store_for(
     persistence: Any, lease_seconds: float, owner: str | None, synchronous_commit: bool | None, **options: Any
