@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from functools import partial
 from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,72 @@ def _ns(moment: datetime) -> int:
     return int(moment.timestamp() * 1e9)
 
 
+_STEP_COUNTERS = (
+    ("workflow.steps.started", "Step executions begun"),
+    ("workflow.steps.succeeded", "Step executions that succeeded"),
+    ("workflow.steps.failed", "Step executions that failed for good (the instance fails)"),
+    ("workflow.steps.retried", "Step attempts that failed and will be retried"),
+)
+
+
+class _SharedInstruments:
+    """The observable instruments of one meter, made once for every :class:`Telemetry` on it.
+
+    OpenTelemetry keeps the first instrument made under a name and drops the callbacks of later
+    ones: with one set per ``Telemetry``, a process with two engines (per-request engines beside
+    the app's, an app built twice in tests) reported the counts of the first one only, often an
+    engine that ran nothing. Step counts add up over every live ``Telemetry``; the gauges come
+    from the newest one that keeps them (bound to an engine, and refreshing them when its engine
+    uses a database): they count a store, and two engines on one database must not count it twice.
+    """
+
+    def __init__(self, meter: Any) -> None:
+        self.members: list[weakref.ReferenceType[Telemetry]] = []
+        for index, (name, description) in enumerate(_STEP_COUNTERS):
+            meter.create_observable_counter(
+                name, [partial(self._observe_steps, index)], "{step}", description
+            )
+        for name, reading, unit, description in (
+            ("workflow.instances", "_observe_instances", "{instance}", "Workflow instances by status"),
+            ("workflow.tasks.open", "_observe_open", "{task}", "Pending human tasks"),
+            ("workflow.tasks.overdue", "_observe_overdue", "{task}", "Pending tasks past their due time"),
+        ):
+            meter.create_observable_gauge(name, [partial(self._observe_gauge, reading)], unit, description)
+
+    def add(self, telemetry: Telemetry) -> None:
+        self.members = [member for member in self.members if member() is not None]
+        self.members.append(weakref.ref(telemetry))
+
+    def _alive(self) -> list[Telemetry]:
+        return [telemetry for member in self.members if (telemetry := member()) is not None]
+
+    def _observe_steps(self, index: int, options: CallbackOptions) -> Iterable[Observation]:
+        totals: dict[tuple[tuple[str, Any], ...], float] = {}
+        for telemetry in self._alive():
+            for observation in telemetry._observe_steps(index, options):
+                key = tuple(sorted(dict(observation.attributes or {}).items()))
+                totals[key] = totals.get(key, 0) + observation.value
+        return [Observation(value, dict(key)) for key, value in totals.items()]
+
+    def _observe_gauge(self, reading: str, options: CallbackOptions) -> Iterable[Observation]:
+        for telemetry in reversed(self._alive()):
+            if telemetry.keeps_gauges():
+                observe: Callable[[CallbackOptions], Iterable[Observation]] = getattr(telemetry, reading)
+                return observe(options)
+        return []
+
+
+_SHARED: dict[int, tuple[Any, _SharedInstruments]] = {}
+"""The shared instruments of each meter (by id; the meter is kept with them)."""
+
+
+def _shared_instruments(meter: Any) -> _SharedInstruments:
+    found = _SHARED.get(id(meter))
+    if found is None or found[0] is not meter:
+        found = _SHARED[id(meter)] = (meter, _SharedInstruments(meter))
+    return found[1]
+
+
 class Telemetry:
     """Spans and metrics of one engine, on the given providers (the global ones by default).
 
@@ -123,7 +190,8 @@ class Telemetry:
         gauges: Report those gauges; ``False`` on processes that need not count the database too
             (workers: nine ``COUNT`` queries per interval each).
 
-    Give each engine its own: the gauges read the store of the engine it was last given to.
+    Give each engine its own. Step counts of every engine of the process add up; the gauges
+    count the store of the newest engine that keeps them (see ``_SharedInstruments``).
 
     Examples:
         >>> from opentelemetry.sdk.trace import TracerProvider  # doctest: +SKIP
@@ -143,19 +211,9 @@ class Telemetry:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider=meter_provider)
         self.gauge_interval = gauge_interval
-        # Step counts are kept in plain integers and read at collection (observable counters):
-        # an SDK measurement costs microseconds, an integer increment nothing.
-        for index, (name, description) in enumerate(
-            (
-                ("workflow.steps.started", "Step executions begun"),
-                ("workflow.steps.succeeded", "Step executions that succeeded"),
-                ("workflow.steps.failed", "Step executions that failed for good (the instance fails)"),
-                ("workflow.steps.retried", "Step attempts that failed and will be retried"),
-            )
-        ):
-            meter.create_observable_counter(
-                name, [partial(self._observe_steps, index)], "{step}", description
-            )
+        # Step counts are kept in plain integers and read at collection (observable counters,
+        # shared by every Telemetry of the meter): an SDK measurement costs microseconds, an
+        # integer increment nothing.
         self.step_duration = meter.create_histogram(
             "workflow.step.duration", "s", "Time a step execution ran (its own code, hooks included)"
         )
@@ -166,18 +224,6 @@ class Telemetry:
             "workflow.task.wait", "s", "Time a human task stayed open (created to completed or canceled)"
         )
         self.gauges = gauges
-        if gauges:
-            for name, callback, unit, description in (
-                ("workflow.instances", self._observe_instances, "{instance}", "Workflow instances by status"),
-                ("workflow.tasks.open", self._observe_open, "{task}", "Pending human tasks"),
-                (
-                    "workflow.tasks.overdue",
-                    self._observe_overdue,
-                    "{task}",
-                    "Pending tasks past their due time",
-                ),
-            ):
-                meter.create_observable_gauge(name, [callback], unit, description)
         self._recording = tracer_provider is not None or meter_provider is not None
         self._next_look = 0.0
         self._steps: dict[tuple[str, str], _StepStats] = {}
@@ -188,6 +234,14 @@ class Telemetry:
         self._ended: set[int] = set()
         self._counts: dict[str, int] = {}
         self._refresher: asyncio.Task[None] | None = None
+        _shared_instruments(meter).add(self)
+
+    def keeps_gauges(self) -> bool:
+        """Whether this one's gauges count anything: bound, and read live or kept refreshed."""
+        engine = self._engine
+        if not self.gauges or engine is None:
+            return False
+        return isinstance(engine.store, MemoryStore) or self._refresher is not None
 
     # ------------------------------------------------------------------ engine wiring
 

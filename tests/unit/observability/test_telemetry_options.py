@@ -170,3 +170,17 @@ def test_without_the_opentelemetry_package_engines_run_and_never_import_the_hook
     )
     assert done.returncode == 0, done.stderr
     assert "refused: telemetry=True needs the OpenTelemetry API" in done.stdout
+
+
+async def test_several_engines_on_one_meter_all_count() -> None:
+    """OpenTelemetry keeps the first instrument of a name: every engine's Telemetry must feed it."""
+    recorder = Recorder()
+    first = LocalExecutionEngine(registry(), telemetry=recorder.telemetry())
+    second = LocalExecutionEngine(registry(), telemetry=recorder.telemetry())
+    for _ in range(3):
+        await second.wait((await second.start_workflow("two", {})).id)
+    started = recorder.by("workflow.steps.started", "workflow.step.name")
+    assert started == {"a": 3, "b": 3}  # the first engine, which ran nothing, no longer hides them
+    assert recorder.by("workflow.instances", "workflow.status")["completed"] == 3  # the newest engine's
+    await first.wait((await first.start_workflow("two", {})).id)
+    assert recorder.by("workflow.steps.succeeded", "workflow.step.name") == {"a": 4, "b": 4}
