@@ -164,9 +164,12 @@ class ClaimLedger:
             return Unclaimed(execution_id, attempt)
         return Unclaimed(execution_id, attempt, row.attempt, row.status, row.instance_status, row.lease_owner)
 
-    async def release(self, execution_ids: Iterable[UUID]) -> None:
-        """Give up our leases on these executions (another worker may take them at once)."""
-        await self.store.release_executions(execution_ids)
+    async def release(self, execution_ids: Iterable[UUID], *, publish_again: bool = False) -> None:
+        """Give up our leases on these executions (another worker may take them at once).
+
+        ``publish_again``: for work this worker cannot run; the next sweep publishes it again.
+        """
+        await self.store.release_executions(execution_ids, publish_again=publish_again)
 
     async def renew(self, execution_ids: Iterable[UUID]) -> set[UUID]:
         """Extend our leases on executions running here; returns those we still hold.

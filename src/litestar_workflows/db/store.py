@@ -23,8 +23,8 @@ import re
 import socket
 import weakref
 from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -71,7 +71,6 @@ from litestar_workflows.db.writer import INSTANCE_COLUMNS, RUN_COLUMNS, TASK_COL
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
     from contextlib import AbstractAsyncContextManager
-    from datetime import datetime
     from uuid import UUID
 
     from sqlalchemy import ColumnElement, Table
@@ -935,15 +934,21 @@ class SQLAlchemyStore:
         except (SQLAlchemyError, OSError) as error:
             raise _store_error(error) from error
 
-    async def release_executions(self, execution_ids: Iterable[UUID]) -> None:
-        """Give up this owner's leases on these executions (another process may take them at once)."""
+    async def release_executions(self, execution_ids: Iterable[UUID], *, publish_again: bool = False) -> None:
+        """Give up this owner's leases on these executions (another process may take them at once).
+
+        ``publish_again``: the message that brought them here is spent and nobody else has one,
+        so they are marked as unclaimed since long ago, whatever lease the sweeping process
+        uses: its next sweep publishes them again (they used to wait a whole lease first).
+        """
         ids = list(execution_ids)
         if not ids:
             return
+        touched = _UNCLAIMED_LONG_AGO if publish_again else self.clock()
         statement = (
             update(executions)
             .where(self._locked_in_order(executions.c.id.in_(ids), executions.c.lease_owner == self.owner))
-            .values(lease_owner=None, lease_expires_at=None, updated_at=self.clock())
+            .values(lease_owner=None, lease_expires_at=None, updated_at=touched)
         )
         try:
             async with self._writes.begin() as conn:
@@ -1150,6 +1155,10 @@ def _uuid() -> UUID:
     from litestar_workflows.core.ids import new_uuid7
 
     return new_uuid7()
+
+
+_UNCLAIMED_LONG_AGO: Final = datetime(2000, 1, 1, tzinfo=UTC)
+"""``updated_at`` of work given back for another worker: older than any sweep's cutoff."""
 
 
 def _store_error(error: BaseException) -> StoreError:

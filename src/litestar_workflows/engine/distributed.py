@@ -373,11 +373,11 @@ class DistributedExecutionEngine(LocalExecutionEngine):
                 instance_id,
                 error,
             )
-            await self.ledger.release([message.execution_id])
+            await self.ledger.release([message.execution_id], publish_again=True)
             return None
         except WorkflowsError:
             logger.exception("cannot load instance %s for execution %s", instance_id, message.execution_id)
-            await self.ledger.release([message.execution_id])
+            await self.ledger.release([message.execution_id], publish_again=True)
             return None
         if run is not None and run.id in live.instance.runtime.held:
             logger.debug("execution %s waits for its paused instance to resume; dropped", run.id)

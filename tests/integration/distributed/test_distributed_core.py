@@ -209,6 +209,27 @@ async def test_a_worker_without_the_workflow_leaves_it_to_one_that_has_it(
         await db_engine.dispose()
 
 
+async def test_work_a_worker_cannot_run_is_published_again_by_the_next_sweep_not_a_lease_later(
+    scratch_postgres: ScratchDatabase,
+) -> None:
+    """With a long lease, the step given back would wait that long: the next sweep takes it instead."""
+    calls: Counter[tuple[str, str]] = Counter()
+    registry = WorkflowRegistry()
+    registry.register(fan_out_join(calls))
+    async with inprocess_cluster(scratch_postgres, registry, workers=0, lease_seconds=600.0) as cluster:
+        db_engine = scratch_postgres.create_engine()
+        transport = cluster.transport
+        ignorant = DistributedExecutionEngine(db_engine, transport, WorkflowRegistry(), owner="ignorant")
+        await cluster.client.start_workflow("fan", {"n": 0})
+        assert await ignorant.handle(await asyncio.wait_for(transport.queue.get(), TIMEOUT)) is False
+        await cluster.client.recover()  # a sweep (the client's own may have run it first)
+        knowing = DistributedExecutionEngine(db_engine, transport, registry, owner="knowing")
+        assert await knowing.handle(await asyncio.wait_for(transport.queue.get(), TIMEOUT)) is True
+        await knowing.sql_store.close()
+        await ignorant.sql_store.close()
+        await db_engine.dispose()
+
+
 async def test_a_store_given_as_persistence_leases_for_the_engine(
     scratch_postgres: ScratchDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
