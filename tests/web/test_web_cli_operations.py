@@ -240,8 +240,11 @@ def test_migrate_current_history_and_downgrade(
     assert [r.getMessage() for r in warnings_logged] == []
     assert "no workflows schema yet" in cli("migrate", "current").stdout
     assert "nope" in error_of(cli("migrate", "downgrade", "nope", "--yes", code=1))
-    cli("migrate")
+    assert cli("migrate").stdout.strip() == f"installed the workflows schema (revision {head})"
     assert "up to date" in cli("migrate", "current").stdout
+    cli("migrate", "downgrade", first, "--yes")
+    assert cli("migrate").stdout.strip() == f"upgraded the workflows database from revision {first} to {head}"
+    assert cli("migrate").stdout.strip() == f"the workflows database is up to date (revision {head})"
 
 
 def test_a_command_from_the_wrong_directory_does_not_create_an_empty_database(

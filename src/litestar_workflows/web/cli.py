@@ -673,20 +673,36 @@ def migrate_command(ctx: click.Context, app: Litestar) -> None:
     plugin = _plugin(app)
     runner = plugin.runner
 
-    async def main() -> bool:
+    async def main() -> tuple[str | None, str | None] | None:
+        from litestar_workflows.db.migrate import current_revision
+
+        db_engine = database_of(runner.engine)
         try:
-            return await runner.migrate()
+            if db_engine is None:
+                return None
+            try:
+                before = await current_revision(db_engine)
+            except WorkflowsError:
+                before = None  # unreachable: the migration says so, naming the database
+            await runner.migrate()
+            return before, await current_revision(db_engine)
         finally:
             await runner.stop()  # releases the connections the migration opened
 
     try:
-        migrated = _in_own_loop(plugin, main)
+        revisions = _in_own_loop(plugin, main)
     except WorkflowsError as error:
         _fail(error.detail)
-    if migrated:
-        out.print_raw("the workflows database is up to date")
-    else:
+    if revisions is None:
         out.print_raw("nothing to migrate: the engine keeps its state in memory")
+        return
+    before, after = revisions
+    if before == after:
+        out.print_raw(f"the workflows database is up to date (revision {after})")
+    elif before is None:
+        out.print_raw(f"installed the workflows schema (revision {after})")
+    else:
+        out.print_raw(f"upgraded the workflows database from revision {before} to {after}")
 
 
 async def _close_store(plugin: WorkflowPlugin) -> None:
