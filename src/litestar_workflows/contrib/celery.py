@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.contrib._celery_loop import WorkerLoop
 from litestar_workflows.core.errors import WorkflowsError
-from litestar_workflows.engine.distributed import DistributedExecutionEngine, require_positive
+from litestar_workflows.core.step_settings import require_positive
+from litestar_workflows.engine.distributed import DistributedExecutionEngine
 from litestar_workflows.engine.messages import BrokerUnavailableError
 
 try:

@@ -27,7 +27,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from litestar_workflows.engine.distributed import DistributedExecutionEngine, require_positive
+from litestar_workflows.core.step_settings import require_positive
+from litestar_workflows.engine.distributed import DistributedExecutionEngine
 from litestar_workflows.engine.messages import BrokerUnavailableError
 
 try:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from litestar_workflows.core.types import StepType
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -28,6 +28,20 @@ def timeout_problem(value: Any) -> str | None:
     if not _is_number(value) or not math.isfinite(value) or value <= 0:
         return f"timeout must be a positive number of seconds, or None for no limit, not {value!r}"
     return None
+
+
+def require_positive(name: str, value: object, *, integer: bool = False) -> None:
+    """Refuse a setting that is not a positive (finite) number, naming it.
+
+    A zero or negative lease made every worker take every step over at once, and a zero sweep
+    interval a worker that polls the database without pause.
+
+    Raises:
+        ValueError: ``value`` is not a positive number (an integer, with ``integer``).
+    """
+    if not _is_number(value) or (integer and not isinstance(value, int)) or not 0 < value < math.inf:
+        what = "a positive whole number" if integer else "a positive number of seconds"
+        raise ValueError(f"{name} must be {what}, not {value!r}")
 
 
 def duration_problem(value: Any) -> str | None:
@@ -69,4 +83,4 @@ def step_setting_problems(key: str, step: Any) -> list[str]:
     return [f"step {key!r}: {problem}" for problem in problems if problem is not None]
 
 
-__all__ = ("duration_problem", "step_setting_problems", "timeout_problem")
+__all__ = ("duration_problem", "require_positive", "step_setting_problems", "timeout_problem")

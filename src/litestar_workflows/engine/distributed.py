@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from litestar_workflows.core.errors import WorkflowNotFoundError, WorkflowsError
+from litestar_workflows.core.step_settings import require_positive
 from litestar_workflows.db.claims import ClaimLedger
 from litestar_workflows.db.connection import check_synchronous_commit
 from litestar_workflows.db.store import SQLAlchemyStore, continued_run, store_from
@@ -67,21 +67,6 @@ class _TrackingRunner(StepRunner):
             return await super().run(plan, instance, run)
         finally:
             self.executing.pop(key, None)
-
-
-def require_positive(name: str, value: object, *, integer: bool = False) -> None:
-    """Refuse a setting that is not a positive (finite) number, naming it.
-
-    A zero or negative lease made every worker take every step over at once, and a zero sweep
-    interval a worker that polls the database without pause.
-
-    Raises:
-        ValueError: ``value`` is not a positive number (an integer, with ``integer``).
-    """
-    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if number is None or (integer and not isinstance(number, int)) or not 0 < number < math.inf:
-        what = "a positive whole number" if integer else "a positive number of seconds"
-        raise ValueError(f"{name} must be {what}, not {value!r}")
 
 
 def _store_for(
@@ -467,4 +452,4 @@ class DistributedExecutionEngine(LocalExecutionEngine):
                 task.cancel()
 
 
-__all__ = ("DistributedExecutionEngine", "require_positive")
+__all__ = ("DistributedExecutionEngine",)
