@@ -19,6 +19,7 @@ from litestar_workflows.core.types import HumanTaskStatus, WorkflowStatus
 from litestar_workflows.store.base import InstanceQuery, TaskQuery
 from litestar_workflows.web.presenters import instance_graph
 from litestar_workflows.web.ui.permissions import instance_actions, task_actions
+from litestar_workflows.web.ui.rendering import json_text
 from litestar_workflows.web.ui.schema_form import TASK_JSON_FIELD, form_fields, form_schema_of
 
 if TYPE_CHECKING:
@@ -109,8 +110,7 @@ def _definition_of(registry: WorkflowRegistry, instance: WorkflowInstanceData) -
 
 
 def _context_text(data: dict[str, Any]) -> tuple[str, bool]:
-    # As typed: accented letters, scripts and emoji unescaped (the template escapes for HTML).
-    text = json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    text = json_text(data)  # as typed: the template escapes it for HTML
     if len(text) > MAX_CONTEXT_CHARS:
         return text[:MAX_CONTEXT_CHARS], True
     return text, False

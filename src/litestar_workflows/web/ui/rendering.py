@@ -104,7 +104,7 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
-def _json_text(value: object) -> str:
+def json_text(value: object) -> str:
     """``value`` as indented JSON to read, with its characters as typed.
 
     Jinja's ``tojson`` escapes ``<``, ``&``, quotes and every non-ASCII character (it is made for
@@ -145,7 +145,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.filters.update(
-        localtime=_localtime, isotime=_isotime, label=_label, brief=brief, json_text=_json_text
+        localtime=_localtime, isotime=_isotime, label=_label, brief=brief, json_text=json_text
     )
     environment.globals.update(duration=_duration)
     return environment
