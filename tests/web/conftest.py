@@ -68,8 +68,13 @@ def workflows_command_registered() -> None:
     never asks again: a worker process whose first CLI test loads an app without the plugin would
     otherwise answer "No such command" to every later test (the order depends on how the
     workers share out the tests). A real ``litestar`` process loads one app, once.
+
+    Added only when missing: each ``add_command`` wraps the command's callback once more, and a
+    worker process that ran a thousand web tests found the chain of wrappers past Python's
+    recursion limit (``ValueError: wrapper loop when unwrapping workflows_group``).
     """
-    litestar_group.add_command(workflows_group)
+    if litestar_group.commands.get(workflows_group.name) is not workflows_group:
+        litestar_group.add_command(workflows_group)
 
 
 # ---------------------------------------------------------------------- databases
