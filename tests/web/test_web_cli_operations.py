@@ -247,6 +247,27 @@ def test_migrate_current_history_and_downgrade(
     assert cli("migrate").stdout.strip() == f"the workflows database is up to date (revision {head})"
 
 
+def test_commands_that_only_read_never_migrate(cli: Callable[..., Result]) -> None:
+    """``instances``, ``instance`` and ``tasks`` leave an older schema as it is and say what to run.
+
+    Other servers may still run the older release against that database: a listing must not
+    change its schema. A command that acts (``start``) migrates as the plugin is configured to.
+    """
+    head, first = head_revision(), revision_history()[-1][0]
+    instance_id = as_json(cli("start", "parcel", "--data", '{"weight": 1}', "--user", "erik", "--json"))["id"]
+    cli("migrate", "downgrade", first, "--yes")
+    # A query the older tables cannot answer names the upgrade; one they can answer is answered.
+    assert "litestar workflows migrate" in error_of(cli("instances", code=1))
+    assert f"{first} (head is {head})" in cli("migrate", "current").stdout
+    assert as_json(cli("tasks", "--json"))["total"] == 0
+    assert f"{first} (head is {head})" in cli("migrate", "current").stdout
+    assert "litestar workflows migrate" in error_of(cli("instance", instance_id, code=1))
+    assert f"{first} (head is {head})" in cli("migrate", "current").stdout
+    cli("start", "parcel", "--data", '{"weight": 2}', "--user", "erik")
+    assert cli("migrate", "current").stdout.strip() == f"{head} (head: up to date)"
+    assert as_json(cli("instances", "--json"))["total"] == 2
+
+
 def test_a_command_from_the_wrong_directory_does_not_create_an_empty_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,5 +289,10 @@ def test_a_command_from_the_wrong_directory_does_not_create_an_empty_database(
     assert "(current)" not in wrong("migrate", "history").stdout
     assert not (elsewhere / "workflows.db").exists()
 
+    # Back in the project, the same URL is the project's file again: not a connection pooled by
+    # an engine made for the same text elsewhere (the refused commands built their apps there).
     monkeypatch.chdir(project)
-    assert invoker(relative, project)("instances", "--json").exit_code == 0
+    started = invoker(relative, project)("start", "parcel", "--data", '{"weight": 1}', "--json")
+    listed = as_json(invoker(relative, project)("instances", "--json"))
+    assert [item["id"] for item in listed["items"]] == [as_json(started)["id"]]
+    assert not (elsewhere / "workflows.db").exists()

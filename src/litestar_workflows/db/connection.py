@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -329,8 +330,16 @@ def shared_store_engine(
     """
     check_synchronous_commit(synchronous_commit)
     if isinstance(source, str):
-        base: tuple[Any, ...] = ("url", source)
         url = make_url(source)
+        # A relative SQLite path names a file by the working directory at the time the engine
+        # is made: a process that changes directory gets the file of the new one, not a pooled
+        # connection to the old one.
+        where = (
+            os.path.abspath(url.database)
+            if url.get_backend_name() == "sqlite" and _is_file_database(url.database, url.query)
+            else None
+        )
+        base: tuple[Any, ...] = ("url", source, where)
     else:
         base = ("engine", id(source.sync_engine))
         url = source.sync_engine.url

@@ -1,7 +1,8 @@
 """``litestar workflows ...``: run and inspect workflows from the command line.
 
 The commands use the engine of the app's :class:`~litestar_workflows.web.plugin.WorkflowPlugin`,
-opened (and migrated, when the plugin is configured to) for each command and stopped after it,
+opened (and migrated, when the plugin is configured to, for every command but those that only read:
+``instances``, ``instance`` and ``tasks``) for each command and stopped after it,
 so they see exactly what the web app sees; ``worker`` also runs its background work (recovery,
 due timers) until interrupted. A command lets the instance it touched run on for ``--wait``
 seconds; whatever still runs when it exits is taken over by the server or a worker once its lease
@@ -175,19 +176,26 @@ def _in_own_loop(plugin: WorkflowPlugin, main: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(run_and_close())
 
 
-def _run(app: Litestar, work: Callable[[WorkflowEngine], Awaitable[T]], *, background: bool = False) -> T:
+def _run(
+    app: Litestar,
+    work: Callable[[WorkflowEngine], Awaitable[T]],
+    *,
+    background: bool = False,
+    read_only: bool = False,
+) -> T:
     """Run ``work`` with the plugin's engine, turning workflow errors into one line and an exit code.
 
-    The engine is opened for the command (migrated first when the plugin is configured to) and
-    stopped after it; only with ``background`` (the worker) does it also recover due work. A
-    SQLite database file that does not exist is refused rather than created empty.
+    The engine is opened for the command (migrated first when the plugin is configured to, unless
+    the command is ``read_only``) and stopped after it; only with ``background`` (the worker) does
+    it also recover due work. A SQLite database file that does not exist is refused rather than
+    created empty.
     """
     plugin = _plugin(app)
     _require_database(plugin)
 
     async def main() -> T:
         with _quiet_migrations():
-            scope = plugin.runner.running() if background else plugin.runner.session()
+            scope = plugin.runner.running() if background else plugin.runner.session(read_only=read_only)
             async with scope as engine:
                 return await work(engine)
 
@@ -210,7 +218,7 @@ def _print_page(
         page = await find(engine)
         return [present(item) for item in page.items], page
 
-    items, page = _run(app, work)
+    items, page = _run(app, work, read_only=True)
     if as_json:
         out.print_json({"items": items, "total": page.total, "limit": page.limit, "offset": page.offset})
     else:
@@ -424,7 +432,7 @@ def instance_command(app: Litestar, instance_id: UUID, graph: bool, as_json: boo
     async def work(engine: WorkflowEngine) -> WorkflowInstanceData:
         return await engine.get_instance(instance_id)
 
-    instance = _run(app, work)
+    instance = _run(app, work, read_only=True)
     _show_instance(instance, as_json)
     if graph:
         try:

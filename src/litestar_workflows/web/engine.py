@@ -177,15 +177,20 @@ class EngineRunner:
             await self.stop()
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[WorkflowEngine]:
+    async def session(self, *, read_only: bool = False) -> AsyncIterator[WorkflowEngine]:
         """Use the engine for one short job (a CLI command) without its background work.
 
         Recovery is left out on purpose: a short-lived process would claim other processes' due
         work and abandon it when it exits, delaying that work until its lease expires. Whatever
         the job starts itself still runs while the block lasts.
+
+        ``read_only``: the job only reads, so the schema is not migrated even with
+        ``auto_migrate``. Listing instances must not change the schema of a database that other
+        servers still run older code against; on an older schema the store's error names the
+        upgrade to run.
         """
         try:
-            if self.auto_migrate:
+            if self.auto_migrate and not read_only:
                 await self.migrate()
             yield self.engine
         finally:
