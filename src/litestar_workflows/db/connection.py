@@ -334,9 +334,10 @@ def shared_store_engine(
         # A relative SQLite path names a file by the working directory at the time the engine
         # is made: a process that changes directory gets the file of the new one, not a pooled
         # connection to the old one.
+        database = url.database
         where = (
-            os.path.abspath(url.database)
-            if url.get_backend_name() == "sqlite" and _is_file_database(url.database, url.query)
+            os.path.abspath(database)
+            if database and url.get_backend_name() == "sqlite" and _is_file_database(database, url.query)
             else None
         )
         base: tuple[Any, ...] = ("url", source, where)
