@@ -113,6 +113,7 @@ class ClaimLedger:
 
     async def _claim(self, keys: Sequence[tuple[UUID, int]]) -> dict[UUID, UUID]:
         store = self.store
+        store.leases_taken = True
         now = store.clock()
         candidates = (
             select(executions.c.id)
@@ -249,6 +250,9 @@ class ClaimLedger:
 
     async def _take(self, condition: object, limit: int, **values: object) -> list[tuple[UUID, int, UUID]]:
         store = self.store
+        owner = values.get("owner")
+        if isinstance(owner, str) and owner == store.owner:
+            store.leases_taken = True
         candidates = (
             select(executions.c.id)
             .join(instances, instances.c.id == executions.c.instance_id)

@@ -167,6 +167,8 @@ class _Pending:
             leases[id(follow)] = (owner, expiry)  # the step's worker runs it next, with no message
         for run in tr.timers:
             leases[id(run)] = (owner, run.scheduled_for or now)
+        if leases:
+            store.leases_taken = True
         row = writer.run
         instance_id = instance.id
         # Keyed by the ids' integers: UUID.__hash__ is Python code, int's is not.
@@ -376,6 +378,12 @@ class SQLAlchemyStore:
         self._refusals: dict[tuple[str, str], str] = {}
         """Definitions that route otherwise than the stored ones, with the refusal's text (asked once)."""
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.leases_taken = owner is not None
+        """Whether rows may be leased to :attr:`owner`: set before any write that leases one.
+
+        A named owner may hold leases of an earlier process of that name. An engine that only
+        read (a CLI listing) then has nothing to give back when it stops, and writes nothing.
+        """
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock
         self.definition_ids: dict[tuple[str, str], UUID] = {}
@@ -909,6 +917,7 @@ class SQLAlchemyStore:
             .values(lease_owner=self.owner, lease_expires_at=now + self.lease, updated_at=now)
             .returning(executions.c.instance_id, executions.c.id)
         )
+        self.leases_taken = True
         try:
             async with self._writes.begin() as conn:
                 claimed = [(row.instance_id, row.id) for row in await conn.execute(claim)]
@@ -964,6 +973,8 @@ class SQLAlchemyStore:
             .values(lease_owner=None, lease_expires_at=None, updated_at=self.clock())
         )
         await self._settled()  # pending commits first
+        if not self.leases_taken:
+            return
         try:
             async with self._writes.begin() as conn:
                 await conn.execute(statement)
