@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar_workflows.db.writer import (
     IMMUTABLE,
+    INSTANCE_CHANGING,
     INSTANCE_COLUMNS,
     RUN_COLUMNS,
     TASK_COLUMNS,
@@ -39,7 +40,17 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
     from sqlalchemy.pool import PoolProxiedConnection
 
-__all__ = ("MAX_PARAMETERS", "insert_statement", "write_creations", "write_in_one_transaction")
+__all__ = (
+    "MAX_PARAMETERS",
+    "batch_statement",
+    "insert_statement",
+    "write_creations",
+    "write_in_one_statement",
+    "write_in_one_transaction",
+)
+
+_DIVISION_BY_ZERO = "22012"
+"""The SQLSTATE with which :func:`batch_statement` refuses a batch that met a conflict."""
 
 MAX_PARAMETERS = 20_000
 """Batches with more parameters than this are written the usual way."""
@@ -94,6 +105,108 @@ async def write_creations(
     statement = insert_statement((len(instances), len(runs), len(tasks)))
     parameters = [value for rows in (instances, runs, tasks) for row in rows for value in row]
     await driver.execute(statement, *parameters)
+
+
+@lru_cache(maxsize=256)
+def batch_statement(counts: tuple[int, int, int, int]) -> str:
+    """One statement writing a group commit's rows, refusing the whole batch on any conflict.
+
+    ``counts``: instance rows to insert, instance rows to update (each with the version its row
+    must still have), execution rows and task rows. Every row is a ``WITH`` clause of its own or
+    part of one multi-row clause, with its values in column context (so the server knows their
+    types). Parameters are the rows' values in that order, then the ids of the executions whose
+    outcome the batch records (an array) and this process's lease owner.
+
+    What the careful way checks first under row locks is checked by the writes themselves, each of
+    which locks the row it writes and sees its latest committed version: an instance row is
+    updated only at the version the batch expects, and an execution whose outcome the batch
+    records only while no other owner leases it. The final ``SELECT`` divides by zero unless every
+    one of those writes happened, which aborts the statement, and with it every write it made.
+    Instance rows are updated in the callers' order (sorted by id) before the executions are
+    written in theirs, the order in which every statement of the store locks rows.
+    """
+    inserted, updated, runs, tasks = counts
+    widths = (len(INSTANCE_COLUMNS), len(INSTANCE_CHANGING) + 2, len(RUN_COLUMNS), len(TASK_COLUMNS))
+    total = sum(count * width for count, width in zip(counts, widths, strict=True))
+    leased, owner = f"${total + 1}", f"${total + 2}"  # after every row's values
+    clauses: list[str] = []
+    checked: list[str] = []
+    number = 0
+
+    def values(columns: tuple[str, ...], count: int) -> str:
+        nonlocal number
+        rows = []
+        for _ in range(count):
+            rows.append("(" + ", ".join(f"${number + i + 1}" for i in range(len(columns))) + ")")
+            number += len(columns)
+        return f"({', '.join(columns)}) VALUES {', '.join(rows)}"
+
+    if inserted:
+        clauses.append(f"i AS (INSERT INTO workflow_instances {values(INSTANCE_COLUMNS, inserted)})")
+    for n in range(updated):
+        sets = ", ".join(f"{c} = ${number + i + 1}" for i, c in enumerate(INSTANCE_CHANGING))
+        number += len(INSTANCE_CHANGING)
+        clauses.append(
+            f"u{n} AS (UPDATE workflow_instances SET {sets} "
+            f"WHERE id = ${number + 1} AND version = ${number + 2} RETURNING 1)"
+        )
+        checked.append(f"(SELECT count(*) FROM u{n})")
+        number += 2
+    lease_kept = (
+        f" WHERE NOT coalesce(workflow_step_executions.id = ANY({leased}::uuid[]) AND "
+        f"workflow_step_executions.lease_owner <> {owner}::text, false)"
+    )
+    for name, table, columns, count, condition in (
+        ("r", "workflow_step_executions", RUN_COLUMNS, runs, lease_kept),
+        ("t", "workflow_human_tasks", TASK_COLUMNS, tasks, ""),
+    ):
+        if count:
+            changes = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in IMMUTABLE)
+            clauses.append(
+                f"{name} AS (INSERT INTO {table} {values(columns, count)} "
+                f"ON CONFLICT (id) DO UPDATE SET {changes}{condition} RETURNING 1)"
+            )
+    if runs:
+        checked.append("(SELECT count(*) FROM r)")
+    statement = "WITH " + ", ".join(clauses) + " SELECT 1 / (CASE WHEN "
+    statement += (" + ".join(checked) or "0") + f" = {updated + runs} THEN 1 ELSE 0 END)"
+    if not runs:  # the lease parameters are sent all the same: the server must be able to type them
+        statement += f" WHERE cardinality({leased}::uuid[]) >= 0 AND {owner}::text IS NOT NULL"
+    return statement
+
+
+async def write_in_one_statement(
+    raw: PoolProxiedConnection,
+    owner: str,
+    leased: Sequence[Any],
+    rows: tuple[Sequence[tuple[Any, ...]], ...],
+) -> bool:
+    """Write a group commit in one statement outside any transaction (:func:`batch_statement`).
+
+    One round trip where :func:`write_in_one_transaction` takes six (``BEGIN``, the check, one
+    ``executemany`` per table, ``COMMIT``), committed when it returns. ``False`` when the batch
+    must go the careful way: an instance changed elsewhere, or a lease was lost (nothing was
+    written). Any other error is raised; ``raw`` (a pooled asyncpg connection) must have no
+    transaction open, and none is left open.
+
+    Args:
+        raw: The pooled DBAPI connection of a connection of the store's PostgreSQL engine.
+        owner: This process's lease owner name.
+        leased: The executions whose outcome the batch records (leased here).
+        rows: Instance rows to insert, to update (the expected version last), execution rows, task
+            rows (sorted by id, as the careful way locks them).
+    """
+    driver: Any = raw.driver_connection
+    inserted, updated, runs, tasks = rows
+    statement = batch_statement((len(inserted), len(updated), len(runs), len(tasks)))
+    parameters = [value for part in rows for row in part for value in row]
+    try:
+        await driver.execute(statement, *parameters, list(leased), owner)
+    except Exception as error:
+        if getattr(error, "sqlstate", None) == _DIVISION_BY_ZERO:
+            return False  # the batch's own refusal (see batch_statement)
+        raise
+    return True
 
 
 async def write_in_one_transaction(  # noqa: PLR0917 - the batch's parts, as the careful way takes them

@@ -62,7 +62,12 @@ from litestar_workflows.db.models import (
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
 )
-from litestar_workflows.db.postgres_batch import MAX_PARAMETERS, write_creations, write_in_one_transaction
+from litestar_workflows.db.postgres_batch import (
+    MAX_PARAMETERS,
+    write_creations,
+    write_in_one_statement,
+    write_in_one_transaction,
+)
 from litestar_workflows.db.queries import instances_page, task_conditions, tasks_from_rows, tasks_page
 from litestar_workflows.db.rows import instance_from_rows
 from litestar_workflows.db.sqlite_batch import Rows, one_call_supported, write_in_one_call
@@ -286,6 +291,31 @@ def _expected_versions(batch: list[_Pending]) -> dict[UUID, int]:
         if item.instance.id not in created:
             expected.setdefault(item.instance.id, item.expected)
     return expected
+
+
+_ONE_STATEMENT_UPDATES = 2
+"""Most instance updates a batch written as one statement has (see :func:`_one_statement_fits`).
+
+Measured on PostgreSQL 15 here: a task completion (1 instance updated, 3 other rows) took 0.7 ms
+in one statement against 1.4 ms in six round trips, and fan-out batches (one instance updated,
+many executions) gained as much; but a group commit of 10 instance updates and 19 executions took
+2.4 ms in one statement, more than ``executemany`` in one transaction: each update is a clause of
+its own, planned and run apart, where ``executemany`` repeats one prepared statement.
+"""
+
+
+def _one_statement_fits(batch: list[_Pending], rows: Rows) -> bool:
+    """Whether :func:`write_in_one_statement` can write the batch.
+
+    Not when it both creates and updates an instance (a clause cannot see a row that another
+    clause of the statement inserts), nor for many instance updates or parameters.
+    """
+    created = {item.instance.id.int for item in batch if item.created}
+    if created and any(not item.created and item.instance.id.int in created for item in batch):
+        return False
+    if len(rows[1]) > _ONE_STATEMENT_UPDATES:
+        return False
+    return sum(len(part) * len(part[0]) for part in rows if part) <= MAX_PARAMETERS
 
 
 def _leased(batch: list[_Pending]) -> list[UUID]:
@@ -589,7 +619,10 @@ class SQLAlchemyStore:
         it if it is transient, and reports it otherwise).
         """
         conn, raw = await lane.connection()
+        rows = self._rows(batch)
         try:
+            if _one_statement_fits(batch, rows):
+                return await write_in_one_statement(raw, self.owner, _leased(batch), rows)
             return await write_in_one_transaction(
                 conn,
                 raw,
@@ -597,7 +630,7 @@ class SQLAlchemyStore:
                 _expected_versions(batch),
                 self.owner,
                 _leased(batch),
-                self._rows(batch),
+                rows,
             )
         except Exception as error:
             logger.debug("writing a batch straight through asyncpg failed (%s); writing it again", error)

@@ -75,7 +75,9 @@ async def test_a_failing_direct_write_leaves_no_transaction_behind_and_the_caref
     async with running_engine(scratch_postgres, registry(), poll_interval=3600) as engine:
         first = await engine.start_workflow("direct_writes")
         await engine.wait(first.id, timeout=30)
-        # The server refuses the check statement inside the direct transaction.
+        # The server refuses the direct ways' statements: the one-statement batch, and the check
+        # statement inside the direct transaction.
+        monkeypatch.setattr(postgres_batch, "batch_statement", lambda _counts: "SELECT * FROM no_such_table")
         monkeypatch.setattr(
             postgres_batch, "VERSIONS_AND_LEASES", "SELECT * FROM no_such_table WHERE $1 AND $2 AND $3"
         )
