@@ -22,7 +22,8 @@ Everything else is jsonschema's own validation, so messages stay the ones users 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 import re2  # type: ignore[import-untyped]
@@ -52,6 +53,15 @@ RE2_HINT = "form patterns use RE2 syntax (no look-around, no back-references)"
 
 #: Why data is refused when checking it against a (recursive) schema ran out of Python's stack.
 TOO_DEEP = "the data nests too deeply to be checked against this form schema"
+MAX_PROBLEMS: Final = 20
+"""Most problems one check of data against a schema reports; a last entry says there are more."""
+_MESSAGE_LENGTH = 4_000
+"""Longest problem message kept whole; the rest is cut, marked with an ellipsis.
+
+jsonschema quotes the failing value whole: a ``maxItems`` problem of a megabyte array is a
+megabyte long. The UI shortens quoted values further (``web/ui/rendering.brief``); the API keeps
+the text up to this bound.
+"""
 
 # Keys of these keywords are names (of properties, definitions...), not keywords.
 _NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
@@ -111,10 +121,50 @@ def _additional_properties(
             yield ValidationError(f"Additional properties are not allowed ({listed} {verb} unexpected)")
 
 
+def _unique_key(value: Any) -> Any:
+    """A hashable key equal for two JSON values exactly when JSON Schema calls them equal.
+
+    Numbers compare by value (``1`` equals ``1.0``, and Python's tuples agree), booleans only
+    with booleans, arrays item by item, objects key by key whatever their order.
+    """
+    if value is None or isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, (int, float)):
+        return ("n", value)
+    if isinstance(value, str):
+        return ("s", value)
+    if isinstance(value, list):
+        return ("a", tuple(_unique_key(item) for item in value))
+    if isinstance(value, dict):
+        return ("o", frozenset((key, _unique_key(item)) for key, item in value.items()))
+    return ("?", id(value))  # not JSON: no two are equal
+
+
+def _unique_items(
+    validator: Validator, unique: Any, instance: Any, _schema: Any
+) -> Iterator[ValidationError]:
+    """``uniqueItems`` in linear time.
+
+    jsonschema compares the items pairwise when they are not all hashable or of one type: a
+    request of 85 KB (mixed numbers and text, or objects) kept the event loop busy for seconds,
+    and the time grows with the square of the array's length.
+    """
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[Any] = set()
+    for position, item in enumerate(instance):
+        key = _unique_key(item)
+        if key in seen:
+            yield ValidationError(f"has non-unique elements (item {position} repeats an earlier one)")
+            return
+        seen.add(key)
+
+
 _RE2_KEYWORDS = {
     "pattern": _pattern,
     "patternProperties": _pattern_properties,
     "additionalProperties": _additional_properties,
+    "uniqueItems": _unique_items,
 }
 
 
@@ -436,10 +486,28 @@ def data_problems(schema: dict[str, Any], data: Any, where: str) -> list[tuple[s
     """
     validator = form_validator(schema, where)
     try:
-        problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+        # The first problems only: a megabyte of wrongly typed items would otherwise be checked to
+        # the end, and its tens of thousands of messages sorted, sent back and shown.
+        found = list(islice(validator.iter_errors(data), MAX_PROBLEMS + 1))
     except RecursionError:  # a schema recursing with the data, several frames a level: refuse the data
         return [("(root)", TOO_DEEP)]
-    return [(_field_of(error), error.message) for error in problems]
+    problems = sorted(found[:MAX_PROBLEMS], key=_path_order)
+    listed = [(_field_of(error), _shortened(error.message)) for error in problems]
+    if len(found) > MAX_PROBLEMS:
+        listed.append(("(root)", f"more problems than these {MAX_PROBLEMS}; correct them and submit again"))
+    return listed
+
+
+def _path_order(error: ValidationError) -> list[tuple[int, int | str]]:
+    """Problems sorted by where they are: items by number (2 before 10), properties by name."""
+    return [(0, part) if isinstance(part, int) else (1, str(part)) for part in error.absolute_path]
+
+
+def _shortened(message: str) -> str:
+    """A problem's message, cut to a readable length (jsonschema quotes the failing value whole)."""
+    if len(message) <= _MESSAGE_LENGTH:
+        return message
+    return message[: _MESSAGE_LENGTH - 1] + "…"
 
 
 def invalid_data(error_type: type[E], what: str, problems: list[tuple[str, str]]) -> E:
