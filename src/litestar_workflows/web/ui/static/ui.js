@@ -4,7 +4,8 @@
  *    that zone's IANA name in a cookie (workflows_tz) so the server counts "today" in it;
  * 2. keeps a live instance page current: it listens to the page's server-sent events and
  *    reloads the live region on each update, or reloads it every few seconds when the browser
- *    has no EventSource or the stream fails; graphs in the new region are drawn by graphs.js.
+ *    has no EventSource or the stream fails (trying the stream again after a growing pause, and
+ *    polling on through a reload that goes unanswered); graphs in the new region are drawn by graphs.js.
  *    A hidden tab closes its stream and catches up when it is shown again: over HTTP/1.1 a
  *    browser opens six connections per server, and six open streams left it none for any page.
  * 3. disables a posted form's submit button until the next page, so a double click posts once.
@@ -57,7 +58,7 @@
     return fetch(window.location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
-        if (!html) { return false; }
+        if (!html) { return null; } // not answered (a restart, a proxy's 502): still live for all we know
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
         var live = document.getElementById("live");
         if (!fresh || !live) { return false; }
@@ -75,7 +76,8 @@
         if (window.workflowGraphs && window.workflowGraphs.render) { window.workflowGraphs.render(fresh); }
         document.title = new DOMParser().parseFromString(html, "text/html").title || document.title;
         return fresh.hasAttribute("data-live");
-      });
+      })
+      .catch(function () { return null; }); // the server is out of reach: try again later
   }
 
   function isLive() {
@@ -85,13 +87,30 @@
 
   var polling = null; // the fallback's timer, once it runs
   var source = null; // the open stream, if any
+  // After a stream fails the page polls, and tries the stream again once this much time has
+  // passed, doubling it after each failure up to a minute: a server that was restarting serves
+  // streams again, and one that refuses them (too many open) is not asked on every tick.
+  var STREAM_RETRY_MAX_MS = 60000;
+  var streamRetryMs = FALLBACK_MS;
+  var streamAgainAt = 0;
+
+  function stopPolling() {
+    if (polling !== null) { window.clearInterval(polling); polling = null; }
+  }
 
   function poll() {
     if (polling !== null) { return; }
     polling = window.setInterval(function () {
       if (document.hidden) { return; } // shown again, the page catches up at once (see below)
-      if (!isLive()) { window.clearInterval(polling); return; }
-      reload().then(function (still) { if (!still) { window.clearInterval(polling); } });
+      if (!isLive()) { stopPolling(); return; }
+      reload().then(function (still) {
+        if (still === false) { stopPolling(); return; } // finished: nothing more will change
+        // Answered, and the stream's turn has come again: back to it (see follow()).
+        if (still && streamAgainAt && Date.now() >= streamAgainAt && typeof window.EventSource !== "undefined") {
+          stopPolling();
+          follow();
+        }
+      });
     }, FALLBACK_MS);
   }
 
@@ -104,6 +123,7 @@
     if (typeof window.EventSource === "undefined") { poll(); return; }
     var live = document.getElementById("live");
     var stream = source = new EventSource(live.getAttribute("data-events"));
+    stream.onopen = function () { streamRetryMs = FALLBACK_MS; streamAgainAt = 0; };
     stream.addEventListener("update", function (event) {
       var current = document.getElementById("live");
       var version = null;
@@ -117,15 +137,21 @@
       if (document.getElementById("live")) { reload(); }
     });
     stream.onerror = function () {
-      if (stream.readyState === EventSource.CLOSED && source === stream) { source = null; poll(); }
+      if (stream.readyState === EventSource.CLOSED && source === stream) {
+        source = null;
+        streamAgainAt = Date.now() + streamRetryMs;
+        streamRetryMs = Math.min(streamRetryMs * 2, STREAM_RETRY_MAX_MS);
+        poll();
+      }
     };
   }
 
   document.addEventListener("visibilitychange", function () {
     if (document.hidden) { unfollow(); return; }
     if (source !== null || !isLive()) { return; }
-    // What happened while the tab was hidden, then the stream again.
-    reload().then(function (still) { if (still) { follow(); } });
+    // What happened while the tab was hidden, then the stream again (or polling, while the
+    // server does not answer).
+    reload().then(function (still) { if (still) { follow(); } else if (still === null) { poll(); } });
   });
 
   // A form posts once: a second click while the first is on its way would only meet a 409.
