@@ -79,3 +79,72 @@ def test_polling_goes_on_after_a_reload_that_went_unanswered(demo: Demo) -> None
     approve_as_maria(demo)
     page.locator('[data-status="completed"]').wait_for(timeout=PAGE_RELOAD_TIMEOUT_MS)
     assert failed == [url]
+
+
+def set_hidden(page: Page, hidden: bool) -> None:
+    """Send the page's tab to the background, or bring it back (headless tabs are never hidden)."""
+    page.evaluate(
+        """(hidden) => {
+            Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+            Object.defineProperty(
+                document, "visibilityState", {value: hidden ? "hidden" : "visible", configurable: true}
+            );
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def test_a_page_shown_while_the_server_does_not_answer_follows_the_stream_again(demo: Demo) -> None:
+    erik = demo.as_user("erik")
+    url = start_claim(erik, "63")
+    page: Page = erik.context.new_page()
+    with page.expect_request(STREAM):
+        page.goto(url)
+    page.locator('[data-status="waiting"]').wait_for()
+    set_hidden(page, True)  # closes the stream
+    failed: list[str] = []
+
+    def first_reload_fails(route: Route) -> None:
+        if route.request.resource_type == "fetch" and not failed:
+            failed.append(route.request.url)
+            route.fulfill(status=502, body="bad gateway")
+        else:
+            route.continue_()
+
+    page.route(url, first_reload_fails)
+    with page.expect_response(lambda response: response.status == 502):
+        set_hidden(page, False)  # the catch-up reload goes unanswered: the page polls
+    with page.expect_request(STREAM, timeout=PAGE_RELOAD_TIMEOUT_MS):
+        pass  # and follows the stream again once the server answers
+    approve_as_maria(demo)
+    page.locator('[data-status="completed"]').wait_for(timeout=PAGE_RELOAD_TIMEOUT_MS)
+
+
+def test_a_page_refused_for_good_stops_polling(demo: Demo) -> None:
+    """A reload answered 404 (the instance is gone) or 403 is final; only a 5xx is tried again."""
+    erik = demo.as_user("erik")
+    url = start_claim(erik, "64")
+    page: Page = erik.context.new_page()
+    page.clock.install()  # the page's timers run only when the test moves its clock on
+    page.route(STREAM, refuse)  # no stream: the page polls
+    reloads: list[int] = []
+
+    def gone(route: Route) -> None:
+        if route.request.resource_type == "fetch":
+            reloads.append(len(reloads))
+            route.fulfill(status=404, body="not found")
+        else:
+            route.continue_()
+
+    page.route(url, gone)
+    page.goto(url)
+    page.locator('[data-status="waiting"]').wait_for()
+    with page.expect_response(
+        lambda response: response.status == 404 and response.request.resource_type == "fetch"
+    ):
+        page.clock.run_for(5_000)  # the first poll
+    page.evaluate("() => Promise.resolve()")  # let the page handle the answer
+    page.clock.run_for(120_000)  # 24 more polls and two stream retries, were it still polling
+    page.evaluate("() => Promise.resolve()")
+    assert reloads == [0]

@@ -133,11 +133,16 @@ def _unique_key(value: Any) -> Any:
         return ("n", value)
     if isinstance(value, str):
         return ("s", value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return ("a", tuple(_unique_key(item) for item in value))
     if isinstance(value, dict):
         return ("o", frozenset((key, _unique_key(item)) for key, item in value.items()))
-    return ("?", id(value))  # not JSON: no two are equal
+    # Not JSON (data handed over from Python code: a date, a UUID): equal as Python says.
+    try:
+        hash(value)
+    except TypeError:
+        return ("?", id(value))
+    return ("?", value)
 
 
 def _unique_items(

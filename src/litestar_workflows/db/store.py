@@ -407,7 +407,7 @@ class SQLAlchemyStore:
         self._saving: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._refusals: dict[tuple[str, str], str] = {}
         """Definitions that route otherwise than the stored ones, with the refusal's text (asked once)."""
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.leases_taken = owner is not None
         """Whether rows may be leased to :attr:`owner`: set before any write that leases one.
 
@@ -442,6 +442,17 @@ class SQLAlchemyStore:
         self._held_reads = HeldConnection(db_engine.connect) if self._one_call else None
         """SQLite: the connection those reads share while they keep coming (:mod:`.held_connection`)."""
         self.row_writer = row_writer(dialect)
+
+    @property
+    def owner(self) -> str:
+        """The name this store's leases carry: unique to the store unless one is given."""
+        return self._owner
+
+    @owner.setter
+    def owner(self, name: str) -> None:
+        # A name given later (a worker's) may hold leases of an earlier process of that name.
+        self._owner = name
+        self.leases_taken = True
 
     @classmethod
     def from_url(cls, url: str, *, synchronous_commit: bool = True, **kwargs: Any) -> SQLAlchemyStore:

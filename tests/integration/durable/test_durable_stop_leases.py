@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from durable_support import sql, uuid_param
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from litestar_workflows import Edge, WorkflowDefinition, WorkflowRegistry
@@ -87,4 +87,51 @@ async def test_stop_releases_taken_leases_and_writes_nothing_after_only_reading(
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     finally:
         gate.set()
+        await db_engine.dispose()
+
+
+async def test_a_store_named_after_it_was_built_releases_that_names_leases(
+    scratch_database: ScratchDatabase,
+) -> None:
+    """The distributed engine names its store's owner after building it (``store.owner = ...``)."""
+    db = scratch_database
+    await db.migrate()
+    gate = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def held(_ctx: WorkflowContext) -> None:
+        entered.set()
+        await gate.wait()
+
+    registry = WorkflowRegistry()
+    registry.register(
+        WorkflowDefinition(
+            name="held",
+            version="1",
+            steps={"wait": Fn("wait", held), "done": Fn("done")},
+            edges=[Edge("wait", "done")],
+            initial_step="wait",
+            terminal_steps={"done"},
+        )
+    )
+    db_engine = db.create_engine()
+    try:
+        earlier = PersistentExecutionEngine(registry, session_factory=async_sessionmaker(db_engine))
+        instance = await earlier.start_workflow("held")
+        await asyncio.wait_for(entered.wait(), 10)
+        # An earlier process of the worker "worker-7" held this lease when it died.
+        async with db_engine.begin() as conn:
+            await conn.execute(text("UPDATE workflow_step_executions SET lease_owner = 'worker-7'"))
+        later = PersistentExecutionEngine(registry, session_factory=async_sessionmaker(db_engine))
+        later.store.owner = "worker-7"
+        await later.stop()
+        rows = await sql(
+            db_engine,
+            "SELECT lease_owner FROM workflow_step_executions WHERE instance_id = :id",
+            id=uuid_param(db_engine, instance.id),
+        )
+        assert [r["lease_owner"] for r in rows] == [None]
+    finally:
+        gate.set()
+        await earlier.stop()
         await db_engine.dispose()

@@ -7,7 +7,9 @@ items made a 15.8 MB answer listing every item.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from uuid import UUID
 
 import jsonschema
 import jsonschema._utils
@@ -35,6 +37,11 @@ CASES: list[tuple[list[Any], bool]] = [
     ([{"a": [1, {"b": None}]}, {"a": [1.0, {"b": None}]}], False),
     (["x", "y", "x"], False),
     ([], True),
+    # Data handed over from Python code, not JSON: equal as Python says, as jsonschema has it.
+    ([date(2024, 1, 1), date(2024, 1, 1)], False),
+    ([date(2024, 1, 1), date(2024, 1, 2)], True),
+    ([[1, 2], (1, 2)], False),
+    ([UUID(int=7), UUID(int=7)], False),
 ]
 
 

@@ -56,9 +56,15 @@
   function reload() {
     var mine = ++reloadsAsked;
     return fetch(window.location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (response) {
+        if (response.ok) { return response.text(); }
+        // Not answered (a restart, a proxy's 502): still live for all we know. Any other refusal
+        // (the instance is gone, the session expired) is final: nothing more to follow.
+        return response.status >= 500 ? null : "";
+      })
       .then(function (html) {
-        if (!html) { return null; } // not answered (a restart, a proxy's 502): still live for all we know
+        if (html === null) { return null; }
+        if (!html) { return false; }
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
         var live = document.getElementById("live");
         if (!fresh || !live) { return false; }
@@ -151,7 +157,14 @@
     if (source !== null || !isLive()) { return; }
     // What happened while the tab was hidden, then the stream again (or polling, while the
     // server does not answer).
-    reload().then(function (still) { if (still) { follow(); } else if (still === null) { poll(); } });
+    reload().then(function (still) {
+      if (still) {
+        follow();
+      } else if (still === null) {
+        streamAgainAt = Date.now() + streamRetryMs; // the stream's turn comes back (see poll())
+        poll();
+      }
+    });
   });
 
   // A form posts once: a second click while the first is on its way would only meet a 409.
