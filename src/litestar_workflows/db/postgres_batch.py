@@ -52,6 +52,15 @@ __all__ = (
 _DIVISION_BY_ZERO = "22012"
 """The SQLSTATE with which :func:`batch_statement` refuses a batch that met a conflict."""
 
+_UPDATE_TYPES = (
+    "varchar", "varchar", "jsonb", "text", "timestamptz",
+    "integer", "jsonb", "timestamptz", "uuid", "integer",
+)  # fmt: skip
+"""The types of an instance update's values (``INSTANCE_CHANGING``, the id, the expected version).
+
+In ``VALUES`` they have no column to take a type from, so each is cast.
+"""
+
 MAX_PARAMETERS = 20_000
 """Batches with more parameters than this are written the usual way."""
 
@@ -112,18 +121,19 @@ def batch_statement(counts: tuple[int, int, int, int]) -> str:
     """One statement writing a group commit's rows, refusing the whole batch on any conflict.
 
     ``counts``: instance rows to insert, instance rows to update (each with the version its row
-    must still have), execution rows and task rows. Every row is a ``WITH`` clause of its own or
-    part of one multi-row clause, with its values in column context (so the server knows their
-    types). Parameters are the rows' values in that order, then the ids of the executions whose
-    outcome the batch records (an array) and this process's lease owner.
+    must still have), execution rows and task rows, each table's rows in one ``WITH`` clause.
+    Parameters are the rows' values in that order, then the ids of the executions whose outcome
+    the batch records (an array) and this process's lease owner.
 
     What the careful way checks first under row locks is checked by the writes themselves, each of
     which locks the row it writes and sees its latest committed version: an instance row is
     updated only at the version the batch expects, and an execution whose outcome the batch
     records only while no other owner leases it. The final ``SELECT`` divides by zero unless every
     one of those writes happened, which aborts the statement, and with it every write it made.
-    Instance rows are updated in the callers' order (sorted by id) before the executions are
-    written in theirs, the order in which every statement of the store locks rows.
+    The instance rows are updated first, by one ``UPDATE ... FROM (VALUES ...)`` (one clause per
+    row was planned and run row by row: ten rows took 2.4 ms against 1.45), then the executions
+    are written; a deadlock with another writer (the server picks one to fail) sends the batch
+    the careful way, which locks in id order.
     """
     inserted, updated, runs, tasks = counts
     widths = (len(INSTANCE_COLUMNS), len(INSTANCE_CHANGING) + 2, len(RUN_COLUMNS), len(TASK_COLUMNS))
@@ -143,15 +153,20 @@ def batch_statement(counts: tuple[int, int, int, int]) -> str:
 
     if inserted:
         clauses.append(f"i AS (INSERT INTO workflow_instances {values(INSTANCE_COLUMNS, inserted)})")
-    for n in range(updated):
-        sets = ", ".join(f"{c} = ${number + i + 1}" for i, c in enumerate(INSTANCE_CHANGING))
-        number += len(INSTANCE_CHANGING)
+    if updated:
+        rows = []
+        for _ in range(updated):
+            rows.append(
+                "(" + ", ".join(f"${number + i + 1}::{kind}" for i, kind in enumerate(_UPDATE_TYPES)) + ")"
+            )
+            number += len(_UPDATE_TYPES)
+        sets = ", ".join(f"{c} = n.{c}" for c in INSTANCE_CHANGING)
+        names = ", ".join((*INSTANCE_CHANGING, "id", "expected"))
         clauses.append(
-            f"u{n} AS (UPDATE workflow_instances SET {sets} "
-            f"WHERE id = ${number + 1} AND version = ${number + 2} RETURNING 1)"
+            f"u AS (UPDATE workflow_instances AS w SET {sets} FROM (VALUES {', '.join(rows)}) AS n({names}) "
+            "WHERE w.id = n.id AND w.version = n.expected RETURNING 1)"
         )
-        checked.append(f"(SELECT count(*) FROM u{n})")
-        number += 2
+        checked.append("(SELECT count(*) FROM u)")
     lease_kept = (
         f" WHERE NOT coalesce(workflow_step_executions.id = ANY({leased}::uuid[]) AND "
         f"workflow_step_executions.lease_owner <> {owner}::text, false)"

@@ -293,27 +293,14 @@ def _expected_versions(batch: list[_Pending]) -> dict[UUID, int]:
     return expected
 
 
-_ONE_STATEMENT_UPDATES = 2
-"""Most instance updates a batch written as one statement has (see :func:`_one_statement_fits`).
-
-Measured on PostgreSQL 15 here: a task completion (1 instance updated, 3 other rows) took 0.7 ms
-in one statement against 1.4 ms in six round trips, and fan-out batches (one instance updated,
-many executions) gained as much; but a group commit of 10 instance updates and 19 executions took
-2.4 ms in one statement, more than ``executemany`` in one transaction: each update is a clause of
-its own, planned and run apart, where ``executemany`` repeats one prepared statement.
-"""
-
-
 def _one_statement_fits(batch: list[_Pending], rows: Rows) -> bool:
     """Whether :func:`write_in_one_statement` can write the batch.
 
     Not when it both creates and updates an instance (a clause cannot see a row that another
-    clause of the statement inserts), nor for many instance updates or parameters.
+    clause of the statement inserts), nor with more parameters than one statement should carry.
     """
     created = {item.instance.id.int for item in batch if item.created}
     if created and any(not item.created and item.instance.id.int in created for item in batch):
-        return False
-    if len(rows[1]) > _ONE_STATEMENT_UPDATES:
         return False
     return sum(len(part) * len(part[0]) for part in rows if part) <= MAX_PARAMETERS
 

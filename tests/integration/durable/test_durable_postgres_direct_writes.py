@@ -6,6 +6,7 @@ SQLAlchemy; these tests watch SQLAlchemy's statement events to tell which way a 
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -99,3 +100,34 @@ async def test_a_failing_direct_write_leaves_no_transaction_behind_and_the_caref
         async with engine.sql_store.db_engine.connect() as conn:
             raw = await conn.get_raw_connection()
             assert not raw.driver_connection.is_in_transaction()
+
+
+async def test_a_batch_with_one_stale_instance_writes_the_others_the_careful_way(
+    scratch_postgres: ScratchDatabase,
+) -> None:
+    """The one-statement batch refuses itself whole; the careful way then writes what it can."""
+    await scratch_postgres.migrate()
+    async with (
+        running_engine(scratch_postgres, registry(), poll_interval=3600) as here,
+        running_engine(scratch_postgres, registry(), poll_interval=3600) as elsewhere,
+    ):
+        fresh, stale = [await here.start_workflow("direct_writes") for _ in range(2)]
+        for instance in (fresh, stale):
+            await here.wait(instance.id, timeout=30)
+        await elsewhere.complete_human_task(stale.id, "approve", "ann", {"by": "elsewhere"})
+        await elsewhere.wait(stale.id, until=FINISHED, timeout=30)
+        # Both completions are submitted in one turn of the loop, so they share one batch.
+        with sql_statements(here) as seen:
+            outcomes = await asyncio.gather(
+                here.complete_human_task(fresh.id, "approve", "ann", {"by": "here"}),
+                here.complete_human_task(stale.id, "approve", "ann", {"by": "here"}),
+                return_exceptions=True,
+            )
+        assert isinstance(outcomes[1], TaskAlreadyCompletedError)
+        assert not isinstance(outcomes[0], BaseException)
+        assert any("FOR UPDATE" in s for s in seen)  # refused whole, then written the careful way
+        done = await here.wait(fresh.id, until=FINISHED, timeout=30)
+        assert (done.status, done.data["by"]) == (WorkflowStatus.COMPLETED, "here")
+        stored = await here.sql_store.load_instance(stale.id)
+        assert stored is not None
+        assert stored.data["by"] == "elsewhere"
