@@ -128,3 +128,17 @@ def graph_fill_of(page: Page, step: str) -> str:
             step,
         )
     )
+
+
+def set_hidden(page: Page, hidden: bool) -> None:
+    """Send the page's tab to the background, or bring it back (headless tabs are never hidden)."""
+    page.evaluate(
+        """(hidden) => {
+            Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+            Object.defineProperty(
+                document, "visibilityState", {value: hidden ? "hidden" : "visible", configurable: true}
+            );
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )

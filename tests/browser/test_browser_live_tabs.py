@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from browser_kit import UI, Demo, approve, start_claim
+from browser_kit import UI, Demo, approve, set_hidden, start_claim
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -19,20 +19,6 @@ if TYPE_CHECKING:
 TABS = 7
 """More live pages than the connections Chromium opens to one server."""
 STREAM = re.compile(r".*/events$")
-
-
-def set_hidden(page: Page, hidden: bool) -> None:
-    """Send the page's tab to the background, or bring it back."""
-    page.evaluate(
-        """(hidden) => {
-            Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
-            Object.defineProperty(
-                document, "visibilityState", {value: hidden ? "hidden" : "visible", configurable: true}
-            );
-            document.dispatchEvent(new Event("visibilitychange"));
-        }""",
-        hidden,
-    )
 
 
 def test_live_pages_in_background_tabs_leave_connections_for_other_pages(demo: Demo) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from browser_kit import UI, Demo, approve, start_claim
+from browser_kit import UI, Demo, approve, set_hidden, start_claim
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
@@ -25,6 +25,27 @@ def refuse(route: Route) -> None:
     route.fulfill(status=503, body="unavailable")
 
 
+def fail_first_reload(page: Page, url: str) -> list[str]:
+    """Answer the page's first reload of ``url`` (a fetch) with a 502; the list notes it."""
+    failed: list[str] = []
+
+    def handler(route: Route) -> None:
+        if route.request.resource_type == "fetch" and not failed:
+            failed.append(route.request.url)
+            route.fulfill(status=502, body="bad gateway")
+        else:
+            route.continue_()
+
+    page.route(url, handler)
+    return failed
+
+
+def claim_in_new_tab(demo: Demo, amount: str) -> tuple[str, Page]:
+    """Erik's new expense claim: its page's address, and a new tab of his to open it in."""
+    erik = demo.as_user("erik")
+    return start_claim(erik, amount), erik.context.new_page()
+
+
 def approve_as_maria(demo: Demo) -> None:
     maria = demo.as_user("maria")
     maria.goto(f"{UI}/tasks")
@@ -33,9 +54,7 @@ def approve_as_maria(demo: Demo) -> None:
 
 
 def test_a_page_whose_stream_failed_follows_the_stream_again(demo: Demo) -> None:
-    erik = demo.as_user("erik")
-    url = start_claim(erik, "61")
-    page: Page = erik.context.new_page()
+    url, page = claim_in_new_tab(demo, "61")
     refused: list[str] = []
 
     def once(route: Route) -> None:
@@ -58,20 +77,9 @@ def test_a_page_whose_stream_failed_follows_the_stream_again(demo: Demo) -> None
 
 
 def test_polling_goes_on_after_a_reload_that_went_unanswered(demo: Demo) -> None:
-    erik = demo.as_user("erik")
-    url = start_claim(erik, "62")
-    page: Page = erik.context.new_page()
+    url, page = claim_in_new_tab(demo, "62")
     page.route(STREAM, refuse)  # no stream at all: the page polls
-    failed: list[str] = []
-
-    def first_reload_fails(route: Route) -> None:
-        if route.request.resource_type == "fetch" and not failed:
-            failed.append(route.request.url)
-            route.fulfill(status=502, body="bad gateway")
-        else:
-            route.continue_()
-
-    page.route(url, first_reload_fails)
+    failed = fail_first_reload(page, url)
     page.goto(url)
     page.locator('[data-status="waiting"]').wait_for()
     with page.expect_response(lambda response: response.status == 502, timeout=PAGE_RELOAD_TIMEOUT_MS):
@@ -81,38 +89,13 @@ def test_polling_goes_on_after_a_reload_that_went_unanswered(demo: Demo) -> None
     assert failed == [url]
 
 
-def set_hidden(page: Page, hidden: bool) -> None:
-    """Send the page's tab to the background, or bring it back (headless tabs are never hidden)."""
-    page.evaluate(
-        """(hidden) => {
-            Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
-            Object.defineProperty(
-                document, "visibilityState", {value: hidden ? "hidden" : "visible", configurable: true}
-            );
-            document.dispatchEvent(new Event("visibilitychange"));
-        }""",
-        hidden,
-    )
-
-
 def test_a_page_shown_while_the_server_does_not_answer_follows_the_stream_again(demo: Demo) -> None:
-    erik = demo.as_user("erik")
-    url = start_claim(erik, "63")
-    page: Page = erik.context.new_page()
+    url, page = claim_in_new_tab(demo, "63")
     with page.expect_request(STREAM):
         page.goto(url)
     page.locator('[data-status="waiting"]').wait_for()
     set_hidden(page, True)  # closes the stream
-    failed: list[str] = []
-
-    def first_reload_fails(route: Route) -> None:
-        if route.request.resource_type == "fetch" and not failed:
-            failed.append(route.request.url)
-            route.fulfill(status=502, body="bad gateway")
-        else:
-            route.continue_()
-
-    page.route(url, first_reload_fails)
+    fail_first_reload(page, url)
     with page.expect_response(lambda response: response.status == 502):
         set_hidden(page, False)  # the catch-up reload goes unanswered: the page polls
     with page.expect_request(STREAM, timeout=PAGE_RELOAD_TIMEOUT_MS):
@@ -123,9 +106,7 @@ def test_a_page_shown_while_the_server_does_not_answer_follows_the_stream_again(
 
 def test_a_page_refused_for_good_stops_polling(demo: Demo) -> None:
     """A reload answered 404 (the instance is gone) or 403 is final; only a 5xx is tried again."""
-    erik = demo.as_user("erik")
-    url = start_claim(erik, "64")
-    page: Page = erik.context.new_page()
+    url, page = claim_in_new_tab(demo, "64")
     page.clock.install()  # the page's timers run only when the test moves its clock on
     page.route(STREAM, refuse)  # no stream: the page polls
     reloads: list[int] = []

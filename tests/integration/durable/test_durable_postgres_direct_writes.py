@@ -7,7 +7,8 @@ SQLAlchemy; these tests watch SQLAlchemy's statement events to tell which way a 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from durable_support import running_engine, sql_statements
@@ -18,11 +19,24 @@ from litestar_workflows.core.errors import TaskAlreadyCompletedError
 from step_kit import FINISHED, approval_registry
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from conftest import ScratchDatabase
 
 
 def registry() -> WorkflowRegistry:
     return approval_registry("direct_writes")
+
+
+@contextlib.asynccontextmanager
+async def two_engines(database: ScratchDatabase) -> AsyncIterator[tuple[Any, Any]]:
+    """Two engines on one migrated schema, neither sweeping: "here" and "elsewhere"."""
+    await database.migrate()
+    async with (
+        running_engine(database, registry(), poll_interval=3600) as here,
+        running_engine(database, registry(), poll_interval=3600) as elsewhere,
+    ):
+        yield here, elsewhere
 
 
 def writes(statements: list[str]) -> list[str]:
@@ -50,11 +64,7 @@ async def test_step_outcomes_and_task_completions_are_written_without_sqlalchemy
 async def test_an_instance_changed_elsewhere_goes_the_careful_way_and_is_refused(
     scratch_postgres: ScratchDatabase,
 ) -> None:
-    await scratch_postgres.migrate()
-    async with (
-        running_engine(scratch_postgres, registry(), poll_interval=3600) as here,
-        running_engine(scratch_postgres, registry(), poll_interval=3600) as elsewhere,
-    ):
+    async with two_engines(scratch_postgres) as (here, elsewhere):
         instance = await here.start_workflow("direct_writes")
         await here.wait(instance.id, timeout=30)
         await elsewhere.complete_human_task(instance.id, "approve", "ann", {"by": "elsewhere"})
@@ -106,11 +116,7 @@ async def test_a_batch_with_one_stale_instance_writes_the_others_the_careful_way
     scratch_postgres: ScratchDatabase,
 ) -> None:
     """The one-statement batch refuses itself whole; the careful way then writes what it can."""
-    await scratch_postgres.migrate()
-    async with (
-        running_engine(scratch_postgres, registry(), poll_interval=3600) as here,
-        running_engine(scratch_postgres, registry(), poll_interval=3600) as elsewhere,
-    ):
+    async with two_engines(scratch_postgres) as (here, elsewhere):
         fresh, stale = [await here.start_workflow("direct_writes") for _ in range(2)]
         for instance in (fresh, stale):
             await here.wait(instance.id, timeout=30)

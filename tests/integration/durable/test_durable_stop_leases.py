@@ -9,6 +9,7 @@ schema, a database that went read-only).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from litestar_workflows.db import PersistentExecutionEngine
 from step_kit import Fn
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from conftest import ScratchDatabase
     from litestar_workflows import WorkflowContext
 
@@ -37,11 +40,8 @@ def statements_of(db_engine: Any) -> list[str]:
     return seen
 
 
-async def test_stop_releases_taken_leases_and_writes_nothing_after_only_reading(
-    scratch_database: ScratchDatabase, caplog: pytest.LogCaptureFixture
-) -> None:
-    db = scratch_database
-    await db.migrate()
+def held_workflow() -> tuple[WorkflowRegistry, asyncio.Event, asyncio.Event]:
+    """A workflow "held" whose first step runs until ``gate`` is set (``entered`` once it runs)."""
     gate = asyncio.Event()
     entered = asyncio.Event()
 
@@ -60,22 +60,43 @@ async def test_stop_releases_taken_leases_and_writes_nothing_after_only_reading(
             terminal_steps={"done"},
         )
     )
+    return registry, gate, entered
+
+
+@contextlib.asynccontextmanager
+async def held_instance(db: ScratchDatabase) -> AsyncIterator[tuple[WorkflowRegistry, Any, Any, Any]]:
+    """An engine on ``db`` running an instance of "held" at its first step: registry, database
+    engine, workflow engine, instance (the step is let go, the engines stopped, afterwards)."""
+    await db.migrate()
+    registry, gate, entered = held_workflow()
     db_engine = db.create_engine()
+    runner = PersistentExecutionEngine(registry, session_factory=async_sessionmaker(db_engine))
     try:
-        runner = PersistentExecutionEngine(registry, session_factory=async_sessionmaker(db_engine))
         instance = await runner.start_workflow("held")
         await asyncio.wait_for(entered.wait(), 10)
-        [row] = await sql(
-            db_engine, "SELECT lease_owner FROM workflow_step_executions WHERE step_name = 'wait'"
-        )
-        assert row["lease_owner"] is not None  # running here, leased to this engine
+        yield registry, db_engine, runner, instance
+    finally:
+        gate.set()
+        await runner.stop()
+        await db_engine.dispose()
+
+
+async def lease_owners(db_engine: Any, instance_id: Any) -> list[Any]:
+    rows = await sql(
+        db_engine,
+        "SELECT lease_owner FROM workflow_step_executions WHERE instance_id = :id",
+        id=uuid_param(db_engine, instance_id),
+    )
+    return [r["lease_owner"] for r in rows]
+
+
+async def test_stop_releases_taken_leases_and_writes_nothing_after_only_reading(
+    scratch_database: ScratchDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with held_instance(scratch_database) as (registry, db_engine, runner, instance):
+        assert (await lease_owners(db_engine, instance.id)) != [None]  # running here, leased to it
         await runner.stop()  # cancels the step, and gives its lease back at once
-        rows = await sql(
-            db_engine,
-            "SELECT lease_owner FROM workflow_step_executions WHERE instance_id = :id",
-            id=uuid_param(db_engine, instance.id),
-        )
-        assert [r["lease_owner"] for r in rows] == [None]
+        assert await lease_owners(db_engine, instance.id) == [None]
 
         reader = PersistentExecutionEngine(registry, session_factory=async_sessionmaker(db_engine))
         seen = statements_of(reader.store.db_engine)
@@ -85,53 +106,17 @@ async def test_stop_releases_taken_leases_and_writes_nothing_after_only_reading(
         await reader.stop()
         assert [s for s in seen if s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))] == []
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
-    finally:
-        gate.set()
-        await db_engine.dispose()
 
 
 async def test_a_store_named_after_it_was_built_releases_that_names_leases(
     scratch_database: ScratchDatabase,
 ) -> None:
     """The distributed engine names its store's owner after building it (``store.owner = ...``)."""
-    db = scratch_database
-    await db.migrate()
-    gate = asyncio.Event()
-    entered = asyncio.Event()
-
-    async def held(_ctx: WorkflowContext) -> None:
-        entered.set()
-        await gate.wait()
-
-    registry = WorkflowRegistry()
-    registry.register(
-        WorkflowDefinition(
-            name="held",
-            version="1",
-            steps={"wait": Fn("wait", held), "done": Fn("done")},
-            edges=[Edge("wait", "done")],
-            initial_step="wait",
-            terminal_steps={"done"},
-        )
-    )
-    db_engine = db.create_engine()
-    try:
-        earlier = PersistentExecutionEngine(registry, session_factory=async_sessionmaker(db_engine))
-        instance = await earlier.start_workflow("held")
-        await asyncio.wait_for(entered.wait(), 10)
+    async with held_instance(scratch_database) as (registry, db_engine, _runner, instance):
         # An earlier process of the worker "worker-7" held this lease when it died.
         async with db_engine.begin() as conn:
             await conn.execute(text("UPDATE workflow_step_executions SET lease_owner = 'worker-7'"))
         later = PersistentExecutionEngine(registry, session_factory=async_sessionmaker(db_engine))
         later.store.owner = "worker-7"
         await later.stop()
-        rows = await sql(
-            db_engine,
-            "SELECT lease_owner FROM workflow_step_executions WHERE instance_id = :id",
-            id=uuid_param(db_engine, instance.id),
-        )
-        assert [r["lease_owner"] for r in rows] == [None]
-    finally:
-        gate.set()
-        await earlier.stop()
-        await db_engine.dispose()
+        assert await lease_owners(db_engine, instance.id) == [None]
