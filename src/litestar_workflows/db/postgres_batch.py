@@ -71,6 +71,26 @@ _TABLES = (
 )
 
 
+def _value_rows(start: int, count: int, types: tuple[str, ...]) -> str:
+    """``count`` rows of numbered parameters from ``$start + 1`` on, each value cast to its type.
+
+    A type ``""`` leaves the value uncast (it takes the type of the column it goes into).
+    """
+    width = len(types)
+    return ", ".join(
+        "("
+        + ", ".join(f"${start + r * width + i + 1}" + (f"::{t}" if t else "") for i, t in enumerate(types))
+        + ")"
+        for r in range(count)
+    )
+
+
+def _upsert(columns: tuple[str, ...]) -> str:
+    """An upsert's conflict clause: every column but those fixed at creation takes the new value."""
+    changes = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in IMMUTABLE)
+    return f" ON CONFLICT (id) DO UPDATE SET {changes}"
+
+
 @lru_cache(maxsize=256)
 def insert_statement(counts: tuple[int, int, int]) -> str:
     """The statement inserting ``counts`` rows of instances, executions and tasks (one or more each).
@@ -83,16 +103,10 @@ def insert_statement(counts: tuple[int, int, int]) -> str:
     for (table, columns, upsert), count in zip(_TABLES, counts, strict=True):
         if not count:
             continue
-        rows = []
-        for _ in range(count):
-            marks = ", ".join(f"${number + i + 1}" for i in range(len(columns)))
-            number += len(columns)
-            rows.append(f"({marks})")
-        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(rows)}"
-        if upsert:
-            changes = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in IMMUTABLE)
-            statement += f" ON CONFLICT (id) DO UPDATE SET {changes}"
-        parts.append(statement)
+        rows = _value_rows(number, count, ("",) * len(columns))
+        number += count * len(columns)
+        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {rows}"
+        parts.append(statement + _upsert(columns) if upsert else statement)
     *first, last = parts
     if not first:
         return last
@@ -143,27 +157,21 @@ def batch_statement(counts: tuple[int, int, int, int]) -> str:
     checked: list[str] = []
     number = 0
 
-    def values(columns: tuple[str, ...], count: int) -> str:
+    def values(columns: tuple[str, ...], count: int, types: tuple[str, ...] | None = None) -> str:
         nonlocal number
-        rows = []
-        for _ in range(count):
-            rows.append("(" + ", ".join(f"${number + i + 1}" for i in range(len(columns))) + ")")
-            number += len(columns)
-        return f"({', '.join(columns)}) VALUES {', '.join(rows)}"
+        rows = _value_rows(number, count, types or ("",) * len(columns))
+        number += count * len(columns)
+        return rows
 
     if inserted:
-        clauses.append(f"i AS (INSERT INTO workflow_instances {values(INSTANCE_COLUMNS, inserted)})")
+        rows = values(INSTANCE_COLUMNS, inserted)
+        clauses.append(f"i AS (INSERT INTO workflow_instances ({', '.join(INSTANCE_COLUMNS)}) VALUES {rows})")
     if updated:
-        rows = []
-        for _ in range(updated):
-            rows.append(
-                "(" + ", ".join(f"${number + i + 1}::{kind}" for i, kind in enumerate(_UPDATE_TYPES)) + ")"
-            )
-            number += len(_UPDATE_TYPES)
+        names = (*INSTANCE_CHANGING, "id", "expected")
+        rows = values(names, updated, _UPDATE_TYPES)
         sets = ", ".join(f"{c} = n.{c}" for c in INSTANCE_CHANGING)
-        names = ", ".join((*INSTANCE_CHANGING, "id", "expected"))
         clauses.append(
-            f"u AS (UPDATE workflow_instances AS w SET {sets} FROM (VALUES {', '.join(rows)}) AS n({names}) "
+            f"u AS (UPDATE workflow_instances AS w SET {sets} FROM (VALUES {rows}) AS n({', '.join(names)}) "
             "WHERE w.id = n.id AND w.version = n.expected RETURNING 1)"
         )
         checked.append("(SELECT count(*) FROM u)")
@@ -176,10 +184,10 @@ def batch_statement(counts: tuple[int, int, int, int]) -> str:
         ("t", "workflow_human_tasks", TASK_COLUMNS, tasks, ""),
     ):
         if count:
-            changes = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in IMMUTABLE)
+            rows = values(columns, count)
             clauses.append(
-                f"{name} AS (INSERT INTO {table} {values(columns, count)} "
-                f"ON CONFLICT (id) DO UPDATE SET {changes}{condition} RETURNING 1)"
+                f"{name} AS (INSERT INTO {table} ({', '.join(columns)}) VALUES {rows}"
+                f"{_upsert(columns)}{condition} RETURNING 1)"
             )
     if runs:
         checked.append("(SELECT count(*) FROM r)")
